@@ -1,0 +1,25 @@
+"""The `atelier` command: mounts each domain's Typer sub-app."""
+
+from __future__ import annotations
+
+import typer
+
+from atelier.identity.cli import user_app, wallet_app
+from atelier.web.cli import db_app, serve, tasks, up
+
+app = typer.Typer(
+    name="atelier",
+    help="Atelier: an open, self-hostable platform for AI-made media.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(up)
+app.command()(serve)
+app.command()(tasks)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(wallet_app, name="wallet")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,117 @@
+"""Settings, read from `ATELIER_*` environment variables (and an optional `.env`).
+
+Every setting is documented in the README's settings table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+_PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+ROLES = ("creator", "validator", "worker", "admin")
+
+
+def parse_rate(value: str) -> tuple[int, int]:
+    """Parse "20/minute" into (20, 60): requests allowed per window of N seconds."""
+    match = RATE_RE.match(value)
+    if match is None:
+        raise ValueError(f"rate limit {value!r} must look like '20/minute'")
+    return int(match.group(1)), _PERIOD_SECONDS[match.group(2)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ATELIER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    home: Path = Field(default=Path(".atelier"), description="Data directory")
+    database_url: SecretStr | None = Field(
+        default=None, description="External PostgreSQL URL; embedded PostgreSQL when unset"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None, description="Origin users reach; default http://localhost:{port}"
+    )
+    env: Literal["development", "production"] = "development"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_json: bool | None = Field(default=None, description="JSON logs; default in production")
+
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 key; generated into ATELIER_HOME/secrets when unset"
+    )
+    access_token_ttl_s: int = Field(default=900, ge=30)
+    refresh_token_ttl_s: int = Field(default=30 * 86400, ge=60)
+
+    require_email_verification: bool = True
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="smtp://user:pass@host:port (smtps:// for TLS, ?starttls=1); "
+        "unset = write .eml files to ATELIER_HOME/mailbox",
+    )
+    mail_from: str = "Atelier <noreply@atelier.localhost>"
+    email_token_ttl_s: int = Field(default=48 * 3600, ge=60)
+
+    siwe_chain_ids: list[int] = Field(default_factory=lambda: [1, 131277322940537])
+    siws_chain_ids: list[str] = Field(
+        default_factory=lambda: ["mainnet", "devnet", "testnet", "localnet"]
+    )
+    nonce_ttl_s: int = Field(default=600, ge=10)
+
+    quota_daily: int = Field(default=25, ge=0)
+    quota_per_role: dict[str, int] = Field(default_factory=lambda: {"admin": 1000})
+
+    rate_limit_enabled: bool = True
+    rate_limit_auth: str = "20/minute"
+    rate_limit_write: str = "120/minute"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    task_concurrency: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("rate_limit_auth", "rate_limit_write")
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @field_validator("quota_per_role")
+    @classmethod
+    def _known_roles(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = set(value) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown roles in quota_per_role: {sorted(unknown)}")
+        return value
+
+    @cached_property
+    def origin(self) -> str:
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
+    @cached_property
+    def domain(self) -> str:
+        """The RFC 3986 authority that SIWE/SIWS messages must name."""
+        return urlsplit(self.origin).netloc
+
+    @property
+    def json_logs(self) -> bool:
+        return self.env == "production" if self.log_json is None else self.log_json
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def mailbox_dir(self) -> Path:
+        return self.home / "mailbox"
+
+    def quota_for_roles(self, roles: list[str]) -> int:
+        """A user's daily limit: the most generous of their roles' limits."""
+        return max([self.quota_daily, *(self.quota_per_role.get(r, 0) for r in roles)])

@@ -1,0 +1,87 @@
+"""Database access: one async SQLAlchemy engine per process over psycopg 3.
+
+The libpq URL is the single source of truth; SQLAlchemy gets it with the `+psycopg`
+driver and procrastinate gets it unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from atelier.core.config import Settings
+from atelier.core.embedded import start_embedded_postgres
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {datetime: DateTime(timezone=True)}
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The libpq URL of the configured database, starting the embedded one if none is set."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return start_embedded_postgres(settings.home)
+
+
+def sqlalchemy_url(libpq_url: str) -> str:
+    scheme, _, rest = libpq_url.partition("://")
+    if scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
+        raise ValueError("ATELIER_DATABASE_URL must be a postgresql:// URL")
+    return f"postgresql+psycopg://{rest}"
+
+
+def redact_url(libpq_url: str) -> str:
+    """A URL fit for a log line: the password, if any, replaced by ***."""
+    scheme, sep, rest = libpq_url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}{sep}{user}:***@{hostpart}"
+    return libpq_url
+
+
+def create_engine(libpq_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(libpq_url),
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit on success, roll back on any exception."""
+    async with sessions() as session, session.begin():
+        yield session

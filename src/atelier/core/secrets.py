@@ -1,0 +1,49 @@
+"""Secrets generated on first run and kept in `ATELIER_HOME/secrets` with mode 0600.
+
+Values never pass through a logger: callers get bytes and the log only ever sees a name.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def ensure_private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Create `path` readable by its owner only; the mode is set at open, never widened."""
+    ensure_private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def load_or_create_secret(directory: Path, name: str, nbytes: int = 32) -> bytes:
+    """Return the secret called `name`, creating it atomically if it does not exist.
+
+    O_EXCL makes concurrent first runs agree on one value: the loser reads the winner's file.
+    """
+    ensure_private_dir(directory)
+    path = directory / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = path.read_bytes()
+        if len(value) < nbytes:
+            raise RuntimeError(f"secret file {path} is truncated; delete it to regenerate") from None
+        return value
+    value = secrets.token_bytes(nbytes)
+    try:
+        os.write(fd, value)
+    finally:
+        os.close(fd)
+    return value

@@ -1,0 +1,93 @@
+"""procrastinate: the PostgreSQL task queue behind every background job.
+
+Each domain exposes a `Blueprint` in its `tasks.py`; the composition root adds them to one
+`App` per process (`build_task_app`). This module also holds the core tasks: the outbox
+dispatcher and event handler runner, and housekeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import procrastinate
+from procrastinate import exceptions as procrastinate_exceptions
+from sqlalchemy import text
+
+from atelier.core import events
+from atelier.core.logging import get_logger
+from atelier.core.runtime import current_runtime
+
+log = get_logger(__name__)
+
+blueprint = procrastinate.Blueprint()
+
+DISPATCH_TASK = "core:dispatch_outbox"
+HANDLE_TASK = "core:handle_event"
+
+
+def build_task_app(conninfo: str, blueprints: Mapping[str, Any]) -> Any:
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(
+            conninfo=conninfo, min_size=1, max_size=4, kwargs={"autocommit": True}
+        )
+    )
+    for namespace, bp in blueprints.items():
+        app.add_tasks_from(bp, namespace=namespace)
+    return app
+
+
+async def kick_dispatcher(task_app: Any) -> None:
+    """Ask for a dispatch now instead of at the next periodic tick (best effort)."""
+    try:
+        await task_app.configure_task(DISPATCH_TASK, queueing_lock="dispatch_outbox").defer_async()
+    except procrastinate_exceptions.AlreadyEnqueued:
+        pass
+
+
+@blueprint.periodic(cron="* * * * * */5")
+@blueprint.task(name="dispatch_outbox", queueing_lock="dispatch_outbox", pass_context=True)
+async def dispatch_outbox(context: Any, timestamp: int | None = None) -> int:
+    runtime = current_runtime()
+    dispatched = 0
+    while True:
+        async with runtime.sessions() as session, session.begin():
+            batch = await events.claim_undispatched(session)
+            if not batch:
+                return dispatched
+            for event in batch:
+                for sub in events.handlers_for(event.topic):
+                    await context.app.configure_task(
+                        HANDLE_TASK, lock=f"event:{event.id}:{sub.name}"
+                    ).defer_async(event_id=event.id, handler=sub.name)
+            await events.mark_dispatched(session, batch)
+            dispatched += len(batch)
+
+
+@blueprint.task(
+    name="handle_event",
+    retry=procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2),
+)
+async def handle_event(event_id: int, handler: str) -> None:
+    sub = events.subscription(handler)
+    if sub is None:
+        log.warning("outbox.unknown_handler", handler=handler, event_id=event_id)
+        return
+    runtime = current_runtime()
+    async with runtime.sessions() as session, session.begin():
+        if not await events.record_delivery(session, event_id, handler):
+            return
+        event = await session.get(events.OutboxEvent, event_id)
+        if event is None:
+            return
+        await sub.handler(session, event)
+
+
+@blueprint.periodic(cron="*/10 * * * *")
+@blueprint.task(name="prune_rate_limits", queueing_lock="prune_rate_limits")
+async def prune_rate_limits(timestamp: int | None = None) -> None:
+    runtime = current_runtime()
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(
+            text("DELETE FROM rate_limit_windows WHERE window_end < now() - interval '1 hour'")
+        )

@@ -1,0 +1,280 @@
+"""Identity routes: the OBSIDIAN seed's /api/v1/auth/* and /api/v1/user/*, plus SIWE/SIWS."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from atelier.core.http import runtime_of, unit_of_work
+from atelier.identity import quota, service
+from atelier.identity.deps import (
+    CurrentPrincipal,
+    client_info,
+    limit_auth,
+    limit_writes,
+)
+from atelier.identity.keystore import Chain
+from atelier.identity.schemas import (
+    ApiKeyCreatedOut,
+    ApiKeyCreateIn,
+    ApiKeyOut,
+    LinkChallengeIn,
+    LinkChallengeOut,
+    LinkWalletIn,
+    LoginIn,
+    LogoutIn,
+    NonceOut,
+    ProfileUpdateIn,
+    RefreshIn,
+    RegisterIn,
+    RegisterOut,
+    ResendVerificationIn,
+    TokenPair,
+    UsageOut,
+    UserOut,
+    VerifyEmailIn,
+    WalletOut,
+    WalletSignInIn,
+)
+
+auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+user_router = APIRouter(prefix="/api/v1/user", tags=["user"])
+
+AuthLimited = [Depends(limit_auth)]
+WriteLimited = [Depends(limit_writes)]
+
+
+@auth_router.post(
+    "/register", status_code=status.HTTP_201_CREATED, response_model=RegisterOut,
+    dependencies=AuthLimited,
+)  # fmt: skip
+async def register(body: RegisterIn, request: Request) -> RegisterOut:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        user = await service.register(session, body.email, body.password, body.display_name)
+        out = await service.user_out(session, user)
+    required = runtime.settings.require_email_verification
+    return RegisterOut(
+        user=out,
+        verification_required=required,
+        detail="we sent a verification link to your email"
+        + ("; verify it before signing in" if required else ""),
+    )
+
+
+@auth_router.post("/login", response_model=TokenPair, dependencies=AuthLimited)
+async def login(body: LoginIn, request: Request) -> TokenPair:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        return await service.login(
+            session, runtime.settings, runtime.jwt_key, body.email, body.password,
+            client_info(request),
+        )  # fmt: skip
+
+
+@auth_router.post("/refresh", response_model=TokenPair, dependencies=AuthLimited)
+async def refresh(body: RefreshIn, request: Request) -> TokenPair:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        return await service.refresh(session, runtime.settings, runtime.jwt_key, body.refresh_token)
+
+
+@auth_router.get("/me", response_model=UserOut)
+async def me(principal: CurrentPrincipal, request: Request) -> UserOut:
+    return await _user_out(request, principal.user_id)
+
+
+@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(principal: CurrentPrincipal, request: Request, body: LogoutIn | None = None) -> Response:
+    async with unit_of_work(runtime_of(request)) as session:
+        await service.logout(session, principal, body.refresh_token if body else None)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@auth_router.post("/verify-email", response_model=UserOut, dependencies=AuthLimited)
+async def verify_email_post(body: VerifyEmailIn, request: Request) -> UserOut:
+    return await _verify_email(request, body.token)
+
+
+@auth_router.get("/verify-email", response_model=UserOut, dependencies=AuthLimited)
+async def verify_email_link(
+    request: Request, token: Annotated[str, Query(min_length=10, max_length=200)]
+) -> UserOut:
+    """The link in the verification email lands here."""
+    return await _verify_email(request, token)
+
+
+async def _verify_email(request: Request, token: str) -> UserOut:
+    async with unit_of_work(runtime_of(request)) as session:
+        user = await service.verify_email(session, token)
+        return await service.user_out(session, user)
+
+
+@auth_router.post(
+    "/resend-verification", status_code=status.HTTP_202_ACCEPTED, dependencies=AuthLimited
+)
+async def resend_verification(body: ResendVerificationIn, request: Request) -> dict[str, str]:
+    async with unit_of_work(runtime_of(request)) as session:
+        await service.request_verification_resend(session, body.email)
+    return {"detail": "if that address has an unverified account, a new link is on its way"}
+
+
+async def _nonce(request: Request, chain: Chain) -> NonceOut:
+    runtime = runtime_of(request)
+    settings = runtime.settings
+    async with unit_of_work(runtime) as session:
+        nonce = await service.new_nonce(session, settings, "signin")
+    chain_ids = (
+        [str(c) for c in settings.siwe_chain_ids] if chain == "evm" else settings.siws_chain_ids
+    )
+    return NonceOut(
+        nonce=nonce.nonce,
+        domain=settings.domain,
+        uri=settings.origin,
+        chain_ids=chain_ids,
+        statement=service.SIGNIN_STATEMENT,
+        issued_at=nonce.expires_at - timedelta(seconds=settings.nonce_ttl_s),
+        expiration_time=nonce.expires_at,
+    )
+
+
+@auth_router.get("/siwe/nonce", response_model=NonceOut, dependencies=AuthLimited)
+async def siwe_nonce(request: Request) -> NonceOut:
+    """A single-use nonce (and the fields the message must carry) for Sign-In With Ethereum."""
+    return await _nonce(request, "evm")
+
+
+@auth_router.get("/siws/nonce", response_model=NonceOut, dependencies=AuthLimited)
+async def siws_nonce(request: Request) -> NonceOut:
+    return await _nonce(request, "solana")
+
+
+async def _wallet_sign_in(request: Request, chain: Chain, body: WalletSignInIn) -> TokenPair:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        return await service.wallet_sign_in(
+            session, runtime.settings, runtime.jwt_key, chain, body.message, body.signature,
+            client_info(request),
+        )  # fmt: skip
+
+
+@auth_router.post("/siwe", response_model=TokenPair, dependencies=AuthLimited)
+async def siwe(body: WalletSignInIn, request: Request) -> TokenPair:
+    """Sign in with an EIP-4361 message signed by an Ethereum wallet (EIP-191)."""
+    return await _wallet_sign_in(request, "evm", body)
+
+
+@auth_router.post("/siws", response_model=TokenPair, dependencies=AuthLimited)
+async def siws(body: WalletSignInIn, request: Request) -> TokenPair:
+    """Sign in with the same message shape signed by a Solana wallet (ed25519)."""
+    return await _wallet_sign_in(request, "solana", body)
+
+
+# -- /api/v1/user -----------------------------------------------------------------------------
+
+
+async def _user_out(request: Request, user_id: uuid.UUID) -> UserOut:
+    async with unit_of_work(runtime_of(request)) as session:
+        user = await service.get_user(session, user_id)
+        return await service.user_out(session, user)
+
+
+@user_router.get("/profile", response_model=UserOut)
+async def get_profile(principal: CurrentPrincipal, request: Request) -> UserOut:
+    return await _user_out(request, principal.user_id)
+
+
+@user_router.put("/profile", response_model=UserOut, dependencies=WriteLimited)
+async def put_profile(body: ProfileUpdateIn, principal: CurrentPrincipal, request: Request) -> UserOut:
+    async with unit_of_work(runtime_of(request)) as session:
+        user = await service.update_profile(session, principal.user_id, body.display_name)
+        return await service.user_out(session, user)
+
+
+@user_router.get("/usage", response_model=UsageOut)
+async def usage(principal: CurrentPrincipal, request: Request) -> UsageOut:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        current = await quota.usage(session, runtime.settings, principal.user_id, list(principal.roles))
+    return UsageOut(
+        day=current.day,
+        limit=current.limit,
+        used=current.used,
+        reserved=current.reserved,
+        remaining=current.remaining,
+        resets_at=current.resets_at,
+    )
+
+
+@user_router.get("/api-keys", response_model=list[ApiKeyOut])
+async def list_api_keys(principal: CurrentPrincipal, request: Request) -> list[ApiKeyOut]:
+    async with unit_of_work(runtime_of(request)) as session:
+        keys = await service.list_api_keys(session, principal.user_id)
+        return [ApiKeyOut.model_validate(k) for k in keys]
+
+
+@user_router.post(
+    "/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreatedOut,
+    dependencies=WriteLimited,
+)  # fmt: skip
+async def create_api_key(
+    principal: CurrentPrincipal, request: Request, body: ApiKeyCreateIn | None = None
+) -> ApiKeyCreatedOut:
+    async with unit_of_work(runtime_of(request)) as session:
+        key, raw = await service.create_api_key(
+            session, principal.user_id, body.name if body else "default"
+        )
+        return ApiKeyCreatedOut(**ApiKeyOut.model_validate(key).model_dump(), key=raw)
+
+
+@user_router.delete(
+    "/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=WriteLimited
+)
+async def revoke_api_key(key_id: uuid.UUID, principal: CurrentPrincipal, request: Request) -> Response:
+    async with unit_of_work(runtime_of(request)) as session:
+        await service.revoke_api_key(session, principal.user_id, key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@user_router.get("/wallets", response_model=list[WalletOut])
+async def list_wallets(principal: CurrentPrincipal, request: Request) -> list[WalletOut]:
+    return (await _user_out(request, principal.user_id)).wallets
+
+
+@user_router.post("/wallets/challenge", response_model=LinkChallengeOut, dependencies=WriteLimited)
+async def wallet_challenge(
+    body: LinkChallengeIn, principal: CurrentPrincipal, request: Request
+) -> LinkChallengeOut:
+    """The message to sign with the wallet you want to link (single use, short-lived)."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        message, nonce = await service.link_challenge(
+            session, runtime.settings, principal.user_id, body.chain, body.address
+        )
+    return LinkChallengeOut(message=message, nonce=nonce.nonce, expiration_time=nonce.expires_at)
+
+
+@user_router.post(
+    "/wallets", status_code=status.HTTP_201_CREATED, response_model=WalletOut,
+    dependencies=WriteLimited,
+)  # fmt: skip
+async def link_wallet(body: LinkWalletIn, principal: CurrentPrincipal, request: Request) -> WalletOut:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        wallet = await service.link_wallet(
+            session, runtime.settings, principal.user_id, body.chain, body.message,
+            body.signature, body.label,
+        )  # fmt: skip
+        return WalletOut.model_validate(wallet)
+
+
+@user_router.delete(
+    "/wallets/{wallet_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=WriteLimited
+)
+async def unlink_wallet(wallet_id: uuid.UUID, principal: CurrentPrincipal, request: Request) -> Response:
+    async with unit_of_work(runtime_of(request)) as session:
+        await service.unlink_wallet(session, principal.user_id, wallet_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,108 @@
+"""FastAPI dependencies every domain's router uses: who is calling, and may they go on.
+
+Authentication resolves `Authorization: Bearer <jwt | atl_live_ key>` into a `Principal` in
+its own short read transaction. Rate limits count per client IP on sign-in endpoints and
+per principal on writes, in PostgreSQL so all API processes share them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from atelier.core import ratelimit
+from atelier.core.config import parse_rate
+from atelier.core.errors import Forbidden, TooManyRequests, Unauthorized
+from atelier.core.http import runtime_of
+from atelier.identity import service, tokens
+from atelier.identity.service import ClientInfo, Principal
+
+
+def client_info(request: Request) -> ClientInfo:
+    return ClientInfo(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthorized(
+            "Authorization header must be 'Bearer <token or API key>'", slug="invalid-authorization"
+        )
+    return credential.strip()
+
+
+async def authenticate(request: Request, credential: str) -> Principal:
+    runtime = runtime_of(request)
+    async with runtime.sessions() as session, session.begin():
+        if tokens.looks_like_api_key(credential):
+            return await service.principal_from_api_key(session, credential)
+        return await service.principal_from_access_token(
+            session, runtime.jwt_key, runtime.settings.origin, credential
+        )
+
+
+async def current_principal(request: Request) -> Principal:
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    credential = _bearer(request)
+    if credential is None:
+        raise Unauthorized(
+            "sign in first: send 'Authorization: Bearer <access token or API key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = await authenticate(request, credential)
+    request.state.principal = principal
+    return principal
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    if request.headers.get("authorization") is None:
+        return None
+    return await current_principal(request)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(role: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_role(role):
+            raise Forbidden(f"this needs the {role} role", slug="missing-role")
+        return principal
+
+    return check
+
+
+async def _enforce(request: Request, bucket: str, rate: str, subject: str) -> None:
+    runtime = runtime_of(request)
+    if not runtime.settings.rate_limit_enabled:
+        return
+    limit, period = parse_rate(rate)
+    decision = await ratelimit.hit(runtime.sessions, f"{bucket}:{subject}", limit, period)
+    if not decision.allowed:
+        raise TooManyRequests(
+            f"too many requests; try again in {decision.retry_after_s} s",
+            retry_after_s=decision.retry_after_s,
+        )
+
+
+async def limit_auth(request: Request) -> None:
+    """Per-IP limit on sign-in and registration endpoints (credential stuffing, spam)."""
+    ip = request.client.host if request.client else "unknown"
+    await _enforce(request, "auth", runtime_of(request).settings.rate_limit_auth, ip)
+
+
+async def limit_writes(request: Request, principal: CurrentPrincipal) -> None:
+    """Per-account limit on endpoints that change state."""
+    await _enforce(
+        request, "write", runtime_of(request).settings.rate_limit_write, str(principal.user_id)
+    )

@@ -1,0 +1,208 @@
+"""Identity queries. Every statement that returns a user's data is scoped by that user's id."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.identity.models import (
+    ApiKey,
+    AuthNonce,
+    AuthSession,
+    EmailVerification,
+    QuotaReservation,
+    QuotaUsage,
+    RefreshToken,
+    User,
+    Wallet,
+)
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email.lower()))
+
+
+async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def wallets_of(session: AsyncSession, user_id: uuid.UUID) -> list[Wallet]:
+    rows = await session.scalars(
+        select(Wallet).where(Wallet.user_id == user_id).order_by(Wallet.created_at)
+    )
+    return list(rows)
+
+
+async def wallet_by_address(session: AsyncSession, chain: str, address: str) -> Wallet | None:
+    return await session.scalar(
+        select(Wallet).where(Wallet.chain == chain, Wallet.address == address)
+    )
+
+
+async def user_for_live_session(
+    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
+) -> User | None:
+    """The user behind an access token, if its sign-in session has not been revoked."""
+    return await session.scalar(
+        select(User)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(
+            User.id == user_id,
+            AuthSession.id == session_id,
+            AuthSession.revoked_at.is_(None),
+        )
+    )
+
+
+async def api_keys_with_prefix(session: AsyncSession, prefix: str) -> list[Row[tuple[ApiKey, User]]]:
+    result = await session.execute(
+        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == prefix)
+    )
+    return list(result.all())
+
+
+async def touch_api_key(session: AsyncSession, key_id: uuid.UUID) -> None:
+    """Record use at most once a minute per key: a write per request would cost more than auth."""
+    await session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            (ApiKey.last_used_at.is_(None))
+            | (ApiKey.last_used_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 1)),
+        )
+        .values(last_used_at=func.now())
+    )
+
+
+async def api_keys_of(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:
+    rows = await session.scalars(
+        select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at.desc())
+    )
+    return list(rows)
+
+
+async def count_active_api_keys(session: AsyncSession, user_id: uuid.UUID) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+    )
+    return int(count or 0)
+
+
+async def api_key_of(session: AsyncSession, user_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
+    return await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)
+    )
+
+
+async def refresh_token_for_update(
+    session: AsyncSession, token_hash: str
+) -> Row[tuple[RefreshToken, AuthSession]] | None:
+    result = await session.execute(
+        select(RefreshToken, AuthSession)
+        .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+        .where(RefreshToken.token_hash == token_hash)
+        .with_for_update(of=[RefreshToken, AuthSession])
+    )
+    return result.first()
+
+
+async def revoke_session(session: AsyncSession, session_id: uuid.UUID, reason: str) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=func.now(), revoked_reason=reason)
+    )
+
+
+async def consume_nonce(
+    session: AsyncSession, nonce: str, purpose: str, user_id: uuid.UUID | None
+) -> bool:
+    """Mark a live nonce used; False if it is unknown, expired, used or someone else's."""
+    statement = (
+        update(AuthNonce)
+        .where(
+            AuthNonce.nonce == nonce,
+            AuthNonce.purpose == purpose,
+            AuthNonce.used_at.is_(None),
+            AuthNonce.expires_at > func.now(),
+        )
+        .values(used_at=func.now())
+        .returning(AuthNonce.nonce)
+    )
+    if user_id is not None:
+        statement = statement.where(AuthNonce.user_id == user_id)
+    return await session.scalar(statement) is not None
+
+
+async def consume_verification(session: AsyncSession, token_hash: str) -> EmailVerification | None:
+    return await session.scalar(
+        update(EmailVerification)
+        .where(
+            EmailVerification.token_hash == token_hash,
+            EmailVerification.used_at.is_(None),
+            EmailVerification.expires_at > func.now(),
+        )
+        .values(used_at=func.now())
+        .returning(EmailVerification)
+    )
+
+
+async def reserve_quota(
+    session: AsyncSession, user_id: uuid.UUID, day: date, amount: int, limit: int
+) -> Row[tuple[int, int]] | None:
+    """Atomically add `amount` to the day's reservations if it still fits under `limit`.
+
+    The conditional UPDATE takes the row lock; a concurrent reservation waits for it and
+    then re-evaluates the condition against the committed counts (READ COMMITTED's
+    EvalPlanQual), so the limit holds under any concurrency without SERIALIZABLE.
+    """
+    await session.execute(
+        insert(QuotaUsage).values(user_id=user_id, day=day).on_conflict_do_nothing()
+    )
+    result = await session.execute(
+        update(QuotaUsage)
+        .where(
+            QuotaUsage.user_id == user_id,
+            QuotaUsage.day == day,
+            QuotaUsage.used + QuotaUsage.reserved + amount <= limit,
+        )
+        .values(reserved=QuotaUsage.reserved + amount)
+        .returning(QuotaUsage.used, QuotaUsage.reserved)
+    )
+    return result.first()
+
+
+async def settle_reservation(
+    session: AsyncSession, reservation_id: uuid.UUID, new_state: str
+) -> QuotaReservation | None:
+    """Move a reservation out of `reserved` once; None if it was already settled or unknown."""
+    return await session.scalar(
+        update(QuotaReservation)
+        .where(QuotaReservation.id == reservation_id, QuotaReservation.state == "reserved")
+        .values(state=new_state, settled_at=func.now())
+        .returning(QuotaReservation)
+    )
+
+
+async def apply_settlement(
+    session: AsyncSession, reservation: QuotaReservation, committed: bool
+) -> None:
+    used_delta = reservation.amount if committed else 0
+    await session.execute(
+        update(QuotaUsage)
+        .where(QuotaUsage.user_id == reservation.user_id, QuotaUsage.day == reservation.day)
+        .values(
+            reserved=QuotaUsage.reserved - reservation.amount,
+            used=QuotaUsage.used + used_delta,
+        )
+    )
+
+
+async def quota_usage(session: AsyncSession, user_id: uuid.UUID, day: date) -> QuotaUsage | None:
+    return await session.get(QuotaUsage, (user_id, day))

@@ -1,0 +1,145 @@
+"""Request and response bodies of the identity API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+ChainName = Literal["evm", "solana"]
+RoleName = Literal["creator", "validator", "worker", "admin"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class RegisterIn(Strict):
+    email: EmailStr = Field(max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+    display_name: str | None = Field(default=None, max_length=100)
+
+
+class LoginIn(Strict):
+    email: EmailStr = Field(max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshIn(Strict):
+    refresh_token: str = Field(min_length=10, max_length=200)
+
+
+class LogoutIn(Strict):
+    refresh_token: str | None = Field(default=None, max_length=200)
+
+
+class VerifyEmailIn(Strict):
+    token: str = Field(min_length=10, max_length=200)
+
+
+class ResendVerificationIn(Strict):
+    email: EmailStr = Field(max_length=254)
+
+
+class TokenPair(BaseModel):
+    token_type: Literal["Bearer"] = "Bearer"
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    user_id: uuid.UUID
+    created: bool = Field(default=False, description="True when this sign-in created the account")
+
+
+class WalletOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    chain: ChainName
+    address: str
+    label: str | None
+    created_at: datetime
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str | None
+    display_name: str | None
+    roles: list[str]
+    email_verified: bool
+    is_active: bool
+    created_at: datetime
+    wallets: list[WalletOut]
+
+
+class ProfileUpdateIn(Strict):
+    display_name: str | None = Field(default=None, max_length=100)
+
+
+class RegisterOut(BaseModel):
+    user: UserOut
+    verification_required: bool
+    detail: str
+
+
+class NonceOut(BaseModel):
+    nonce: str
+    domain: str
+    uri: str
+    chain_ids: list[str]
+    statement: str
+    issued_at: datetime
+    expiration_time: datetime
+
+
+class WalletSignInIn(Strict):
+    message: str = Field(min_length=1, max_length=4000)
+    signature: str = Field(min_length=1, max_length=200)
+
+
+class LinkChallengeIn(Strict):
+    chain: ChainName
+    address: str = Field(min_length=32, max_length=64)
+
+
+class LinkChallengeOut(BaseModel):
+    message: str
+    nonce: str
+    expiration_time: datetime
+
+
+class LinkWalletIn(Strict):
+    chain: ChainName
+    message: str = Field(min_length=1, max_length=4000)
+    signature: str = Field(min_length=1, max_length=200)
+    label: str | None = Field(default=None, max_length=100)
+
+
+class ApiKeyCreateIn(Strict):
+    name: str = Field(default="default", min_length=1, max_length=100)
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str = Field(description="The secret; shown only in this response")
+
+
+class UsageOut(BaseModel):
+    day: date
+    limit: int
+    used: int
+    reserved: int
+    remaining: int
+    resets_at: datetime

@@ -1,0 +1,552 @@
+"""Accounts, sign-in (password, SIWE, SIWS), sessions and refresh rotation, API keys, wallets.
+
+Functions take the caller's `AsyncSession` and never commit: the API layer owns the
+transaction, so each request is one unit of work. Errors are `AppError`s with stable slugs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.core import events
+from atelier.core.config import ROLES, Settings
+from atelier.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from atelier.identity import repository as repo
+from atelier.identity import signin, tokens
+from atelier.identity.keystore import Chain
+from atelier.identity.models import (
+    ApiKey,
+    AuthNonce,
+    AuthSession,
+    EmailVerification,
+    RefreshToken,
+    User,
+    Wallet,
+)
+from atelier.identity.passwords import (
+    burn_verify_time,
+    hash_password,
+    password_problems,
+    verify_password,
+)
+from atelier.identity.schemas import TokenPair, UserOut, WalletOut
+
+USER_REGISTERED = "user.registered"
+SIGNIN_STATEMENT = "Sign in to Atelier."
+LINK_STATEMENT = "Link this wallet to my Atelier account."
+MAX_ACTIVE_API_KEYS = 20
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: resolved once per request from a JWT or an API key."""
+
+    user_id: uuid.UUID
+    roles: tuple[str, ...]
+    email_verified: bool
+    via: str
+    session_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles or "admin" in self.roles
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip: str | None
+    user_agent: str | None
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+
+async def user_out(session: AsyncSession, user: User) -> UserOut:
+    wallets = await repo.wallets_of(session, user.id)
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        roles=list(user.roles),
+        email_verified=user.email_verified_at is not None,
+        is_active=user.is_active,
+        created_at=user.created_at,
+        wallets=[WalletOut.model_validate(w) for w in wallets],
+    )
+
+
+async def register(
+    session: AsyncSession, email: str, password: str, display_name: str | None
+) -> User:
+    email = email.lower()
+    problems = password_problems(password, email)
+    if problems:
+        raise InvalidInput(
+            "password is too weak: " + "; ".join(problems),
+            slug="weak-password",
+            extra={"errors": [{"loc": ["body", "password"], "msg": p} for p in problems]},
+        )
+    if await repo.user_by_email(session, email) is not None:
+        raise Conflict("an account with this email already exists", slug="email-taken")
+    user = User(
+        email=email,
+        password_hash=await hash_password(password),
+        display_name=display_name,
+        roles=["creator"],
+    )
+    session.add(user)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("an account with this email already exists", slug="email-taken") from None
+    await events.emit(session, USER_REGISTERED, {"user_id": str(user.id), "email": email})
+    return user
+
+
+async def create_email_verification(
+    session: AsyncSession, user: User, ttl_s: int
+) -> str | None:
+    """A fresh single-use verification token for `user` (None if nothing to verify)."""
+    if user.email is None or user.email_verified_at is not None:
+        return None
+    raw, digest = tokens.new_opaque_token()
+    session.add(
+        EmailVerification(
+            user_id=user.id,
+            email=user.email,
+            token_hash=digest,
+            expires_at=now_utc() + timedelta(seconds=ttl_s),
+        )
+    )
+    await session.flush()
+    return raw
+
+
+async def verify_email(session: AsyncSession, token: str) -> User:
+    record = await repo.consume_verification(session, tokens.sha256_hex(token))
+    if record is None:
+        raise InvalidInput(
+            "verification link is invalid, expired or already used",
+            slug="invalid-verification-token",
+        )
+    user = await repo.user_by_id(session, record.user_id)
+    if user is None or user.email != record.email:
+        raise InvalidInput("this link is for an email the account no longer has",
+                           slug="invalid-verification-token")  # fmt: skip
+    if user.email_verified_at is None:
+        user.email_verified_at = now_utc()
+    return user
+
+
+async def request_verification_resend(session: AsyncSession, email: str) -> None:
+    """Queue a new verification email; silent for unknown or verified addresses."""
+    user = await repo.user_by_email(session, email)
+    if user is not None and user.email_verified_at is None:
+        await events.emit(session, USER_REGISTERED, {"user_id": str(user.id), "email": user.email})
+
+
+async def update_profile(session: AsyncSession, user_id: uuid.UUID, display_name: str | None) -> User:
+    user = await get_user(session, user_id)
+    user.display_name = display_name
+    return user
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await repo.user_by_id(session, user_id)
+    if user is None:
+        raise NotFound("account not found", slug="user-not-found")
+    return user
+
+
+async def set_role(session: AsyncSession, email: str, role: str, *, grant: bool) -> User:
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}; roles are {', '.join(ROLES)}", slug="unknown-role")
+    user = await repo.user_by_email(session, email)
+    if user is None:
+        raise NotFound(f"no account with email {email}", slug="user-not-found")
+    roles = set(user.roles)
+    roles = roles | {role} if grant else roles - {role}
+    user.roles = sorted(roles)
+    return user
+
+
+# -- sessions and tokens --------------------------------------------------------------------
+
+
+async def start_session(
+    session: AsyncSession,
+    settings: Settings,
+    jwt_key: bytes,
+    user: User,
+    method: str,
+    client: ClientInfo,
+    *,
+    created: bool = False,
+) -> TokenPair:
+    auth_session = AuthSession(
+        user_id=user.id,
+        method=method,
+        ip=client.ip,
+        user_agent=(client.user_agent or "")[:300] or None,
+    )
+    session.add(auth_session)
+    await session.flush()
+    return await _issue_pair(session, settings, jwt_key, user.id, auth_session.id, created=created)
+
+
+async def _issue_pair(
+    session: AsyncSession,
+    settings: Settings,
+    jwt_key: bytes,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    *,
+    created: bool = False,
+) -> TokenPair:
+    raw, digest = tokens.new_opaque_token()
+    session.add(
+        RefreshToken(
+            session_id=session_id,
+            token_hash=digest,
+            expires_at=now_utc() + timedelta(seconds=settings.refresh_token_ttl_s),
+        )
+    )
+    access, _ = tokens.issue_access_token(
+        jwt_key,
+        user_id=user_id,
+        session_id=session_id,
+        issuer=settings.origin,
+        ttl_s=settings.access_token_ttl_s,
+    )
+    return TokenPair(
+        access_token=access,
+        expires_in=settings.access_token_ttl_s,
+        refresh_token=raw,
+        refresh_expires_in=settings.refresh_token_ttl_s,
+        user_id=user_id,
+        created=created,
+    )
+
+
+def _ensure_can_sign_in(user: User, settings: Settings, *, by_password: bool) -> None:
+    if not user.is_active:
+        raise Forbidden("this account is disabled", slug="account-disabled")
+    if by_password and settings.require_email_verification and user.email_verified_at is None:
+        raise Forbidden(
+            "verify your email first: follow the link we sent, or ask for a new one at "
+            "POST /api/v1/auth/resend-verification",
+            slug="email-not-verified",
+        )
+
+
+async def login(
+    session: AsyncSession,
+    settings: Settings,
+    jwt_key: bytes,
+    email: str,
+    password: str,
+    client: ClientInfo,
+) -> TokenPair:
+    user = await repo.user_by_email(session, email)
+    if user is None or user.password_hash is None:
+        await burn_verify_time(password)
+        raise Unauthorized("email or password is wrong", slug="invalid-credentials")
+    if not await verify_password(user.password_hash, password):
+        raise Unauthorized("email or password is wrong", slug="invalid-credentials")
+    _ensure_can_sign_in(user, settings, by_password=True)
+    return await start_session(session, settings, jwt_key, user, "password", client)
+
+
+async def refresh(
+    session: AsyncSession, settings: Settings, jwt_key: bytes, refresh_token: str
+) -> TokenPair:
+    """Rotate a refresh token. Presenting one that was already rotated revokes its session.
+
+    A rotated token can only come back if it was copied: the thief and the owner now share
+    a family, and ending the whole family is the only safe answer (RFC 9700 section 4.14).
+    """
+    row = await repo.refresh_token_for_update(session, tokens.sha256_hex(refresh_token))
+    if row is None:
+        raise Unauthorized("refresh token is not valid", slug="invalid-refresh-token")
+    token, auth_session = row
+    if auth_session.revoked_at is not None:
+        raise Unauthorized("this session has ended; sign in again", slug="session-revoked")
+    if token.used_at is not None:
+        await repo.revoke_session(session, auth_session.id, "refresh-token-reuse")
+        raise Unauthorized(
+            "refresh token was already used; the session is revoked, sign in again",
+            slug="refresh-token-reused",
+            commit=True,
+        )
+    if token.expires_at <= now_utc():
+        raise Unauthorized("refresh token has expired", slug="invalid-refresh-token")
+    user = await repo.user_by_id(session, auth_session.user_id)
+    if user is None or not user.is_active:
+        raise Forbidden("this account is disabled", slug="account-disabled")
+    token.used_at = now_utc()
+    return await _issue_pair(session, settings, jwt_key, user.id, auth_session.id)
+
+
+async def logout(
+    session: AsyncSession, principal: Principal, refresh_token: str | None
+) -> None:
+    if principal.session_id is not None:
+        await repo.revoke_session(session, principal.session_id, "logout")
+    if refresh_token:
+        row = await repo.refresh_token_for_update(session, tokens.sha256_hex(refresh_token))
+        if row is not None and row[1].user_id == principal.user_id:
+            await repo.revoke_session(session, row[1].id, "logout")
+
+
+async def principal_from_access_token(
+    session: AsyncSession, jwt_key: bytes, issuer: str, token: str
+) -> Principal:
+    try:
+        claims = tokens.decode_access_token(jwt_key, token, issuer=issuer)
+    except tokens.InvalidAccessToken as exc:
+        raise Unauthorized(str(exc), slug="invalid-access-token") from None
+    user = await repo.user_for_live_session(session, claims.user_id, claims.session_id)
+    if user is None:
+        raise Unauthorized("this session has ended; sign in again", slug="session-revoked")
+    if not user.is_active:
+        raise Forbidden("this account is disabled", slug="account-disabled")
+    return Principal(
+        user_id=user.id,
+        roles=tuple(user.roles),
+        email_verified=user.email_verified_at is not None,
+        via="jwt",
+        session_id=claims.session_id,
+    )
+
+
+# -- API keys -------------------------------------------------------------------------------
+
+
+async def principal_from_api_key(session: AsyncSession, credential: str) -> Principal:
+    if not tokens.API_KEY_RE.fullmatch(credential):
+        raise Unauthorized(
+            "API key is malformed: expected atl_live_ followed by 48 lowercase hex characters",
+            slug="invalid-api-key",
+        )
+    digest = tokens.sha256_hex(credential)
+    for key, user in await repo.api_keys_with_prefix(session, credential[: tokens.API_KEY_DISPLAY_CHARS]):
+        if not secrets.compare_digest(key.key_hash, digest):
+            continue
+        if key.revoked_at is not None:
+            raise Unauthorized("this API key has been revoked", slug="api-key-revoked")
+        if not user.is_active:
+            raise Forbidden("this account is disabled", slug="account-disabled")
+        await repo.touch_api_key(session, key.id)
+        return Principal(
+            user_id=user.id,
+            roles=tuple(user.roles),
+            email_verified=user.email_verified_at is not None,
+            via="api_key",
+            api_key_id=key.id,
+        )
+    raise Unauthorized("unknown API key", slug="invalid-api-key")
+
+
+async def create_api_key(session: AsyncSession, user_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
+    if await repo.count_active_api_keys(session, user_id) >= MAX_ACTIVE_API_KEYS:
+        raise Conflict(
+            f"at most {MAX_ACTIVE_API_KEYS} active API keys; revoke one first",
+            slug="too-many-api-keys",
+        )
+    raw, prefix, digest = tokens.new_api_key()
+    key = ApiKey(user_id=user_id, name=name, prefix=prefix, key_hash=digest)
+    session.add(key)
+    await session.flush()
+    await session.refresh(key)
+    return key, raw
+
+
+async def list_api_keys(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:
+    return await repo.api_keys_of(session, user_id)
+
+
+async def revoke_api_key(session: AsyncSession, user_id: uuid.UUID, key_id: uuid.UUID) -> None:
+    key = await repo.api_key_of(session, user_id, key_id)
+    if key is None:
+        raise NotFound("no such API key", slug="api-key-not-found")
+    if key.revoked_at is None:
+        key.revoked_at = now_utc()
+
+
+# -- wallets: sign-in and linking ----------------------------------------------------------
+
+
+def _chain_ids(settings: Settings, chain: Chain) -> list[str]:
+    if chain == "evm":
+        return [str(c) for c in settings.siwe_chain_ids]
+    return list(settings.siws_chain_ids)
+
+
+async def new_nonce(
+    session: AsyncSession, settings: Settings, purpose: str, user_id: uuid.UUID | None = None
+) -> AuthNonce:
+    nonce = AuthNonce(
+        nonce=secrets.token_hex(16),
+        purpose=purpose,
+        user_id=user_id,
+        expires_at=now_utc() + timedelta(seconds=settings.nonce_ttl_s),
+    )
+    session.add(nonce)
+    await session.flush()
+    return nonce
+
+
+def normalize_address(chain: Chain, address: str) -> str:
+    from eth_utils import is_address, to_checksum_address
+    from solders.pubkey import Pubkey
+
+    if chain == "evm":
+        if not is_address(address):
+            raise InvalidInput(f"{address!r} is not an Ethereum address", slug="invalid-address")
+        return str(to_checksum_address(address))
+    try:
+        return str(Pubkey.from_string(address))
+    except ValueError:
+        raise InvalidInput(f"{address!r} is not a Solana address", slug="invalid-address") from None
+
+
+async def _verified_wallet_message(
+    session: AsyncSession,
+    settings: Settings,
+    chain: Chain,
+    message: str,
+    signature: str,
+    *,
+    purpose: str,
+    user_id: uuid.UUID | None,
+) -> signin.SignInMessage:
+    try:
+        parsed = signin.verify(
+            chain,
+            message,
+            signature,
+            domain=settings.domain,
+            origin=settings.origin,
+            allowed_chain_ids=_chain_ids(settings, chain),
+            now=now_utc(),
+        )
+    except signin.SignInError as exc:
+        status = InvalidInput if exc.slug == "malformed-sign-in-message" else Unauthorized
+        raise status(exc.detail, slug=exc.slug) from None
+    if not await repo.consume_nonce(session, parsed.nonce, purpose, user_id):
+        raise Unauthorized(
+            "nonce is unknown, expired or already used; request a new one", slug="invalid-nonce"
+        )
+    return parsed
+
+
+async def wallet_sign_in(
+    session: AsyncSession,
+    settings: Settings,
+    jwt_key: bytes,
+    chain: Chain,
+    message: str,
+    signature: str,
+    client: ClientInfo,
+) -> TokenPair:
+    """SIWE/SIWS: a valid signature over a fresh nonce signs in, creating the account once."""
+    parsed = await _verified_wallet_message(
+        session, settings, chain, message, signature, purpose="signin", user_id=None
+    )
+    address = normalize_address(chain, parsed.address)
+    wallet = await repo.wallet_by_address(session, chain, address)
+    created = False
+    if wallet is None:
+        user = User(roles=["creator"])
+        session.add(user)
+        await session.flush()
+        session.add(Wallet(user_id=user.id, chain=chain, address=address))
+        try:
+            async with session.begin_nested():
+                await session.flush()
+        except IntegrityError:
+            raise Conflict("this wallet was linked concurrently; retry", slug="wallet-race") from None
+        created = True
+    else:
+        found = await repo.user_by_id(session, wallet.user_id)
+        assert found is not None
+        user = found
+    _ensure_can_sign_in(user, settings, by_password=False)
+    return await start_session(
+        session, settings, jwt_key, user, "siwe" if chain == "evm" else "siws", client,
+        created=created,
+    )  # fmt: skip
+
+
+async def link_challenge(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, chain: Chain, address: str
+) -> tuple[str, AuthNonce]:
+    address = normalize_address(chain, address)
+    nonce = await new_nonce(session, settings, "link", user_id)
+    message = signin.SignInMessage(
+        chain=chain,
+        domain=settings.domain,
+        address=address,
+        statement=LINK_STATEMENT,
+        uri=settings.origin,
+        version="1",
+        chain_id=_chain_ids(settings, chain)[0],
+        nonce=nonce.nonce,
+        issued_at=now_utc(),
+        expiration_time=nonce.expires_at,
+        request_id=f"link:{user_id}",
+    )
+    return message.text(), nonce
+
+
+async def link_wallet(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    chain: Chain,
+    message: str,
+    signature: str,
+    label: str | None,
+) -> Wallet:
+    parsed = await _verified_wallet_message(
+        session, settings, chain, message, signature, purpose="link", user_id=user_id
+    )
+    address = normalize_address(chain, parsed.address)
+    existing = await repo.wallet_by_address(session, chain, address)
+    if existing is not None:
+        if existing.user_id != user_id:
+            raise Conflict("this wallet is linked to another account", slug="wallet-linked-elsewhere")
+        return existing
+    wallet = Wallet(user_id=user_id, chain=chain, address=address, label=label)
+    session.add(wallet)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("this wallet is linked to another account", slug="wallet-linked-elsewhere") from None
+    return wallet
+
+
+async def unlink_wallet(session: AsyncSession, user_id: uuid.UUID, wallet_id: uuid.UUID) -> None:
+    user = await get_user(session, user_id)
+    wallets = await repo.wallets_of(session, user_id)
+    target = next((w for w in wallets if w.id == wallet_id), None)
+    if target is None:
+        raise NotFound("no such wallet on this account", slug="wallet-not-found")
+    if user.password_hash is None and len(wallets) == 1:
+        raise Conflict(
+            "this is the account's only way to sign in; link another wallet or set a password first",
+            slug="last-sign-in-method",
+        )
+    await session.delete(target)

@@ -1,0 +1,9 @@
+"""Every table of every domain, imported in one place for Alembic and the test suite."""
+
+from atelier.core import events, ratelimit
+from atelier.core.db import Base
+from atelier.identity import models as identity_models
+
+metadata = Base.metadata
+
+__all__ = ["events", "identity_models", "metadata", "ratelimit"]

@@ -1,0 +1,28 @@
+"""Truck styles and the music genre each one suggests (the Soulvan wallet creator's hints).
+
+The governance/music issue turns this into a per-wallet, configurable mapping; the wallet
+picker only needs the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TruckStyle:
+    name: str
+    genre: str
+    hint: str
+
+
+TRUCK_STYLES: dict[str, TruckStyle] = {
+    s.name: s
+    for s in (
+        TruckStyle("chrome", "synthwave", "polished neon synths and gated drums"),
+        TruckStyle("matte", "lo-fi", "dusty lo-fi beats, soft and understated"),
+        TruckStyle("graffiti", "hip-hop", "boom-bap drums and street samples"),
+        TruckStyle("mythic", "orchestral", "epic strings, choirs and war drums"),
+        TruckStyle("cyberpunk", "darksynth", "distorted bass, industrial percussion"),
+    )
+}

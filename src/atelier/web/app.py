@@ -1,0 +1,146 @@
+"""The composition root: builds a process's runtime and the FastAPI app for some services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+import atelier
+from atelier.core import migrate
+from atelier.core.config import Settings
+from atelier.core.db import create_engine, redact_url, resolve_database_url, session_factory
+from atelier.core.errors import ServiceUnavailable
+from atelier.core.http import RequestContextMiddleware, install_problem_handlers, runtime_of
+from atelier.core.logging import get_logger
+from atelier.core.mail import Mailer, MailboxMailer, SmtpMailer
+from atelier.core.runtime import Runtime, set_current_runtime
+from atelier.core.secrets import load_or_create_secret
+from atelier.core.tasks import build_task_app
+from atelier.web.services import SERVICES, routers_for, task_blueprints
+
+log = get_logger("atelier.web")
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    if settings.smtp_url is not None:
+        return SmtpMailer.from_url(settings.smtp_url.get_secret_value(), settings.mail_from)
+    return MailboxMailer(settings.mailbox_dir, settings.mail_from)
+
+
+def jwt_key(settings: Settings) -> bytes:
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value().encode()
+    return load_or_create_secret(settings.secrets_dir, "jwt.key", 32)
+
+
+async def open_runtime(settings: Settings, database_url: str | None = None) -> Runtime:
+    url = database_url or resolve_database_url(settings)
+    engine = create_engine(url)
+    task_app = build_task_app(url, task_blueprints())
+    await task_app.open_async()
+    runtime = Runtime(
+        settings=settings,
+        database_url=url,
+        engine=engine,
+        sessions=session_factory(engine),
+        tasks=task_app,
+        mailer=build_mailer(settings),
+        jwt_key=jwt_key(settings),
+    )
+    set_current_runtime(runtime)
+    log.info("runtime.open", database=redact_url(url))
+    return runtime
+
+
+async def close_runtime(runtime: Runtime) -> None:
+    await runtime.tasks.close_async()
+    await runtime.engine.dispose()
+    set_current_runtime(None)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    services: list[str] | None = None,
+    database_url: str | None = None,
+    runtime: Runtime | None = None,
+) -> FastAPI:
+    """An ASGI app serving `services` (all when None).
+
+    Pass `runtime` to share one already open (the CLI's `up` does, so the task worker and
+    the API use one pool); otherwise the app opens its own at startup and closes it at exit.
+    """
+    names = list(SERVICES) if services is None else services
+    unknown = [n for n in names if n not in SERVICES]
+    if unknown:
+        raise ValueError(f"unknown services: {', '.join(unknown)}")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
+        opened = await open_runtime(settings, database_url)
+        app.state.runtime = opened
+        try:
+            yield
+        finally:
+            await close_runtime(opened)
+
+    app = FastAPI(
+        title="Atelier",
+        version=atelier.__version__,
+        description="Open, self-hostable platform for AI-made media. Errors are RFC 9457 "
+        "problem+json documents whose `type` is a stable `/problems/<slug>`.",
+        lifespan=lifespan,
+    )
+    app.state.services = names
+    if runtime is not None:
+        app.state.runtime = runtime
+    app.state.head_revision = migrate.head_revision()
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    for router in routers_for(names):
+        app.include_router(router)
+    _add_operational_routes(app)
+    return app
+
+
+def _add_operational_routes(app: FastAPI) -> None:
+    @app.get("/health", tags=["ops"])
+    async def health(request: Request) -> dict[str, Any]:
+        """Liveness: the process answers."""
+        return {
+            "status": "healthy",
+            "service": "atelier",
+            "services": request.app.state.services,
+            "version": atelier.__version__,
+        }
+
+    @app.get("/ready", tags=["ops"])
+    async def ready(request: Request) -> JSONResponse:
+        """Readiness: the database answers and its schema is at this code's migration head."""
+        runtime = runtime_of(request)
+        try:
+            async with runtime.engine.connect() as conn:
+                current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        except Exception as exc:
+            raise ServiceUnavailable(f"database is not reachable: {type(exc).__name__}") from None
+        expected = request.app.state.head_revision
+        if current != expected:
+            raise ServiceUnavailable(
+                f"database schema is at {current}, code expects {expected}: run `atelier db upgrade`",
+                slug="schema-out-of-date",
+            )
+        return JSONResponse({"status": "ready", "schema": current})
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,110 @@
+"""`atelier up | serve | tasks | db …`: starting the platform and its parts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from atelier.core import migrate
+from atelier.core.config import Settings
+from atelier.core.db import redact_url, resolve_database_url
+from atelier.core.logging import configure_logging
+from atelier.web.runner import run_processes
+from atelier.web.services import SERVICES
+
+console = Console(stderr=True)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.json_logs)
+    return settings
+
+
+def up(
+    port: Annotated[int | None, typer.Option(help="HTTP port (default 8080)")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1)")] = None,
+) -> None:
+    """Start everything: database, migrations, every service's API, a task worker."""
+    settings = load_settings(port=port, host=host)
+    url = resolve_database_url(settings)
+    migrate.upgrade(url)
+
+    def ready() -> None:
+        console.print(
+            f"[bold green]Atelier is up[/] on {settings.origin}  (API docs: {settings.origin}/docs; "
+            f"data: {settings.home.resolve()}; database: {redact_url(url)}). Ctrl-C stops it."
+        )
+
+    asyncio.run(
+        run_processes(settings, url, services=None, serve_http=True, run_tasks=True, on_ready=ready)
+    )
+    console.print("Atelier stopped.")
+
+
+def serve(
+    service: Annotated[list[str], typer.Argument(help=f"One or more of: {', '.join(SERVICES)}")],
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: the service's own)")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    migrate_db: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first")
+    ] = False,
+) -> None:
+    """Serve the routers of some services (no task worker: run `atelier tasks` for that)."""
+    unknown = [s for s in service if s not in SERVICES]
+    if unknown:
+        console.print(f"[red]unknown service {', '.join(unknown)}[/]; known: {', '.join(SERVICES)}")
+        raise typer.Exit(2)
+    settings = load_settings(port=port or SERVICES[service[0]].port, host=host)
+    url = resolve_database_url(settings)
+    if migrate_db or settings.database_url is None:
+        migrate.upgrade(url)
+    asyncio.run(
+        run_processes(
+            settings, url, services=service, serve_http=True, run_tasks=False,
+            on_ready=lambda: console.print(f"serving {', '.join(service)} on {settings.origin}"),
+        )
+    )  # fmt: skip
+
+
+def tasks(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once")] = None,
+) -> None:
+    """Run a background task worker (outbox dispatch, emails, sweeps…)."""
+    settings = load_settings(task_concurrency=concurrency)
+    url = resolve_database_url(settings)
+    if settings.database_url is None:
+        migrate.upgrade(url)
+    asyncio.run(
+        run_processes(
+            settings, url, services=None, serve_http=False, run_tasks=True,
+            on_ready=lambda: console.print("task worker running; Ctrl-C stops it"),
+        )
+    )  # fmt: skip
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    url = resolve_database_url(load_settings())
+    migrate.upgrade(url, revision)
+    console.print(f"database at {migrate.current_revision(url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
+    """Revert migrations down to REVISION ('base' for an empty schema)."""
+    url = resolve_database_url(load_settings())
+    migrate.downgrade(url, revision)
+    console.print(f"database at {migrate.current_revision(url)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision and the code's head."""
+    url = resolve_database_url(load_settings())
+    console.print(f"database: {migrate.current_revision(url)}  code head: {migrate.head_revision()}")
