@@ -17,6 +17,7 @@ from siwe import SiweMessage
 from solders.keypair import Keypair
 
 from atelier.core.runtime import Runtime
+from atelier.core.tasks import kick_dispatcher
 
 STRONG_PASSWORD = "Correct-Horse-9-Battery"
 
@@ -27,6 +28,7 @@ def unique_email(tag: str = "user") -> str:
 
 async def drain_tasks(runtime: Runtime) -> None:
     """Run a real procrastinate worker until the queue is empty (outbox → handlers)."""
+    await kick_dispatcher(runtime.tasks)  # what the periodic tick would do
     for _ in range(3):  # dispatch defers handler jobs; run again so those run too
         await runtime.tasks.run_worker_async(
             wait=False, install_signal_handlers=False, concurrency=1, listen_notify=False

@@ -26,15 +26,27 @@ DISPATCH_TASK = "core:dispatch_outbox"
 HANDLE_TASK = "core:handle_event"
 
 
+_task_app: Any = None
+
+
 def build_task_app(conninfo: str, blueprints: Mapping[str, Any]) -> Any:
-    app = procrastinate.App(
-        connector=procrastinate.PsycopgConnector(
-            conninfo=conninfo, min_size=1, max_size=4, kwargs={"autocommit": True}
-        )
+    """The process's procrastinate App, pointed at `conninfo`.
+
+    procrastinate moves a blueprint's tasks into the first App they are added to, so there is
+    one App per process; a later runtime (tests open one per module) swaps its connector.
+    """
+    global _task_app
+    connector = procrastinate.PsycopgConnector(
+        conninfo=conninfo, min_size=1, max_size=4
     )
-    for namespace, bp in blueprints.items():
-        app.add_tasks_from(bp, namespace=namespace)
-    return app
+    if _task_app is None:
+        _task_app = procrastinate.App(connector=connector)
+        for namespace, bp in blueprints.items():
+            _task_app.add_tasks_from(bp, namespace=namespace)
+    else:
+        _task_app.connector = connector
+        _task_app.job_manager.connector = connector
+    return _task_app
 
 
 async def kick_dispatcher(task_app: Any) -> None:

@@ -38,7 +38,8 @@ def password_problems(password: str, email: str | None = None) -> list[str]:
         problems.append("must mix at least two of: lowercase, uppercase, digits, symbols")
     if password.lower() in _COMMON or len(set(password)) < 4:
         problems.append("is too common or repetitive")
-    if email and email.split("@", 1)[0].lower() in password.lower() and len(email) > 3:
+    local_part = email.split("@", 1)[0].lower() if email else ""
+    if len(local_part) >= 3 and local_part in password.lower():
         problems.append("must not contain your email name")
     return problems
 

@@ -1,0 +1,95 @@
+"""Settings parsing, first-run secrets, log redaction, mail adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import stat
+from pathlib import Path
+
+import pytest
+import structlog
+from aiosmtpd.controller import Controller
+from pydantic import ValidationError
+
+from atelier.core.config import Settings, parse_rate
+from atelier.core.db import redact_url
+from atelier.core.logging import configure_logging
+from atelier.core.mail import MailboxMailer, SmtpMailer
+from atelier.core.secrets import load_or_create_secret
+from tests.servers import free_port
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ATELIER_HOME", str(tmp_path))
+    monkeypatch.setenv("ATELIER_PORT", "9090")
+    monkeypatch.setenv("ATELIER_QUOTA_PER_ROLE", '{"validator": 50}')
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.home == tmp_path
+    assert settings.origin == "http://localhost:9090"
+    assert settings.domain == "localhost:9090"
+    assert settings.quota_for_roles(["creator", "validator"]) == 50
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValidationError, match="rate limit"):
+        Settings(_env_file=None, rate_limit_auth="lots")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="unknown roles"):
+        Settings(_env_file=None, quota_per_role={"wizard": 3})  # type: ignore[call-arg]
+    assert parse_rate("20 / minute") == (20, 60)
+
+
+def test_secret_created_once_with_private_mode(tmp_path: Path) -> None:
+    first = load_or_create_secret(tmp_path / "secrets", "jwt.key")
+    second = load_or_create_secret(tmp_path / "secrets", "jwt.key")
+    assert first == second and len(first) == 32
+    assert stat.S_IMODE((tmp_path / "secrets" / "jwt.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
+
+
+def test_logs_never_print_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", json=True)
+    structlog.get_logger("t").info("login", password="hunter2hunter2", api_key="atl_live_x")
+    err = capsys.readouterr().err
+    assert "hunter2hunter2" not in err and "atl_live_x" not in err
+    assert redact_url("postgresql://u:s3cret@db/x") == "postgresql://u:***@db/x"
+
+
+async def test_mailbox_adapter_writes_private_eml(tmp_path: Path) -> None:
+    mailer = MailboxMailer(tmp_path / "mailbox", "Atelier <noreply@example.org>")
+    await mailer.send("a@example.org", "Hello", "Body text")
+    [path] = list((tmp_path / "mailbox").glob("*.eml"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    message = email.message_from_bytes(path.read_bytes())
+    assert message["To"] == "a@example.org" and message["Subject"] == "Hello"
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        self.messages.append(
+            (envelope.mail_from, envelope.rcpt_tos, envelope.content)  # type: ignore[attr-defined]
+        )
+        return "250 OK"
+
+
+async def test_smtp_adapter_against_a_real_smtp_server() -> None:
+    collector = _Collector()
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        mailer = SmtpMailer.from_url(f"smtp://127.0.0.1:{port}", "Atelier <noreply@example.org>")
+        message_id = await mailer.send("b@example.org", "Verify", "Click the link")
+    finally:
+        controller.stop()
+    await asyncio.sleep(0)
+    [(sender, recipients, content)] = collector.messages
+    assert sender == "noreply@example.org" and recipients == ["b@example.org"]
+    parsed = email.message_from_bytes(content)
+    assert parsed["Message-ID"] == message_id
+    assert "Click the link" in parsed.get_payload()
+    with pytest.raises(ValueError, match="smtp://"):
+        SmtpMailer.from_url("http://mail.example.org", "x@example.org")

@@ -1,0 +1,75 @@
+"""Rate limits on sign-in and write endpoints: 429 with Retry-After, shared via PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from atelier.core.runtime import Runtime
+from atelier.web.app import close_runtime, create_app, open_runtime
+from tests.conftest import make_settings
+from tests.helpers import bearer, register_verified
+
+
+@pytest.fixture(scope="module")
+async def limited(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    settings = make_settings(
+        Path(tmp_path_factory.mktemp("home")), database_url,
+        rate_limit_auth="5/minute", rate_limit_write="3/hour",
+    )  # fmt: skip
+    runtime = await open_runtime(settings, database_url)
+    app = create_app(settings, runtime=runtime)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url=settings.origin) as client:
+        yield client, runtime
+    await close_runtime(runtime)
+
+
+async def test_auth_endpoints_are_limited_per_ip(
+    limited: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    client, _ = limited
+    statuses = []
+    for _ in range(7):
+        response = await client.post(
+            "/api/v1/auth/login", json={"email": "x@example.org", "password": "Nope-nope-1"}
+        )
+        statuses.append(response.status_code)
+    assert statuses[:5] == [401] * 5
+    assert statuses[5:] == [429, 429]
+    assert response.json()["type"] == "/problems/rate-limited"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
+async def test_writes_are_limited_per_account(
+    limited: tuple[httpx.AsyncClient, Runtime], database_url: str
+) -> None:
+    _, runtime = limited
+    # sign up through an unlimited app on the same database, then write through the limited one
+    settings = make_settings(runtime.settings.home, database_url)  # same home: same JWT key
+    free_runtime = await open_runtime(settings, database_url)
+    try:
+        free_app = create_app(settings, runtime=free_runtime)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=free_app), base_url=settings.origin
+        ) as free:
+            _, tokens = await register_verified(free, free_runtime)
+    finally:
+        await close_runtime(free_runtime)
+    runtime_app = create_app(runtime.settings, runtime=runtime)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=runtime_app), base_url=runtime.settings.origin
+    ) as client:
+        headers = bearer(tokens["access_token"])
+        codes = [
+            (await client.post("/api/v1/user/api-keys", headers=headers)).status_code
+            for _ in range(4)
+        ]
+        assert codes == [201, 201, 201, 429]
+        # reads are not limited
+        assert (await client.get("/api/v1/user/api-keys", headers=headers)).status_code == 200

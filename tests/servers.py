@@ -1,0 +1,72 @@
+"""Real `atelier` processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def atelier_env(home: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATELIER_")}
+    env["ATELIER_HOME"] = str(home)
+    if database_url:
+        env["ATELIER_DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if process.poll() is not None:
+            out = process.stdout.read().decode() if process.stdout else ""
+            raise AssertionError(f"server exited with {process.returncode}:\n{out[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError(f"{url} was not healthy within {timeout_s} s")
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGINT, timeout_s: float = 30) -> str:
+    process.send_signal(sig)
+    try:
+        out, _ = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+        raise AssertionError(f"server ignored signal {sig}:\n{out.decode()[-3000:]}") from None
+    return out.decode()
+
+
+@contextlib.contextmanager
+def running_server(home: Path, database_url: str | None, services: list[str]) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "atelier", "serve", *services, "--port", str(port)],
+        env=atelier_env(home, database_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://localhost:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url
+    finally:
+        if process.poll() is None:
+            stop(process)
