@@ -31,7 +31,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
     create_database_if_missing(server.get_uri(), TEMPLATE)
     migrate.upgrade(server.get_uri(TEMPLATE))
-    yield server
+    return server
 
 
 def fresh_database(pg_server: Any, label: str) -> str:

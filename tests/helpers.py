@@ -101,7 +101,10 @@ def siwe_message(
 
 
 def eth_sign(account: Any, message: str) -> str:
-    return "0x" + bytes(Account.sign_message(encode_defunct(text=message), account.key).signature).hex()
+    return (
+        "0x"
+        + bytes(Account.sign_message(encode_defunct(text=message), account.key).signature).hex()
+    )
 
 
 def siws_message(

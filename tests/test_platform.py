@@ -91,10 +91,12 @@ def test_up_serves_the_whole_flow_and_stops_cleanly(tmp_path: Path, stop_signal:
             if proc is not None and proc.poll() is None:
                 outputs.append(stop(proc, stop_signal))
     assert process.returncode == 0, outputs[-1][-2000:]
-    assert second is not None and second.returncode == 0
+    assert second is not None
+    assert second.returncode == 0
     assert _wait_gone(home / "pgdata") == []
     log = outputs[-1]
-    assert STRONG_PASSWORD not in log and token not in log
+    assert STRONG_PASSWORD not in log
+    assert token not in log
 
 
 def test_serve_refuses_unknown_service(tmp_path: Path) -> None:
@@ -119,10 +121,13 @@ def test_user_promote_and_demote(database_url: str, tmp_path: Path) -> None:
     assert promoted.exit_code == 0, promoted.output
     assert "creator, validator" in promoted.output
     demoted = runner.invoke(app, ["user", "demote", address, "creator"], env=env)
-    assert "validator" in demoted.output and "creator" not in demoted.output.split("roles")[1]
+    assert "validator" in demoted.output
+    assert "creator" not in demoted.output.split("roles")[1]
     unknown_role = runner.invoke(app, ["user", "promote", address, "wizard"], env=env)
-    assert unknown_role.exit_code == 2 and "unknown role" in unknown_role.output
+    assert unknown_role.exit_code == 2
+    assert "unknown role" in unknown_role.output
     nobody = runner.invoke(app, ["user", "promote", "nobody@example.org", "admin"], env=env)
-    assert nobody.exit_code == 2 and "no account" in nobody.output
+    assert nobody.exit_code == 2
+    assert "no account" in nobody.output
     listed = runner.invoke(app, ["user", "list"], env=env)
     assert address in listed.output

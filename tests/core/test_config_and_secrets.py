@@ -42,7 +42,8 @@ def test_bad_settings_are_refused() -> None:
 def test_secret_created_once_with_private_mode(tmp_path: Path) -> None:
     first = load_or_create_secret(tmp_path / "secrets", "jwt.key")
     second = load_or_create_secret(tmp_path / "secrets", "jwt.key")
-    assert first == second and len(first) == 32
+    assert first == second
+    assert len(first) == 32
     assert stat.S_IMODE((tmp_path / "secrets" / "jwt.key").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
 
@@ -51,7 +52,8 @@ def test_logs_never_print_secrets(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("info", json=True)
     structlog.get_logger("t").info("login", password="hunter2hunter2", api_key="atl_live_x")
     err = capsys.readouterr().err
-    assert "hunter2hunter2" not in err and "atl_live_x" not in err
+    assert "hunter2hunter2" not in err
+    assert "atl_live_x" not in err
     assert redact_url("postgresql://u:s3cret@db/x") == "postgresql://u:***@db/x"
 
 
@@ -61,7 +63,8 @@ async def test_mailbox_adapter_writes_private_eml(tmp_path: Path) -> None:
     [path] = list((tmp_path / "mailbox").glob("*.eml"))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     message = email.message_from_bytes(path.read_bytes())
-    assert message["To"] == "a@example.org" and message["Subject"] == "Hello"
+    assert message["To"] == "a@example.org"
+    assert message["Subject"] == "Hello"
 
 
 class _Collector:
@@ -87,7 +90,8 @@ async def test_smtp_adapter_against_a_real_smtp_server() -> None:
         controller.stop()
     await asyncio.sleep(0)
     [(sender, recipients, content)] = collector.messages
-    assert sender == "noreply@example.org" and recipients == ["b@example.org"]
+    assert sender == "noreply@example.org"
+    assert recipients == ["b@example.org"]
     parsed = email.message_from_bytes(content)
     assert parsed["Message-ID"] == message_id
     assert "Click the link" in parsed.get_payload()

@@ -46,7 +46,9 @@ async def test_each_handler_runs_once_even_when_redelivered(runtime: Runtime) ->
     assert SEEN.count(1) == 1
     async with runtime.sessions() as session:
         count = await session.scalar(
-            select(func.count()).select_from(OutboxDelivery).where(OutboxDelivery.event_id == event.id)
+            select(func.count())
+            .select_from(OutboxDelivery)
+            .where(OutboxDelivery.event_id == event.id)
         )
     assert count == 1
 

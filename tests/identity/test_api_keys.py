@@ -17,7 +17,8 @@ async def test_api_key_lifecycle(client: httpx.AsyncClient, runtime: Runtime) ->
     assert created.status_code == 201
     body = created.json()
     key = body["key"]
-    assert key.startswith("atl_live_") and len(key) == len("atl_live_") + 48
+    assert key.startswith("atl_live_")
+    assert len(key) == len("atl_live_") + 48
     assert body["prefix"] == key[:17]
 
     async with runtime.sessions() as session:

@@ -46,7 +46,8 @@ async def test_hundred_parallel_reservations_get_exactly_the_quota(runtime: Runt
 async def test_commit_and_release_are_idempotent(runtime: Runtime) -> None:
     user_id = await _user(runtime)
     first, second = await _reserve(runtime, user_id), await _reserve(runtime, user_id)
-    assert first and second
+    assert first
+    assert second
     async with runtime.sessions() as session, session.begin():
         assert await quota.commit(session, first) is True
         assert await quota.commit(session, first) is False
@@ -72,7 +73,8 @@ async def test_exhausted_quota_says_when_it_resets(runtime: Runtime) -> None:
     assert problem["type"] == "/problems/quota-exceeded"
     assert problem["status"] == 429
     resets_at = datetime.fromisoformat(problem["resets_at"])
-    assert resets_at.tzinfo is not None and resets_at > datetime.now(UTC)
+    assert resets_at.tzinfo is not None
+    assert resets_at > datetime.now(UTC)
     assert int(refused.value.headers["Retry-After"]) > 0
 
 

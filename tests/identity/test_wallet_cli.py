@@ -45,12 +45,14 @@ def _create(out: Path, chain: str, style: str, passphrase_file: Path) -> dict:
 
 def test_evm_wallet_opens_with_eth_account(tmp_path: Path, passphrase_file: Path) -> None:
     profile = _create(tmp_path, "evm", "graffiti", passphrase_file)
-    assert profile["chain"] == "evm" and profile["style"] == "graffiti"
+    assert profile["chain"] == "evm"
+    assert profile["style"] == "graffiti"
     assert profile["music_genre"] == "hip-hop"
     keystore_path = Path(profile["keystore"])
     assert stat.S_IMODE(keystore_path.stat().st_mode) == 0o600
     keystore = json.loads(keystore_path.read_text())
-    assert keystore["version"] == 3 and keystore["crypto"]["kdf"] == "scrypt"
+    assert keystore["version"] == 3
+    assert keystore["crypto"]["kdf"] == "scrypt"
     # An independent tool recovers the key, and nothing on disk holds it in the clear.
     key = Account.decrypt(keystore, PASSPHRASE)
     assert Account.from_key(key).address == profile["address"]
@@ -61,7 +63,8 @@ def test_evm_wallet_opens_with_eth_account(tmp_path: Path, passphrase_file: Path
 def test_solana_wallet_roundtrip(tmp_path: Path, passphrase_file: Path) -> None:
     profile = _create(tmp_path, "solana", "mythic", passphrase_file)
     keystore = json.loads(Path(profile["keystore"]).read_text())
-    assert keystore["chain"] == "solana" and keystore["address"] == profile["address"]
+    assert keystore["chain"] == "solana"
+    assert keystore["address"] == profile["address"]
     seed = eth_keyfile.decode_keyfile_json(keystore, PASSPHRASE.encode())
     assert str(Keypair.from_seed(bytes(seed)).pubkey()) == profile["address"]
 
@@ -77,8 +80,13 @@ def test_interactive_picker(tmp_path: Path) -> None:
         env={"ATELIER_FORCE_INTERACTIVE": "1"},
     )
     assert result.exit_code == 0, result.output
-    for style, genre in [("chrome", "synthwave"), ("graffiti", "hip-hop"), ("cyberpunk", "darksynth")]:
-        assert style in result.output and genre in result.output
+    for style, genre in [
+        ("chrome", "synthwave"),
+        ("graffiti", "hip-hop"),
+        ("cyberpunk", "darksynth"),
+    ]:
+        assert style in result.output
+        assert genre in result.output
     assert "not a style" in result.output
     assert "style: chrome" in result.output
 
@@ -106,8 +114,8 @@ def test_create_refuses_bad_choices(
 def test_short_passphrase_refused(tmp_path: Path) -> None:
     short = tmp_path / "short"
     short.write_text("abc")
-    result = runner.invoke(app, ["wallet", "create", "--chain", "evm", "--style", "matte",
-                                 "--passphrase-file", str(short), "--out", str(tmp_path / "w")])  # fmt: skip
+    args = ["wallet", "create", "--chain", "evm", "--style", "matte"]
+    result = runner.invoke(app, [*args, "--passphrase-file", str(short), "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "at least 8" in result.output
 

@@ -150,6 +150,7 @@ async def test_siws_sign_in_and_refusals(client: httpx.AsyncClient) -> None:
 
     evm_shaped = siwe_message(Account.create().address, await _nonce(client))
     mixed = await client.post(
-        "/api/v1/auth/siws", json={"message": evm_shaped, "signature": sol_sign(keypair, evm_shaped)}
+        "/api/v1/auth/siws",
+        json={"message": evm_shaped, "signature": sol_sign(keypair, evm_shaped)},
     )
     assert mixed.status_code == 422

@@ -70,7 +70,7 @@ def create_engine(libpq_url: str, *, pool_size: int = 10) -> AsyncEngine:
         sqlalchemy_url(libpq_url),
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
     )
 
 

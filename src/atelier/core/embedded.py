@@ -8,6 +8,7 @@ processes on one machine share one server and none of them leaves it orphaned.
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,21 +21,26 @@ EMBEDDED_DATABASE = "atelier"
 
 def start_embedded_postgres(home: Path, database: str = EMBEDDED_DATABASE) -> str:
     """Start (or join) the embedded server under `home/pgdata`; return a libpq URL."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path("/tmp") / f"runtime-{os.getuid()}"))
+    os.environ.setdefault(
+        "XDG_RUNTIME_DIR", str(Path(tempfile.gettempdir()) / f"runtime-{os.getuid()}")
+    )
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
 
         home.mkdir(parents=True, exist_ok=True)
-        server: Any = pgserver.get_server(home.resolve() / "pgdata", cleanup_mode="stop")
+        get_server: Any = getattr(pgserver, "get_server")  # noqa: B009 - untyped re-export
+        server = get_server(home.resolve() / "pgdata", cleanup_mode="stop")
     create_database_if_missing(server.get_uri(), database)
     return str(server.get_uri(database))
 
 
 def create_database_if_missing(admin_url: str, database: str, template: str | None = None) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
         if exists:
             return
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database))

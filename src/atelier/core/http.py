@@ -76,7 +76,9 @@ async def unit_of_work(runtime: Runtime) -> AsyncIterator[AsyncSession]:
                 log.warning("outbox.kick_failed", exc_info=True)
 
 
-def _problem(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+def _problem(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -186,7 +188,9 @@ class RequestContextMiddleware:
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
                     # An HTTPException passes through FastAPI's body parsing untouched.
-                    raise StarletteHTTPException(413, f"request body exceeds {self.max_body_bytes} bytes")
+                    raise StarletteHTTPException(
+                        413, f"request body exceeds {self.max_body_bytes} bytes"
+                    )
             return message
 
         return wrapped

@@ -21,6 +21,8 @@ class Runtime:
     database_url: str
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # The same pool with no transaction around statements: for single-statement hot paths.
+    autocommit: AsyncEngine
     tasks: Any  # procrastinate.App (untyped library)
     mailer: Mailer
     jwt_key: bytes

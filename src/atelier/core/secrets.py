@@ -39,7 +39,9 @@ def load_or_create_secret(directory: Path, name: str, nbytes: int = 32) -> bytes
     except FileExistsError:
         value = path.read_bytes()
         if len(value) < nbytes:
-            raise RuntimeError(f"secret file {path} is truncated; delete it to regenerate") from None
+            raise RuntimeError(
+                f"secret file {path} is truncated; delete it to regenerate"
+            ) from None
         return value
     value = secrets.token_bytes(nbytes)
     try:

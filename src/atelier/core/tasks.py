@@ -7,6 +7,7 @@ dispatcher and event handler runner, and housekeeping.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,9 +37,7 @@ def build_task_app(conninfo: str, blueprints: Mapping[str, Any]) -> Any:
     one App per process; a later runtime (tests open one per module) swaps its connector.
     """
     global _task_app
-    connector = procrastinate.PsycopgConnector(
-        conninfo=conninfo, min_size=1, max_size=4
-    )
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4)
     if _task_app is None:
         _task_app = procrastinate.App(connector=connector)
         for namespace, bp in blueprints.items():
@@ -51,10 +50,8 @@ def build_task_app(conninfo: str, blueprints: Mapping[str, Any]) -> Any:
 
 async def kick_dispatcher(task_app: Any) -> None:
     """Ask for a dispatch now instead of at the next periodic tick (best effort)."""
-    try:
+    with contextlib.suppress(procrastinate_exceptions.AlreadyEnqueued):
         await task_app.configure_task(DISPATCH_TASK, queueing_lock="dispatch_outbox").defer_async()
-    except procrastinate_exceptions.AlreadyEnqueued:
-        pass
 
 
 @blueprint.periodic(cron="* * * * * */5")

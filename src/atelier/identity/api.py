@@ -88,7 +88,9 @@ async def me(principal: CurrentPrincipal, request: Request) -> UserOut:
 
 
 @auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(principal: CurrentPrincipal, request: Request, body: LogoutIn | None = None) -> Response:
+async def logout(
+    principal: CurrentPrincipal, request: Request, body: LogoutIn | None = None
+) -> Response:
     async with unit_of_work(runtime_of(request)) as session:
         await service.logout(session, principal, body.refresh_token if body else None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -188,7 +190,9 @@ async def get_profile(principal: CurrentPrincipal, request: Request) -> UserOut:
 
 
 @user_router.put("/profile", response_model=UserOut, dependencies=WriteLimited)
-async def put_profile(body: ProfileUpdateIn, principal: CurrentPrincipal, request: Request) -> UserOut:
+async def put_profile(
+    body: ProfileUpdateIn, principal: CurrentPrincipal, request: Request
+) -> UserOut:
     async with unit_of_work(runtime_of(request)) as session:
         user = await service.update_profile(session, principal.user_id, body.display_name)
         return await service.user_out(session, user)
@@ -198,7 +202,9 @@ async def put_profile(body: ProfileUpdateIn, principal: CurrentPrincipal, reques
 async def usage(principal: CurrentPrincipal, request: Request) -> UsageOut:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        current = await quota.usage(session, runtime.settings, principal.user_id, list(principal.roles))
+        current = await quota.usage(
+            session, runtime.settings, principal.user_id, list(principal.roles)
+        )
     return UsageOut(
         day=current.day,
         limit=current.limit,
@@ -233,7 +239,9 @@ async def create_api_key(
 @user_router.delete(
     "/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=WriteLimited
 )
-async def revoke_api_key(key_id: uuid.UUID, principal: CurrentPrincipal, request: Request) -> Response:
+async def revoke_api_key(
+    key_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> Response:
     async with unit_of_work(runtime_of(request)) as session:
         await service.revoke_api_key(session, principal.user_id, key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -261,7 +269,9 @@ async def wallet_challenge(
     "/wallets", status_code=status.HTTP_201_CREATED, response_model=WalletOut,
     dependencies=WriteLimited,
 )  # fmt: skip
-async def link_wallet(body: LinkWalletIn, principal: CurrentPrincipal, request: Request) -> WalletOut:
+async def link_wallet(
+    body: LinkWalletIn, principal: CurrentPrincipal, request: Request
+) -> WalletOut:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         wallet = await service.link_wallet(
@@ -274,7 +284,9 @@ async def link_wallet(body: LinkWalletIn, principal: CurrentPrincipal, request: 
 @user_router.delete(
     "/wallets/{wallet_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=WriteLimited
 )
-async def unlink_wallet(wallet_id: uuid.UUID, principal: CurrentPrincipal, request: Request) -> Response:
+async def unlink_wallet(
+    wallet_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> Response:
     async with unit_of_work(runtime_of(request)) as session:
         await service.unlink_wallet(session, principal.user_id, wallet_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

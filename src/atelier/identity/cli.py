@@ -84,13 +84,16 @@ def list_users(limit: int = 50) -> None:
     """The newest accounts."""
 
     async def fetch(session: AsyncSession) -> list[User]:
-        return list(await session.scalars(select(User).order_by(User.created_at.desc()).limit(limit)))
+        return list(
+            await session.scalars(select(User).order_by(User.created_at.desc()).limit(limit))
+        )
 
     table = Table("id", "email", "roles", "verified", "created")
     for user in _with_session(fetch):
         table.add_row(
             str(user.id), user.email or "(wallet)", ",".join(user.roles),
-            "yes" if user.email_verified_at else "no", user.created_at.isoformat(timespec="seconds"),
+            "yes" if user.email_verified_at else "no",
+            user.created_at.isoformat(timespec="seconds"),
         )  # fmt: skip
     console.print(table)
 
@@ -113,7 +116,7 @@ def _pick_style() -> str:
         table.add_row(str(i), name, style.genre, style.hint)
     console.print(table)
     while True:
-        answer = typer.prompt("Style (number or name)").strip().lower()
+        answer = str(typer.prompt("Style (number or name)")).strip().lower()
         if answer.isdigit() and 1 <= int(answer) <= len(names):
             return names[int(answer) - 1]
         if answer in TRUCK_STYLES:
@@ -169,7 +172,9 @@ def wallet_create(
 
 @wallet_app.command("list")
 def wallet_list(
-    directory: Annotated[Path, typer.Option("--dir", help="Wallet directory")] = Path("contributors"),
+    directory: Annotated[Path, typer.Option("--dir", help="Wallet directory")] = Path(
+        "contributors"
+    ),
 ) -> None:
     """Wallets created on this machine."""
     import json
@@ -196,8 +201,7 @@ def _bearer_for(client: httpx.Client, api_key: str | None, email: str | None,
         else typer.prompt("Password", hide_input=True)
     )
     response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
-    body = _json_or_fail(response)
-    return str(body["access_token"])
+    return str(_json_or_fail(response)["access_token"])
 
 
 def _json_or_fail(response: httpx.Response) -> dict[str, Any]:
@@ -213,9 +217,13 @@ def _json_or_fail(response: httpx.Response) -> dict[str, Any]:
 @wallet_app.command("link")
 def wallet_link(
     address: Annotated[str, typer.Option(help="Address of a wallet created with `wallet create`")],
-    directory: Annotated[Path, typer.Option("--dir", help="Wallet directory")] = Path("contributors"),
+    directory: Annotated[Path, typer.Option("--dir", help="Wallet directory")] = Path(
+        "contributors"
+    ),
     server: Annotated[str, typer.Option(envvar="ATELIER_SERVER")] = "http://localhost:8080",
-    api_key: Annotated[str | None, typer.Option(envvar="ATELIER_API_KEY", show_default=False)] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="ATELIER_API_KEY", show_default=False)
+    ] = None,
     email: Annotated[str | None, typer.Option(help="Sign in with email + password instead")] = None,
     password_file: Annotated[Path | None, typer.Option()] = None,
     passphrase_file: Annotated[Path | None, typer.Option()] = None,

@@ -41,11 +41,11 @@ def _bearer(request: Request) -> str | None:
 
 async def authenticate(request: Request, credential: str) -> Principal:
     runtime = runtime_of(request)
-    async with runtime.sessions() as session, session.begin():
+    async with runtime.autocommit.connect() as conn:
         if tokens.looks_like_api_key(credential):
-            return await service.principal_from_api_key(session, credential)
+            return await service.principal_from_api_key(conn, credential)
         return await service.principal_from_access_token(
-            session, runtime.jwt_key, runtime.settings.origin, credential
+            conn, runtime.jwt_key, runtime.settings.origin, credential
         )
 
 

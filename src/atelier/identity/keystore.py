@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import eth_keyfile
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_keyfile.keyfile import create_keyfile_json, decode_keyfile_json
 from solders.keypair import Keypair
 
 from atelier.core.secrets import write_private_file
@@ -50,8 +50,11 @@ def _check_choice(chain: str, style: str) -> None:
 def encrypt_secret(chain: Chain, secret: bytes, passphrase: str) -> dict[str, Any]:
     if len(passphrase) < MIN_PASSPHRASE:
         raise KeystoreError(f"passphrase must be at least {MIN_PASSPHRASE} characters")
-    keystore: dict[str, Any] = eth_keyfile.create_keyfile_json(
-        secret, passphrase.encode(), kdf="scrypt"
+    # eth_keyfile annotates the password as str but hashes bytes, as eth-account passes it.
+    keystore: dict[str, Any] = create_keyfile_json(
+        secret,
+        passphrase.encode(),  # type: ignore[arg-type]
+        kdf="scrypt",
     )
     if chain == "solana":
         keystore["address"] = str(Keypair.from_seed(secret).pubkey())
@@ -61,7 +64,7 @@ def encrypt_secret(chain: Chain, secret: bytes, passphrase: str) -> dict[str, An
 
 def decrypt_secret(keystore: dict[str, Any], passphrase: str) -> bytes:
     try:
-        secret = bytes(eth_keyfile.decode_keyfile_json(keystore, passphrase.encode()))
+        secret = bytes(decode_keyfile_json(keystore, passphrase.encode()))  # type: ignore[arg-type]
     except ValueError as exc:
         if "MAC mismatch" in str(exc):
             raise KeystoreError("wrong passphrase for this keystore") from None
@@ -136,7 +139,9 @@ def load_profile(directory: Path, address: str) -> dict[str, Any]:
 
 
 def load_keystore(profile: dict[str, Any], directory: Path) -> dict[str, Any]:
-    keystore_path = Path(profile.get("keystore") or directory / f"{profile['address']}.keystore.json")
+    keystore_path = Path(
+        profile.get("keystore") or directory / f"{profile['address']}.keystore.json"
+    )
     if not keystore_path.is_file():
         raise KeystoreError(f"keystore file {keystore_path} is missing")
     try:

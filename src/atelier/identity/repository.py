@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime
 
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from atelier.identity.models import (
     ApiKey,
@@ -43,12 +44,18 @@ async def wallet_by_address(session: AsyncSession, chain: str, address: str) -> 
     )
 
 
-async def user_for_live_session(
-    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
-) -> User | None:
+# The two lookups behind every authenticated request run as single autocommit statements on
+# plain columns (no ORM identity map, no BEGIN/COMMIT round trips): they are the hot path.
+
+_PRINCIPAL_COLUMNS = (User.id, User.roles, User.is_active, User.email_verified_at)
+
+
+async def principal_for_session(
+    conn: AsyncConnection, user_id: uuid.UUID, session_id: uuid.UUID
+) -> Row[uuid.UUID, list[str], bool, datetime | None] | None:
     """The user behind an access token, if its sign-in session has not been revoked."""
-    return await session.scalar(
-        select(User)
+    result = await conn.execute(
+        select(*_PRINCIPAL_COLUMNS)
         .join(AuthSession, AuthSession.user_id == User.id)
         .where(
             User.id == user_id,
@@ -56,26 +63,35 @@ async def user_for_live_session(
             AuthSession.revoked_at.is_(None),
         )
     )
+    return result.first()
 
 
-async def api_keys_with_prefix(session: AsyncSession, prefix: str) -> list[Row[tuple[ApiKey, User]]]:
-    result = await session.execute(
-        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == prefix)
-    )
-    return list(result.all())
-
-
-async def touch_api_key(session: AsyncSession, key_id: uuid.UUID) -> None:
-    """Record use at most once a minute per key: a write per request would cost more than auth."""
-    await session.execute(
-        update(ApiKey)
-        .where(
-            ApiKey.id == key_id,
-            (ApiKey.last_used_at.is_(None))
-            | (ApiKey.last_used_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 1)),
+async def api_key_candidates(
+    conn: AsyncConnection, prefix: str
+) -> Sequence[
+    Row[
+        uuid.UUID,
+        str,
+        datetime | None,
+        datetime | None,
+        uuid.UUID,
+        list[str],
+        bool,
+        datetime | None,
+    ]
+]:
+    result = await conn.execute(
+        select(
+            ApiKey.id, ApiKey.key_hash, ApiKey.revoked_at, ApiKey.last_used_at, *_PRINCIPAL_COLUMNS
         )
-        .values(last_used_at=func.now())
+        .join(User, User.id == ApiKey.user_id)
+        .where(ApiKey.prefix == prefix)
     )
+    return result.all()
+
+
+async def touch_api_key(conn: AsyncConnection, key_id: uuid.UUID) -> None:
+    await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=func.now()))
 
 
 async def api_keys_of(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:
@@ -102,7 +118,7 @@ async def api_key_of(session: AsyncSession, user_id: uuid.UUID, key_id: uuid.UUI
 
 async def refresh_token_for_update(
     session: AsyncSession, token_hash: str
-) -> Row[tuple[RefreshToken, AuthSession]] | None:
+) -> Row[RefreshToken, AuthSession] | None:
     result = await session.execute(
         select(RefreshToken, AuthSession)
         .join(AuthSession, AuthSession.id == RefreshToken.session_id)
@@ -155,7 +171,7 @@ async def consume_verification(session: AsyncSession, token_hash: str) -> EmailV
 
 async def reserve_quota(
     session: AsyncSession, user_id: uuid.UUID, day: date, amount: int, limit: int
-) -> Row[tuple[int, int]] | None:
+) -> Row[int, int] | None:
     """Atomically add `amount` to the day's reservations if it still fits under `limit`.
 
     The conditional UPDATE takes the row lock; a concurrent reservation waits for it and

@@ -44,7 +44,7 @@ class ResendVerificationIn(Strict):
 
 
 class TokenPair(BaseModel):
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name
     access_token: str
     expires_in: int
     refresh_token: str

@@ -11,8 +11,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from eth_utils.address import is_address, to_checksum_address
+from solders.pubkey import Pubkey
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from atelier.core import events
 from atelier.core.config import ROLES, Settings
@@ -114,9 +116,7 @@ async def register(
     return user
 
 
-async def create_email_verification(
-    session: AsyncSession, user: User, ttl_s: int
-) -> str | None:
+async def create_email_verification(session: AsyncSession, user: User, ttl_s: int) -> str | None:
     """A fresh single-use verification token for `user` (None if nothing to verify)."""
     if user.email is None or user.email_verified_at is not None:
         return None
@@ -156,7 +156,9 @@ async def request_verification_resend(session: AsyncSession, email: str) -> None
         await events.emit(session, USER_REGISTERED, {"user_id": str(user.id), "email": user.email})
 
 
-async def update_profile(session: AsyncSession, user_id: uuid.UUID, display_name: str | None) -> User:
+async def update_profile(
+    session: AsyncSession, user_id: uuid.UUID, display_name: str | None
+) -> User:
     user = await get_user(session, user_id)
     user.display_name = display_name
     return user
@@ -171,7 +173,9 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
 
 async def set_role(session: AsyncSession, email: str, role: str, *, grant: bool) -> User:
     if role not in ROLES:
-        raise InvalidInput(f"unknown role {role!r}; roles are {', '.join(ROLES)}", slug="unknown-role")
+        raise InvalidInput(
+            f"unknown role {role!r}; roles are {', '.join(ROLES)}", slug="unknown-role"
+        )
     user = await repo.user_by_email(session, email)
     if user is None:
         raise NotFound(f"no account with email {email}", slug="user-not-found")
@@ -298,9 +302,7 @@ async def refresh(
     return await _issue_pair(session, settings, jwt_key, user.id, auth_session.id)
 
 
-async def logout(
-    session: AsyncSession, principal: Principal, refresh_token: str | None
-) -> None:
+async def logout(session: AsyncSession, principal: Principal, refresh_token: str | None) -> None:
     if principal.session_id is not None:
         await repo.revoke_session(session, principal.session_id, "logout")
     if refresh_token:
@@ -309,22 +311,26 @@ async def logout(
             await repo.revoke_session(session, row[1].id, "logout")
 
 
+API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
 async def principal_from_access_token(
-    session: AsyncSession, jwt_key: bytes, issuer: str, token: str
+    conn: AsyncConnection, jwt_key: bytes, issuer: str, token: str
 ) -> Principal:
     try:
         claims = tokens.decode_access_token(jwt_key, token, issuer=issuer)
     except tokens.InvalidAccessToken as exc:
         raise Unauthorized(str(exc), slug="invalid-access-token") from None
-    user = await repo.user_for_live_session(session, claims.user_id, claims.session_id)
-    if user is None:
+    row = await repo.principal_for_session(conn, claims.user_id, claims.session_id)
+    if row is None:
         raise Unauthorized("this session has ended; sign in again", slug="session-revoked")
-    if not user.is_active:
+    user_id, roles, is_active, verified_at = row
+    if not is_active:
         raise Forbidden("this account is disabled", slug="account-disabled")
     return Principal(
-        user_id=user.id,
-        roles=tuple(user.roles),
-        email_verified=user.email_verified_at is not None,
+        user_id=user_id,
+        roles=tuple(roles),
+        email_verified=verified_at is not None,
         via="jwt",
         session_id=claims.session_id,
     )
@@ -333,32 +339,39 @@ async def principal_from_access_token(
 # -- API keys -------------------------------------------------------------------------------
 
 
-async def principal_from_api_key(session: AsyncSession, credential: str) -> Principal:
+async def principal_from_api_key(conn: AsyncConnection, credential: str) -> Principal:
     if not tokens.API_KEY_RE.fullmatch(credential):
         raise Unauthorized(
             "API key is malformed: expected atl_live_ followed by 48 lowercase hex characters",
             slug="invalid-api-key",
         )
     digest = tokens.sha256_hex(credential)
-    for key, user in await repo.api_keys_with_prefix(session, credential[: tokens.API_KEY_DISPLAY_CHARS]):
-        if not secrets.compare_digest(key.key_hash, digest):
+    prefix = credential[: tokens.API_KEY_DISPLAY_CHARS]
+    for row in await repo.api_key_candidates(conn, prefix):
+        key_id, key_hash, revoked_at, last_used_at, user_id, roles, is_active, verified_at = row
+        if not secrets.compare_digest(key_hash, digest):
             continue
-        if key.revoked_at is not None:
+        if revoked_at is not None:
             raise Unauthorized("this API key has been revoked", slug="api-key-revoked")
-        if not user.is_active:
+        if not is_active:
             raise Forbidden("this account is disabled", slug="account-disabled")
-        await repo.touch_api_key(session, key.id)
+        if last_used_at is None or last_used_at < now_utc() - API_KEY_TOUCH_INTERVAL:
+            # At most one write a minute per key: a write per request would cost more than
+            # the authentication itself.
+            await repo.touch_api_key(conn, key_id)
         return Principal(
-            user_id=user.id,
-            roles=tuple(user.roles),
-            email_verified=user.email_verified_at is not None,
+            user_id=user_id,
+            roles=tuple(roles),
+            email_verified=verified_at is not None,
             via="api_key",
-            api_key_id=key.id,
+            api_key_id=key_id,
         )
     raise Unauthorized("unknown API key", slug="invalid-api-key")
 
 
-async def create_api_key(session: AsyncSession, user_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
+async def create_api_key(
+    session: AsyncSession, user_id: uuid.UUID, name: str
+) -> tuple[ApiKey, str]:
     if await repo.count_active_api_keys(session, user_id) >= MAX_ACTIVE_API_KEYS:
         raise Conflict(
             f"at most {MAX_ACTIVE_API_KEYS} active API keys; revoke one first",
@@ -408,9 +421,6 @@ async def new_nonce(
 
 
 def normalize_address(chain: Chain, address: str) -> str:
-    from eth_utils import is_address, to_checksum_address
-    from solders.pubkey import Pubkey
-
     if chain == "evm":
         if not is_address(address):
             raise InvalidInput(f"{address!r} is not an Ethereum address", slug="invalid-address")
@@ -476,7 +486,9 @@ async def wallet_sign_in(
             async with session.begin_nested():
                 await session.flush()
         except IntegrityError:
-            raise Conflict("this wallet was linked concurrently; retry", slug="wallet-race") from None
+            raise Conflict(
+                "this wallet was linked concurrently; retry", slug="wallet-race"
+            ) from None
         created = True
     else:
         found = await repo.user_by_id(session, wallet.user_id)
@@ -526,7 +538,9 @@ async def link_wallet(
     existing = await repo.wallet_by_address(session, chain, address)
     if existing is not None:
         if existing.user_id != user_id:
-            raise Conflict("this wallet is linked to another account", slug="wallet-linked-elsewhere")
+            raise Conflict(
+                "this wallet is linked to another account", slug="wallet-linked-elsewhere"
+            )
         return existing
     wallet = Wallet(user_id=user_id, chain=chain, address=address, label=label)
     session.add(wallet)
@@ -534,7 +548,9 @@ async def link_wallet(
         async with session.begin_nested():
             await session.flush()
     except IntegrityError:
-        raise Conflict("this wallet is linked to another account", slug="wallet-linked-elsewhere") from None
+        raise Conflict(
+            "this wallet is linked to another account", slug="wallet-linked-elsewhere"
+        ) from None
     return wallet
 
 
@@ -546,7 +562,7 @@ async def unlink_wallet(session: AsyncSession, user_id: uuid.UUID, wallet_id: uu
         raise NotFound("no such wallet on this account", slug="wallet-not-found")
     if user.password_hash is None and len(wallets) == 1:
         raise Conflict(
-            "this is the account's only way to sign in; link another wallet or set a password first",
+            "this is the account's only way to sign in; link another wallet first",
             slug="last-sign-in-method",
         )
     await session.delete(target)

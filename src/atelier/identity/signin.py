@@ -195,7 +195,9 @@ def verify(
     """Check everything a signed message claims except the nonce's freshness."""
     parsed = parse(chain, message)
     if parsed.domain != domain:
-        raise SignInError("sign-in-domain-mismatch", f"message is for {parsed.domain}, not {domain}")
+        raise SignInError(
+            "sign-in-domain-mismatch", f"message is for {parsed.domain}, not {domain}"
+        )
     if not (parsed.uri == origin or parsed.uri.startswith(origin + "/")):
         raise SignInError("sign-in-domain-mismatch", f"message URI must be on {origin}")
     if parsed.chain_id not in allowed_chain_ids:

@@ -18,7 +18,7 @@ from atelier.core.db import create_engine, redact_url, resolve_database_url, ses
 from atelier.core.errors import ServiceUnavailable
 from atelier.core.http import RequestContextMiddleware, install_problem_handlers, runtime_of
 from atelier.core.logging import get_logger
-from atelier.core.mail import Mailer, MailboxMailer, SmtpMailer
+from atelier.core.mail import MailboxMailer, Mailer, SmtpMailer
 from atelier.core.runtime import Runtime, set_current_runtime
 from atelier.core.secrets import load_or_create_secret
 from atelier.core.tasks import build_task_app
@@ -49,6 +49,7 @@ async def open_runtime(settings: Settings, database_url: str | None = None) -> R
         database_url=url,
         engine=engine,
         sessions=session_factory(engine),
+        autocommit=engine.execution_options(isolation_level="AUTOCOMMIT"),
         tasks=task_app,
         mailer=build_mailer(settings),
         jwt_key=jwt_key(settings),
@@ -136,7 +137,8 @@ def _add_operational_routes(app: FastAPI) -> None:
         expected = request.app.state.head_revision
         if current != expected:
             raise ServiceUnavailable(
-                f"database schema is at {current}, code expects {expected}: run `atelier db upgrade`",
+                f"database schema is at {current}, code expects {expected}; "
+                "run `atelier db upgrade`",
                 slug="schema-out-of-date",
             )
         return JSONResponse({"status": "ready", "schema": current})

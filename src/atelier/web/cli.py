@@ -36,7 +36,8 @@ def up(
 
     def ready() -> None:
         console.print(
-            f"[bold green]Atelier is up[/] on {settings.origin}  (API docs: {settings.origin}/docs; "
+            f"[bold green]Atelier is up[/] on {settings.origin}  "
+            f"(API docs: {settings.origin}/docs; "
             f"data: {settings.home.resolve()}; database: {redact_url(url)}). Ctrl-C stops it."
         )
 
@@ -107,4 +108,6 @@ def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
 def db_current() -> None:
     """Show the database's revision and the code's head."""
     url = resolve_database_url(load_settings())
-    console.print(f"database: {migrate.current_revision(url)}  code head: {migrate.head_revision()}")
+    console.print(
+        f"database: {migrate.current_revision(url)}  code head: {migrate.head_revision()}"
+    )

@@ -73,7 +73,9 @@ async def run_processes(
             server.should_exit = True
 
     _install_stop_handlers(stop)
-    worker = asyncio.create_task(_run_worker(runtime, settings.task_concurrency)) if run_tasks else None
+    worker = (
+        asyncio.create_task(_run_worker(runtime, settings.task_concurrency)) if run_tasks else None
+    )
     try:
         if serve_http:
             app = create_app(settings, services=services, runtime=runtime)
@@ -83,7 +85,8 @@ async def run_processes(
             )  # fmt: skip
             server = _QuietSignalsServer(config)
             serving = asyncio.create_task(server.serve())
-            while not server.started and not serving.done():
+            # uvicorn exposes readiness only as a flag
+            while not server.started and not serving.done():  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             if server.started and on_ready is not None:
                 on_ready()

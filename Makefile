@@ -1,0 +1,60 @@
+# Atelier: `make run` starts the platform, `make test` installs what it needs and tests it.
+# Both work on a fresh Debian machine: they create .venv, install the package, and (as root)
+# the Debian packages the platform uses.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.atelier-installed
+APT_PACKAGES := python3-venv ca-certificates
+
+.PHONY: run test lint format bench system bootstrap clean help
+
+help:
+	@echo "make run    - start Atelier on http://localhost:8080 (embedded PostgreSQL)"
+	@echo "make test   - install everything needed, lint, and run the test suite"
+	@echo "make lint   - ruff + mypy --strict"
+	@echo "make bench  - run the benchmarks, tables in benchmarks/results/"
+
+run: bootstrap
+	$(BIN)/atelier up
+
+test: bootstrap lint
+	$(BIN)/pytest
+
+lint: bootstrap
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy src
+
+format: bootstrap
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: bootstrap
+	$(BIN)/python -m benchmarks.run_all
+
+bootstrap: system $(STAMP)
+
+# Debian packages, installed only when missing and only when we may (root + apt).
+system:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "note: Debian packages missing:$$missing (run as root, or install them yourself)"; \
+		fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,20 @@
+"""Run every benchmark and write its table to benchmarks/results/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = ["benchmarks.bench_identity"]
+
+
+def main() -> int:
+    failed = 0
+    for module in BENCHMARKS:
+        print(f"== {module}", flush=True)
+        failed |= subprocess.call([sys.executable, "-m", module, *sys.argv[1:]])
+    return failed
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
