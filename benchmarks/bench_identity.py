@@ -102,7 +102,7 @@ async def bench_siwe(url: str, home: Path, count: int) -> list[Row]:
             "sign-ins/s",
             "",
             f"{count} first-time sign-ins, one connection, sequential",
-        ),  # fmt: skip
+        ),
         Row("SIWE sign-in p50", stats["p50"], "ms"),
         Row("SIWE sign-in p99", stats["p99"], "ms"),
     ]
@@ -152,7 +152,7 @@ def bench_make_run(runs: int) -> list[Row]:
             "s",
             "< 10 s",
             f"best of {runs}; median {sorted(times)[len(times) // 2]:.2f} s",
-        ),  # fmt: skip
+        ),
     ]
 
 
