@@ -3,11 +3,15 @@
 # the Debian packages the platform uses.
 
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+# The first interpreter that really runs and is 3.11 or 3.12 (pgserver has no 3.13 wheels).
+PYTHON ?= $(shell for p in python3.12 python3.11 python3; do \
+	$$p -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12)' 2>/dev/null \
+	&& { command -v $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.atelier-installed
-APT_PACKAGES := python3-venv ca-certificates
+# Debian packages the platform needs at run time (grows with the media, chain and web issues).
+APT_PACKAGES :=
 
 .PHONY: run test lint format bench system bootstrap clean help
 
@@ -41,6 +45,7 @@ bootstrap: system $(STAMP)
 system:
 	@missing=""; for p in $(APT_PACKAGES); do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing Debian packages:$$missing"; \
@@ -51,6 +56,7 @@ system:
 	fi
 
 $(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "need Python 3.11 or 3.12 (apt-get install python3)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"

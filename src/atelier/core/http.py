@@ -46,11 +46,6 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def get_runtime(request: Request) -> Runtime:
-    """FastAPI dependency: the process runtime."""
-    return runtime_of(request)
-
-
 @asynccontextmanager
 async def unit_of_work(runtime: Runtime) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed on success, rolled back on error.

@@ -64,12 +64,6 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-async def optional_principal(request: Request) -> Principal | None:
-    if request.headers.get("authorization") is None:
-        return None
-    return await current_principal(request)
-
-
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
