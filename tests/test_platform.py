@@ -131,3 +131,18 @@ def test_user_promote_and_demote(database_url: str, tmp_path: Path) -> None:
     assert "no account" in nobody.output
     listed = runner.invoke(app, ["user", "list"], env=env)
     assert address in listed.output
+
+
+def test_up_refuses_a_busy_port_before_starting_anything(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(
+            app, ["up", "--port", str(port)], env=atelier_env(tmp_path / "home")
+        )
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert not (tmp_path / "home" / "pgdata").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -12,11 +13,40 @@ from atelier.core import migrate
 from atelier.core.config import Settings
 from atelier.core.db import redact_url, resolve_database_url
 from atelier.core.logging import configure_logging
-from atelier.web.runner import run_processes
+from atelier.web.runner import PortInUse, ensure_port_free, run_processes
 from atelier.web.services import SERVICES
 
 console = Console(stderr=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+
+
+def _check_port(settings: Settings) -> None:
+    try:
+        ensure_port_free(settings.host, settings.port)
+    except PortInUse as exc:
+        console.print(f"[red]error:[/] {exc}; choose another with --port or ATELIER_PORT")
+        raise typer.Exit(2) from None
+
+
+def _run(
+    settings: Settings,
+    url: str,
+    *,
+    services: list[str] | None,
+    serve_http: bool,
+    run_tasks: bool,
+    on_ready: Callable[[], None],
+) -> None:
+    try:
+        asyncio.run(
+            run_processes(
+                settings, url, services=services, serve_http=serve_http, run_tasks=run_tasks,
+                on_ready=on_ready,
+            )
+        )  # fmt: skip
+    except PortInUse as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -31,6 +61,7 @@ def up(
 ) -> None:
     """Start everything: database, migrations, every service's API, a task worker."""
     settings = load_settings(port=port, host=host)
+    _check_port(settings)
     url = resolve_database_url(settings)
     migrate.upgrade(url)
 
@@ -41,9 +72,7 @@ def up(
             f"data: {settings.home.resolve()}; database: {redact_url(url)}). Ctrl-C stops it."
         )
 
-    asyncio.run(
-        run_processes(settings, url, services=None, serve_http=True, run_tasks=True, on_ready=ready)
-    )
+    _run(settings, url, services=None, serve_http=True, run_tasks=True, on_ready=ready)
     console.print("Atelier stopped.")
 
 
@@ -61,14 +90,13 @@ def serve(
         console.print(f"[red]unknown service {', '.join(unknown)}[/]; known: {', '.join(SERVICES)}")
         raise typer.Exit(2)
     settings = load_settings(port=port or SERVICES[service[0]].port, host=host)
+    _check_port(settings)
     url = resolve_database_url(settings)
     if migrate_db or settings.database_url is None:
         migrate.upgrade(url)
-    asyncio.run(
-        run_processes(
-            settings, url, services=service, serve_http=True, run_tasks=False,
-            on_ready=lambda: console.print(f"serving {', '.join(service)} on {settings.origin}"),
-        )
+    _run(
+        settings, url, services=service, serve_http=True, run_tasks=False,
+        on_ready=lambda: console.print(f"serving {', '.join(service)} on {settings.origin}"),
     )  # fmt: skip
 
 
@@ -80,11 +108,9 @@ def tasks(
     url = resolve_database_url(settings)
     if settings.database_url is None:
         migrate.upgrade(url)
-    asyncio.run(
-        run_processes(
-            settings, url, services=None, serve_http=False, run_tasks=True,
-            on_ready=lambda: console.print("task worker running; Ctrl-C stops it"),
-        )
+    _run(
+        settings, url, services=None, serve_http=False, run_tasks=True,
+        on_ready=lambda: console.print("task worker running; Ctrl-C stops it"),
     )  # fmt: skip
 
 

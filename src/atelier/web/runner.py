@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -22,6 +23,20 @@ from atelier.core.runtime import Runtime
 from atelier.web.app import close_runtime, create_app, open_runtime
 
 log = get_logger("atelier.runner")
+
+
+class PortInUse(Exception):
+    pass
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail before starting anything when the port is taken (uvicorn would exit mid-startup)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 class _QuietSignalsServer(uvicorn.Server):
@@ -90,7 +105,10 @@ async def run_processes(
                 await asyncio.sleep(0.02)
             if server.started and on_ready is not None:
                 on_ready()
-            await serving
+            try:
+                await serving
+            except SystemExit:  # uvicorn's way of saying it could not start
+                raise PortInUse(f"could not serve on {settings.host}:{settings.port}") from None
         else:
             if on_ready is not None:
                 on_ready()
