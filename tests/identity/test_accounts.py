@@ -209,3 +209,19 @@ async def test_bad_tokens(client: httpx.AsyncClient) -> None:
     forged = await client.get("/api/v1/auth/me", headers=bearer("eyJhbGciOiJIUzI1NiJ9.e30.x"))
     assert forged.status_code == 401
     assert forged.json()["type"] == "/problems/invalid-access-token"
+
+
+async def test_concurrent_registrations_of_one_email(client: httpx.AsyncClient) -> None:
+    import asyncio
+
+    address = unique_email("race")
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/auth/register", json={"email": address, "password": STRONG_PASSWORD}
+            )
+            for _ in range(8)
+        )
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] + [409] * 7

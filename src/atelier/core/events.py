@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, func, select, text
+from sqlalchemy import BigInteger, ForeignKey, String, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -102,8 +102,11 @@ async def claim_undispatched(session: AsyncSession, limit: int = 200) -> list[Ou
 
 
 async def mark_dispatched(session: AsyncSession, events: list[OutboxEvent]) -> None:
-    for event in events:
-        event.dispatched_at = await session.scalar(text("SELECT now()"))
+    await session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id.in_([e.id for e in events]))
+        .values(dispatched_at=func.now())
+    )
 
 
 async def record_delivery(session: AsyncSession, event_id: int, handler: str) -> bool:

@@ -107,13 +107,18 @@ async def register(
         roles=["creator"],
     )
     session.add(user)
+    await _flush_or_conflict(session, "an account with this email already exists", "email-taken")
+    await events.emit(session, USER_REGISTERED, {"user_id": str(user.id), "email": email})
+    return user
+
+
+async def _flush_or_conflict(session: AsyncSession, detail: str, slug: str) -> None:
+    """Flush pending rows; a unique-constraint race lost to a concurrent request is a 409."""
     try:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError:
-        raise Conflict("an account with this email already exists", slug="email-taken") from None
-    await events.emit(session, USER_REGISTERED, {"user_id": str(user.id), "email": email})
-    return user
+        raise Conflict(detail, slug=slug) from None
 
 
 async def create_email_verification(session: AsyncSession, user: User, ttl_s: int) -> str | None:
@@ -482,13 +487,9 @@ async def wallet_sign_in(
         session.add(user)
         await session.flush()
         session.add(Wallet(user_id=user.id, chain=chain, address=address))
-        try:
-            async with session.begin_nested():
-                await session.flush()
-        except IntegrityError:
-            raise Conflict(
-                "this wallet was linked concurrently; retry", slug="wallet-race"
-            ) from None
+        await _flush_or_conflict(
+            session, "this wallet was linked concurrently; retry", "wallet-race"
+        )
         created = True
     else:
         found = await repo.user_by_id(session, wallet.user_id)
@@ -544,13 +545,9 @@ async def link_wallet(
         return existing
     wallet = Wallet(user_id=user_id, chain=chain, address=address, label=label)
     session.add(wallet)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(
-            "this wallet is linked to another account", slug="wallet-linked-elsewhere"
-        ) from None
+    await _flush_or_conflict(
+        session, "this wallet is linked to another account", "wallet-linked-elsewhere"
+    )
     return wallet
 
 
