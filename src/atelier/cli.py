@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from atelier.grid.cli import job_app, worker, workers
 from atelier.identity.cli import user_app, wallet_app
 from atelier.web.cli import db_app, serve, tasks, up
 
@@ -16,6 +17,9 @@ app = typer.Typer(
 app.command()(up)
 app.command()(serve)
 app.command()(tasks)
+app.command()(worker)
+app.command()(workers)
+app.add_typer(job_app, name="job")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(wallet_app, name="wallet")

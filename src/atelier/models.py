@@ -2,8 +2,9 @@
 
 from atelier.core import events, ratelimit
 from atelier.core.db import Base
+from atelier.grid import models as grid_models
 from atelier.identity import models as identity_models
 
 metadata = Base.metadata
 
-__all__ = ["events", "identity_models", "metadata", "ratelimit"]
+__all__ = ["events", "grid_models", "identity_models", "metadata", "ratelimit"]

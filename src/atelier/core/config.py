@@ -77,6 +77,24 @@ class Settings(BaseSettings):
 
     task_concurrency: int = Field(default=4, ge=1, le=64)
 
+    grid_max_attempts: int = Field(default=3, ge=1, le=20)
+    grid_lease_min_s: int = Field(default=60, ge=1)
+    grid_lease_factor: float = Field(default=4.0, ge=1.0)
+    grid_aging_s: int = Field(
+        default=60, ge=1, description="seconds of waiting worth one priority point"
+    )
+    grid_worker_offline_s: int = Field(default=300, ge=5)
+    grid_maintenance_after: int = Field(
+        default=5, ge=1, description="consecutive failed or dropped jobs"
+    )
+    grid_impossible_timeout_s: int = Field(default=600, ge=10)
+    grid_max_result_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    grid_max_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
+    local_worker: bool = Field(default=True, description="`atelier up` runs one offline worker")
+    worker_onnx_image_model: Path | None = Field(
+        default=None, description="ONNX image model file a worker offers (see docs/operations.md)"
+    )
+
     @field_validator("rate_limit_auth", "rate_limit_write")
     @classmethod
     def _valid_rate(cls, value: str) -> str:
@@ -111,6 +129,14 @@ class Settings(BaseSettings):
     @property
     def mailbox_dir(self) -> Path:
         return self.home / "mailbox"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.home / "uploads"
 
     def quota_for_roles(self, roles: list[str]) -> int:
         """A user's daily limit: the most generous of their roles' limits."""

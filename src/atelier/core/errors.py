@@ -91,6 +91,12 @@ class Conflict(AppError):
     title = "Conflict"
 
 
+class PayloadTooLarge(AppError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
 class TooManyRequests(AppError):
     status = 429
     slug = "rate-limited"

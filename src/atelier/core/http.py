@@ -129,9 +129,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 class RequestContextMiddleware:
     """Request id (taken from X-Request-ID when sane), access log, metrics, body-size cap."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, upload_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.upload_limits = upload_limits or {}
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.upload_limits.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,11 +162,12 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            limit = self._limit_for(scope["path"])
             declared = headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-                await self._too_large(scope, send_wrapper)
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await self._too_large(scope, send_wrapper, limit)
                 return
-            await self.app(scope, self._capped(receive), send_wrapper)
+            await self.app(scope, self._capped(receive, limit), send_wrapper)
         finally:
             route = scope.get("route")
             route_path = getattr(route, "path", "unmatched")
@@ -173,7 +183,7 @@ class RequestContextMiddleware:
             )
             structlog.contextvars.unbind_contextvars("request_id")
 
-    def _capped(self, receive: Receive) -> Receive:
+    def _capped(self, receive: Receive, limit: int) -> Receive:
         seen = 0
 
         async def wrapped() -> Message:
@@ -181,21 +191,19 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
+                if seen > limit:
                     # An HTTPException passes through FastAPI's body parsing untouched.
-                    raise StarletteHTTPException(
-                        413, f"request body exceeds {self.max_body_bytes} bytes"
-                    )
+                    raise StarletteHTTPException(413, f"request body exceeds {limit} bytes")
             return message
 
         return wrapped
 
-    async def _too_large(self, scope: Scope, send: Send) -> None:
+    async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
         body = problem_body(
             413,
             "payload-too-large",
             "Payload too large",
-            f"request body exceeds {self.max_body_bytes} bytes",
+            f"request body exceeds {limit} bytes",
             scope["path"],
         )
         response = _problem(413, body)

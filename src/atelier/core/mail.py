@@ -34,7 +34,8 @@ def build_message(sender: str, to: str, subject: str, body: str) -> EmailMessage
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = make_msgid(domain="atelier.localhost")
-    message.set_content(body)
+    # 7bit/8bit rather than quoted-printable, so links stay intact in the raw .eml file
+    message.set_content(body, cte="7bit" if body.isascii() else "8bit")
     return message
 
 

@@ -36,8 +36,9 @@ class Backend(Protocol):
     kinds: tuple[str, ...]
     models: tuple[str, ...]
 
-    def generate(self, kind: str, params: dict[str, Any], out_dir: Path, progress: Progress) -> Output:
-        ...
+    def generate(
+        self, kind: str, params: dict[str, Any], out_dir: Path, progress: Progress
+    ) -> Output: ...
 
 
 def seed_for(params: dict[str, Any]) -> int:

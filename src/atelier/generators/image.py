@@ -28,7 +28,9 @@ def field(rng: np.random.Generator, width: int, height: int, t: float = 0.0) -> 
         angle = rng.uniform(0, np.pi)
         phase = rng.uniform(0, 2 * np.pi)
         wave = np.sin(
-            frequency * 2 * np.pi * (xs * np.cos(angle) + ys * np.sin(angle)) + phase + t * (octave + 1)
+            frequency * 2 * np.pi * (xs * np.cos(angle) + ys * np.sin(angle))
+            + phase
+            + t * (octave + 1)
         )
         total += wave.astype(np.float32) / (octave + 1)
     total -= total.min()
@@ -83,8 +85,8 @@ def save_image(image: Image.Image, path: Path, fmt: str) -> None:
 
 class ProceduralImageBackend:
     name = "procedural-image"
-    kinds = ("image", "render")
-    models = (MODEL,)
+    kinds: tuple[str, ...] = ("image", "render")
+    models: tuple[str, ...] = (MODEL,)
 
     def generate(
         self, kind: str, params: dict[str, Any], out_dir: Path, progress: Progress

@@ -107,7 +107,9 @@ def synthesize(params: dict[str, Any], progress: Progress) -> tuple[Signal, Sign
     step = int(RATE * 60 / bpm / 4)  # a sixteenth note
     root = 45 + int(rng.integers(0, 12))  # bass root around A2
     scale = MINOR if genre.minor else MAJOR
-    progression = (PROGRESSIONS_MINOR if genre.minor else PROGRESSIONS_MAJOR)[int(rng.integers(0, 4))]
+    progression = (PROGRESSIONS_MINOR if genre.minor else PROGRESSIONS_MAJOR)[
+        int(rng.integers(0, 4))
+    ]
     kick, snare, hat = _kick(step * 3), _snare(step * 2, rng), _hat(step, rng)
     bar = step * 16
     bars = max(1, int(np.ceil(total / bar)))
@@ -163,8 +165,8 @@ def write_wav(path: Path, left: Signal, right: Signal) -> None:
 
 class SynthMusicBackend:
     name = "synth-music"
-    kinds = ("music",)
-    models = (MODEL,)
+    kinds: tuple[str, ...] = ("music",)
+    models: tuple[str, ...] = (MODEL,)
 
     def generate(
         self, kind: str, params: dict[str, Any], out_dir: Path, progress: Progress

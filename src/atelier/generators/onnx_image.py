@@ -35,7 +35,7 @@ def hashed_text_embedding(text: str, dims: int) -> NDArray[np.float32]:
 
 class OnnxImageBackend:
     name = "onnx-image"
-    kinds = ("image",)
+    kinds: tuple[str, ...] = ("image",)
 
     def __init__(self, model_path: Path) -> None:
         import onnxruntime as ort
@@ -52,7 +52,7 @@ class OnnxImageBackend:
             raise ValueError(f"{model_path.name} has no 'latent' input (see the model contract)")
         self.latent_shape = inputs["latent"].shape
         self.text_dims = inputs["text_embedding"].shape[1] if "text_embedding" in inputs else None
-        self.models = (f"onnx:{model_path.stem}",)
+        self.models: tuple[str, ...] = (f"onnx:{model_path.stem}",)
 
     def _latent_dims(self, width: int, height: int) -> tuple[int, int, int]:
         channels = self.latent_shape[1] if isinstance(self.latent_shape[1], int) else 4
@@ -71,7 +71,9 @@ class OnnxImageBackend:
             "latent": rng.standard_normal((1, channels, lh, lw)).astype(np.float32)
         }
         if self.text_dims is not None:
-            feeds["text_embedding"] = hashed_text_embedding(str(params.get("prompt", "")), self.text_dims)
+            feeds["text_embedding"] = hashed_text_embedding(
+                str(params.get("prompt", "")), self.text_dims
+            )
         progress(10)
         output = np.asarray(self.session.run(None, feeds)[0], dtype=np.float32)
         progress(80)

@@ -20,8 +20,8 @@ def espeak_binary() -> str | None:
 
 class EspeakSpeechBackend:
     name = "espeak-speech"
-    kinds = ("speech",)
-    models = (MODEL,)
+    kinds: tuple[str, ...] = ("speech",)
+    models: tuple[str, ...] = (MODEL,)
 
     def __init__(self) -> None:
         binary = espeak_binary()

@@ -21,8 +21,8 @@ MODEL = "ffmpeg-procedural-v1"
 
 class FfmpegVideoBackend:
     name = "ffmpeg-video"
-    kinds = ("video",)
-    models = (MODEL,)
+    kinds: tuple[str, ...] = ("video",)
+    models: tuple[str, ...] = (MODEL,)
 
     def __init__(self) -> None:
         binary = shutil.which("ffmpeg")
@@ -46,7 +46,7 @@ class FfmpegVideoBackend:
         width, height = int(params.get("width") or 512), int(params.get("height") or 288)
         fps = int(params.get("fps") or 24)
         duration = float(params.get("duration_s") or 5.0)
-        frames = max(1, int(round(duration * fps)))
+        frames = max(1, round(duration * fps))
         progress(2)
         audio = self._soundtrack(params, out_dir)
         progress(10)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from eth_utils.address import is_address, to_checksum_address
 from solders.pubkey import Pubkey
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -394,6 +395,24 @@ async def list_api_keys(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKe
     return await repo.api_keys_of(session, user_id)
 
 
+async def revoke_all_api_keys(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now_utc())
+    )
+
+
+async def system_account(session: AsyncSession, email: str, roles: list[str]) -> User:
+    """An account the platform itself uses (no password: it cannot sign in)."""
+    user = await repo.user_by_email(session, email)
+    if user is None:
+        user = User(email=email, roles=roles, email_verified_at=now_utc())
+        session.add(user)
+        await _flush_or_conflict(session, "system account created concurrently", "conflict")
+    return user
+
+
 async def revoke_api_key(session: AsyncSession, user_id: uuid.UUID, key_id: uuid.UUID) -> None:
     key = await repo.api_key_of(session, user_id, key_id)
     if key is None:
@@ -549,6 +568,13 @@ async def link_wallet(
         session, "this wallet is linked to another account", "wallet-linked-elsewhere"
     )
     return wallet
+
+
+async def wallet_of_user(
+    session: AsyncSession, user_id: uuid.UUID, chain: Chain, address: str
+) -> bool:
+    wallet = await repo.wallet_by_address(session, chain, address)
+    return wallet is not None and wallet.user_id == user_id
 
 
 async def unlink_wallet(session: AsyncSession, user_id: uuid.UUID, wallet_id: uuid.UUID) -> None:

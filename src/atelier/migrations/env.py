@@ -10,6 +10,11 @@ from atelier.models import metadata
 config = context.config
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """procrastinate owns its tables; autogenerate must neither create nor drop them."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate"))
+
+
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
@@ -19,6 +24,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=metadata,
             compare_type=True,
+            include_name=include_name,
             transaction_per_migration=True,
         )
         with context.begin_transaction():

@@ -107,7 +107,12 @@ def create_app(
         app.state.runtime = runtime
     app.state.head_revision = migrate.head_revision()
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        # worker results are large; the submit handler enforces the exact limit while streaming
+        upload_limits={"/api/v1/workers/jobs/": settings.grid_max_result_bytes + 1_048_576},
+    )
     for router in routers_for(names):
         app.include_router(router)
     _add_operational_routes(app)

@@ -36,12 +36,13 @@ def _run(
     serve_http: bool,
     run_tasks: bool,
     on_ready: Callable[[], None],
+    local_worker: bool = False,
 ) -> None:
     try:
         asyncio.run(
             run_processes(
                 settings, url, services=services, serve_http=serve_http, run_tasks=run_tasks,
-                on_ready=on_ready,
+                local_worker=local_worker, on_ready=on_ready,
             )
         )  # fmt: skip
     except PortInUse as exc:
@@ -72,7 +73,10 @@ def up(
             f"data: {settings.home.resolve()}; database: {redact_url(url)}). Ctrl-C stops it."
         )
 
-    _run(settings, url, services=None, serve_http=True, run_tasks=True, on_ready=ready)
+    _run(
+        settings, url, services=None, serve_http=True, run_tasks=True, on_ready=ready,
+        local_worker=settings.local_worker,
+    )  # fmt: skip
     console.print("Atelier stopped.")
 
 

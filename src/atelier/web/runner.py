@@ -20,6 +20,10 @@ import uvicorn
 from atelier.core.config import Settings
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
+from atelier.generators.registry import available_backends
+from atelier.grid.client import GridClient
+from atelier.grid.service import provision_local_worker
+from atelier.grid.worker import WorkerLoop, capabilities_of
 from atelier.web.app import close_runtime, create_app, open_runtime
 
 log = get_logger("atelier.runner")
@@ -67,6 +71,25 @@ async def _stop_worker(task: asyncio.Task[Any]) -> None:
         await asyncio.wait_for(task, timeout=30)
 
 
+async def _start_local_worker(runtime: Runtime) -> tuple[WorkerLoop, asyncio.Task[None]]:
+    """The built-in worker with the offline backends, talking HTTP to this very server."""
+    async with runtime.sessions() as session, session.begin():
+        api_key = await provision_local_worker(session)
+    backends, missing = available_backends(runtime.settings.worker_onnx_image_model)
+    for reason in missing:
+        log.warning("local_worker.backend_missing", reason=reason)
+    client = GridClient(f"http://127.0.0.1:{runtime.settings.port}", api_key)
+    loop = WorkerLoop(
+        client,
+        capabilities_of("local", backends, None, runtime.settings.grid_max_pixels, 600.0),
+        backends,
+        workdir=runtime.settings.uploads_dir,
+        idle_poll_s=1.0,
+    )
+    runtime.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    return loop, asyncio.create_task(loop.run())
+
+
 async def run_processes(
     settings: Settings,
     database_url: str,
@@ -74,45 +97,53 @@ async def run_processes(
     services: list[str] | None,
     serve_http: bool,
     run_tasks: bool,
+    local_worker: bool = False,
     on_ready: Callable[[], None] | None = None,
 ) -> None:
     runtime = await open_runtime(settings, database_url)
-    stopped = asyncio.Event()
-    server: uvicorn.Server | None = None
-
-    def stop() -> None:
-        if not stopped.is_set():
-            log.info("shutdown.requested")
-        stopped.set()
-        if server is not None:
-            server.should_exit = True
-
-    _install_stop_handlers(stop)
+    stopping = asyncio.Event()
+    _install_stop_handlers(stopping.set)
     worker = (
         asyncio.create_task(_run_worker(runtime, settings.task_concurrency)) if run_tasks else None
     )
+    local: tuple[WorkerLoop, asyncio.Task[None]] | None = None
     try:
-        if serve_http:
-            app = create_app(settings, services=services, runtime=runtime)
-            config = uvicorn.Config(
-                app, host=settings.host, port=settings.port, log_config=None,
-                access_log=False, lifespan="on", server_header=False,
-            )  # fmt: skip
-            server = _QuietSignalsServer(config)
-            serving = asyncio.create_task(server.serve())
-            # uvicorn exposes readiness only as a flag
-            while not server.started and not serving.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-            if server.started and on_ready is not None:
-                on_ready()
-            try:
-                await serving
-            except SystemExit:  # uvicorn's way of saying it could not start
-                raise PortInUse(f"could not serve on {settings.host}:{settings.port}") from None
-        else:
+        if not serve_http:
             if on_ready is not None:
                 on_ready()
-            await stopped.wait()
+            await stopping.wait()
+            log.info("shutdown.requested")
+            return
+        app = create_app(settings, services=services, runtime=runtime)
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_config=None,
+            access_log=False, lifespan="on", server_header=False,
+        )  # fmt: skip
+        server = _QuietSignalsServer(config)
+        serving = asyncio.create_task(server.serve())
+        # uvicorn exposes readiness only as a flag
+        while not server.started and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if server.started:
+            if local_worker:
+                local = await _start_local_worker(runtime)
+            if on_ready is not None:
+                on_ready()
+            stop_wait = asyncio.create_task(stopping.wait())
+            await asyncio.wait({serving, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
+            log.info("shutdown.requested")
+            if local is not None:  # hand its job back while the API still answers
+                local[0].request_stop()
+                local[0].request_stop()
+                with contextlib.suppress(asyncio.TimeoutError, Exception):
+                    await asyncio.wait_for(local[1], timeout=15)
+                await local[0].client.close()
+            server.should_exit = True
+        try:
+            await serving
+        except SystemExit:  # uvicorn's way of saying it could not start
+            raise PortInUse(f"could not serve on {settings.host}:{settings.port}") from None
     finally:
         if worker is not None:
             await _stop_worker(worker)

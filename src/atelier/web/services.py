@@ -12,6 +12,12 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter
 
 
+def _grid_routers() -> list[APIRouter]:
+    from atelier.grid.api import generate_router, jobs_router, workers_router
+
+    return [generate_router, jobs_router, workers_router]
+
+
 def _identity_routers() -> list[APIRouter]:
     from atelier.identity.api import auth_router, user_router
 
@@ -30,9 +36,10 @@ SERVICES: dict[str, ServiceSpec] = {
     s.name: s
     for s in (
         ServiceSpec("grid", 8080, "accounts, API keys, generation jobs, workers",
-                    [_identity_routers]),
+                    [_identity_routers, _grid_routers]),
         ServiceSpec("provenance", 5200, "content ids, C2PA, fingerprints, originality"),
-        ServiceSpec("governance", 5300, "proposals, signed votes, music styles"),
+        ServiceSpec("governance", 5300, "jobs (Soulvan), proposals, signed votes, music styles",
+                    [_identity_routers, _grid_routers]),
         ServiceSpec("engine", 5400, "model registry, quality benchmarks, A/B tests"),
         ServiceSpec("camera", 5002, "edge camera node"),
         ServiceSpec("vault", 5003, "biometric vault"),
@@ -57,6 +64,7 @@ def routers_for(names: list[str]) -> list[APIRouter]:
 def task_blueprints() -> dict[str, object]:
     """Every domain's procrastinate blueprint (the task worker runs them all)."""
     from atelier.core.tasks import blueprint as core_blueprint
+    from atelier.grid.tasks import blueprint as grid_blueprint
     from atelier.identity.tasks import blueprint as identity_blueprint
 
-    return {"core": core_blueprint, "identity": identity_blueprint}
+    return {"core": core_blueprint, "identity": identity_blueprint, "grid": grid_blueprint}

@@ -1,0 +1,411 @@
+"""Grid routes: OBSIDIAN's /api/v1/generate and /api/v1/workers/*, Soulvan's /api/jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
+from fastapi.responses import FileResponse, StreamingResponse
+
+from atelier.core.errors import InvalidInput, PayloadTooLarge
+from atelier.core.http import runtime_of, unit_of_work
+from atelier.core.runtime import Runtime
+from atelier.grid import service
+from atelier.grid.models import TERMINAL_STATES
+from atelier.grid.schemas import (
+    Capabilities,
+    ClusterOut,
+    GenerateIn,
+    HeartbeatIn,
+    JobPayload,
+    PopOut,
+    ProgressIn,
+    ReleaseIn,
+    RenderJobIn,
+    StatusOut,
+    SubmitOut,
+    WorkerOut,
+)
+from atelier.grid.validation import ResultRejected, inspect
+from atelier.identity.deps import CurrentPrincipal, limit_writes
+from atelier.identity.service import Principal
+from atelier.storage.blobs import LocalBlobStore, copy_stream, sha256_file
+
+generate_router = APIRouter(prefix="/api/v1/generate", tags=["generate"])
+jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs (Soulvan)"])
+workers_router = APIRouter(prefix="/api/v1/workers", tags=["workers"])
+
+WriteLimited = [Depends(limit_writes)]
+SSE_POLL_S = 0.5
+
+
+def blob_store(runtime: Runtime) -> LocalBlobStore:
+    store = runtime.extras.get("blobs")
+    if store is None:
+        store = runtime.extras["blobs"] = LocalBlobStore(runtime.settings.blobs_dir)
+    assert isinstance(store, LocalBlobStore)
+    return store
+
+
+def status_out(view: service.Status, base: str) -> StatusOut:
+    request = view.request
+    result = None
+    if view.artifact is not None:
+        result = {
+            "artifact_id": str(view.artifact.id),
+            "sha256": view.artifact.sha256,
+            "mime": view.artifact.mime,
+            "size_bytes": view.artifact.size_bytes,
+            "width": view.artifact.width,
+            "height": view.artifact.height,
+            "duration_s": view.artifact.duration_s,
+            "model": view.artifact.model,
+        }
+    reason = request.fault_reason
+    if request.state == "queued" and not view.is_possible:
+        reason = request.impossible_reason or "no live worker can run this job right now"
+    return StatusOut(
+        id=request.id,
+        job_id=request.id,
+        kind=request.kind,
+        state=request.state,
+        status=request.state,
+        queue_position=view.queue_position,
+        eta_s=round(view.eta_s, 1) if view.eta_s is not None else None,
+        progress=round(request.progress, 1),
+        attempts=request.attempts,
+        is_possible=view.is_possible,
+        reason=reason,
+        result_url=f"{base}/{request.id}/result" if request.state == "done" else None,
+        created_at=request.created_at,
+        updated_at=request.updated_at,
+        finished_at=request.finished_at,
+        params=request.params,
+        result=result,
+    )
+
+
+async def _status(
+    request: Request, principal: Principal, request_id: uuid.UUID, base: str
+) -> StatusOut:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        view = await service.status(session, runtime.settings, principal, request_id)
+        return status_out(view, base)
+
+
+async def _submit(
+    request: Request,
+    principal: Principal,
+    kind: str,
+    fields: dict[str, Any],
+    base: str,
+    **kwargs: Any,
+) -> StatusOut:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        created = await service.submit(session, runtime.settings, principal, kind, fields, **kwargs)
+    return await _status(request, principal, created.id, base)
+
+
+async def _cancel(
+    request: Request, principal: Principal, request_id: uuid.UUID, base: str
+) -> StatusOut:
+    async with unit_of_work(runtime_of(request)) as session:
+        await service.cancel(session, principal, request_id)
+    return await _status(request, principal, request_id, base)
+
+
+async def _result(request: Request, principal: Principal, request_id: uuid.UUID) -> FileResponse:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        artifact = await service.result_of(session, principal, request_id)
+    return FileResponse(
+        blob_store(runtime).path(artifact.storage_key),
+        media_type=artifact.mime,
+        filename=f"{request_id}.{artifact.format}",
+        headers={"ETag": f'"{artifact.sha256}"', "X-Content-SHA256": artifact.sha256},
+    )
+
+
+def _events(
+    request: Request, principal: Principal, request_id: uuid.UUID, base: str
+) -> StreamingResponse:
+    """Server-sent events: a `status` event on every change, until the job ends."""
+
+    async def stream() -> AsyncIterator[bytes]:
+        last = None
+        idle = 0.0
+        while not await request.is_disconnected():
+            current = (await _status(request, principal, request_id, base)).model_dump(mode="json")
+            marker = (current["state"], current["progress"], current["queue_position"])
+            if marker != last:
+                last = marker
+                idle = 0.0
+                yield f"event: status\ndata: {json.dumps(current)}\n\n".encode()
+                if current["state"] in TERMINAL_STATES:
+                    return
+            elif idle >= 15:
+                idle = 0.0
+                yield b": keep-alive\n\n"
+            await asyncio.sleep(SSE_POLL_S)
+            idle += SSE_POLL_S
+
+    # Fail fast (404/401) before the stream starts rather than inside it.
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})  # fmt: skip
+
+
+# -- OBSIDIAN: /api/v1/generate -----------------------------------------------------------------
+
+GENERATE_BASE = "/api/v1/generate"
+
+
+@generate_router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=StatusOut,
+                      dependencies=WriteLimited)  # fmt: skip
+async def generate(body: GenerateIn, principal: CurrentPrincipal, request: Request) -> StatusOut:
+    """Queue a generation (music by default; also image, speech, video, render)."""
+    fields = body.model_dump(exclude={"kind", "priority"})
+    return await _submit(request, principal, body.kind, fields, GENERATE_BASE,
+                         source="obsidian", priority=body.priority)  # fmt: skip
+
+
+@generate_router.get("/status/{request_id}", response_model=StatusOut)
+async def generate_status(
+    request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> StatusOut:
+    return await _status(request, principal, request_id, GENERATE_BASE)
+
+
+@generate_router.delete("/status/{request_id}", response_model=StatusOut, dependencies=WriteLimited)
+async def generate_cancel(
+    request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> StatusOut:
+    return await _cancel(request, principal, request_id, GENERATE_BASE)
+
+
+@generate_router.get("/status/{request_id}/events")
+async def generate_events(
+    request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> StreamingResponse:
+    await _status(request, principal, request_id, GENERATE_BASE)
+    return _events(request, principal, request_id, GENERATE_BASE)
+
+
+@generate_router.get("/{request_id}/result", response_class=FileResponse)
+async def generate_result(
+    request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> FileResponse:
+    return await _result(request, principal, request_id)
+
+
+# -- Soulvan: /api/jobs -------------------------------------------------------------------------
+
+JOBS_BASE = "/api/jobs"
+
+
+@jobs_router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=StatusOut,
+                  dependencies=WriteLimited)  # fmt: skip
+async def submit_render_job(
+    body: RenderJobIn, principal: CurrentPrincipal, request: Request
+) -> StatusOut:
+    """Queue a render job (scene + camera → image). `wallet` must be linked to your account."""
+    fields = {
+        "prompt": f"{body.scene} | {body.camera}",
+        "scene": body.scene,
+        "camera": body.camera,
+        "format": body.format.lower(),
+        "width": body.width,
+        "height": body.height,
+        "seed": body.seed,
+    }
+    return await _submit(
+        request, principal, "render", fields, JOBS_BASE, source="soulvan", wallet=body.wallet,
+        options={"sign": body.sign, "clip_embed": body.clip_embed},
+    )  # fmt: skip
+
+
+@jobs_router.get("/{request_id}", response_model=StatusOut)
+async def job_status(
+    request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> StatusOut:
+    return await _status(request, principal, request_id, JOBS_BASE)
+
+
+@jobs_router.delete("/{request_id}", response_model=StatusOut, dependencies=WriteLimited)
+async def job_cancel(
+    request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> StatusOut:
+    return await _cancel(request, principal, request_id, JOBS_BASE)
+
+
+@jobs_router.get("/{request_id}/events")
+async def job_events(
+    request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> StreamingResponse:
+    await _status(request, principal, request_id, JOBS_BASE)
+    return _events(request, principal, request_id, JOBS_BASE)
+
+
+@jobs_router.get("/{request_id}/result", response_class=FileResponse)
+async def job_result(
+    request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> FileResponse:
+    return await _result(request, principal, request_id)
+
+
+# -- workers ----------------------------------------------------------------------------------
+
+
+def _worker_out(worker: Any) -> WorkerOut:
+    return WorkerOut.model_validate(worker)
+
+
+@workers_router.post("/register", response_model=WorkerOut)
+async def register_worker(
+    body: Capabilities, principal: CurrentPrincipal, request: Request
+) -> WorkerOut:
+    async with unit_of_work(runtime_of(request)) as session:
+        worker = await service.register_worker(session, principal, body.model_dump())
+        return _worker_out(worker)
+
+
+@workers_router.post("/heartbeat", response_model=WorkerOut)
+async def heartbeat(body: HeartbeatIn, principal: CurrentPrincipal, request: Request) -> WorkerOut:
+    async with unit_of_work(runtime_of(request)) as session:
+        return _worker_out(await service.heartbeat(session, principal, body.name))
+
+
+@workers_router.post("/pop", response_model=PopOut)
+async def pop(body: Capabilities, principal: CurrentPrincipal, request: Request) -> PopOut:
+    """Ask for work (also registers the worker and counts as a heartbeat)."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        lease = await service.pop(session, runtime.settings, principal, body.model_dump())
+    if lease.attempt_id is None:
+        return PopOut(job=None, worker_id=lease.worker_id)
+    assert lease.expires_at is not None
+    assert lease.kind is not None
+    assert lease.params is not None
+    base = f"/api/v1/workers/jobs/{lease.attempt_id}"
+    ttl = (lease.expires_at - service.now_utc()).total_seconds()
+    job = JobPayload(
+        job_id=lease.attempt_id, kind=lease.kind, model=lease.model, params=lease.params,
+        expires_at=lease.expires_at, ttl_s=round(ttl, 1), submit_url=f"{base}/submit",
+        progress_url=f"{base}/progress", release_url=f"{base}/release",
+    )  # fmt: skip
+    return PopOut(job=job, worker_id=lease.worker_id, retry_after_s=0)
+
+
+@workers_router.get("/status", response_model=ClusterOut)
+async def cluster_status(request: Request) -> ClusterOut:
+    """The cluster, public: worker names, capabilities, states and stats; no owners."""
+    async with unit_of_work(runtime_of(request)) as session:
+        workers, counts = await service.cluster(session)
+        return ClusterOut(
+            workers=[_worker_out(w) for w in workers],
+            active=sum(1 for w in workers if w.state == "active"),
+            queued=counts.get("queued", 0),
+            in_progress=counts.get("assigned", 0) + counts.get("processing", 0),
+        )
+
+
+@workers_router.delete("/{worker_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def unregister_worker(
+    worker_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> None:
+    async with unit_of_work(runtime_of(request)) as session:
+        await service.retire_worker(session, principal, worker_id)
+
+
+@workers_router.post("/{worker_id}/resume", response_model=WorkerOut)
+async def resume_worker(
+    worker_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> WorkerOut:
+    """Take a worker out of maintenance once its owner has fixed it."""
+    async with unit_of_work(runtime_of(request)) as session:
+        return _worker_out(await service.resume_worker(session, principal, worker_id))
+
+
+@workers_router.post("/jobs/{job_id}/progress", status_code=status.HTTP_204_NO_CONTENT)
+async def job_progress(job_id: uuid.UUID, body: ProgressIn, principal: CurrentPrincipal,
+                       request: Request) -> None:  # fmt: skip
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        await service.report_progress(session, runtime.settings, principal, job_id, body.progress)
+
+
+@workers_router.post("/jobs/{job_id}/release", status_code=status.HTTP_204_NO_CONTENT)
+async def job_release(job_id: uuid.UUID, principal: CurrentPrincipal, request: Request,
+                      body: ReleaseIn | None = None) -> None:  # fmt: skip
+    body = body or ReleaseIn()
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        if body.failed:
+            await service.reject(session, runtime.settings, principal, job_id, body.reason)
+        else:
+            await service.release(session, principal, job_id, body.reason)
+
+
+@workers_router.post("/jobs/{job_id}/submit", response_model=SubmitOut)
+async def job_submit(
+    job_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    request: Request,
+    file: Annotated[UploadFile, File(description="The result")],
+    compute_seconds: Annotated[float, Form(ge=0, le=86_400)] = 0.0,
+) -> SubmitOut:
+    """Upload a result. It is validated, then accepted with a compare-and-set: a duplicate,
+    late or cancelled submit gets 409; an invalid file faults the attempt (422) and the job
+    goes back to the queue."""
+    runtime = runtime_of(request)
+    settings = runtime.settings
+    async with unit_of_work(runtime) as session:
+        kind, expected_format, duration_s = await service.upload_context(session, principal, job_id)
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
+    try:
+        upload = workdir / "upload"
+        try:
+            await anyio.to_thread.run_sync(
+                copy_stream, file.file, upload, settings.grid_max_result_bytes
+            )
+        except ValueError as exc:
+            await _reject(runtime, principal, job_id, str(exc))
+            raise PayloadTooLarge(str(exc), slug="result-too-large") from None
+        limits = service.limits_for(settings, kind, duration_s)
+        try:
+            media = await anyio.to_thread.run_sync(
+                inspect, upload, file.content_type, expected_format, limits
+            )
+        except ResultRejected as exc:
+            await _reject(runtime, principal, job_id, exc.reason)
+            raise InvalidInput(
+                f"result rejected: {exc.reason}; the job goes back to the queue",
+                slug="result-rejected",
+            ) from None
+        digest = await anyio.to_thread.run_sync(sha256_file, media.path)
+        key = await anyio.to_thread.run_sync(blob_store(runtime).put_file, media.path)
+        async with unit_of_work(runtime) as session:
+            artifact = await service.accept(
+                session, principal, job_id, media, sha256=digest, storage_key=key,
+                compute_seconds=compute_seconds,
+            )  # fmt: skip
+            return SubmitOut(accepted=True, artifact_id=artifact.id, sha256=digest,
+                             size_bytes=artifact.size_bytes, mime=artifact.mime)  # fmt: skip
+    finally:
+        await file.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _reject(runtime: Runtime, principal: Principal, job_id: uuid.UUID, reason: str) -> None:
+    async with unit_of_work(runtime) as session:
+        await service.reject(session, runtime.settings, principal, job_id, reason)

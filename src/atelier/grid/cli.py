@@ -1,0 +1,209 @@
+"""`atelier worker`, `atelier job submit|status|cancel`, `atelier workers`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from atelier.core.config import Settings
+from atelier.core.logging import configure_logging
+from atelier.generators.registry import available_backends
+from atelier.grid.client import GridClient, GridError
+from atelier.grid.schemas import StatusOut
+from atelier.grid.specs import KINDS
+from atelier.grid.worker import WorkerLoop, capabilities_of, default_name
+
+console = Console()
+err = Console(stderr=True)
+job_app = typer.Typer(help="Submit generation jobs and follow them.", no_args_is_help=True)
+
+ServerOption = Annotated[str, typer.Option(envvar="ATELIER_SERVER", help="Atelier URL")]
+KeyOption = Annotated[
+    str,
+    typer.Option(envvar="ATELIER_API_KEY", help="Your API key (atl_live_…)", show_default=False),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}")
+    return typer.Exit(2)
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except GridError as exc:
+        raise _fail(f"{exc.detail} ({exc.status} {exc.slug})") from None
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the server: {exc}") from None
+
+
+def worker(
+    server: ServerOption = "http://localhost:8080",
+    api_key: KeyOption = "",
+    name: Annotated[str | None, typer.Option(help="Worker name (default: host-worker)")] = None,
+    kinds: Annotated[
+        list[str] | None, typer.Option("--kinds", help=f"Only these kinds ({', '.join(KINDS)})")
+    ] = None,
+    max_pixels: Annotated[int, typer.Option(help="Largest image/frame, in pixels")] = 4096 * 4096,
+    max_duration: Annotated[float, typer.Option(help="Longest audio/video, seconds")] = 600.0,
+    max_jobs: Annotated[int | None, typer.Option(help="Exit after this many jobs")] = None,
+    onnx_image_model: Annotated[
+        Path | None,
+        typer.Option(envvar="ATELIER_WORKER_ONNX_IMAGE_MODEL", help="ONNX image model to offer"),
+    ] = None,
+) -> None:
+    """Run a volunteer worker: pull jobs from SERVER, generate, upload. Ctrl-C finishes the
+    current job and exits; a second Ctrl-C gives it back to the queue at once."""
+    if not api_key:
+        raise _fail("an API key is required: --api-key or ATELIER_API_KEY")
+    settings = Settings()
+    configure_logging(settings.log_level, settings.json_logs)
+    unknown = [k for k in kinds or [] if k not in KINDS]
+    if unknown:
+        raise _fail(f"unknown kinds {', '.join(unknown)}; kinds are {', '.join(KINDS)}")
+    try:
+        backends, missing = available_backends(onnx_image_model)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    for reason in missing:
+        err.print(f"[yellow]note:[/] {reason}")
+    caps = capabilities_of(name or default_name(), backends, kinds, max_pixels, max_duration)
+    if not caps.kinds:
+        raise _fail("this machine can offer none of the requested kinds")
+
+    async def main() -> int:
+        async with GridClient(server, api_key) as client:
+            registered = await client.register(caps)
+            loop = WorkerLoop(client, caps, backends, max_jobs=max_jobs)
+            running = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                running.add_signal_handler(sig, loop.request_stop)
+            console.print(
+                f"worker [bold]{caps.name}[/] ({registered.id}) serving {', '.join(caps.kinds)} "
+                f"for {server}; Ctrl-C to stop"
+            )
+            await loop.run()
+            console.print(f"worker stopped after {loop.done} job(s)")
+            return loop.done
+
+    _run(main())
+
+
+@job_app.command("submit")
+def job_submit(
+    prompt: Annotated[str, typer.Option(help="What to make")],
+    kind: Annotated[str, typer.Option(help=", ".join(KINDS))] = "music",
+    server: ServerOption = "http://localhost:8080",
+    api_key: KeyOption = "",
+    out: Annotated[Path, typer.Option(help="Where to save the result")] = Path("outputs"),
+    width: Annotated[int | None, typer.Option()] = None,
+    height: Annotated[int | None, typer.Option()] = None,
+    duration: Annotated[float | None, typer.Option(help="Seconds (music, video)")] = None,
+    bpm: Annotated[int | None, typer.Option()] = None,
+    genre: Annotated[str | None, typer.Option()] = None,
+    voice: Annotated[str | None, typer.Option(help="espeak-ng voice, e.g. en-us")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="png, jpeg, exr, wav, mp4")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow until done")] = True,
+) -> None:
+    """Submit a job, follow it with a progress bar, and download the result."""
+    if not api_key:
+        raise _fail("an API key is required: --api-key or ATELIER_API_KEY")
+    body = {
+        "kind": kind, "prompt": prompt, "width": width, "height": height, "duration_s": duration,
+        "bpm": bpm, "genre": genre, "voice": voice, "seed": seed, "format": fmt,
+    }  # fmt: skip
+    body = {k: v for k, v in body.items() if v is not None}
+
+    async def main() -> None:
+        async with GridClient(server, api_key) as client:
+            job = await client.generate(body)
+            console.print(f"job {job.id} queued (position {job.queue_position})")
+            if not job.is_possible:
+                err.print(f"[yellow]warning:[/] {job.reason}")
+            if not wait:
+                return
+            final = await _follow(client, job)
+            if final.state != "done":
+                raise _fail(f"job {final.state}: {final.reason or 'no reason given'}")
+            path = await client.download(job.id, out)
+            console.print(f"[bold green]done[/] {path}")
+
+    _run(main())
+
+
+async def _follow(client: GridClient, job: StatusOut) -> StatusOut:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(), console=console,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(f"{job.kind} {job.state}", total=100)
+
+        def update(status: StatusOut) -> None:
+            where = f" (#{status.queue_position} in queue)" if status.state == "queued" else ""
+            bar.update(
+                task, completed=status.progress, description=f"{status.kind} {status.state}{where}"
+            )
+
+        return await client.wait(job.id, update)
+
+
+@job_app.command("status")
+def job_status(
+    job_id: str, server: ServerOption = "http://localhost:8080", api_key: KeyOption = ""
+) -> None:
+    """Show a job's state, queue position, progress and result."""
+
+    async def main() -> StatusOut:
+        async with GridClient(server, api_key) as client:
+            return await client.status(job_id)
+
+    status = _run(main())
+    table = Table(show_header=False)
+    for key in ("id", "kind", "state", "queue_position", "eta_s", "progress", "attempts",
+                "is_possible", "reason", "result_url"):  # fmt: skip
+        table.add_row(key, str(getattr(status, key)))
+    if status.result:
+        table.add_row("sha256", str(status.result["sha256"]))
+    console.print(table)
+
+
+@job_app.command("cancel")
+def job_cancel(
+    job_id: str, server: ServerOption = "http://localhost:8080", api_key: KeyOption = ""
+) -> None:
+    """Cancel a job that has not finished (its quota is given back)."""
+
+    async def main() -> StatusOut:
+        async with GridClient(server, api_key) as client:
+            return await client.cancel(job_id)
+
+    console.print(f"job {job_id}: {_run(main()).state}")
+
+
+def workers(server: ServerOption = "http://localhost:8080") -> None:
+    """The grid's workers and queue, as anyone can see them."""
+
+    async def main() -> Any:
+        async with GridClient(server, "") as client:
+            return await client.cluster()
+
+    cluster = _run(main())
+    table = Table("name", "state", "kinds", "done", "failed", "dropped", "compute s", "last seen",
+                  title=f"{cluster.active} active · {cluster.queued} queued · "
+                  f"{cluster.in_progress} in progress")  # fmt: skip
+    for w in cluster.workers:
+        state = w.state if not w.maintenance_reason else f"{w.state}: {w.maintenance_reason}"
+        table.add_row(w.name, state, ",".join(w.kinds), str(w.jobs_done), str(w.jobs_failed),
+                      str(w.jobs_dropped), f"{w.compute_seconds:.1f}",
+                      w.last_seen_at.isoformat(timespec="seconds"))  # fmt: skip
+    console.print(table)

@@ -1,0 +1,159 @@
+"""Grid tables: generation requests, workers, attempts (leases) and accepted artifacts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from atelier.core.db import Base
+
+REQUEST_STATES = ("queued", "assigned", "processing", "done", "faulted", "cancelled")
+TERMINAL_STATES = ("done", "faulted", "cancelled")
+ACTIVE_STATES = ("assigned", "processing")
+
+
+class GenerationRequest(Base):
+    """A creator's job. `user_id` and `wallet` never leave the server."""
+
+    __tablename__ = "grid_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(10))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    model: Mapped[str | None] = mapped_column(String(100))
+    pixels: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    duration_s: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    estimate_s: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(20))
+    wallet: Mapped[str | None] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    state: Mapped[str] = mapped_column(String(12), server_default=text("'queued'"))
+    priority: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    excluded_workers: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(UUID(as_uuid=True)), server_default=text("'{}'::uuid[]")
+    )
+    current_attempt_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    progress: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    fault_reason: Mapped[str | None] = mapped_column(Text)
+    is_possible: Mapped[bool] = mapped_column(server_default=text("true"))
+    impossible_reason: Mapped[str | None] = mapped_column(Text)
+    quota_reservation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    artifact_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(f"state IN {REQUEST_STATES}", name="known_state"),
+        Index(
+            "ix_grid_requests_queued",
+            "kind",
+            "created_at",
+            postgresql_where=text("state = 'queued'"),
+        ),
+    )
+
+
+class Worker(Base):
+    __tablename__ = "grid_workers"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    kinds: Mapped[list[str]] = mapped_column(ARRAY(String(10)))
+    models: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
+    max_pixels: Mapped[int] = mapped_column(BigInteger)
+    max_duration_s: Mapped[float] = mapped_column(Float)
+    version: Mapped[str | None] = mapped_column(String(50))
+    state: Mapped[str] = mapped_column(String(12), server_default=text("'active'"))
+    maintenance_reason: Mapped[str | None] = mapped_column(Text)
+    last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    consecutive_failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    jobs_done: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    jobs_failed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    jobs_dropped: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    compute_seconds: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    bytes_delivered: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("owner_id", "name", name="uq_grid_workers_owner_name"),
+        CheckConstraint(
+            "state IN ('active', 'offline', 'maintenance', 'retired')", name="known_state"
+        ),
+    )
+
+
+class Attempt(Base):
+    """One lease of a request to a worker. Its id is the job id the worker sees."""
+
+    __tablename__ = "grid_attempts"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("grid_requests.id", ondelete="CASCADE"), index=True
+    )
+    worker_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("grid_workers.id"), index=True)
+    state: Mapped[str] = mapped_column(String(12), server_default=text("'active'"))
+    leased_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('active', 'accepted', 'rejected', 'expired', 'released', 'cancelled')",
+            name="known_state",
+        ),
+        Index(
+            "ix_grid_attempts_active_expiry",
+            "expires_at",
+            postgresql_where=text("state = 'active'"),
+        ),
+    )
+
+
+class Artifact(Base):
+    """An accepted, validated result, stored content-addressed in the blob store."""
+
+    __tablename__ = "artifacts"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("grid_requests.id", ondelete="CASCADE"), unique=True
+    )
+    attempt_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("grid_attempts.id"))
+    worker_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("grid_workers.id"))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    storage_key: Mapped[str] = mapped_column(String(200))
+    mime: Mapped[str] = mapped_column(String(50))
+    format: Mapped[str] = mapped_column(String(10))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    model: Mapped[str | None] = mapped_column(String(100))
+    compute_seconds: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

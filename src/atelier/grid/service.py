@@ -1,0 +1,586 @@
+"""The generation grid: requests, workers, leases, acceptance, sweeps.
+
+State machine of a request:
+    queued → assigned (leased to a worker) → processing (worker reported progress)
+           → done (result accepted) | faulted (gave up, with the reason) | cancelled
+An attempt is one lease. Its expiry, a rejected result or a release puts the request back in
+the queue until `max_attempts` is reached. Every transition is a compare-and-set inside the
+caller's transaction, so duplicate, late or concurrent callbacks get a clear 409 and nothing
+is counted twice. Quota reservations are taken at submit, committed on done and released on
+fault or cancel.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.core import events
+from atelier.core.config import Settings
+from atelier.core.errors import Conflict, Forbidden, NotFound
+from atelier.grid import repository as repo
+from atelier.grid.models import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    Artifact,
+    Attempt,
+    GenerationRequest,
+    Worker,
+)
+from atelier.grid.specs import JobSpec, build_spec
+from atelier.grid.validation import Limits, MediaInfo
+from atelier.identity import quota
+from atelier.identity import service as identity
+from atelier.identity.keystore import Chain
+from atelier.identity.service import Principal
+
+ARTIFACT_ACCEPTED = "artifact.accepted"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- submitting and following requests -------------------------------------------------------
+
+
+async def submit(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    kind: str,
+    fields: dict[str, Any],
+    *,
+    source: str,
+    wallet: str | None = None,
+    options: dict[str, Any] | None = None,
+    priority: int = 0,
+) -> GenerationRequest:
+    spec = build_spec(kind, fields)
+    if wallet is not None:
+        wallet = await _callers_wallet(session, principal, wallet)
+    request_id = uuid.uuid4()
+    reservation = await quota.reserve(
+        session, settings, principal.user_id, list(principal.roles), reference=str(request_id)
+    )
+    capable = await session.scalar(
+        repo.live_capable_workers(
+            spec.kind, spec.model, spec.pixels, spec.duration_s, settings.grid_worker_offline_s
+        )
+    )
+    request = GenerationRequest(
+        id=request_id,
+        user_id=principal.user_id,
+        kind=spec.kind,
+        params=spec.params,
+        model=spec.model,
+        pixels=spec.pixels,
+        duration_s=spec.duration_s,
+        estimate_s=spec.estimate_s(),
+        source=source,
+        wallet=wallet,
+        options=options or {},
+        priority=priority if principal.has_role("admin") else 0,
+        max_attempts=settings.grid_max_attempts,
+        quota_reservation_id=reservation.id,
+        is_possible=bool(capable),
+        impossible_reason=None if capable else _impossible_reason(spec),
+    )
+    session.add(request)
+    await session.flush()
+    await session.refresh(request)
+    return request
+
+
+def _impossible_reason(spec: JobSpec) -> str:
+    wants = f"{spec.kind}"
+    if spec.model:
+        wants += f" with model {spec.model}"
+    if spec.pixels:
+        wants += f" at {spec.params['width']}x{spec.params['height']}"
+    if spec.duration_s:
+        wants += f" of {spec.duration_s:g} s"
+    return f"no live worker can run {wants} right now; it waits until one can, or faults"
+
+
+async def _callers_wallet(session: AsyncSession, principal: Principal, wallet: str) -> str:
+    chain: Chain = "evm" if wallet.startswith("0x") else "solana"
+    address = identity.normalize_address(chain, wallet)
+    linked = await identity.wallet_of_user(session, principal.user_id, chain, address)
+    if not linked:
+        raise Forbidden(
+            "that wallet is not linked to your account; link it first "
+            "(atelier wallet link, or POST /api/v1/user/wallets)",
+            slug="wallet-not-linked",
+        )
+    return address
+
+
+@dataclass(frozen=True)
+class Status:
+    request: GenerationRequest
+    queue_position: int | None
+    eta_s: float | None
+    artifact: Artifact | None
+    is_possible: bool
+
+
+async def status(
+    session: AsyncSession, settings: Settings, principal: Principal, request_id: uuid.UUID
+) -> Status:
+    request = await _owned(session, principal, request_id)
+    position: int | None = None
+    eta: float | None = None
+    possible = request.state != "faulted"
+    if request.state == "queued":
+        ahead, ahead_s = await repo.queue_ahead(session, request, settings.grid_aging_s)
+        workers = await session.scalar(
+            repo.live_capable_workers(
+                request.kind, request.model, request.pixels, request.duration_s,
+                settings.grid_worker_offline_s,
+            )
+        )  # fmt: skip
+        position = ahead + 1
+        possible = bool(workers)
+        eta = (ahead_s / max(1, workers or 0)) + request.estimate_s if workers else None
+    elif request.state in ACTIVE_STATES:
+        position = 0
+        eta = max(0.0, request.estimate_s * (1 - request.progress / 100))
+    artifact = await session.get(Artifact, request.artifact_id) if request.artifact_id else None
+    return Status(request, position, eta, artifact, possible)
+
+
+async def _owned(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID, *, lock: bool = False
+) -> GenerationRequest:
+    owner = None if principal.has_role("admin") else principal.user_id
+    request = await repo.request_of(session, owner, request_id, lock=lock)
+    if request is None:
+        raise NotFound("no such job", slug="job-not-found")
+    return request
+
+
+async def result_of(session: AsyncSession, principal: Principal, request_id: uuid.UUID) -> Artifact:
+    request = await _owned(session, principal, request_id)
+    if request.state != "done" or request.artifact_id is None:
+        raise Conflict(f"the job is {request.state}; there is no result yet", slug="no-result")
+    artifact = await session.get(Artifact, request.artifact_id)
+    assert artifact is not None
+    return artifact
+
+
+async def cancel(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID
+) -> GenerationRequest:
+    request = await _owned(session, principal, request_id, lock=True)
+    if request.state == "cancelled":
+        return request
+    if request.state in TERMINAL_STATES:
+        raise Conflict(f"the job is already {request.state}", slug="job-finished")
+    if request.current_attempt_id is not None:
+        await _end_attempt(
+            session, request.current_attempt_id, "cancelled", "cancelled by its owner"
+        )
+    await _finish(session, request, "cancelled", "cancelled by its owner")
+    return request
+
+
+async def _finish(
+    session: AsyncSession, request: GenerationRequest, state: str, reason: str | None
+) -> None:
+    request.state = state
+    request.fault_reason = reason if state == "faulted" else request.fault_reason
+    request.finished_at = now_utc()
+    request.updated_at = now_utc()
+    request.current_attempt_id = None
+    if request.quota_reservation_id is not None:
+        if state == "done":
+            await quota.commit(session, request.quota_reservation_id)
+        else:
+            await quota.release(session, request.quota_reservation_id)
+
+
+async def _end_attempt(
+    session: AsyncSession, attempt_id: uuid.UUID, state: str, reason: str | None
+) -> bool:
+    """Close an active attempt; False if it was not active any more (the CAS lost)."""
+    result = await session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.state == "active")
+        .values(state=state, reason=reason, finished_at=func.now())
+        .returning(Attempt.id)
+    )
+    return result.first() is not None
+
+
+# -- workers --------------------------------------------------------------------------------
+
+
+def _caps(capabilities: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": capabilities["name"],
+        "kinds": sorted(set(capabilities["kinds"])),
+        "models": sorted(set(capabilities.get("models") or [])),
+        "max_pixels": int(capabilities.get("max_pixels", 0)),
+        "max_duration_s": float(capabilities.get("max_duration_s", 0)),
+        "version": capabilities.get("version"),
+    }
+
+
+async def register_worker(
+    session: AsyncSession, principal: Principal, capabilities: dict[str, Any]
+) -> Worker:
+    row = await repo.upsert_worker(session, principal.user_id, _caps(capabilities))
+    worker = await session.get(Worker, row[0], populate_existing=True)
+    assert worker is not None
+    return worker
+
+
+async def heartbeat(session: AsyncSession, principal: Principal, name: str) -> Worker:
+    worker = await _named_worker(session, principal, name)
+    worker.last_seen_at = now_utc()
+    if worker.state in ("offline", "retired"):
+        worker.state = "active"
+    return worker
+
+
+async def _named_worker(session: AsyncSession, principal: Principal, name: str) -> Worker:
+    worker = await session.scalar(
+        select(Worker).where(Worker.owner_id == principal.user_id, Worker.name == name)
+    )
+    if worker is None:
+        raise NotFound(f"no worker named {name!r} on your account; register it first",
+                       slug="worker-not-found")  # fmt: skip
+    return worker
+
+
+@dataclass(frozen=True)
+class Lease:
+    worker_id: uuid.UUID
+    attempt_id: uuid.UUID | None
+    kind: str | None = None
+    params: dict[str, Any] | None = None
+    model: str | None = None
+    expires_at: datetime | None = None
+
+
+async def pop(
+    session: AsyncSession, settings: Settings, principal: Principal, capabilities: dict[str, Any]
+) -> Lease:
+    """Heartbeat + claim the best matching queued request, in one transaction."""
+    caps = _caps(capabilities)
+    worker_id, state, reason = await repo.upsert_worker(session, principal.user_id, caps)
+    if state == "maintenance":
+        raise Forbidden(
+            f"this worker is in maintenance: {reason}; fix it, then POST "
+            f"/api/v1/workers/{worker_id}/resume",
+            slug="worker-in-maintenance",
+            commit=True,
+        )
+    attempt_id = uuid.uuid4()
+    claimed = await repo.claim(
+        session, worker_id, attempt_id, caps,
+        aging_s=settings.grid_aging_s, min_ttl_s=settings.grid_lease_min_s,
+        lease_factor=settings.grid_lease_factor,
+    )  # fmt: skip
+    if claimed is None:
+        return Lease(worker_id, None)
+    kind, params, model, expires_at = claimed
+    return Lease(worker_id, attempt_id, kind, params, model, expires_at)
+
+
+async def _workers_attempt(
+    session: AsyncSession, principal: Principal, attempt_id: uuid.UUID
+) -> tuple[Attempt, Worker, GenerationRequest]:
+    row = await repo.attempt_with_worker(session, attempt_id, lock=True)
+    if row is None or row[1].owner_id != principal.user_id:
+        raise NotFound("no such job on your workers", slug="job-not-found")
+    attempt, worker = row
+    request = await repo.request_of(session, None, attempt.request_id, lock=True)
+    assert request is not None
+    return attempt, worker, request
+
+
+def _require_active(attempt: Attempt, request: GenerationRequest) -> None:
+    if attempt.state == "active" and attempt.expires_at <= now_utc():
+        raise Conflict("the lease on this job expired; it has gone back to the queue",
+                       slug="lease-expired")  # fmt: skip
+    if attempt.state != "active":
+        why = {
+            "accepted": "a result for this job was already accepted",
+            "rejected": "a result for this job was already rejected",
+            "expired": "the lease on this job expired; it has gone back to the queue",
+            "released": "this job was released",
+            "cancelled": "the job was cancelled by its owner",
+        }[attempt.state]
+        raise Conflict(why, slug=f"job-{attempt.state}")
+    if request.current_attempt_id != attempt.id or request.state not in ACTIVE_STATES:
+        raise Conflict(f"the job is {request.state}", slug="job-not-active")
+
+
+async def check_active(session: AsyncSession, principal: Principal, attempt_id: uuid.UUID) -> None:
+    """Cheap pre-check before accepting an upload (the real check is the CAS at accept)."""
+    attempt, _, request = await _workers_attempt(session, principal, attempt_id)
+    _require_active(attempt, request)
+
+
+async def report_progress(
+    session: AsyncSession, settings: Settings, principal: Principal, attempt_id: uuid.UUID,
+    progress: float,
+) -> GenerationRequest:  # fmt: skip
+    attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
+    _require_active(attempt, request)
+    request.state = "processing"
+    request.progress = max(request.progress, progress)
+    request.updated_at = now_utc()
+    worker.last_seen_at = now_utc()
+    return request
+
+
+async def release(
+    session: AsyncSession, principal: Principal, attempt_id: uuid.UUID, reason: str
+) -> GenerationRequest:
+    """A worker gives a job back (shutting down): back to the queue, no penalty."""
+    attempt, _, request = await _workers_attempt(session, principal, attempt_id)
+    _require_active(attempt, request)
+    await _end_attempt(session, attempt.id, "released", reason)
+    request.state = "queued"
+    request.attempts = max(0, request.attempts - 1)
+    request.current_attempt_id = None
+    request.progress = 0
+    request.updated_at = now_utc()
+    return request
+
+
+async def reject(
+    session: AsyncSession, settings: Settings, principal: Principal, attempt_id: uuid.UUID,
+    reason: str,
+) -> GenerationRequest:  # fmt: skip
+    """A result failed validation: the attempt faults, the request retries or faults."""
+    attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
+    _require_active(attempt, request)
+    await _end_attempt(session, attempt.id, "rejected", reason)
+    worker.jobs_failed += 1
+    _count_failure(worker, settings, f"results rejected: {reason}")
+    await _retry_or_fault(session, request, worker.id, f"result rejected: {reason}")
+    return request
+
+
+def _count_failure(worker: Worker, settings: Settings, what: str) -> None:
+    worker.consecutive_failures += 1
+    if worker.consecutive_failures >= settings.grid_maintenance_after and worker.state != "retired":
+        worker.state = "maintenance"
+        worker.maintenance_reason = (
+            f"{worker.consecutive_failures} jobs in a row failed or were dropped (last: {what})"
+        )
+
+
+async def _retry_or_fault(
+    session: AsyncSession, request: GenerationRequest, worker_id: uuid.UUID, reason: str
+) -> None:
+    request.excluded_workers = [*request.excluded_workers, worker_id]
+    request.current_attempt_id = None
+    request.progress = 0
+    if request.attempts >= request.max_attempts:
+        await _finish(
+            session,
+            request,
+            "faulted",
+            f"gave up after {request.attempts} attempts; last: {reason}",
+        )
+    else:
+        request.state = "queued"
+        request.fault_reason = reason  # the latest problem stays visible while it retries
+        request.updated_at = now_utc()
+
+
+async def accept(
+    session: AsyncSession,
+    principal: Principal,
+    attempt_id: uuid.UUID,
+    media: MediaInfo,
+    *,
+    sha256: str,
+    storage_key: str,
+    compute_seconds: float,
+) -> Artifact:
+    """The compare-and-set that makes one result the result. Emits `artifact.accepted`."""
+    attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
+    _require_active(attempt, request)
+    if not await _end_attempt(session, attempt.id, "accepted", None):
+        raise Conflict("a result for this job was already accepted", slug="job-accepted")
+    wall_s = (now_utc() - attempt.leased_at).total_seconds()
+    credited_s = max(0.0, min(compute_seconds, wall_s))  # a worker cannot claim more than it held
+    artifact = Artifact(
+        request_id=request.id,
+        attempt_id=attempt.id,
+        worker_id=worker.id,
+        sha256=sha256,
+        storage_key=storage_key,
+        mime=media.mime,
+        format=media.format,
+        size_bytes=media.size_bytes,
+        width=media.width,
+        height=media.height,
+        duration_s=media.duration_s,
+        model=request.model or _model_of(worker),
+        compute_seconds=credited_s,
+    )
+    session.add(artifact)
+    await session.flush()
+    request.artifact_id = artifact.id
+    request.progress = 100
+    await _finish(session, request, "done", None)
+    worker.jobs_done += 1
+    worker.compute_seconds += credited_s
+    worker.bytes_delivered += media.size_bytes
+    worker.consecutive_failures = 0
+    worker.last_seen_at = now_utc()
+    await events.emit(
+        session,
+        ARTIFACT_ACCEPTED,
+        {
+            "artifact_id": str(artifact.id),
+            "request_id": str(request.id),
+            "kind": request.kind,
+            "sha256": sha256,
+            "mime": media.mime,
+        },
+    )
+    return artifact
+
+
+def _model_of(worker: Worker) -> str | None:
+    return worker.models[0] if worker.models else None
+
+
+def limits_for(settings: Settings, request_kind: str, duration_s: float) -> Limits:
+    slack = 2.0 if request_kind in ("music", "video") else 1.0
+    return Limits(
+        max_bytes=settings.grid_max_result_bytes,
+        max_pixels=settings.grid_max_pixels,
+        max_duration_s=(duration_s * slack + 5) if duration_s else 900.0,
+    )
+
+
+async def upload_context(
+    session: AsyncSession, principal: Principal, attempt_id: uuid.UUID
+) -> tuple[str, str, float]:
+    """(kind, expected format, requested duration) of an active job, to check an upload."""
+    attempt, _, request = await _workers_attempt(session, principal, attempt_id)
+    _require_active(attempt, request)
+    return request.kind, str(request.params["format"]), float(request.duration_s)
+
+
+# -- cluster view and worker administration -------------------------------------------------
+
+
+async def cluster(session: AsyncSession) -> tuple[list[Worker], dict[str, int]]:
+    workers = list(
+        await session.scalars(
+            select(Worker).where(Worker.state != "retired").order_by(Worker.created_at)
+        )
+    )
+    return workers, await repo.counts_by_state(session)
+
+
+async def _worker_for_admin(
+    session: AsyncSession, principal: Principal, worker_id: uuid.UUID
+) -> Worker:
+    worker = await session.get(Worker, worker_id, with_for_update=True)
+    if worker is None or (worker.owner_id != principal.user_id and not principal.has_role("admin")):
+        raise NotFound("no such worker on your account", slug="worker-not-found")
+    return worker
+
+
+async def retire_worker(session: AsyncSession, principal: Principal, worker_id: uuid.UUID) -> None:
+    """Unregister: no more jobs; its leases go back to the queue. Stats are kept for payouts."""
+    worker = await _worker_for_admin(session, principal, worker_id)
+    worker.state = "retired"
+    active = await session.scalars(
+        select(Attempt).where(Attempt.worker_id == worker.id, Attempt.state == "active")
+    )
+    for attempt in list(active):
+        request = await repo.request_of(session, None, attempt.request_id, lock=True)
+        await _end_attempt(session, attempt.id, "released", "worker unregistered")
+        if request is not None and request.current_attempt_id == attempt.id:
+            request.state = "queued"
+            request.attempts = max(0, request.attempts - 1)
+            request.current_attempt_id = None
+            request.progress = 0
+
+
+async def resume_worker(
+    session: AsyncSession, principal: Principal, worker_id: uuid.UUID
+) -> Worker:
+    worker = await _worker_for_admin(session, principal, worker_id)
+    if worker.state == "maintenance":
+        worker.state = "active"
+        worker.maintenance_reason = None
+        worker.consecutive_failures = 0
+    return worker
+
+
+# -- the local worker that `atelier up` runs ----------------------------------------------------
+
+LOCAL_WORKER_EMAIL = "local-worker@atelier.localhost"
+
+
+async def provision_local_worker(session: AsyncSession) -> str:
+    """A fresh API key for the built-in worker's system account (kept in memory only).
+
+    Earlier keys of that account are revoked, so a key from a previous run is worthless.
+    """
+    account = await identity.system_account(session, LOCAL_WORKER_EMAIL, ["worker"])
+    await identity.revoke_all_api_keys(session, account.id)
+    _, raw = await identity.create_api_key(session, account.id, "atelier up local worker")
+    return raw
+
+
+# -- the sweep --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    expired: int
+    faulted: int
+    offline: int
+    impossible: int
+
+
+async def sweep(session: AsyncSession, settings: Settings) -> SweepReport:
+    """Expire overdue leases, mark silent workers offline, fault requests no one can run."""
+    expired = faulted = 0
+    for attempt, worker in await repo.expired_attempts(session):
+        request = await repo.request_of(session, None, attempt.request_id, lock=True)
+        await _end_attempt(session, attempt.id, "expired", "lease expired")
+        worker.jobs_dropped += 1
+        _count_failure(worker, settings, "a lease expired")
+        expired += 1
+        if request is not None and request.current_attempt_id == attempt.id:
+            await _retry_or_fault(
+                session, request, worker.id,
+                f"worker {worker.name} did not deliver within the lease",
+            )  # fmt: skip
+            faulted += request.state == "faulted"
+    offline = await repo.mark_silent_workers_offline(session, settings.grid_worker_offline_s)
+    impossible = 0
+    for request in await repo.long_impossible_requests(session, settings.grid_impossible_timeout_s):
+        capable = await session.scalar(
+            repo.live_capable_workers(
+                request.kind, request.model, request.pixels, request.duration_s,
+                settings.grid_worker_offline_s,
+            )
+        )  # fmt: skip
+        if not capable:
+            await _finish(
+                session, request, "faulted",
+                f"no live worker could run it within {settings.grid_impossible_timeout_s} s",
+            )  # fmt: skip
+            impossible += 1
+    return SweepReport(expired, faulted, offline, impossible)

@@ -1,0 +1,115 @@
+"""What a generation request asks for, normalised and bounded, and what it costs.
+
+Both entry points (OBSIDIAN's `/api/v1/generate`, Soulvan's `/api/jobs`) end here, so one set
+of limits and defaults applies to every request. A spec is what workers receive: kind and
+parameters, never who asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from atelier.core.errors import InvalidInput
+
+KINDS = ("image", "music", "speech", "video", "render")
+FORMATS: dict[str, tuple[str, ...]] = {
+    "image": ("png", "jpeg"),
+    "render": ("png", "jpeg", "exr"),
+    "music": ("wav",),
+    "speech": ("wav",),
+    "video": ("mp4",),
+}
+MAX_SIDE = {"image": 4096, "render": 4096, "video": 1920}
+MAX_DURATION_S = {"music": 300.0, "video": 60.0, "speech": 600.0}
+MAX_TEXT = 5000
+DEFAULT_SIZE = {"image": (512, 512), "render": (1024, 576), "video": (512, 288)}
+DEFAULT_DURATION_S = {"music": 10.0, "video": 5.0}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    kind: str
+    params: dict[str, Any]
+    model: str | None
+    pixels: int
+    duration_s: float
+
+    @property
+    def format(self) -> str:
+        return str(self.params["format"])
+
+    def estimate_s(self) -> float:
+        """Rough compute time on one worker; sets lease TTLs and ETAs until history exists."""
+        if self.kind in ("image", "render"):
+            return 2.0 + self.pixels / 1e6 * 2
+        if self.kind == "music":
+            return 1.0 + self.duration_s * 0.1
+        if self.kind == "speech":
+            return 1.0 + len(str(self.params.get("text") or "")) / 200
+        return 3.0 + self.duration_s * (self.pixels / 1e6) * 4
+
+
+def _error(field: str, message: str) -> dict[str, Any]:
+    return {"loc": ["body", field], "msg": message, "type": "value_error"}
+
+
+def build_spec(kind: str, fields: dict[str, Any]) -> JobSpec:
+    """Defaults per kind and every cross-field rule; all problems reported together."""
+    errors: list[dict[str, Any]] = []
+    if kind not in KINDS:
+        raise InvalidInput(
+            f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}",
+            extra={"errors": [_error("kind", f"must be one of {', '.join(KINDS)}")]},
+        )
+    params: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    fmt = str(params.get("format") or FORMATS[kind][0]).lower()
+    if fmt == "jpg":
+        fmt = "jpeg"
+    if fmt not in FORMATS[kind]:
+        errors.append(_error("format", f"{kind} jobs produce {', '.join(FORMATS[kind])}"))
+    params["format"] = fmt
+
+    pixels = 0
+    if kind in DEFAULT_SIZE:
+        width = int(params.get("width") or DEFAULT_SIZE[kind][0])
+        height = int(params.get("height") or DEFAULT_SIZE[kind][1])
+        for name, value in (("width", width), ("height", height)):
+            if not 64 <= value <= MAX_SIDE[kind]:
+                errors.append(_error(name, f"must be between 64 and {MAX_SIDE[kind]}"))
+            elif value % 8:
+                errors.append(_error(name, "must be a multiple of 8"))
+        params["width"], params["height"] = width, height
+        pixels = width * height
+    else:
+        for name in ("width", "height"):
+            if name in params:
+                errors.append(_error(name, f"{kind} jobs have no {name}"))
+
+    duration = 0.0
+    if kind in ("music", "video"):
+        duration = float(params.get("duration_s") or DEFAULT_DURATION_S[kind])
+        if not 0.5 <= duration <= MAX_DURATION_S[kind]:
+            errors.append(_error("duration_s", f"must be between 0.5 and {MAX_DURATION_S[kind]:g}"))
+        params["duration_s"] = duration
+    elif "duration_s" in params and kind != "speech":
+        errors.append(_error("duration_s", f"{kind} jobs have no duration"))
+
+    if kind == "speech":
+        text = str(params.get("text") or params.get("prompt") or "")
+        if not text.strip():
+            errors.append(_error("prompt", "speech needs the text to say (prompt or text)"))
+        if len(text) > MAX_TEXT:
+            errors.append(_error("text", f"must be at most {MAX_TEXT} characters"))
+        params["text"] = text
+        # ~15 characters a second at espeak's default speed: the bound a worker checks
+        duration = max(1.0, len(text) / 12)
+        params.pop("duration_s", None)
+    if kind == "render" and not (params.get("scene") or params.get("prompt")):
+        errors.append(_error("scene", "a render job needs a scene"))
+    if kind not in ("music", "video") and "bpm" in params:
+        errors.append(_error("bpm", f"{kind} jobs have no tempo"))
+    if errors:
+        fields_named = ", ".join(sorted({".".join(map(str, e["loc"][1:])) for e in errors}))
+        raise InvalidInput(f"invalid fields: {fields_named}", extra={"errors": errors})
+    return JobSpec(kind, params, params.pop("model", None), pixels, duration)

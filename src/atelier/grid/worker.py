@@ -1,0 +1,156 @@
+"""The worker program: pull a job, run a backend, upload the result, repeat.
+
+Pull only (no inbound connections), so a volunteer behind NAT can serve. The first stop
+signal finishes the job in hand and exits; a second one releases it to the queue at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from atelier.core.logging import get_logger
+from atelier.generators.base import Backend
+from atelier.generators.registry import pick
+from atelier.grid.client import GridClient, GridError, WorkerCapabilities
+from atelier.grid.schemas import JobPayload
+
+log = get_logger("atelier.worker")
+
+PROGRESS_EVERY_S = 1.0
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}-worker"[:100].replace(" ", "-")
+
+
+def capabilities_of(
+    name: str, backends: list[Backend], kinds: list[str] | None, max_pixels: int,
+    max_duration_s: float,
+) -> WorkerCapabilities:  # fmt: skip
+    offered = sorted({k for b in backends for k in b.kinds})
+    chosen = [k for k in offered if kinds is None or k in kinds]
+    models = sorted({m for b in backends for m in b.models})
+    return WorkerCapabilities(name, chosen, models, max_pixels, max_duration_s, "atelier/0.1")
+
+
+@dataclass
+class WorkerLoop:
+    client: GridClient
+    caps: WorkerCapabilities
+    backends: list[Backend]
+    workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+    idle_poll_s: float = 2.0
+    max_jobs: int | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    release_now: asyncio.Event = field(default_factory=asyncio.Event)
+    done: int = 0
+
+    def request_stop(self) -> None:
+        """First call: finish the current job, then exit. Second: give it back now."""
+        if self.stop.is_set():
+            self.release_now.set()
+        self.stop.set()
+
+    async def run(self) -> None:
+        backoff = 1.0
+        while not self.stop.is_set():
+            try:
+                popped = await self.client.pop(self.caps)
+                backoff = 1.0
+            except GridError as exc:
+                wait = 30.0 if exc.slug == "worker-in-maintenance" else min(60.0, backoff)
+                log.warning("worker.pop_refused", reason=exc.detail, retry_in_s=wait)
+                await self._sleep(wait)
+                backoff = min(60.0, backoff * 2)
+                continue
+            except httpx.HTTPError as exc:
+                log.warning("worker.server_unreachable", error=str(exc), retry_in_s=backoff)
+                await self._sleep(backoff)
+                backoff = min(60.0, backoff * 2)
+                continue
+            if popped.job is None:
+                await self._sleep(max(self.idle_poll_s, popped.retry_after_s))
+                continue
+            await self.run_job(popped.job)
+            self.done += 1
+            if self.max_jobs is not None and self.done >= self.max_jobs:
+                return
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+
+    async def run_job(self, job: JobPayload) -> None:
+        backend = pick(self.backends, job.kind, job.model)
+        if backend is None:
+            await self._give_back(job, f"no backend for {job.kind}/{job.model}", failed=True)
+            return
+        jobdir = Path(tempfile.mkdtemp(prefix="job-", dir=self.workdir))
+        loop = asyncio.get_running_loop()
+        latest: dict[str, float] = {"value": 0.0}
+
+        def progress(percent: float) -> None:  # called from the backend's thread
+            loop.call_soon_threadsafe(latest.__setitem__, "value", float(percent))
+
+        reporter = asyncio.create_task(self._report_progress(job, latest))
+        started = time.monotonic()
+        log.info("worker.job_started", job_id=str(job.job_id), kind=job.kind)
+        generation = asyncio.create_task(
+            asyncio.to_thread(backend.generate, job.kind, dict(job.params), jobdir, progress)
+        )
+        released = asyncio.create_task(self.release_now.wait())
+        try:
+            finished, _ = await asyncio.wait(
+                {generation, released}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if generation not in finished:
+                await self._give_back(job, "worker stopped before finishing", failed=False)
+                return
+            try:
+                output = generation.result()
+            except Exception as exc:
+                await self._give_back(job, f"{backend.name} failed: {exc}"[:480], failed=True)
+                return
+            reporter.cancel()
+            try:
+                result = await self.client.submit(
+                    job, output.path, output.mime, time.monotonic() - started
+                )
+                log.info("worker.job_accepted", job_id=str(job.job_id), sha256=result.sha256)
+            except GridError as exc:
+                log.warning("worker.job_not_accepted", job_id=str(job.job_id), status=exc.status,
+                            reason=exc.detail)  # fmt: skip
+                if exc.status not in (409, 422):  # not judged by the server: let it retry now
+                    await self._give_back(job, f"upload failed: {exc.detail}"[:480], failed=True)
+
+        finally:
+            reporter.cancel()
+            released.cancel()
+            shutil.rmtree(jobdir, ignore_errors=True)
+
+    async def _report_progress(self, job: JobPayload, latest: dict[str, float]) -> None:
+        sent = -1.0
+        while True:
+            if latest["value"] != sent:
+                sent = latest["value"]
+                try:
+                    await self.client.progress(job, min(99.0, sent))
+                except (GridError, httpx.HTTPError) as exc:
+                    log.info("worker.progress_not_sent", reason=str(exc))
+            await asyncio.sleep(PROGRESS_EVERY_S)
+
+    async def _give_back(self, job: JobPayload, reason: str, *, failed: bool) -> None:
+        try:
+            await self.client.release(job, reason, failed=failed)
+        except (GridError, httpx.HTTPError) as exc:
+            log.warning("worker.release_failed", job_id=str(job.job_id), reason=str(exc))
+        log.info("worker.job_given_back", job_id=str(job.job_id), reason=reason, failed=failed)
