@@ -25,7 +25,7 @@ class GenerateIn(Strict):
     format: str | None = Field(default=None, max_length=10)
     width: int | None = Field(default=None, ge=1, le=100_000)
     height: int | None = Field(default=None, ge=1, le=100_000)
-    bpm: int | None = Field(default=None, ge=40, le=240)
+    bpm: int | None = Field(default=None, ge=1, le=100_000)  # range checked with the rest
     duration_s: float | None = Field(default=None, gt=0, le=100_000)
     genre: str | None = Field(default=None, max_length=40, pattern=r"^[a-z][a-z -]*$")
     voice: str | None = Field(default=None, max_length=40)

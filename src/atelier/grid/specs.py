@@ -109,6 +109,8 @@ def build_spec(kind: str, fields: dict[str, Any]) -> JobSpec:
         errors.append(_error("scene", "a render job needs a scene"))
     if kind not in ("music", "video") and "bpm" in params:
         errors.append(_error("bpm", f"{kind} jobs have no tempo"))
+    elif "bpm" in params and not 40 <= int(params["bpm"]) <= 240:
+        errors.append(_error("bpm", "must be between 40 and 240"))
     if errors:
         fields_named = ", ".join(sorted({".".join(map(str, e["loc"][1:])) for e in errors}))
         raise InvalidInput(f"invalid fields: {fields_named}", extra={"errors": errors})
