@@ -19,7 +19,9 @@ from atelier.identity import service as identity
 from atelier.identity.models import User
 
 
-async def account_with_key(runtime: Runtime, roles: list[str] | None = None) -> tuple[uuid.UUID, str]:
+async def account_with_key(
+    runtime: Runtime, roles: list[str] | None = None
+) -> tuple[uuid.UUID, str]:
     async with runtime.sessions() as session, session.begin():
         user = User(
             email=f"g-{uuid.uuid4().hex[:10]}@example.org",

@@ -138,8 +138,12 @@ async def test_status_is_private_and_cancel_releases_quota(
     _, bob = await account_with_key(runtime)
     job = (await client.post("/api/v1/generate", headers=bearer(alice),
                              json={"kind": "music", "prompt": "x"})).json()  # fmt: skip
-    assert (await client.get(f"/api/v1/generate/status/{job['id']}", headers=bearer(bob))).status_code == 404
-    assert (await client.delete(f"/api/v1/generate/status/{job['id']}", headers=bearer(bob))).status_code == 404
+    assert (
+        await client.get(f"/api/v1/generate/status/{job['id']}", headers=bearer(bob))
+    ).status_code == 404
+    assert (
+        await client.delete(f"/api/v1/generate/status/{job['id']}", headers=bearer(bob))
+    ).status_code == 404
     cancelled = await client.delete(f"/api/v1/generate/status/{job['id']}", headers=bearer(alice))
     assert cancelled.status_code == 200
     assert cancelled.json()["state"] == "cancelled"
@@ -192,7 +196,9 @@ async def test_bad_requests_list_the_fields(
     assert usage["reserved"] == 0  # nothing reserved for a refused request
 
 
-async def test_quota_exhausted_is_429_with_reset(client: httpx.AsyncClient, runtime: Runtime) -> None:
+async def test_quota_exhausted_is_429_with_reset(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     _, key = await account_with_key(runtime)
     codes = []
     for _ in range(26):
