@@ -30,6 +30,18 @@ def atelier_env(home: Path, database_url: str | None = None, **extra: str) -> di
     return env
 
 
+def start_worker(
+    home: Path, server: str, api_key: str, name: str, *extra: str
+) -> subprocess.Popen[bytes]:
+    """A real `atelier worker` process; the key travels in the environment, not argv."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "atelier", "worker", "--server", server, "--name", name, *extra],
+        env=atelier_env(home, ATELIER_API_KEY=api_key),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
@@ -55,11 +67,13 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGINT, timeout_s: 
 
 
 @contextlib.contextmanager
-def running_server(home: Path, database_url: str | None, services: list[str]) -> Iterator[str]:
+def running_server(
+    home: Path, database_url: str | None, services: list[str], **env: str
+) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "atelier", "serve", *services, "--port", str(port)],
-        env=atelier_env(home, database_url),
+        env=atelier_env(home, database_url, **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
