@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from atelier.core import migrate
 from atelier.core.runtime import Runtime
 
 
@@ -15,7 +16,7 @@ async def test_health_ready_metrics_docs(client: httpx.AsyncClient) -> None:
 
     ready = await client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["schema"] == "0001"
+    assert ready.json()["schema"] == migrate.head_revision()
 
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200
@@ -66,10 +67,11 @@ async def test_oversized_body_is_refused(client: httpx.AsyncClient, runtime: Run
 
 async def test_ready_reports_an_old_schema(client: httpx.AsyncClient) -> None:
     app = client._transport.app  # type: ignore[attr-defined]
+    expected = app.state.head_revision
     app.state.head_revision = "9999"
     try:
         stale = await client.get("/ready")
     finally:
-        app.state.head_revision = "0001"
+        app.state.head_revision = expected
     assert stale.status_code == 503
     assert stale.json()["type"] == "/problems/schema-out-of-date"

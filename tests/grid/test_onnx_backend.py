@@ -15,7 +15,7 @@ from atelier.generators.registry import available_backends, pick
 
 
 def build_tiny_model(path: Path, *, with_text: bool) -> None:
-    """latent [1,4,h,w] (+ text [1,16]) → ConvTranspose ×8 → Tanh → image [1,3,8h,8w]."""
+    """latent [1,4,h,w] (+ text [1,16]) → ConvTranspose x8 → Tanh → image [1,3,8h,8w]."""
     rng = np.random.default_rng(0)
     weight = numpy_helper.from_array(rng.normal(0, 0.5, (4, 3, 8, 8)).astype(np.float32), "w")
     nodes = [helper.make_node("ConvTranspose", ["latent", "w"], ["up"], strides=[8, 8])]
