@@ -43,7 +43,7 @@ async def bench_api_key(url: str, home: Path, iterations: int) -> list[Row]:
         samples = []
         for i in range(iterations + 200):
             started = time.perf_counter()
-            async with runtime.autocommit.connect() as conn:
+            async with runtime.hot.connection() as conn:
                 await service.principal_from_api_key(conn, raw)
             if i >= 200:  # warm-up excluded
                 samples.append(time.perf_counter() - started)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["benchmarks.bench_identity"]
+BENCHMARKS = ["benchmarks.bench_identity", "benchmarks.bench_grid"]
 
 
 def main() -> int:

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     task_concurrency: int = Field(default=4, ge=1, le=64)
+    db_pool_size: int = Field(default=40, ge=1, le=500, description="connections kept per process")
 
     grid_max_attempts: int = Field(default=3, ge=1, le=20)
     grid_lease_min_s: int = Field(default=60, ge=1)

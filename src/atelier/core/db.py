@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from psycopg import AsyncConnection
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,6 +21,9 @@ from sqlalchemy.orm import DeclarativeBase
 
 from atelier.core.config import Settings
 from atelier.core.embedded import start_embedded_postgres
+
+# A plain psycopg autocommit connection from `Runtime.hot`, for per-request hot paths.
+HotConnection = AsyncConnection[tuple[Any, ...]]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -59,11 +63,13 @@ def redact_url(libpq_url: str) -> str:
     return libpq_url
 
 
-def create_engine(libpq_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(libpq_url: str, *, pool_size: int = 40) -> AsyncEngine:
+    """Connections beyond `pool_size` are opened and closed per use, and a PostgreSQL
+    connection costs a process fork: size the pool for the expected concurrency."""
     return create_async_engine(
         sqlalchemy_url(libpq_url),
         pool_size=pool_size,
-        max_overflow=pool_size * 2,
+        max_overflow=10,
         pool_pre_ping=False,
     )
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from atelier.core.config import Settings
+from atelier.core.db import HotConnection
 from atelier.core.mail import Mailer
 
 
@@ -21,8 +23,9 @@ class Runtime:
     database_url: str
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    # The same pool with no transaction around statements: for single-statement hot paths.
-    autocommit: AsyncEngine
+    # Plain psycopg autocommit connections for the per-request hot paths (authentication,
+    # dispatch): one prepared statement each, without the ORM's per-call overhead.
+    hot: AsyncConnectionPool[HotConnection]
     tasks: Any  # procrastinate.App (untyped library)
     mailer: Mailer
     jwt_key: bytes

@@ -288,8 +288,8 @@ async def heartbeat(body: HeartbeatIn, principal: CurrentPrincipal, request: Req
 async def pop(body: Capabilities, principal: CurrentPrincipal, request: Request) -> PopOut:
     """Ask for work (also registers the worker and counts as a heartbeat)."""
     runtime = runtime_of(request)
-    async with unit_of_work(runtime) as session:
-        lease = await service.pop(session, runtime.settings, principal, body.model_dump())
+    async with runtime.hot.connection() as conn:
+        lease = await service.pop(conn, runtime.settings, principal, body.model_dump())
     if lease.attempt_id is None:
         return PopOut(job=None, worker_id=lease.worker_id)
     assert lease.expires_at is not None

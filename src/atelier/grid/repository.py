@@ -3,49 +3,94 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.core.db import HotConnection
 from atelier.grid.models import Attempt, GenerationRequest, Worker
 
-# priority + one point per `aging` seconds waited: old low-priority work is never starved.
-_EFFECTIVE_PRIORITY = "priority + extract(epoch FROM now() - created_at) / :aging"
-
-_CLAIM = text(
-    f"""
-    WITH candidate AS (
-        SELECT id FROM grid_requests
-        WHERE state = 'queued'
-          AND kind = ANY(:kinds)
-          AND (model IS NULL OR model = ANY(:models))
-          AND pixels <= :max_pixels
-          AND duration_s <= :max_duration
-          AND (NOT (CAST(:worker_id AS uuid) = ANY(excluded_workers))
-               OR updated_at < now() - interval '30 seconds')
-        ORDER BY {_EFFECTIVE_PRIORITY} DESC, created_at
+_POP = """
+    WITH w AS (
+        UPDATE grid_workers
+        SET last_seen_at = now(),
+            state = CASE WHEN state = 'maintenance' THEN 'maintenance' ELSE 'active' END,
+            kinds = CAST(%(kinds)s AS varchar[]), models = CAST(%(models)s AS varchar[]),
+            max_pixels = %(max_pixels)s, max_duration_s = %(max_duration_s)s, version = %(version)s
+        WHERE owner_id = %(owner_id)s AND name = %(name)s
+        RETURNING id, state, maintenance_reason
+    ), candidate AS (
+        SELECT r.id FROM grid_requests r, w
+        WHERE w.state <> 'maintenance'
+          AND r.state = 'queued'
+          AND r.kind = ANY(CAST(%(kinds)s AS varchar[]))
+          AND (r.model IS NULL OR r.model = ANY(CAST(%(models)s AS varchar[])))
+          AND r.pixels <= %(max_pixels)s
+          AND r.duration_s <= %(max_duration_s)s
+          AND (NOT (w.id = ANY(r.excluded_workers))
+               OR r.updated_at < now() - interval '30 seconds')
+        ORDER BY r.queue_key DESC
         LIMIT 1
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF r SKIP LOCKED
     ), claimed AS (
         UPDATE grid_requests r
-        SET state = 'assigned', attempts = r.attempts + 1, current_attempt_id = :attempt_id,
+        SET state = 'assigned', attempts = r.attempts + 1, current_attempt_id = %(attempt_id)s,
             progress = 0, updated_at = now()
         FROM candidate WHERE r.id = candidate.id
         RETURNING r.id, r.kind, r.params, r.model, r.estimate_s
     ), lease AS (
         INSERT INTO grid_attempts (id, request_id, worker_id, state, leased_at, expires_at)
-        SELECT :attempt_id, claimed.id, :worker_id, 'active', now(),
-               now() + make_interval(secs => greatest(:min_ttl, claimed.estimate_s * :factor))
-        FROM claimed
+        SELECT %(attempt_id)s, claimed.id, w.id, 'active', now(),
+               now() + make_interval(secs => greatest(%(min_ttl)s, claimed.estimate_s * %(factor)s))
+        FROM claimed, w
         RETURNING expires_at
     )
-    SELECT claimed.kind, claimed.params, claimed.model, lease.expires_at
-    FROM claimed, lease
-    """,  # noqa: S608 - inlines only the constant _EFFECTIVE_PRIORITY
-)
+    SELECT w.id, w.state, w.maintenance_reason,
+           claimed.kind, claimed.params, claimed.model, lease.expires_at
+    FROM w LEFT JOIN claimed ON true LEFT JOIN lease ON true
+    """
+
+
+async def pop(
+    conn: HotConnection,
+    owner_id: uuid.UUID,
+    attempt_id: uuid.UUID,
+    caps: dict[str, Any],
+    *,
+    min_ttl_s: float,
+    lease_factor: float,
+) -> tuple[Any, ...] | None:
+    """Heartbeat, capability refresh and claim in one statement (one round trip).
+
+    Returns (worker id, worker state, maintenance reason, kind, params, model, expires_at),
+    the last four None when nothing was claimed; None if the worker is not registered yet.
+    A worker in maintenance claims nothing.
+    """
+    values = {
+        "owner_id": owner_id,
+        "attempt_id": attempt_id,
+        "min_ttl": min_ttl_s,
+        "factor": lease_factor,
+        **caps,
+    }
+    cursor = await conn.execute(_POP, values)
+    return await cursor.fetchone()
+
+
+async def register_worker(conn: HotConnection, owner_id: uuid.UUID, caps: dict[str, Any]) -> None:
+    """First contact of a worker that has not called /register: create it (once)."""
+    await conn.execute(
+        """
+        INSERT INTO grid_workers (id, owner_id, name, kinds, models, max_pixels,
+                                  max_duration_s, version)
+        VALUES (gen_random_uuid(), %(owner_id)s, %(name)s, %(kinds)s, %(models)s,
+                %(max_pixels)s, %(max_duration_s)s, %(version)s)
+        ON CONFLICT ON CONSTRAINT uq_grid_workers_owner_name DO NOTHING
+        """,
+        {"owner_id": owner_id, **caps},
+    )
 
 
 async def upsert_worker(
@@ -66,33 +111,6 @@ async def upsert_worker(
         },
     ).returning(Worker.id, Worker.state, Worker.maintenance_reason)
     return (await session.execute(statement)).one()
-
-
-async def claim(
-    session: AsyncSession,
-    worker_id: uuid.UUID,
-    attempt_id: uuid.UUID,
-    caps: dict[str, Any],
-    *,
-    aging_s: int,
-    min_ttl_s: int,
-    lease_factor: float,
-) -> Row[str, dict[str, Any], str | None, datetime] | None:
-    result = await session.execute(
-        _CLAIM,
-        {
-            "kinds": caps["kinds"],
-            "models": caps["models"],
-            "max_pixels": caps["max_pixels"],
-            "max_duration": caps["max_duration_s"],
-            "worker_id": worker_id,
-            "attempt_id": attempt_id,
-            "aging": aging_s,
-            "min_ttl": min_ttl_s,
-            "factor": lease_factor,
-        },
-    )
-    return result.first()
 
 
 async def request_of(
@@ -120,29 +138,15 @@ async def attempt_with_worker(
     return (await session.execute(statement)).first()
 
 
-async def queue_ahead(
-    session: AsyncSession, request: GenerationRequest, aging_s: int
-) -> tuple[int, float]:
+async def queue_ahead(session: AsyncSession, request: GenerationRequest) -> tuple[int, float]:
     """How many queued requests of the same kind go first, and their estimated seconds."""
-    mine = (
-        f"{request.priority} + extract(epoch FROM now() - CAST(:created AS timestamptz)) / :aging"
-    )
     row = (
         await session.execute(
-            text(
-                f"""
-                SELECT count(*), coalesce(sum(estimate_s), 0) FROM grid_requests
-                WHERE state = 'queued' AND kind = :kind AND id <> :id
-                  AND ({_EFFECTIVE_PRIORITY} > {mine}
-                       OR ({_EFFECTIVE_PRIORITY} = {mine} AND created_at < :created))
-                """,  # noqa: S608 - inlines constant SQL; values are bound
-            ),
-            {
-                "kind": request.kind,
-                "id": request.id,
-                "created": request.created_at,
-                "aging": aging_s,
-            },
+            select(func.count(), func.coalesce(func.sum(GenerationRequest.estimate_s), 0.0)).where(
+                GenerationRequest.state == "queued",
+                GenerationRequest.kind == request.kind,
+                GenerationRequest.queue_key > request.queue_key,
+            )
         )
     ).one()
     return int(row[0]), float(row[1])

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core import events
 from atelier.core.config import Settings
+from atelier.core.db import HotConnection
 from atelier.core.errors import Conflict, Forbidden, NotFound
 from atelier.grid import repository as repo
 from atelier.grid.models import (
@@ -73,6 +74,7 @@ async def submit(
             spec.kind, spec.model, spec.pixels, spec.duration_s, settings.grid_worker_offline_s
         )
     )
+    effective_priority = priority if principal.has_role("admin") else 0
     request = GenerationRequest(
         id=request_id,
         user_id=principal.user_id,
@@ -85,7 +87,8 @@ async def submit(
         source=source,
         wallet=wallet,
         options=options or {},
-        priority=priority if principal.has_role("admin") else 0,
+        priority=effective_priority,
+        queue_key=effective_priority * settings.grid_aging_s - now_utc().timestamp(),
         max_attempts=settings.grid_max_attempts,
         quota_reservation_id=reservation.id,
         is_possible=bool(capable),
@@ -138,7 +141,7 @@ async def status(
     eta: float | None = None
     possible = request.state != "faulted"
     if request.state == "queued":
-        ahead, ahead_s = await repo.queue_ahead(session, request, settings.grid_aging_s)
+        ahead, ahead_s = await repo.queue_ahead(session, request)
         workers = await session.scalar(
             repo.live_capable_workers(
                 request.kind, request.model, request.pixels, request.duration_s,
@@ -270,27 +273,33 @@ class Lease:
 
 
 async def pop(
-    session: AsyncSession, settings: Settings, principal: Principal, capabilities: dict[str, Any]
+    conn: HotConnection, settings: Settings, principal: Principal, capabilities: dict[str, Any]
 ) -> Lease:
-    """Heartbeat + claim the best matching queued request, in one transaction."""
+    """Heartbeat + claim the best matching queued request.
+
+    The hot path of the grid: one self-contained statement on an autocommit connection (a
+    single statement is its own transaction), so a pop costs one round trip.
+    """
     caps = _caps(capabilities)
-    worker_id, state, reason = await repo.upsert_worker(session, principal.user_id, caps)
+    attempt_id = uuid.uuid4()
+    ttl = {
+        "min_ttl_s": float(settings.grid_lease_min_s),
+        "lease_factor": settings.grid_lease_factor,
+    }
+    row = await repo.pop(conn, principal.user_id, attempt_id, caps, **ttl)
+    if row is None:  # first contact: register, then ask again
+        await repo.register_worker(conn, principal.user_id, caps)
+        row = await repo.pop(conn, principal.user_id, attempt_id, caps, **ttl)
+        assert row is not None
+    worker_id, state, reason, kind, params, model, expires_at = row
     if state == "maintenance":
         raise Forbidden(
             f"this worker is in maintenance: {reason}; fix it, then POST "
             f"/api/v1/workers/{worker_id}/resume",
             slug="worker-in-maintenance",
-            commit=True,
         )
-    attempt_id = uuid.uuid4()
-    claimed = await repo.claim(
-        session, worker_id, attempt_id, caps,
-        aging_s=settings.grid_aging_s, min_ttl_s=settings.grid_lease_min_s,
-        lease_factor=settings.grid_lease_factor,
-    )  # fmt: skip
-    if claimed is None:
+    if kind is None:
         return Lease(worker_id, None)
-    kind, params, model, expires_at = claimed
     return Lease(worker_id, attempt_id, kind, params, model, expires_at)
 
 

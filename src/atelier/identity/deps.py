@@ -41,7 +41,7 @@ def _bearer(request: Request) -> str | None:
 
 async def authenticate(request: Request, credential: str) -> Principal:
     runtime = runtime_of(request)
-    async with runtime.autocommit.connect() as conn:
+    async with runtime.hot.connection() as conn:
         if tokens.looks_like_api_key(credential):
             return await service.principal_from_api_key(conn, credential)
         return await service.principal_from_access_token(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
+from typing import Any
 
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.core.db import HotConnection
 from atelier.identity.models import (
     ApiKey,
     AuthNonce,
@@ -44,54 +45,38 @@ async def wallet_by_address(session: AsyncSession, chain: str, address: str) -> 
     )
 
 
-# The two lookups behind every authenticated request run as single autocommit statements on
-# plain columns (no ORM identity map, no BEGIN/COMMIT round trips): they are the hot path.
-
-_PRINCIPAL_COLUMNS = (User.id, User.roles, User.is_active, User.email_verified_at)
+# The two lookups behind every authenticated request are single prepared statements on a
+# plain psycopg autocommit connection (runtime.hot): they run on every request.
+_PRINCIPAL_FOR_SESSION = """
+    SELECT u.id, u.roles, u.is_active, u.email_verified_at
+    FROM users u JOIN auth_sessions s ON s.user_id = u.id
+    WHERE u.id = %(user_id)s AND s.id = %(session_id)s AND s.revoked_at IS NULL
+"""
+_API_KEY_CANDIDATES = """
+    SELECT k.id, k.key_hash, k.revoked_at, k.last_used_at,
+           u.id, u.roles, u.is_active, u.email_verified_at
+    FROM api_keys k JOIN users u ON u.id = k.user_id
+    WHERE k.prefix = %(prefix)s
+"""
 
 
 async def principal_for_session(
-    conn: AsyncConnection, user_id: uuid.UUID, session_id: uuid.UUID
-) -> Row[uuid.UUID, list[str], bool, datetime | None] | None:
-    """The user behind an access token, if its sign-in session has not been revoked."""
-    result = await conn.execute(
-        select(*_PRINCIPAL_COLUMNS)
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .where(
-            User.id == user_id,
-            AuthSession.id == session_id,
-            AuthSession.revoked_at.is_(None),
-        )
+    conn: HotConnection, user_id: uuid.UUID, session_id: uuid.UUID
+) -> tuple[Any, ...] | None:
+    """(user id, roles, active, verified at) behind an access token whose session is live."""
+    cursor = await conn.execute(
+        _PRINCIPAL_FOR_SESSION, {"user_id": user_id, "session_id": session_id}
     )
-    return result.first()
+    return await cursor.fetchone()
 
 
-async def api_key_candidates(
-    conn: AsyncConnection, prefix: str
-) -> Sequence[
-    Row[
-        uuid.UUID,
-        str,
-        datetime | None,
-        datetime | None,
-        uuid.UUID,
-        list[str],
-        bool,
-        datetime | None,
-    ]
-]:
-    result = await conn.execute(
-        select(
-            ApiKey.id, ApiKey.key_hash, ApiKey.revoked_at, ApiKey.last_used_at, *_PRINCIPAL_COLUMNS
-        )
-        .join(User, User.id == ApiKey.user_id)
-        .where(ApiKey.prefix == prefix)
-    )
-    return result.all()
+async def api_key_candidates(conn: HotConnection, prefix: str) -> list[tuple[Any, ...]]:
+    cursor = await conn.execute(_API_KEY_CANDIDATES, {"prefix": prefix})
+    return await cursor.fetchall()
 
 
-async def touch_api_key(conn: AsyncConnection, key_id: uuid.UUID) -> None:
-    await conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=func.now()))
+async def touch_api_key(conn: HotConnection, key_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s", {"id": key_id})
 
 
 async def api_keys_of(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:

@@ -15,10 +15,11 @@ from eth_utils.address import is_address, to_checksum_address
 from solders.pubkey import Pubkey
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core import events
 from atelier.core.config import ROLES, Settings
+from atelier.core.db import HotConnection
 from atelier.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from atelier.identity import repository as repo
 from atelier.identity import signin, tokens
@@ -321,7 +322,7 @@ API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
 async def principal_from_access_token(
-    conn: AsyncConnection, jwt_key: bytes, issuer: str, token: str
+    conn: HotConnection, jwt_key: bytes, issuer: str, token: str
 ) -> Principal:
     try:
         claims = tokens.decode_access_token(jwt_key, token, issuer=issuer)
@@ -345,7 +346,7 @@ async def principal_from_access_token(
 # -- API keys -------------------------------------------------------------------------------
 
 
-async def principal_from_api_key(conn: AsyncConnection, credential: str) -> Principal:
+async def principal_from_api_key(conn: HotConnection, credential: str) -> Principal:
     if not tokens.API_KEY_RE.fullmatch(credential):
         raise Unauthorized(
             "API key is malformed: expected atl_live_ followed by 48 lowercase hex characters",

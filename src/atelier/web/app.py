@@ -9,12 +9,19 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import text
 
 import atelier
 from atelier.core import migrate
 from atelier.core.config import Settings
-from atelier.core.db import create_engine, redact_url, resolve_database_url, session_factory
+from atelier.core.db import (
+    HotConnection,
+    create_engine,
+    redact_url,
+    resolve_database_url,
+    session_factory,
+)
 from atelier.core.errors import ServiceUnavailable
 from atelier.core.http import RequestContextMiddleware, install_problem_handlers, runtime_of
 from atelier.core.logging import get_logger
@@ -41,15 +48,23 @@ def jwt_key(settings: Settings) -> bytes:
 
 async def open_runtime(settings: Settings, database_url: str | None = None) -> Runtime:
     url = database_url or resolve_database_url(settings)
-    engine = create_engine(url)
+    engine = create_engine(url, pool_size=settings.db_pool_size)
     task_app = build_task_app(url, task_blueprints())
     await task_app.open_async()
+    hot: AsyncConnectionPool[HotConnection] = AsyncConnectionPool(
+        url,
+        min_size=2,
+        max_size=settings.db_pool_size,
+        kwargs={"autocommit": True, "prepare_threshold": 1},
+        open=False,
+    )
+    await hot.open()
     runtime = Runtime(
         settings=settings,
         database_url=url,
         engine=engine,
         sessions=session_factory(engine),
-        autocommit=engine.execution_options(isolation_level="AUTOCOMMIT"),
+        hot=hot,
         tasks=task_app,
         mailer=build_mailer(settings),
         jwt_key=jwt_key(settings),
@@ -60,6 +75,7 @@ async def open_runtime(settings: Settings, database_url: str | None = None) -> R
 
 
 async def close_runtime(runtime: Runtime) -> None:
+    await runtime.hot.close()
     await runtime.tasks.close_async()
     await runtime.engine.dispose()
     set_current_runtime(None)

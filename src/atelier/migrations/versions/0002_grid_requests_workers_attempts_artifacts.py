@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 15:58:10.864529
+Create Date: 2026-11-21 16:14:07.636435
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def upgrade() -> None:
             "state", sa.String(length=12), server_default=sa.text("'queued'"), nullable=False
         ),
         sa.Column("priority", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("queue_key", sa.Float(), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("max_attempts", sa.Integer(), nullable=False),
         sa.Column(
@@ -81,9 +82,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_grid_requests")),
     )
     op.create_index(
-        "ix_grid_requests_queued",
+        "ix_grid_requests_queue",
         "grid_requests",
-        ["kind", "created_at"],
+        [sa.literal_column("queue_key DESC")],
         unique=False,
         postgresql_where=sa.text("state = 'queued'"),
     )
@@ -231,7 +232,7 @@ def downgrade() -> None:
     op.drop_table("grid_workers")
     op.drop_index(op.f("ix_grid_requests_user_id"), table_name="grid_requests")
     op.drop_index(
-        "ix_grid_requests_queued",
+        "ix_grid_requests_queue",
         table_name="grid_requests",
         postgresql_where=sa.text("state = 'queued'"),
     )
