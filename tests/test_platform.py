@@ -75,6 +75,25 @@ def test_up_serves_the_whole_flow_and_stops_cleanly(tmp_path: Path, stop_signal:
                            json={"email": address, "password": STRONG_PASSWORD})  # fmt: skip
         assert login.status_code == 200
 
+        # The built-in worker turns jobs into validated files that open.
+        access = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        jobs = {
+            kind: httpx.post(f"{url}/api/v1/generate", headers=access,
+                             json={"kind": kind, "prompt": "Hello from make run."}).json()["id"]
+            for kind in ("image", "music", "speech")
+        }  # fmt: skip
+        magic = {"image": b"\x89PNG", "music": b"RIFF", "speech": b"RIFF"}
+        for kind, job_id in jobs.items():
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                status = httpx.get(f"{url}/api/v1/generate/status/{job_id}", headers=access).json()
+                if status["state"] in ("done", "faulted"):
+                    break
+                time.sleep(0.2)
+            assert status["state"] == "done", status
+            result = httpx.get(f"{url}{status['result_url']}", headers=access)
+            assert result.content.startswith(magic[kind])
+
         # Another service joins the same embedded database and answers /health.
         other_port = free_port()
         second = subprocess.Popen(
