@@ -69,11 +69,8 @@ async def submit(
     reservation = await quota.reserve(
         session, settings, principal.user_id, list(principal.roles), reference=str(request_id)
     )
-    capable = await session.scalar(
-        repo.live_capable_workers(
-            spec.kind, spec.model, spec.pixels, spec.duration_s, settings.grid_worker_offline_s
-        )
-    )
+    capable = await _capable_workers(session, settings, spec.kind, spec.model, spec.pixels,
+                                     spec.duration_s)  # fmt: skip
     effective_priority = priority if principal.has_role("admin") else 0
     request = GenerationRequest(
         id=request_id,
@@ -98,6 +95,25 @@ async def submit(
     await session.flush()
     await session.refresh(request)
     return request
+
+
+async def _capable_workers(
+    session: AsyncSession, settings: Settings, kind: str, model: str | None, pixels: int,
+    duration_s: float,
+) -> int:  # fmt: skip
+    """Live (recently seen, active) workers whose capabilities cover such a request."""
+    statement = repo.live_capable_workers(
+        kind, model, pixels, duration_s, settings.grid_worker_offline_s
+    )
+    return int(await session.scalar(statement) or 0)
+
+
+async def _capable_workers_for(
+    session: AsyncSession, settings: Settings, request: GenerationRequest
+) -> int:
+    return await _capable_workers(
+        session, settings, request.kind, request.model, request.pixels, request.duration_s
+    )
 
 
 def _impossible_reason(spec: JobSpec) -> str:
@@ -142,12 +158,7 @@ async def status(
     possible = request.state != "faulted"
     if request.state == "queued":
         ahead, ahead_s = await repo.queue_ahead(session, request)
-        workers = await session.scalar(
-            repo.live_capable_workers(
-                request.kind, request.model, request.pixels, request.duration_s,
-                settings.grid_worker_offline_s,
-            )
-        )  # fmt: skip
+        workers = await _capable_workers_for(session, settings, request)
         position = ahead + 1
         possible = bool(workers)
         eta = (ahead_s / max(1, workers or 0)) + request.estimate_s if workers else None
@@ -580,12 +591,7 @@ async def sweep(session: AsyncSession, settings: Settings) -> SweepReport:
     offline = await repo.mark_silent_workers_offline(session, settings.grid_worker_offline_s)
     impossible = 0
     for request in await repo.long_impossible_requests(session, settings.grid_impossible_timeout_s):
-        capable = await session.scalar(
-            repo.live_capable_workers(
-                request.kind, request.model, request.pixels, request.duration_s,
-                settings.grid_worker_offline_s,
-            )
-        )  # fmt: skip
+        capable = await _capable_workers_for(session, settings, request)
         if not capable:
             await _finish(
                 session, request, "faulted",
