@@ -4,7 +4,15 @@ from atelier.core import events, ratelimit
 from atelier.core.db import Base
 from atelier.grid import models as grid_models
 from atelier.identity import models as identity_models
+from atelier.provenance import models as provenance_models
 
 metadata = Base.metadata
 
-__all__ = ["events", "grid_models", "identity_models", "metadata", "ratelimit"]
+__all__ = [
+    "events",
+    "grid_models",
+    "identity_models",
+    "metadata",
+    "provenance_models",
+    "ratelimit",
+]

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     grid_impossible_timeout_s: int = Field(default=600, ge=10)
     grid_max_result_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     grid_max_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
+    c2pa_cert_chain: Path | None = Field(
+        default=None, description="operator's PEM chain (signer first); default: our own CA"
+    )
+    c2pa_private_key: Path | None = Field(default=None, description="operator's PEM key")
+    max_verify_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     local_worker: bool = Field(default=True, description="`atelier up` runs one offline worker")
     worker_onnx_image_model: Path | None = Field(
         default=None, description="ONNX image model file a worker offers (see docs/operations.md)"

@@ -37,7 +37,7 @@ from atelier.grid.schemas import (
 from atelier.grid.validation import ResultRejected, inspect
 from atelier.identity.deps import CurrentPrincipal, limit_writes
 from atelier.identity.service import Principal
-from atelier.storage.blobs import LocalBlobStore, copy_stream, sha256_file
+from atelier.storage.blobs import LocalBlobStore, copy_stream, sha256_file, store_for
 
 generate_router = APIRouter(prefix="/api/v1/generate", tags=["generate"])
 jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs (Soulvan)"])
@@ -48,11 +48,7 @@ SSE_POLL_S = 0.5
 
 
 def blob_store(runtime: Runtime) -> LocalBlobStore:
-    store = runtime.extras.get("blobs")
-    if store is None:
-        store = runtime.extras["blobs"] = LocalBlobStore(runtime.settings.blobs_dir)
-    assert isinstance(store, LocalBlobStore)
-    return store
+    return store_for(runtime.settings.blobs_dir)
 
 
 def status_out(view: service.Status, base: str) -> StatusOut:
@@ -68,6 +64,7 @@ def status_out(view: service.Status, base: str) -> StatusOut:
             "height": view.artifact.height,
             "duration_s": view.artifact.duration_s,
             "model": view.artifact.model,
+            "provenance": view.provenance,
         }
     reason = request.fault_reason
     if request.state == "queued" and not view.is_possible:
@@ -127,12 +124,12 @@ async def _cancel(
 async def _result(request: Request, principal: Principal, request_id: uuid.UUID) -> FileResponse:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        artifact = await service.result_of(session, principal, request_id)
+        download = await service.result_of(session, principal, request_id)
     return FileResponse(
-        blob_store(runtime).path(artifact.storage_key),
-        media_type=artifact.mime,
-        filename=f"{request_id}.{artifact.format}",
-        headers={"ETag": f'"{artifact.sha256}"', "X-Content-SHA256": artifact.sha256},
+        blob_store(runtime).path(download.storage_key),
+        media_type=download.mime,
+        filename=f"{request_id}.{download.format}",
+        headers={"ETag": f'"{download.sha256}"', "X-Content-SHA256": download.sha256},
     )
 
 

@@ -39,6 +39,7 @@ from atelier.identity import quota
 from atelier.identity import service as identity
 from atelier.identity.keystore import Chain
 from atelier.identity.service import Principal
+from atelier.provenance import service as provenance
 
 ARTIFACT_ACCEPTED = "artifact.accepted"
 
@@ -147,6 +148,7 @@ class Status:
     eta_s: float | None
     artifact: Artifact | None
     is_possible: bool
+    provenance: dict[str, Any] | None
 
 
 async def status(
@@ -166,7 +168,10 @@ async def status(
         position = 0
         eta = max(0.0, request.estimate_s * (1 - request.progress / 100))
     artifact = await session.get(Artifact, request.artifact_id) if request.artifact_id else None
-    return Status(request, position, eta, artifact, possible)
+    trail = None
+    if artifact is not None:
+        trail = provenance.summary(await provenance.record_of(session, artifact.id))
+    return Status(request, position, eta, artifact, possible, trail)
 
 
 async def _owned(
@@ -179,13 +184,26 @@ async def _owned(
     return request
 
 
-async def result_of(session: AsyncSession, principal: Principal, request_id: uuid.UUID) -> Artifact:
+@dataclass(frozen=True)
+class Download:
+    storage_key: str
+    mime: str
+    format: str
+    sha256: str
+
+
+async def result_of(session: AsyncSession, principal: Principal, request_id: uuid.UUID) -> Download:
+    """The file to hand out: the C2PA-signed copy once provenance has made it."""
     request = await _owned(session, principal, request_id)
     if request.state != "done" or request.artifact_id is None:
         raise Conflict(f"the job is {request.state}; there is no result yet", slug="no-result")
     artifact = await session.get(Artifact, request.artifact_id)
     assert artifact is not None
-    return artifact
+    record = await provenance.record_of(session, artifact.id)
+    if record is not None and record.signed_storage_key and record.signed_sha256:
+        return Download(record.signed_storage_key, artifact.mime, artifact.format,
+                        record.signed_sha256)  # fmt: skip
+    return Download(artifact.storage_key, artifact.mime, artifact.format, artifact.sha256)
 
 
 async def cancel(
@@ -470,6 +488,10 @@ async def accept(
             "kind": request.kind,
             "sha256": sha256,
             "mime": media.mime,
+            "format": media.format,
+            "storage_key": storage_key,
+            "model": artifact.model,
+            "worker_id": str(worker.id),
         },
     )
     return artifact

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-SNIFF_BYTES = 16
+from atelier.storage.media import DECLARED_ALIASES, MIME, SNIFF_BYTES, sniff
 
 
 class ResultRejected(Exception):
@@ -44,34 +44,6 @@ class MediaInfo:
     duration_s: float | None = None
 
 
-MIME = {
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "exr": "image/x-exr",
-    "wav": "audio/wav",
-    "mp4": "video/mp4",
-}
-_DECLARED_ALIASES = {
-    "audio/x-wav": "audio/wav",
-    "audio/wave": "audio/wav",
-    "image/jpg": "image/jpeg",
-}
-
-
-def sniff(head: bytes) -> str | None:
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "wav"
-    if head[4:8] == b"ftyp":
-        return "mp4"
-    if head.startswith(b"\x76\x2f\x31\x01"):
-        return "exr"
-    return None
-
-
 def inspect(
     path: Path, declared_mime: str | None, expected_format: str, limits: Limits
 ) -> MediaInfo:
@@ -84,7 +56,7 @@ def inspect(
         real = sniff(handle.read(SNIFF_BYTES))
     if real is None:
         raise ResultRejected("the file is not PNG, JPEG, EXR, WAV or MP4")
-    declared = _DECLARED_ALIASES.get(declared_mime or "", declared_mime)
+    declared = DECLARED_ALIASES.get(declared_mime or "", declared_mime)
     if declared and declared != "application/octet-stream" and declared != MIME[real]:
         raise ResultRejected(f"declared {declared_mime} but the file is {real.upper()}")
     if real != expected_format:

@@ -64,6 +64,11 @@ class LocalBlobStore:
         return self.path(key).is_file()
 
 
+def store_for(home_blobs: Path) -> LocalBlobStore:
+    """The blob store of this installation (local filesystem; S3/IPFS join later)."""
+    return LocalBlobStore(home_blobs)
+
+
 def copy_stream(source: BinaryIO, target: Path, limit: int) -> int:
     """Copy at most `limit` bytes; raise ValueError past it. Returns the size."""
     size = 0

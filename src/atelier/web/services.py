@@ -18,6 +18,12 @@ def _grid_routers() -> list[APIRouter]:
     return [generate_router, jobs_router, workers_router]
 
 
+def _provenance_routers() -> list[APIRouter]:
+    from atelier.provenance.api import router
+
+    return [router]
+
+
 def _identity_routers() -> list[APIRouter]:
     from atelier.identity.api import auth_router, user_router
 
@@ -37,7 +43,8 @@ SERVICES: dict[str, ServiceSpec] = {
     for s in (
         ServiceSpec("grid", 8080, "accounts, API keys, generation jobs, workers",
                     [_identity_routers, _grid_routers]),
-        ServiceSpec("provenance", 5200, "content ids, C2PA, fingerprints, originality"),
+        ServiceSpec("provenance", 5200, "content ids, C2PA, fingerprints, originality",
+                    [_provenance_routers]),
         ServiceSpec("governance", 5300, "jobs (Soulvan), proposals, signed votes, music styles",
                     [_identity_routers, _grid_routers]),
         ServiceSpec("engine", 5400, "model registry, quality benchmarks, A/B tests"),
@@ -66,5 +73,11 @@ def task_blueprints() -> dict[str, object]:
     from atelier.core.tasks import blueprint as core_blueprint
     from atelier.grid.tasks import blueprint as grid_blueprint
     from atelier.identity.tasks import blueprint as identity_blueprint
+    from atelier.provenance.tasks import blueprint as provenance_blueprint
 
-    return {"core": core_blueprint, "identity": identity_blueprint, "grid": grid_blueprint}
+    return {
+        "core": core_blueprint,
+        "identity": identity_blueprint,
+        "grid": grid_blueprint,
+        "provenance": provenance_blueprint,
+    }

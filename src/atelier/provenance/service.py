@@ -1,0 +1,156 @@
+"""The provenance pipeline and verification.
+
+`process_artifact` runs on every `artifact.accepted` event: hash (SHA-256 + CID of the
+accepted bytes) → sign (embed a C2PA manifest) → store (the signed copy, content-addressed).
+Each step records itself in `provenance_records.steps`, so a redelivered event or a retry
+resumes after the last finished step and never signs twice.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.core.config import Settings
+from atelier.core.errors import InvalidInput
+from atelier.provenance import signing
+from atelier.provenance.certificates import SigningIdentity, load_identity
+from atelier.provenance.cid import ContentIds, file_ids
+from atelier.provenance.models import ProvenanceRecord
+from atelier.storage.blobs import store_for
+from atelier.storage.media import MIME, SNIFF_BYTES, sniff
+
+
+def signing_identity(settings: Settings) -> SigningIdentity:
+    return load_identity(
+        settings.secrets_dir / "c2pa", settings.c2pa_cert_chain, settings.c2pa_private_key
+    )
+
+
+async def process_artifact(
+    session: AsyncSession, settings: Settings, payload: dict[str, Any]
+) -> ProvenanceRecord:
+    artifact_id = uuid.UUID(payload["artifact_id"])
+    await session.execute(
+        insert(ProvenanceRecord)
+        .values(artifact_id=artifact_id, sha256=payload["sha256"])
+        .on_conflict_do_nothing()
+    )
+    record = await session.get(ProvenanceRecord, artifact_id, with_for_update=True)
+    assert record is not None
+    blobs = store_for(settings.blobs_dir)
+    original = blobs.path(payload["storage_key"])
+    steps = dict(record.steps)
+
+    if steps.get("hash") != "done":
+        ids = await anyio.to_thread.run_sync(file_ids, original)
+        if ids.sha256 != payload["sha256"]:
+            record.manifest_state = "failed"
+            record.error = "stored bytes no longer match the accepted sha256"
+            steps["hash"] = "failed"
+            record.steps = steps
+            return record
+        record.cid_v1, record.size_bytes = ids.cid_v1, ids.size
+        steps["hash"] = "done"
+
+    if steps.get("sign") != "done":
+        mime = signing.normalise_mime(payload["mime"])
+        if mime not in signing.SIGNABLE:
+            record.manifest_state = "unsupported"
+            steps["sign"] = steps["store"] = "skipped"
+            record.steps = steps
+            return record
+        identity = signing_identity(settings)
+        generation = {
+            "model": payload.get("model"),
+            "worker": payload.get("worker_id"),
+            "kind": payload.get("kind"),
+            "sha256": payload["sha256"],
+            "cid": record.cid_v1,
+        }
+        manifest = signing.manifest_for(f"{artifact_id}.{payload['format']}",
+                                        payload.get("model"), generation)  # fmt: skip
+        with tempfile.TemporaryDirectory(dir=settings.blobs_dir) as scratch:
+            signed = Path(scratch) / f"signed.{payload['format']}"
+            try:
+                await anyio.to_thread.run_sync(
+                    signing.sign, identity, original, mime, signed, manifest
+                )
+            except signing.ManifestError as exc:
+                record.manifest_state = "failed"
+                record.error = str(exc)
+                steps["sign"] = "failed"
+                record.steps = steps
+                return record
+            ids = await anyio.to_thread.run_sync(file_ids, signed)
+            record.signed_storage_key = await anyio.to_thread.run_sync(blobs.put_file, signed)
+        record.signed_sha256, record.signed_cid_v1 = ids.sha256, ids.cid_v1
+        record.signer = identity.signer_name
+        record.manifest_state = "signed"
+        steps["sign"] = steps["store"] = "done"
+    record.steps = steps
+    return record
+
+
+async def record_of(session: AsyncSession, artifact_id: uuid.UUID) -> ProvenanceRecord | None:
+    return await session.get(ProvenanceRecord, artifact_id)
+
+
+def summary(record: ProvenanceRecord | None) -> dict[str, Any]:
+    """What a job's status shows. `cid`/`sha256` describe the file you download."""
+    if record is None:
+        return {"manifest_state": "pending", "steps": {}}
+    signed = record.signed_storage_key is not None
+    return {
+        "manifest_state": record.manifest_state,
+        "steps": record.steps,
+        "sha256": record.signed_sha256 if signed else record.sha256,
+        "cid": record.signed_cid_v1 if signed else record.cid_v1,
+        "original_sha256": record.sha256,
+        "original_cid": record.cid_v1,
+        "signer": record.signer,
+        "error": record.error,
+    }
+
+
+@dataclass(frozen=True)
+class Verification:
+    ids: ContentIds
+    mime: str
+    manifest: signing.ManifestReport
+    known: dict[str, Any] | None
+
+
+async def verify(session: AsyncSession, settings: Settings, path: Path) -> Verification:
+    """Report on any file: its ids, its C2PA manifest, and whether we know it."""
+    with path.open("rb") as handle:
+        real = sniff(handle.read(SNIFF_BYTES))
+    if real is None:
+        raise InvalidInput(
+            "not a media file Atelier knows (PNG, JPEG, EXR, WAV, MP4)", slug="not-media"
+        )
+    mime = MIME[real]
+    identity = signing_identity(settings)
+    ids = await anyio.to_thread.run_sync(file_ids, path)
+    manifest = await anyio.to_thread.run_sync(signing.read, path, mime, identity.root_pem)
+    match = await session.scalar(
+        select(ProvenanceRecord).where(
+            or_(ProvenanceRecord.signed_sha256 == ids.sha256, ProvenanceRecord.sha256 == ids.sha256)
+        )
+    )
+    known = None
+    if match is not None:
+        known = {
+            "artifact_id": str(match.artifact_id),
+            "copy": "signed" if match.signed_sha256 == ids.sha256 else "original (unsigned)",
+            "cid_matches": ids.cid_v1 in (match.signed_cid_v1, match.cid_v1),
+        }
+    return Verification(ids, mime, manifest, known)

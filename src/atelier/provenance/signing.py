@@ -1,0 +1,122 @@
+"""C2PA manifests: embed one (ES256, our or the operator's certificate) and read one back.
+
+What we sign into every artifact:
+- `c2pa.actions`: `c2pa.created` with `digitalSourceType` = IPTC trainedAlgorithmicMedia and
+  the generating model as software agent;
+- `org.atelier.generation`: model, worker, original sha256 and CID, request kind.
+The creator's wallet proof (an EIP-712 signature; C2PA cannot sign with secp256k1) joins as
+`org.atelier.wallet-proof` with the provenance issue's second half.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import c2pa
+
+from atelier.provenance.certificates import SigningIdentity
+
+TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+GENERATION_LABEL = "org.atelier.generation"
+SIGNABLE = {"image/png", "image/jpeg", "audio/wav", "video/mp4"}
+_MIME_ALIASES = {"audio/x-wav": "audio/wav", "audio/wave": "audio/wav"}
+
+
+class ManifestError(Exception):
+    pass
+
+
+def normalise_mime(mime: str) -> str:
+    return _MIME_ALIASES.get(mime, mime)
+
+
+def manifest_for(title: str, model: str | None, generation: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "claim_generator_info": [{"name": "Atelier", "version": "0.1.0"}],
+        "title": title,
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+                            "softwareAgent": {"name": model or "unknown"},
+                        }
+                    ]
+                },
+            },
+            {"label": GENERATION_LABEL, "data": generation},
+        ],
+    }
+
+
+def sign(identity: SigningIdentity, source: Path, mime: str, dest: Path,
+         manifest: dict[str, Any]) -> None:  # fmt: skip
+    mime = normalise_mime(mime)
+    if mime not in SIGNABLE:
+        raise ManifestError(f"cannot embed a C2PA manifest in {mime}")
+    info = c2pa.C2paSignerInfo(b"es256", identity.chain_pem, identity.key_pem, None)
+    try:
+        with (
+            c2pa.Signer.from_info(info) as signer,
+            c2pa.Builder(manifest) as builder,
+            source.open("rb") as reader,
+            dest.open("w+b") as writer,
+        ):
+            builder.sign(signer, mime, reader, writer)
+    except c2pa.C2paError as exc:
+        raise ManifestError(f"C2PA signing failed: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ManifestReport:
+    state: str  # "none" | "Invalid" | "Valid" | "Trusted"
+    failures: list[str] = field(default_factory=list)
+    signer: str | None = None
+    issuer: str | None = None
+    generation: dict[str, Any] | None = None
+    digital_source_type: str | None = None
+    claim_generator: str | None = None
+
+
+def read(path: Path, mime: str, trust_anchor_pem: bytes | None) -> ManifestReport:
+    """Validate the embedded manifest with c2pa's own Reader (our root as trust anchor)."""
+    mime = normalise_mime(mime)
+    settings: dict[str, Any] = {"verify": {"verify_trust": True}}
+    if trust_anchor_pem:
+        settings["trust"] = {"trust_anchors": trust_anchor_pem.decode()}
+    try:
+        with c2pa.Context.from_dict(settings) as context, path.open("rb") as stream:
+            reader = c2pa.Reader.try_create(mime, stream, context=context)
+            if reader is None:
+                return ManifestReport("none")
+            with reader:
+                state = reader.get_validation_state() or "Invalid"
+                results = reader.get_validation_results() or {}
+                manifest = reader.get_active_manifest() or {}
+    except c2pa.C2paError as exc:
+        return ManifestReport("Invalid", [f"unreadable: {str(exc)[:200]}"])
+    failures = [str(f.get("code")) for f in results.get("activeManifest", {}).get("failure", [])]
+    assertions = {a.get("label"): a.get("data") for a in manifest.get("assertions", [])}
+    actions = (assertions.get("c2pa.actions.v2") or assertions.get("c2pa.actions") or {}).get(
+        "actions", []
+    )
+    source_type = next(
+        (a.get("digitalSourceType") for a in actions if a.get("digitalSourceType")), None
+    )
+    signature = manifest.get("signature_info") or {}
+    generators = manifest.get("claim_generator_info") or [{}]
+    return ManifestReport(
+        state=state,
+        failures=failures,
+        signer=signature.get("common_name"),
+        issuer=signature.get("issuer"),
+        generation=assertions.get(GENERATION_LABEL),
+        digital_source_type=source_type,
+        claim_generator=json.dumps(generators[0]) if generators else None,
+    )

@@ -1,0 +1,140 @@
+"""artifact.accepted → hash → sign → store, then verification of what comes out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from atelier.cli import app
+from atelier.core.events import OutboxEvent
+from atelier.core.runtime import Runtime
+from atelier.provenance import service, signing
+from atelier.provenance.models import ProvenanceRecord
+from tests.grid.helpers import account_with_key, asgi_client, worker_loop
+from tests.helpers import drain_tasks
+from tests.servers import running_server
+
+IPFS_CID = shutil.which("ipfs_cid")
+
+
+async def finished_job(client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path,
+                       body: dict) -> tuple[str, Path]:  # fmt: skip
+    _, creator = await account_with_key(runtime)
+    _, volunteer = await account_with_key(runtime)
+    grid = asgi_client(client, creator)
+    job = await grid.generate(body)
+    async with worker_loop(
+        client, volunteer, f"prov-{job.id.hex[:6]}", tmp_path, max_jobs=1
+    ) as loop:
+        await asyncio.wait_for(loop.run(), 60)
+    await drain_tasks(runtime)
+    status = await grid.status(job.id)
+    path = await grid.download(job.id, tmp_path / "out")
+    await grid.close()
+    assert status.state == "done"
+    assert status.result is not None
+    return json.dumps(status.result["provenance"]), path
+
+
+async def test_accepted_artifacts_are_signed_and_verifiable(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    raw, path = await finished_job(client, runtime, tmp_path,
+                                   {"kind": "image", "prompt": "a red fox in snow"})  # fmt: skip
+    trail = json.loads(raw)
+    assert trail["manifest_state"] == "signed"
+    assert trail["steps"] == {"hash": "done", "sign": "done", "store": "done"}
+    assert trail["signer"] == "Atelier Content Signer"
+    identity = service.signing_identity(runtime.settings)
+    report = signing.read(path, "image/png", identity.root_pem)  # c2pa's own Reader
+    assert report.state == "Trusted"
+    assert report.generation is not None
+    assert report.generation["sha256"] == trail["original_sha256"]
+    if IPFS_CID:
+        reference = json.loads(subprocess.run([IPFS_CID, str(path)], capture_output=True,
+                                              text=True, check=True).stdout)  # fmt: skip
+        assert reference["CIDv1"] == trail["cid"]
+
+    verified = await client.post("/verify", files={"file": ("x.png", path.read_bytes())})
+    assert verified.status_code == 200, verified.text
+    body = verified.json()
+    assert body["manifest"]["state"] == "Trusted"
+    assert body["known_artifact"]["copy"] == "signed"
+    assert body["known_artifact"]["cid_matches"] is True
+    assert body["cid"] == trail["cid"]
+
+    tampered = bytearray(path.read_bytes())
+    tampered[len(tampered) // 2] ^= 0xFF
+    broken = await client.post("/verify", files={"file": ("x.png", bytes(tampered))})
+    assert broken.json()["manifest"]["state"] == "Invalid"
+    assert broken.json()["manifest"]["failures"]
+    assert broken.json()["known_artifact"] is None
+
+
+async def test_redelivered_event_signs_once(client: httpx.AsyncClient, runtime: Runtime,
+                                            tmp_path: Path) -> None:  # fmt: skip
+    await finished_job(
+        client, runtime, tmp_path, {"kind": "music", "prompt": "lofi", "duration_s": 1}
+    )
+    async with runtime.sessions() as session:
+        event = await session.scalar(
+            select(OutboxEvent).where(OutboxEvent.topic == "artifact.accepted")
+            .order_by(OutboxEvent.id.desc())
+        )  # fmt: skip
+        assert event is not None
+        before = await session.get(ProvenanceRecord, uuid.UUID(event.payload["artifact_id"]))
+        assert before is not None
+        signed_before = before.signed_sha256
+    async with runtime.sessions() as session, session.begin():
+        again = await service.process_artifact(session, runtime.settings, event.payload)
+    assert again.signed_sha256 == signed_before  # resumed, not re-signed
+
+
+async def test_verify_bad_and_unknown_files(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    not_media = await client.post("/verify", files={"file": ("x.txt", b"hello world")})
+    assert not_media.status_code == 422
+    assert not_media.json()["type"] == "/problems/not-media"
+    truncated = await client.post(
+        "/verify", files={"file": ("x.png", b"\x89PNG\r\n\x1a\n\x00\x00")}
+    )
+    assert truncated.status_code == 200
+    assert truncated.json()["manifest"]["state"] in ("none", "Invalid")
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), "blue").save(tmp_path / "plain.png")
+    plain = await client.post(
+        "/verify", files={"file": ("p.png", (tmp_path / "plain.png").read_bytes())}
+    )
+    assert plain.json()["manifest"]["state"] == "none"
+    assert plain.json()["known_artifact"] is None
+
+
+@pytest.fixture(scope="module")
+def provenance_server(database_url: str, tmp_path_factory: pytest.TempPathFactory, settings) -> str:  # type: ignore[no-untyped-def]
+    # same home as the test runtime: the same CA, so our root is the trust anchor
+    with running_server(settings.home, database_url, ["provenance"]) as url:
+        yield url
+
+
+def test_verify_cli(provenance_server: str, tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (16, 16), "red").save(tmp_path / "plain.png")
+    result = CliRunner().invoke(app, ["verify", str(tmp_path / "plain.png"), "--server",
+                                      provenance_server, "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert '"state": "none"' in result.output
+    text = tmp_path / "notes.txt"
+    text.write_text("not media")
+    refused = CliRunner().invoke(app, ["verify", str(text), "--server", provenance_server])
+    assert refused.exit_code == 2
+    assert "not a media file" in refused.output
