@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from atelier.core.errors import PayloadTooLarge
 from atelier.core.http import runtime_of, unit_of_work
-from atelier.provenance import service
+from atelier.identity.deps import require_role
+from atelier.provenance import originality, service
 from atelier.storage.blobs import copy_stream
 
 router = APIRouter(tags=["provenance"])
@@ -54,4 +55,56 @@ async def verify(request: Request, file: Annotated[UploadFile, File()]) -> dict[
             "generation": manifest.generation,
         },
         "known_artifact": result.known,
+        "originality": _originality(result.originality),
     }
+
+
+def _originality(report: originality.Originality) -> dict[str, Any]:
+    return {"score": report.score, "neighbours": report.neighbours, "semantic": report.semantic}
+
+
+async def _receive(request: Request, file: UploadFile) -> Path:
+    settings = runtime_of(request).settings
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
+    path = workdir / "upload"
+    try:
+        await anyio.to_thread.run_sync(copy_stream, file.file, path, settings.max_verify_bytes)
+    except ValueError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise PayloadTooLarge(str(exc)) from None
+    finally:
+        await file.close()
+    return path
+
+
+@router.post("/audit")
+async def audit(request: Request, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    """Originality of a file against the known corpus (nothing is stored): exact, then
+    perceptual (PDQ), with the matching works as evidence."""
+    path = await _receive(request, file)
+    try:
+        runtime = runtime_of(request)
+        async with unit_of_work(runtime) as session:
+            report = await service.audit(session, runtime.settings, path)
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)
+    return _originality(report)
+
+
+@router.post("/index", status_code=201, dependencies=[Depends(require_role("validator"))])
+async def index(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    label: Annotated[str | None, Form(max_length=300)] = None,
+) -> dict[str, Any]:
+    """Add a known work to the corpus (validators and admins)."""
+    path = await _receive(request, file)
+    try:
+        runtime = runtime_of(request)
+        async with unit_of_work(runtime) as session:
+            item = await service.index_file(session, runtime.settings, path, label, "index")
+            return {"corpus_id": item.id, "sha256": item.sha256, "media": item.media,
+                    "label": item.label}  # fmt: skip
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)

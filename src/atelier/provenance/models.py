@@ -6,13 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, func, text
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, LargeBinary, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atelier.core.db import Base
 
-STEPS = ("hash", "sign", "store")
+STEPS = ("hash", "fingerprint", "originality", "sign", "store")
 
 
 class ProvenanceRecord(Base):
@@ -29,7 +29,40 @@ class ProvenanceRecord(Base):
     signed_cid_v1: Mapped[str | None] = mapped_column(String(100))
     manifest_state: Mapped[str] = mapped_column(String(20), server_default=text("'pending'"))
     signer: Mapped[str | None] = mapped_column(String(200))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    fingerprint_quality: Mapped[int | None] = mapped_column(Integer)
+    originality: Mapped[float | None] = mapped_column(Float)
+    neighbours: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     steps: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class CorpusItem(Base):
+    """A known work: an accepted artifact, or something indexed by an operator."""
+
+    __tablename__ = "corpus_items"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    artifact_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("artifacts.id", ondelete="CASCADE"), unique=True
+    )
+    source: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str | None] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    media: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PdqHash(Base):
+    """One PDQ hash of a corpus item (images have one; videos one per keyframe)."""
+
+    __tablename__ = "pdq_hashes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("corpus_items.id", ondelete="CASCADE"), index=True
+    )
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    quality: Mapped[int] = mapped_column(Integer)

@@ -21,12 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.config import Settings
 from atelier.core.errors import InvalidInput
-from atelier.provenance import signing
+from atelier.provenance import originality, signing
 from atelier.provenance.certificates import SigningIdentity, load_identity
 from atelier.provenance.cid import ContentIds, file_ids
-from atelier.provenance.models import ProvenanceRecord
+from atelier.provenance.fingerprints import fingerprints_of
+from atelier.provenance.models import CorpusItem, ProvenanceRecord
 from atelier.storage.blobs import store_for
 from atelier.storage.media import MIME, SNIFF_BYTES, sniff
+
+
+def settings_key(settings: Settings) -> str:
+    """Which database an in-process index mirrors (tests run several in one process)."""
+    return str(settings.database_url.get_secret_value() if settings.database_url else settings.home)
 
 
 def signing_identity(settings: Settings) -> SigningIdentity:
@@ -60,6 +66,30 @@ async def process_artifact(
             return record
         record.cid_v1, record.size_bytes = ids.cid_v1, ids.size
         steps["hash"] = "done"
+
+    if steps.get("originality") != "done":
+        media, prints = await anyio.to_thread.run_sync(fingerprints_of, original, payload["format"])
+        steps["fingerprint"] = "done" if prints else "skipped (no perceptual hash for audio yet)"
+        if prints:
+            record.fingerprint, record.fingerprint_quality = prints[0].hex, prints[0].quality
+        index = originality.index_for(settings_key(settings))
+        result = await originality.assess(session, index, payload["sha256"], prints)
+        record.originality = result.score
+        record.neighbours = result.neighbours
+        if (
+            await session.scalar(select(CorpusItem.id).where(CorpusItem.artifact_id == artifact_id))
+            is None
+        ):
+            await originality.add_to_corpus(
+                session,
+                sha256=payload["sha256"],
+                media=media,
+                fingerprints=prints,
+                source="artifact",
+                label=f"{payload.get('kind')} {artifact_id}",
+                artifact_id=artifact_id,
+            )
+        steps["originality"] = "done"
 
     if steps.get("sign") != "done":
         mime = signing.normalise_mime(payload["mime"])
@@ -117,6 +147,14 @@ def summary(record: ProvenanceRecord | None) -> dict[str, Any]:
         "original_sha256": record.sha256,
         "original_cid": record.cid_v1,
         "signer": record.signer,
+        "fingerprint": {"pdq": record.fingerprint, "quality": record.fingerprint_quality}
+        if record.fingerprint
+        else None,
+        "originality": {
+            "score": record.originality,
+            "neighbours": record.neighbours or [],
+            "semantic": originality.SEMANTIC_NOT_CONFIGURED,
+        },
         "error": record.error,
     }
 
@@ -127,16 +165,12 @@ class Verification:
     mime: str
     manifest: signing.ManifestReport
     known: dict[str, Any] | None
+    originality: originality.Originality
 
 
 async def verify(session: AsyncSession, settings: Settings, path: Path) -> Verification:
     """Report on any file: its ids, its C2PA manifest, and whether we know it."""
-    with path.open("rb") as handle:
-        real = sniff(handle.read(SNIFF_BYTES))
-    if real is None:
-        raise InvalidInput(
-            "not a media file Atelier knows (PNG, JPEG, EXR, WAV, MP4)", slug="not-media"
-        )
+    real = sniff_file(path)
     mime = MIME[real]
     identity = signing_identity(settings)
     ids = await anyio.to_thread.run_sync(file_ids, path)
@@ -153,4 +187,49 @@ async def verify(session: AsyncSession, settings: Settings, path: Path) -> Verif
             "copy": "signed" if match.signed_sha256 == ids.sha256 else "original (unsigned)",
             "cid_matches": ids.cid_v1 in (match.signed_cid_v1, match.cid_v1),
         }
-    return Verification(ids, mime, manifest, known)
+    report = await audit_file(session, settings, path, real, ids.sha256)
+    return Verification(ids, mime, manifest, known, report)
+
+
+async def audit_file(
+    session: AsyncSession, settings: Settings, path: Path, fmt: str, sha256: str
+) -> originality.Originality:
+    try:
+        _, prints = await anyio.to_thread.run_sync(fingerprints_of, path, fmt)
+    except Exception:  # undecodable media still gets an exact-match answer
+        prints = []
+    index = originality.index_for(settings_key(settings))
+    return await originality.assess(session, index, sha256, prints)
+
+
+def sniff_file(path: Path) -> str:
+    with path.open("rb") as handle:
+        real = sniff(handle.read(SNIFF_BYTES))
+    if real is None:
+        raise InvalidInput(
+            "not a media file Atelier knows (PNG, JPEG, EXR, WAV, MP4)", slug="not-media"
+        )
+    return real
+
+
+async def audit(session: AsyncSession, settings: Settings, path: Path) -> originality.Originality:
+    fmt = sniff_file(path)
+    ids = await anyio.to_thread.run_sync(file_ids, path)
+    return await audit_file(session, settings, path, fmt, ids.sha256)
+
+
+async def index_file(
+    session: AsyncSession, settings: Settings, path: Path, label: str | None, source: str
+) -> CorpusItem:
+    """Add a known work to the corpus (it will count against later artifacts)."""
+    fmt = sniff_file(path)
+    ids = await anyio.to_thread.run_sync(file_ids, path)
+    try:
+        media, prints = await anyio.to_thread.run_sync(fingerprints_of, path, fmt)
+    except Exception as exc:
+        raise InvalidInput(
+            f"the {fmt.upper()} does not decode: {exc}", slug="undecodable"
+        ) from None
+    return await originality.add_to_corpus(
+        session, sha256=ids.sha256, media=media, fingerprints=prints, source=source, label=label
+    )

@@ -1,8 +1,8 @@
-"""provenance records
+"""provenance: records, corpus, PDQ hashes
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-21 16:35:24.949748
+Create Date: 2026-11-21 16:40:20.977223
 """
 
 from __future__ import annotations
@@ -19,6 +19,30 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
+        "corpus_items",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("artifact_id", sa.UUID(), nullable=True),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("label", sa.String(length=300), nullable=True),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("media", sa.String(length=10), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["artifact_id"],
+            ["artifacts.id"],
+            name=op.f("fk_corpus_items_artifact_id_artifacts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_corpus_items")),
+        sa.UniqueConstraint("artifact_id", name=op.f("uq_corpus_items_artifact_id")),
+    )
+    op.create_index(op.f("ix_corpus_items_sha256"), "corpus_items", ["sha256"], unique=False)
+    op.create_table(
         "provenance_records",
         sa.Column("artifact_id", sa.UUID(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
@@ -34,6 +58,10 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("signer", sa.String(length=200), nullable=True),
+        sa.Column("fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("fingerprint_quality", sa.Integer(), nullable=True),
+        sa.Column("originality", sa.Float(), nullable=True),
+        sa.Column("neighbours", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column(
             "steps",
             postgresql.JSONB(astext_type=sa.Text()),
@@ -73,10 +101,29 @@ def upgrade() -> None:
         ["signed_sha256"],
         unique=False,
     )
+    op.create_table(
+        "pdq_hashes",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("item_id", sa.BigInteger(), nullable=False),
+        sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("quality", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["corpus_items.id"],
+            name=op.f("fk_pdq_hashes_item_id_corpus_items"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pdq_hashes")),
+    )
+    op.create_index(op.f("ix_pdq_hashes_item_id"), "pdq_hashes", ["item_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_pdq_hashes_item_id"), table_name="pdq_hashes")
+    op.drop_table("pdq_hashes")
     op.drop_index(op.f("ix_provenance_records_signed_sha256"), table_name="provenance_records")
     op.drop_index(op.f("ix_provenance_records_sha256"), table_name="provenance_records")
     op.drop_index(op.f("ix_provenance_records_cid_v1"), table_name="provenance_records")
     op.drop_table("provenance_records")
+    op.drop_index(op.f("ix_corpus_items_sha256"), table_name="corpus_items")
+    op.drop_table("corpus_items")

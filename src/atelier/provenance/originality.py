@@ -1,0 +1,162 @@
+"""Originality against the known corpus, tiered, with the matches shown as evidence.
+
+1. exact: the same SHA-256;
+2. perceptual: PDQ Hamming distance <= 31 between hashes of quality >= 50, over the query's 8
+   dihedral variants (rotated or mirrored copies match);
+3. semantic: CLIP cosine similarity — reported as "not configured" until an operator provides
+   the CLIP model files; it never invents a score.
+
+Score: 0.0 for an exact copy, distance/32 for the nearest perceptual match (so 0.0-0.97),
+1.0 when nothing known is close.
+
+PDQ search runs over an in-process copy of every stored hash (4 x uint64 each, 32 MB per
+million): XOR + popcount over the whole array is ~10 ms for a million hashes here, exact
+(recall 1.0), and needs no index structure to maintain. Each query first pulls the hashes
+added since its last refresh, so all processes see new items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.provenance.fingerprints import MIN_QUALITY, NEAR_DUPLICATE_DISTANCE, Pdq
+from atelier.provenance.models import CorpusItem, PdqHash
+
+SEMANTIC_NOT_CONFIGURED = "not configured: no CLIP model files (see docs/operations.md)"
+
+
+def to_words(hashes: list[bytes]) -> NDArray[np.uint64]:
+    if not hashes:
+        return np.empty((0, 4), dtype=np.uint64)
+    return np.frombuffer(b"".join(hashes), dtype=">u8").astype(np.uint64).reshape(-1, 4)
+
+
+@dataclass
+class PdqIndex:
+    words: NDArray[np.uint64] = field(default_factory=lambda: np.empty((0, 4), dtype=np.uint64))
+    item_ids: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    last_id: int = 0
+
+    def add(self, item_ids: list[int], hashes: list[bytes]) -> None:
+        self.words = np.concatenate([self.words, to_words(hashes)])
+        self.item_ids = np.concatenate([self.item_ids, np.asarray(item_ids, dtype=np.int64)])
+
+    async def refresh(self, session: AsyncSession) -> None:
+        rows = (
+            await session.execute(
+                select(PdqHash.id, PdqHash.item_id, PdqHash.hash)
+                .where(PdqHash.id > self.last_id, PdqHash.quality >= MIN_QUALITY)
+                .order_by(PdqHash.id)
+            )
+        ).all()
+        if rows:
+            self.add([r[1] for r in rows], [bytes(r[2]) for r in rows])
+            self.last_id = int(rows[-1][0])
+
+    def search(
+        self, queries: list[bytes], max_distance: int, limit: int = 10
+    ) -> list[tuple[int, int]]:
+        """(item id, distance) of the nearest stored hashes within `max_distance`."""
+        if not len(self.words) or not queries:
+            return []
+        best = np.full(len(self.words), 257, dtype=np.int64)
+        for query in to_words(queries):
+            distances = np.bitwise_count(self.words ^ query).sum(axis=1, dtype=np.int64)
+            np.minimum(best, distances, out=best)
+        hits = np.nonzero(best <= max_distance)[0]
+        order = hits[np.argsort(best[hits], kind="stable")]
+        results: dict[int, int] = {}
+        for index in order:
+            item = int(self.item_ids[index])
+            if item not in results:
+                results[item] = int(best[index])
+            if len(results) >= limit:
+                break
+        return list(results.items())
+
+
+_indexes: dict[str, PdqIndex] = {}
+
+
+def index_for(database_key: str) -> PdqIndex:
+    return _indexes.setdefault(database_key, PdqIndex())
+
+
+@dataclass(frozen=True)
+class Originality:
+    score: float
+    neighbours: list[dict[str, Any]]
+    semantic: str = SEMANTIC_NOT_CONFIGURED
+
+
+async def assess(
+    session: AsyncSession,
+    index: PdqIndex,
+    sha256: str,
+    fingerprints: list[Pdq],
+    *,
+    exclude_artifact: Any = None,
+) -> Originality:
+    neighbours: list[dict[str, Any]] = []
+    exact = await session.scalars(select(CorpusItem).where(CorpusItem.sha256 == sha256).limit(5))
+    for item in exact:
+        if exclude_artifact is not None and item.artifact_id == exclude_artifact:
+            continue
+        neighbours.append(_evidence(item, "exact", 0))
+    usable = [f for f in fingerprints if f.quality >= MIN_QUALITY]
+    if usable:
+        await index.refresh(session)
+        queries = [variant for f in usable for variant in f.variants]
+        for item_id, distance in index.search(queries, NEAR_DUPLICATE_DISTANCE):
+            near = await session.get(CorpusItem, item_id)
+            if near is None or near.sha256 == sha256:
+                continue
+            if exclude_artifact is not None and near.artifact_id == exclude_artifact:
+                continue
+            neighbours.append(_evidence(near, "perceptual", distance))
+    if any(n["tier"] == "exact" for n in neighbours):
+        score = 0.0
+    elif neighbours:
+        score = round(min(n["distance"] for n in neighbours) / (NEAR_DUPLICATE_DISTANCE + 1), 3)
+    else:
+        score = 1.0
+    return Originality(score, neighbours[:10])
+
+
+def _evidence(item: CorpusItem, tier: str, distance: int) -> dict[str, Any]:
+    return {
+        "tier": tier,
+        "distance": distance,
+        "corpus_id": item.id,
+        "artifact_id": str(item.artifact_id) if item.artifact_id else None,
+        "label": item.label,
+        "sha256": item.sha256,
+        "source": item.source,
+    }
+
+
+async def add_to_corpus(
+    session: AsyncSession,
+    *,
+    sha256: str,
+    media: str,
+    fingerprints: list[Pdq],
+    source: str,
+    label: str | None = None,
+    artifact_id: Any = None,
+) -> CorpusItem:
+    item = CorpusItem(
+        artifact_id=artifact_id, source=source, label=label, sha256=sha256, media=media
+    )
+    session.add(item)
+    await session.flush()
+    for fingerprint in fingerprints:
+        session.add(PdqHash(item_id=item.id, hash=fingerprint.hash, quality=fingerprint.quality))
+    await session.flush()
+    return item

@@ -1,0 +1,138 @@
+"""PDQ fingerprints, the in-process index, and originality through the pipeline and API."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from atelier.core.runtime import Runtime
+from atelier.generators.image import render_frame
+from atelier.provenance.fingerprints import hamming, pdq_of_image, pdq_of_video
+from atelier.provenance.originality import PdqIndex
+from tests.grid.helpers import account_with_key, asgi_client, worker_loop
+from tests.helpers import bearer, drain_tasks
+
+
+def jpeg_copy(image: Image.Image, size: int, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.resize((size, size)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def test_pdq_survives_edits_and_tells_images_apart() -> None:
+    original = render_frame(11, 512, 512)
+    reference = pdq_of_image(original)
+    assert reference.quality >= 50
+    altered = pdq_of_image(Image.open(io.BytesIO(jpeg_copy(original, 300, 40))))
+    assert hamming(reference.hash, altered.hash) <= 31
+    rotated = pdq_of_image(original.rotate(90))
+    assert min(hamming(v, reference.hash) for v in rotated.variants) <= 31
+    other = pdq_of_image(render_frame(12, 512, 512))
+    assert hamming(reference.hash, other.hash) > 31
+
+
+def test_index_search_equals_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    stored = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)) for _ in range(2000)]
+    index = PdqIndex()
+    index.add(list(range(2000)), stored)
+    query = bytearray(stored[1234])
+    for bit in (0, 9, 77, 200):  # four bits away from item 1234
+        query[bit // 8] ^= 1 << (bit % 8)
+    expected = sorted((i, hamming(bytes(query), h)) for i, h in enumerate(stored)
+                      if hamming(bytes(query), h) <= 31)  # fmt: skip
+    assert index.search([bytes(query)], 31, limit=100) == sorted(expected, key=lambda x: x[1])
+    assert index.search([bytes(query)], 31)[0] == (1234, 4)
+
+
+def test_video_keyframes_are_fingerprinted(tmp_path: Path) -> None:
+    from atelier.generators.video import FfmpegVideoBackend
+
+    output = FfmpegVideoBackend().generate("video", {"duration_s": 2, "width": 128, "height": 72},
+                                           tmp_path, lambda _: None)  # fmt: skip
+    hashes = pdq_of_video(output.path)
+    assert hashes
+    assert all(len(h.hash) == 32 for h in hashes)
+
+
+async def _image_job(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path, seed: int
+) -> dict:
+    _, creator = await account_with_key(runtime)
+    _, volunteer = await account_with_key(runtime)
+    grid = asgi_client(client, creator)
+    job = await grid.generate({"kind": "image", "prompt": "harbour at dusk", "seed": seed})
+    async with worker_loop(
+        client, volunteer, f"orig-{job.id.hex[:6]}", tmp_path, max_jobs=1
+    ) as loop:
+        await loop.run()
+    await drain_tasks(runtime)
+    status = await grid.status(job.id)
+    path = await grid.download(job.id, tmp_path / job.id.hex)
+    await grid.close()
+    assert status.result is not None
+    return {"id": str(job.id), "path": path, "provenance": status.result["provenance"],
+            "artifact_id": status.result["artifact_id"]}  # fmt: skip
+
+
+async def test_originality_through_the_pipeline_and_audit(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    first = await _image_job(client, runtime, tmp_path, seed=4242)
+    assert first["provenance"]["originality"]["score"] == 1.0
+    assert first["provenance"]["fingerprint"]["quality"] >= 50
+    assert "not configured" in first["provenance"]["originality"]["semantic"]
+
+    again = await _image_job(client, runtime, tmp_path, seed=4242)  # same seed: same bytes
+    evidence = again["provenance"]["originality"]
+    assert evidence["score"] == 0.0
+    assert evidence["neighbours"][0]["tier"] == "exact"
+    assert evidence["neighbours"][0]["artifact_id"] == first["artifact_id"]
+
+    # a slightly altered re-upload is a near-duplicate of the original
+    altered = jpeg_copy(Image.open(first["path"]), 400, 50)
+    audited = await client.post("/audit", files={"file": ("copy.jpg", altered)})
+    assert audited.status_code == 200, audited.text
+    near = audited.json()
+    assert near["neighbours"][0]["tier"] == "perceptual"
+    assert near["neighbours"][0]["artifact_id"] in (first["artifact_id"], again["artifact_id"])
+    assert near["score"] < 1.0
+
+    verified = await client.post("/verify", files={"file": ("copy.jpg", altered)})
+    assert verified.json()["manifest"]["state"] == "none"  # re-encoding stripped the manifest
+    assert verified.json()["originality"]["neighbours"]
+
+    fresh = await client.post(
+        "/audit", files={"file": ("new.png", _png(render_frame(999, 256, 256)))}
+    )
+    assert fresh.json() == {"score": 1.0, "neighbours": [], "semantic": fresh.json()["semantic"]}
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def test_indexing_known_works_needs_a_validator(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    work = _png(render_frame(31337, 256, 256))
+    _, creator = await account_with_key(runtime)
+    refused = await client.post("/index", headers=bearer(creator), files={"file": ("w.png", work)})
+    assert refused.status_code == 403
+    _, validator = await account_with_key(runtime, ["validator"])
+    indexed = await client.post("/index", headers=bearer(validator),
+                                files={"file": ("w.png", work)}, data={"label": "Known work"})  # fmt: skip
+    assert indexed.status_code == 201, indexed.text
+    audit = await client.post("/audit", files={"file": ("w.png", work)})
+    assert audit.json()["neighbours"][0]["label"] == "Known work"
+    assert audit.json()["score"] == 0.0
+    junk = await client.post("/index", headers=bearer(validator),
+                             files={"file": ("x.bin", os.urandom(100))})  # fmt: skip
+    assert junk.status_code == 422
