@@ -6,7 +6,7 @@ import typer
 
 from atelier.grid.cli import job_app, worker, workers
 from atelier.identity.cli import user_app, wallet_app
-from atelier.provenance.cli import verify
+from atelier.provenance.cli import corpus_app, verify
 from atelier.web.cli import db_app, serve, tasks, up
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.command()(worker)
 app.command()(workers)
 app.command()(verify)
 app.add_typer(job_app, name="job")
+app.add_typer(corpus_app, name="corpus")
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(wallet_app, name="wallet")

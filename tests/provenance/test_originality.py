@@ -136,3 +136,21 @@ async def test_indexing_known_works_needs_a_validator(
     junk = await client.post("/index", headers=bearer(validator),
                              files={"file": ("x.bin", os.urandom(100))})  # fmt: skip
     assert junk.status_code == 422
+
+
+def test_corpus_import_cli(database_url: str, tmp_path: Path, runtime: Runtime) -> None:
+    from typer.testing import CliRunner
+
+    from atelier.cli import app
+    from tests.servers import atelier_env
+
+    works = tmp_path / "works"
+    works.mkdir()
+    for seed in (1, 2, 3):
+        render_frame(seed, 128, 128).save(works / f"work-{seed}.png")
+    (works / "readme.txt").write_text("not media")
+    result = CliRunner().invoke(app, ["corpus", "import", str(works), "--label-prefix", "museum/"],
+                                env=atelier_env(tmp_path, database_url))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "indexed 3 file(s), skipped 1" in result.output
+    assert "readme.txt" in result.output

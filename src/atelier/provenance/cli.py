@@ -52,3 +52,55 @@ def verify(
     console.print(table)
     if manifest["state"] == "Invalid":
         raise typer.Exit(1)
+
+
+corpus_app = typer.Typer(help="The corpus of known works originality is measured against.",
+                         no_args_is_help=True)  # fmt: skip
+
+
+@corpus_app.command("import")
+def corpus_import(
+    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    label_prefix: Annotated[str, typer.Option(help="Label = prefix + file name")] = "",
+) -> None:
+    """Index every PNG, JPEG, EXR, WAV and MP4 under DIRECTORY (operator command, run where
+    the database is reachable). Files that are not media are listed and skipped."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from atelier.core.config import Settings
+    from atelier.core.db import create_engine, resolve_database_url, session_factory
+    from atelier.core.errors import AppError
+    from atelier.provenance import service
+
+    settings = Settings()
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    if not files:
+        err.print(f"[yellow]no files under {directory}[/]")
+        raise typer.Exit(0)
+
+    async def run() -> tuple[int, list[str]]:
+        engine = create_engine(resolve_database_url(settings), pool_size=2)
+        sessions = session_factory(engine)
+        added, skipped = 0, []
+        try:
+            with Progress(console=console) as bar:
+                task = bar.add_task("indexing", total=len(files))
+                for path in files:
+                    try:
+                        async with sessions() as session, session.begin():
+                            label = f"{label_prefix}{path.name}"
+                            await service.index_file(session, settings, path, label, "import")
+                        added += 1
+                    except AppError as exc:
+                        skipped.append(f"{path}: {exc.detail}")
+                    bar.advance(task)
+        finally:
+            await engine.dispose()
+        return added, skipped
+
+    added, skipped = asyncio.run(run())
+    for line in skipped:
+        err.print(f"[yellow]skipped[/] {line}")
+    console.print(f"indexed {added} file(s), skipped {len(skipped)}")
