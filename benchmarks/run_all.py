@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["benchmarks.bench_identity", "benchmarks.bench_grid"]
+BENCHMARKS = ["benchmarks.bench_identity", "benchmarks.bench_grid", "benchmarks.bench_provenance"]
 
 
 def main() -> int:

@@ -63,8 +63,11 @@ def sign(identity: SigningIdentity, source: Path, mime: str, dest: Path,
     info = c2pa.C2paSignerInfo(b"es256", identity.chain_pem, identity.key_pem, None)
     try:
         with (
+            # No claim thumbnail: rendering one cost ~56 of ~58 ms per 1024x1024 image, and
+            # the asset the manifest is embedded in is its own preview.
+            c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}}}) as context,
             c2pa.Signer.from_info(info) as signer,
-            c2pa.Builder(manifest) as builder,
+            c2pa.Builder(manifest, context=context) as builder,
             source.open("rb") as reader,
             dest.open("w+b") as writer,
         ):
