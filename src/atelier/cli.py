@@ -6,7 +6,7 @@ import typer
 
 from atelier.grid.cli import job_app, worker, workers
 from atelier.identity.cli import user_app, wallet_app
-from atelier.provenance.cli import corpus_app, verify
+from atelier.provenance.cli import corpus_app, sign, verify
 from atelier.web.cli import db_app, serve, tasks, up
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.command()(tasks)
 app.command()(worker)
 app.command()(workers)
 app.command()(verify)
+app.command()(sign)
 app.add_typer(job_app, name="job")
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(db_app, name="db")

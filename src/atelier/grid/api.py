@@ -170,9 +170,9 @@ GENERATE_BASE = "/api/v1/generate"
                       dependencies=WriteLimited)  # fmt: skip
 async def generate(body: GenerateIn, principal: CurrentPrincipal, request: Request) -> StatusOut:
     """Queue a generation (music by default; also image, speech, video, render)."""
-    fields = body.model_dump(exclude={"kind", "priority"})
+    fields = body.model_dump(exclude={"kind", "priority", "wallet"})
     return await _submit(request, principal, body.kind, fields, GENERATE_BASE,
-                         source="obsidian", priority=body.priority)  # fmt: skip
+                         source="obsidian", priority=body.priority, wallet=body.wallet)  # fmt: skip
 
 
 @generate_router.get("/status/{request_id}", response_model=StatusOut)

@@ -32,6 +32,11 @@ class GenerateIn(Strict):
     text: str | None = Field(default=None, max_length=5000)
     fps: int | None = Field(default=None, ge=1, le=60)
     priority: int = Field(default=0, ge=0, le=100, description="honoured for admins only")
+    wallet: str | None = Field(
+        default=None,
+        max_length=64,
+        description="a wallet linked to your account, to sign the result",
+    )
 
 
 class RenderJobIn(Strict):

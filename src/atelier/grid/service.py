@@ -492,6 +492,8 @@ async def accept(
             "storage_key": storage_key,
             "model": artifact.model,
             "worker_id": str(worker.id),
+            "creator_id": str(request.user_id),
+            "wallet": request.wallet,
         },
     )
     return artifact

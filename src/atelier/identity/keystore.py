@@ -151,6 +151,14 @@ def load_keystore(profile: dict[str, Any], directory: Path) -> dict[str, Any]:
     return data
 
 
+def sign_typed_data(secret: bytes, typed: dict[str, Any]) -> str:
+    """An EIP-712 signature by an EVM key (what a wallet's eth_signTypedData_v4 returns)."""
+    from eth_account.messages import encode_typed_data
+
+    signed = Account.sign_message(encode_typed_data(full_message=typed), private_key=secret)
+    return "0x" + bytes(signed.signature).hex()
+
+
 def sign_text(chain: Chain, secret: bytes, message: str) -> str:
     """Sign a human-readable message the way wallets do (EIP-191 / ed25519 over UTF-8)."""
     if chain == "evm":

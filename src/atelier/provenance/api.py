@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
 
 from atelier.core.errors import PayloadTooLarge
 from atelier.core.http import runtime_of, unit_of_work
-from atelier.identity.deps import require_role
-from atelier.provenance import originality, service
+from atelier.identity.deps import CurrentPrincipal, require_role
+from atelier.provenance import originality, service, wallet_proof
 from atelier.storage.blobs import copy_stream
 
 router = APIRouter(tags=["provenance"])
@@ -40,6 +42,7 @@ async def verify(request: Request, file: Annotated[UploadFile, File()]) -> dict[
         await file.close()
         shutil.rmtree(workdir, ignore_errors=True)
     manifest = result.manifest
+    proof = wallet_proof.check(manifest.wallet_proof)
     return {
         "sha256": result.ids.sha256,
         "cid": result.ids.cid_v1,
@@ -53,6 +56,7 @@ async def verify(request: Request, file: Annotated[UploadFile, File()]) -> dict[
             "issuer": manifest.issuer,
             "digital_source_type": manifest.digital_source_type,
             "generation": manifest.generation,
+            "wallet": proof,
         },
         "known_artifact": result.known,
         "originality": _originality(result.originality),
@@ -76,6 +80,30 @@ async def _receive(request: Request, file: UploadFile) -> Path:
     finally:
         await file.close()
     return path
+
+
+class SignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    artifact_id: uuid.UUID
+    signature: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/sign")
+async def sign(body: SignIn, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+    """The creator's wallet signs their artifact. Without `signature`: returns the EIP-712
+    typed data to sign (eth_signTypedData_v4). With it: checks that it recovers the job's
+    wallet (or one linked to your account) and re-signs the C2PA manifest with the proof."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        if body.signature is None:
+            return await service.proof_request(
+                session, runtime.settings, principal, body.artifact_id
+            )
+        record = await service.submit_proof(
+            session, runtime.settings, principal, body.artifact_id, body.signature
+        )
+        return service.summary(record)
 
 
 @router.post("/audit")

@@ -47,11 +47,73 @@ def verify(
         "signer", f"{manifest['signer']} ({manifest['issuer']})" if manifest["signer"] else "-"
     )
     table.add_row("source", manifest["digital_source_type"] or "-")
+    wallet = manifest.get("wallet")
+    if wallet:
+        verdict = "valid" if wallet["valid"] else "INVALID"
+        table.add_row("wallet", f"{wallet['recovered'] or wallet['claimed']} ({verdict})")
     known = report["known_artifact"]
     table.add_row("known", f"{known['artifact_id']} ({known['copy']})" if known else "no")
     console.print(table)
-    if manifest["state"] == "Invalid":
+    if manifest["state"] == "Invalid" or (wallet and not wallet["valid"]):
         raise typer.Exit(1)
+
+
+def sign(
+    artifact_id: Annotated[str, typer.Argument(help="The artifact (see the job's result)")],
+    address: Annotated[str, typer.Option(help="Your wallet (created with `wallet create`)")],
+    directory: Annotated[Path, typer.Option("--dir", help="Wallet directory")] = Path(
+        "contributors"
+    ),
+    server: Annotated[str, typer.Option(envvar="ATELIER_SERVER")] = "http://localhost:8080",
+    api_key: Annotated[str, typer.Option(envvar="ATELIER_API_KEY", show_default=False)] = "",
+    passphrase_file: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Sign one of your artifacts with your wallet (EIP-712); the proof goes into its C2PA
+    manifest, where `atelier verify` recovers the wallet."""
+    from atelier.identity.keystore import (
+        KeystoreError,
+        decrypt_secret,
+        keystore_chain,
+        load_keystore,
+        load_profile,
+        sign_typed_data,
+    )
+
+    if not api_key:
+        err.print("[red]error:[/] an API key is required: --api-key or ATELIER_API_KEY")
+        raise typer.Exit(2)
+    try:
+        profile = load_profile(directory, address)
+        keystore = load_keystore(profile, directory)
+        if keystore_chain(keystore) != "evm":
+            raise KeystoreError("artifact proofs are EIP-712: use an EVM wallet")
+        passphrase = (
+            passphrase_file.read_text().rstrip("\r\n")
+            if passphrase_file
+            else typer.prompt("Keystore passphrase", hide_input=True)
+        )
+        secret = decrypt_secret(keystore, passphrase)
+    except KeystoreError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    headers = {"Authorization": f"Bearer {api_key}"}
+    try:
+        with httpx.Client(base_url=server, headers=headers, timeout=120) as client:
+            asked = client.post("/sign", json={"artifact_id": artifact_id})
+            if asked.is_error:
+                err.print(f"[red]error:[/] {asked.json().get('detail')}")
+                raise typer.Exit(2)
+            signature = sign_typed_data(secret, asked.json()["typed_data"])
+            done = client.post("/sign", json={"artifact_id": artifact_id, "signature": signature})
+    except httpx.HTTPError as exc:
+        err.print(f"[red]error:[/] cannot reach the server: {exc}")
+        raise typer.Exit(2) from None
+    if done.is_error:
+        err.print(f"[red]error:[/] {done.json().get('detail')}")
+        raise typer.Exit(2)
+    console.print(
+        f"[bold green]signed[/] {artifact_id} with {done.json()['wallet_proof']['wallet']}"
+    )
 
 
 corpus_app = typer.Typer(help="The corpus of known works originality is measured against.",

@@ -20,8 +20,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.config import Settings
-from atelier.core.errors import InvalidInput
-from atelier.provenance import originality, signing
+from atelier.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from atelier.identity import service as identity
+from atelier.identity.service import Principal
+from atelier.provenance import originality, signing, wallet_proof
 from atelier.provenance.certificates import SigningIdentity, load_identity
 from atelier.provenance.cid import ContentIds, file_ids
 from atelier.provenance.fingerprints import fingerprints_of
@@ -92,42 +94,57 @@ async def process_artifact(
         steps["originality"] = "done"
 
     if steps.get("sign") != "done":
+        record.creator_id = uuid.UUID(payload["creator_id"]) if payload.get("creator_id") else None
+        record.wallet = payload.get("wallet")
         mime = signing.normalise_mime(payload["mime"])
         if mime not in signing.SIGNABLE:
             record.manifest_state = "unsupported"
             steps["sign"] = steps["store"] = "skipped"
             record.steps = steps
             return record
-        identity = signing_identity(settings)
-        generation = {
+        record.generation = {
             "model": payload.get("model"),
             "worker": payload.get("worker_id"),
             "kind": payload.get("kind"),
             "sha256": payload["sha256"],
             "cid": record.cid_v1,
+            "format": payload["format"],
+            "mime": mime,
+            "storage_key": payload["storage_key"],
         }
-        manifest = signing.manifest_for(f"{artifact_id}.{payload['format']}",
-                                        payload.get("model"), generation)  # fmt: skip
-        with tempfile.TemporaryDirectory(dir=settings.blobs_dir) as scratch:
-            signed = Path(scratch) / f"signed.{payload['format']}"
-            try:
-                await anyio.to_thread.run_sync(
-                    signing.sign, identity, original, mime, signed, manifest
-                )
-            except signing.ManifestError as exc:
-                record.manifest_state = "failed"
-                record.error = str(exc)
-                steps["sign"] = "failed"
-                record.steps = steps
-                return record
-            ids = await anyio.to_thread.run_sync(file_ids, signed)
-            record.signed_storage_key = await anyio.to_thread.run_sync(blobs.put_file, signed)
-        record.signed_sha256, record.signed_cid_v1 = ids.sha256, ids.cid_v1
-        record.signer = identity.signer_name
-        record.manifest_state = "signed"
+        try:
+            await _sign_into_store(settings, record)
+        except signing.ManifestError as exc:
+            record.manifest_state = "failed"
+            record.error = str(exc)
+            steps["sign"] = "failed"
+            record.steps = steps
+            return record
         steps["sign"] = steps["store"] = "done"
     record.steps = steps
     return record
+
+
+async def _sign_into_store(settings: Settings, record: ProvenanceRecord) -> None:
+    """Embed a manifest (with the wallet proof, if any) into the accepted bytes and store the
+    signed copy. Run again when the wallet proof arrives: the newest copy is the one served."""
+    generation = dict(record.generation or {})
+    storage_key, fmt, mime = (generation.pop(k) for k in ("storage_key", "format", "mime"))
+    identity = signing_identity(settings)
+    blobs = store_for(settings.blobs_dir)
+    manifest = signing.manifest_for(
+        f"{record.artifact_id}.{fmt}", generation.get("model"), generation, record.wallet_proof
+    )
+    with tempfile.TemporaryDirectory(dir=settings.blobs_dir) as scratch:
+        signed = Path(scratch) / f"signed.{fmt}"
+        await anyio.to_thread.run_sync(
+            signing.sign, identity, blobs.path(storage_key), mime, signed, manifest
+        )
+        ids = await anyio.to_thread.run_sync(file_ids, signed)
+        record.signed_storage_key = await anyio.to_thread.run_sync(blobs.put_file, signed)
+    record.signed_sha256, record.signed_cid_v1 = ids.sha256, ids.cid_v1
+    record.signer = identity.signer_name
+    record.manifest_state = "signed"
 
 
 async def record_of(session: AsyncSession, artifact_id: uuid.UUID) -> ProvenanceRecord | None:
@@ -150,6 +167,7 @@ def summary(record: ProvenanceRecord | None) -> dict[str, Any]:
         "fingerprint": {"pdq": record.fingerprint, "quality": record.fingerprint_quality}
         if record.fingerprint
         else None,
+        "wallet_proof": _proof_state(record),
         "originality": {
             "score": record.originality,
             "neighbours": record.neighbours or [],
@@ -157,6 +175,66 @@ def summary(record: ProvenanceRecord | None) -> dict[str, Any]:
         },
         "error": record.error,
     }
+
+
+def _proof_state(record: ProvenanceRecord) -> dict[str, Any]:
+    if record.wallet_proof:
+        return {"state": "signed", "wallet": record.wallet_proof["wallet"]}
+    if record.wallet:
+        return {"state": "awaiting signature", "wallet": record.wallet}
+    return {"state": "none", "wallet": None}
+
+
+async def _creators_record(
+    session: AsyncSession, principal: Principal, artifact_id: uuid.UUID
+) -> ProvenanceRecord:
+    record = await session.get(ProvenanceRecord, artifact_id, with_for_update=True)
+    if record is None or record.creator_id != principal.user_id:
+        raise NotFound("no such artifact of yours", slug="artifact-not-found")
+    if record.manifest_state != "signed" or record.generation is None:
+        raise Conflict(f"the artifact is not ready to sign ({record.manifest_state})",
+                       slug="artifact-not-ready")  # fmt: skip
+    return record
+
+
+def _typed_data(settings: Settings, record: ProvenanceRecord) -> dict[str, Any]:
+    return wallet_proof.typed_data(
+        settings.siwe_chain_ids[0], record.sha256, record.cid_v1 or "", record.fingerprint,
+        (record.generation or {}).get("model"),
+    )  # fmt: skip
+
+
+async def proof_request(
+    session: AsyncSession, settings: Settings, principal: Principal, artifact_id: uuid.UUID
+) -> dict[str, Any]:
+    """The EIP-712 typed data the creator's wallet signs (eth_signTypedData_v4)."""
+    record = await _creators_record(session, principal, artifact_id)
+    return {"typed_data": _typed_data(settings, record), "wallet": record.wallet}
+
+
+async def submit_proof(
+    session: AsyncSession, settings: Settings, principal: Principal, artifact_id: uuid.UUID,
+    signature: str,
+) -> ProvenanceRecord:  # fmt: skip
+    """Check the creator's signature and re-sign the artifact's manifest with it inside."""
+    record = await _creators_record(session, principal, artifact_id)
+    typed = _typed_data(settings, record)
+    signer = wallet_proof.recover(typed, signature)
+    if signer is None:
+        raise InvalidInput("the signature is malformed", slug="invalid-signature")
+    if record.wallet is not None and signer.lower() != record.wallet.lower():
+        raise Unauthorized(f"signed by {signer}, not by the job's wallet {record.wallet}",
+                           slug="wrong-wallet")  # fmt: skip
+    if not await identity.wallet_of_user(session, principal.user_id, "evm", signer):
+        raise Unauthorized(f"{signer} is not a wallet linked to your account", slug="wrong-wallet")
+    record.wallet = signer
+    record.wallet_proof = {"wallet": signer, "signature": signature, "typed_data": typed}
+    try:
+        await _sign_into_store(settings, record)
+    except signing.ManifestError as exc:
+        raise Conflict(f"re-signing failed: {exc}", slug="signing-failed") from None
+    record.steps = {**record.steps, "wallet_proof": "done"}
+    return record
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ What we sign into every artifact:
 - `c2pa.actions`: `c2pa.created` with `digitalSourceType` = IPTC trainedAlgorithmicMedia and
   the generating model as software agent;
 - `org.atelier.generation`: model, worker, original sha256 and CID, request kind.
-The creator's wallet proof (an EIP-712 signature; C2PA cannot sign with secp256k1) joins as
-`org.atelier.wallet-proof` with the provenance issue's second half.
+- `org.atelier.wallet-proof`, once the creator has signed: the wallet, its EIP-712 signature
+  and the typed data it signed (C2PA itself cannot sign with secp256k1).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from atelier.provenance.certificates import SigningIdentity
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 GENERATION_LABEL = "org.atelier.generation"
+WALLET_PROOF_LABEL = "org.atelier.wallet-proof"
 SIGNABLE = {"image/png", "image/jpeg", "audio/wav", "video/mp4"}
 _MIME_ALIASES = {"audio/x-wav": "audio/wav", "audio/wave": "audio/wav"}
 
@@ -33,7 +34,19 @@ def normalise_mime(mime: str) -> str:
     return _MIME_ALIASES.get(mime, mime)
 
 
-def manifest_for(title: str, model: str | None, generation: dict[str, Any]) -> dict[str, Any]:
+def manifest_for(
+    title: str,
+    model: str | None,
+    generation: dict[str, Any],
+    wallet_proof: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    manifest = _manifest(title, model, generation)
+    if wallet_proof:
+        manifest["assertions"].append({"label": WALLET_PROOF_LABEL, "data": wallet_proof})
+    return manifest
+
+
+def _manifest(title: str, model: str | None, generation: dict[str, Any]) -> dict[str, Any]:
     return {
         "claim_generator_info": [{"name": "Atelier", "version": "0.1.0"}],
         "title": title,
@@ -85,6 +98,7 @@ class ManifestReport:
     generation: dict[str, Any] | None = None
     digital_source_type: str | None = None
     claim_generator: str | None = None
+    wallet_proof: dict[str, Any] | None = None
 
 
 def read(path: Path, mime: str, trust_anchor_pem: bytes | None) -> ManifestReport:
@@ -122,4 +136,5 @@ def read(path: Path, mime: str, trust_anchor_pem: bytes | None) -> ManifestRepor
         generation=assertions.get(GENERATION_LABEL),
         digital_source_type=source_type,
         claim_generator=json.dumps(generators[0]) if generators else None,
+        wallet_proof=assertions.get(WALLET_PROOF_LABEL),
     )

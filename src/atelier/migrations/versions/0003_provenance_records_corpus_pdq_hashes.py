@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-21 16:40:20.977223
+Create Date: 2026-11-21 16:46:12.326594
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("signer", sa.String(length=200), nullable=True),
+        sa.Column("creator_id", sa.UUID(), nullable=True),
+        sa.Column("wallet", sa.String(length=64), nullable=True),
+        sa.Column("wallet_proof", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("generation", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("fingerprint", sa.String(length=64), nullable=True),
         sa.Column("fingerprint_quality", sa.Integer(), nullable=True),
         sa.Column("originality", sa.Float(), nullable=True),
