@@ -154,3 +154,37 @@ def test_corpus_import_cli(database_url: str, tmp_path: Path, runtime: Runtime) 
     assert result.exit_code == 0, result.output
     assert "indexed 3 file(s), skipped 1" in result.output
     assert "readme.txt" in result.output
+
+
+async def test_re_encoded_audio_is_a_near_duplicate(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("fpcalc") is None:
+        pytest.skip("Chromaprint's fpcalc is not installed (make test installs it)")
+    _, creator = await account_with_key(runtime)
+    _, volunteer = await account_with_key(runtime)
+    grid = asgi_client(client, creator)
+    job = await grid.generate(
+        {"kind": "music", "prompt": "synthwave night", "duration_s": 12, "seed": 5}
+    )
+    async with worker_loop(client, volunteer, "audio-prints", tmp_path, max_jobs=1) as loop:
+        await loop.run()
+    await drain_tasks(runtime)
+    status = await grid.status(job.id)
+    original = await grid.download(job.id, tmp_path / "music")
+    await grid.close()
+    assert status.result is not None
+    assert status.result["provenance"]["fingerprint"]["pdq"].startswith("chromaprint:")
+    copy = tmp_path / "copy.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(original), "-ac", "1", "-ar", "22050",
+                    str(copy)], check=True)  # fmt: skip
+    audit = (await client.post("/audit", files={"file": ("c.wav", copy.read_bytes())})).json()
+    assert audit["neighbours"][0]["tier"] == "perceptual-audio"
+    assert audit["neighbours"][0]["artifact_id"] == status.result["artifact_id"]
+    assert audit["neighbours"][0]["similarity"] >= 0.8
+    assert audit["score"] < 1.0

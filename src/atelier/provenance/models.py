@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, ForeignKey, Integer, LargeBinary, String, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atelier.core.db import Base
@@ -70,3 +70,14 @@ class PdqHash(Base):
     )
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     quality: Mapped[int] = mapped_column(Integer)
+
+
+class AudioPrint(Base):
+    """The raw Chromaprint fingerprint of an audio (or video soundtrack) corpus item."""
+
+    __tablename__ = "audio_prints"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("corpus_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))

@@ -2,7 +2,8 @@
 
 1. exact: the same SHA-256;
 2. perceptual: PDQ Hamming distance <= 31 between hashes of quality >= 50, over the query's 8
-   dihedral variants (rotated or mirrored copies match);
+   dihedral variants (rotated or mirrored copies match); for audio, Chromaprint with >= 80%
+   equal bits at the best alignment;
 3. semantic: CLIP cosine similarity — reported as "not configured" until an operator provides
    the CLIP model files; it never invents a score.
 
@@ -25,8 +26,14 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.provenance.fingerprints import MIN_QUALITY, NEAR_DUPLICATE_DISTANCE, Pdq
-from atelier.provenance.models import CorpusItem, PdqHash
+from atelier.provenance.fingerprints import (
+    AUDIO_MATCH_SIMILARITY,
+    MIN_QUALITY,
+    NEAR_DUPLICATE_DISTANCE,
+    Pdq,
+    audio_similarity,
+)
+from atelier.provenance.models import AudioPrint, CorpusItem, PdqHash
 
 SEMANTIC_NOT_CONFIGURED = "not configured: no CLIP model files (see docs/operations.md)"
 
@@ -148,6 +155,7 @@ async def assess(
     sha256: str,
     fingerprints: list[Pdq],
     *,
+    audio: list[int] | None = None,
     exclude_artifact: Any = None,
 ) -> Originality:
     neighbours: list[dict[str, Any]] = []
@@ -167,13 +175,46 @@ async def assess(
             if exclude_artifact is not None and near.artifact_id == exclude_artifact:
                 continue
             neighbours.append(_evidence(near, "perceptual", distance))
+    if audio:
+        neighbours.extend(await _audio_neighbours(session, sha256, audio, exclude_artifact))
     if any(n["tier"] == "exact" for n in neighbours):
         score = 0.0
     elif neighbours:
-        score = round(min(n["distance"] for n in neighbours) / (NEAR_DUPLICATE_DISTANCE + 1), 3)
+        score = round(min(_closeness(n) for n in neighbours), 3)
     else:
         score = 1.0
     return Originality(score, neighbours[:10])
+
+
+def _closeness(neighbour: dict[str, Any]) -> float:
+    """0 for a copy, towards 1 at the edge of the near-duplicate threshold."""
+    if neighbour["tier"] == "perceptual-audio":
+        return (1.0 - float(neighbour["similarity"])) / (1.0 - AUDIO_MATCH_SIMILARITY)
+    return float(neighbour["distance"]) / (NEAR_DUPLICATE_DISTANCE + 1)
+
+
+async def _audio_neighbours(
+    session: AsyncSession, sha256: str, audio: list[int], exclude_artifact: Any
+) -> list[dict[str, Any]]:
+    """Chromaprint comparison against every stored audio print (brute force: audio corpora
+    are small next to image corpora; an index comes when they are not)."""
+    found = []
+    rows = await session.execute(
+        select(CorpusItem, AudioPrint.fingerprint).join(
+            AudioPrint, AudioPrint.item_id == CorpusItem.id
+        )
+    )
+    for item, stored in rows.all():
+        if item.sha256 == sha256 or (
+            exclude_artifact is not None and item.artifact_id == exclude_artifact
+        ):
+            continue
+        similarity = audio_similarity(audio, list(stored))
+        if similarity >= AUDIO_MATCH_SIMILARITY:
+            evidence = _evidence(item, "perceptual-audio", 0)
+            evidence["similarity"] = round(similarity, 3)
+            found.append(evidence)
+    return sorted(found, key=lambda n: -n["similarity"])
 
 
 def _evidence(item: CorpusItem, tier: str, distance: int) -> dict[str, Any]:
@@ -197,6 +238,7 @@ async def add_to_corpus(
     source: str,
     label: str | None = None,
     artifact_id: Any = None,
+    audio: list[int] | None = None,
 ) -> CorpusItem:
     item = CorpusItem(
         artifact_id=artifact_id, source=source, label=label, sha256=sha256, media=media
@@ -205,5 +247,7 @@ async def add_to_corpus(
     await session.flush()
     for fingerprint in fingerprints:
         session.add(PdqHash(item_id=item.id, hash=fingerprint.hash, quality=fingerprint.quality))
+    if audio:
+        session.add(AudioPrint(item_id=item.id, fingerprint=audio))
     await session.flush()
     return item

@@ -26,7 +26,7 @@ from atelier.identity.service import Principal
 from atelier.provenance import originality, signing, wallet_proof
 from atelier.provenance.certificates import SigningIdentity, load_identity
 from atelier.provenance.cid import ContentIds, file_ids
-from atelier.provenance.fingerprints import fingerprints_of
+from atelier.provenance.fingerprints import Fingerprints, fingerprint
 from atelier.provenance.models import CorpusItem, ProvenanceRecord
 from atelier.storage.blobs import store_for
 from atelier.storage.media import MIME, SNIFF_BYTES, sniff
@@ -70,12 +70,17 @@ async def process_artifact(
         steps["hash"] = "done"
 
     if steps.get("originality") != "done":
-        media, prints = await anyio.to_thread.run_sync(fingerprints_of, original, payload["format"])
-        steps["fingerprint"] = "done" if prints else "skipped (no perceptual hash for audio yet)"
+        found = await anyio.to_thread.run_sync(fingerprint, original, payload["format"])
+        media, prints = found.media, found.pdq
+        steps["fingerprint"] = "done" if (prints or found.audio) else "skipped (nothing to print)"
         if prints:
             record.fingerprint, record.fingerprint_quality = prints[0].hex, prints[0].quality
+        elif found.audio:
+            record.fingerprint = f"chromaprint:{len(found.audio)}"
         index = originality.index_for(settings_key(settings))
-        result = await originality.assess(session, index, payload["sha256"], prints)
+        result = await originality.assess(
+            session, index, payload["sha256"], prints, audio=found.audio
+        )
         record.originality = result.score
         record.neighbours = result.neighbours
         if (
@@ -90,6 +95,7 @@ async def process_artifact(
                 source="artifact",
                 label=f"{payload.get('kind')} {artifact_id}",
                 artifact_id=artifact_id,
+                audio=found.audio,
             )
         steps["originality"] = "done"
 
@@ -273,11 +279,11 @@ async def audit_file(
     session: AsyncSession, settings: Settings, path: Path, fmt: str, sha256: str
 ) -> originality.Originality:
     try:
-        _, prints = await anyio.to_thread.run_sync(fingerprints_of, path, fmt)
+        found = await anyio.to_thread.run_sync(fingerprint, path, fmt)
     except Exception:  # undecodable media still gets an exact-match answer
-        prints = []
+        found = Fingerprints("unknown", [])
     index = originality.index_for(settings_key(settings))
-    return await originality.assess(session, index, sha256, prints)
+    return await originality.assess(session, index, sha256, found.pdq, audio=found.audio)
 
 
 def sniff_file(path: Path) -> str:
@@ -303,11 +309,12 @@ async def index_file(
     fmt = sniff_file(path)
     ids = await anyio.to_thread.run_sync(file_ids, path)
     try:
-        media, prints = await anyio.to_thread.run_sync(fingerprints_of, path, fmt)
+        found = await anyio.to_thread.run_sync(fingerprint, path, fmt)
     except Exception as exc:
         raise InvalidInput(
             f"the {fmt.upper()} does not decode: {exc}", slug="undecodable"
         ) from None
     return await originality.add_to_corpus(
-        session, sha256=ids.sha256, media=media, fingerprints=prints, source=source, label=label
-    )
+        session, sha256=ids.sha256, media=found.media, fingerprints=found.pdq, source=source,
+        label=label, audio=found.audio,
+    )  # fmt: skip

@@ -1,8 +1,8 @@
-"""provenance: records, corpus, PDQ hashes
+"""provenance: records, corpus, PDQ hashes, audio prints
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-21 16:46:12.326594
+Create Date: 2026-11-21 16:48:07.155818
 """
 
 from __future__ import annotations
@@ -106,6 +106,18 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_table(
+        "audio_prints",
+        sa.Column("item_id", sa.BigInteger(), nullable=False),
+        sa.Column("fingerprint", postgresql.ARRAY(sa.BigInteger()), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["corpus_items.id"],
+            name=op.f("fk_audio_prints_item_id_corpus_items"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("item_id", name=op.f("pk_audio_prints")),
+    )
+    op.create_table(
         "pdq_hashes",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("item_id", sa.BigInteger(), nullable=False),
@@ -125,6 +137,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_pdq_hashes_item_id"), table_name="pdq_hashes")
     op.drop_table("pdq_hashes")
+    op.drop_table("audio_prints")
     op.drop_index(op.f("ix_provenance_records_signed_sha256"), table_name="provenance_records")
     op.drop_index(op.f("ix_provenance_records_sha256"), table_name="provenance_records")
     op.drop_index(op.f("ix_provenance_records_cid_v1"), table_name="provenance_records")
