@@ -188,3 +188,9 @@ async def test_re_encoded_audio_is_a_near_duplicate(
     assert audit["neighbours"][0]["artifact_id"] == status.result["artifact_id"]
     assert audit["neighbours"][0]["similarity"] >= 0.8
     assert audit["score"] < 1.0
+
+
+async def test_embed_without_a_model_says_so(client: httpx.AsyncClient) -> None:
+    response = await client.post("/embed", files={"file": ("x.png", _png(render_frame(1, 64, 64)))})
+    assert response.status_code == 503
+    assert response.json()["type"] == "/problems/clip-not-configured"

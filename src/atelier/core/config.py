@@ -95,6 +95,9 @@ class Settings(BaseSettings):
         default=None, description="operator's PEM chain (signer first); default: our own CA"
     )
     c2pa_private_key: Path | None = Field(default=None, description="operator's PEM key")
+    clip_visual_model: Path | None = Field(
+        default=None, description="ONNX CLIP visual encoder for the semantic originality tier"
+    )
     max_verify_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     local_worker: bool = Field(default=True, description="`atelier up` runs one offline worker")
     worker_onnx_image_model: Path | None = Field(

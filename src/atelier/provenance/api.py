@@ -12,7 +12,7 @@ import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from atelier.core.errors import PayloadTooLarge
+from atelier.core.errors import InvalidInput, PayloadTooLarge, ServiceUnavailable
 from atelier.core.http import runtime_of, unit_of_work
 from atelier.identity.deps import CurrentPrincipal, require_role
 from atelier.provenance import originality, service, wallet_proof
@@ -104,6 +104,27 @@ async def sign(body: SignIn, principal: CurrentPrincipal, request: Request) -> d
             session, runtime.settings, principal, body.artifact_id, body.signature
         )
         return service.summary(record)
+
+
+@router.post("/embed")
+async def embed(request: Request, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    """The CLIP embedding of an image (PNG or JPEG), from the configured encoder."""
+    settings = runtime_of(request).settings
+    if settings.clip_visual_model is None:
+        raise ServiceUnavailable(originality.SEMANTIC_NOT_CONFIGURED, slug="clip-not-configured")
+    path = await _receive(request, file)
+    try:
+        fmt = service.sniff_file(path)
+        if fmt not in ("png", "jpeg"):
+            raise InvalidInput(f"CLIP embeds images; this is {fmt.upper()}", slug="not-an-image")
+        semantic = await anyio.to_thread.run_sync(service.semantic_of, settings, path, fmt)
+    except OSError as exc:
+        raise InvalidInput(f"the image does not decode: {exc}", slug="undecodable") from None
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)
+    assert semantic is not None
+    vector = [float(v) for v in semantic.vector.strip("[]").split(",")]
+    return {"model": semantic.model, "dimensions": len(vector), "embedding": vector}
 
 
 @router.post("/audit")

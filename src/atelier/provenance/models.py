@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Float, ForeignKey, Integer, LargeBinary, String, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import UserDefinedType
 
 from atelier.core.db import Base
 
@@ -36,6 +37,7 @@ class ProvenanceRecord(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(64))
     fingerprint_quality: Mapped[int | None] = mapped_column(Integer)
     originality: Mapped[float | None] = mapped_column(Float)
+    semantic_note: Mapped[str | None] = mapped_column(Text)
     neighbours: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     steps: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     error: Mapped[str | None] = mapped_column(Text)
@@ -81,3 +83,25 @@ class AudioPrint(Base):
         ForeignKey("corpus_items.id", ondelete="CASCADE"), primary_key=True
     )
     fingerprint: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+
+
+class Vector(UserDefinedType[str]):
+    """pgvector's `vector` with any dimension (values travel as '[x,y,…]' text)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "vector"
+
+
+class ClipEmbedding(Base):
+    """A corpus item's CLIP embedding; `model` says which encoder made it (only embeddings
+    of the same model are ever compared)."""
+
+    __tablename__ = "clip_embeddings"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("corpus_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(100), index=True)
+    embedding: Mapped[str] = mapped_column(Vector())

@@ -4,8 +4,9 @@
 2. perceptual: PDQ Hamming distance <= 31 between hashes of quality >= 50, over the query's 8
    dihedral variants (rotated or mirrored copies match); for audio, Chromaprint with >= 80%
    equal bits at the best alignment;
-3. semantic: CLIP cosine similarity — reported as "not configured" until an operator provides
-   the CLIP model files; it never invents a score.
+3. semantic: CLIP cosine similarity >= 0.92 between embeddings of the same model (pgvector's
+   `<=>`), reported as "not configured" until an operator provides the CLIP model file; it
+   never invents a score.
 
 Score: 0.0 for an exact copy, distance/32 for the nearest perceptual match (so 0.0-0.97),
 1.0 when nothing known is close.
@@ -23,9 +24,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.provenance.embeddings import NEAR_SIMILARITY
 from atelier.provenance.fingerprints import (
     AUDIO_MATCH_SIMILARITY,
     MIN_QUALITY,
@@ -33,7 +35,7 @@ from atelier.provenance.fingerprints import (
     Pdq,
     audio_similarity,
 )
-from atelier.provenance.models import AudioPrint, CorpusItem, PdqHash
+from atelier.provenance.models import AudioPrint, ClipEmbedding, CorpusItem, PdqHash
 
 SEMANTIC_NOT_CONFIGURED = "not configured: no CLIP model files (see docs/operations.md)"
 
@@ -143,6 +145,14 @@ def index_for(database_key: str) -> PdqIndex:
 
 
 @dataclass(frozen=True)
+class Semantic:
+    """A CLIP embedding of the query, from the configured encoder."""
+
+    model: str
+    vector: str  # pgvector text form
+
+
+@dataclass(frozen=True)
 class Originality:
     score: float
     neighbours: list[dict[str, Any]]
@@ -156,6 +166,7 @@ async def assess(
     fingerprints: list[Pdq],
     *,
     audio: list[int] | None = None,
+    semantic: Semantic | None = None,
     exclude_artifact: Any = None,
 ) -> Originality:
     neighbours: list[dict[str, Any]] = []
@@ -177,20 +188,58 @@ async def assess(
             neighbours.append(_evidence(near, "perceptual", distance))
     if audio:
         neighbours.extend(await _audio_neighbours(session, sha256, audio, exclude_artifact))
+    semantic_note = SEMANTIC_NOT_CONFIGURED
+    if semantic is not None:
+        close, nearest = await _semantic_neighbours(session, sha256, semantic, exclude_artifact)
+        neighbours.extend(close)
+        semantic_note = (
+            f"CLIP {semantic.model}: nearest cosine similarity {nearest:.3f}"
+            if nearest is not None
+            else f"CLIP {semantic.model}: no embedded works yet"
+        )
     if any(n["tier"] == "exact" for n in neighbours):
         score = 0.0
     elif neighbours:
         score = round(min(_closeness(n) for n in neighbours), 3)
     else:
         score = 1.0
-    return Originality(score, neighbours[:10])
+    return Originality(score, neighbours[:10], semantic_note)
 
 
 def _closeness(neighbour: dict[str, Any]) -> float:
     """0 for a copy, towards 1 at the edge of the near-duplicate threshold."""
+    if neighbour["tier"] == "semantic":
+        return (1.0 - float(neighbour["similarity"])) / (1.0 - NEAR_SIMILARITY)
     if neighbour["tier"] == "perceptual-audio":
         return (1.0 - float(neighbour["similarity"])) / (1.0 - AUDIO_MATCH_SIMILARITY)
     return float(neighbour["distance"]) / (NEAR_DUPLICATE_DISTANCE + 1)
+
+
+async def _semantic_neighbours(
+    session: AsyncSession, sha256: str, semantic: Semantic, exclude_artifact: Any
+) -> tuple[list[dict[str, Any]], float | None]:
+    rows = await session.execute(
+        text(
+            "SELECT item_id, 1 - (embedding <=> CAST(:q AS vector)) AS similarity "
+            "FROM clip_embeddings WHERE model = :model "
+            "ORDER BY embedding <=> CAST(:q AS vector) LIMIT 10"
+        ),
+        {"q": semantic.vector, "model": semantic.model},
+    )
+    found: list[dict[str, Any]] = []
+    nearest: float | None = None
+    for item_id, similarity in rows.all():
+        item = await session.get(CorpusItem, item_id)
+        if item is None or item.sha256 == sha256:
+            continue
+        if exclude_artifact is not None and item.artifact_id == exclude_artifact:
+            continue
+        nearest = float(similarity) if nearest is None else max(nearest, float(similarity))
+        if similarity >= NEAR_SIMILARITY:
+            evidence = _evidence(item, "semantic", 0)
+            evidence["similarity"] = round(float(similarity), 4)
+            found.append(evidence)
+    return found, nearest
 
 
 async def _audio_neighbours(
@@ -239,6 +288,7 @@ async def add_to_corpus(
     label: str | None = None,
     artifact_id: Any = None,
     audio: list[int] | None = None,
+    semantic: Semantic | None = None,
 ) -> CorpusItem:
     item = CorpusItem(
         artifact_id=artifact_id, source=source, label=label, sha256=sha256, media=media
@@ -249,5 +299,7 @@ async def add_to_corpus(
         session.add(PdqHash(item_id=item.id, hash=fingerprint.hash, quality=fingerprint.quality))
     if audio:
         session.add(AudioPrint(item_id=item.id, fingerprint=audio))
+    if semantic is not None:
+        session.add(ClipEmbedding(item_id=item.id, model=semantic.model, embedding=semantic.vector))
     await session.flush()
     return item

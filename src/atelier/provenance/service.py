@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from PIL import Image
 from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,7 @@ from atelier.core.config import Settings
 from atelier.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from atelier.identity import service as identity
 from atelier.identity.service import Principal
-from atelier.provenance import originality, signing, wallet_proof
+from atelier.provenance import embeddings, originality, signing, wallet_proof
 from atelier.provenance.certificates import SigningIdentity, load_identity
 from atelier.provenance.cid import ContentIds, file_ids
 from atelier.provenance.fingerprints import Fingerprints, fingerprint
@@ -35,6 +36,16 @@ from atelier.storage.media import MIME, SNIFF_BYTES, sniff
 def settings_key(settings: Settings) -> str:
     """Which database an in-process index mirrors (tests run several in one process)."""
     return str(settings.database_url.get_secret_value() if settings.database_url else settings.home)
+
+
+def semantic_of(settings: Settings, path: Path, fmt: str) -> originality.Semantic | None:
+    """The CLIP embedding of an image, when an encoder is configured (else None)."""
+    encoder = embeddings.visual_encoder(settings.clip_visual_model)
+    if encoder is None or fmt not in ("png", "jpeg"):
+        return None
+    with Image.open(path) as image:
+        vector = encoder.embed([image])[0]
+    return originality.Semantic(encoder.name, embeddings.to_pgvector(vector))
 
 
 def signing_identity(settings: Settings) -> SigningIdentity:
@@ -78,11 +89,15 @@ async def process_artifact(
         elif found.audio:
             record.fingerprint = f"chromaprint:{len(found.audio)}"
         index = originality.index_for(settings_key(settings))
+        semantic = await anyio.to_thread.run_sync(
+            semantic_of, settings, original, payload["format"]
+        )
         result = await originality.assess(
-            session, index, payload["sha256"], prints, audio=found.audio
+            session, index, payload["sha256"], prints, audio=found.audio, semantic=semantic
         )
         record.originality = result.score
         record.neighbours = result.neighbours
+        record.semantic_note = result.semantic
         if (
             await session.scalar(select(CorpusItem.id).where(CorpusItem.artifact_id == artifact_id))
             is None
@@ -96,6 +111,7 @@ async def process_artifact(
                 label=f"{payload.get('kind')} {artifact_id}",
                 artifact_id=artifact_id,
                 audio=found.audio,
+                semantic=semantic,
             )
         steps["originality"] = "done"
 
@@ -177,7 +193,7 @@ def summary(record: ProvenanceRecord | None) -> dict[str, Any]:
         "originality": {
             "score": record.originality,
             "neighbours": record.neighbours or [],
-            "semantic": originality.SEMANTIC_NOT_CONFIGURED,
+            "semantic": record.semantic_note or originality.SEMANTIC_NOT_CONFIGURED,
         },
         "error": record.error,
     }
@@ -282,8 +298,14 @@ async def audit_file(
         found = await anyio.to_thread.run_sync(fingerprint, path, fmt)
     except Exception:  # undecodable media still gets an exact-match answer
         found = Fingerprints("unknown", [])
+    try:
+        semantic = await anyio.to_thread.run_sync(semantic_of, settings, path, fmt)
+    except OSError:
+        semantic = None
     index = originality.index_for(settings_key(settings))
-    return await originality.assess(session, index, sha256, found.pdq, audio=found.audio)
+    return await originality.assess(
+        session, index, sha256, found.pdq, audio=found.audio, semantic=semantic
+    )
 
 
 def sniff_file(path: Path) -> str:
@@ -314,7 +336,8 @@ async def index_file(
         raise InvalidInput(
             f"the {fmt.upper()} does not decode: {exc}", slug="undecodable"
         ) from None
+    semantic = await anyio.to_thread.run_sync(semantic_of, settings, path, fmt)
     return await originality.add_to_corpus(
         session, sha256=ids.sha256, media=found.media, fingerprints=found.pdq, source=source,
-        label=label, audio=found.audio,
+        label=label, audio=found.audio, semantic=semantic,
     )  # fmt: skip

@@ -1,8 +1,8 @@
-"""provenance: records, corpus, PDQ hashes, audio prints
+"""provenance: records, corpus, PDQ hashes, audio prints, CLIP embeddings
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-21 16:48:07.155818
+Create Date: 2026-11-21 16:51:33.293660
 """
 
 from __future__ import annotations
@@ -15,6 +15,15 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+
+class Vector(sa.types.UserDefinedType):  # type: ignore[type-arg]
+    """pgvector's vector, any dimension (as in atelier.provenance.models)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "vector"
 
 
 def upgrade() -> None:
@@ -65,6 +74,7 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.String(length=64), nullable=True),
         sa.Column("fingerprint_quality", sa.Integer(), nullable=True),
         sa.Column("originality", sa.Float(), nullable=True),
+        sa.Column("semantic_note", sa.Text(), nullable=True),
         sa.Column("neighbours", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column(
             "steps",
@@ -118,6 +128,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("item_id", name=op.f("pk_audio_prints")),
     )
     op.create_table(
+        "clip_embeddings",
+        sa.Column("item_id", sa.BigInteger(), nullable=False),
+        sa.Column("model", sa.String(length=100), nullable=False),
+        sa.Column("embedding", Vector(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["corpus_items.id"],
+            name=op.f("fk_clip_embeddings_item_id_corpus_items"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("item_id", name=op.f("pk_clip_embeddings")),
+    )
+    op.create_index(op.f("ix_clip_embeddings_model"), "clip_embeddings", ["model"], unique=False)
+    op.create_table(
         "pdq_hashes",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("item_id", sa.BigInteger(), nullable=False),
@@ -137,6 +161,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_pdq_hashes_item_id"), table_name="pdq_hashes")
     op.drop_table("pdq_hashes")
+    op.drop_index(op.f("ix_clip_embeddings_model"), table_name="clip_embeddings")
+    op.drop_table("clip_embeddings")
     op.drop_table("audio_prints")
     op.drop_index(op.f("ix_provenance_records_signed_sha256"), table_name="provenance_records")
     op.drop_index(op.f("ix_provenance_records_sha256"), table_name="provenance_records")
