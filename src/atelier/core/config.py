@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     clip_visual_model: Path | None = Field(
         default=None, description="ONNX CLIP visual encoder for the semantic originality tier"
     )
+    publish_s3_url: str | None = Field(
+        default=None, description="s3://bucket/prefix for signed artifacts"
+    )
+    publish_s3_endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL")
+    publish_kubo_api: str | None = Field(
+        default=None, description="Kubo RPC API, e.g. http://127.0.0.1:5001"
+    )
+    publish_pinata_jwt: SecretStr | None = Field(default=None, description="Pinata API JWT")
     max_verify_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     local_worker: bool = Field(default=True, description="`atelier up` runs one offline worker")
     worker_onnx_image_model: Path | None = Field(

@@ -127,6 +127,22 @@ async def embed(request: Request, file: Annotated[UploadFile, File()]) -> dict[s
     return {"model": semantic.model, "dimensions": len(vector), "embedding": vector}
 
 
+class UploadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    artifact_id: uuid.UUID
+
+
+@router.post("/upload")
+async def upload(body: UploadIn, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+    """Publish one of your artifacts (its signed copy) to the configured S3 bucket, Kubo node
+    and Pinata; IPFS answers are checked against our own CID."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        published = await service.upload(session, runtime.settings, principal, body.artifact_id)
+    return {"artifact_id": str(body.artifact_id), "published": published}
+
+
 @router.post("/audit")
 async def audit(request: Request, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
     """Originality of a file against the known corpus (nothing is stored): exact, then

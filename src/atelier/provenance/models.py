@@ -38,6 +38,7 @@ class ProvenanceRecord(Base):
     fingerprint_quality: Mapped[int | None] = mapped_column(Integer)
     originality: Mapped[float | None] = mapped_column(Float)
     semantic_note: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[list[dict[str, str]] | None] = mapped_column(JSONB)
     neighbours: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     steps: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     error: Mapped[str | None] = mapped_column(Text)

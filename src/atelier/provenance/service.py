@@ -8,6 +8,7 @@ resumes after the last finished step and never signs twice.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -21,7 +22,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.config import Settings
-from atelier.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from atelier.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from atelier.identity import service as identity
 from atelier.identity.service import Principal
 from atelier.provenance import embeddings, originality, signing, wallet_proof
@@ -31,6 +38,7 @@ from atelier.provenance.fingerprints import Fingerprints, fingerprint
 from atelier.provenance.models import CorpusItem, ProvenanceRecord
 from atelier.storage.blobs import store_for
 from atelier.storage.media import MIME, SNIFF_BYTES, sniff
+from atelier.storage.publish import Publisher, PublishError, publishers_from
 
 
 def settings_key(settings: Settings) -> str:
@@ -143,8 +151,68 @@ async def process_artifact(
             record.steps = steps
             return record
         steps["sign"] = steps["store"] = "done"
+    if steps.get("publish") not in ("done",) and publishers(settings):
+        try:
+            await publish_record(settings, record)
+            steps["publish"] = "done"
+        except PublishError as exc:  # visible in the status; POST /upload retries
+            steps["publish"] = "failed"
+            record.error = str(exc)
     record.steps = steps
     return record
+
+
+def publishers(settings: Settings) -> list[Publisher]:
+    jwt = settings.publish_pinata_jwt.get_secret_value() if settings.publish_pinata_jwt else None
+    return publishers_from(
+        settings.publish_s3_url, settings.publish_s3_endpoint, settings.publish_kubo_api, jwt
+    )
+
+
+async def publish_record(settings: Settings, record: ProvenanceRecord) -> list[dict[str, str]]:
+    """Put the served copy (signed when it exists) on every configured target."""
+    targets = publishers(settings)
+    if not targets:
+        raise PublishError("no publish targets are configured (ATELIER_PUBLISH_*)")
+    generation = record.generation or {}
+    key = record.signed_storage_key or generation.get("storage_key")
+    if key is None:
+        raise PublishError("the artifact has no stored copy yet")
+    sha256 = record.signed_sha256 or record.sha256
+    cid = record.signed_cid_v1 or record.cid_v1 or ""
+    path = store_for(settings.blobs_dir).path(key)
+    name = f"{record.artifact_id}.{generation.get('format', 'bin')}"
+    mime = str(generation.get("mime", "application/octet-stream"))
+    done = {p["target"]: p for p in (record.published or [])}
+    for target in targets:
+        result = await anyio.to_thread.run_sync(
+            functools.partial(
+                target.publish, path, sha256=sha256, cid=cid, mime=mime, filename=name
+            )
+        )
+        done[result.target] = result.as_dict()
+    record.published = list(done.values())
+    return record.published
+
+
+async def upload(
+    session: AsyncSession, settings: Settings, principal: Principal, artifact_id: uuid.UUID
+) -> list[dict[str, str]]:
+    """`POST /upload`: publish one of your artifacts now (or again)."""
+    record = await session.get(ProvenanceRecord, artifact_id, with_for_update=True)
+    if record is None or (
+        record.creator_id != principal.user_id and not principal.has_role("admin")
+    ):
+        raise NotFound("no such artifact of yours", slug="artifact-not-found")
+    if not publishers(settings):
+        raise ServiceUnavailable("no publish targets are configured (ATELIER_PUBLISH_*)",
+                                 slug="no-publish-targets")  # fmt: skip
+    try:
+        published = await publish_record(settings, record)
+    except PublishError as exc:
+        raise ServiceUnavailable(str(exc), slug="publish-failed") from None
+    record.steps = {**record.steps, "publish": "done"}
+    return published
 
 
 async def _sign_into_store(settings: Settings, record: ProvenanceRecord) -> None:
@@ -190,6 +258,7 @@ def summary(record: ProvenanceRecord | None) -> dict[str, Any]:
         if record.fingerprint
         else None,
         "wallet_proof": _proof_state(record),
+        "published": record.published or [],
         "originality": {
             "score": record.originality,
             "neighbours": record.neighbours or [],

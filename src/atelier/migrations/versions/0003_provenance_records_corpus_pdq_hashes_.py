@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-21 16:51:33.293660
+Create Date: 2026-11-21 16:54:22.741310
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.Column("fingerprint_quality", sa.Integer(), nullable=True),
         sa.Column("originality", sa.Float(), nullable=True),
         sa.Column("semantic_note", sa.Text(), nullable=True),
+        sa.Column("published", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("neighbours", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column(
             "steps",
