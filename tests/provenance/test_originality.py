@@ -194,3 +194,58 @@ async def test_embed_without_a_model_says_so(client: httpx.AsyncClient) -> None:
     response = await client.post("/embed", files={"file": ("x.png", _png(render_frame(1, 64, 64)))})
     assert response.status_code == 503
     assert response.json()["type"] == "/problems/clip-not-configured"
+
+
+def _bomb_png(side: int = 30_000) -> bytes:
+    """A ~100 kB PNG that claims 30,000 x 30,000 pixels (1-bit, all zero)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    row = b"\x00" * (1 + (side + 7) // 8)
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
+
+
+async def test_a_30000_pixel_square_is_refused_not_decoded(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    bomb = _bomb_png()
+    assert len(bomb) < 2_000_000
+    audited = await client.post("/audit", files={"file": ("bomb.png", bomb)})
+    assert audited.status_code == 200  # the exact tier still answers
+    assert audited.json()["neighbours"] == []
+    verified = await client.post("/verify", files={"file": ("bomb.png", bomb)})
+    assert verified.status_code == 200
+    assert verified.json()["manifest"]["state"] == "none"
+    _, validator = await account_with_key(runtime, ["validator"])
+    indexed = await client.post(
+        "/index", headers=bearer(validator), files={"file": ("bomb.png", bomb)}
+    )
+    assert indexed.status_code == 422
+    assert indexed.json()["type"] == "/problems/undecodable"
+
+
+async def test_unknown_artifact_ids(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    import uuid
+
+    _, key = await account_with_key(runtime)
+    for route in ("/sign", "/upload"):
+        response = await client.post(
+            route, headers=bearer(key), json={"artifact_id": str(uuid.uuid4())}
+        )
+        assert response.status_code in (404, 503), (route, response.text)
+    missing = await client.post(
+        "/sign", headers=bearer(key), json={"artifact_id": str(uuid.uuid4())}
+    )
+    assert missing.json()["type"] == "/problems/artifact-not-found"
+    malformed = await client.post("/sign", headers=bearer(key), json={"artifact_id": "nope"})
+    assert malformed.status_code == 422
