@@ -170,3 +170,57 @@ async def test_sign_cli_with_a_local_keystore(
         "verify", str(tmp_path / "signed.png"), "--server", live], env=env)  # fmt: skip
     assert verified.exit_code == 0, verified.output
     assert f"{profile['address']} (valid)" in verified.output
+
+
+async def test_platform_held_wallet_signs_for_its_creator(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    from sqlalchemy import select
+
+    from atelier.identity.models import Wallet
+
+    _, key = await account_with_key(runtime)
+    created = await client.post(
+        "/api/v1/user/wallets/custodial", headers=bearer(key), json={"label": "mine"}
+    )
+    assert created.status_code == 201, created.text
+    wallet = created.json()
+    assert wallet["custodial"] is True
+    me = (await client.get("/api/v1/auth/me", headers=bearer(key))).json()
+    assert me["wallets"][0]["custodial"] is True
+
+    _, volunteer = await account_with_key(runtime)
+    grid = asgi_client(client, key)
+    job = await grid.generate({"kind": "image", "prompt": "held", "wallet": wallet["address"]})
+    async with worker_loop(client, volunteer, "custody", tmp_path, max_jobs=1) as loop:
+        await asyncio.wait_for(loop.run(), 60)
+    await drain_tasks(runtime)
+    status = await grid.status(job.id)
+    assert status.result is not None
+    assert status.result["provenance"]["wallet_proof"] == {
+        "state": "signed",
+        "wallet": wallet["address"],
+    }
+    signed = await client.get(f"/api/v1/generate/{job.id}/result", headers=bearer(key))
+    report = (await client.post("/verify", files={"file": ("x.png", signed.content)})).json()
+    assert report["manifest"]["wallet"] == {
+        **report["manifest"]["wallet"],
+        "recovered": wallet["address"],
+        "valid": True,
+    }
+    await grid.close()
+
+    async with runtime.sessions() as session:
+        row = await session.scalar(select(Wallet).where(Wallet.address == wallet["address"]))
+    assert row is not None
+    assert row.sealed_key is not None
+    # the sealed key is not the key: it decrypts only with the server's wallet key
+    from atelier.identity import custody
+
+    secret = custody.unseal(runtime.settings, row.address, row.sealed_key)
+    assert Account.from_key(secret).address == wallet["address"]
+    assert secret not in row.sealed_key
+    from cryptography.exceptions import InvalidTag
+
+    with pytest.raises(InvalidTag):  # bound to its own address
+        custody.unseal(runtime.settings, Account.create().address, row.sealed_key)

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool | None = Field(default=None, description="JSON logs; default in production")
 
+    wallet_key: SecretStr | None = Field(
+        default=None,
+        description="64 hex chars: the AES-256 key sealing platform-held wallets; "
+        "generated into ATELIER_HOME/secrets when unset",
+    )
     jwt_secret: SecretStr | None = Field(
         default=None, description="HS256 key; generated into ATELIER_HOME/secrets when unset"
     )

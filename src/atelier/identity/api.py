@@ -21,6 +21,7 @@ from atelier.identity.schemas import (
     ApiKeyCreatedOut,
     ApiKeyCreateIn,
     ApiKeyOut,
+    CustodialWalletIn,
     LinkChallengeIn,
     LinkChallengeOut,
     LinkWalletIn,
@@ -279,6 +280,24 @@ async def link_wallet(
             body.signature, body.label,
         )  # fmt: skip
         return WalletOut.model_validate(wallet)
+
+
+@user_router.post(
+    "/wallets/custodial", status_code=status.HTTP_201_CREATED, response_model=WalletOut,
+    dependencies=WriteLimited,
+)  # fmt: skip
+async def create_custodial_wallet(
+    principal: CurrentPrincipal, request: Request, body: CustodialWalletIn | None = None
+) -> WalletOut:
+    """A wallet the platform holds for you (its key sealed with AES-256-GCM, never shown):
+    the platform can then sign your artifacts' provenance proofs without a browser wallet."""
+    runtime = runtime_of(request)
+    body = body or CustodialWalletIn()
+    async with unit_of_work(runtime) as session:
+        wallet = await service.create_custodial_wallet(
+            session, runtime.settings, principal.user_id, body.chain, body.label
+        )
+        return WalletOut.model_validate(wallet).model_copy(update={"custodial": True})
 
 
 @user_router.delete(

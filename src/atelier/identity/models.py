@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
     func,
@@ -116,6 +117,9 @@ class Wallet(Base):
     chain: Mapped[str] = mapped_column(String(10))
     address: Mapped[str] = mapped_column(String(64))
     label: Mapped[str | None] = mapped_column(String(100))
+    # Platform-held wallets only: the key, AES-256-GCM under the server's wallet key
+    # (nonce || ciphertext). Wallets users bring have no key here, ever.
+    sealed_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (

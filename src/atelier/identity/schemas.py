@@ -61,6 +61,7 @@ class WalletOut(BaseModel):
     address: str
     label: str | None
     created_at: datetime
+    custodial: bool = Field(default=False, description="held (encrypted) by the platform")
 
 
 class UserOut(BaseModel):
@@ -114,6 +115,11 @@ class LinkWalletIn(Strict):
     chain: ChainName
     message: str = Field(min_length=1, max_length=4000)
     signature: str = Field(min_length=1, max_length=200)
+    label: str | None = Field(default=None, max_length=100)
+
+
+class CustodialWalletIn(Strict):
+    chain: ChainName = "evm"
     label: str | None = Field(default=None, max_length=100)
 
 

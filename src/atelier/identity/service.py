@@ -10,6 +10,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from eth_utils.address import is_address, to_checksum_address
 from solders.pubkey import Pubkey
@@ -85,7 +86,10 @@ async def user_out(session: AsyncSession, user: User) -> UserOut:
         email_verified=user.email_verified_at is not None,
         is_active=user.is_active,
         created_at=user.created_at,
-        wallets=[WalletOut.model_validate(w) for w in wallets],
+        wallets=[
+            WalletOut.model_validate(w).model_copy(update={"custodial": w.sealed_key is not None})
+            for w in wallets
+        ],
     )
 
 
@@ -569,6 +573,37 @@ async def link_wallet(
         session, "this wallet is linked to another account", "wallet-linked-elsewhere"
     )
     return wallet
+
+
+async def create_custodial_wallet(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, chain: Chain, label: str | None
+) -> Wallet:
+    """A wallet the platform holds for the user (sealed key; see identity/custody.py)."""
+    from atelier.identity import custody
+    from atelier.identity.keystore import address_for, new_secret
+
+    secret = new_secret(chain)
+    address = address_for(chain, secret)
+    wallet = Wallet(
+        user_id=user_id, chain=chain, address=address, label=label,
+        sealed_key=custody.seal(settings, address, secret),
+    )  # fmt: skip
+    session.add(wallet)
+    await session.flush()
+    return wallet
+
+
+async def sign_typed_data_for(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, address: str,
+    typed: dict[str, Any],
+) -> str | None:  # fmt: skip
+    """Sign EIP-712 data with `address` if the platform holds it for `user_id`; else None."""
+    from atelier.identity import custody
+
+    wallet = await repo.wallet_by_address(session, "evm", address)
+    if wallet is None or wallet.user_id != user_id or wallet.sealed_key is None:
+        return None
+    return custody.sign_typed(settings, address, wallet.sealed_key, typed)
 
 
 async def wallet_of_user(

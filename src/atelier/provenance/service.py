@@ -142,6 +142,10 @@ async def process_artifact(
             "mime": mime,
             "storage_key": payload["storage_key"],
         }
+        if record.wallet and record.creator_id and not record.wallet_proof:
+            await _platform_proof(session, settings, record)
+            if record.wallet_proof:
+                steps["wallet_proof"] = "done (platform-held wallet)"
         try:
             await _sign_into_store(settings, record)
         except signing.ManifestError as exc:
@@ -213,6 +217,20 @@ async def upload(
         raise ServiceUnavailable(str(exc), slug="publish-failed") from None
     record.steps = {**record.steps, "publish": "done"}
     return published
+
+
+async def _platform_proof(
+    session: AsyncSession, settings: Settings, record: ProvenanceRecord
+) -> None:
+    """When the job's wallet is one the platform holds for its creator, sign for them."""
+    assert record.wallet is not None
+    assert record.creator_id is not None
+    typed = _typed_data(settings, record)
+    signature = await identity.sign_typed_data_for(
+        session, settings, record.creator_id, record.wallet, typed
+    )
+    if signature is not None:
+        record.wallet_proof = {"wallet": record.wallet, "signature": signature, "typed_data": typed}
 
 
 async def _sign_into_store(settings: Settings, record: ProvenanceRecord) -> None:
