@@ -117,3 +117,19 @@ def test_unsignable_format_is_refused(tmp_path: Path) -> None:
     source.write_bytes(b"\x76\x2f\x31\x01")
     with pytest.raises(signing.ManifestError, match="image/x-exr"):
         signing.sign(identity, source, "image/x-exr", tmp_path / "y.exr", {})
+
+
+def test_operator_certificate_is_used_when_configured(tmp_path: Path) -> None:
+    operator = create_chain(tmp_path / "operator-ca", label="Studio Example")
+    chain, key = tmp_path / "chain.pem", tmp_path / "key.pem"
+    chain.write_bytes(operator.chain_pem)
+    key.write_bytes(operator.key_pem)
+    identity = load_identity(tmp_path / "ours", chain, key)
+    assert identity.root_pem is None  # no root of ours is created or offered
+    assert not (tmp_path / "ours").exists()
+    assert identity.signer_name == "Studio Example Content Signer"
+    backends, _ = available_backends()
+    output = pick(backends, "image", None).generate("image", {}, tmp_path, lambda _: None)
+    signed = tmp_path / "signed.png"
+    signing.sign(identity, output.path, output.mime, signed, signing.manifest_for("x", None, {}))
+    assert signing.read(signed, output.mime, operator.root_pem).state == "Trusted"

@@ -93,3 +93,67 @@ async def test_semantic_tier_finds_the_look_alike(
     assert embedded.json()["dimensions"] == 196
     wav = await client.post("/embed", files={"file": ("x.wav", b"RIFF\x00\x00\x00\x00WAVEfmt ")})
     assert wav.status_code == 422
+
+
+def build_tiny_text_model(directory: Path) -> tuple[Path, Path]:
+    """A merges file for "hello" and a text tower: ids [N,77] -> Cast -> MatMul -> [N,16]."""
+    merges = directory / "merges.txt"
+    merges.write_text("#version: 0.2\nh e\nl l\nhe ll\nhell o</w>\n")
+    rng = np.random.default_rng(2)
+    weight = numpy_helper.from_array(rng.normal(0, 1, (77, 16)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["input_ids"], ["ids_f"], to=TensorProto.FLOAT),
+         helper.make_node("MatMul", ["ids_f", "w"], ["text_embeds"])],
+        "tiny_text",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["n", 77])],
+        [helper.make_tensor_value_info("text_embeds", TensorProto.FLOAT, ["n", 16])],
+        [weight],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = directory / "tiny_text.onnx"
+    onnx.save(model, str(path))
+    return path, merges
+
+
+def test_clip_tokenizer_and_text_encoder(tmp_path: Path) -> None:
+    from atelier.provenance.clip_tokenizer import ClipTokenizer
+    from atelier.provenance.embeddings import ClipTextEncoder
+
+    model, merges = build_tiny_text_model(tmp_path)
+    tokenizer = ClipTokenizer(merges)
+    start, end, hello = (
+        tokenizer.encoder["<|startoftext|>"],
+        tokenizer.encoder["<|endoftext|>"],
+        tokenizer.encoder["hello</w>"],
+    )
+    ids = tokenizer(["Hello", "HELLO &amp; hi!"])
+    assert ids.shape == (2, 77)
+    assert ids[0, :4].tolist() == [start, hello, end, 0]
+    assert ids[1, 1] == hello  # lower-cased, HTML-unescaped, BPE-merged
+    assert ids[1, 2] == tokenizer.encoder["&</w>"]
+    long = tokenizer(["hello " * 200])[0]
+    assert long[-1] == end  # cut to the context, still closed
+    encoder = ClipTextEncoder(model, merges)
+    vectors = encoder.embed(["hello", "hello hello", "hello"])
+    assert vectors.shape == (3, 16)
+    assert np.allclose(vectors[0], vectors[2])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+async def test_embed_text(client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path) -> None:
+    response = await client.post("/embed", data={"text": "hello"})
+    assert response.status_code == 503  # this module configures the visual tower only
+    assert response.json()["type"] == "/problems/clip-not-configured"
+    neither = await client.post("/embed", data={})
+    assert neither.status_code == 422
+    model, merges = build_tiny_text_model(tmp_path)
+    settings = runtime.settings
+    settings.clip_text_model, settings.clip_merges = model, merges  # an operator configures it
+    try:
+        embedded = await client.post("/embed", data={"text": "hello"})
+    finally:
+        settings.clip_text_model, settings.clip_merges = None, None
+    assert embedded.status_code == 200, embedded.text
+    assert embedded.json()["model"] == "tiny_text"
+    assert embedded.json()["dimensions"] == 16

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
         default=None, description="Kubo RPC API, e.g. http://127.0.0.1:5001"
     )
     publish_pinata_jwt: SecretStr | None = Field(default=None, description="Pinata API JWT")
+    clip_text_model: Path | None = Field(default=None, description="ONNX CLIP text encoder")
+    clip_merges: Path | None = Field(
+        default=None, description="CLIP BPE merges file (bpe_simple_vocab_16e6.txt.gz)"
+    )
     max_verify_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     local_worker: bool = Field(default=True, description="`atelier up` runs one offline worker")
     worker_onnx_image_model: Path | None = Field(

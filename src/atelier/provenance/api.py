@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from atelier.core.errors import InvalidInput, PayloadTooLarge, ServiceUnavailable
 from atelier.core.http import runtime_of, unit_of_work
 from atelier.identity.deps import CurrentPrincipal, require_role
-from atelier.provenance import originality, service, wallet_proof
+from atelier.provenance import embeddings, originality, service, wallet_proof
 from atelier.storage.blobs import copy_stream
 
 router = APIRouter(tags=["provenance"])
@@ -107,9 +107,26 @@ async def sign(body: SignIn, principal: CurrentPrincipal, request: Request) -> d
 
 
 @router.post("/embed")
-async def embed(request: Request, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
-    """The CLIP embedding of an image (PNG or JPEG), from the configured encoder."""
+async def embed(
+    request: Request,
+    file: Annotated[UploadFile | None, File(description="an image (PNG or JPEG)")] = None,
+    text: Annotated[str | None, Form(min_length=1, max_length=1000)] = None,
+) -> dict[str, Any]:
+    """The CLIP embedding of an image (`file`) or of a text (`text`), from the configured
+    encoders (unit vectors: cosine similarity is a dot product)."""
     settings = runtime_of(request).settings
+    if (file is None) == (text is None):
+        raise InvalidInput("send either an image `file` or a `text`", slug="invalid-input")
+    if text is not None:
+        encoder = embeddings.text_encoder(settings.clip_text_model, settings.clip_merges)
+        if encoder is None:
+            missing = (
+                "CLIP text encoder not configured (ATELIER_CLIP_TEXT_MODEL, ATELIER_CLIP_MERGES)"
+            )
+            raise ServiceUnavailable(missing, slug="clip-not-configured")
+        vector = (await anyio.to_thread.run_sync(encoder.embed, [text]))[0]
+        return {"model": encoder.name, "dimensions": len(vector), "embedding": vector.tolist()}
+    assert file is not None
     if settings.clip_visual_model is None:
         raise ServiceUnavailable(originality.SEMANTIC_NOT_CONFIGURED, slug="clip-not-configured")
     path = await _receive(request, file)
@@ -123,8 +140,8 @@ async def embed(request: Request, file: Annotated[UploadFile, File()]) -> dict[s
     finally:
         shutil.rmtree(path.parent, ignore_errors=True)
     assert semantic is not None
-    vector = [float(v) for v in semantic.vector.strip("[]").split(",")]
-    return {"model": semantic.model, "dimensions": len(vector), "embedding": vector}
+    values = [float(v) for v in semantic.vector.strip("[]").split(",")]
+    return {"model": semantic.model, "dimensions": len(values), "embedding": values}
 
 
 class UploadIn(BaseModel):

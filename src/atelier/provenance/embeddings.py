@@ -79,3 +79,50 @@ def visual_encoder(model_path: Path | None) -> ClipVisualEncoder | None:
 
 def to_pgvector(vector: NDArray[np.float32]) -> str:
     return "[" + ",".join(f"{v:.7g}" for v in vector.tolist()) + "]"
+
+
+class ClipTextEncoder:
+    """The text tower: token ids [N, 77] (plus `attention_mask` if the model asks) → [N, D]."""
+
+    def __init__(self, model_path: Path, merges_path: Path, batch_size: int = 32) -> None:
+        import onnxruntime as ort
+
+        from atelier.provenance.clip_tokenizer import ClipTokenizer
+
+        for path in (model_path, merges_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"CLIP text file {path} does not exist")
+        self.session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        length = inputs["input_ids"].shape[-1] if "input_ids" in inputs else None
+        if length is None:
+            raise ValueError(f"{model_path.name} has no 'input_ids' input (see the model contract)")
+        self.tokenizer = ClipTokenizer(merges_path, length if isinstance(length, int) else 77)
+        self.wants_mask = "attention_mask" in inputs
+        self.batch_size = batch_size
+        self.name = model_path.stem
+
+    def embed(self, texts: list[str]) -> NDArray[np.float32]:
+        outputs = []
+        for start in range(0, len(texts), self.batch_size):
+            ids = self.tokenizer(texts[start : start + self.batch_size])
+            feeds = {"input_ids": ids}
+            if self.wants_mask:
+                feeds["attention_mask"] = (ids != 0).astype(np.int64)
+            result = np.asarray(self.session.run(None, feeds)[0], dtype=np.float32)
+            outputs.append(result.reshape(len(ids), -1))
+        vectors = np.concatenate(outputs)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+_text_encoders: dict[tuple[Path, Path], ClipTextEncoder] = {}
+
+
+def text_encoder(model_path: Path | None, merges_path: Path | None) -> ClipTextEncoder | None:
+    if model_path is None or merges_path is None:
+        return None
+    key = (model_path, merges_path)
+    if key not in _text_encoders:
+        _text_encoders[key] = ClipTextEncoder(model_path, merges_path)
+    return _text_encoders[key]
