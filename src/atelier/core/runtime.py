@@ -6,7 +6,7 @@ have no request, reach the same object through `current_runtime()`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -29,7 +29,6 @@ class Runtime:
     tasks: Any  # procrastinate.App (untyped library)
     mailer: Mailer
     jwt_key: bytes
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 _current: Runtime | None = None

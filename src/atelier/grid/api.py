@@ -37,7 +37,7 @@ from atelier.grid.schemas import (
 from atelier.grid.validation import ResultRejected, inspect
 from atelier.identity.deps import CurrentPrincipal, limit_writes
 from atelier.identity.service import Principal
-from atelier.storage.blobs import LocalBlobStore, copy_stream, sha256_file, store_for
+from atelier.storage.blobs import BlobStore, copy_stream, sha256_file, store_for
 
 generate_router = APIRouter(prefix="/api/v1/generate", tags=["generate"])
 jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs (Soulvan)"])
@@ -47,7 +47,7 @@ WriteLimited = [Depends(limit_writes)]
 SSE_POLL_S = 0.5
 
 
-def blob_store(runtime: Runtime) -> LocalBlobStore:
+def blob_store(runtime: Runtime) -> BlobStore:
     return store_for(runtime.settings.blobs_dir)
 
 

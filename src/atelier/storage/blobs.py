@@ -64,7 +64,7 @@ class LocalBlobStore:
         return self.path(key).is_file()
 
 
-def store_for(home_blobs: Path) -> LocalBlobStore:
+def store_for(home_blobs: Path) -> BlobStore:
     """The blob store of this installation (local filesystem; S3/IPFS join later)."""
     return LocalBlobStore(home_blobs)
 
