@@ -249,3 +249,38 @@ async def test_unknown_artifact_ids(client: httpx.AsyncClient, runtime: Runtime)
     assert missing.json()["type"] == "/problems/artifact-not-found"
     malformed = await client.post("/sign", headers=bearer(key), json={"artifact_id": "nope"})
     assert malformed.status_code == 422
+
+
+async def test_index_refresh_catches_out_of_order_commits(runtime: Runtime) -> None:
+    from sqlalchemy import text
+
+    from atelier.provenance.fingerprints import pdq_of_image
+    from atelier.provenance.originality import PdqIndex, add_to_corpus
+
+    index = PdqIndex()
+    early = pdq_of_image(render_frame(501, 256, 256))
+    late = pdq_of_image(render_frame(502, 256, 256))
+    async with runtime.sessions() as slow:
+        await slow.begin()
+        # the slow writer takes its id first but commits last
+        slow_id = await slow.scalar(text("SELECT nextval('pdq_hashes_id_seq')"))
+        async with runtime.sessions() as fast, fast.begin():
+            await add_to_corpus(
+                fast, sha256="f" * 64, media="image", fingerprints=[late], source="import"
+            )
+        async with runtime.sessions() as reader:
+            await index.refresh(reader)
+        assert index.search([late.hash], 0)
+        item = await add_to_corpus(
+            slow, sha256="e" * 64, media="image", fingerprints=[], source="import"
+        )
+        await slow.execute(text("INSERT INTO pdq_hashes (id, item_id, hash, quality) VALUES (:i, :t, :h, :q)"),
+                           {"i": slow_id, "t": item.id, "h": early.hash, "q": early.quality})  # fmt: skip
+        await slow.commit()
+    async with runtime.sessions() as reader:
+        await index.refresh(reader)
+    assert [item_id for item_id, _ in index.search([early.hash], 0)] == [item.id]
+    before = len(index.words)
+    async with runtime.sessions() as reader:
+        await index.refresh(reader)
+    assert len(index.words) == before  # nothing loaded twice

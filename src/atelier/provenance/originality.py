@@ -48,6 +48,7 @@ def to_words(hashes: list[bytes]) -> NDArray[np.uint64]:
 
 SUBSTRINGS = 16  # 16-bit pieces of the 256-bit hash
 REBUILD_AFTER = 50_000  # hashes kept in the brute-force tail before re-sorting
+REREAD_WINDOW = 1_000  # ids re-read on refresh, to catch commits that landed out of order
 
 
 def _pieces(words: NDArray[np.uint64]) -> NDArray[np.uint16]:
@@ -77,6 +78,7 @@ class PdqIndex:
     indexed: int = 0  # words[:indexed] are in the sorted tables
     _sorted: list[NDArray[np.uint16]] = field(default_factory=list)
     _order: list[NDArray[np.int32]] = field(default_factory=list)
+    _recent: set[int] = field(default_factory=set)  # ids held within the re-read window
 
     def add(self, item_ids: list[int], hashes: list[bytes]) -> None:
         self.words = np.concatenate([self.words, to_words(hashes)])
@@ -94,16 +96,23 @@ class PdqIndex:
         self.indexed = len(self.words)
 
     async def refresh(self, session: AsyncSession) -> None:
+        """Pull hashes added since the last refresh. Ids come from a sequence, but concurrent
+        writers can commit them out of order, so the last `REREAD_WINDOW` ids are read again
+        and the ones already held are skipped: a late commit is not missed."""
         rows = (
             await session.execute(
                 select(PdqHash.id, PdqHash.item_id, PdqHash.hash)
-                .where(PdqHash.id > self.last_id, PdqHash.quality >= MIN_QUALITY)
+                .where(PdqHash.id > self.last_id - REREAD_WINDOW, PdqHash.quality >= MIN_QUALITY)
                 .order_by(PdqHash.id)
             )
         ).all()
-        if rows:
-            self.add([r[1] for r in rows], [bytes(r[2]) for r in rows])
-            self.last_id = int(rows[-1][0])
+        fresh = [r for r in rows if int(r[0]) not in self._recent]
+        if fresh:
+            self.add([r[1] for r in fresh], [bytes(r[2]) for r in fresh])
+            self.last_id = max(self.last_id, int(fresh[-1][0]))
+            self._recent.update(int(r[0]) for r in fresh)
+            floor = self.last_id - REREAD_WINDOW
+            self._recent = {i for i in self._recent if i > floor}
 
     def _candidates(self, query: NDArray[np.uint64]) -> NDArray[np.int32]:
         parts = [np.arange(self.indexed, len(self.words), dtype=np.int32)]  # the unsorted tail
