@@ -4,6 +4,7 @@ from atelier.core import events, ratelimit
 from atelier.core.db import Base
 from atelier.grid import models as grid_models
 from atelier.identity import models as identity_models
+from atelier.music import models as music_models
 from atelier.provenance import models as provenance_models
 
 metadata = Base.metadata
@@ -13,6 +14,7 @@ __all__ = [
     "grid_models",
     "identity_models",
     "metadata",
+    "music_models",
     "provenance_models",
     "ratelimit",
 ]

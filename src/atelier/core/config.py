@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     )
     nonce_ttl_s: int = Field(default=600, ge=10)
 
+    music_genres: dict[str, str] = Field(
+        default_factory=dict, description='truck style → genre overrides, e.g. {"matte": "jazz"}'
+    )
     quota_daily: int = Field(default=25, ge=0)
     quota_per_role: dict[str, int] = Field(default_factory=lambda: {"admin": 1000})
 

@@ -37,7 +37,6 @@ from atelier.grid.specs import JobSpec, build_spec
 from atelier.grid.validation import Limits, MediaInfo
 from atelier.identity import quota
 from atelier.identity import service as identity
-from atelier.identity.keystore import Chain
 from atelier.identity.service import Principal
 from atelier.provenance import service as provenance
 
@@ -65,7 +64,7 @@ async def submit(
 ) -> GenerationRequest:
     spec = build_spec(kind, fields)
     if wallet is not None:
-        wallet = await _callers_wallet(session, principal, wallet)
+        wallet = await identity.callers_wallet(session, principal.user_id, wallet)
     request_id = uuid.uuid4()
     reservation = await quota.reserve(
         session, settings, principal.user_id, list(principal.roles), reference=str(request_id)
@@ -126,19 +125,6 @@ def _impossible_reason(spec: JobSpec) -> str:
     if spec.duration_s:
         wants += f" of {spec.duration_s:g} s"
     return f"no live worker can run {wants} right now; it waits until one can, or faults"
-
-
-async def _callers_wallet(session: AsyncSession, principal: Principal, wallet: str) -> str:
-    chain: Chain = "evm" if wallet.startswith("0x") else "solana"
-    address = identity.normalize_address(chain, wallet)
-    linked = await identity.wallet_of_user(session, principal.user_id, chain, address)
-    if not linked:
-        raise Forbidden(
-            "that wallet is not linked to your account; link it first "
-            "(atelier wallet link, or POST /api/v1/user/wallets)",
-            slug="wallet-not-linked",
-        )
-    return address
 
 
 @dataclass(frozen=True)

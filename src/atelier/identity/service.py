@@ -606,6 +606,19 @@ async def sign_typed_data_for(
     return custody.sign_typed(settings, address, wallet.sealed_key, typed)
 
 
+async def callers_wallet(session: AsyncSession, user_id: uuid.UUID, wallet: str) -> str:
+    """The normalised address of `wallet` if it is linked to `user_id`, else 403."""
+    chain: Chain = "evm" if wallet.startswith("0x") else "solana"
+    address = normalize_address(chain, wallet)
+    if not await wallet_of_user(session, user_id, chain, address):
+        raise Forbidden(
+            "that wallet is not linked to your account; link it first "
+            "(atelier wallet link, or POST /api/v1/user/wallets)",
+            slug="wallet-not-linked",
+        )
+    return address
+
+
 async def wallet_of_user(
     session: AsyncSession, user_id: uuid.UUID, chain: Chain, address: str
 ) -> bool:

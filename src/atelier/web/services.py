@@ -24,6 +24,12 @@ def _provenance_routers() -> list[APIRouter]:
     return [router]
 
 
+def _music_routers() -> list[APIRouter]:
+    from atelier.music.api import router
+
+    return [router]
+
+
 def _identity_routers() -> list[APIRouter]:
     from atelier.identity.api import auth_router, user_router
 
@@ -46,7 +52,7 @@ SERVICES: dict[str, ServiceSpec] = {
         ServiceSpec("provenance", 5200, "content ids, C2PA, fingerprints, originality",
                     [_provenance_routers]),
         ServiceSpec("governance", 5300, "jobs (Soulvan), proposals, signed votes, music styles",
-                    [_identity_routers, _grid_routers]),
+                    [_identity_routers, _grid_routers, _music_routers]),
         ServiceSpec("engine", 5400, "model registry, quality benchmarks, A/B tests"),
         ServiceSpec("camera", 5002, "edge camera node"),
         ServiceSpec("vault", 5003, "biometric vault"),

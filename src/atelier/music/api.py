@@ -1,0 +1,58 @@
+"""POST /api/music/style (Soulvan's DAO service, port 5300) and its read-back."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from atelier.core.errors import NotFound
+from atelier.core.http import runtime_of, unit_of_work
+from atelier.identity.deps import CurrentPrincipal, limit_writes
+from atelier.identity.service import Principal
+from atelier.music import service
+from atelier.music.models import MusicStyle
+from atelier.music.schemas import StyleIn, StyleOut, TrackOut
+
+router = APIRouter(prefix="/api/music", tags=["music"])
+
+
+async def _out(request: Request, principal: Principal, style: MusicStyle) -> StyleOut:
+    async with unit_of_work(runtime_of(request)) as session:
+        track = await service.suggested_track(session, principal.user_id, style.genre)
+    track_out = None
+    if track is not None:
+        track_out = TrackOut(
+            job_id=str(track.id), url=f"/api/v1/generate/{track.id}/result",
+            prompt=str(track.params.get("prompt", "")), bpm=track.params.get("bpm"),
+            duration_s=track.params.get("duration_s"),
+        )  # fmt: skip
+    return StyleOut(
+        wallet=style.wallet, truck_style=style.truck_style, mood=style.mood,
+        music_genre=style.genre, suggested_track=track_out.url if track_out else None,
+        track=track_out,
+        generate=None if track_out else service.generate_request(style.genre, style.mood),
+    )  # fmt: skip
+
+
+@router.post("/style", response_model=StyleOut, dependencies=[Depends(limit_writes)])
+async def set_style(body: StyleIn, principal: CurrentPrincipal, request: Request) -> StyleOut:
+    """Map a truck style (and mood) to a music genre for one of your wallets; suggests your
+    newest track in that genre, or the request that would make one."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        style = await service.set_style(session, runtime.settings, principal, body.wallet,
+                                        body.truck_style, body.mood)  # fmt: skip
+    return await _out(request, principal, style)
+
+
+@router.get("/style", response_model=StyleOut)
+async def get_style(
+    principal: CurrentPrincipal, request: Request,
+    wallet: Annotated[str, Query(min_length=32, max_length=64)],
+) -> StyleOut:  # fmt: skip
+    async with unit_of_work(runtime_of(request)) as session:
+        style = await service.get_style(session, principal, wallet)
+    if style is None:
+        raise NotFound("no style stored for that wallet of yours", slug="style-not-found")
+    return await _out(request, principal, style)

@@ -1,0 +1,75 @@
+"""Truck style → music genre, stored per wallet, with a track from the creator's library."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.core.config import Settings
+from atelier.core.errors import InvalidInput
+from atelier.grid.models import GenerationRequest
+from atelier.identity import service as identity
+from atelier.identity.service import Principal
+from atelier.music.models import MusicStyle
+from atelier.music.styles import TRUCK_STYLES
+
+
+def genre_map(settings: Settings) -> dict[str, str]:
+    """The defaults (chrome → synthwave, graffiti → hip-hop, …) with operator overrides."""
+    return {**{name: s.genre for name, s in TRUCK_STYLES.items()}, **settings.music_genres}
+
+
+async def set_style(session: AsyncSession, settings: Settings, principal: Principal,
+                    wallet: str, truck_style: str, mood: str | None) -> MusicStyle:  # fmt: skip
+    genres = genre_map(settings)
+    style = truck_style.lower()
+    if style not in genres:
+        raise InvalidInput(
+            f"unknown truck style {truck_style!r}; styles are {', '.join(sorted(genres))}",
+            slug="unknown-style",
+            extra={"errors": [{"loc": ["body", "truck_style"], "msg": "unknown style"}]},
+        )
+    address = await identity.callers_wallet(session, principal.user_id, wallet)
+    values = {"wallet": address, "user_id": principal.user_id, "truck_style": style,
+              "mood": mood, "genre": genres[style]}  # fmt: skip
+    statement = insert(MusicStyle).values(**values)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[MusicStyle.wallet],
+        set_={k: statement.excluded[k] for k in ("user_id", "truck_style", "mood", "genre")},
+    ))  # fmt: skip
+    stored = await session.get(MusicStyle, address, populate_existing=True)
+    assert stored is not None
+    return stored
+
+
+async def get_style(session: AsyncSession, principal: Principal, wallet: str) -> MusicStyle | None:
+    style = await session.get(MusicStyle, wallet)
+    if style is None or style.user_id != principal.user_id:
+        return None
+    return style
+
+
+async def suggested_track(
+    session: AsyncSession, user_id: uuid.UUID, genre: str
+) -> GenerationRequest | None:
+    """The creator's newest finished music job in the genre."""
+    return await session.scalar(
+        select(GenerationRequest)
+        .where(
+            GenerationRequest.user_id == user_id,
+            GenerationRequest.kind == "music",
+            GenerationRequest.state == "done",
+            GenerationRequest.params["genre"].astext == genre,
+        )
+        .order_by(GenerationRequest.finished_at.desc())
+        .limit(1)
+    )
+
+
+def generate_request(genre: str, mood: str | None) -> dict[str, Any]:
+    return {"kind": "music", "genre": genre, "prompt": f"{mood or 'driving'} {genre} track",
+            "duration_s": 30}  # fmt: skip
