@@ -224,3 +224,27 @@ async def test_platform_held_wallet_signs_for_its_creator(
 
     with pytest.raises(InvalidTag):  # bound to its own address
         custody.unseal(runtime.settings, Account.create().address, row.sealed_key)
+
+
+def test_sign_cli_refuses_bad_input(tmp_path: Path) -> None:
+    runner = CliRunner()
+    no_key = runner.invoke(app, ["sign", "x", "--address", "0xabc"], env=atelier_env(tmp_path))
+    assert no_key.exit_code == 2
+    assert "API key is required" in no_key.output
+    passphrase = tmp_path / "pass"
+    passphrase.write_text("a long passphrase\n")
+    created = runner.invoke(app, ["wallet", "create", "--chain", "solana", "--style", "matte",
+                                  "--passphrase-file", str(passphrase), "--out", str(tmp_path / "w")])  # fmt: skip
+    assert created.exit_code == 0
+    address = next(
+        p.stem for p in (tmp_path / "w").glob("*.json") if not p.name.endswith(".keystore.json")
+    )
+    env = atelier_env(tmp_path, ATELIER_API_KEY="atl_live_" + "0" * 48)
+    solana = runner.invoke(app, ["sign", "x", "--address", address, "--dir", str(tmp_path / "w"),
+                                 "--passphrase-file", str(passphrase)], env=env)  # fmt: skip
+    assert solana.exit_code == 2
+    assert "use an EVM wallet" in solana.output
+    missing = runner.invoke(app, ["wallet", "link", "--address", address, "--dir", str(tmp_path / "w"),
+                                  "--passphrase-file", str(tmp_path / "nope")], env=env)  # fmt: skip
+    assert missing.exit_code == 2
+    assert "cannot read passphrase file" in missing.output

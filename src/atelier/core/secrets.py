@@ -27,6 +27,20 @@ def write_private_file(path: Path, data: bytes) -> None:
     os.chmod(path, 0o600)
 
 
+def read_secret_file(path: Path, what: str) -> str:
+    """A passphrase or password a user keeps in a file (trailing newline dropped).
+
+    Raises ValueError with a message fit for the user when it is missing or empty.
+    """
+    try:
+        value = path.read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    if not value:
+        raise ValueError(f"{what} file {path} is empty")
+    return value
+
+
 def load_or_create_secret(directory: Path, name: str, nbytes: int = 32) -> bytes:
     """Return the secret called `name`, creating it atomically if it does not exist.
 

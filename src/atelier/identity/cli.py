@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atelier.core.config import ROLES, Settings
 from atelier.core.db import create_engine, resolve_database_url, session_factory
 from atelier.core.errors import AppError
+from atelier.core.secrets import read_secret_file
 from atelier.identity import service
 from atelier.identity.keystore import (
     CHAINS,
@@ -100,12 +101,9 @@ def list_users(limit: int = 50) -> None:
 
 def _read_secret_file(path: Path, what: str) -> str:
     try:
-        value = path.read_text().rstrip("\r\n")
-    except OSError as exc:
-        raise _fail(f"cannot read {what} file {path}: {exc.strerror}") from None
-    if not value:
-        raise _fail(f"{what} file {path} is empty")
-    return value
+        return read_secret_file(path, what)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _pick_style() -> str:

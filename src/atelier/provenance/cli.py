@@ -70,6 +70,7 @@ def sign(
 ) -> None:
     """Sign one of your artifacts with your wallet (EIP-712); the proof goes into its C2PA
     manifest, where `atelier verify` recovers the wallet."""
+    from atelier.core.secrets import read_secret_file
     from atelier.identity.keystore import (
         KeystoreError,
         decrypt_secret,
@@ -88,12 +89,12 @@ def sign(
         if keystore_chain(keystore) != "evm":
             raise KeystoreError("artifact proofs are EIP-712: use an EVM wallet")
         passphrase = (
-            passphrase_file.read_text().rstrip("\r\n")
+            read_secret_file(passphrase_file, "passphrase")
             if passphrase_file
             else typer.prompt("Keystore passphrase", hide_input=True)
         )
         secret = decrypt_secret(keystore, passphrase)
-    except KeystoreError as exc:
+    except (KeystoreError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     headers = {"Authorization": f"Bearer {api_key}"}
