@@ -218,3 +218,37 @@ async def counts_by_state(session: AsyncSession) -> dict[str, int]:
         .group_by(GenerationRequest.state)
     )
     return {state: int(count) for state, count in rows.all()}
+
+
+async def worker_named(session: AsyncSession, owner_id: uuid.UUID, name: str) -> Worker | None:
+    return await session.scalar(
+        select(Worker).where(Worker.owner_id == owner_id, Worker.name == name)
+    )
+
+
+async def listed_workers(session: AsyncSession) -> list[Worker]:
+    """Every worker but the retired ones, oldest first (the public cluster view)."""
+    rows = await session.scalars(
+        select(Worker).where(Worker.state != "retired").order_by(Worker.created_at)
+    )
+    return list(rows)
+
+
+async def active_attempts_of(session: AsyncSession, worker_id: uuid.UUID) -> list[Attempt]:
+    rows = await session.scalars(
+        select(Attempt).where(Attempt.worker_id == worker_id, Attempt.state == "active")
+    )
+    return list(rows)
+
+
+async def end_attempt(
+    session: AsyncSession, attempt_id: uuid.UUID, state: str, reason: str | None
+) -> bool:
+    """Close an active attempt; False if it was not active any more (the CAS lost)."""
+    result = await session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.state == "active")
+        .values(state=state, reason=reason, finished_at=func.now())
+        .returning(Attempt.id)
+    )
+    return result.first() is not None

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core import events
@@ -201,7 +200,7 @@ async def cancel(
     if request.state in TERMINAL_STATES:
         raise Conflict(f"the job is already {request.state}", slug="job-finished")
     if request.current_attempt_id is not None:
-        await _end_attempt(
+        await repo.end_attempt(
             session, request.current_attempt_id, "cancelled", "cancelled by its owner"
         )
     await _finish(session, request, "cancelled", "cancelled by its owner")
@@ -221,19 +220,6 @@ async def _finish(
             await quota.commit(session, request.quota_reservation_id)
         else:
             await quota.release(session, request.quota_reservation_id)
-
-
-async def _end_attempt(
-    session: AsyncSession, attempt_id: uuid.UUID, state: str, reason: str | None
-) -> bool:
-    """Close an active attempt; False if it was not active any more (the CAS lost)."""
-    result = await session.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.state == "active")
-        .values(state=state, reason=reason, finished_at=func.now())
-        .returning(Attempt.id)
-    )
-    return result.first() is not None
 
 
 # -- workers --------------------------------------------------------------------------------
@@ -268,9 +254,7 @@ async def heartbeat(session: AsyncSession, principal: Principal, name: str) -> W
 
 
 async def _named_worker(session: AsyncSession, principal: Principal, name: str) -> Worker:
-    worker = await session.scalar(
-        select(Worker).where(Worker.owner_id == principal.user_id, Worker.name == name)
-    )
+    worker = await repo.worker_named(session, principal.user_id, name)
     if worker is None:
         raise NotFound(f"no worker named {name!r} on your account; register it first",
                        slug="worker-not-found")  # fmt: skip
@@ -372,7 +356,7 @@ async def release(
     """A worker gives a job back (shutting down): back to the queue, no penalty."""
     attempt, _, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
-    await _end_attempt(session, attempt.id, "released", reason)
+    await repo.end_attempt(session, attempt.id, "released", reason)
     request.state = "queued"
     request.attempts = max(0, request.attempts - 1)
     request.current_attempt_id = None
@@ -388,7 +372,7 @@ async def reject(
     """A result failed validation: the attempt faults, the request retries or faults."""
     attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
-    await _end_attempt(session, attempt.id, "rejected", reason)
+    await repo.end_attempt(session, attempt.id, "rejected", reason)
     worker.jobs_failed += 1
     _count_failure(worker, settings, f"results rejected: {reason}")
     await _retry_or_fault(session, request, worker.id, f"result rejected: {reason}")
@@ -436,7 +420,7 @@ async def accept(
     """The compare-and-set that makes one result the result. Emits `artifact.accepted`."""
     attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
-    if not await _end_attempt(session, attempt.id, "accepted", None):
+    if not await repo.end_attempt(session, attempt.id, "accepted", None):
         raise Conflict("a result for this job was already accepted", slug="job-accepted")
     wall_s = (now_utc() - attempt.leased_at).total_seconds()
     credited_s = max(0.0, min(compute_seconds, wall_s))  # a worker cannot claim more than it held
@@ -511,12 +495,7 @@ async def upload_context(
 
 
 async def cluster(session: AsyncSession) -> tuple[list[Worker], dict[str, int]]:
-    workers = list(
-        await session.scalars(
-            select(Worker).where(Worker.state != "retired").order_by(Worker.created_at)
-        )
-    )
-    return workers, await repo.counts_by_state(session)
+    return await repo.listed_workers(session), await repo.counts_by_state(session)
 
 
 async def _worker_for_admin(
@@ -532,12 +511,9 @@ async def retire_worker(session: AsyncSession, principal: Principal, worker_id: 
     """Unregister: no more jobs; its leases go back to the queue. Stats are kept for payouts."""
     worker = await _worker_for_admin(session, principal, worker_id)
     worker.state = "retired"
-    active = await session.scalars(
-        select(Attempt).where(Attempt.worker_id == worker.id, Attempt.state == "active")
-    )
-    for attempt in list(active):
+    for attempt in await repo.active_attempts_of(session, worker.id):
         request = await repo.request_of(session, None, attempt.request_id, lock=True)
-        await _end_attempt(session, attempt.id, "released", "worker unregistered")
+        await repo.end_attempt(session, attempt.id, "released", "worker unregistered")
         if request is not None and request.current_attempt_id == attempt.id:
             request.state = "queued"
             request.attempts = max(0, request.attempts - 1)
@@ -588,7 +564,7 @@ async def sweep(session: AsyncSession, settings: Settings) -> SweepReport:
     expired = faulted = 0
     for attempt, worker in await repo.expired_attempts(session):
         request = await repo.request_of(session, None, attempt.request_id, lock=True)
-        await _end_attempt(session, attempt.id, "expired", "lease expired")
+        await repo.end_attempt(session, attempt.id, "expired", "lease expired")
         worker.jobs_dropped += 1
         _count_failure(worker, settings, "a lease expired")
         expired += 1

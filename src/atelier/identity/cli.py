@@ -13,13 +13,13 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.config import ROLES, Settings
 from atelier.core.db import create_engine, resolve_database_url, session_factory
 from atelier.core.errors import AppError
 from atelier.core.secrets import read_secret_file
+from atelier.identity import repository as repo
 from atelier.identity import service
 from atelier.identity.keystore import (
     CHAINS,
@@ -31,7 +31,6 @@ from atelier.identity.keystore import (
     load_profile,
     sign_text,
 )
-from atelier.identity.models import User
 from atelier.music.styles import TRUCK_STYLES
 
 console = Console()
@@ -84,13 +83,8 @@ def demote(email: str, role: Annotated[str, typer.Argument(help=", ".join(ROLES)
 def list_users(limit: int = 50) -> None:
     """The newest accounts."""
 
-    async def fetch(session: AsyncSession) -> list[User]:
-        return list(
-            await session.scalars(select(User).order_by(User.created_at.desc()).limit(limit))
-        )
-
     table = Table("id", "email", "roles", "verified", "created")
-    for user in _with_session(fetch):
+    for user in _with_session(lambda s: repo.newest_users(s, limit)):
         table.add_row(
             str(user.id), user.email or "(wallet)", ",".join(user.roles),
             "yes" if user.email_verified_at else "no",

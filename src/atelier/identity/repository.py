@@ -32,6 +32,10 @@ async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
+async def newest_users(session: AsyncSession, limit: int) -> list[User]:
+    return list(await session.scalars(select(User).order_by(User.created_at.desc()).limit(limit)))
+
+
 async def wallets_of(session: AsyncSession, user_id: uuid.UUID) -> list[Wallet]:
     rows = await session.scalars(
         select(Wallet).where(Wallet.user_id == user_id).order_by(Wallet.created_at)
