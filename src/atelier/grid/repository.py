@@ -252,3 +252,17 @@ async def end_attempt(
         .returning(Attempt.id)
     )
     return result.first() is not None
+
+
+async def newest_done(
+    session: AsyncSession, user_id: uuid.UUID, kind: str, **params: str
+) -> GenerationRequest | None:
+    """A user's most recently finished request of `kind` whose parameters include `params`."""
+    statement = select(GenerationRequest).where(
+        GenerationRequest.user_id == user_id,
+        GenerationRequest.kind == kind,
+        GenerationRequest.state == "done",
+    )
+    for key, value in params.items():
+        statement = statement.where(GenerationRequest.params[key].astext == value)
+    return await session.scalar(statement.order_by(GenerationRequest.finished_at.desc()).limit(1))

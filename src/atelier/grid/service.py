@@ -222,6 +222,13 @@ async def _finish(
             await quota.release(session, request.quota_reservation_id)
 
 
+async def newest_track(
+    session: AsyncSession, user_id: uuid.UUID, genre: str
+) -> GenerationRequest | None:
+    """The user's newest finished music job in `genre` (the music library's suggestion)."""
+    return await repo.newest_done(session, user_id, "music", genre=genre)
+
+
 # -- workers --------------------------------------------------------------------------------
 
 

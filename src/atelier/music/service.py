@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.config import Settings
 from atelier.core.errors import InvalidInput
+from atelier.grid import service as grid
 from atelier.grid.models import GenerationRequest
 from atelier.identity import service as identity
 from atelier.identity.service import Principal
@@ -57,17 +57,7 @@ async def suggested_track(
     session: AsyncSession, user_id: uuid.UUID, genre: str
 ) -> GenerationRequest | None:
     """The creator's newest finished music job in the genre."""
-    return await session.scalar(
-        select(GenerationRequest)
-        .where(
-            GenerationRequest.user_id == user_id,
-            GenerationRequest.kind == "music",
-            GenerationRequest.state == "done",
-            GenerationRequest.params["genre"].astext == genre,
-        )
-        .order_by(GenerationRequest.finished_at.desc())
-        .limit(1)
-    )
+    return await grid.newest_track(session, user_id, genre)
 
 
 def generate_request(genre: str, mood: str | None) -> dict[str, Any]:

@@ -17,8 +17,6 @@ from typing import Any
 
 import anyio
 from PIL import Image
-from sqlalchemy import or_, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.config import Settings
@@ -32,6 +30,7 @@ from atelier.core.errors import (
 from atelier.identity import service as identity
 from atelier.identity.service import Principal
 from atelier.provenance import embeddings, originality, signing, wallet_proof
+from atelier.provenance import repository as repo
 from atelier.provenance.certificates import SigningIdentity, load_identity
 from atelier.provenance.cid import ContentIds, file_ids
 from atelier.provenance.fingerprints import Fingerprints, fingerprint
@@ -66,13 +65,7 @@ async def process_artifact(
     session: AsyncSession, settings: Settings, payload: dict[str, Any]
 ) -> ProvenanceRecord:
     artifact_id = uuid.UUID(payload["artifact_id"])
-    await session.execute(
-        insert(ProvenanceRecord)
-        .values(artifact_id=artifact_id, sha256=payload["sha256"])
-        .on_conflict_do_nothing()
-    )
-    record = await session.get(ProvenanceRecord, artifact_id, with_for_update=True)
-    assert record is not None
+    record = await repo.record_for_update(session, artifact_id, payload["sha256"])
     blobs = store_for(settings.blobs_dir)
     original = blobs.path(payload["storage_key"])
     steps = dict(record.steps)
@@ -106,10 +99,7 @@ async def process_artifact(
         record.originality = result.score
         record.neighbours = result.neighbours
         record.semantic_note = result.semantic
-        if (
-            await session.scalar(select(CorpusItem.id).where(CorpusItem.artifact_id == artifact_id))
-            is None
-        ):
+        if not await repo.in_corpus(session, artifact_id):
             await originality.add_to_corpus(
                 session,
                 sha256=payload["sha256"],
@@ -362,11 +352,7 @@ async def verify(session: AsyncSession, settings: Settings, path: Path) -> Verif
     identity = signing_identity(settings)
     ids = await anyio.to_thread.run_sync(file_ids, path)
     manifest = await anyio.to_thread.run_sync(signing.read, path, mime, identity.root_pem)
-    match = await session.scalar(
-        select(ProvenanceRecord).where(
-            or_(ProvenanceRecord.signed_sha256 == ids.sha256, ProvenanceRecord.sha256 == ids.sha256)
-        )
-    )
+    match = await repo.record_by_content(session, ids.sha256)
     known = None
     if match is not None:
         known = {
