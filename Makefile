@@ -13,13 +13,14 @@ STAMP := $(VENV)/.atelier-installed
 # Debian packages the platform needs at run time (grows with the media, chain and web issues).
 APT_PACKAGES := ffmpeg espeak-ng ipfs-cid libchromaprint-tools g++
 
-.PHONY: run test lint format bench system bootstrap clean help
+.PHONY: run test lint format bench contracts system bootstrap clean help
 
 help:
 	@echo "make run    - start Atelier on http://localhost:8080 (embedded PostgreSQL)"
 	@echo "make test   - install everything needed, lint, and run the test suite"
 	@echo "make lint   - ruff + mypy --strict"
 	@echo "make bench  - run the benchmarks, tables in benchmarks/results/"
+	@echo "make contracts - rebuild the Solidity artifacts in src/atelier/chain/evm/artifacts/ (Node)"
 
 run: bootstrap
 	$(BIN)/atelier up
@@ -38,6 +39,11 @@ format: bootstrap
 
 bench: bootstrap
 	$(BIN)/python -m benchmarks.run_all
+
+# The governance contracts: pinned solc + OpenZeppelin from contracts/package-lock.json; the
+# artifacts it writes are committed (tests/chain fails when they are older than the sources).
+contracts:
+	cd contracts && npm ci --no-audit --no-fund && node build.mjs
 
 bootstrap: system $(STAMP)
 

@@ -124,6 +124,39 @@ class Settings(BaseSettings):
         default=None, description="ONNX image model file a worker offers (see docs/operations.md)"
     )
 
+    chain_rpc_url: str = Field(
+        default="embedded",
+        description="EVM JSON-RPC URL; `embedded` = an in-process eth-tester chain with the "
+        "contracts deployed at start (its state lives as long as the process)",
+    )
+    chain_token_address: str | None = Field(default=None, description="SoulvanCoin address")
+    chain_voting_address: str | None = Field(
+        default=None, description="SoulvanUpgradeVoting address (the votes' EIP-712 domain)"
+    )
+    chain_relayer_key_file: Path | None = Field(
+        default=None, description="file holding the relayer's hex private key (pays relay gas)"
+    )
+    chain_confirmations: int = Field(
+        default=0, ge=0, le=1000, description="blocks the indexer waits before reading a block"
+    )
+    chain_poll_s: float = Field(default=2.0, gt=0, description="indexer and relayer period")
+    chain_relay: bool = Field(default=True, description="relay signed votes on chain")
+    chain_relay_grace_s: int = Field(
+        default=3600, ge=60, description="on-chain window beyond the off-chain one, for relays"
+    )
+    governance_job_window_s: int = Field(
+        default=3 * 86400, ge=60, description="voting window of a finished job's proposal"
+    )
+    governance_job_strategy: Literal["one-wallet-one-vote", "erc20", "ledger", "quadratic"] = Field(
+        default="one-wallet-one-vote", description="erc20 = SoulvanCoin token gating"
+    )
+    governance_job_quorum: int = Field(
+        default=1, ge=0, description="voting power (votes, or token base units) for a quorum"
+    )
+    governance_clock_skew_s: int = Field(
+        default=300, ge=0, description="how far ahead of our clock a signed vote may be dated"
+    )
+
     @field_validator("rate_limit_auth", "rate_limit_write")
     @classmethod
     def _valid_rate(cls, value: str) -> str:

@@ -6,7 +6,7 @@ have no request, reach the same object through `current_runtime()`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -29,6 +29,8 @@ class Runtime:
     tasks: Any  # procrastinate.App (untyped library)
     mailer: Mailer
     jwt_key: bytes
+    # Per-process adapters a domain opens lazily and keeps (the EVM chain client), by name.
+    adapters: dict[str, Any] = field(default_factory=dict)
 
 
 _current: Runtime | None = None

@@ -222,6 +222,11 @@ async def _finish(
             await quota.release(session, request.quota_reservation_id)
 
 
+async def job_of(session: AsyncSession, job_id: uuid.UUID) -> GenerationRequest | None:
+    """A job for another domain's reaction to its events (no caller to scope by)."""
+    return await session.get(GenerationRequest, job_id)
+
+
 async def newest_track(
     session: AsyncSession, user_id: uuid.UUID, genre: str
 ) -> GenerationRequest | None:

@@ -100,3 +100,20 @@ async def limit_writes(request: Request, principal: CurrentPrincipal) -> None:
     await _enforce(
         request, "write", runtime_of(request).settings.rate_limit_write, str(principal.user_id)
     )
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The caller if they sent credentials (which must then be valid), else None."""
+    if request.headers.get("authorization") is None:
+        return None
+    return await current_principal(request)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
+async def limit_open_writes(request: Request, principal: OptionalPrincipal) -> None:
+    """The write limit for endpoints open to anonymous callers: per account, else per IP."""
+    ip = request.client.host if request.client else "unknown"
+    subject = str(principal.user_id) if principal is not None else f"ip:{ip}"
+    await _enforce(request, "write", runtime_of(request).settings.rate_limit_write, subject)

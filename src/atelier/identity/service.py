@@ -182,6 +182,12 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
+async def principal_for(session: AsyncSession, user_id: uuid.UUID, via: str) -> Principal:
+    """The user as a principal, for work done on their behalf by an event (not a request)."""
+    user = await get_user(session, user_id)
+    return Principal(user.id, tuple(user.roles), user.email_verified_at is not None, via)
+
+
 async def set_role(session: AsyncSession, email: str, role: str, *, grant: bool) -> User:
     if role not in ROLES:
         raise InvalidInput(

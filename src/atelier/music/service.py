@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,3 +64,34 @@ async def suggested_track(
 def generate_request(genre: str, mood: str | None) -> dict[str, Any]:
     return {"kind": "music", "genre": genre, "prompt": f"{mood or 'driving'} {genre} track",
             "duration_s": 30}  # fmt: skip
+
+
+async def personalize(
+    session: AsyncSession, settings: Settings, job_id: uuid.UUID
+) -> GenerationRequest | None:
+    """The community approved a job's upgrade: make its creator a track in the style of the
+    job's wallet (or the creator's newest style). None when there is no style to follow."""
+    job = await grid.job_of(session, job_id)
+    if job is None:
+        return None
+    style = await (
+        session.get(MusicStyle, job.wallet) if job.wallet else newest_style(session, job.user_id)
+    )
+    if style is None or style.user_id != job.user_id:
+        style = await newest_style(session, job.user_id)
+    if style is None:
+        return None
+    principal = await identity.principal_for(session, job.user_id, via="governance")
+    fields = {k: v for k, v in generate_request(style.genre, style.mood).items() if k != "kind"}
+    return await grid.submit(
+        session, settings, principal, "music", fields, source="personalization",
+        wallet=job.wallet, options={"personalizes": str(job_id)},
+    )  # fmt: skip
+
+
+async def newest_style(session: AsyncSession, user_id: uuid.UUID) -> MusicStyle | None:
+    result = await session.scalars(
+        select(MusicStyle).where(MusicStyle.user_id == user_id)
+        .order_by(MusicStyle.updated_at.desc()).limit(1)
+    )  # fmt: skip
+    return result.first()

@@ -30,6 +30,13 @@ def _music_routers() -> list[APIRouter]:
     return [router]
 
 
+def _governance_routers() -> list[APIRouter]:
+    from atelier.chain.evm.api import router as chain_router
+    from atelier.governance.api import router
+
+    return [router, chain_router]
+
+
 def _identity_routers() -> list[APIRouter]:
     from atelier.identity.api import auth_router, user_router
 
@@ -52,7 +59,7 @@ SERVICES: dict[str, ServiceSpec] = {
         ServiceSpec("provenance", 5200, "content ids, C2PA, fingerprints, originality",
                     [_provenance_routers]),
         ServiceSpec("governance", 5300, "jobs (Soulvan), proposals, signed votes, music styles",
-                    [_identity_routers, _grid_routers, _music_routers]),
+                    [_identity_routers, _grid_routers, _governance_routers, _music_routers]),
         ServiceSpec("engine", 5400, "model registry, quality benchmarks, A/B tests"),
         ServiceSpec("camera", 5002, "edge camera node"),
         ServiceSpec("vault", 5003, "biometric vault"),
@@ -77,8 +84,10 @@ def routers_for(names: list[str]) -> list[APIRouter]:
 def task_blueprints() -> dict[str, object]:
     """Every domain's procrastinate blueprint (the task worker runs them all)."""
     from atelier.core.tasks import blueprint as core_blueprint
+    from atelier.governance.tasks import blueprint as governance_blueprint
     from atelier.grid.tasks import blueprint as grid_blueprint
     from atelier.identity.tasks import blueprint as identity_blueprint
+    from atelier.music.tasks import blueprint as music_blueprint
     from atelier.provenance.tasks import blueprint as provenance_blueprint
 
     return {
@@ -86,4 +95,6 @@ def task_blueprints() -> dict[str, object]:
         "identity": identity_blueprint,
         "grid": grid_blueprint,
         "provenance": provenance_blueprint,
+        "governance": governance_blueprint,
+        "music": music_blueprint,
     }

@@ -1,0 +1,1 @@
+"""Blockchain adapters: the EVM governance contracts and the chains they run on."""

@@ -1,0 +1,1 @@
+"""The EVM side of governance: SoulvanCoin, SoulvanUpgradeVoting, their node and indexer."""

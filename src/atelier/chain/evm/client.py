@@ -1,0 +1,198 @@
+"""One EVM endpoint per process: the embedded eth-tester chain, or a JSON-RPC node.
+
+`ATELIER_CHAIN_RPC_URL=embedded` (the default) runs py-evm in this process and deploys
+SoulvanCoin and SoulvanUpgradeVoting from eth-tester's first account at start; the API
+serves that chain's JSON-RPC at `/chain/rpc`, so the CLI, web3.py or ethers reach it like
+any node. Its state lives as long as the process: after a restart the indexer finds other
+block hashes at the heights it had read, rolls back as for any reorg and re-reads.
+
+web3.py is synchronous and eth-tester is not thread-safe: every call runs in a worker
+thread under one lock per chain, so the event loop never blocks on the node.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed
+from eth_typing import ChecksumAddress
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.types import TxReceipt
+
+from atelier.chain.evm.contracts import (
+    Deployment,
+    abi_hashes,
+    deploy,
+    token_contract,
+    voting_contract,
+)
+from atelier.core.config import Settings
+from atelier.core.runtime import Runtime
+from atelier.core.secrets import read_secret_file
+
+T = TypeVar("T")
+EMBEDDED = "embedded"
+# What the embedded chain's deployer (eth-tester's first, unlocked account) holds: the
+# platform treasury that hands out SoulvanCoin for token-gated votes.
+EMBEDDED_SUPPLY = 1_000_000 * 10**18
+_ADAPTER = "evm"
+
+
+class ChainNotConfigured(RuntimeError):
+    """An external RPC URL without contract addresses (run `atelier chain deploy`)."""
+
+
+class TransactionReverted(RuntimeError):
+    """The node refused a transaction; `error` is the contract's custom error name if known."""
+
+    def __init__(self, error: str, detail: str = "") -> None:
+        super().__init__(f"{error}{': ' + detail if detail else ''}")
+        self.error = error
+
+
+def _revert_data(exc: Exception) -> bytes | None:
+    """The revert payload: web3 gives it as hex in `.data`; eth-tester only inside the text
+    of its `TransactionFailed` ("execution reverted: b'...'")."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    if isinstance(exc, TransactionFailed):
+        text = str(exc.args[0]) if exc.args else ""
+        _, _, payload = text.partition("execution reverted: ")
+        with contextlib.suppress(ValueError, SyntaxError):
+            value = ast.literal_eval(payload)
+            if isinstance(value, bytes):
+                return value
+    return None
+
+
+def error_name(exc: Exception, abi: Sequence[Any]) -> str:
+    """The custom error (`AlreadyVoted`, …) behind a revert, by its 4-byte selector."""
+    data = _revert_data(exc)
+    if data is not None and len(data) >= 4:
+        for digest, name in abi_hashes(abi, "error").items():
+            if digest[:4] == data[:4]:
+                return name
+        return f"error 0x{data[:4].hex()}"
+    if isinstance(exc, ContractLogicError):
+        return str(exc.message or "reverted")
+    return str(exc)[:200] or type(exc).__name__
+
+
+@dataclass
+class EvmChain:
+    w3: Web3
+    deployment: Deployment
+    sender: ChecksumAddress
+    embedded: bool
+    key: LocalAccount | None = None  # None: the node holds `sender` unlocked (eth-tester)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def chain_id(self) -> int:
+        return self.deployment.chain_id
+
+    @property
+    def voting(self) -> Contract:
+        return voting_contract(self.w3, self.deployment.voting)
+
+    @property
+    def token(self) -> Contract:
+        return token_contract(self.w3, self.deployment.token)
+
+    async def run(self, fn: Callable[[EvmChain], T]) -> T:
+        """Run blocking web3 work off the event loop, one call at a time per chain."""
+        return await asyncio.to_thread(self.locked, fn)
+
+    def locked(self, fn: Callable[[EvmChain], T]) -> T:
+        with self.lock:
+            return fn(self)
+
+    def transact(self, call: ContractFunction) -> TxReceipt:
+        """Send `call` from the relayer and wait for its receipt (call under the lock)."""
+        try:
+            if self.key is None:
+                tx_hash = call.transact({"from": self.sender})
+            else:
+                tx = call.build_transaction({
+                    "from": self.sender, "chainId": self.chain_id,
+                    "nonce": self.w3.eth.get_transaction_count(self.sender, "pending"),
+                })  # fmt: skip
+                signed = self.key.sign_transaction(tx)  # type: ignore[arg-type]
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
+            raise TransactionReverted(error_name(exc, call.contract_abi)) from None
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        if receipt["status"] != 1:
+            raise TransactionReverted("reverted", tx_hash.hex())
+        return receipt
+
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        """A raw JSON-RPC call (the embedded chain's `/chain/rpc`); call under the lock."""
+        return self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+
+
+def load_relayer_key(path: Path) -> LocalAccount:
+    text = read_secret_file(path, "relayer key")
+    try:
+        account: LocalAccount = Account.from_key(text.strip())
+    except Exception:
+        raise ValueError(f"relayer key file {path} does not hold a hex private key") from None
+    return account
+
+
+def open_chain(settings: Settings) -> EvmChain:
+    if settings.chain_rpc_url == EMBEDDED:
+        w3 = Web3(EthereumTesterProvider())
+        deployer = w3.eth.accounts[0]
+        deployment = deploy(
+            w3, deployer, initial_holder=deployer, initial_supply=EMBEDDED_SUPPLY,
+            voting_period_s=settings.governance_job_window_s,
+            quorum=settings.governance_job_quorum,
+        )  # fmt: skip
+        return EvmChain(w3, deployment, deployer, embedded=True)
+    w3 = Web3(HTTPProvider(settings.chain_rpc_url, request_kwargs={"timeout": 30}))
+    if not settings.chain_token_address or not settings.chain_voting_address:
+        raise ChainNotConfigured(
+            "ATELIER_CHAIN_TOKEN_ADDRESS and ATELIER_CHAIN_VOTING_ADDRESS must be set for "
+            f"{settings.chain_rpc_url} (deploy with `atelier chain deploy`)"
+        )
+    key = (
+        load_relayer_key(settings.chain_relayer_key_file)
+        if settings.chain_relayer_key_file
+        else None
+    )
+    sender = key.address if key is not None else w3.eth.accounts[0]
+    deployment = Deployment(
+        chain_id=w3.eth.chain_id,
+        token=Web3.to_checksum_address(settings.chain_token_address),
+        voting=Web3.to_checksum_address(settings.chain_voting_address),
+        deploy_block=0,
+    )
+    return EvmChain(w3, deployment, Web3.to_checksum_address(sender), embedded=False, key=key)
+
+
+async def chain_for(runtime: Runtime) -> EvmChain:
+    """The process's chain, opened on first use (deploying, when embedded) and kept."""
+    chain = runtime.adapters.get(_ADAPTER)
+    if chain is None:
+        opening = runtime.adapters.setdefault(_ADAPTER + ".opening", asyncio.Lock())
+        async with opening:
+            chain = runtime.adapters.get(_ADAPTER)
+            if chain is None:
+                chain = await asyncio.to_thread(open_chain, runtime.settings)
+                runtime.adapters[_ADAPTER] = chain
+    assert isinstance(chain, EvmChain)
+    return chain

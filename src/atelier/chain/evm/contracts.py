@@ -1,0 +1,138 @@
+"""The compiled governance contracts (committed artifacts) and their deployment.
+
+The artifacts under `artifacts/` are built from `contracts/src/*.sol` by `make contracts`
+(solc and OpenZeppelin pinned in `contracts/package-lock.json`); `tests/chain` fails when a
+source no longer matches the hash its artifact records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from eth_typing import ChecksumAddress
+from web3 import Web3
+from web3.contract import Contract
+from web3.types import TxParams, TxReceipt
+
+_ARTIFACTS_PACKAGE = "atelier.chain.evm"
+_ARTIFACTS_DIR = "artifacts"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One contract as solc built it: ABI, creation and runtime code, how, and from what."""
+
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+    deployed_bytecode: str
+    compiler: dict[str, Any]
+    sources_sha256: dict[str, str]
+
+
+@cache
+def load_artifact(name: str) -> Artifact:
+    """The committed artifact of contract `name` (`SoulvanCoin`, `SoulvanUpgradeVoting`)."""
+    path = resources.files(_ARTIFACTS_PACKAGE).joinpath(_ARTIFACTS_DIR, f"{name}.json")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no compiled artifact for contract {name!r} in atelier/chain/evm/artifacts "
+            "(run `make contracts`)"
+        )
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Artifact(
+        name=data["contractName"],
+        abi=data["abi"],
+        bytecode=data["bytecode"],
+        deployed_bytecode=data["deployedBytecode"],
+        compiler=data["compiler"],
+        sources_sha256=data["sourcesSha256"],
+    )
+
+
+def abi_hashes(abi: Sequence[Any], kind: str) -> dict[bytes, str]:
+    """keccak256 of each `kind` ("event", "error") signature in `abi` → its name.
+
+    An event's topic0 is the whole hash; an error's selector is its first 4 bytes.
+    """
+    hashes: dict[bytes, str] = {}
+    for item in abi:
+        if item.get("type") == kind:
+            signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
+            hashes[bytes(Web3.keccak(text=signature))] = str(item["name"])
+    return hashes
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the governance contracts live on one chain, and from which block to index."""
+
+    chain_id: int
+    token: ChecksumAddress
+    voting: ChecksumAddress
+    deploy_block: int
+
+
+def _send(w3: Web3, tx: TxParams) -> TxReceipt:
+    """Send `tx` from its (node-unlocked) `from` account and wait for a successful receipt.
+
+    The one place a transaction leaves: signing with a local key instead replaces this.
+    """
+    tx_hash = w3.eth.send_transaction(tx)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    if receipt["status"] != 1:
+        raise RuntimeError(f"transaction {tx_hash.to_0x_hex()} failed (status {receipt['status']})")
+    return receipt
+
+
+def _deploy_one(
+    w3: Web3, deployer: ChecksumAddress, name: str, *args: Any
+) -> tuple[ChecksumAddress, int]:
+    """Deploy contract `name`; its address and the block it was created in."""
+    artifact = load_artifact(name)
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    tx = factory.constructor(*args).build_transaction({"from": deployer})
+    receipt = _send(w3, tx)
+    address = receipt["contractAddress"]
+    if address is None:
+        raise RuntimeError(f"deploying {name} created no contract")
+    return Web3.to_checksum_address(address), receipt["blockNumber"]
+
+
+def deploy(
+    w3: Web3,
+    deployer: ChecksumAddress,
+    *,
+    initial_holder: ChecksumAddress | None = None,
+    initial_supply: int = 0,
+    voting_period_s: int = 3 * 24 * 3600,
+    quorum: int = 0,
+) -> Deployment:
+    """Deploy SoulvanCoin and SoulvanUpgradeVoting, both owned by `deployer`.
+
+    `initial_supply` base units go to `initial_holder` (the deployer when not given).
+    `voting_period_s` and `quorum` are the voting contract's defaults for `createProposal`.
+    """
+    holder = initial_holder if initial_holder is not None else deployer
+    token, deploy_block = _deploy_one(w3, deployer, "SoulvanCoin", deployer, holder, initial_supply)
+    voting, _ = _deploy_one(
+        w3, deployer, "SoulvanUpgradeVoting", deployer, token, voting_period_s, quorum
+    )
+    return Deployment(
+        chain_id=w3.eth.chain_id, token=token, voting=voting, deploy_block=deploy_block
+    )
+
+
+def token_contract(w3: Web3, address: ChecksumAddress) -> Contract:
+    """SoulvanCoin at `address`."""
+    return w3.eth.contract(address=address, abi=load_artifact("SoulvanCoin").abi)
+
+
+def voting_contract(w3: Web3, address: ChecksumAddress) -> Contract:
+    """SoulvanUpgradeVoting at `address`."""
+    return w3.eth.contract(address=address, abi=load_artifact("SoulvanUpgradeVoting").abi)

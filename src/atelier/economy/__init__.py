@@ -1,0 +1,1 @@
+"""Donations, the internal ledger, distributions and transparency (the ledger lands first)."""

@@ -1,0 +1,33 @@
+"""The internal ledger: credits and debits that never go below zero."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.core.errors import Conflict, InvalidInput
+from atelier.economy import repository as repo
+from atelier.economy.models import LedgerEntry
+
+
+async def post_entry(session: AsyncSession, wallet: str, amount: int, memo: str) -> LedgerEntry:
+    """Credit (amount > 0) or debit (amount < 0) `wallet`.
+
+    The wallet's entries are serialised by a transaction-scoped advisory lock, so two
+    concurrent debits cannot both pass the balance check.
+    """
+    if amount == 0:
+        raise InvalidInput("a ledger entry moves a non-zero amount", slug="zero-amount")
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("ledger:" + wallet))))
+    if amount < 0 and await repo.balance_at(session, wallet) + amount < 0:
+        raise Conflict(f"{wallet} holds less than {-amount}", slug="insufficient-balance")
+    entry = LedgerEntry(wallet=wallet, amount=amount, memo=memo)
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def balance_at(session: AsyncSession, wallet: str, at: datetime | None = None) -> int:
+    return await repo.balance_at(session, wallet, at)

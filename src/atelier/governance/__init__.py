@@ -1,0 +1,1 @@
+"""Proposals, signed votes, voting-power strategies, tallies and relaying on chain."""

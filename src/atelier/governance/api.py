@@ -1,0 +1,129 @@
+"""Proposals and votes (Soulvan's DAO service, port 5300): POST /api/vote, GET /api/vote/{id}."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from atelier.chain.evm.client import chain_for
+from atelier.core.http import runtime_of, unit_of_work
+from atelier.governance import ballots, service
+from atelier.governance.schemas import (
+    ProposalIn,
+    ProposalOut,
+    ProposalWithTally,
+    TallyOut,
+    VoteIn,
+    VoteOut,
+    VoteReceipt,
+    VotesOut,
+)
+from atelier.identity.deps import (
+    CurrentPrincipal,
+    OptionalPrincipal,
+    limit_open_writes,
+    limit_writes,
+)
+
+router = APIRouter(prefix="/api", tags=["governance"])
+
+
+@router.post("/proposals", status_code=status.HTTP_201_CREATED, response_model=ProposalWithTally,
+             dependencies=[Depends(limit_writes)])  # fmt: skip
+async def create_proposal(
+    body: ProposalIn, principal: CurrentPrincipal, request: Request
+) -> ProposalWithTally:
+    """A free-standing proposal (a finished job gets one by itself)."""
+    runtime = runtime_of(request)
+    spec = service.ProposalSpec(
+        title=body.title, body=body.body, choices=tuple(body.choices), strategy=body.strategy,
+        strategy_params=body.strategy_params, starts_at=body.starts_at, ends_at=body.ends_at,
+        quorum=body.quorum, majority=body.majority, allow_vote_change=body.allow_vote_change,
+    )  # fmt: skip
+    async with unit_of_work(runtime) as session:
+        proposal = await service.create_proposal(
+            session, runtime, spec, author_id=principal.user_id
+        )
+        result = await service.tally(session, proposal)
+    return ProposalWithTally(**ProposalOut.of(proposal).model_dump(), result=TallyOut.of(result))
+
+
+@router.get("/proposals", response_model=list[ProposalOut])
+async def list_proposals(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[
+        datetime | None, Query(description="created_at of the last item seen")
+    ] = None,
+    open_only: Annotated[bool, Query(alias="open")] = False,
+) -> list[ProposalOut]:
+    async with unit_of_work(runtime_of(request)) as session:
+        page = await service.proposals_page(session, limit, before, open_only)
+    return [ProposalOut.of(p) for p in page]
+
+
+@router.get("/proposals/{some_id}", response_model=ProposalWithTally)
+async def get_proposal(some_id: uuid.UUID, request: Request) -> ProposalWithTally:
+    """`some_id` is a proposal id or a job id."""
+    async with unit_of_work(runtime_of(request)) as session:
+        proposal = await service.get_proposal(session, some_id)
+        result = await service.tally(session, proposal)
+    return ProposalWithTally(**ProposalOut.of(proposal).model_dump(), result=TallyOut.of(result))
+
+
+@router.get("/vote/{some_id}/typed-data")
+async def typed_data(
+    some_id: uuid.UUID, request: Request,
+    wallet: Annotated[str, Query(min_length=40, max_length=42)],
+    vote: Annotated[str, Query(min_length=1, max_length=40)],
+    reason: Annotated[str, Query(max_length=ballots.MAX_REASON_CHARS)] = "",
+    timestamp: Annotated[int | None, Query(ge=0, lt=2**64)] = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The EIP-712 typed data to sign (`eth_signTypedData_v4`); post the signature with the
+    same wallet, vote, reason and timestamp to `POST /api/vote`."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        proposal = await service.get_proposal(session, some_id)
+    return await service.typed_data(runtime, proposal, wallet, vote, reason, timestamp)
+
+
+@router.post("/vote", response_model=VoteReceipt, dependencies=[Depends(limit_open_writes)])
+async def cast_vote(body: VoteIn, request: Request, response: Response,
+                    principal: OptionalPrincipal) -> VoteReceipt:  # fmt: skip
+    """Store a signed vote: 201 when stored, 200 when this exact vote was already stored."""
+    runtime = runtime_of(request)
+    some_id = body.proposal_id or body.job_id
+    assert some_id is not None
+    vote_request = service.VoteRequest(body.wallet, body.vote, body.reason, body.timestamp,
+                                       body.signature)  # fmt: skip
+    async with unit_of_work(runtime) as session:
+        proposal = await service.get_proposal(session, some_id)
+        vote, created = await service.cast_vote(session, runtime, proposal, vote_request, principal)
+        result = await service.tally(session, proposal)
+        out = VoteOut.of(vote)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return VoteReceipt(vote=out, created=created, result=TallyOut.of(result))
+
+
+@router.get("/vote/{some_id}", response_model=VotesOut)
+async def votes(
+    some_id: uuid.UUID, request: Request,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> VotesOut:  # fmt: skip
+    """Votes with reasons and signatures, the tally, quorum state and outcome."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        proposal = await service.get_proposal(session, some_id)
+        result = await service.tally(session, proposal)
+        page = await service.votes_page(session, proposal, limit, cursor)
+    chain = await chain_for(runtime)
+    return VotesOut(
+        **TallyOut.of(result).model_dump(), proposal=ProposalOut.of(proposal),
+        votes=[VoteOut.of(v) for v in page],
+        next_cursor=page[-1].voter if len(page) == limit else None,
+        domain=service.vote_domain(chain).as_dict(),
+    )  # fmt: skip

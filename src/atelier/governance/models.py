@@ -1,0 +1,121 @@
+"""Proposals and their signed votes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from atelier.core.db import Base
+
+STRATEGIES = ("one-wallet-one-vote", "erc20", "ledger", "quadratic")
+MAJORITIES = ("simple", "two-thirds")
+BINARY_CHOICES = ["approve", "reject"]
+
+
+class Proposal(Base):
+    """A question with a voting window, a snapshot, a power strategy and decision rules.
+
+    `chain_key` is the proposal's bytes32 id in the EIP-712 vote message and on chain: the
+    job's UUID for a job's proposal (the seed's `createProposal(bytes32 jobId)`), else the
+    proposal's own UUID, left-aligned and zero-padded.
+    """
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="window_order"),
+        CheckConstraint(f"strategy IN {STRATEGIES}", name="known_strategy"),
+        CheckConstraint(f"majority IN {MAJORITIES}", name="known_majority"),
+        CheckConstraint("chain_status IN ('off', 'pending', 'mirrored')", name="chain_status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("grid_requests.id", ondelete="SET NULL"), unique=True
+    )
+    author_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, server_default="")
+    chain_key: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    choices: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    strategy: Mapped[str] = mapped_column(String(30))
+    strategy_params: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb")
+    )
+    snapshot_block: Mapped[int | None] = mapped_column(BigInteger)
+    snapshot_at: Mapped[datetime]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    quorum: Mapped[Decimal] = mapped_column(Numeric, server_default="0")
+    majority: Mapped[str] = mapped_column(String(20), server_default="simple")
+    allow_vote_change: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # Relaying: 'off' (not relayable: other choices, or relaying disabled), 'pending' (to be
+    # created on chain), 'mirrored' (the indexer saw ProposalCreated).
+    chain_status: Mapped[str] = mapped_column(String(10), server_default="off")
+    chain_vote_end: Mapped[datetime | None]
+    # 'applied' / 'rejected' once the indexer read UpgradeApplied / UpgradeRejected.
+    chain_outcome: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Vote(Base):
+    """The current vote of one voter on one proposal, with what proves it.
+
+    An off-chain vote keeps its EIP-712 fields and signature, so anyone can re-verify it and
+    recompute the tally; a vote read from the chain keeps its transaction instead. `power`
+    is fixed at ingestion: it is the voter's power at the proposal's snapshot, which cannot
+    change afterwards.
+    """
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("proposal_id", "voter", name="one_vote_per_voter"),
+        CheckConstraint("source IN ('offchain', 'chain')", name="vote_source"),
+        CheckConstraint(
+            "relay_status IN ('off', 'pending', 'sent', 'confirmed', 'failed')",
+            name="relay_status",
+        ),
+        # the tally reads only this index (index-only scan over one proposal's votes)
+        Index("ix_votes_tally", "proposal_id", "choice", postgresql_include=["power"]),
+        Index(
+            "ix_votes_relay_pending", "proposal_id",
+            postgresql_where=text("relay_status = 'pending'"),
+        ),
+    )  # fmt: skip
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    proposal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("proposals.id", ondelete="CASCADE"))
+    voter: Mapped[str] = mapped_column(String(42))
+    choice: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    signed_timestamp: Mapped[int | None] = mapped_column(BigInteger)
+    signature: Mapped[str | None] = mapped_column(String(132))
+    power: Mapped[Decimal] = mapped_column(Numeric)
+    source: Mapped[str] = mapped_column(String(10), server_default="offchain")
+    relay_status: Mapped[str] = mapped_column(String(10), server_default="off")
+    relay_tx_hash: Mapped[str | None] = mapped_column(String(66))
+    relay_error: Mapped[str | None] = mapped_column(String(200))
+    chain_tx_hash: Mapped[str | None] = mapped_column(String(66))
+    chain_block: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

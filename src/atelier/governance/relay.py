@@ -1,0 +1,188 @@
+"""Making votes permanent on chain, and reading the chain back.
+
+- `mirror_proposals` creates each relayable proposal on `SoulvanUpgradeVoting` with the same
+  snapshot block, a window that ends `chain_relay_grace_s` after the off-chain one, and the
+  same quorum.
+- `relay_votes` submits final signed votes with `voteBySig`: the voter's own signature, the
+  relayer's gas. A vote is final when the proposal forbids changes, or its window closed.
+- `sync_chain` runs the reorg-safe indexer and applies what it read, in one transaction:
+  a relayed vote becomes `confirmed`; a vote cast directly on chain is stored with its
+  transaction as proof; logs a reorg removed undo exactly what they did (a relayed vote goes
+  back to `pending` and is relayed again; a chain-only vote is deleted), so no phantom votes.
+  `UpgradeApplied` emits `governance.upgrade_applied`, which personalizes the job.
+- `apply_due` calls `applyUpgrade` once a mirrored proposal's on-chain window has passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.chain.evm import indexer
+from atelier.chain.evm.client import EvmChain, TransactionReverted, chain_for
+from atelier.chain.evm.models import ChainLog
+from atelier.core import events
+from atelier.core.logging import get_logger
+from atelier.core.runtime import Runtime
+from atelier.governance import repository as repo
+from atelier.governance.models import Proposal, Vote
+from atelier.governance.service import now_utc
+
+log = get_logger(__name__)
+
+UPGRADE_APPLIED = "governance.upgrade_applied"
+
+
+@dataclass
+class ChainReport:
+    mirrored: int = 0
+    relayed: int = 0
+    failed: int = 0
+    added: int = 0
+    removed: int = 0
+    reorg_at: int | None = None
+    applied: int = 0
+
+
+async def mirror_proposals(session: AsyncSession, runtime: Runtime, report: ChainReport) -> None:
+    chain = await chain_for(runtime)
+    for proposal in await repo.proposals_to_mirror(session, limit=50):
+        assert proposal.chain_vote_end is not None
+        assert proposal.snapshot_block is not None
+        call = chain.voting.functions.createProposalWithWindow(
+            proposal.chain_key, proposal.snapshot_block, int(proposal.chain_vote_end.timestamp()),
+            proposal.strategy == "erc20", int(proposal.quorum),
+        )  # fmt: skip
+        try:
+            await chain.run(partial(EvmChain.transact, call=call))
+        except TransactionReverted as exc:
+            if exc.error != "ProposalExists":
+                log.warning("governance.mirror_failed", proposal=str(proposal.id), error=exc.error)
+                proposal.chain_status = "off"
+                continue
+        proposal.chain_status = "mirrored"
+        report.mirrored += 1
+
+
+async def relay_votes(session: AsyncSession, runtime: Runtime, report: ChainReport) -> None:
+    chain = await chain_for(runtime)
+    for vote in await repo.votes_to_relay(session, now_utc(), limit=100):
+        proposal = await session.get(Proposal, vote.proposal_id)
+        assert proposal is not None
+        assert vote.signature is not None
+        call = chain.voting.functions.voteBySig(
+            proposal.chain_key, vote.voter, vote.choice, vote.reason,
+            vote.signed_timestamp, bytes.fromhex(vote.signature.removeprefix("0x")),
+        )  # fmt: skip
+        try:
+            receipt = await chain.run(partial(EvmChain.transact, call=call))
+        except TransactionReverted as exc:
+            vote.relay_status, vote.relay_error = "failed", exc.error[:200]
+            report.failed += 1
+            continue
+        vote.relay_status, vote.relay_error = "sent", None
+        vote.relay_tx_hash = receipt["transactionHash"].to_0x_hex()
+        report.relayed += 1
+
+
+def _key(log_row: ChainLog) -> bytes:
+    return bytes.fromhex(str(log_row.args["jobId"]).removeprefix("0x"))
+
+
+async def _undo(session: AsyncSession, row: ChainLog) -> None:
+    proposal = await repo.proposal_by_chain_key(session, _key(row))
+    if proposal is None:
+        return
+    if row.event == "ProposalCreated" and proposal.chain_status == "mirrored":
+        proposal.chain_status = "pending"
+    elif row.event in ("UpgradeApplied", "UpgradeRejected"):
+        proposal.chain_outcome = None
+    elif row.event == "VoteCast":
+        vote = await repo.vote_of(session, proposal.id, str(row.args["voter"]))
+        if vote is None or vote.chain_tx_hash != row.tx_hash:
+            return
+        if vote.source == "chain":
+            await session.delete(vote)
+        else:
+            vote.relay_status, vote.chain_tx_hash, vote.chain_block = "pending", None, None
+            vote.relay_tx_hash = None
+
+
+async def _apply(session: AsyncSession, row: ChainLog) -> None:
+    proposal = await repo.proposal_by_chain_key(session, _key(row))
+    if proposal is None:  # a proposal made on chain by someone else: kept in the log only
+        return
+    if row.event == "ProposalCreated":
+        if proposal.chain_status == "pending":
+            proposal.chain_status = "mirrored"
+    elif row.event == "UpgradeApplied":
+        proposal.chain_outcome = "applied"
+        await events.emit(session, UPGRADE_APPLIED, {
+            "proposal_id": str(proposal.id),
+            "job_id": str(proposal.job_id) if proposal.job_id else None,
+            "approve": str(row.args["approveWeight"]), "reject": str(row.args["rejectWeight"]),
+            "tx_hash": row.tx_hash,
+        })  # fmt: skip
+    elif row.event == "UpgradeRejected":
+        proposal.chain_outcome = "rejected"
+    elif row.event == "VoteCast":
+        voter = str(row.args["voter"])
+        vote = await repo.vote_of(session, proposal.id, voter)
+        if vote is None:  # cast directly on chain: the transaction is its proof
+            session.add(Vote(
+                proposal_id=proposal.id, voter=voter,
+                choice="approve" if row.args["approve"] else "reject",
+                reason=str(row.args["reason"]), power=Decimal(int(row.args["weight"])),
+                source="chain", relay_status="confirmed",
+                chain_tx_hash=row.tx_hash, chain_block=row.block_number,
+            ))  # fmt: skip
+            await session.flush()
+        else:
+            vote.relay_status, vote.relay_error = "confirmed", None
+            vote.chain_tx_hash, vote.chain_block = row.tx_hash, row.block_number
+
+
+async def sync_chain(session: AsyncSession, runtime: Runtime, report: ChainReport) -> None:
+    chain = await chain_for(runtime)
+    batch = await indexer.poll(
+        session, chain, chain.voting, confirmations=runtime.settings.chain_confirmations,
+        start_block=chain.deployment.deploy_block,
+    )  # fmt: skip
+    for row in sorted(batch.removed, key=lambda r: (r.block_number, r.log_index), reverse=True):
+        await _undo(session, row)
+    for row in batch.added:
+        await _apply(session, row)
+    report.added += len(batch.added)
+    report.removed += len(batch.removed)
+    report.reorg_at = batch.reorg_at
+
+
+def _chain_time(chain: EvmChain) -> datetime:
+    return datetime.fromtimestamp(int(chain.w3.eth.get_block("latest")["timestamp"]), UTC)
+
+
+async def apply_due(session: AsyncSession, runtime: Runtime, report: ChainReport) -> None:
+    chain = await chain_for(runtime)
+    chain_now = max(await chain.run(_chain_time), now_utc())
+    for proposal in await repo.proposals_to_apply(session, chain_now):
+        call = chain.voting.functions.applyUpgrade(proposal.chain_key)
+        try:
+            await chain.run(partial(EvmChain.transact, call=call))
+        except TransactionReverted as exc:
+            if exc.error not in ("AlreadyFinalized", "VotingOpen"):
+                log.warning("governance.apply_failed", proposal=str(proposal.id), error=exc.error)
+            continue
+        report.applied += 1
+
+
+async def tick(runtime: Runtime) -> ChainReport:
+    """One round of relaying and indexing, each step in its own transaction."""
+    report = ChainReport()
+    for step in (mirror_proposals, relay_votes, sync_chain, apply_due, sync_chain):
+        async with runtime.sessions() as session, session.begin():
+            await step(session, runtime, report)
+    return report

@@ -1,0 +1,110 @@
+"""Governance queries: proposals by either id, tallies, vote pages, relay work."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.governance.models import Proposal, Vote
+
+
+async def proposal_by_any_id(session: AsyncSession, some_id: uuid.UUID) -> Proposal | None:
+    """`{id}` in the seed's routes is a job id or a proposal id."""
+    result = await session.scalars(
+        select(Proposal).where(or_(Proposal.id == some_id, Proposal.job_id == some_id))
+    )
+    return result.first()
+
+
+async def proposal_by_chain_key(session: AsyncSession, key: bytes) -> Proposal | None:
+    result = await session.scalars(select(Proposal).where(Proposal.chain_key == key))
+    return result.first()
+
+
+async def proposals_page(
+    session: AsyncSession, *, limit: int, before: datetime | None, open_at: datetime | None
+) -> list[Proposal]:
+    statement = select(Proposal).order_by(Proposal.created_at.desc(), Proposal.id).limit(limit)
+    if before is not None:
+        statement = statement.where(Proposal.created_at < before)
+    if open_at is not None:
+        statement = statement.where(Proposal.starts_at <= open_at, Proposal.ends_at > open_at)
+    return list(await session.scalars(statement))
+
+
+async def tally(session: AsyncSession, proposal_id: uuid.UUID) -> dict[str, tuple[Decimal, int]]:
+    """choice → (power, voters), summed in the database from the stored votes."""
+    rows = await session.execute(
+        select(Vote.choice, func.sum(Vote.power), func.count())
+        .where(Vote.proposal_id == proposal_id)
+        .group_by(Vote.choice)
+    )
+    return {choice: (Decimal(power), int(count)) for choice, power, count in rows}
+
+
+async def votes_page(
+    session: AsyncSession, proposal_id: uuid.UUID, *, limit: int, after: str | None
+) -> list[Vote]:
+    """Votes ordered by voter address; the cursor is the last voter of the previous page."""
+    statement = (
+        select(Vote).where(Vote.proposal_id == proposal_id).order_by(Vote.voter).limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(Vote.voter > after)
+    return list(await session.scalars(statement))
+
+
+async def insert_vote(session: AsyncSession, values: dict[str, object]) -> Vote | None:
+    """The new vote, or None when this voter already has one on the proposal."""
+    return await session.scalar(
+        insert(Vote)
+        .values(**values)
+        .on_conflict_do_nothing(constraint="one_vote_per_voter")
+        .returning(Vote)
+    )
+
+
+async def vote_for_update(session: AsyncSession, proposal_id: uuid.UUID, voter: str) -> Vote:
+    vote = await session.scalar(
+        select(Vote).where(Vote.proposal_id == proposal_id, Vote.voter == voter).with_for_update()
+    )
+    assert vote is not None
+    return vote
+
+
+async def vote_of(session: AsyncSession, proposal_id: uuid.UUID, voter: str) -> Vote | None:
+    return await session.scalar(
+        select(Vote).where(Vote.proposal_id == proposal_id, Vote.voter == voter)
+    )
+
+
+async def proposals_to_mirror(session: AsyncSession, limit: int) -> list[Proposal]:
+    return list(await session.scalars(
+        select(Proposal).where(Proposal.chain_status == "pending")
+        .order_by(Proposal.created_at).limit(limit).with_for_update(skip_locked=True)
+    ))  # fmt: skip
+
+
+async def votes_to_relay(session: AsyncSession, now: datetime, limit: int) -> list[Vote]:
+    """Pending votes that are final: the proposal is on chain, and its votes cannot change
+    any more (changes allowed: only once the off-chain window has closed)."""
+    return list(await session.scalars(
+        select(Vote).join(Proposal, Proposal.id == Vote.proposal_id)
+        .where(Vote.relay_status == "pending", Proposal.chain_status == "mirrored",
+               or_(Proposal.allow_vote_change.is_(False), Proposal.ends_at <= now))
+        .order_by(Vote.created_at).limit(limit).with_for_update(of=Vote, skip_locked=True)
+    ))  # fmt: skip
+
+
+async def proposals_to_apply(session: AsyncSession, chain_now: datetime) -> list[Proposal]:
+    return list(await session.scalars(
+        select(Proposal).where(
+            Proposal.chain_status == "mirrored", Proposal.chain_outcome.is_(None),
+            Proposal.chain_vote_end < chain_now,
+        ).with_for_update(skip_locked=True)
+    ))  # fmt: skip

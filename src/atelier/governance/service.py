@@ -1,0 +1,342 @@
+"""Proposals, signed votes and tallies (DESIGN.md section 6.4; anchors Snapshot, Governor).
+
+A vote is accepted only if its EIP-712 signature recovers the voter under the voting
+contract's domain, the window is open, its signed timestamp is not in the future, and the
+voter has power at the snapshot. One vote per (voter, proposal) is enforced by a unique
+constraint, so concurrent copies of one vote store exactly one row; a later vote replaces
+the stored one only if the proposal allows changes and it was signed later (an old signed
+vote replayed is refused).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from web3 import Web3
+
+from atelier.chain.evm.client import EvmChain, chain_for
+from atelier.core.config import Settings
+from atelier.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from atelier.core.runtime import Runtime
+from atelier.governance import ballots
+from atelier.governance import repository as repo
+from atelier.governance.ballots import BadSignature, Ballot, Domain
+from atelier.governance.models import BINARY_CHOICES, MAJORITIES, STRATEGIES, Proposal, Vote
+from atelier.governance.strategies import voting_power
+from atelier.identity import service as identity
+from atelier.identity.service import Principal
+
+MAX_CHOICES = 10
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def chain_key(some_id: uuid.UUID) -> bytes:
+    """A UUID as the bytes32 the contract and the vote message use (left-aligned)."""
+    return some_id.bytes + bytes(16)
+
+
+def vote_domain(chain: EvmChain) -> Domain:
+    return Domain(chain.chain_id, chain.deployment.voting)
+
+
+def checksum(wallet: str) -> str:
+    try:
+        return str(Web3.to_checksum_address(wallet))
+    except ValueError:
+        raise InvalidInput(
+            f"{wallet!r} is not an EVM address (0x + 40 hex)", slug="invalid-wallet",
+            extra={"errors": [{"loc": ["body", "wallet"], "msg": "not an EVM address"}]},
+        ) from None  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProposalSpec:
+    title: str
+    body: str = ""
+    choices: tuple[str, ...] = tuple(BINARY_CHOICES)
+    strategy: str = "one-wallet-one-vote"
+    strategy_params: dict[str, Any] | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    quorum: Decimal = Decimal(0)
+    majority: str = "simple"
+    allow_vote_change: bool = False
+
+
+def _check_spec(spec: ProposalSpec, starts: datetime, ends: datetime) -> None:
+    problems: list[tuple[str, str]] = []
+    choices = [c.strip().lower() for c in spec.choices]
+    if not 2 <= len(choices) <= MAX_CHOICES or len(set(choices)) != len(choices):
+        problems.append(("choices", f"2 to {MAX_CHOICES} distinct choices"))
+    if any(not c or len(c) > 40 for c in choices):
+        problems.append(("choices", "each choice is 1 to 40 characters"))
+    if spec.strategy not in STRATEGIES:
+        problems.append(("strategy", f"one of {', '.join(STRATEGIES)}"))
+    if spec.strategy == "quadratic" and (spec.strategy_params or {}).get("base", "erc20") not in (
+        "erc20", "ledger",
+    ):  # fmt: skip
+        problems.append(("strategy_params", "quadratic's base is erc20 or ledger"))
+    if spec.majority not in MAJORITIES:
+        problems.append(("majority", f"one of {', '.join(MAJORITIES)}"))
+    if ends <= starts or ends <= now_utc():
+        problems.append(("ends_at", "the window must end after it starts, in the future"))
+    if spec.quorum < 0:
+        problems.append(("quorum", "not negative"))
+    if problems:
+        raise InvalidInput(
+            "; ".join(f"{field}: {msg}" for field, msg in problems), slug="invalid-proposal",
+            extra={"errors": [{"loc": ["body", f], "msg": m} for f, m in problems]},
+        )  # fmt: skip
+
+
+def _relayable(spec: ProposalSpec, settings: Settings, chain: EvmChain) -> bool:
+    """On chain, weights are 1 per wallet or the contract's own token at the snapshot; a
+    proposal whose power comes from elsewhere (the ledger, another token, square roots)
+    or with other choices than approve/reject is kept off chain."""
+    token = (spec.strategy_params or {}).get("token")
+    same_token = token is None or str(token).lower() == chain.deployment.token.lower()
+    return (
+        settings.chain_relay
+        and list(spec.choices) == BINARY_CHOICES
+        and (spec.strategy == "one-wallet-one-vote" or (spec.strategy == "erc20" and same_token))
+    )
+
+
+async def create_proposal(
+    session: AsyncSession, runtime: Runtime, spec: ProposalSpec, *,
+    author_id: uuid.UUID | None = None, job_id: uuid.UUID | None = None,
+) -> Proposal:  # fmt: skip
+    settings = runtime.settings
+    starts = spec.starts_at or now_utc()
+    ends = spec.ends_at or starts + timedelta(seconds=settings.governance_job_window_s)
+    _check_spec(spec, starts, ends)
+    chain = await chain_for(runtime)
+    # The snapshot is the newest block when the proposal is made: balances as they stood
+    # before anyone knew of it.
+    head = await chain.run(lambda c: int(c.w3.eth.block_number))
+    proposal_id = uuid.uuid4()
+    relayable = _relayable(spec, settings, chain)
+    grace = timedelta(seconds=settings.chain_relay_grace_s)
+    params = dict(spec.strategy_params or {})
+    if spec.strategy == "erc20" or params.get("base") == "erc20":
+        params.setdefault("token", chain.deployment.token)
+    proposal = Proposal(
+        id=proposal_id, job_id=job_id, author_id=author_id, title=spec.title, body=spec.body,
+        chain_key=chain_key(job_id or proposal_id),
+        choices=[c.strip().lower() for c in spec.choices], strategy=spec.strategy,
+        strategy_params=params, snapshot_block=head, snapshot_at=now_utc(),
+        starts_at=starts, ends_at=ends, quorum=spec.quorum, majority=spec.majority,
+        allow_vote_change=spec.allow_vote_change,
+        chain_status="pending" if relayable else "off",
+        chain_vote_end=ends + grace if relayable else None,
+    )  # fmt: skip
+    session.add(proposal)
+    await session.flush()
+    return proposal
+
+
+async def create_job_proposal(
+    session: AsyncSession, runtime: Runtime, job_id: uuid.UUID, kind: str, creator_id: uuid.UUID
+) -> Proposal:
+    """The proposal a finished job gets (idempotent: one per job)."""
+    existing = await repo.proposal_by_any_id(session, job_id)
+    if existing is not None and existing.job_id == job_id:
+        return existing
+    settings = runtime.settings
+    spec = ProposalSpec(
+        title=f"Approve the upgrade of {kind} job {job_id}?",
+        body="Vote approve to apply this job's upgrade (personalization), reject otherwise.",
+        strategy=settings.governance_job_strategy,
+        quorum=Decimal(settings.governance_job_quorum),
+    )
+    return await create_proposal(session, runtime, spec, author_id=creator_id, job_id=job_id)
+
+
+async def get_proposal(session: AsyncSession, some_id: uuid.UUID) -> Proposal:
+    proposal = await repo.proposal_by_any_id(session, some_id)
+    if proposal is None:
+        raise NotFound(f"no proposal or job with a proposal has id {some_id}",
+                       slug="proposal-not-found")  # fmt: skip
+    return proposal
+
+
+def _check_choice_and_reason(proposal: Proposal, choice: str, reason: str) -> None:
+    if choice not in proposal.choices:
+        raise InvalidInput(
+            f"{choice!r} is not a choice of this proposal ({', '.join(proposal.choices)})",
+            slug="unknown-choice",
+            extra={"errors": [{"loc": ["body", "vote"], "msg": "unknown choice"}]},
+        )
+    if len(reason) > ballots.MAX_REASON_CHARS or len(reason.encode()) > ballots.MAX_REASON_CHARS:
+        raise InvalidInput(
+            f"a reason is at most {ballots.MAX_REASON_CHARS} characters and, as on chain, "
+            f"{ballots.MAX_REASON_CHARS} bytes of UTF-8", slug="reason-too-long",
+            extra={"errors": [{"loc": ["body", "reason"], "msg": "too long"}]},
+        )  # fmt: skip
+
+
+async def typed_data(
+    runtime: Runtime, proposal: Proposal, wallet: str, choice: str, reason: str,
+    timestamp: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    _check_choice_and_reason(proposal, choice, reason)
+    chain = await chain_for(runtime)
+    ballot = Ballot(proposal.chain_key, checksum(wallet), choice, reason,
+                    timestamp if timestamp is not None else int(now_utc().timestamp()))  # fmt: skip
+    return ballots.typed_data(vote_domain(chain), ballot)
+
+
+@dataclass(frozen=True)
+class VoteRequest:
+    wallet: str
+    choice: str
+    reason: str
+    timestamp: int | None
+    signature: str | None
+
+
+async def cast_vote(
+    session: AsyncSession, runtime: Runtime, proposal: Proposal, request: VoteRequest,
+    principal: Principal | None,
+) -> tuple[Vote, bool]:  # fmt: skip
+    """Verify and store a vote; returns (vote, created). A copy of the stored vote is a no-op."""
+    _check_choice_and_reason(proposal, request.choice, request.reason)
+    voter = checksum(request.wallet)
+    chain = await chain_for(runtime)
+    domain = vote_domain(chain)
+    now = now_utc()
+    timestamp = request.timestamp
+    signature = request.signature
+    if signature is None:  # a wallet the platform holds for the signed-in caller
+        if principal is None:
+            raise Unauthorized("sign the vote, or sign in to vote with a wallet Atelier holds "
+                               "for you", slug="signature-required")  # fmt: skip
+        timestamp = int(now.timestamp()) if timestamp is None else timestamp
+        ballot = Ballot(proposal.chain_key, voter, request.choice, request.reason, timestamp)
+        signature = await identity.sign_typed_data_for(
+            session, runtime.settings, principal.user_id, voter,
+            ballots.typed_data(domain, ballot),
+        )  # fmt: skip
+        if signature is None:
+            raise Forbidden("Atelier holds no such wallet for you; sign the vote yourself",
+                            slug="signature-required")  # fmt: skip
+    if timestamp is None:
+        raise InvalidInput(
+            "timestamp (the one you signed) is required", slug="invalid-vote",
+            extra={"errors": [{"loc": ["body", "timestamp"], "msg": "missing"}]},
+        )  # fmt: skip
+    ballot = Ballot(proposal.chain_key, voter, request.choice, request.reason, timestamp)
+    try:
+        signer = ballots.recover(domain, ballot, signature)
+    except BadSignature as exc:
+        raise InvalidInput(str(exc), slug="malformed-signature") from None
+    if signer != voter:
+        raise Forbidden(
+            "the signature was not made by this wallet over this vote (check the proposal, "
+            "choice, reason, timestamp, chain id and verifying contract you signed)",
+            slug="signature-mismatch",
+        )
+    if now < proposal.starts_at:
+        raise Conflict(f"voting opens at {proposal.starts_at.isoformat()}", slug="voting-not-open")
+    if now >= proposal.ends_at:
+        raise Conflict(f"voting closed at {proposal.ends_at.isoformat()}", slug="voting-closed")
+    skew = runtime.settings.governance_clock_skew_s
+    if timestamp > now.timestamp() + skew:
+        raise InvalidInput("the vote is dated in the future", slug="vote-from-the-future")
+    if timestamp < proposal.starts_at.timestamp() - skew:
+        raise InvalidInput("the vote is dated before the window opened", slug="stale-vote")
+    power = await voting_power(session, chain, proposal, voter)
+    if power <= 0:
+        raise Forbidden(f"{voter} had no voting power at the snapshot "
+                        f"({proposal.strategy})", slug="no-voting-power")  # fmt: skip
+    values: dict[str, Any] = {
+        "proposal_id": proposal.id, "voter": voter, "choice": request.choice,
+        "reason": request.reason, "signed_timestamp": timestamp, "signature": signature,
+        "power": power, "source": "offchain",
+        "relay_status": "off" if proposal.chain_status == "off" else "pending",
+    }  # fmt: skip
+    created = await repo.insert_vote(session, values)
+    if created is not None:
+        return created, True
+    stored = await repo.vote_for_update(session, proposal.id, voter)
+    if stored.signature == signature:
+        return stored, False
+    if not proposal.allow_vote_change:
+        raise Conflict("this wallet has already voted and the proposal does not allow "
+                       "changing a vote", slug="already-voted")  # fmt: skip
+    if stored.signed_timestamp is None or timestamp <= stored.signed_timestamp:
+        raise Conflict("a newer vote of this wallet is stored (an old vote replayed?)",
+                       slug="stale-vote")  # fmt: skip
+    if stored.relay_status in ("sent", "confirmed") or stored.source == "chain":
+        raise Conflict("this wallet's vote is already on chain", slug="vote-on-chain")
+    for name in ("choice", "reason", "signed_timestamp", "signature", "power"):
+        setattr(stored, name, values[name])
+    stored.updated_at = now
+    return stored, False
+
+
+@dataclass(frozen=True)
+class Tally:
+    by_choice: dict[str, Decimal]
+    voters: dict[str, int]
+    quorum: Decimal
+    participation: Decimal
+    quorum_reached: bool
+    state: str  # pending | active | closed
+    outcome: str | None  # passed | rejected | no-quorum | tie (None while not closed)
+    winner: str | None
+
+
+def decide(proposal: Proposal, counted: dict[str, tuple[Decimal, int]], now: datetime) -> Tally:
+    """Quorum and majority over the counted power (pure: anyone can recompute it)."""
+    by_choice = {c: counted.get(c, (Decimal(0), 0))[0] for c in proposal.choices}
+    voters = {c: counted.get(c, (Decimal(0), 0))[1] for c in proposal.choices}
+    total = sum(by_choice.values(), Decimal(0))
+    state = (
+        "pending" if now < proposal.starts_at else "active" if now < proposal.ends_at else "closed"
+    )
+    reached = total >= proposal.quorum and total > 0
+    ranked = sorted(by_choice.items(), key=lambda kv: kv[1], reverse=True)
+    top, top_power = ranked[0]
+    tie = len(ranked) > 1 and ranked[1][1] == top_power
+    needed = Decimal(2) / 3 if proposal.majority == "two-thirds" else Decimal("0.5")
+    winner = None if tie or not reached else top
+    outcome = None
+    if state == "closed":
+        if not reached:
+            outcome = "no-quorum"
+        elif tie:
+            outcome = "tie"
+        else:
+            share = top_power / total
+            wins = share >= needed if proposal.majority == "two-thirds" else share > needed
+            binary_passed = top == "approve" if proposal.choices == BINARY_CHOICES else True
+            outcome = "passed" if wins and binary_passed else "rejected"
+            winner = top if wins else None
+    return Tally(by_choice, voters, proposal.quorum, total, reached, state, outcome, winner)
+
+
+async def tally(session: AsyncSession, proposal: Proposal) -> Tally:
+    return decide(proposal, await repo.tally(session, proposal.id), now_utc())
+
+
+async def votes_page(
+    session: AsyncSession, proposal: Proposal, limit: int, after: str | None
+) -> list[Vote]:
+    return await repo.votes_page(session, proposal.id, limit=limit, after=after)
+
+
+async def proposals_page(
+    session: AsyncSession, limit: int, before: datetime | None, open_only: bool
+) -> list[Proposal]:
+    return await repo.proposals_page(
+        session, limit=limit, before=before, open_at=now_utc() if open_only else None
+    )

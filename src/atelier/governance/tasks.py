@@ -1,0 +1,43 @@
+"""A finished job gets its proposal; the relayer and indexer tick in the background."""
+
+from __future__ import annotations
+
+import uuid
+
+import procrastinate
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.core import events
+from atelier.core.events import OutboxEvent
+from atelier.core.logging import get_logger
+from atelier.core.runtime import current_runtime
+from atelier.governance import relay, service
+
+log = get_logger(__name__)
+
+blueprint = procrastinate.Blueprint()
+ARTIFACT_ACCEPTED = "artifact.accepted"
+
+
+@events.subscribe(ARTIFACT_ACCEPTED, "governance.job_proposal")
+async def job_proposal(session: AsyncSession, event: OutboxEvent) -> None:
+    """The seed's render + vote flow: a completed job is put to the community's vote."""
+    payload = event.payload
+    proposal = await service.create_job_proposal(
+        session, current_runtime(), uuid.UUID(payload["request_id"]), str(payload["kind"]),
+        uuid.UUID(payload["creator_id"]),
+    )  # fmt: skip
+    log.info("governance.job_proposal", job_id=payload["request_id"], proposal=str(proposal.id))
+
+
+@blueprint.periodic(cron="* * * * * */2")
+@blueprint.task(name="chain_tick", queueing_lock="governance_chain_tick", lock="governance_chain")
+async def chain_tick(timestamp: int | None = None) -> None:
+    runtime = current_runtime()
+    if not runtime.settings.chain_relay:
+        return
+    report = await relay.tick(runtime)
+    if any((report.mirrored, report.relayed, report.failed, report.added, report.removed)):
+        log.info("governance.chain_tick", mirrored=report.mirrored, relayed=report.relayed,
+                 failed=report.failed, added=report.added, removed=report.removed,
+                 reorg_at=report.reorg_at, applied=report.applied)  # fmt: skip

@@ -1,0 +1,60 @@
+"""Voting as a wallet outside Atelier would: fetch typed data, sign it with eth-account, post."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from atelier.chain.evm.client import EvmChain, chain_for
+from atelier.core.runtime import Runtime
+from tests.helpers import bearer
+
+
+def sign(account: LocalAccount, typed: dict[str, Any]) -> str:
+    return "0x" + Account.sign_typed_data(account.key, full_message=typed).signature.hex()
+
+
+async def proposal(
+    client: httpx.AsyncClient, token: str, *, seconds: float = 600, **fields: Any
+) -> dict[str, Any]:
+    body = {"title": "Paint the truck chrome?",
+            "ends_at": (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(), **fields}  # fmt: skip
+    response = await client.post("/api/proposals", headers=bearer(token), json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def typed_data(client: httpx.AsyncClient, some_id: str, wallet: str, vote: str,
+                     reason: str = "", timestamp: int | None = None) -> dict[str, Any]:  # fmt: skip
+    params: dict[str, Any] = {"wallet": wallet, "vote": vote, "reason": reason}
+    if timestamp is not None:
+        params["timestamp"] = timestamp
+    response = await client.get(f"/api/vote/{some_id}/typed-data", params=params)
+    assert response.status_code == 200, response.text
+    typed: dict[str, Any] = response.json()
+    return typed
+
+
+async def signed_vote(
+    client: httpx.AsyncClient, some_id: str, account: LocalAccount, vote: str,
+    reason: str = "", timestamp: int | None = None, key: str = "proposal_id",
+) -> dict[str, Any]:  # fmt: skip
+    typed = await typed_data(client, some_id, account.address, vote, reason, timestamp)
+    return {key: some_id, "wallet": account.address, "vote": vote, "reason": reason,
+            "timestamp": typed["message"]["timestamp"], "signature": sign(account, typed)}  # fmt: skip
+
+
+async def give_tokens(runtime: Runtime, to: str, amount: int) -> int:
+    """Transfer SoulvanCoin from the embedded chain's treasury; returns the block number."""
+    chain = await chain_for(runtime)
+
+    def transfer(c: EvmChain) -> int:
+        receipt = c.transact(c.token.functions.transfer(to, amount))
+        return int(receipt["blockNumber"])
+
+    return await chain.run(transfer)
