@@ -89,12 +89,16 @@ async def relay_votes(session: AsyncSession, runtime: Runtime, report: ChainRepo
         report.relayed += 1
 
 
-def _key(log_row: ChainLog) -> bytes:
-    return bytes.fromhex(str(log_row.args["jobId"]).removeprefix("0x"))
+async def _proposal_of(session: AsyncSession, row: ChainLog) -> Proposal | None:
+    """Our proposal a log is about (None for other events, e.g. OwnershipTransferred)."""
+    key = row.args.get("jobId")
+    if key is None:
+        return None
+    return await repo.proposal_by_chain_key(session, bytes.fromhex(str(key).removeprefix("0x")))
 
 
 async def _undo(session: AsyncSession, row: ChainLog) -> None:
-    proposal = await repo.proposal_by_chain_key(session, _key(row))
+    proposal = await _proposal_of(session, row)
     if proposal is None:
         return
     if row.event == "ProposalCreated" and proposal.chain_status == "mirrored":
@@ -113,8 +117,8 @@ async def _undo(session: AsyncSession, row: ChainLog) -> None:
 
 
 async def _apply(session: AsyncSession, row: ChainLog) -> None:
-    proposal = await repo.proposal_by_chain_key(session, _key(row))
-    if proposal is None:  # a proposal made on chain by someone else: kept in the log only
+    proposal = await _proposal_of(session, row)
+    if proposal is None:  # not about a proposal of ours: kept in the log only
         return
     if row.event == "ProposalCreated":
         if proposal.chain_status == "pending":
@@ -158,7 +162,8 @@ async def sync_chain(session: AsyncSession, runtime: Runtime, report: ChainRepor
         await _apply(session, row)
     report.added += len(batch.added)
     report.removed += len(batch.removed)
-    report.reorg_at = batch.reorg_at
+    if batch.reorg_at is not None:
+        report.reorg_at = batch.reorg_at
 
 
 def _chain_time(chain: EvmChain) -> datetime:

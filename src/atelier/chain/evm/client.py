@@ -35,6 +35,7 @@ from atelier.chain.evm.contracts import (
     Deployment,
     abi_hashes,
     deploy,
+    send,
     token_contract,
     voting_contract,
 )
@@ -122,22 +123,14 @@ class EvmChain:
 
     def transact(self, call: ContractFunction) -> TxReceipt:
         """Send `call` from the relayer and wait for its receipt (call under the lock)."""
-        try:
-            if self.key is None:
-                tx_hash = call.transact({"from": self.sender})
-            else:
-                tx = call.build_transaction({
-                    "from": self.sender, "chainId": self.chain_id,
-                    "nonce": self.w3.eth.get_transaction_count(self.sender, "pending"),
-                })  # fmt: skip
-                signed = self.key.sign_transaction(tx)  # type: ignore[arg-type]
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        try:  # gas estimation runs the call: a revert surfaces here, with its error
+            tx = call.build_transaction({"from": self.sender})
         except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
             raise TransactionReverted(error_name(exc, call.contract_abi)) from None
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
-        if receipt["status"] != 1:
-            raise TransactionReverted("reverted", tx_hash.hex())
-        return receipt
+        try:
+            return send(self.w3, tx, self.key)
+        except RuntimeError as exc:
+            raise TransactionReverted("reverted", str(exc)) from None
 
     def rpc(self, method: str, params: list[Any]) -> Any:
         """A raw JSON-RPC call (the embedded chain's `/chain/rpc`); call under the lock."""

@@ -14,6 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
@@ -78,12 +79,20 @@ class Deployment:
     deploy_block: int
 
 
-def _send(w3: Web3, tx: TxParams) -> TxReceipt:
-    """Send `tx` from its (node-unlocked) `from` account and wait for a successful receipt.
+def send(w3: Web3, tx: TxParams, key: LocalAccount | None = None) -> TxReceipt:
+    """Send `tx` and wait for a successful receipt: signed here with `key`, or by the node
+    for its own unlocked `from` account (eth-tester, a dev node) when `key` is None.
 
-    The one place a transaction leaves: signing with a local key instead replaces this.
+    The one place a transaction leaves Atelier.
     """
-    tx_hash = w3.eth.send_transaction(tx)
+    if key is None:
+        tx_hash = w3.eth.send_transaction(tx)
+    else:
+        tx = {**tx, "from": key.address, "chainId": w3.eth.chain_id,
+              "nonce": w3.eth.get_transaction_count(key.address, "pending")}  # fmt: skip
+        tx.setdefault("gas", w3.eth.estimate_gas(tx))
+        signed = key.sign_transaction(tx)  # type: ignore[arg-type]
+        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
     if receipt["status"] != 1:
         raise RuntimeError(f"transaction {tx_hash.to_0x_hex()} failed (status {receipt['status']})")
@@ -91,13 +100,13 @@ def _send(w3: Web3, tx: TxParams) -> TxReceipt:
 
 
 def _deploy_one(
-    w3: Web3, deployer: ChecksumAddress, name: str, *args: Any
+    w3: Web3, deployer: ChecksumAddress, key: LocalAccount | None, name: str, *args: Any
 ) -> tuple[ChecksumAddress, int]:
     """Deploy contract `name`; its address and the block it was created in."""
     artifact = load_artifact(name)
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     tx = factory.constructor(*args).build_transaction({"from": deployer})
-    receipt = _send(w3, tx)
+    receipt = send(w3, tx, key)
     address = receipt["contractAddress"]
     if address is None:
         raise RuntimeError(f"deploying {name} created no contract")
@@ -112,16 +121,20 @@ def deploy(
     initial_supply: int = 0,
     voting_period_s: int = 3 * 24 * 3600,
     quorum: int = 0,
+    key: LocalAccount | None = None,
 ) -> Deployment:
     """Deploy SoulvanCoin and SoulvanUpgradeVoting, both owned by `deployer`.
 
     `initial_supply` base units go to `initial_holder` (the deployer when not given).
     `voting_period_s` and `quorum` are the voting contract's defaults for `createProposal`.
+    With `key`, transactions are signed locally (its address must be `deployer`).
     """
     holder = initial_holder if initial_holder is not None else deployer
-    token, deploy_block = _deploy_one(w3, deployer, "SoulvanCoin", deployer, holder, initial_supply)
+    token, deploy_block = _deploy_one(
+        w3, deployer, key, "SoulvanCoin", deployer, holder, initial_supply
+    )
     voting, _ = _deploy_one(
-        w3, deployer, "SoulvanUpgradeVoting", deployer, token, voting_period_s, quorum
+        w3, deployer, key, "SoulvanUpgradeVoting", deployer, token, voting_period_s, quorum
     )
     return Deployment(
         chain_id=w3.eth.chain_id, token=token, voting=voting, deploy_block=deploy_block

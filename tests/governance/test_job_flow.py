@@ -1,0 +1,80 @@
+"""The seed's render + vote flow: a finished job gets a proposal, wallets vote with their own
+signatures, votes go on chain and come back, and UpgradeApplied personalizes the job."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+from eth_account import Account
+from sqlalchemy import select
+
+from atelier.chain.evm.client import chain_for
+from atelier.core.runtime import Runtime
+from atelier.governance import relay
+from atelier.grid.models import GenerationRequest
+from tests.governance.helpers import signed_vote
+from tests.grid.helpers import account_with_key, asgi_client, worker_loop
+from tests.helpers import bearer, drain_tasks
+
+
+async def test_finished_job_is_voted_relayed_applied_and_personalized(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    creator_id, key = await account_with_key(runtime)
+    wallet = (await client.post("/api/v1/user/wallets/custodial", headers=bearer(key))).json()
+    style = await client.post("/api/music/style", headers=bearer(key), json={
+        "wallet": wallet["address"], "truck_style": "graffiti", "mood": "upbeat"})  # fmt: skip
+    assert style.json()["music_genre"] == "hip-hop"
+
+    grid = asgi_client(client, key)
+    job = await grid.generate({"kind": "image", "prompt": "chrome truck at dusk",
+                               "width": 64, "height": 64, "wallet": wallet["address"]})  # fmt: skip
+    _, volunteer = await account_with_key(runtime)
+    async with worker_loop(client, volunteer, "render", tmp_path, max_jobs=1) as loop:
+        await asyncio.wait_for(loop.run(), 60)
+    await grid.close()
+    await drain_tasks(runtime)  # artifact.accepted → the job's proposal
+
+    proposal = await client.get(f"/api/proposals/{job.id}")
+    assert proposal.status_code == 200, proposal.text
+    assert proposal.json()["job_id"] == str(job.id)
+    assert proposal.json()["strategy"] == "one-wallet-one-vote"
+    assert proposal.json()["chain_key"] == "0x" + job.id.bytes.hex() + "00" * 16
+
+    voters = [Account.create() for _ in range(3)]  # wallets Atelier never saw
+    for account, choice in zip(voters, ["approve", "approve", "reject"], strict=True):
+        body = await signed_vote(client, str(job.id), account, choice, reason=f"{choice}: lighting",
+                                 key="job_id")  # fmt: skip
+        assert (await client.post("/api/vote", json=body)).status_code == 201
+    tally = (await client.get(f"/api/vote/{job.id}")).json()
+    assert tally["tally"] == {"approve": "2", "reject": "1"}
+    assert tally["quorum"]["reached"] is True
+
+    await relay.tick(runtime)  # mirrored, relayed, indexed back
+    synced = (await client.get(f"/api/vote/{job.id}")).json()
+    assert [v["relay_status"] for v in synced["votes"]] == ["confirmed"] * 3
+
+    # the on-chain window (off-chain window + relay grace) passes; anyone may apply
+    chain = await chain_for(runtime)
+    window = runtime.settings.governance_job_window_s + runtime.settings.chain_relay_grace_s
+    tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    await chain.run(lambda c: tester.time_travel(int(time.time()) + window + 60))
+    report = await relay.tick(runtime)
+    assert report.applied == 1
+    applied = (await client.get(f"/api/proposals/{job.id}")).json()
+    assert applied["chain_outcome"] == "applied"
+
+    await drain_tasks(runtime)  # governance.upgrade_applied → music personalization
+    async with runtime.sessions() as session:
+        tracks = list(await session.scalars(
+            select(GenerationRequest).where(GenerationRequest.user_id == creator_id,
+                                            GenerationRequest.kind == "music")
+        ))  # fmt: skip
+    assert len(tracks) == 1
+    assert tracks[0].options == {"personalizes": str(job.id)}
+    assert tracks[0].params["genre"] == "hip-hop"
+    again = await relay.tick(runtime)  # applyUpgrade twice is refused on chain; nothing happens
+    assert again.applied == 0
