@@ -83,7 +83,9 @@ async def test_vote_cast_directly_on_chain_is_synced(
     # the same wallet cannot then vote off chain as well (eth-tester's keys are 1, 2, 3, …)
     same_wallet = Account.from_key((4).to_bytes(32, "big"))
     assert same_wallet.address == direct_voter
-    twice = await client.post("/api/vote", json=await signed_vote(client, created["id"], same_wallet, "approve"))
+    twice = await client.post(
+        "/api/vote", json=await signed_vote(client, created["id"], same_wallet, "approve")
+    )
     assert twice.status_code == 409 and twice.json()["type"].endswith("/already-voted")
 
 

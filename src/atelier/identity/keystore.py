@@ -165,3 +165,11 @@ def sign_text(chain: Chain, secret: bytes, message: str) -> str:
         signed = Account.sign_message(encode_defunct(text=message), private_key=secret)
         return "0x" + bytes(signed.signature).hex()
     return str(Keypair.from_seed(secret).sign_message(message.encode()))
+
+
+def unlock_evm_wallet(directory: Path, address: str, passphrase: str) -> bytes:
+    """The private key of an EVM wallet made by `atelier wallet create` (in memory only)."""
+    keystore = load_keystore(load_profile(directory, address), directory)
+    if keystore_chain(keystore) != "evm":
+        raise KeystoreError("EIP-712 signatures need an EVM wallet")
+    return decrypt_secret(keystore, passphrase)

@@ -71,29 +71,18 @@ def sign(
     """Sign one of your artifacts with your wallet (EIP-712); the proof goes into its C2PA
     manifest, where `atelier verify` recovers the wallet."""
     from atelier.core.secrets import read_secret_file
-    from atelier.identity.keystore import (
-        KeystoreError,
-        decrypt_secret,
-        keystore_chain,
-        load_keystore,
-        load_profile,
-        sign_typed_data,
-    )
+    from atelier.identity.keystore import KeystoreError, sign_typed_data, unlock_evm_wallet
 
     if not api_key:
         err.print("[red]error:[/] an API key is required: --api-key or ATELIER_API_KEY")
         raise typer.Exit(2)
     try:
-        profile = load_profile(directory, address)
-        keystore = load_keystore(profile, directory)
-        if keystore_chain(keystore) != "evm":
-            raise KeystoreError("artifact proofs are EIP-712: use an EVM wallet")
         passphrase = (
             read_secret_file(passphrase_file, "passphrase")
             if passphrase_file
             else typer.prompt("Keystore passphrase", hide_input=True)
         )
-        secret = decrypt_secret(keystore, passphrase)
+        secret = unlock_evm_wallet(directory, address, passphrase)
     except (KeystoreError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None

@@ -52,5 +52,5 @@ async def embedded_rpc(request: Request) -> JSONResponse:
     for call in calls:
         params = call.get("params") or []
         answer = await chain.run(partial(EvmChain.rpc, method=call["method"], params=params))
-        answers.append({**dict(answer), "id": call.get("id"), "jsonrpc": "2.0"})
+        answers.append({"jsonrpc": "2.0", "id": call.get("id"), **answer})
     return JSONResponse(answers if isinstance(body, list) else answers[0])

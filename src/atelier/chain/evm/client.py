@@ -28,6 +28,7 @@ from eth_typing import ChecksumAddress
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
+from web3.datastructures import NamedElementOnion
 from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.types import TxReceipt
 
@@ -100,6 +101,7 @@ class EvmChain:
     embedded: bool
     key: LocalAccount | None = None  # None: the node holds `sender` unlocked (eth-tester)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _rpc: Callable[[str, Any], Any] | None = field(default=None, repr=False)
 
     @property
     def chain_id(self) -> int:
@@ -132,9 +134,42 @@ class EvmChain:
         except RuntimeError as exc:
             raise TransactionReverted("reverted", str(exc)) from None
 
-    def rpc(self, method: str, params: list[Any]) -> Any:
-        """A raw JSON-RPC call (the embedded chain's `/chain/rpc`); call under the lock."""
-        return self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+    def rpc(self, method: str, params: list[Any]) -> dict[str, Any]:
+        """Answer one JSON-RPC call as a node would (the embedded chain's `/chain/rpc`):
+        camelCase fields, hex quantities, reverts as `{"error": {"code": 3, "data": …}}`.
+        Call under the lock."""
+        if self._rpc is None:  # the provider's own formatting, without web3's result parsing
+            self._rpc = self.w3.provider.request_func(self.w3, NamedElementOnion([]))
+        try:
+            answer = dict(self._rpc(method, params))
+        except TransactionFailed as exc:
+            data = _revert_data(exc)
+            error: dict[str, Any] = {"code": 3, "message": "execution reverted"}
+            if data is not None:
+                error["data"] = "0x" + data.hex()
+            return {"error": error}
+        except Exception as exc:  # eth-tester's validation errors: bad params
+            return {"error": {"code": -32602, "message": str(exc)[:300]}}
+        if "result" in answer:
+            answer["result"] = _quantities(answer["result"])
+        answer.pop("id", None)
+        answer.pop("jsonrpc", None)
+        return answer
+
+
+def _quantities(value: Any) -> Any:
+    """JSON-RPC encodes integers as hex quantities."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, dict):
+        return {k: _quantities(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_quantities(v) for v in value]
+    return value
 
 
 def load_relayer_key(path: Path) -> LocalAccount:

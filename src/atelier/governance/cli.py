@@ -1,0 +1,320 @@
+"""`atelier proposal create|show|tally` and `atelier vote`, over the HTTP API.
+
+`tally --verify` is the "anyone can recompute it" promise: it downloads every vote,
+re-verifies each EIP-712 signature locally and sums the power itself.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+proposal_app = typer.Typer(help="Create proposals, show them and recompute their tallies.",
+                           no_args_is_help=True)  # fmt: skip
+
+ServerOption = Annotated[str, typer.Option(envvar="ATELIER_SERVER")]
+KeyOption = Annotated[str, typer.Option(envvar="ATELIER_API_KEY", show_default=False)]
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}")
+    return typer.Exit(2)
+
+
+def _call(method: str, url: str, **kwargs: Any) -> Any:
+    try:
+        response = httpx.request(method, url, timeout=60, **kwargs)
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the server: {exc}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        raise _fail(f"{response.status_code} from {url}") from None
+    if response.is_error:
+        raise _fail(str(body.get("detail", body)))
+    return body
+
+
+def _duration(text: str) -> timedelta:
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise _fail(f"{text!r} is not a duration like 30m, 12h or 3d")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    table = Table(title=f"state {result['state']}, outcome {result['outcome'] or '-'}")
+    table.add_column("choice")
+    table.add_column("power", justify="right")
+    table.add_column("voters", justify="right")
+    for choice, power in result["tally"].items():
+        table.add_row(choice, power, str(result["voters"][choice]))
+    console.print(table)
+    quorum = result["quorum"]
+    console.print(f"quorum {quorum['participation']} / {quorum['required']}"
+                  f" ({'reached' if quorum['reached'] else 'not reached'})")  # fmt: skip
+
+
+@proposal_app.command("create")
+def create(
+    title: Annotated[str, typer.Option(help="The question")],
+    ends_in: Annotated[str, typer.Option(help="Window length: 30m, 12h, 3d")] = "3d",
+    body: str = "",
+    choices: Annotated[str, typer.Option(help="Comma-separated")] = "approve,reject",
+    strategy: Annotated[
+        str, typer.Option(help="one-wallet-one-vote, erc20, ledger or quadratic")
+    ] = "one-wallet-one-vote",
+    base: Annotated[str | None, typer.Option(help="quadratic's base: erc20 or ledger")] = None,
+    token: Annotated[str | None, typer.Option(help="erc20: token address")] = None,
+    quorum: Annotated[str, typer.Option(help="Total power needed")] = "0",
+    majority: Annotated[str, typer.Option(help="simple or two-thirds")] = "simple",
+    allow_change: Annotated[bool, typer.Option(help="Votes may be changed")] = False,
+    server: ServerOption = "http://localhost:8080",
+    api_key: KeyOption = "",
+) -> None:
+    """Create a free-standing proposal (a finished job gets one by itself)."""
+    if not api_key:
+        raise _fail("an API key is required: --api-key or ATELIER_API_KEY")
+    params = {k: v for k, v in (("base", base), ("token", token)) if v}
+    payload = {
+        "title": title, "body": body, "choices": [c.strip() for c in choices.split(",")],
+        "strategy": strategy, "strategy_params": params, "quorum": quorum,
+        "majority": majority, "allow_vote_change": allow_change,
+        "ends_at": (datetime.now(UTC) + _duration(ends_in)).isoformat(),
+    }  # fmt: skip
+    created = _call("POST", f"{server.rstrip('/')}/api/proposals", json=payload,
+                    headers={"Authorization": f"Bearer {api_key}"})  # fmt: skip
+    console.print(f"[bold green]proposal[/] {created['id']} (voting until {created['ends_at']})")
+
+
+@proposal_app.command("show")
+def show(
+    proposal_id: Annotated[str, typer.Argument(help="Proposal id or job id")],
+    server: ServerOption = "http://localhost:8080",
+) -> None:
+    """A proposal, its rules and its current tally."""
+    proposal = _call("GET", f"{server.rstrip('/')}/api/proposals/{proposal_id}")
+    table = Table(show_header=False, title=proposal["title"])
+    for name in ("id", "job_id", "strategy", "snapshot_block", "starts_at", "ends_at",
+                 "majority", "allow_vote_change", "chain_status", "chain_outcome"):  # fmt: skip
+        table.add_row(name, str(proposal[name]))
+    console.print(table)
+    _print_result(proposal["result"])
+
+
+def _all_votes(server: str, proposal_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    first: dict[str, Any] | None = None
+    votes: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = _call("GET", f"{server.rstrip('/')}/api/vote/{proposal_id}", params=params)
+        first = first or page
+        votes.extend(page["votes"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            assert first is not None
+            return first, votes
+
+
+@proposal_app.command("tally")
+def tally(
+    proposal_id: Annotated[str, typer.Argument(help="Proposal id or job id")],
+    verify: Annotated[bool, typer.Option(help="Re-verify every signature and recount")] = False,
+    server: ServerOption = "http://localhost:8080",
+) -> None:
+    """The tally; with --verify, recomputed here from the signed votes (exit 1 on mismatch)."""
+    from atelier.governance import ballots
+
+    page, votes = _all_votes(server, proposal_id)
+    _print_result(page)
+    if not verify:
+        return
+    domain = ballots.Domain(page["domain"]["chainId"], page["domain"]["verifyingContract"])
+    key = bytes.fromhex(page["proposal"]["chain_key"][2:])
+    counted: dict[str, Decimal] = dict.fromkeys(page["tally"], Decimal(0))
+    bad: list[str] = []
+    for vote in votes:
+        if vote["source"] == "offchain":
+            ballot = ballots.Ballot(key, vote["voter"], vote["vote"], vote["reason"],
+                                    vote["timestamp"])  # fmt: skip
+            try:
+                valid = ballots.recover(domain, ballot, vote["signature"]) == vote["voter"]
+            except ballots.BadSignature:
+                valid = False
+            if not valid:
+                bad.append(vote["voter"])
+                continue
+        counted[vote["vote"]] += Decimal(vote["power"])
+    recount = {choice: str(power) for choice, power in counted.items()}
+    same = {c: Decimal(p) for c, p in recount.items()} == {
+        c: Decimal(p) for c, p in page["tally"].items()
+    }
+    console.print(f"re-verified {len(votes) - len(bad)} of {len(votes)} signatures; "
+                  f"recount {recount}")  # fmt: skip
+    if bad or not same:
+        err.print(f"[red]mismatch:[/] bad signatures from {bad or 'nobody'}; "
+                  f"server says {page['tally']}")  # fmt: skip
+        raise typer.Exit(1)
+    console.print("[bold green]the tally checks out[/]")
+
+
+def vote(
+    proposal_id: Annotated[str, typer.Argument(help="Proposal id or job id")],
+    choice: Annotated[str, typer.Argument(help="approve, reject, or the proposal's choice")],
+    wallet: Annotated[str, typer.Option(help="Your wallet address")],
+    reason: str = "",
+    directory: Annotated[Path, typer.Option("--dir", help="Wallet directory")] = Path(
+        "contributors"
+    ),
+    passphrase_file: Annotated[Path | None, typer.Option()] = None,
+    held: Annotated[
+        bool,
+        typer.Option(help="A wallet Atelier holds for you: the server signs (needs an API key)"),
+    ] = False,
+    server: ServerOption = "http://localhost:8080",
+    api_key: KeyOption = "",
+) -> None:
+    """Sign a vote with your wallet (EIP-712, made on this machine) and submit it."""
+    from atelier.core.secrets import read_secret_file
+    from atelier.identity.keystore import KeystoreError, sign_typed_data, unlock_evm_wallet
+
+    base = server.rstrip("/")
+    is_job = bool(_call("GET", f"{base}/api/proposals/{proposal_id}")["job_id"] == proposal_id)
+    payload: dict[str, Any] = {"job_id" if is_job else "proposal_id": proposal_id,
+                               "wallet": wallet, "vote": choice, "reason": reason}  # fmt: skip
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    if held:
+        if not api_key:
+            raise _fail("--held needs an API key: --api-key or ATELIER_API_KEY")
+    else:
+        try:
+            passphrase = (read_secret_file(passphrase_file, "passphrase") if passphrase_file
+                          else typer.prompt("Keystore passphrase", hide_input=True))  # fmt: skip
+            secret = unlock_evm_wallet(directory, wallet, passphrase)
+        except (KeystoreError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+        typed = _call("GET", f"{base}/api/vote/{proposal_id}/typed-data",
+                      params={"wallet": wallet, "vote": choice, "reason": reason})  # fmt: skip
+        payload["timestamp"] = typed["message"]["timestamp"]
+        payload["signature"] = sign_typed_data(secret, typed)
+    receipt = _call("POST", f"{base}/api/vote", json=payload, headers=headers)
+    stored = receipt["vote"]
+    verb = "voted" if receipt["created"] else "already stored"
+    console.print(f"[bold green]{verb}[/] {stored['vote']} with power {stored['power']} "
+                  f"as {stored['voter']}")  # fmt: skip
+    _print_result(receipt["result"])
+
+
+chain_app = typer.Typer(help="Deploy the governance contracts; relay and index votes.",
+                        no_args_is_help=True)  # fmt: skip
+
+
+def _rpc_url(rpc_url: str | None, server: str) -> str:
+    """The node to talk to: --rpc-url, else ATELIER_CHAIN_RPC_URL, where `embedded` means the
+    running server's own chain at /chain/rpc (an in-process chain lives in one process)."""
+    from atelier.core.config import Settings
+
+    url = rpc_url or Settings().chain_rpc_url
+    return f"{server.rstrip('/')}/chain/rpc" if url == "embedded" else url
+
+
+@chain_app.command("deploy")
+def chain_deploy(
+    rpc_url: Annotated[
+        str | None, typer.Option(help="JSON-RPC URL (default: the server's)")
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File with the deployer's hex private key (default: the node's first unlocked "
+            "account, as on dev nodes)"
+        ),
+    ] = None,
+    supply: Annotated[int, typer.Option(help="Whole SOUL minted to the holder")] = 1_000_000,
+    holder: Annotated[str | None, typer.Option(help="Who gets the supply (the deployer)")] = None,
+    voting_period: Annotated[str, typer.Option(help="createProposal's window")] = "3d",
+    quorum: Annotated[int, typer.Option(help="createProposal's quorum, token base units")] = 0,
+    server: ServerOption = "http://localhost:8080",
+) -> None:
+    """Deploy SoulvanCoin and SoulvanUpgradeVoting from the committed artifacts."""
+    from web3 import HTTPProvider, Web3
+
+    from atelier.chain.evm.client import load_relayer_key
+    from atelier.chain.evm.contracts import deploy
+
+    url = _rpc_url(rpc_url, server)
+    w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 60}))
+    try:
+        key = load_relayer_key(key_file) if key_file else None
+        deployer = key.address if key else w3.eth.accounts[0]
+        deployment = deploy(
+            w3, Web3.to_checksum_address(deployer),
+            initial_holder=Web3.to_checksum_address(holder) if holder else None,
+            initial_supply=supply * 10**18,
+            voting_period_s=int(_duration(voting_period).total_seconds()), quorum=quorum, key=key,
+        )  # fmt: skip
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise _fail(f"{url}: {exc}") from None
+    console.print(f"[bold green]deployed[/] on chain {deployment.chain_id} "
+                  f"(block {deployment.deploy_block})")  # fmt: skip
+    console.print(f"ATELIER_CHAIN_RPC_URL={url}")
+    console.print(f"ATELIER_CHAIN_TOKEN_ADDRESS={deployment.token}")
+    console.print(f"ATELIER_CHAIN_VOTING_ADDRESS={deployment.voting}")
+
+
+@chain_app.command("index")
+def chain_index(
+    once: Annotated[bool, typer.Option(help="One round, then exit")] = False,
+    server: ServerOption = "http://localhost:8080",
+) -> None:
+    """Relay pending votes and sync VoteCast / UpgradeApplied into the database (what the
+    task worker does every 2 s), against ATELIER_CHAIN_RPC_URL and ATELIER_DATABASE_URL."""
+    import asyncio
+
+    from atelier.core.config import Settings
+    from atelier.governance import relay
+    from atelier.web.app import close_runtime, open_runtime
+
+    settings = Settings()
+    if settings.chain_rpc_url == "embedded":
+        info = _call("GET", f"{server.rstrip('/')}/api/chain")
+        settings = settings.model_copy(update={
+            "chain_rpc_url": info["rpc_url"], "chain_token_address": info["token"],
+            "chain_voting_address": info["voting"],
+        })  # fmt: skip
+
+    async def run() -> None:
+        runtime = await open_runtime(settings)
+        try:
+            while True:
+                report = await relay.tick(runtime)
+                reorg = f", reorg at {report.reorg_at}" if report.reorg_at is not None else ""
+                console.print(
+                    f"mirrored {report.mirrored}, relayed {report.relayed}, failed "
+                    f"{report.failed}, logs +{report.added} -{report.removed}, applied "
+                    f"{report.applied}{reorg}"
+                )
+                if once:
+                    return
+                await asyncio.sleep(settings.chain_poll_s)
+        finally:
+            await close_runtime(runtime)
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        return

@@ -1,0 +1,73 @@
+"""`atelier proposal|vote|chain` against a real `atelier serve governance` process, whose
+embedded chain the CLI reaches through /chain/rpc."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from atelier.cli import app
+from atelier.core.runtime import Runtime
+from tests.grid.helpers import account_with_key
+from tests.servers import atelier_env, running_server
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_server(tmp_path_factory.mktemp("srv"), database_url, ["governance"]) as url:
+        yield url
+
+
+def _ok(args: list[str], **env: str) -> str:
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+async def test_proposal_vote_tally_and_chain_commands(
+    runtime: Runtime, live_server: str, database_url: str, tmp_path: Path
+) -> None:
+    _, api_key = await account_with_key(runtime)
+    out = _ok(["proposal", "create", "--title", "Chrome or matte?", "--ends-in", "1h",
+               "--server", live_server], ATELIER_API_KEY=api_key)  # fmt: skip
+    proposal_id = out.split()[1]
+
+    passphrase = tmp_path / "pass"
+    passphrase.write_text("truck-stop-42!\n")
+    _ok(["wallet", "create", "--chain", "evm", "--style", "chrome", "--out", str(tmp_path),
+         "--passphrase-file", str(passphrase)])  # fmt: skip
+    profile = next(p for p in tmp_path.glob("0x*.json") if "keystore" not in p.name)
+    wallet = json.loads(profile.read_text())["address"]
+    voted = _ok(["vote", proposal_id, "approve", "--wallet", wallet, "--reason", "shiny",
+                 "--dir", str(tmp_path), "--passphrase-file", str(passphrase),
+                 "--server", live_server])  # fmt: skip
+    assert "voted approve with power 1" in voted
+    assert "Chrome or matte?" in _ok(["proposal", "show", proposal_id, "--server", live_server])
+    assert "the tally checks out" in _ok(["proposal", "tally", proposal_id, "--verify",
+                                          "--server", live_server])  # fmt: skip
+
+    wrong = runner.invoke(app, ["vote", proposal_id, "maybe", "--wallet", wallet, "--dir",
+                                str(tmp_path), "--passphrase-file", str(passphrase),
+                                "--server", live_server])  # fmt: skip
+    assert wrong.exit_code == 2 and "not a choice" in wrong.output
+
+    deployed = _ok(["chain", "deploy", "--server", live_server, "--supply", "10"])
+    assert "ATELIER_CHAIN_VOTING_ADDRESS=0x" in deployed
+    indexed = subprocess.run(  # its own event loop: a real process, as an operator runs it
+        [sys.executable, "-m", "atelier", "chain", "index", "--once", "--server", live_server],
+        env=atelier_env(tmp_path / "home", database_url), capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert indexed.returncode == 0, indexed.stderr
+    assert "relayed 1" in indexed.stdout
+    votes = httpx.get(f"{live_server}/api/vote/{proposal_id}").json()
+    assert [v["relay_status"] for v in votes["votes"]] == ["confirmed"]
