@@ -171,5 +171,5 @@ def unlock_evm_wallet(directory: Path, address: str, passphrase: str) -> bytes:
     """The private key of an EVM wallet made by `atelier wallet create` (in memory only)."""
     keystore = load_keystore(load_profile(directory, address), directory)
     if keystore_chain(keystore) != "evm":
-        raise KeystoreError("EIP-712 signatures need an EVM wallet")
+        raise KeystoreError("artifact proofs and votes are EIP-712: use an EVM wallet")
     return decrypt_secret(keystore, passphrase)
