@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["benchmarks.bench_identity", "benchmarks.bench_grid", "benchmarks.bench_provenance"]
+BENCHMARKS = [
+    "benchmarks.bench_identity",
+    "benchmarks.bench_grid",
+    "benchmarks.bench_provenance",
+    "benchmarks.bench_governance",
+]
 
 
 def main() -> int:
