@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
+from atelier.core.clock import now_utc
 from atelier.core.runtime import Runtime
 from atelier.generators.registry import available_backends
-from atelier.grid import service
 from atelier.grid.client import GridClient, WorkerCapabilities
 from atelier.grid.worker import WorkerLoop, capabilities_of
 from atelier.identity import service as identity
@@ -26,7 +26,7 @@ async def account_with_key(
         user = User(
             email=f"g-{uuid.uuid4().hex[:10]}@example.org",
             roles=roles or ["creator"],
-            email_verified_at=service.now_utc(),
+            email_verified_at=now_utc(),
         )
         session.add(user)
         await session.flush()

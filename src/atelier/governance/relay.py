@@ -26,11 +26,11 @@ from atelier.chain.evm import indexer
 from atelier.chain.evm.client import EvmChain, TransactionReverted, chain_for
 from atelier.chain.evm.models import ChainLog
 from atelier.core import events
+from atelier.core.clock import now_utc
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
 from atelier.governance import repository as repo
 from atelier.governance.models import Proposal, Vote
-from atelier.governance.service import now_utc
 
 log = get_logger(__name__)
 

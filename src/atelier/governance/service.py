@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from web3 import Web3
 
 from atelier.chain.evm.client import EvmChain, chain_for
+from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from atelier.core.runtime import Runtime
@@ -32,10 +33,6 @@ from atelier.identity import service as identity
 from atelier.identity.service import Principal
 
 MAX_CHOICES = 10
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def chain_key(some_id: uuid.UUID) -> bytes:

@@ -15,6 +15,7 @@ import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
 from fastapi.responses import FileResponse, StreamingResponse
 
+from atelier.core.clock import now_utc
 from atelier.core.errors import InvalidInput, PayloadTooLarge
 from atelier.core.http import runtime_of, unit_of_work
 from atelier.core.runtime import Runtime
@@ -293,7 +294,7 @@ async def pop(body: Capabilities, principal: CurrentPrincipal, request: Request)
     assert lease.kind is not None
     assert lease.params is not None
     base = f"/api/v1/workers/jobs/{lease.attempt_id}"
-    ttl = (lease.expires_at - service.now_utc()).total_seconds()
+    ttl = (lease.expires_at - now_utc()).total_seconds()
     job = JobPayload(
         job_id=lease.attempt_id, kind=lease.kind, model=lease.model, params=lease.params,
         expires_at=lease.expires_at, ttl_s=round(ttl, 1), submit_url=f"{base}/submit",

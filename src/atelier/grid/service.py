@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core import events
+from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.db import HotConnection
 from atelier.core.errors import Conflict, Forbidden, NotFound
@@ -40,10 +41,6 @@ from atelier.identity.service import Principal
 from atelier.provenance import service as provenance
 
 ARTIFACT_ACCEPTED = "artifact.accepted"
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- submitting and following requests -------------------------------------------------------

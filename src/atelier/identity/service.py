@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from eth_utils.address import is_address, to_checksum_address
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core import events
+from atelier.core.clock import now_utc
 from atelier.core.config import ROLES, Settings
 from atelier.core.db import HotConnection
 from atelier.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -67,10 +68,6 @@ class Principal:
 class ClientInfo:
     ip: str | None
     user_agent: str | None
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- accounts -------------------------------------------------------------------------------
