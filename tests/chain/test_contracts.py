@@ -12,7 +12,6 @@ with the one of the named error in the contract's ABI.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from atelier.chain.evm.client import error_name, revert_data
 from atelier.chain.evm.contracts import (
     Deployment,
     deploy,
@@ -83,35 +83,14 @@ def error_selector(abi: list[dict[str, Any]], name: str) -> tuple[bytes, list[st
     raise AssertionError(f"no error {name} in the ABI")
 
 
-def error_name(abi: list[dict[str, Any]], data: bytes) -> str:
-    for item in abi:
-        if item.get("type") == "error":
-            name = str(item["name"])
-            if error_selector(abi, name)[0] == data[:4]:
-                return name
-    return f"0x{data[:4].hex()}"
-
-
-def revert_data(exc: BaseException) -> bytes:
-    """The raw revert data behind a web3 / eth-tester exception."""
-    if isinstance(exc, ContractCustomError):
-        data = exc.data
-        assert isinstance(data, str)
-        return bytes.fromhex(data.removeprefix("0x"))
-    assert isinstance(exc, TransactionFailed)
-    text = str(exc.args[0]).removeprefix("execution reverted: ")
-    value = ast.literal_eval(text)
-    assert isinstance(value, bytes), text
-    return value
-
-
 def assert_reverts(contract: Contract, name: str, action: Callable[[], Any]) -> tuple[Any, ...]:
     """Run `action`, expect custom error `name` of `contract`, return the error's arguments."""
     with pytest.raises((TransactionFailed, ContractCustomError)) as info:
         action()
     data = revert_data(info.value)
+    assert data is not None, info.value
     selector, types = error_selector(contract.abi, name)
-    assert data[:4] == selector, f"expected {name}, got {error_name(contract.abi, data)}"
+    assert data[:4] == selector, f"expected {name}, got {error_name(info.value, contract.abi)}"
     values = abi_decode(types, data[4:])
     return tuple(
         Web3.to_checksum_address(v) if t == "address" else v

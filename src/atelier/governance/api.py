@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from atelier.chain.evm.client import chain_for
 from atelier.core.http import runtime_of, unit_of_work
 from atelier.governance import ballots, service
 from atelier.governance.schemas import (
@@ -120,10 +119,10 @@ async def votes(
         proposal = await service.get_proposal(session, some_id)
         result = await service.tally(session, proposal)
         page = await service.votes_page(session, proposal, limit, cursor)
-    chain = await chain_for(runtime)
+    domain = await service.domain_for(runtime)
     return VotesOut(
         **TallyOut.of(result).model_dump(), proposal=ProposalOut.of(proposal),
         votes=[VoteOut.of(v) for v in page],
         next_cursor=page[-1].voter if len(page) == limit else None,
-        domain=service.vote_domain(chain).as_dict(),
+        domain=domain.as_dict(),
     )  # fmt: skip

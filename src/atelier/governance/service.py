@@ -44,6 +44,11 @@ def vote_domain(chain: EvmChain) -> Domain:
     return Domain(chain.chain_id, chain.deployment.voting)
 
 
+async def domain_for(runtime: Runtime) -> Domain:
+    """The EIP-712 domain votes on this Atelier are signed under."""
+    return vote_domain(await chain_for(runtime))
+
+
 def checksum(wallet: str) -> str:
     try:
         return str(Web3.to_checksum_address(wallet))

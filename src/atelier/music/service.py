@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +14,7 @@ from atelier.grid import service as grid
 from atelier.grid.models import GenerationRequest
 from atelier.identity import service as identity
 from atelier.identity.service import Principal
+from atelier.music import repository as repo
 from atelier.music.models import MusicStyle
 from atelier.music.styles import TRUCK_STYLES
 
@@ -74,11 +74,9 @@ async def personalize(
     job = await grid.job_of(session, job_id)
     if job is None:
         return None
-    style = await (
-        session.get(MusicStyle, job.wallet) if job.wallet else newest_style(session, job.user_id)
-    )
+    style = await session.get(MusicStyle, job.wallet) if job.wallet else None
     if style is None or style.user_id != job.user_id:
-        style = await newest_style(session, job.user_id)
+        style = await repo.newest_style(session, job.user_id)
     if style is None:
         return None
     principal = await identity.principal_for(session, job.user_id, via="governance")
@@ -87,11 +85,3 @@ async def personalize(
         session, settings, principal, "music", fields, source="personalization",
         wallet=job.wallet, options={"personalizes": str(job_id)},
     )  # fmt: skip
-
-
-async def newest_style(session: AsyncSession, user_id: uuid.UUID) -> MusicStyle | None:
-    result = await session.scalars(
-        select(MusicStyle).where(MusicStyle.user_id == user_id)
-        .order_by(MusicStyle.updated_at.desc()).limit(1)
-    )  # fmt: skip
-    return result.first()

@@ -64,7 +64,7 @@ class TransactionReverted(RuntimeError):
         self.error = error
 
 
-def _revert_data(exc: Exception) -> bytes | None:
+def revert_data(exc: BaseException) -> bytes | None:
     """The revert payload: web3 gives it as hex in `.data`; eth-tester only inside the text
     of its `TransactionFailed` ("execution reverted: b'...'")."""
     data = getattr(exc, "data", None)
@@ -82,7 +82,7 @@ def _revert_data(exc: Exception) -> bytes | None:
 
 def error_name(exc: Exception, abi: Sequence[Any]) -> str:
     """The custom error (`AlreadyVoted`, …) behind a revert, by its 4-byte selector."""
-    data = _revert_data(exc)
+    data = revert_data(exc)
     if data is not None and len(data) >= 4:
         for digest, name in abi_hashes(abi, "error").items():
             if digest[:4] == data[:4]:
@@ -143,7 +143,7 @@ class EvmChain:
         try:
             answer = dict(self._rpc(method, params))
         except TransactionFailed as exc:
-            data = _revert_data(exc)
+            data = revert_data(exc)
             error: dict[str, Any] = {"code": 3, "message": "execution reverted"}
             if data is not None:
                 error["data"] = "0x" + data.hex()
@@ -151,24 +151,23 @@ class EvmChain:
         except Exception as exc:  # eth-tester's validation errors: bad params
             return {"error": {"code": -32602, "message": str(exc)[:300]}}
         if "result" in answer:
-            answer["result"] = _quantities(answer["result"])
+            answer["result"] = jsonable(answer["result"], hex_quantities=True)
         answer.pop("id", None)
         answer.pop("jsonrpc", None)
         return answer
 
 
-def _quantities(value: Any) -> Any:
-    """JSON-RPC encodes integers as hex quantities."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return hex(value)
+def jsonable(value: Any, *, hex_quantities: bool = False) -> Any:
+    """Chain values as JSON: bytes as 0x-hex; integers as hex quantities for JSON-RPC, or kept
+    as numbers (JSONB holds uint256 exactly) when storing decoded event arguments."""
     if isinstance(value, bytes | bytearray):
         return "0x" + bytes(value).hex()
+    if isinstance(value, int) and not isinstance(value, bool) and hex_quantities:
+        return hex(value)
     if isinstance(value, dict):
-        return {k: _quantities(v) for k, v in value.items()}
+        return {k: jsonable(v, hex_quantities=hex_quantities) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_quantities(v) for v in value]
+        return [jsonable(v, hex_quantities=hex_quantities) for v in value]
     return value
 
 

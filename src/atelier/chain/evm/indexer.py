@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from hexbytes import HexBytes
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from web3.contract import Contract
 
-from atelier.chain.evm.client import EvmChain
+from atelier.chain.evm.client import EvmChain, jsonable
 from atelier.chain.evm.contracts import abi_hashes
 from atelier.chain.evm.models import ChainLog, IndexedBlock
 
@@ -43,16 +42,6 @@ class Batch:
     added: list[ChainLog] = field(default_factory=list)
     read_to: int | None = None
     reorg_at: int | None = None  # the common ancestor after a reorg
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray | HexBytes):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def _read(chain: EvmChain, contract: Contract, start: int, end: int) -> tuple[str, list[Any]]:
@@ -116,7 +105,7 @@ async def poll(
             "chain_id": chain.chain_id, "tx_hash": event["transactionHash"].to_0x_hex(),
             "log_index": event["logIndex"], "contract": contract.address,
             "block_number": event["blockNumber"], "block_hash": event["blockHash"].to_0x_hex(),
-            "event": event["event"], "args": _jsonable(dict(event["args"])),
+            "event": event["event"], "args": jsonable(dict(event["args"])),
         }  # fmt: skip
         blocks[row["block_number"]] = row["block_hash"]
         inserted = await session.scalar(
