@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from atelier.economy.cli import ledger_app
 from atelier.governance.cli import chain_app, proposal_app, vote
 from atelier.grid.cli import job_app, worker, workers
 from atelier.identity.cli import user_app, wallet_app
@@ -31,6 +32,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(proposal_app, name="proposal")
 app.add_typer(chain_app, name="chain")
+app.add_typer(ledger_app, name="ledger")
 
 
 def main() -> None:

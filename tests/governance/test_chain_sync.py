@@ -134,3 +134,29 @@ async def test_reorg_leaves_no_phantom_votes(client: httpx.AsyncClient, runtime:
     for block_hash in hashes:
         block = await chain.run(lambda c, h=block_hash: c.w3.eth.get_block(h))
         assert block["hash"].to_0x_hex() == block_hash
+
+
+async def test_embedded_rpc_answers_as_a_node(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    info = (await client.get("/api/chain")).json()
+    assert info["embedded"] is True and info["rpc_url"].endswith("/chain/rpc")
+    batch = await client.post("/chain/rpc", json=[
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+        {"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber"},
+    ])  # fmt: skip
+    assert [a["id"] for a in batch.json()] == [1, 2]
+    assert int(batch.json()[0]["result"], 16) == info["chain_id"]
+    # a revert comes back as JSON-RPC error 3 with the custom error's data
+    chain = await chain_for(runtime)
+    data = chain.voting.encode_abi("applyUpgrade", [b"\x01" * 32])
+    call = {"jsonrpc": "2.0", "id": 3, "method": "eth_call",
+            "params": [{"to": info["voting"], "data": data}, "latest"]}  # fmt: skip
+    reverted = (await client.post("/chain/rpc", json=call)).json()
+    assert reverted["error"]["code"] == 3
+    assert reverted["error"]["data"].startswith("0x")
+    unknown = (await client.post("/chain/rpc", json={"id": 4, "method": "eth_nope"})).json()
+    assert "error" in unknown
+    for bad in (b"not json", b"{}", b"[]", b'[{"id": 1}]'):
+        response = await client.post("/chain/rpc", content=bad,
+                                     headers={"content-type": "application/json"})  # fmt: skip
+        assert response.status_code == 422, bad
+        assert response.json()["type"].endswith("/invalid-json-rpc")

@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from atelier.core.cli import fail
+
 console = Console()
 err = Console(stderr=True)
 
@@ -28,29 +30,24 @@ KeyOption = Annotated[str, typer.Option(envvar="ATELIER_API_KEY", show_default=F
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}")
-    return typer.Exit(2)
-
-
 def _call(method: str, url: str, **kwargs: Any) -> Any:
     try:
         response = httpx.request(method, url, timeout=60, **kwargs)
     except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach the server: {exc}") from None
+        raise fail(f"cannot reach the server: {exc}") from None
     try:
         body = response.json()
     except ValueError:
-        raise _fail(f"{response.status_code} from {url}") from None
+        raise fail(f"{response.status_code} from {url}") from None
     if response.is_error:
-        raise _fail(str(body.get("detail", body)))
+        raise fail(str(body.get("detail", body)))
     return body
 
 
 def _duration(text: str) -> timedelta:
     match = _DURATION.match(text.strip())
     if match is None:
-        raise _fail(f"{text!r} is not a duration like 30m, 12h or 3d")
+        raise fail(f"{text!r} is not a duration like 30m, 12h or 3d")
     unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
     return timedelta(**{unit: int(match.group(1))})
 
@@ -87,7 +84,7 @@ def create(
 ) -> None:
     """Create a free-standing proposal (a finished job gets one by itself)."""
     if not api_key:
-        raise _fail("an API key is required: --api-key or ATELIER_API_KEY")
+        raise fail("an API key is required: --api-key or ATELIER_API_KEY")
     params = {k: v for k, v in (("base", base), ("token", token)) if v}
     payload = {
         "title": title, "body": body, "choices": [c.strip() for c in choices.split(",")],
@@ -199,14 +196,14 @@ def vote(
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     if held:
         if not api_key:
-            raise _fail("--held needs an API key: --api-key or ATELIER_API_KEY")
+            raise fail("--held needs an API key: --api-key or ATELIER_API_KEY")
     else:
         try:
             passphrase = (read_secret_file(passphrase_file, "passphrase") if passphrase_file
                           else typer.prompt("Keystore passphrase", hide_input=True))  # fmt: skip
             secret = unlock_evm_wallet(directory, wallet, passphrase)
         except (KeystoreError, ValueError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         typed = _call("GET", f"{base}/api/vote/{proposal_id}/typed-data",
                       params={"wallet": wallet, "vote": choice, "reason": reason})  # fmt: skip
         payload["timestamp"] = typed["message"]["timestamp"]
@@ -268,7 +265,7 @@ def chain_deploy(
             voting_period_s=int(_duration(voting_period).total_seconds()), quorum=quorum, key=key,
         )  # fmt: skip
     except (ValueError, RuntimeError, OSError) as exc:
-        raise _fail(f"{url}: {exc}") from None
+        raise fail(f"{url}: {exc}") from None
     console.print(f"[bold green]deployed[/] on chain {deployment.chain_id} "
                   f"(block {deployment.deploy_block})")  # fmt: skip
     console.print(f"ATELIER_CHAIN_RPC_URL={url}")

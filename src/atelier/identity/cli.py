@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -13,11 +11,9 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.core.config import ROLES, Settings
-from atelier.core.db import create_engine, resolve_database_url, session_factory
-from atelier.core.errors import AppError
+from atelier.core.cli import fail, with_session
+from atelier.core.config import ROLES
 from atelier.core.secrets import read_secret_file
 from atelier.identity import repository as repo
 from atelier.identity import service
@@ -43,39 +39,17 @@ wallet_app = typer.Typer(help="Create and link wallets (keys stay encrypted on t
 T = TypeVar("T")
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}")
-    return typer.Exit(code)
-
-
-def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    settings = Settings()
-
-    async def run() -> T:
-        engine = create_engine(resolve_database_url(settings), pool_size=1)
-        try:
-            async with session_factory(engine)() as session, session.begin():
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(run())
-    except AppError as exc:
-        raise _fail(exc.detail) from None
-
-
 @user_app.command("promote")
 def promote(email: str, role: Annotated[str, typer.Argument(help=", ".join(ROLES))]) -> None:
     """Grant ROLE to the account with EMAIL."""
-    user = _with_session(lambda s: service.set_role(s, email, role, grant=True))
+    user = with_session(lambda s: service.set_role(s, email, role, grant=True))
     console.print(f"{email}: roles {', '.join(user.roles)}")
 
 
 @user_app.command("demote")
 def demote(email: str, role: Annotated[str, typer.Argument(help=", ".join(ROLES))]) -> None:
     """Take ROLE away from the account with EMAIL."""
-    user = _with_session(lambda s: service.set_role(s, email, role, grant=False))
+    user = with_session(lambda s: service.set_role(s, email, role, grant=False))
     console.print(f"{email}: roles {', '.join(user.roles) or '(none)'}")
 
 
@@ -84,7 +58,7 @@ def list_users(limit: int = 50) -> None:
     """The newest accounts."""
 
     table = Table("id", "email", "roles", "verified", "created")
-    for user in _with_session(lambda s: repo.newest_users(s, limit)):
+    for user in with_session(lambda s: repo.newest_users(s, limit)):
         table.add_row(
             str(user.id), user.email or "(wallet)", ",".join(user.roles),
             "yes" if user.email_verified_at else "no",
@@ -97,7 +71,7 @@ def _read_secret_file(path: Path, what: str) -> str:
     try:
         return read_secret_file(path, what)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _pick_style() -> str:
@@ -135,26 +109,26 @@ def wallet_create(
     interactive = sys.stdin.isatty() or os.environ.get("ATELIER_FORCE_INTERACTIVE") == "1"
     if chain is None:
         if not interactive:
-            raise _fail(f"--chain is required ({' or '.join(CHAINS)})")
+            raise fail(f"--chain is required ({' or '.join(CHAINS)})")
         chain = typer.prompt("Chain (evm or solana)", default="evm").strip().lower()
     if chain not in CHAINS:
-        raise _fail(f"unknown chain {chain!r}; choose one of: {', '.join(CHAINS)}")
+        raise fail(f"unknown chain {chain!r}; choose one of: {', '.join(CHAINS)}")
     if style is None:
         if not interactive:
-            raise _fail(f"--style is required (one of: {', '.join(TRUCK_STYLES)})")
+            raise fail(f"--style is required (one of: {', '.join(TRUCK_STYLES)})")
         style = _pick_style()
     if style not in TRUCK_STYLES:
-        raise _fail(f"unknown style {style!r}; choose one of: {', '.join(TRUCK_STYLES)}")
+        raise fail(f"unknown style {style!r}; choose one of: {', '.join(TRUCK_STYLES)}")
     if passphrase_file is not None:
         passphrase = _read_secret_file(passphrase_file, "passphrase")
     elif interactive:
         passphrase = typer.prompt("Keystore passphrase", hide_input=True, confirmation_prompt=True)
     else:
-        raise _fail("--passphrase-file is required when not on a terminal")
+        raise fail("--passphrase-file is required when not on a terminal")
     try:
         created = create_wallet(chain, style, passphrase, out)
     except KeystoreError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     genre = TRUCK_STYLES[style].genre
     console.print(f"[bold green]Created {chain} wallet[/] {created.address}")
     console.print(f"  style: {style} (music: {genre})")
@@ -186,23 +160,23 @@ def _bearer_for(client: httpx.Client, api_key: str | None, email: str | None,
     if api_key:
         return api_key
     if not email:
-        raise _fail("sign in: pass --api-key (or set ATELIER_API_KEY), or --email")
+        raise fail("sign in: pass --api-key (or set ATELIER_API_KEY), or --email")
     password = (
         _read_secret_file(password_file, "password")
         if password_file
         else typer.prompt("Password", hide_input=True)
     )
     response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
-    return str(_json_or_fail(response)["access_token"])
+    return str(_json_orfail(response)["access_token"])
 
 
-def _json_or_fail(response: httpx.Response) -> dict[str, Any]:
+def _json_orfail(response: httpx.Response) -> dict[str, Any]:
     try:
         body: dict[str, Any] = response.json()
     except ValueError:
-        raise _fail(f"server answered {response.status_code} with no JSON") from None
+        raise fail(f"server answered {response.status_code} with no JSON") from None
     if response.is_error:
-        raise _fail(f"{body.get('detail', body)} ({response.status_code} {body.get('type', '')})")
+        raise fail(f"{body.get('detail', body)} ({response.status_code} {body.get('type', '')})")
     return body
 
 
@@ -228,7 +202,7 @@ def wallet_link(
         keystore = load_keystore(profile, directory)
         chain = keystore_chain(keystore)
     except KeystoreError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     passphrase = (
         _read_secret_file(passphrase_file, "passphrase")
         if passphrase_file
@@ -237,21 +211,21 @@ def wallet_link(
     try:
         secret = decrypt_secret(keystore, passphrase)
     except KeystoreError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
         with httpx.Client(base_url=server, timeout=30) as client:
             bearer = _bearer_for(client, api_key, email, password_file)
             headers = {"Authorization": f"Bearer {bearer}"}
-            challenge = _json_or_fail(client.post(
+            challenge = _json_orfail(client.post(
                 "/api/v1/user/wallets/challenge", headers=headers,
                 json={"chain": chain, "address": profile["address"]},
             ))  # fmt: skip
             signature = sign_text(chain, secret, challenge["message"])
-            linked = _json_or_fail(client.post(
+            linked = _json_orfail(client.post(
                 "/api/v1/user/wallets", headers=headers,
                 json={"chain": chain, "message": challenge["message"], "signature": signature,
                       "label": label or profile.get("style")},
             ))  # fmt: skip
     except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach {server}: {exc}") from None
+        raise fail(f"cannot reach {server}: {exc}") from None
     console.print(f"[bold green]Linked[/] {linked['chain']} wallet {linked['address']}")

@@ -1,0 +1,54 @@
+"""`atelier ledger credit|debit|balance`: operator commands on the internal ledger (the
+`ledger` voting strategy weighs votes by these balances at a proposal's snapshot)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from atelier.core.cli import fail, with_session
+from atelier.economy import service
+
+console = Console()
+ledger_app = typer.Typer(help="The internal ledger (operator commands, run on the server).",
+                         no_args_is_help=True)  # fmt: skip
+
+Amount = Annotated[int, typer.Argument(min=1, help="Integer base units")]
+Memo = Annotated[str, typer.Option(help="Why (kept with the entry)")]
+
+
+def _wallet(address: str) -> str:
+    from web3 import Web3
+
+    try:
+        return str(Web3.to_checksum_address(address))
+    except ValueError:
+        raise fail(f"{address!r} is not an EVM address (0x + 40 hex)") from None
+
+
+def _post(wallet: str, amount: int, memo: str) -> None:
+    address = _wallet(wallet)
+    with_session(lambda s: service.post_entry(s, address, amount, memo))
+    balance = with_session(lambda s: service.balance_at(s, address))
+    console.print(f"{address}: balance {balance}")
+
+
+@ledger_app.command("credit")
+def credit(wallet: str, amount: Amount, memo: Memo = "credit") -> None:
+    """Add AMOUNT to WALLET."""
+    _post(wallet, amount, memo)
+
+
+@ledger_app.command("debit")
+def debit(wallet: str, amount: Amount, memo: Memo = "debit") -> None:
+    """Take AMOUNT from WALLET (never below zero)."""
+    _post(wallet, -amount, memo)
+
+
+@ledger_app.command("balance")
+def balance(wallet: str) -> None:
+    """WALLET's balance now."""
+    address = _wallet(wallet)
+    console.print(f"{address}: balance {with_session(lambda s: service.balance_at(s, address))}")
