@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from typing import Any
@@ -15,6 +16,7 @@ from eth_utils import keccak
 from atelier.core.runtime import Runtime
 from atelier.economy import service as ledger
 from atelier.governance import ballots
+from atelier.web.app import create_app
 from tests.governance.helpers import give_tokens, proposal, sign, signed_vote, typed_data
 from tests.grid.helpers import account_with_key
 from tests.helpers import bearer
@@ -268,3 +270,27 @@ async def test_platform_held_wallet_votes_without_a_signature(
     _, stranger = await account_with_key(runtime)
     refused = await client.post("/api/vote", headers=bearer(stranger), json=body)
     assert refused.status_code == 403
+
+
+async def test_an_unreachable_chain_is_a_clear_503(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    _, token = await account_with_key(runtime)
+    created = await proposal(client, token)
+    settings = runtime.settings.model_copy(update={
+        "chain_rpc_url": "http://127.0.0.1:9", "chain_token_address": "0x" + "11" * 20,
+        "chain_voting_address": "0x" + "22" * 20,
+    })  # fmt: skip
+    offline = dataclasses.replace(runtime, settings=settings, adapters={})
+    app = create_app(settings, runtime=offline)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url=settings.origin) as other:  # fmt: skip
+        listed = await other.get("/api/proposals")
+        assert listed.status_code == 200  # what needs no chain still works
+        for response in (
+            await other.get(f"/api/vote/{created['id']}"),
+            await other.get(f"/api/vote/{created['id']}/typed-data",
+                            params={"wallet": Account.create().address, "vote": "approve"}),
+        ):  # fmt: skip
+            assert response.status_code == 503, response.text
+            assert response.json()["type"].endswith("/chain-unavailable")

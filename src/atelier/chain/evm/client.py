@@ -41,6 +41,7 @@ from atelier.chain.evm.contracts import (
     voting_contract,
 )
 from atelier.core.config import Settings
+from atelier.core.errors import ServiceUnavailable
 from atelier.core.runtime import Runtime
 from atelier.core.secrets import read_secret_file
 
@@ -50,6 +51,10 @@ EMBEDDED = "embedded"
 # platform treasury that hands out SoulvanCoin for token-gated votes.
 EMBEDDED_SUPPLY = 1_000_000 * 10**18
 _ADAPTER = "evm"
+
+
+class ChainUnavailable(ServiceUnavailable):
+    slug = "chain-unavailable"
 
 
 class ChainNotConfigured(RuntimeError):
@@ -116,8 +121,13 @@ class EvmChain:
         return token_contract(self.w3, self.deployment.token)
 
     async def run(self, fn: Callable[[EvmChain], T]) -> T:
-        """Run blocking web3 work off the event loop, one call at a time per chain."""
-        return await asyncio.to_thread(self.locked, fn)
+        """Run blocking web3 work off the event loop, one call at a time per chain.
+
+        An unreachable node is a 503 for whoever asked (a request, a task that retries)."""
+        try:
+            return await asyncio.to_thread(self.locked, fn)
+        except OSError as exc:  # requests' connection errors and timeouts are OSErrors
+            raise ChainUnavailable(f"the chain node does not answer: {exc}") from None
 
     def locked(self, fn: Callable[[EvmChain], T]) -> T:
         with self.lock:
@@ -219,7 +229,10 @@ async def chain_for(runtime: Runtime) -> EvmChain:
         async with opening:
             chain = runtime.adapters.get(_ADAPTER)
             if chain is None:
-                chain = await asyncio.to_thread(open_chain, runtime.settings)
+                try:
+                    chain = await asyncio.to_thread(open_chain, runtime.settings)
+                except (ChainNotConfigured, OSError, ValueError) as exc:
+                    raise ChainUnavailable(f"cannot use the chain: {exc}") from None
                 runtime.adapters[_ADAPTER] = chain
     assert isinstance(chain, EvmChain)
     return chain
