@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import email
+import io
+import logging
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,6 +58,23 @@ def test_logs_never_print_secrets(capsys: pytest.CaptureFixture[str]) -> None:
     assert "hunter2hunter2" not in err
     assert "atl_live_x" not in err
     assert redact_url("postgresql://u:s3cret@db/x") == "postgresql://u:***@db/x"
+
+
+def test_stdlib_logs_follow_the_current_stderr(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CLI run under a test runner configures logging while stderr is a temporary stream;
+    later log lines must go to the stderr of the moment, not to that closed stream."""
+    temporary = io.StringIO()
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, "stderr", temporary)
+        configure_logging("info")
+    temporary.close()
+    logging.getLogger("httpx").warning("after the swap")
+    logging.getLogger("atelier.test").info("still here")
+    err = capsys.readouterr().err
+    assert "Logging error" not in err
+    assert "still here" in err
 
 
 async def test_mailbox_adapter_writes_private_eml(tmp_path: Path) -> None:

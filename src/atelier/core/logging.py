@@ -65,14 +65,14 @@ def configure_logging(level: str = "info", json: bool = False) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())  # type: ignore[arg-type]
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processor=renderer)
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
-    for noisy in ("uvicorn.access", "pgserver", "procrastinate", "alembic"):
+    for noisy in ("uvicorn.access", "pgserver", "procrastinate", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
 
 
