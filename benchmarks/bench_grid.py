@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import io
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,14 @@ from atelier.grid import service
 from atelier.identity import service as identity
 from atelier.identity.models import User
 from atelier.web.app import close_runtime, open_runtime
-from benchmarks.common import Row, embedded_database, summary_ms, write_results
+from benchmarks.common import (
+    Row,
+    embedded_database,
+    free_port,
+    start_server,
+    summary_ms,
+    write_results,
+)
 
 CAPS = {
     "kinds": ["image", "music", "speech", "video", "render"],
@@ -73,23 +79,6 @@ async def seed(url: str, home: Path, queued: int) -> tuple[str, list[str]]:
         return creator_key, keys
     finally:
         await close_runtime(runtime)
-
-
-def start_server(url: str, home: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ATELIER_HOME": str(home), "ATELIER_DATABASE_URL": url,
-           "ATELIER_LOG_LEVEL": "warning", "ATELIER_RATE_LIMIT_WRITE": "1000000/minute",
-           "ATELIER_QUOTA_DAILY": "100000"}  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "atelier", "serve", "grid", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://localhost:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 async def drain(
@@ -185,8 +174,8 @@ def main() -> None:
     server_db, url = embedded_database("bench_grid")
     home = Path(tempfile.mkdtemp())
     creator_key, keys = asyncio.run(seed(url, home, 2 * queued + 200))
-    port = 18000 + os.getpid() % 1000
-    server = start_server(url, home, port)
+    port = free_port()
+    server = start_server("grid", url, home, port)
     try:
         base = f"http://localhost:{port}"
         asyncio.run(drain(base, keys, pace_s=0.2, limit=200))  # warm-up: pools, plans, caches

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from atelier.core import migrate
 from atelier.core.embedded import create_database_if_missing
@@ -53,6 +60,34 @@ def embedded_database(label: str) -> tuple[Any, str]:
     url = str(server.get_uri(label))
     migrate.upgrade(url)
     return server, url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    service: str, url: str, home: Path, port: int, **env: str
+) -> subprocess.Popen[bytes]:
+    """A real `atelier serve SERVICE` process on `url`, logging warnings only, with limits
+    and quotas out of the way (the load comes from one client); `env` adds settings."""
+    environment = {**os.environ, "ATELIER_HOME": str(home), "ATELIER_DATABASE_URL": url,
+                   "ATELIER_LOG_LEVEL": "warning", "ATELIER_RATE_LIMIT_WRITE": "1000000/minute",
+                   "ATELIER_QUOTA_DAILY": "100000", **env}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "atelier", "serve", service, "--port", str(port)],
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://localhost:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"atelier serve {service} did not start")
 
 
 def write_results(name: str, rows: list[Row], context: dict[str, Any]) -> Path:

@@ -6,12 +6,13 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from atelier.chain.evm.client import EvmChain, chain_for
 from atelier.chain.evm.models import ChainLog
 from atelier.core.runtime import Runtime
 from atelier.governance import relay
+from atelier.governance.models import Proposal
 from tests.governance.helpers import give_tokens, proposal, signed_vote
 from tests.grid.helpers import account_with_key
 
@@ -160,3 +161,28 @@ async def test_embedded_rpc_answers_as_a_node(client: httpx.AsyncClient, runtime
                                      headers={"content-type": "application/json"})  # fmt: skip
         assert response.status_code == 422, bad
         assert response.json()["type"].endswith("/invalid-json-rpc")
+
+
+async def test_a_vote_takes_the_relay_status_the_proposal_has_when_it_lands(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Ingestion keeps a proposal's fixed terms per process, but whether its votes go on chain
+    can change after a first vote (the relayer gives up mirroring a proposal the chain refuses):
+    each vote reads that from the proposal as it lands."""
+    _, token = await account_with_key(runtime)
+    created = await proposal(client, token)
+    first, second = Account.create(), Account.create()
+    stored = await client.post(
+        "/api/vote", json=await signed_vote(client, created["id"], first, "approve")
+    )
+    assert stored.json()["vote"]["relay_status"] == "pending"
+
+    async with runtime.sessions() as session, session.begin():  # what mirror_proposals does
+        await session.execute(
+            update(Proposal).where(Proposal.id == created["id"]).values(chain_status="off")
+        )
+    later = await client.post(
+        "/api/vote", json=await signed_vote(client, created["id"], second, "reject")
+    )
+    assert later.status_code == 201
+    assert later.json()["vote"]["relay_status"] == "off"

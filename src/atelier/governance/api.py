@@ -84,27 +84,26 @@ async def typed_data(
     """The EIP-712 typed data to sign (`eth_signTypedData_v4`); post the signature with the
     same wallet, vote, reason and timestamp to `POST /api/vote`."""
     runtime = runtime_of(request)
-    async with unit_of_work(runtime) as session:
-        proposal = await service.get_proposal(session, some_id)
-    return await service.typed_data(runtime, proposal, wallet, vote, reason, timestamp)
+    terms = await service.terms_of(runtime, some_id)
+    return await service.typed_data(runtime, terms, wallet, vote, reason, timestamp)
 
 
 @router.post("/vote", response_model=VoteReceipt, dependencies=[Depends(limit_open_writes)])
 async def cast_vote(body: VoteIn, request: Request, response: Response,
                     principal: OptionalPrincipal) -> VoteReceipt:  # fmt: skip
-    """Store a signed vote: 201 when stored, 200 when this exact vote was already stored."""
+    """Store a signed vote: 201 when stored, 200 when this exact vote was already stored.
+
+    The receipt carries no tally: counting a proposal's votes on every vote would make each
+    vote cost the whole count; `GET /api/vote/{id}` has it."""
     runtime = runtime_of(request)
     some_id = body.proposal_id or body.job_id
     assert some_id is not None
     vote_request = service.VoteRequest(body.wallet, body.vote, body.reason, body.timestamp,
                                        body.signature)  # fmt: skip
-    async with unit_of_work(runtime) as session:
-        proposal = await service.get_proposal(session, some_id)
-        vote, created = await service.cast_vote(session, runtime, proposal, vote_request, principal)
-        result = await service.tally(session, proposal)
-        out = VoteOut.of(vote)
+    terms = await service.terms_of(runtime, some_id)
+    vote, created = await service.cast_vote(runtime, terms, vote_request, principal)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return VoteReceipt(vote=out, created=created, result=TallyOut.of(result))
+    return VoteReceipt(vote=VoteOut.of(vote), created=created)
 
 
 @router.get("/vote/{some_id}", response_model=VotesOut)

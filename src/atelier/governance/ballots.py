@@ -137,8 +137,9 @@ def parse_signature(signature: str) -> bytes:
     return raw[:64] + bytes([v])
 
 
-def recover(domain: Domain, ballot: Ballot, signature: str) -> str:
-    """The checksummed address that signed `ballot` under `domain`."""
+def recover_address(domain: Domain, ballot: Ballot, signature: str) -> bytes:
+    """The 20-byte address that signed `ballot` under `domain` (compare it with the voter's
+    bytes: checksumming costs another keccak, which ingestion does not need)."""
     raw = parse_signature(signature)
     try:
         public = coincurve.PublicKey.from_signature_and_message(
@@ -146,4 +147,9 @@ def recover(domain: Domain, ballot: Ballot, signature: str) -> str:
         )
     except Exception:  # coincurve raises plain Exception for unrecoverable points
         raise BadSignature("no public key can be recovered from the signature") from None
-    return str(to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:]))
+    return keccak(public.format(compressed=False)[1:])[-20:]
+
+
+def recover(domain: Domain, ballot: Ballot, signature: str) -> str:
+    """The checksummed address that signed `ballot` under `domain`."""
+    return str(to_checksum_address(recover_address(domain, ballot, signature)))

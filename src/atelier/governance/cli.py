@@ -213,7 +213,7 @@ def vote(
     verb = "voted" if receipt["created"] else "already stored"
     console.print(f"[bold green]{verb}[/] {stored['vote']} with power {stored['power']} "
                   f"as {stored['voter']}")  # fmt: skip
-    _print_result(receipt["result"])
+    _print_result(_call("GET", f"{base}/api/vote/{proposal_id}", params={"limit": 1}))
 
 
 chain_app = typer.Typer(help="Deploy the governance contracts; relay and index votes.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -76,6 +77,35 @@ class Proposal(Base):
     # 'applied' / 'rejected' once the indexer read UpgradeApplied / UpgradeRejected.
     chain_outcome: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a vote is checked against: the parts of a proposal fixed when it was made.
+
+    Nothing here changes after creation, so each process keeps the terms of the proposals it
+    has seen (`service.terms_of`) and a vote needs no proposal read; what can change (the
+    chain status) is read by the vote's INSERT itself.
+    """
+
+    id: uuid.UUID
+    job_id: uuid.UUID | None
+    chain_key: bytes
+    choices: tuple[str, ...]
+    strategy: str
+    strategy_params: dict[str, Any]
+    snapshot_block: int | None
+    snapshot_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    allow_vote_change: bool
+
+    @classmethod
+    def of(cls, p: Proposal) -> Terms:
+        return cls(
+            p.id, p.job_id, p.chain_key, tuple(p.choices), p.strategy, dict(p.strategy_params),
+            p.snapshot_block, p.snapshot_at, p.starts_at, p.ends_at, p.allow_vote_change,
+        )  # fmt: skip
 
 
 class Vote(Base):

@@ -1,16 +1,22 @@
-"""Governance queries: proposals by either id, tallies, vote pages, relay work."""
+"""Governance queries: proposals by either id, tallies, vote pages, relay work.
+
+Vote ingestion is the hot path (thousands a second): a proposal's terms and a first vote are
+single prepared statements on a plain psycopg autocommit connection (`runtime.hot`), like
+authentication; everything else goes through the ORM session.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.governance.models import Proposal, Vote
+from atelier.core.db import HotConnection
+from atelier.governance.models import Proposal, Terms, Vote
 
 
 async def proposal_by_any_id(session: AsyncSession, some_id: uuid.UUID) -> Proposal | None:
@@ -59,22 +65,58 @@ async def votes_page(
     return list(await session.scalars(statement))
 
 
-async def insert_vote(session: AsyncSession, values: dict[str, object]) -> Vote | None:
-    """The new vote, or None when this voter already has one on the proposal."""
+_TERMS = """
+    SELECT id, job_id, chain_key, choices, strategy, strategy_params, snapshot_block,
+           snapshot_at, starts_at, ends_at, allow_vote_change
+    FROM proposals WHERE id = %(id)s OR job_id = %(id)s
+    LIMIT 1
+"""
+
+
+async def terms_by_any_id(conn: HotConnection, some_id: uuid.UUID) -> Terms | None:
+    cursor = await conn.execute(_TERMS, {"id": some_id})
+    row = await cursor.fetchone()
+    if row is None:
+        return None
+    (id_, job_id, key, choices, strategy, params, block, snapshot_at, starts, ends,
+     changeable) = row  # fmt: skip
+    return Terms(id_, job_id, bytes(key), tuple(choices), strategy, params, block, snapshot_at,
+                 starts, ends, changeable)  # fmt: skip
+
+
+# The relay status is decided by the proposal's chain status as it is when the vote lands
+# (the relayer may have given up on mirroring it since the terms were read).
+_INSERT_FIRST_VOTE = """
+    INSERT INTO votes (id, proposal_id, voter, choice, reason, signed_timestamp, signature,
+                       power, source, relay_status)
+    SELECT %(id)s, p.id, %(voter)s, %(choice)s, %(reason)s, %(signed_timestamp)s,
+           %(signature)s, %(power)s, 'offchain',
+           CASE WHEN p.chain_status = 'off' THEN 'off' ELSE 'pending' END
+    FROM proposals p WHERE p.id = %(proposal_id)s
+    ON CONFLICT ON CONSTRAINT one_vote_per_voter DO NOTHING
+    RETURNING relay_status, created_at, updated_at
+"""
+
+
+async def insert_first_vote(conn: HotConnection, values: dict[str, Any]) -> Vote | None:
+    """The new vote, or None when this voter already has one on the proposal (or the
+    proposal is gone). The returned Vote is not attached to any session."""
+    cursor = await conn.execute(_INSERT_FIRST_VOTE, values)
+    row = await cursor.fetchone()
+    if row is None:
+        return None
+    relay_status, created_at, updated_at = row
+    return Vote(
+        **values, source="offchain", relay_status=relay_status, relay_error=None,
+        relay_tx_hash=None, chain_tx_hash=None, chain_block=None, created_at=created_at,
+        updated_at=updated_at,
+    )  # fmt: skip
+
+
+async def vote_for_update(session: AsyncSession, proposal_id: uuid.UUID, voter: str) -> Vote | None:
     return await session.scalar(
-        insert(Vote)
-        .values(**values)
-        .on_conflict_do_nothing(constraint="one_vote_per_voter")
-        .returning(Vote)
-    )
-
-
-async def vote_for_update(session: AsyncSession, proposal_id: uuid.UUID, voter: str) -> Vote:
-    vote = await session.scalar(
         select(Vote).where(Vote.proposal_id == proposal_id, Vote.voter == voter).with_for_update()
     )
-    assert vote is not None
-    return vote
 
 
 async def vote_of(session: AsyncSession, proposal_id: uuid.UUID, voter: str) -> Vote | None:

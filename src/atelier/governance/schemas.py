@@ -135,7 +135,6 @@ class VoteOut(BaseModel):
 class VoteReceipt(BaseModel):
     vote: VoteOut
     created: bool = Field(description="false when this exact vote was already stored")
-    result: TallyOut
 
 
 class VotesOut(TallyOut):

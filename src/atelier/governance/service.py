@@ -11,6 +11,7 @@ vote replayed is refused).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -27,7 +28,14 @@ from atelier.core.runtime import Runtime
 from atelier.governance import ballots
 from atelier.governance import repository as repo
 from atelier.governance.ballots import BadSignature, Ballot, Domain
-from atelier.governance.models import BINARY_CHOICES, MAJORITIES, STRATEGIES, Proposal, Vote
+from atelier.governance.models import (
+    BINARY_CHOICES,
+    MAJORITIES,
+    STRATEGIES,
+    Proposal,
+    Terms,
+    Vote,
+)
 from atelier.governance.strategies import voting_power
 from atelier.identity import service as identity
 from atelier.identity.service import Principal
@@ -165,15 +173,39 @@ async def create_job_proposal(
 async def get_proposal(session: AsyncSession, some_id: uuid.UUID) -> Proposal:
     proposal = await repo.proposal_by_any_id(session, some_id)
     if proposal is None:
-        raise NotFound(f"no proposal or job with a proposal has id {some_id}",
-                       slug="proposal-not-found")  # fmt: skip
+        raise _no_proposal(some_id)
     return proposal
 
 
-def _check_choice_and_reason(proposal: Proposal, choice: str, reason: str) -> None:
-    if choice not in proposal.choices:
+def _no_proposal(some_id: uuid.UUID) -> NotFound:
+    return NotFound(f"no proposal or job with a proposal has id {some_id}",
+                    slug="proposal-not-found")  # fmt: skip
+
+
+_TERMS_CACHE = "governance.terms"
+_TERMS_CACHED = 10_000
+
+
+async def terms_of(runtime: Runtime, some_id: uuid.UUID) -> Terms:
+    """The terms of the proposal `some_id` names (its id or its job's id), kept per process:
+    they never change, and ingestion reads them for every vote."""
+    cache: dict[uuid.UUID, Terms] = runtime.adapters.setdefault(_TERMS_CACHE, {})
+    terms = cache.get(some_id)
+    if terms is None:
+        async with runtime.hot.connection() as conn:
+            terms = await repo.terms_by_any_id(conn, some_id)
+        if terms is None:
+            raise _no_proposal(some_id)
+        if len(cache) >= _TERMS_CACHED:  # the oldest entry goes (dicts keep insertion order)
+            del cache[next(iter(cache))]
+        cache[some_id] = terms
+    return terms
+
+
+def _check_choice_and_reason(choices: Sequence[str], choice: str, reason: str) -> None:
+    if choice not in choices:
         raise InvalidInput(
-            f"{choice!r} is not a choice of this proposal ({', '.join(proposal.choices)})",
+            f"{choice!r} is not a choice of this proposal ({', '.join(choices)})",
             slug="unknown-choice",
             extra={"errors": [{"loc": ["body", "vote"], "msg": "unknown choice"}]},
         )
@@ -186,12 +218,11 @@ def _check_choice_and_reason(proposal: Proposal, choice: str, reason: str) -> No
 
 
 async def typed_data(
-    runtime: Runtime, proposal: Proposal, wallet: str, choice: str, reason: str,
-    timestamp: int | None,
-) -> dict[str, Any]:  # fmt: skip
-    _check_choice_and_reason(proposal, choice, reason)
+    runtime: Runtime, terms: Terms, wallet: str, choice: str, reason: str, timestamp: int | None
+) -> dict[str, Any]:
+    _check_choice_and_reason(terms.choices, choice, reason)
     chain = await chain_for(runtime)
-    ballot = Ballot(proposal.chain_key, checksum(wallet), choice, reason,
+    ballot = Ballot(terms.chain_key, checksum(wallet), choice, reason,
                     timestamp if timestamp is not None else int(now_utc().timestamp()))  # fmt: skip
     return ballots.typed_data(vote_domain(chain), ballot)
 
@@ -206,11 +237,16 @@ class VoteRequest:
 
 
 async def cast_vote(
-    session: AsyncSession, runtime: Runtime, proposal: Proposal, request: VoteRequest,
-    principal: Principal | None,
-) -> tuple[Vote, bool]:  # fmt: skip
-    """Verify and store a vote; returns (vote, created). A copy of the stored vote is a no-op."""
-    _check_choice_and_reason(proposal, request.choice, request.reason)
+    runtime: Runtime, terms: Terms, request: VoteRequest, principal: Principal | None
+) -> tuple[Vote, bool]:
+    """Verify and store a vote; returns (vote, created). A copy of the stored vote is a no-op.
+
+    A voter's first vote, by far the common case, is one INSERT on the hot connection; the
+    ORM transaction is only for a vote that meets a stored one (copy, change or replay).
+    Neither needs a lock on the proposal: its terms are fixed, and the unique (proposal,
+    voter) constraint decides between concurrent copies.
+    """
+    _check_choice_and_reason(terms.choices, request.choice, request.reason)
     voter = checksum(request.wallet)
     chain = await chain_for(runtime)
     domain = vote_domain(chain)
@@ -218,63 +254,86 @@ async def cast_vote(
     timestamp = request.timestamp
     signature = request.signature
     if signature is None:  # a wallet the platform holds for the signed-in caller
-        if principal is None:
-            raise Unauthorized("sign the vote, or sign in to vote with a wallet Atelier holds "
-                               "for you", slug="signature-required")  # fmt: skip
         timestamp = int(now.timestamp()) if timestamp is None else timestamp
-        ballot = Ballot(proposal.chain_key, voter, request.choice, request.reason, timestamp)
-        signature = await identity.sign_typed_data_for(
-            session, runtime.settings, principal.user_id, voter,
-            ballots.typed_data(domain, ballot),
-        )  # fmt: skip
-        if signature is None:
-            raise Forbidden("Atelier holds no such wallet for you; sign the vote yourself",
-                            slug="signature-required")  # fmt: skip
+        signature = await _sign_for(runtime, principal, domain,
+                                    Ballot(terms.chain_key, voter, request.choice,
+                                           request.reason, timestamp))  # fmt: skip
     if timestamp is None:
         raise InvalidInput(
             "timestamp (the one you signed) is required", slug="invalid-vote",
             extra={"errors": [{"loc": ["body", "timestamp"], "msg": "missing"}]},
         )  # fmt: skip
-    ballot = Ballot(proposal.chain_key, voter, request.choice, request.reason, timestamp)
+    ballot = Ballot(terms.chain_key, voter, request.choice, request.reason, timestamp)
     try:
-        signer = ballots.recover(domain, ballot, signature)
+        signer = ballots.recover_address(domain, ballot, signature)
     except BadSignature as exc:
         raise InvalidInput(str(exc), slug="malformed-signature") from None
-    if signer != voter:
+    if signer != bytes.fromhex(voter[2:]):
         raise Forbidden(
             "the signature was not made by this wallet over this vote (check the proposal, "
             "choice, reason, timestamp, chain id and verifying contract you signed)",
             slug="signature-mismatch",
         )
-    if now < proposal.starts_at:
-        raise Conflict(f"voting opens at {proposal.starts_at.isoformat()}", slug="voting-not-open")
-    if now >= proposal.ends_at:
-        raise Conflict(f"voting closed at {proposal.ends_at.isoformat()}", slug="voting-closed")
-    skew = runtime.settings.governance_clock_skew_s
-    if timestamp > now.timestamp() + skew:
-        raise InvalidInput("the vote is dated in the future", slug="vote-from-the-future")
-    if timestamp < proposal.starts_at.timestamp() - skew:
-        raise InvalidInput("the vote is dated before the window opened", slug="stale-vote")
-    power = await voting_power(session, chain, proposal, voter)
+    _check_window(terms, timestamp, now, runtime.settings.governance_clock_skew_s)
+    power = await voting_power(runtime.sessions, chain, terms, voter)
     if power <= 0:
         raise Forbidden(f"{voter} had no voting power at the snapshot "
-                        f"({proposal.strategy})", slug="no-voting-power")  # fmt: skip
+                        f"({terms.strategy})", slug="no-voting-power")  # fmt: skip
     values: dict[str, Any] = {
-        "proposal_id": proposal.id, "voter": voter, "choice": request.choice,
+        "id": uuid.uuid4(), "proposal_id": terms.id, "voter": voter, "choice": request.choice,
         "reason": request.reason, "signed_timestamp": timestamp, "signature": signature,
-        "power": power, "source": "offchain",
-        "relay_status": "off" if proposal.chain_status == "off" else "pending",
+        "power": power,
     }  # fmt: skip
-    created = await repo.insert_vote(session, values)
+    async with runtime.hot.connection() as conn:
+        created = await repo.insert_first_vote(conn, values)
     if created is not None:
         return created, True
-    stored = await repo.vote_for_update(session, proposal.id, voter)
-    if stored.signature == signature:
+    async with runtime.sessions() as session, session.begin():
+        stored = await repo.vote_for_update(session, terms.id, voter)
+        if stored is None:  # the proposal itself was deleted meanwhile
+            raise _no_proposal(terms.id)
+        _replace(stored, terms, values, now)
         return stored, False
-    if not proposal.allow_vote_change:
+
+
+async def _sign_for(
+    runtime: Runtime, principal: Principal | None, domain: Domain, ballot: Ballot
+) -> str:
+    if principal is None:
+        raise Unauthorized("sign the vote, or sign in to vote with a wallet Atelier holds "
+                           "for you", slug="signature-required")  # fmt: skip
+    async with runtime.sessions() as session:
+        signature = await identity.sign_typed_data_for(
+            session, runtime.settings, principal.user_id, ballot.voter,
+            ballots.typed_data(domain, ballot),
+        )  # fmt: skip
+    if signature is None:
+        raise Forbidden("Atelier holds no such wallet for you; sign the vote yourself",
+                        slug="signature-required")  # fmt: skip
+    return signature
+
+
+def _check_window(terms: Terms, timestamp: int, now: datetime, skew: float) -> None:
+    if now < terms.starts_at:
+        raise Conflict(f"voting opens at {terms.starts_at.isoformat()}", slug="voting-not-open")
+    if now >= terms.ends_at:
+        raise Conflict(f"voting closed at {terms.ends_at.isoformat()}", slug="voting-closed")
+    if timestamp > now.timestamp() + skew:
+        raise InvalidInput("the vote is dated in the future", slug="vote-from-the-future")
+    if timestamp < terms.starts_at.timestamp() - skew:
+        raise InvalidInput("the vote is dated before the window opened", slug="stale-vote")
+
+
+def _replace(stored: Vote, terms: Terms, values: dict[str, Any], now: datetime) -> None:
+    """A vote meets the stored one: an exact copy is a no-op; a change is allowed only on a
+    proposal that allows it, signed later (an old vote replayed is refused), and before the
+    stored vote reached the chain."""
+    if stored.signature == values["signature"]:
+        return
+    if not terms.allow_vote_change:
         raise Conflict("this wallet has already voted and the proposal does not allow "
                        "changing a vote", slug="already-voted")  # fmt: skip
-    if stored.signed_timestamp is None or timestamp <= stored.signed_timestamp:
+    if stored.signed_timestamp is None or values["signed_timestamp"] <= stored.signed_timestamp:
         raise Conflict("a newer vote of this wallet is stored (an old vote replayed?)",
                        slug="stale-vote")  # fmt: skip
     if stored.relay_status in ("sent", "confirmed") or stored.source == "chain":
@@ -282,7 +341,6 @@ async def cast_vote(
     for name in ("choice", "reason", "signed_timestamp", "signature", "power"):
         setattr(stored, name, values[name])
     stored.updated_at = now
-    return stored, False
 
 
 @dataclass(frozen=True)

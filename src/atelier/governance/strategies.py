@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 from decimal import ROUND_DOWN, Decimal, localcontext
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from web3 import Web3
 
 from atelier.chain.evm.client import EvmChain
 from atelier.chain.evm.contracts import token_contract
 from atelier.economy import service as ledger
-from atelier.governance.models import Proposal
+from atelier.governance.models import Terms
 
 
 def _erc20_power(chain: EvmChain, token: str, voter: str, block: int) -> int:
@@ -38,12 +38,14 @@ def _erc20_power(chain: EvmChain, token: str, voter: str, block: int) -> int:
 
 
 async def _base_power(
-    session: AsyncSession, chain: EvmChain | None, proposal: Proposal, strategy: str, voter: str
-) -> Decimal:
+    sessions: async_sessionmaker[AsyncSession], chain: EvmChain | None, proposal: Terms,
+    strategy: str, voter: str,
+) -> Decimal:  # fmt: skip
     if strategy == "one-wallet-one-vote":
         return Decimal(1)
     if strategy == "ledger":
-        return Decimal(await ledger.balance_at(session, voter, proposal.snapshot_at))
+        async with sessions() as session:
+            return Decimal(await ledger.balance_at(session, voter, proposal.snapshot_at))
     if strategy == "erc20":
         if chain is None or proposal.snapshot_block is None:
             raise RuntimeError("an erc20 proposal needs a chain and a snapshot block")
@@ -54,14 +56,16 @@ async def _base_power(
 
 
 async def voting_power(
-    session: AsyncSession, chain: EvmChain | None, proposal: Proposal, voter: str
+    sessions: async_sessionmaker[AsyncSession], chain: EvmChain | None, proposal: Terms, voter: str
 ) -> Decimal:
+    """Power needs no transaction of the caller's: it is read as of the snapshot, which no
+    later write can change; only the `ledger` strategy reads the database at all."""
     if proposal.strategy == "quadratic":
         base = str(proposal.strategy_params.get("base", "erc20"))
-        power = await _base_power(session, chain, proposal, base, voter)
+        power = await _base_power(sessions, chain, proposal, base, voter)
         with localcontext() as ctx:
             ctx.prec = 40
             return (
                 power.sqrt().quantize(Decimal("0.000001"), ROUND_DOWN) if power > 0 else Decimal(0)
             )
-    return await _base_power(session, chain, proposal, proposal.strategy, voter)
+    return await _base_power(sessions, chain, proposal, proposal.strategy, voter)
