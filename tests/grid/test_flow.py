@@ -35,6 +35,23 @@ async def test_job_without_workers_says_it_is_not_possible(
     assert usage["reserved"] == 1
 
 
+async def test_job_is_possible_once_a_capable_worker_is_live(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    _, key = await account_with_key(runtime)
+    _, volunteer = await account_with_key(runtime)
+    worker = caps("w-capable", ["image"])
+    registered = await client.post("/api/v1/workers/register", headers=bearer(volunteer),
+                                   json=worker.__dict__)  # fmt: skip
+    assert registered.status_code == 200, registered.text
+    possible = await client.post("/api/v1/generate", headers=bearer(key),
+                                 json={"kind": "image", "prompt": "x", "model": worker.models[0]})  # fmt: skip
+    assert possible.json()["is_possible"] is True
+    other_kind = await client.post("/api/v1/generate", headers=bearer(key),
+                                   json={"kind": "music", "prompt": "x"})  # fmt: skip
+    assert other_kind.json()["is_possible"] is False
+
+
 @pytest.mark.parametrize(
     ("kind", "extra"),
     [("image", {"format": "jpeg", "width": 320, "height": 240}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, any_, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -161,13 +161,13 @@ def live_capable_workers(spec_kind: str, model: str | None, pixels: int, duratio
         .where(
             Worker.state == "active",
             Worker.last_seen_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, offline_s),
-            Worker.kinds.any(spec_kind),  # type: ignore[arg-type]
+            literal(spec_kind) == any_(Worker.kinds),
             Worker.max_pixels >= pixels,
             Worker.max_duration_s >= duration_s,
         )
     )
     if model is not None:
-        statement = statement.where(Worker.models.any(model))  # type: ignore[arg-type]
+        statement = statement.where(literal(model) == any_(Worker.models))
     return statement
 
 
