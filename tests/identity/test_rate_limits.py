@@ -7,7 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from atelier.core import ratelimit
 from atelier.core.runtime import Runtime
 from atelier.web.app import close_runtime, create_app, open_runtime
 from tests.conftest import make_settings
@@ -73,3 +75,36 @@ async def test_writes_are_limited_per_account(
         assert codes == [201, 201, 201, 429]
         # reads are not limited
         assert (await client.get("/api/v1/user/api-keys", headers=headers)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("hits", "previous", "seconds_left", "allowed", "retry_after_s"),
+    [
+        (5, 0, 30.0, True, 0),  # the limit itself is allowed
+        (6, 0, 20.0, False, 20),  # over within one window: wait for the next
+        (1, 5, 59.9, False, 12),  # just past a boundary the last window still counts
+        (1, 5, 10.0, True, 0),  # ... less and less as it slides out
+    ],
+)
+def test_the_window_slides_across_boundaries(
+    hits: int, previous: int, seconds_left: float, allowed: bool, retry_after_s: int
+) -> None:
+    decision = ratelimit.decide(hits, previous, seconds_left, limit=5, period_s=60)
+    assert (decision.allowed, decision.retry_after_s) == (allowed, retry_after_s)
+
+
+async def test_the_previous_window_is_read_from_the_database(
+    limited: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    _, runtime = limited
+    key, day = "test:sliding", 86_400
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(text(
+            "INSERT INTO rate_limit_windows (key, window_start, window_end, hits) SELECT :key,"
+            " to_timestamp(floor(extract(epoch FROM now()) / :day) * :day - :day),"
+            " to_timestamp(floor(extract(epoch FROM now()) / :day) * :day), 1000000"
+        ), {"key": key, "day": day})  # fmt: skip
+    decision = await ratelimit.hit(runtime.sessions, key, limit=5, period_s=day)
+    assert not decision.allowed and decision.retry_after_s > 0
+    fresh = await ratelimit.hit(runtime.sessions, "test:fresh", limit=5, period_s=day)
+    assert fresh.allowed and fresh.remaining == 4
