@@ -50,6 +50,10 @@ async def test_job_is_possible_once_a_capable_worker_is_live(
     other_kind = await client.post("/api/v1/generate", headers=bearer(key),
                                    json={"kind": "music", "prompt": "x"})  # fmt: skip
     assert other_kind.json()["is_possible"] is False
+    for job in (possible, other_kind):  # leave no queued work for the next tests' workers
+        cancelled = await client.delete(f"/api/v1/generate/status/{job.json()['id']}",
+                                        headers=bearer(key))  # fmt: skip
+        assert cancelled.json()["state"] == "cancelled"
 
 
 @pytest.mark.parametrize(
