@@ -193,6 +193,7 @@ async def test_link_refusals(client: httpx.AsyncClient, runtime: Runtime) -> Non
         json={"chain": "evm", "message": message, "signature": eth_sign(account, message)},
     )  # fmt: skip
     assert ok.status_code == 201
+    assert ok.json()["custodial"] is False  # a wallet the user brings: no key with us
 
     message = await challenge(bob)
     elsewhere = await client.post(

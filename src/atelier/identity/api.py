@@ -279,7 +279,7 @@ async def link_wallet(
             session, runtime.settings, principal.user_id, body.chain, body.message,
             body.signature, body.label,
         )  # fmt: skip
-        return WalletOut.model_validate(wallet)
+        return WalletOut.of(wallet)
 
 
 @user_router.post(
@@ -297,7 +297,7 @@ async def create_custodial_wallet(
         wallet = await service.create_custodial_wallet(
             session, runtime.settings, principal.user_id, body.chain, body.label
         )
-        return WalletOut.model_validate(wallet).model_copy(update={"custodial": True})
+        return WalletOut.of(wallet)
 
 
 @user_router.delete(

@@ -167,10 +167,10 @@ def _bearer_for(client: httpx.Client, api_key: str | None, email: str | None,
         else typer.prompt("Password", hide_input=True)
     )
     response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
-    return str(_json_orfail(response)["access_token"])
+    return str(_json_or_fail(response)["access_token"])
 
 
-def _json_orfail(response: httpx.Response) -> dict[str, Any]:
+def _json_or_fail(response: httpx.Response) -> dict[str, Any]:
     try:
         body: dict[str, Any] = response.json()
     except ValueError:
@@ -216,12 +216,12 @@ def wallet_link(
         with httpx.Client(base_url=server, timeout=30) as client:
             bearer = _bearer_for(client, api_key, email, password_file)
             headers = {"Authorization": f"Bearer {bearer}"}
-            challenge = _json_orfail(client.post(
+            challenge = _json_or_fail(client.post(
                 "/api/v1/user/wallets/challenge", headers=headers,
                 json={"chain": chain, "address": profile["address"]},
             ))  # fmt: skip
             signature = sign_text(chain, secret, challenge["message"])
-            linked = _json_orfail(client.post(
+            linked = _json_or_fail(client.post(
                 "/api/v1/user/wallets", headers=headers,
                 json={"chain": chain, "message": challenge["message"], "signature": signature,
                       "label": label or profile.get("style")},

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from atelier.identity.models import Wallet
+
 ChainName = Literal["evm", "solana"]
 RoleName = Literal["creator", "validator", "worker", "admin"]
 
@@ -62,6 +64,12 @@ class WalletOut(BaseModel):
     label: str | None
     created_at: datetime
     custodial: bool = Field(default=False, description="held (encrypted) by the platform")
+
+    @classmethod
+    def of(cls, wallet: Wallet) -> WalletOut:
+        """Custodial exactly when the platform keeps the wallet's sealed key."""
+        out = cls.model_validate(wallet)
+        return out.model_copy(update={"custodial": wallet.sealed_key is not None})
 
 
 class UserOut(BaseModel):

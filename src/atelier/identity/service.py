@@ -83,10 +83,7 @@ async def user_out(session: AsyncSession, user: User) -> UserOut:
         email_verified=user.email_verified_at is not None,
         is_active=user.is_active,
         created_at=user.created_at,
-        wallets=[
-            WalletOut.model_validate(w).model_copy(update={"custodial": w.sealed_key is not None})
-            for w in wallets
-        ],
+        wallets=[WalletOut.of(w) for w in wallets],
     )
 
 
