@@ -19,6 +19,8 @@ from atelier.core.events import OutboxEvent
 from atelier.core.runtime import Runtime
 from atelier.provenance import service, signing
 from atelier.provenance.models import ProvenanceRecord
+from atelier.web.app import close_runtime, create_app, open_runtime
+from tests.conftest import make_settings
 from tests.grid.helpers import account_with_key, asgi_client, worker_loop
 from tests.helpers import drain_tasks
 from tests.servers import running_server
@@ -118,6 +120,41 @@ async def test_verify_bad_and_unknown_files(client: httpx.AsyncClient, tmp_path:
     )
     assert plain.json()["manifest"]["state"] == "none"
     assert plain.json()["known_artifact"] is None
+
+
+async def test_media_files_beyond_the_json_body_cap_are_taken_up_to_their_own_limit(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Request bodies are capped at 1 MiB, but the file endpoints take whole media files
+    up to ATELIER_MAX_VERIFY_BYTES (here 1.5 MB): a 1.2 MB PNG is checked, a 2 MB one is 413."""
+    import numpy as np
+    from PIL import Image
+
+    settings = make_settings(tmp_path / "home", database_url, max_verify_bytes=1_500_000)
+    runtime = await open_runtime(settings, database_url)
+    noise = np.random.default_rng(7)
+
+    def png(side: int) -> bytes:
+        pixels = noise.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "noise.png")
+        return (tmp_path / "noise.png").read_bytes()
+
+    big, too_big = png(640), png(820)
+    assert settings.max_body_bytes < len(big) < settings.max_verify_bytes < len(too_big)
+    try:
+        app = create_app(settings, runtime=runtime)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=settings.origin) as http:
+            for route in ("/verify", "/audit"):
+                taken = await http.post(route, files={"file": ("big.png", big)})
+                assert taken.status_code == 200, (route, taken.text)
+                refused = await http.post(route, files={"file": ("huge.png", too_big)})
+                assert refused.status_code == 413, (route, refused.text)
+                assert refused.json()["type"] == "/problems/payload-too-large"
+        assert taken.json()["score"] is not None
+    finally:
+        await close_runtime(runtime)
+    assert not any((settings.uploads_dir).iterdir())  # nothing left behind
 
 
 @pytest.fixture(scope="module")

@@ -27,20 +27,12 @@ async def verify(request: Request, file: Annotated[UploadFile, File()]) -> dict[
     Trusted with Atelier's root as anchor, or Invalid with the failure codes), the signer, and
     whether it is a known Atelier artifact."""
     runtime = runtime_of(request)
-    settings = runtime.settings
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
+    path = await _receive(request, file)
     try:
-        path = workdir / "verify"
-        try:
-            await anyio.to_thread.run_sync(copy_stream, file.file, path, settings.max_verify_bytes)
-        except ValueError as exc:
-            raise PayloadTooLarge(str(exc)) from None
         async with unit_of_work(runtime) as session:
-            result = await service.verify(session, settings, path)
+            result = await service.verify(session, runtime.settings, path)
     finally:
-        await file.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(path.parent, ignore_errors=True)
     manifest = result.manifest
     proof = wallet_proof.check(manifest.wallet_proof)
     return {

@@ -40,6 +40,10 @@ def build_mailer(settings: Settings) -> Mailer:
     return MailboxMailer(settings.mailbox_dir, settings.mail_from)
 
 
+# The provenance service's file endpoints (the seed's routes, at the root).
+PROVENANCE_UPLOADS = ("/verify", "/audit", "/index", "/embed")
+
+
 def jwt_key(settings: Settings) -> bytes:
     if settings.jwt_secret is not None:
         return settings.jwt_secret.get_secret_value().encode()
@@ -126,8 +130,12 @@ def create_app(
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        # worker results are large; the submit handler enforces the exact limit while streaming
-        upload_limits={"/api/v1/workers/jobs/": settings.grid_max_result_bytes + 1_048_576},
+        # Whole media files come in here; each handler enforces the exact limit while
+        # streaming, the slack is for the multipart envelope.
+        upload_limits={
+            "/api/v1/workers/jobs/": settings.grid_max_result_bytes + 1_048_576,
+            **dict.fromkeys(PROVENANCE_UPLOADS, settings.max_verify_bytes + 1_048_576),
+        },
     )
     for router in routers_for(names):
         app.include_router(router)
