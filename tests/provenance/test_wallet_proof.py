@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -15,6 +17,7 @@ from typer.testing import CliRunner
 
 from atelier.cli import app
 from atelier.core.runtime import Runtime
+from atelier.governance import ballots
 from atelier.provenance import service, signing, wallet_proof
 from tests.grid.helpers import account_with_key, asgi_client, worker_loop
 from tests.helpers import bearer, drain_tasks, eth_sign
@@ -248,3 +251,65 @@ def test_sign_cli_refuses_bad_input(tmp_path: Path) -> None:
                                   "--passphrase-file", str(tmp_path / "nope")], env=env)  # fmt: skip
     assert missing.exit_code == 2
     assert "cannot read passphrase file" in missing.output
+
+
+def test_only_artifact_proofs_count_as_artifact_proofs() -> None:
+    proof = wallet_proof.typed_data(1, "ab" * 32, "bafy", "pdq", "model")
+    assert wallet_proof.is_artifact_proof(proof)
+    vote = ballots.typed_data(
+        ballots.Domain(1, "0x" + "11" * 20),
+        ballots.Ballot(bytes(32), Account.create().address, "approve", "", 1),
+    )
+    assert not wallet_proof.is_artifact_proof(vote)
+    assert not wallet_proof.is_artifact_proof({**proof, "primaryType": "Mail"})
+    contract = {**proof["domain"], "verifyingContract": "0x" + "22" * 20}
+    assert not wallet_proof.is_artifact_proof({**proof, "domain": contract})
+    assert not wallet_proof.is_artifact_proof(None)
+
+
+class _HostileSigner(BaseHTTPRequestHandler):
+    """A server that answers `POST /sign` with a vote to sign instead of an artifact proof."""
+
+    posts = 0
+
+    def do_POST(self) -> None:
+        type(self).posts += 1
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"typed_data": ballots.typed_data(
+            ballots.Domain(1, "0x" + "11" * 20),
+            ballots.Ballot(bytes(32), "0x" + "33" * 20, "approve", "", 1),
+        )}).encode()  # fmt: skip
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_sign_cli_signs_nothing_but_an_artifact_proof(tmp_path: Path) -> None:
+    runner = CliRunner()
+    passphrase = tmp_path / "pass"
+    passphrase.write_text("a long passphrase\n")
+    created = runner.invoke(app, ["wallet", "create", "--chain", "evm", "--style", "matte",
+                                  "--passphrase-file", str(passphrase), "--out", str(tmp_path / "w")])  # fmt: skip
+    assert created.exit_code == 0
+    address = next(
+        p.stem for p in (tmp_path / "w").glob("*.json") if not p.name.endswith(".keystore.json")
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostileSigner)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = atelier_env(tmp_path, ATELIER_API_KEY="atl_live_" + "0" * 48)
+        refused = runner.invoke(app, [
+            "sign", "x", "--address", address, "--dir", str(tmp_path / "w"),
+            "--passphrase-file", str(passphrase),
+            "--server", f"http://127.0.0.1:{server.server_address[1]}"], env=env)  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert refused.exit_code == 2
+    assert "not an artifact proof; refused" in refused.output
+    assert _HostileSigner.posts == 1  # no signature was sent back

@@ -7,41 +7,24 @@ re-verifies each EIP-712 signature locally and sums the power itself.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from atelier.core.cli import fail
+from atelier.core.cli import KeyOption, ServerOption, api_call, err, fail
+from atelier.core.clock import now_utc
 
 console = Console()
-err = Console(stderr=True)
 
 proposal_app = typer.Typer(help="Create proposals, show them and recompute their tallies.",
                            no_args_is_help=True)  # fmt: skip
 
-ServerOption = Annotated[str, typer.Option(envvar="ATELIER_SERVER")]
-KeyOption = Annotated[str, typer.Option(envvar="ATELIER_API_KEY", show_default=False)]
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
-
-
-def _call(method: str, url: str, **kwargs: Any) -> Any:
-    try:
-        response = httpx.request(method, url, timeout=60, **kwargs)
-    except httpx.HTTPError as exc:
-        raise fail(f"cannot reach the server: {exc}") from None
-    try:
-        body = response.json()
-    except ValueError:
-        raise fail(f"{response.status_code} from {url}") from None
-    if response.is_error:
-        raise fail(str(body.get("detail", body)))
-    return body
 
 
 def _duration(text: str) -> timedelta:
@@ -90,9 +73,9 @@ def create(
         "title": title, "body": body, "choices": [c.strip() for c in choices.split(",")],
         "strategy": strategy, "strategy_params": params, "quorum": quorum,
         "majority": majority, "allow_vote_change": allow_change,
-        "ends_at": (datetime.now(UTC) + _duration(ends_in)).isoformat(),
+        "ends_at": (now_utc() + _duration(ends_in)).isoformat(),
     }  # fmt: skip
-    created = _call("POST", f"{server.rstrip('/')}/api/proposals", json=payload,
+    created = api_call("POST", f"{server.rstrip('/')}/api/proposals", json=payload,
                     headers={"Authorization": f"Bearer {api_key}"})  # fmt: skip
     console.print(f"[bold green]proposal[/] {created['id']} (voting until {created['ends_at']})")
 
@@ -103,7 +86,7 @@ def show(
     server: ServerOption = "http://localhost:8080",
 ) -> None:
     """A proposal, its rules and its current tally."""
-    proposal = _call("GET", f"{server.rstrip('/')}/api/proposals/{proposal_id}")
+    proposal = api_call("GET", f"{server.rstrip('/')}/api/proposals/{proposal_id}")
     table = Table(show_header=False, title=proposal["title"])
     for name in ("id", "job_id", "strategy", "snapshot_block", "starts_at", "ends_at",
                  "majority", "allow_vote_change", "chain_status", "chain_outcome"):  # fmt: skip
@@ -118,7 +101,7 @@ def _all_votes(server: str, proposal_id: str) -> tuple[dict[str, Any], list[dict
     cursor: str | None = None
     while True:
         params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-        page = _call("GET", f"{server.rstrip('/')}/api/vote/{proposal_id}", params=params)
+        page = api_call("GET", f"{server.rstrip('/')}/api/vote/{proposal_id}", params=params)
         first = first or page
         votes.extend(page["votes"])
         cursor = page["next_cursor"]
@@ -190,7 +173,7 @@ def vote(
     from atelier.identity.keystore import KeystoreError, sign_typed_data, unlock_evm_wallet
 
     base = server.rstrip("/")
-    is_job = bool(_call("GET", f"{base}/api/proposals/{proposal_id}")["job_id"] == proposal_id)
+    is_job = bool(api_call("GET", f"{base}/api/proposals/{proposal_id}")["job_id"] == proposal_id)
     payload: dict[str, Any] = {"job_id" if is_job else "proposal_id": proposal_id,
                                "wallet": wallet, "vote": choice, "reason": reason}  # fmt: skip
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -204,16 +187,16 @@ def vote(
             secret = unlock_evm_wallet(directory, wallet, passphrase)
         except (KeystoreError, ValueError) as exc:
             raise fail(str(exc)) from None
-        typed = _call("GET", f"{base}/api/vote/{proposal_id}/typed-data",
+        typed = api_call("GET", f"{base}/api/vote/{proposal_id}/typed-data",
                       params={"wallet": wallet, "vote": choice, "reason": reason})  # fmt: skip
         payload["timestamp"] = typed["message"]["timestamp"]
         payload["signature"] = sign_typed_data(secret, typed)
-    receipt = _call("POST", f"{base}/api/vote", json=payload, headers=headers)
+    receipt = api_call("POST", f"{base}/api/vote", json=payload, headers=headers)
     stored = receipt["vote"]
     verb = "voted" if receipt["created"] else "already stored"
     console.print(f"[bold green]{verb}[/] {stored['vote']} with power {stored['power']} "
                   f"as {stored['voter']}")  # fmt: skip
-    _print_result(_call("GET", f"{base}/api/vote/{proposal_id}", params={"limit": 1}))
+    _print_result(api_call("GET", f"{base}/api/vote/{proposal_id}", params={"limit": 1}))
 
 
 chain_app = typer.Typer(help="Deploy the governance contracts; relay and index votes.",
@@ -288,7 +271,7 @@ def chain_index(
 
     settings = Settings()
     if settings.chain_rpc_url == "embedded":
-        info = _call("GET", f"{server.rstrip('/')}/api/chain")
+        info = api_call("GET", f"{server.rstrip('/')}/api/chain")
         settings = settings.model_copy(update={
             "chain_rpc_url": info["rpc_url"], "chain_token_address": info["token"],
             "chain_voting_address": info["voting"],

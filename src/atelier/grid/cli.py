@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from atelier.core.cli import KeyOption, ServerOption, err, fail
 from atelier.core.config import Settings
 from atelier.core.logging import configure_logging
 from atelier.generators.registry import available_backends
@@ -22,28 +23,16 @@ from atelier.grid.specs import KINDS
 from atelier.grid.worker import WorkerLoop, capabilities_of, default_name
 
 console = Console()
-err = Console(stderr=True)
 job_app = typer.Typer(help="Submit generation jobs and follow them.", no_args_is_help=True)
-
-ServerOption = Annotated[str, typer.Option(envvar="ATELIER_SERVER", help="Atelier URL")]
-KeyOption = Annotated[
-    str,
-    typer.Option(envvar="ATELIER_API_KEY", help="Your API key (atl_live_…)", show_default=False),
-]
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}")
-    return typer.Exit(2)
 
 
 def _run(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except GridError as exc:
-        raise _fail(f"{exc.detail} ({exc.status} {exc.slug})") from None
+        raise fail(f"{exc.detail} ({exc.status} {exc.slug})") from None
     except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach the server: {exc}") from None
+        raise fail(f"cannot reach the server: {exc}") from None
 
 
 def worker(
@@ -64,21 +53,21 @@ def worker(
     """Run a volunteer worker: pull jobs from SERVER, generate, upload. Ctrl-C finishes the
     current job and exits; a second Ctrl-C gives it back to the queue at once."""
     if not api_key:
-        raise _fail("an API key is required: --api-key or ATELIER_API_KEY")
+        raise fail("an API key is required: --api-key or ATELIER_API_KEY")
     settings = Settings()
     configure_logging(settings.log_level, settings.json_logs)
     unknown = [k for k in kinds or [] if k not in KINDS]
     if unknown:
-        raise _fail(f"unknown kinds {', '.join(unknown)}; kinds are {', '.join(KINDS)}")
+        raise fail(f"unknown kinds {', '.join(unknown)}; kinds are {', '.join(KINDS)}")
     try:
         backends, missing = available_backends(onnx_image_model)
     except (FileNotFoundError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     for reason in missing:
         err.print(f"[yellow]note:[/] {reason}")
     caps = capabilities_of(name or default_name(), backends, kinds, max_pixels, max_duration)
     if not caps.kinds:
-        raise _fail("this machine can offer none of the requested kinds")
+        raise fail("this machine can offer none of the requested kinds")
 
     async def main() -> int:
         async with GridClient(server, api_key) as client:
@@ -117,7 +106,7 @@ def job_submit(
 ) -> None:
     """Submit a job, follow it with a progress bar, and download the result."""
     if not api_key:
-        raise _fail("an API key is required: --api-key or ATELIER_API_KEY")
+        raise fail("an API key is required: --api-key or ATELIER_API_KEY")
     body = {
         "kind": kind, "prompt": prompt, "width": width, "height": height, "duration_s": duration,
         "bpm": bpm, "genre": genre, "voice": voice, "seed": seed, "format": fmt,
@@ -134,7 +123,7 @@ def job_submit(
                 return
             final = await _follow(client, job)
             if final.state != "done":
-                raise _fail(f"job {final.state}: {final.reason or 'no reason given'}")
+                raise fail(f"job {final.state}: {final.reason or 'no reason given'}")
             path = await client.download(job.id, out)
             console.print(f"[bold green]done[/] {path}")
 

@@ -6,33 +6,26 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from atelier.core.cli import KeyOption, ServerOption, api_call, err, fail
+from atelier.provenance import wallet_proof
+
 console = Console()
-err = Console(stderr=True)
 
 
 def verify(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    server: Annotated[str, typer.Option(envvar="ATELIER_SERVER")] = "http://localhost:8080",
+    server: ServerOption = "http://localhost:8080",
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw report")] = False,
 ) -> None:
     """Report a file's SHA-256 and CID, its C2PA manifest (Valid / Trusted / Invalid with
     c2pa's codes), the signer, and whether it is a known Atelier artifact."""
-    try:
-        with file.open("rb") as handle:
-            response = httpx.post(f"{server.rstrip('/')}/verify",
-                                  files={"file": (file.name, handle)}, timeout=300)  # fmt: skip
-    except httpx.HTTPError as exc:
-        err.print(f"[red]error:[/] cannot reach the server: {exc}")
-        raise typer.Exit(2) from None
-    report = response.json()
-    if response.is_error:
-        err.print(f"[red]error:[/] {report.get('detail', report)}")
-        raise typer.Exit(2)
+    with file.open("rb") as handle:
+        report = api_call("POST", f"{server.rstrip('/')}/verify",
+                          files={"file": (file.name, handle)}, timeout=300)  # fmt: skip
     if as_json:
         console.print_json(json.dumps(report))
         return
@@ -64,8 +57,8 @@ def sign(
     directory: Annotated[Path, typer.Option("--dir", help="Wallet directory")] = Path(
         "contributors"
     ),
-    server: Annotated[str, typer.Option(envvar="ATELIER_SERVER")] = "http://localhost:8080",
-    api_key: Annotated[str, typer.Option(envvar="ATELIER_API_KEY", show_default=False)] = "",
+    server: ServerOption = "http://localhost:8080",
+    api_key: KeyOption = "",
     passphrase_file: Annotated[Path | None, typer.Option()] = None,
 ) -> None:
     """Sign one of your artifacts with your wallet (EIP-712); the proof goes into its C2PA
@@ -74,8 +67,7 @@ def sign(
     from atelier.identity.keystore import KeystoreError, sign_typed_data, unlock_evm_wallet
 
     if not api_key:
-        err.print("[red]error:[/] an API key is required: --api-key or ATELIER_API_KEY")
-        raise typer.Exit(2)
+        raise fail("an API key is required: --api-key or ATELIER_API_KEY")
     try:
         passphrase = (
             read_secret_file(passphrase_file, "passphrase")
@@ -84,26 +76,18 @@ def sign(
         )
         secret = unlock_evm_wallet(directory, address, passphrase)
     except (KeystoreError, ValueError) as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    headers = {"Authorization": f"Bearer {api_key}"}
-    try:
-        with httpx.Client(base_url=server, headers=headers, timeout=120) as client:
-            asked = client.post("/sign", json={"artifact_id": artifact_id})
-            if asked.is_error:
-                err.print(f"[red]error:[/] {asked.json().get('detail')}")
-                raise typer.Exit(2)
-            signature = sign_typed_data(secret, asked.json()["typed_data"])
-            done = client.post("/sign", json={"artifact_id": artifact_id, "signature": signature})
-    except httpx.HTTPError as exc:
-        err.print(f"[red]error:[/] cannot reach the server: {exc}")
-        raise typer.Exit(2) from None
-    if done.is_error:
-        err.print(f"[red]error:[/] {done.json().get('detail')}")
-        raise typer.Exit(2)
-    console.print(
-        f"[bold green]signed[/] {artifact_id} with {done.json()['wallet_proof']['wallet']}"
-    )
+        raise fail(str(exc)) from None
+    url, headers = f"{server.rstrip('/')}/sign", {"Authorization": f"Bearer {api_key}"}
+    asked = api_call("POST", url, headers=headers, json={"artifact_id": artifact_id}, timeout=120)
+    typed = asked.get("typed_data")
+    if not wallet_proof.is_artifact_proof(typed):
+        # The key signs only what this command means to sign: never whatever a server sends
+        # (another server, or a compromised one, could ask for a vote or a transfer).
+        raise fail("the server asked to sign something that is not an artifact proof; refused")
+    signature = sign_typed_data(secret, typed)
+    done = api_call("POST", url, headers=headers, timeout=120,
+                    json={"artifact_id": artifact_id, "signature": signature})  # fmt: skip
+    console.print(f"[bold green]signed[/] {artifact_id} with {done['wallet_proof']['wallet']}")
 
 
 corpus_app = typer.Typer(help="The corpus of known works originality is measured against.",

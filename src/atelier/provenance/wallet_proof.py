@@ -47,6 +47,20 @@ def typed_data(chain_id: int, sha256: str, cid: str, fingerprint: str | None,
     }
 
 
+def is_artifact_proof(typed: Any) -> bool:
+    """Whether `typed` is the typed data of an artifact proof (and nothing else a wallet
+    key could be made to sign), whatever the artifact."""
+    if not isinstance(typed, dict) or typed.get("types") != TYPES:
+        return False
+    domain = typed.get("domain") or {}
+    return (
+        typed.get("primaryType") == "Artifact"
+        and domain.get("name") == DOMAIN_NAME
+        and domain.get("version") == DOMAIN_VERSION
+        and set(domain) == {"name", "version", "chainId"}
+    )
+
+
 def recover(typed: dict[str, Any], signature: str) -> str | None:
     """The address that signed `typed`, or None if the signature or data is malformed."""
     try:
