@@ -186,3 +186,12 @@ async def test_a_vote_takes_the_relay_status_the_proposal_has_when_it_lands(
     )
     assert later.status_code == 201
     assert later.json()["vote"]["relay_status"] == "off"
+
+
+async def test_choices_are_judged_relayable_as_they_are_stored(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    _, token = await account_with_key(runtime)
+    created = await proposal(client, token, choices=["Approve", " REJECT "])
+    assert created["choices"] == ["approve", "reject"]
+    assert created["chain_status"] == "pending"  # the contract's approve/reject, so relayed

@@ -248,6 +248,15 @@ async def test_bad_input(client: httpx.AsyncClient, runtime: Runtime) -> None:
         "title": "x", "ends_at": "2000-01-01T00:00:00Z", "choices": ["a", "a"]})  # fmt: skip
     assert bad_proposal.status_code == 422
     assert {e["loc"][-1] for e in bad_proposal.json()["errors"]} >= {"choices", "ends_at"}
+    naive = await client.post("/api/proposals", headers=bearer(token), json={
+        "title": "x", "ends_at": "2099-01-01T00:00:00"})  # no time zone: which moment?  # fmt: skip
+    assert naive.status_code == 422 and naive.json()["errors"][0]["loc"][-1] == "ends_at"
+    not_a_token = await client.post("/api/proposals", headers=bearer(token), json={
+        "title": "x", "ends_at": "2099-01-01T00:00:00Z", "strategy": "erc20",
+        "strategy_params": {"token": "0xnot-an-address"}})  # fmt: skip
+    assert not_a_token.status_code == 422
+    assert not_a_token.json()["type"].endswith("/invalid-proposal")
+    assert "token" in not_a_token.json()["detail"]
     unsigned = await client.post(
         "/api/vote", json={k: v for k, v in body.items() if k != "signature"}
     )

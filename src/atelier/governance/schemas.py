@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from atelier.governance.ballots import MAX_REASON_CHARS
 from atelier.governance.models import BINARY_CHOICES, Proposal, Vote
@@ -24,8 +24,8 @@ class ProposalIn(BaseModel):
     strategy_params: dict[str, str] = Field(
         default_factory=dict, description='erc20: {"token": "0x…"}; quadratic: {"base": "erc20"}'
     )
-    starts_at: datetime | None = None
-    ends_at: datetime
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime
     quorum: Decimal = Field(default=Decimal(0), ge=0, description="total power cast needed")
     majority: Literal["simple", "two-thirds"] = "simple"
     allow_vote_change: bool = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -81,19 +81,25 @@ class ProposalSpec:
     allow_vote_change: bool = False
 
 
-def _check_spec(spec: ProposalSpec, starts: datetime, ends: datetime) -> None:
+def _checked_spec(spec: ProposalSpec, starts: datetime, ends: datetime) -> ProposalSpec:
+    """`spec` checked, with its choices in their stored form (trimmed, lower case) and its
+    token checksummed, so what is stored and what decides relaying are the same values."""
     problems: list[tuple[str, str]] = []
-    choices = [c.strip().lower() for c in spec.choices]
+    choices = tuple(c.strip().lower() for c in spec.choices)
     if not 2 <= len(choices) <= MAX_CHOICES or len(set(choices)) != len(choices):
         problems.append(("choices", f"2 to {MAX_CHOICES} distinct choices"))
     if any(not c or len(c) > 40 for c in choices):
         problems.append(("choices", "each choice is 1 to 40 characters"))
     if spec.strategy not in STRATEGIES:
         problems.append(("strategy", f"one of {', '.join(STRATEGIES)}"))
-    if spec.strategy == "quadratic" and (spec.strategy_params or {}).get("base", "erc20") not in (
-        "erc20", "ledger",
-    ):  # fmt: skip
+    params = dict(spec.strategy_params or {})
+    if spec.strategy == "quadratic" and params.get("base", "erc20") not in ("erc20", "ledger"):
         problems.append(("strategy_params", "quadratic's base is erc20 or ledger"))
+    if "token" in params:
+        if Web3.is_address(str(params["token"])):
+            params["token"] = Web3.to_checksum_address(str(params["token"]))
+        else:
+            problems.append(("strategy_params", "token is an EVM address (0x + 40 hex)"))
     if spec.majority not in MAJORITIES:
         problems.append(("majority", f"one of {', '.join(MAJORITIES)}"))
     if ends <= starts or ends <= now_utc():
@@ -105,6 +111,7 @@ def _check_spec(spec: ProposalSpec, starts: datetime, ends: datetime) -> None:
             "; ".join(f"{field}: {msg}" for field, msg in problems), slug="invalid-proposal",
             extra={"errors": [{"loc": ["body", f], "msg": m} for f, m in problems]},
         )  # fmt: skip
+    return replace(spec, choices=choices, strategy_params=params)
 
 
 def _relayable(spec: ProposalSpec, settings: Settings, chain: EvmChain) -> bool:
@@ -127,7 +134,7 @@ async def create_proposal(
     settings = runtime.settings
     starts = spec.starts_at or now_utc()
     ends = spec.ends_at or starts + timedelta(seconds=settings.governance_job_window_s)
-    _check_spec(spec, starts, ends)
+    spec = _checked_spec(spec, starts, ends)
     chain = await chain_for(runtime)
     # The snapshot is the newest block when the proposal is made: balances as they stood
     # before anyone knew of it.
@@ -141,7 +148,7 @@ async def create_proposal(
     proposal = Proposal(
         id=proposal_id, job_id=job_id, author_id=author_id, title=spec.title, body=spec.body,
         chain_key=chain_key(job_id or proposal_id),
-        choices=[c.strip().lower() for c in spec.choices], strategy=spec.strategy,
+        choices=list(spec.choices), strategy=spec.strategy,
         strategy_params=params, snapshot_block=head, snapshot_at=now_utc(),
         starts_at=starts, ends_at=ends, quorum=spec.quorum, majority=spec.majority,
         allow_vote_change=spec.allow_vote_change,
