@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -58,3 +63,38 @@ async def give_tokens(runtime: Runtime, to: str, amount: int) -> int:
         return int(receipt["blockNumber"])
 
     return await chain.run(transfer)
+
+
+class _Node(BaseHTTPRequestHandler):
+    """A JSON-RPC node as public ones are: no unlocked accounts; with `broken`, it answers
+    every call with an error (a node missing state, a provider refusing)."""
+
+    broken = False
+
+    def do_POST(self) -> None:
+        call = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if type(self).broken:
+            answer = {"error": {"code": -32000, "message": "missing trie node"}}
+        else:
+            answer = {"result": {"eth_chainId": "0x539", "eth_accounts": []}.get(call["method"])}
+        body = json.dumps({"jsonrpc": "2.0", "id": call["id"], **answer}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def external_node(*, broken: bool = False) -> Iterator[str]:
+    handler = type("Node", (_Node,), {"broken": broken})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

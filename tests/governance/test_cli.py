@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from atelier.cli import app
 from atelier.core.runtime import Runtime
+from tests.governance.helpers import external_node
 from tests.grid.helpers import account_with_key
 from tests.servers import atelier_env, running_server
 
@@ -71,3 +72,21 @@ async def test_proposal_vote_tally_and_chain_commands(
     assert "relayed 1" in indexed.stdout
     votes = httpx.get(f"{live_server}/api/vote/{proposal_id}").json()
     assert [v["relay_status"] for v in votes["votes"]] == ["confirmed"]
+
+
+def test_chain_deploy_on_a_node_without_accounts_asks_for_a_key() -> None:
+    with external_node() as url:
+        refused = runner.invoke(app, ["chain", "deploy", "--rpc-url", url])
+    assert refused.exit_code == 2
+    assert "no unlocked account" in refused.output
+
+
+def test_chain_index_once_on_a_node_in_error_says_so(database_url: str, tmp_path: Path) -> None:
+    with external_node(broken=True) as url:
+        failed = runner.invoke(app, ["chain", "index", "--once"], env=atelier_env(
+            tmp_path, database_url, ATELIER_CHAIN_RPC_URL=url,
+            ATELIER_CHAIN_TOKEN_ADDRESS="0x" + "11" * 20,
+            ATELIER_CHAIN_VOTING_ADDRESS="0x" + "22" * 20,
+        ))  # fmt: skip
+    assert failed.exit_code == 2, failed.output
+    assert "missing trie node" in failed.output

@@ -17,7 +17,14 @@ from atelier.core.runtime import Runtime
 from atelier.economy import service as ledger
 from atelier.governance import ballots
 from atelier.web.app import create_app
-from tests.governance.helpers import give_tokens, proposal, sign, signed_vote, typed_data
+from tests.governance.helpers import (
+    external_node,
+    give_tokens,
+    proposal,
+    sign,
+    signed_vote,
+    typed_data,
+)
 from tests.grid.helpers import account_with_key
 from tests.helpers import bearer
 
@@ -303,3 +310,22 @@ async def test_an_unreachable_chain_is_a_clear_503(
         ):  # fmt: skip
             assert response.status_code == 503, response.text
             assert response.json()["type"].endswith("/chain-unavailable")
+
+
+async def test_an_external_node_without_accounts_or_in_error_is_a_clear_503(
+    runtime: Runtime,
+) -> None:
+    for broken, says in ((False, "RELAYER_KEY_FILE"), (True, "missing trie node")):
+        with external_node(broken=broken) as url:
+            settings = runtime.settings.model_copy(update={
+                "chain_rpc_url": url, "chain_token_address": "0x" + "11" * 20,
+                "chain_voting_address": "0x" + "22" * 20,
+            })  # fmt: skip
+            elsewhere = dataclasses.replace(runtime, settings=settings, adapters={})
+            app = create_app(settings, runtime=elsewhere)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url=settings.origin) as other:  # fmt: skip
+                answer = await other.get("/api/chain")
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["type"].endswith("/chain-unavailable")
+        assert says in answer.json()["detail"]

@@ -232,22 +232,22 @@ def chain_deploy(
 ) -> None:
     """Deploy SoulvanCoin and SoulvanUpgradeVoting from the committed artifacts."""
     from web3 import HTTPProvider, Web3
+    from web3.exceptions import Web3Exception
 
-    from atelier.chain.evm.client import load_relayer_key
+    from atelier.chain.evm.client import load_relayer_key, sender_for
     from atelier.chain.evm.contracts import deploy
 
     url = _rpc_url(rpc_url, server)
     w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 60}))
     try:
         key = load_relayer_key(key_file) if key_file else None
-        deployer = key.address if key else w3.eth.accounts[0]
         deployment = deploy(
-            w3, Web3.to_checksum_address(deployer),
+            w3, sender_for(w3, key),
             initial_holder=Web3.to_checksum_address(holder) if holder else None,
             initial_supply=supply * 10**18,
             voting_period_s=int(_duration(voting_period).total_seconds()), quorum=quorum, key=key,
         )  # fmt: skip
-    except (ValueError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError, OSError, Web3Exception) as exc:
         raise fail(f"{url}: {exc}") from None
     console.print(f"[bold green]deployed[/] on chain {deployment.chain_id} "
                   f"(block {deployment.deploy_block})")  # fmt: skip
@@ -265,7 +265,9 @@ def chain_index(
     task worker does every 2 s), against ATELIER_CHAIN_RPC_URL and ATELIER_DATABASE_URL."""
     import asyncio
 
+    from atelier.chain.evm.indexer import ChainMoved
     from atelier.core.config import Settings
+    from atelier.core.errors import AppError
     from atelier.governance import relay
     from atelier.web.app import close_runtime, open_runtime
 
@@ -281,7 +283,14 @@ def chain_index(
         runtime = await open_runtime(settings)
         try:
             while True:
-                report = await relay.tick(runtime)
+                try:
+                    report = await relay.tick(runtime)
+                except (AppError, ChainMoved) as exc:  # a node down or moving: try again
+                    if once:
+                        raise fail(str(getattr(exc, "detail", exc))) from None
+                    err.print(f"[yellow]warning:[/] {getattr(exc, 'detail', exc)}; retrying")
+                    await asyncio.sleep(settings.chain_poll_s)
+                    continue
                 reorg = f", reorg at {report.reorg_at}" if report.reorg_at is not None else ""
                 console.print(
                     f"mirrored {report.mirrored}, relayed {report.relayed}, failed "

@@ -29,7 +29,13 @@ from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.datastructures import NamedElementOnion
-from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    ProviderConnectionError,
+    Web3Exception,
+    Web3RPCError,
+)
 from web3.types import TxReceipt
 
 from atelier.chain.evm.contracts import (
@@ -126,8 +132,10 @@ class EvmChain:
         An unreachable node is a 503 for whoever asked (a request, a task that retries)."""
         try:
             return await asyncio.to_thread(self.locked, fn)
-        except OSError as exc:  # requests' connection errors and timeouts are OSErrors
+        except (OSError, ProviderConnectionError) as exc:  # requests' errors are OSErrors
             raise ChainUnavailable(f"the chain node does not answer: {exc}") from None
+        except Web3RPCError as exc:  # the node answered with an error (not a revert)
+            raise ChainUnavailable(f"the chain node refused a request: {exc}") from None
 
     def locked(self, fn: Callable[[EvmChain], T]) -> T:
         with self.lock:
@@ -211,14 +219,28 @@ def open_chain(settings: Settings) -> EvmChain:
         if settings.chain_relayer_key_file
         else None
     )
-    sender = key.address if key is not None else w3.eth.accounts[0]
+    sender = sender_for(w3, key)
     deployment = Deployment(
         chain_id=w3.eth.chain_id,
         token=Web3.to_checksum_address(settings.chain_token_address),
         voting=Web3.to_checksum_address(settings.chain_voting_address),
         deploy_block=0,
     )
-    return EvmChain(w3, deployment, Web3.to_checksum_address(sender), embedded=False, key=key)
+    return EvmChain(w3, deployment, sender, embedded=False, key=key)
+
+
+def sender_for(w3: Web3, key: LocalAccount | None) -> ChecksumAddress:
+    """Who sends transactions: the key's account, else the node's first unlocked account
+    (dev nodes); public nodes hold none, and then a key is required."""
+    if key is not None:
+        return Web3.to_checksum_address(key.address)
+    unlocked = w3.eth.accounts
+    if not unlocked:
+        raise ChainNotConfigured(
+            "the node holds no unlocked account to send from: give the relayer's (or "
+            "deployer's) key file (ATELIER_CHAIN_RELAYER_KEY_FILE, --key-file)"
+        )
+    return Web3.to_checksum_address(unlocked[0])
 
 
 async def chain_for(runtime: Runtime) -> EvmChain:
@@ -231,7 +253,7 @@ async def chain_for(runtime: Runtime) -> EvmChain:
             if chain is None:
                 try:
                     chain = await asyncio.to_thread(open_chain, runtime.settings)
-                except (ChainNotConfigured, OSError, ValueError) as exc:
+                except (ChainNotConfigured, OSError, ValueError, Web3Exception) as exc:
                     raise ChainUnavailable(f"cannot use the chain: {exc}") from None
                 runtime.adapters[_ADAPTER] = chain
     assert isinstance(chain, EvmChain)
