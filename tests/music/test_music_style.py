@@ -51,6 +51,9 @@ async def test_style_maps_to_genre_and_suggests_a_track(
     assert changed.json()["music_genre"] == "synthwave"
     stored = await client.get("/api/music/style", headers=bearer(key), params={"wallet": wallet})
     assert stored.json()["truck_style"] == "chrome"
+    lower = await client.get("/api/music/style", headers=bearer(key),
+                             params={"wallet": wallet.lower()})  # fmt: skip
+    assert lower.status_code == 200 and lower.json()["wallet"] == wallet
 
 
 async def test_style_refusals(client: httpx.AsyncClient, runtime: Runtime) -> None:
@@ -71,6 +74,11 @@ async def test_style_refusals(client: httpx.AsyncClient, runtime: Runtime) -> No
         "/api/music/style", headers=bearer(stranger_key), params={"wallet": wallet}
     )
     assert missing.status_code == 404
+    not_an_address = await client.get(
+        "/api/music/style", headers=bearer(key), params={"wallet": "0x" + "zz" * 20}
+    )
+    assert not_an_address.status_code == 422
+    assert not_an_address.json()["type"] == "/problems/invalid-address"
 
 
 async def test_operator_overrides_the_mapping(client: httpx.AsyncClient, runtime: Runtime) -> None:

@@ -606,10 +606,15 @@ async def sign_typed_data_for(
     return custody.sign_typed(settings, address, wallet.sealed_key, typed)
 
 
+def chain_and_address(wallet: str) -> tuple[Chain, str]:
+    """The chain of a wallet written either way (0x… is EVM) and its canonical address."""
+    chain: Chain = "evm" if wallet.startswith("0x") else "solana"
+    return chain, normalize_address(chain, wallet)
+
+
 async def callers_wallet(session: AsyncSession, user_id: uuid.UUID, wallet: str) -> str:
     """The normalised address of `wallet` if it is linked to `user_id`, else 403."""
-    chain: Chain = "evm" if wallet.startswith("0x") else "solana"
-    address = normalize_address(chain, wallet)
+    chain, address = chain_and_address(wallet)
     if not await wallet_of_user(session, user_id, chain, address):
         raise Forbidden(
             "that wallet is not linked to your account; link it first "

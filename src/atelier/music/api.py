@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.errors import NotFound
 from atelier.core.http import runtime_of, unit_of_work
@@ -17,9 +18,8 @@ from atelier.music.schemas import StyleIn, StyleOut, TrackOut
 router = APIRouter(prefix="/api/music", tags=["music"])
 
 
-async def _out(request: Request, principal: Principal, style: MusicStyle) -> StyleOut:
-    async with unit_of_work(runtime_of(request)) as session:
-        track = await service.suggested_track(session, principal.user_id, style.genre)
+async def _out(session: AsyncSession, principal: Principal, style: MusicStyle) -> StyleOut:
+    track = await service.suggested_track(session, principal.user_id, style.genre)
     track_out = None
     if track is not None:
         track_out = TrackOut(
@@ -43,7 +43,7 @@ async def set_style(body: StyleIn, principal: CurrentPrincipal, request: Request
     async with unit_of_work(runtime) as session:
         style = await service.set_style(session, runtime.settings, principal, body.wallet,
                                         body.truck_style, body.mood)  # fmt: skip
-    return await _out(request, principal, style)
+        return await _out(session, principal, style)
 
 
 @router.get("/style", response_model=StyleOut)
@@ -53,6 +53,6 @@ async def get_style(
 ) -> StyleOut:  # fmt: skip
     async with unit_of_work(runtime_of(request)) as session:
         style = await service.get_style(session, principal, wallet)
-    if style is None:
-        raise NotFound("no style stored for that wallet of yours", slug="style-not-found")
-    return await _out(request, principal, style)
+        if style is None:
+            raise NotFound("no style stored for that wallet of yours", slug="style-not-found")
+        return await _out(session, principal, style)

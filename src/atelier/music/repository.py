@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.music.models import MusicStyle
@@ -19,3 +21,19 @@ async def newest_style(session: AsyncSession, user_id: uuid.UUID) -> MusicStyle 
         .limit(1)
     )
     return result.first()
+
+
+async def style_of(session: AsyncSession, wallet: str) -> MusicStyle | None:
+    return await session.get(MusicStyle, wallet)
+
+
+async def upsert_style(session: AsyncSession, values: dict[str, Any]) -> MusicStyle:
+    """Store a wallet's style, replacing the one it had (one style per wallet)."""
+    statement = insert(MusicStyle).values(**values)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[MusicStyle.wallet],
+        set_={k: statement.excluded[k] for k in values if k != "wallet"},
+    ))  # fmt: skip
+    stored = await session.get(MusicStyle, values["wallet"], populate_existing=True)
+    assert stored is not None
+    return stored

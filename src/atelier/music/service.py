@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.config import Settings
@@ -35,20 +34,16 @@ async def set_style(session: AsyncSession, settings: Settings, principal: Princi
             extra={"errors": [{"loc": ["body", "truck_style"], "msg": "unknown style"}]},
         )
     address = await identity.callers_wallet(session, principal.user_id, wallet)
-    values = {"wallet": address, "user_id": principal.user_id, "truck_style": style,
-              "mood": mood, "genre": genres[style]}  # fmt: skip
-    statement = insert(MusicStyle).values(**values)
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[MusicStyle.wallet],
-        set_={k: statement.excluded[k] for k in ("user_id", "truck_style", "mood", "genre")},
-    ))  # fmt: skip
-    stored = await session.get(MusicStyle, address, populate_existing=True)
-    assert stored is not None
-    return stored
+    return await repo.upsert_style(session, {
+        "wallet": address, "user_id": principal.user_id, "truck_style": style, "mood": mood,
+        "genre": genres[style],
+    })  # fmt: skip
 
 
 async def get_style(session: AsyncSession, principal: Principal, wallet: str) -> MusicStyle | None:
-    style = await session.get(MusicStyle, wallet)
+    """The style of one of the caller's wallets, however the address is written."""
+    _, address = identity.chain_and_address(wallet)
+    style = await repo.style_of(session, address)
     if style is None or style.user_id != principal.user_id:
         return None
     return style
@@ -74,7 +69,7 @@ async def personalize(
     job = await grid.job_of(session, job_id)
     if job is None:
         return None
-    style = await session.get(MusicStyle, job.wallet) if job.wallet else None
+    style = await repo.style_of(session, job.wallet) if job.wallet else None
     if style is None or style.user_id != job.user_id:
         style = await repo.newest_style(session, job.user_id)
     if style is None:
