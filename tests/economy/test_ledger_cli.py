@@ -29,3 +29,6 @@ def test_credit_debit_balance_and_refusals(database_url: str) -> None:
     code, output = run("credit", "0xnope", "5")
     assert code == 2 and "not an EVM address" in output
     assert run("credit", wallet, "0")[0] == 2  # amounts are at least 1
+    code, output = run("credit", wallet, "5", "--memo", "m" * 201)
+    assert code == 2 and "at most 200 characters" in output
+    assert run("balance", wallet) == (0, f"{wallet}: balance 10\n")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.cli import fail, with_session
 from atelier.economy import service
@@ -30,9 +31,12 @@ def _wallet(address: str) -> str:
 
 def _post(wallet: str, amount: int, memo: str) -> None:
     address = _wallet(wallet)
-    with_session(lambda s: service.post_entry(s, address, amount, memo))
-    balance = with_session(lambda s: service.balance_at(s, address))
-    console.print(f"{address}: balance {balance}")
+
+    async def post(session: AsyncSession) -> int:
+        await service.post_entry(session, address, amount, memo)
+        return await service.balance_at(session, address)
+
+    console.print(f"{address}: balance {with_session(post)}")
 
 
 @ledger_app.command("credit")

@@ -18,3 +18,9 @@ async def balance_at(session: AsyncSession, wallet: str, at: datetime | None = N
     if at is not None:
         statement = statement.where(LedgerEntry.created_at <= at)
     return int(await session.scalar(statement) or 0)
+
+
+async def lock_wallet(session: AsyncSession, wallet: str) -> None:
+    """Serialise `wallet`'s entries until the transaction ends (a transaction-scoped
+    advisory lock), so two concurrent debits cannot both pass the balance check."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("ledger:" + wallet))))
