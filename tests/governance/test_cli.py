@@ -11,10 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from atelier.cli import app
 from atelier.core.runtime import Runtime
+from atelier.governance.models import Vote
 from tests.governance.helpers import external_node
 from tests.grid.helpers import account_with_key
 from tests.servers import atelier_env, running_server
@@ -55,6 +57,17 @@ async def test_proposal_vote_tally_and_chain_commands(
     assert "Chrome or matte?" in _ok(["proposal", "show", proposal_id, "--server", live_server])
     assert "the tally checks out" in _ok(["proposal", "tally", proposal_id, "--verify",
                                           "--server", live_server])  # fmt: skip
+
+    async def set_choice(choice: str) -> None:  # what someone with the database could do
+        async with runtime.sessions() as session, session.begin():
+            await session.execute(update(Vote).where(Vote.voter == wallet).values(choice=choice))
+
+    await set_choice("reject")
+    tampered = runner.invoke(app, ["proposal", "tally", proposal_id, "--verify",
+                                   "--server", live_server])  # fmt: skip
+    assert tampered.exit_code == 1, tampered.output
+    assert "mismatch" in tampered.output and wallet in tampered.output
+    await set_choice("approve")
 
     wrong = runner.invoke(app, ["vote", proposal_id, "maybe", "--wallet", wallet, "--dir",
                                 str(tmp_path), "--passphrase-file", str(passphrase),
