@@ -22,6 +22,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from atelier.core.db import Base
 
+# The topics domains publish, named once: the payload is the contract between a publisher
+# and its subscribers, which never import each other for it.
+ARTIFACT_ACCEPTED = "artifact.accepted"  # grid: a worker's result became the job's result
+UPGRADE_APPLIED = "governance.upgrade_applied"  # the chain applied a job's upgrade
+
 
 class OutboxEvent(Base):
     __tablename__ = "outbox_events"

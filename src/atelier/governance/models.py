@@ -100,13 +100,6 @@ class Terms:
     ends_at: datetime
     allow_vote_change: bool
 
-    @classmethod
-    def of(cls, p: Proposal) -> Terms:
-        return cls(
-            p.id, p.job_id, p.chain_key, tuple(p.choices), p.strategy, dict(p.strategy_params),
-            p.snapshot_block, p.snapshot_at, p.starts_at, p.ends_at, p.allow_vote_change,
-        )  # fmt: skip
-
 
 class Vote(Base):
     """The current vote of one voter on one proposal, with what proves it.

@@ -34,8 +34,6 @@ from atelier.governance.models import Proposal, Vote
 
 log = get_logger(__name__)
 
-UPGRADE_APPLIED = "governance.upgrade_applied"
-
 
 @dataclass
 class ChainReport:
@@ -125,7 +123,7 @@ async def _apply(session: AsyncSession, row: ChainLog) -> None:
             proposal.chain_status = "mirrored"
     elif row.event == "UpgradeApplied":
         proposal.chain_outcome = "applied"
-        await events.emit(session, UPGRADE_APPLIED, {
+        await events.emit(session, events.UPGRADE_APPLIED, {
             "proposal_id": str(proposal.id),
             "job_id": str(proposal.job_id) if proposal.job_id else None,
             "approve": str(row.args["approveWeight"]), "reject": str(row.args["rejectWeight"]),

@@ -16,10 +16,9 @@ from atelier.governance import relay, service
 log = get_logger(__name__)
 
 blueprint = procrastinate.Blueprint()
-ARTIFACT_ACCEPTED = "artifact.accepted"
 
 
-@events.subscribe(ARTIFACT_ACCEPTED, "governance.job_proposal")
+@events.subscribe(events.ARTIFACT_ACCEPTED, "governance.job_proposal")
 async def job_proposal(session: AsyncSession, event: OutboxEvent) -> None:
     """The seed's render + vote flow: a completed job is put to the community's vote."""
     payload = event.payload

@@ -40,9 +40,6 @@ from atelier.identity import service as identity
 from atelier.identity.service import Principal
 from atelier.provenance import service as provenance
 
-ARTIFACT_ACCEPTED = "artifact.accepted"
-
-
 # -- submitting and following requests -------------------------------------------------------
 
 
@@ -460,7 +457,7 @@ async def accept(
     worker.last_seen_at = now_utc()
     await events.emit(
         session,
-        ARTIFACT_ACCEPTED,
+        events.ARTIFACT_ACCEPTED,
         {
             "artifact_id": str(artifact.id),
             "request_id": str(request.id),

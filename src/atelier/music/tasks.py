@@ -17,10 +17,9 @@ from atelier.music import service
 log = get_logger(__name__)
 
 blueprint = procrastinate.Blueprint()
-UPGRADE_APPLIED = "governance.upgrade_applied"
 
 
-@events.subscribe(UPGRADE_APPLIED, "music.personalize")
+@events.subscribe(events.UPGRADE_APPLIED, "music.personalize")
 async def personalize(session: AsyncSession, event: OutboxEvent) -> None:
     job_id = event.payload.get("job_id")
     if not job_id:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from atelier.core.clock import now_utc
 from atelier.core.secrets import ensure_private_dir, write_private_file
 
 
@@ -51,7 +52,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def create_chain(directory: Path, label: str = "Atelier") -> SigningIdentity:
-    now = dt.datetime.now(dt.UTC)
+    now = now_utc()
     root_key = ec.generate_private_key(ec.SECP256R1())
     root_name = _name(f"{label} Root CA")
     root = (

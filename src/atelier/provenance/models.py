@@ -13,8 +13,6 @@ from sqlalchemy.types import UserDefinedType
 
 from atelier.core.db import Base
 
-STEPS = ("hash", "fingerprint", "originality", "sign", "store")
-
 
 class ProvenanceRecord(Base):
     __tablename__ = "provenance_records"

@@ -179,14 +179,10 @@ async def assess(
     *,
     audio: list[int] | None = None,
     semantic: Semantic | None = None,
-    exclude_artifact: Any = None,
 ) -> Originality:
     neighbours: list[dict[str, Any]] = []
     exact = await session.scalars(select(CorpusItem).where(CorpusItem.sha256 == sha256).limit(5))
-    for item in exact:
-        if exclude_artifact is not None and item.artifact_id == exclude_artifact:
-            continue
-        neighbours.append(_evidence(item, "exact", 0))
+    neighbours.extend(_evidence(item, "exact", 0) for item in exact)
     usable = [f for f in fingerprints if f.quality >= MIN_QUALITY]
     if usable:
         await index.refresh(session)
@@ -195,14 +191,12 @@ async def assess(
             near = await session.get(CorpusItem, item_id)
             if near is None or near.sha256 == sha256:
                 continue
-            if exclude_artifact is not None and near.artifact_id == exclude_artifact:
-                continue
             neighbours.append(_evidence(near, "perceptual", distance))
     if audio:
-        neighbours.extend(await _audio_neighbours(session, sha256, audio, exclude_artifact))
+        neighbours.extend(await _audio_neighbours(session, sha256, audio))
     semantic_note = SEMANTIC_NOT_CONFIGURED
     if semantic is not None:
-        close, nearest = await _semantic_neighbours(session, sha256, semantic, exclude_artifact)
+        close, nearest = await _semantic_neighbours(session, sha256, semantic)
         neighbours.extend(close)
         semantic_note = (
             f"CLIP {semantic.model}: nearest cosine similarity {nearest:.3f}"
@@ -228,7 +222,7 @@ def _closeness(neighbour: dict[str, Any]) -> float:
 
 
 async def _semantic_neighbours(
-    session: AsyncSession, sha256: str, semantic: Semantic, exclude_artifact: Any
+    session: AsyncSession, sha256: str, semantic: Semantic
 ) -> tuple[list[dict[str, Any]], float | None]:
     rows = await session.execute(
         text(
@@ -244,8 +238,6 @@ async def _semantic_neighbours(
         item = await session.get(CorpusItem, item_id)
         if item is None or item.sha256 == sha256:
             continue
-        if exclude_artifact is not None and item.artifact_id == exclude_artifact:
-            continue
         nearest = float(similarity) if nearest is None else max(nearest, float(similarity))
         if similarity >= NEAR_SIMILARITY:
             evidence = _evidence(item, "semantic", 0)
@@ -255,7 +247,7 @@ async def _semantic_neighbours(
 
 
 async def _audio_neighbours(
-    session: AsyncSession, sha256: str, audio: list[int], exclude_artifact: Any
+    session: AsyncSession, sha256: str, audio: list[int]
 ) -> list[dict[str, Any]]:
     """Chromaprint comparison against every stored audio print (brute force: audio corpora
     are small next to image corpora; an index comes when they are not)."""
@@ -266,9 +258,7 @@ async def _audio_neighbours(
         )
     )
     for item, stored in rows.all():
-        if item.sha256 == sha256 or (
-            exclude_artifact is not None and item.artifact_id == exclude_artifact
-        ):
+        if item.sha256 == sha256:
             continue
         similarity = audio_similarity(audio, list(stored))
         if similarity >= AUDIO_MATCH_SIMILARITY:

@@ -10,20 +10,20 @@ What we sign into every artifact:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import c2pa
 
+import atelier
 from atelier.provenance.certificates import SigningIdentity
+from atelier.storage.media import DECLARED_ALIASES
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 GENERATION_LABEL = "org.atelier.generation"
 WALLET_PROOF_LABEL = "org.atelier.wallet-proof"
 SIGNABLE = {"image/png", "image/jpeg", "audio/wav", "video/mp4"}
-_MIME_ALIASES = {"audio/x-wav": "audio/wav", "audio/wave": "audio/wav"}
 
 
 class ManifestError(Exception):
@@ -31,7 +31,7 @@ class ManifestError(Exception):
 
 
 def normalise_mime(mime: str) -> str:
-    return _MIME_ALIASES.get(mime, mime)
+    return DECLARED_ALIASES.get(mime, mime)
 
 
 def manifest_for(
@@ -48,7 +48,7 @@ def manifest_for(
 
 def _manifest(title: str, model: str | None, generation: dict[str, Any]) -> dict[str, Any]:
     return {
-        "claim_generator_info": [{"name": "Atelier", "version": "0.1.0"}],
+        "claim_generator_info": [{"name": "Atelier", "version": atelier.__version__}],
         "title": title,
         "assertions": [
             {
@@ -97,7 +97,6 @@ class ManifestReport:
     issuer: str | None = None
     generation: dict[str, Any] | None = None
     digital_source_type: str | None = None
-    claim_generator: str | None = None
     wallet_proof: dict[str, Any] | None = None
 
 
@@ -127,7 +126,6 @@ def read(path: Path, mime: str, trust_anchor_pem: bytes | None) -> ManifestRepor
         (a.get("digitalSourceType") for a in actions if a.get("digitalSourceType")), None
     )
     signature = manifest.get("signature_info") or {}
-    generators = manifest.get("claim_generator_info") or [{}]
     return ManifestReport(
         state=state,
         failures=failures,
@@ -135,6 +133,5 @@ def read(path: Path, mime: str, trust_anchor_pem: bytes | None) -> ManifestRepor
         issuer=signature.get("issuer"),
         generation=assertions.get(GENERATION_LABEL),
         digital_source_type=source_type,
-        claim_generator=json.dumps(generators[0]) if generators else None,
         wallet_proof=assertions.get(WALLET_PROOF_LABEL),
     )

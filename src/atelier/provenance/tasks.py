@@ -14,10 +14,9 @@ from atelier.provenance import service
 log = get_logger(__name__)
 
 blueprint = procrastinate.Blueprint()
-ARTIFACT_ACCEPTED = "artifact.accepted"
 
 
-@events.subscribe(ARTIFACT_ACCEPTED, "provenance.process_artifact")
+@events.subscribe(events.ARTIFACT_ACCEPTED, "provenance.process_artifact")
 async def process_artifact(session: AsyncSession, event: OutboxEvent) -> None:
     record = await service.process_artifact(session, current_runtime().settings, event.payload)
     log.info("provenance.processed", artifact_id=str(record.artifact_id),

@@ -13,7 +13,6 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-ASSERTION_LABEL = "org.atelier.wallet-proof"
 DOMAIN_NAME = "Atelier Provenance"
 DOMAIN_VERSION = "1"
 

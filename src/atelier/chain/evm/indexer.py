@@ -40,7 +40,6 @@ class ChainMoved(RuntimeError):
 class Batch:
     removed: list[ChainLog] = field(default_factory=list)
     added: list[ChainLog] = field(default_factory=list)
-    read_to: int | None = None
     reorg_at: int | None = None  # the common ancestor after a reorg
 
 
@@ -124,5 +123,4 @@ async def poll(
             )
         )
     await session.execute(delete(IndexedBlock).where(key, IndexedBlock.number < end - KEPT_BLOCKS))
-    batch.read_to = end
     return batch
