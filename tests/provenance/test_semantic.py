@@ -157,3 +157,34 @@ async def test_embed_text(client: httpx.AsyncClient, runtime: Runtime, tmp_path:
     assert embedded.status_code == 200, embedded.text
     assert embedded.json()["model"] == "tiny_text"
     assert embedded.json()["dimensions"] == 16
+
+
+async def test_images_clip_cannot_read_and_models_that_are_missing(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    from tests.provenance.test_originality import _bomb_png
+
+    bomb = _bomb_png()  # claims 30,000 x 30,000 pixels: Pillow refuses to decode it
+    audited = await client.post("/audit", files={"file": ("bomb.png", bomb)})
+    assert audited.status_code == 200  # the other tiers still answer
+    embedded = await client.post("/embed", files={"file": ("bomb.png", bomb)})
+    assert embedded.status_code == 422
+    assert embedded.json()["type"] == "/problems/undecodable"
+
+    settings = runtime.settings
+    configured = settings.clip_visual_model
+    settings.clip_visual_model = tmp_path / "moved-away.onnx"  # an operator's mistake
+    settings.clip_text_model, settings.clip_merges = tmp_path / "a.onnx", tmp_path / "m.txt"
+    try:
+        image = png(render_frame(5, 64, 64))
+        missing = await client.post("/embed", files={"file": ("x.png", image)})
+        text = await client.post("/embed", data={"text": "hello"})
+        audited = await client.post("/audit", files={"file": ("x.png", image)})
+    finally:
+        settings.clip_visual_model = configured
+        settings.clip_text_model, settings.clip_merges = None, None
+    for refused in (missing, text):
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["type"] == "/problems/clip-not-configured"
+        assert "does not exist" in refused.json()["detail"]
+    assert audited.status_code == 200  # originality without the semantic tier

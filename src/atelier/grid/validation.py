@@ -17,7 +17,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from atelier.storage.media import DECLARED_ALIASES, MIME, SNIFF_BYTES, sniff
+from atelier.storage.media import (
+    DECLARED_ALIASES,
+    IMAGE_DECODE_ERRORS,
+    MIME,
+    SNIFF_BYTES,
+    sniff,
+)
 
 
 class ResultRejected(Exception):
@@ -86,7 +92,7 @@ def _image(path: Path, fmt: str, size: int, limits: Limits) -> MediaInfo:
             image.load()  # full decode: truncated or corrupt data fails here
     except ResultRejected:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except IMAGE_DECODE_ERRORS as exc:
         raise ResultRejected(f"the {fmt.upper()} does not decode: {exc}") from None
     return MediaInfo(path, fmt, MIME[fmt], size, width, height)
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from atelier.core.errors import InvalidInput, PayloadTooLarge, ServiceUnavailable
 from atelier.core.http import runtime_of, unit_of_work
 from atelier.identity.deps import CurrentPrincipal, require_role
-from atelier.provenance import embeddings, originality, service, wallet_proof
+from atelier.provenance import originality, service, wallet_proof
 from atelier.storage.blobs import copy_stream
 
 router = APIRouter(tags=["provenance"])
@@ -110,30 +110,18 @@ async def embed(
     if (file is None) == (text is None):
         raise InvalidInput("send either an image `file` or a `text`", slug="invalid-input")
     if text is not None:
-        encoder = embeddings.text_encoder(settings.clip_text_model, settings.clip_merges)
-        if encoder is None:
-            missing = (
-                "CLIP text encoder not configured (ATELIER_CLIP_TEXT_MODEL, ATELIER_CLIP_MERGES)"
-            )
-            raise ServiceUnavailable(missing, slug="clip-not-configured")
-        vector = (await anyio.to_thread.run_sync(encoder.embed, [text]))[0]
-        return {"model": encoder.name, "dimensions": len(vector), "embedding": vector.tolist()}
-    assert file is not None
-    if settings.clip_visual_model is None:
-        raise ServiceUnavailable(originality.SEMANTIC_NOT_CONFIGURED, slug="clip-not-configured")
-    path = await _receive(request, file)
-    try:
-        fmt = service.sniff_file(path)
-        if fmt not in ("png", "jpeg"):
-            raise InvalidInput(f"CLIP embeds images; this is {fmt.upper()}", slug="not-an-image")
-        semantic = await anyio.to_thread.run_sync(service.semantic_of, settings, path, fmt)
-    except OSError as exc:
-        raise InvalidInput(f"the image does not decode: {exc}", slug="undecodable") from None
-    finally:
-        shutil.rmtree(path.parent, ignore_errors=True)
-    assert semantic is not None
-    values = [float(v) for v in semantic.vector.strip("[]").split(",")]
-    return {"model": semantic.model, "dimensions": len(values), "embedding": values}
+        model, vector = await service.embed_text(settings, text)
+    else:
+        assert file is not None
+        if settings.clip_visual_model is None:  # say so before taking the upload
+            raise ServiceUnavailable(originality.SEMANTIC_NOT_CONFIGURED,
+                                     slug="clip-not-configured")  # fmt: skip
+        path = await _receive(request, file)
+        try:
+            model, vector = await service.embed_image(settings, path)
+        finally:
+            shutil.rmtree(path.parent, ignore_errors=True)
+    return {"model": model, "dimensions": len(vector), "embedding": vector}
 
 
 class UploadIn(BaseModel):

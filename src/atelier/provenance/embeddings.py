@@ -20,12 +20,17 @@ CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 NEAR_SIMILARITY = 0.92
 
 
+class EncoderUnavailable(RuntimeError):
+    """A configured model file is missing (or not a model): an operator's problem, not the
+    caller's input."""
+
+
 class ClipVisualEncoder:
     def __init__(self, model_path: Path, batch_size: int = 16) -> None:
         import onnxruntime as ort
 
         if not model_path.is_file():
-            raise FileNotFoundError(f"CLIP model {model_path} does not exist")
+            raise EncoderUnavailable(f"CLIP model {model_path} does not exist")
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                      if p in ort.get_available_providers()]  # fmt: skip
         self.session = ort.InferenceSession(str(model_path), providers=providers)
@@ -91,7 +96,7 @@ class ClipTextEncoder:
 
         for path in (model_path, merges_path):
             if not path.is_file():
-                raise FileNotFoundError(f"CLIP text file {path} does not exist")
+                raise EncoderUnavailable(f"CLIP text file {path} does not exist")
         self.session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
         inputs = {i.name: i for i in self.session.get_inputs()}
         length = inputs["input_ids"].shape[-1] if "input_ids" in inputs else None

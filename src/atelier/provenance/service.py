@@ -27,6 +27,7 @@ from atelier.core.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from atelier.core.logging import get_logger
 from atelier.identity import service as identity
 from atelier.identity.service import Principal
 from atelier.provenance import embeddings, originality, signing, wallet_proof
@@ -36,8 +37,10 @@ from atelier.provenance.cid import ContentIds, file_ids
 from atelier.provenance.fingerprints import Fingerprints, fingerprint
 from atelier.provenance.models import CorpusItem, ProvenanceRecord
 from atelier.storage.blobs import store_for
-from atelier.storage.media import MIME, SNIFF_BYTES, sniff
+from atelier.storage.media import IMAGE_DECODE_ERRORS, MIME, SNIFF_BYTES, sniff
 from atelier.storage.publish import Publisher, PublishError, publishers_from
+
+log = get_logger("atelier.provenance")
 
 
 def settings_key(settings: Settings) -> str:
@@ -46,13 +49,61 @@ def settings_key(settings: Settings) -> str:
 
 
 def semantic_of(settings: Settings, path: Path, fmt: str) -> originality.Semantic | None:
-    """The CLIP embedding of an image, when an encoder is configured (else None)."""
-    encoder = embeddings.visual_encoder(settings.clip_visual_model)
+    """The CLIP embedding of an image, when an encoder is configured (else None).
+
+    An image that does not decode is a 422 `undecodable`; a configured model that cannot be
+    loaded is a 503 `clip-not-configured`."""
+    try:
+        encoder = embeddings.visual_encoder(settings.clip_visual_model)
+    except embeddings.EncoderUnavailable as exc:
+        raise ServiceUnavailable(str(exc), slug="clip-not-configured") from None
     if encoder is None or fmt not in ("png", "jpeg"):
         return None
-    with Image.open(path) as image:
-        vector = encoder.embed([image])[0]
+    try:
+        with Image.open(path) as image:
+            vector = encoder.embed([image])[0]
+    except IMAGE_DECODE_ERRORS as exc:
+        raise InvalidInput(f"the image does not decode: {exc}", slug="undecodable") from None
     return originality.Semantic(encoder.name, embeddings.to_pgvector(vector))
+
+
+async def semantic_if_possible(
+    settings: Settings, path: Path, fmt: str
+) -> originality.Semantic | None:
+    """The embedding where one can be had: the other tiers still answer for an image CLIP
+    cannot read, and a missing model must not stop signing (it is logged)."""
+    try:
+        return await anyio.to_thread.run_sync(semantic_of, settings, path, fmt)
+    except InvalidInput:
+        return None
+    except ServiceUnavailable as exc:
+        log.warning("provenance.semantic_unavailable", reason=exc.detail)
+        return None
+
+
+async def embed_image(settings: Settings, path: Path) -> tuple[str, list[float]]:
+    """An image's CLIP embedding as the model names it and as plain numbers."""
+    fmt = sniff_file(path)
+    if fmt not in ("png", "jpeg"):
+        raise InvalidInput(f"CLIP embeds images; this is {fmt.upper()}", slug="not-an-image")
+    semantic = await anyio.to_thread.run_sync(semantic_of, settings, path, fmt)
+    if semantic is None:
+        raise ServiceUnavailable(originality.SEMANTIC_NOT_CONFIGURED, slug="clip-not-configured")
+    return semantic.model, [float(v) for v in semantic.vector.strip("[]").split(",")]
+
+
+async def embed_text(settings: Settings, text: str) -> tuple[str, list[float]]:
+    try:
+        encoder = embeddings.text_encoder(settings.clip_text_model, settings.clip_merges)
+    except embeddings.EncoderUnavailable as exc:
+        raise ServiceUnavailable(str(exc), slug="clip-not-configured") from None
+    if encoder is None:
+        raise ServiceUnavailable(
+            "CLIP text encoder not configured (ATELIER_CLIP_TEXT_MODEL, ATELIER_CLIP_MERGES)",
+            slug="clip-not-configured",
+        )
+    vector = (await anyio.to_thread.run_sync(encoder.embed, [text]))[0]
+    return encoder.name, [float(v) for v in vector.tolist()]
 
 
 def signing_identity(settings: Settings) -> SigningIdentity:
@@ -90,9 +141,7 @@ async def process_artifact(
         elif found.audio:
             record.fingerprint = f"chromaprint:{len(found.audio)}"
         index = originality.index_for(settings_key(settings))
-        semantic = await anyio.to_thread.run_sync(
-            semantic_of, settings, original, payload["format"]
-        )
+        semantic = await semantic_if_possible(settings, original, payload["format"])
         result = await originality.assess(
             session, index, payload["sha256"], prints, audio=found.audio, semantic=semantic
         )
@@ -371,10 +420,7 @@ async def audit_file(
         found = await anyio.to_thread.run_sync(fingerprint, path, fmt)
     except Exception:  # undecodable media still gets an exact-match answer
         found = Fingerprints("unknown", [])
-    try:
-        semantic = await anyio.to_thread.run_sync(semantic_of, settings, path, fmt)
-    except OSError:
-        semantic = None
+    semantic = await semantic_if_possible(settings, path, fmt)
     index = originality.index_for(settings_key(settings))
     return await originality.assess(
         session, index, sha256, found.pdq, audio=found.audio, semantic=semantic

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from PIL import Image
+
 SNIFF_BYTES = 16
+# What Pillow raises for data that is not a whole, sane image: truncated or corrupt files
+# (OSError, SyntaxError, ValueError) and headers claiming absurd sizes (a decompression bomb).
+IMAGE_DECODE_ERRORS: tuple[type[Exception], ...] = (
+    OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+)  # fmt: skip
 
 MIME = {
     "png": "image/png",
