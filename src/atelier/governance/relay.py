@@ -170,6 +170,9 @@ def _chain_time(chain: EvmChain) -> datetime:
 
 async def apply_due(session: AsyncSession, runtime: Runtime, report: ChainReport) -> None:
     chain = await chain_for(runtime)
+    # The latest block's time lags on a chain that mines only on demand (the embedded one);
+    # the next block, the one applyUpgrade lands in, is stamped now. A proposal tried too
+    # early reverts in gas estimation (VotingOpen), which costs nothing, and is tried again.
     chain_now = max(await chain.run(_chain_time), now_utc())
     for proposal in await repo.proposals_to_apply(session, chain_now):
         call = chain.voting.functions.applyUpgrade(proposal.chain_key)
