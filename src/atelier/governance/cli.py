@@ -169,11 +169,14 @@ def vote(
     api_key: KeyOption = "",
 ) -> None:
     """Sign a vote with your wallet (EIP-712, made on this machine) and submit it."""
+    from atelier.core.errors import InvalidInput
     from atelier.core.secrets import read_secret_file
+    from atelier.governance import ballots, service
     from atelier.identity.keystore import KeystoreError, sign_typed_data, unlock_evm_wallet
 
     base = server.rstrip("/")
-    is_job = bool(api_call("GET", f"{base}/api/proposals/{proposal_id}")["job_id"] == proposal_id)
+    proposal = api_call("GET", f"{base}/api/proposals/{proposal_id}")
+    is_job = bool(proposal["job_id"] == proposal_id)
     payload: dict[str, Any] = {"job_id" if is_job else "proposal_id": proposal_id,
                                "wallet": wallet, "vote": choice, "reason": reason}  # fmt: skip
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -187,10 +190,19 @@ def vote(
             secret = unlock_evm_wallet(directory, wallet, passphrase)
         except (KeystoreError, ValueError) as exc:
             raise fail(str(exc)) from None
-        typed = api_call("GET", f"{base}/api/vote/{proposal_id}/typed-data",
-                      params={"wallet": wallet, "vote": choice, "reason": reason})  # fmt: skip
-        payload["timestamp"] = typed["message"]["timestamp"]
-        payload["signature"] = sign_typed_data(secret, typed)
+        offered = api_call("GET", f"{base}/api/vote/{proposal_id}/typed-data",
+                           params={"wallet": wallet, "vote": choice, "reason": reason})  # fmt: skip
+        try:  # from the server only its domain and clock; the ballot is this command's own
+            domain = ballots.Domain(int(offered["domain"]["chainId"]),
+                                    str(offered["domain"]["verifyingContract"]))  # fmt: skip
+            ballot = ballots.Ballot(
+                bytes.fromhex(proposal["chain_key"][2:]), service.checksum(wallet),
+                choice, reason, int(offered["message"]["timestamp"]),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError, InvalidInput) as exc:
+            raise fail(f"the server's typed data is not a vote ballot ({exc})") from None
+        payload["timestamp"] = ballot.timestamp
+        payload["signature"] = sign_typed_data(secret, ballots.typed_data(domain, ballot))
     receipt = api_call("POST", f"{base}/api/vote", json=payload, headers=headers)
     stored = receipt["vote"]
     verb = "voted" if receipt["created"] else "already stored"
