@@ -1,15 +1,19 @@
-"""Real `atelier` processes for end-to-end tests."""
+"""Real `atelier` processes for end-to-end tests, and small HTTP stand-ins for the outside
+services they talk to (a chain node, a hostile server)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -84,3 +88,33 @@ def running_server(
     finally:
         if process.poll() is None:
             stop(process)
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A stand-in's request handler: `answer` sends JSON; nothing is logged."""
+
+    def body(self) -> object:
+        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+
+    def answer(self, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def stand_in(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free local port for the block; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from typing_extensions import override
 
 from atelier.chain.evm.client import EvmChain, chain_for
 from atelier.core.runtime import Runtime
 from tests.helpers import bearer
+from tests.servers import JsonHandler, stand_in
 
 
 def sign(account: LocalAccount, typed: dict[str, Any]) -> str:
@@ -65,36 +63,21 @@ async def give_tokens(runtime: Runtime, to: str, amount: int) -> int:
     return await chain.run(transfer)
 
 
-class _Node(BaseHTTPRequestHandler):
+class _Node(JsonHandler):
     """A JSON-RPC node as public ones are: no unlocked accounts; with `broken`, it answers
     every call with an error (a node missing state, a provider refusing)."""
 
     broken = False
 
+    @override
     def do_POST(self) -> None:
-        call = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        call: Any = self.body()
         if type(self).broken:
             answer = {"error": {"code": -32000, "message": "missing trie node"}}
         else:
             answer = {"result": {"eth_chainId": "0x539", "eth_accounts": []}.get(call["method"])}
-        body = json.dumps({"jsonrpc": "2.0", "id": call["id"], **answer}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer({"jsonrpc": "2.0", "id": call["id"], **answer})
 
 
-@contextmanager
-def external_node(*, broken: bool = False) -> Iterator[str]:
-    handler = type("Node", (_Node,), {"broken": broken})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def external_node(*, broken: bool = False) -> AbstractContextManager[str]:
+    return stand_in(type("Node", (_Node,), {"broken": broken}))

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
+from typing_extensions import override
 
 from atelier.cli import app
 from atelier.core.runtime import Runtime
@@ -23,7 +22,7 @@ from atelier.governance import ballots
 from atelier.governance.models import Vote
 from tests.governance.helpers import external_node
 from tests.grid.helpers import account_with_key
-from tests.servers import atelier_env, running_server
+from tests.servers import JsonHandler, atelier_env, running_server, stand_in
 
 runner = CliRunner()
 
@@ -109,36 +108,27 @@ def test_chain_index_once_on_a_node_in_error_says_so(database_url: str, tmp_path
     assert "missing trie node" in failed.output
 
 
-class _Steering(BaseHTTPRequestHandler):
+class _Steering(JsonHandler):
     """A server that offers to sign a *reject* on another proposal, and keeps what it gets."""
 
     key = "0x" + "aa" * 16 + "00" * 16
     posted: dict[str, Any] = {}
 
-    def _answer(self, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+    @override
     def do_GET(self) -> None:
         if "/typed-data" in self.path:
             other = ballots.Ballot(bytes(32), "0x" + "44" * 20, "reject", "", 1_700_000_000)
-            self._answer(ballots.typed_data(ballots.Domain(1, "0x" + "22" * 20), other))
+            self.answer(ballots.typed_data(ballots.Domain(1, "0x" + "22" * 20), other))
         elif self.path.startswith("/api/proposals/"):
-            self._answer({"job_id": None, "chain_key": self.key})
+            self.answer({"job_id": None, "chain_key": self.key})
         else:
-            self._answer({"tally": {}, "voters": {}, "state": "active", "outcome": None,
+            self.answer({"tally": {}, "voters": {}, "state": "active", "outcome": None,
                           "quorum": {"required": "0", "participation": "0", "reached": False}})  # fmt: skip
 
+    @override
     def do_POST(self) -> None:
-        type(self).posted = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self._answer({"vote": {"vote": "approve", "power": "1", "voter": "x"}, "created": True})
-
-    def log_message(self, *args: object) -> None:
-        pass
+        type(self).posted = self.body()  # type: ignore[assignment]
+        self.answer({"vote": {"vote": "approve", "power": "1", "voter": "x"}, "created": True})
 
 
 def test_vote_signs_its_own_ballot_not_what_the_server_offers(tmp_path: Path) -> None:
@@ -148,15 +138,9 @@ def test_vote_signs_its_own_ballot_not_what_the_server_offers(tmp_path: Path) ->
          "--passphrase-file", str(passphrase)])  # fmt: skip
     profile = next(p for p in tmp_path.glob("0x*.json") if "keystore" not in p.name)
     wallet = json.loads(profile.read_text())["address"]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Steering)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with stand_in(_Steering) as url:
         _ok(["vote", "p1", "approve", "--wallet", wallet, "--dir", str(tmp_path),
-             "--passphrase-file", str(passphrase),
-             "--server", f"http://127.0.0.1:{server.server_address[1]}"])  # fmt: skip
-    finally:
-        server.shutdown()
-        server.server_close()
+             "--passphrase-file", str(passphrase), "--server", url])  # fmt: skip
     posted = _Steering.posted
     mine = ballots.Ballot(bytes.fromhex(_Steering.key[2:]), wallet, "approve", "",
                           posted["timestamp"])  # fmt: skip

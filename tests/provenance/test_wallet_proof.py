@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -14,6 +12,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from typer.testing import CliRunner
+from typing_extensions import override
 
 from atelier.cli import app
 from atelier.core.runtime import Runtime
@@ -21,7 +20,7 @@ from atelier.governance import ballots
 from atelier.provenance import service, signing, wallet_proof
 from tests.grid.helpers import account_with_key, asgi_client, worker_loop
 from tests.helpers import bearer, drain_tasks, eth_sign
-from tests.servers import atelier_env, running_server
+from tests.servers import JsonHandler, atelier_env, running_server, stand_in
 
 
 async def link(client: httpx.AsyncClient, key: str, account: object) -> None:
@@ -267,26 +266,19 @@ def test_only_artifact_proofs_count_as_artifact_proofs() -> None:
     assert not wallet_proof.is_artifact_proof(None)
 
 
-class _HostileSigner(BaseHTTPRequestHandler):
+class _HostileSigner(JsonHandler):
     """A server that answers `POST /sign` with a vote to sign instead of an artifact proof."""
 
     posts = 0
 
+    @override
     def do_POST(self) -> None:
         type(self).posts += 1
-        self.rfile.read(int(self.headers["Content-Length"]))
-        body = json.dumps({"typed_data": ballots.typed_data(
+        self.body()
+        self.answer({"typed_data": ballots.typed_data(
             ballots.Domain(1, "0x" + "11" * 20),
             ballots.Ballot(bytes(32), "0x" + "33" * 20, "approve", "", 1),
-        )}).encode()  # fmt: skip
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        )})  # fmt: skip
 
 
 def test_sign_cli_signs_nothing_but_an_artifact_proof(tmp_path: Path) -> None:
@@ -299,17 +291,11 @@ def test_sign_cli_signs_nothing_but_an_artifact_proof(tmp_path: Path) -> None:
     address = next(
         p.stem for p in (tmp_path / "w").glob("*.json") if not p.name.endswith(".keystore.json")
     )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostileSigner)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        env = atelier_env(tmp_path, ATELIER_API_KEY="atl_live_" + "0" * 48)
+    env = atelier_env(tmp_path, ATELIER_API_KEY="atl_live_" + "0" * 48)
+    with stand_in(_HostileSigner) as url:
         refused = runner.invoke(app, [
             "sign", "x", "--address", address, "--dir", str(tmp_path / "w"),
-            "--passphrase-file", str(passphrase),
-            "--server", f"http://127.0.0.1:{server.server_address[1]}"], env=env)  # fmt: skip
-    finally:
-        server.shutdown()
-        server.server_close()
+            "--passphrase-file", str(passphrase), "--server", url], env=env)  # fmt: skip
     assert refused.exit_code == 2
     assert "not an artifact proof; refused" in refused.output
     assert _HostileSigner.posts == 1  # no signature was sent back
