@@ -128,3 +128,19 @@ def siws_message(
 
 def sol_sign(keypair: Keypair, message: str) -> str:
     return str(keypair.sign_message(message.encode()))
+
+
+def cli_wallet(out: Path, chain: str = "evm", style: str = "chrome") -> tuple[str, Path]:
+    """A wallet made as a user makes one (`atelier wallet create` into `out`): its address
+    and the file holding its passphrase."""
+    from typer.testing import CliRunner
+
+    from atelier.cli import app
+
+    passphrase = out.parent / f"{out.name}.pass"
+    passphrase.write_text("a long passphrase\n")
+    created = CliRunner().invoke(app, ["wallet", "create", "--chain", chain, "--style", style,
+                                       "--passphrase-file", str(passphrase), "--out", str(out)])  # fmt: skip
+    assert created.exit_code == 0, created.output
+    profile = next(p for p in out.glob("*.json") if not p.name.endswith(".keystore.json"))
+    return profile.stem, passphrase

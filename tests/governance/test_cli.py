@@ -3,7 +3,6 @@ embedded chain the CLI reaches through /chain/rpc."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from atelier.governance import ballots
 from atelier.governance.models import Vote
 from tests.governance.helpers import external_node
 from tests.grid.helpers import account_with_key
+from tests.helpers import cli_wallet
 from tests.servers import JsonHandler, atelier_env, running_server, stand_in
 
 runner = CliRunner()
@@ -47,14 +47,9 @@ async def test_proposal_vote_tally_and_chain_commands(
                "--server", live_server], ATELIER_API_KEY=api_key)  # fmt: skip
     proposal_id = out.split()[1]
 
-    passphrase = tmp_path / "pass"
-    passphrase.write_text("truck-stop-42!\n")
-    _ok(["wallet", "create", "--chain", "evm", "--style", "chrome", "--out", str(tmp_path),
-         "--passphrase-file", str(passphrase)])  # fmt: skip
-    profile = next(p for p in tmp_path.glob("0x*.json") if "keystore" not in p.name)
-    wallet = json.loads(profile.read_text())["address"]
+    wallet, passphrase = cli_wallet(tmp_path / "w")
     voted = _ok(["vote", proposal_id, "approve", "--wallet", wallet, "--reason", "shiny",
-                 "--dir", str(tmp_path), "--passphrase-file", str(passphrase),
+                 "--dir", str(tmp_path / "w"), "--passphrase-file", str(passphrase),
                  "--server", live_server])  # fmt: skip
     assert "voted approve with power 1" in voted
     assert "Chrome or matte?" in _ok(["proposal", "show", proposal_id, "--server", live_server])
@@ -73,7 +68,7 @@ async def test_proposal_vote_tally_and_chain_commands(
     await set_choice("approve")
 
     wrong = runner.invoke(app, ["vote", proposal_id, "maybe", "--wallet", wallet, "--dir",
-                                str(tmp_path), "--passphrase-file", str(passphrase),
+                                str(tmp_path / "w"), "--passphrase-file", str(passphrase),
                                 "--server", live_server])  # fmt: skip
     assert wrong.exit_code == 2 and "not a choice" in wrong.output
 
@@ -132,14 +127,9 @@ class _Steering(JsonHandler):
 
 
 def test_vote_signs_its_own_ballot_not_what_the_server_offers(tmp_path: Path) -> None:
-    passphrase = tmp_path / "pass"
-    passphrase.write_text("truck-stop-42!\n")
-    _ok(["wallet", "create", "--chain", "evm", "--style", "chrome", "--out", str(tmp_path),
-         "--passphrase-file", str(passphrase)])  # fmt: skip
-    profile = next(p for p in tmp_path.glob("0x*.json") if "keystore" not in p.name)
-    wallet = json.loads(profile.read_text())["address"]
+    wallet, passphrase = cli_wallet(tmp_path / "w")
     with stand_in(_Steering) as url:
-        _ok(["vote", "p1", "approve", "--wallet", wallet, "--dir", str(tmp_path),
+        _ok(["vote", "p1", "approve", "--wallet", wallet, "--dir", str(tmp_path / "w"),
              "--passphrase-file", str(passphrase), "--server", url])  # fmt: skip
     posted = _Steering.posted
     mine = ballots.Ballot(bytes.fromhex(_Steering.key[2:]), wallet, "approve", "",

@@ -6,6 +6,8 @@ import asyncio
 import dataclasses
 import math
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -288,19 +290,25 @@ async def test_platform_held_wallet_votes_without_a_signature(
     assert refused.status_code == 403
 
 
+@asynccontextmanager
+async def _on_external_chain(runtime: Runtime, rpc_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of this Atelier configured for an external node at `rpc_url` (same database)."""
+    settings = runtime.settings.model_copy(update={
+        "chain_rpc_url": rpc_url, "chain_token_address": "0x" + "11" * 20,
+        "chain_voting_address": "0x" + "22" * 20,
+    })  # fmt: skip
+    app = create_app(settings, runtime=dataclasses.replace(runtime, settings=settings, adapters={}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url=settings.origin) as other:  # fmt: skip
+        yield other
+
+
 async def test_an_unreachable_chain_is_a_clear_503(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     _, token = await account_with_key(runtime)
     created = await proposal(client, token)
-    settings = runtime.settings.model_copy(update={
-        "chain_rpc_url": "http://127.0.0.1:9", "chain_token_address": "0x" + "11" * 20,
-        "chain_voting_address": "0x" + "22" * 20,
-    })  # fmt: skip
-    offline = dataclasses.replace(runtime, settings=settings, adapters={})
-    app = create_app(settings, runtime=offline)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url=settings.origin) as other:  # fmt: skip
+    async with _on_external_chain(runtime, "http://127.0.0.1:9") as other:
         listed = await other.get("/api/proposals")
         assert listed.status_code == 200  # what needs no chain still works
         for response in (
@@ -317,14 +325,7 @@ async def test_an_external_node_without_accounts_or_in_error_is_a_clear_503(
 ) -> None:
     for broken, says in ((False, "RELAYER_KEY_FILE"), (True, "missing trie node")):
         with external_node(broken=broken) as url:
-            settings = runtime.settings.model_copy(update={
-                "chain_rpc_url": url, "chain_token_address": "0x" + "11" * 20,
-                "chain_voting_address": "0x" + "22" * 20,
-            })  # fmt: skip
-            elsewhere = dataclasses.replace(runtime, settings=settings, adapters={})
-            app = create_app(settings, runtime=elsewhere)
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url=settings.origin) as other:  # fmt: skip
+            async with _on_external_chain(runtime, url) as other:
                 answer = await other.get("/api/chain")
         assert answer.status_code == 503, answer.text
         assert answer.json()["type"].endswith("/chain-unavailable")

@@ -19,7 +19,7 @@ from atelier.core.runtime import Runtime
 from atelier.governance import ballots
 from atelier.provenance import service, signing, wallet_proof
 from tests.grid.helpers import account_with_key, asgi_client, worker_loop
-from tests.helpers import bearer, drain_tasks, eth_sign
+from tests.helpers import bearer, cli_wallet, drain_tasks, eth_sign
 from tests.servers import JsonHandler, atelier_env, running_server, stand_in
 
 
@@ -233,14 +233,7 @@ def test_sign_cli_refuses_bad_input(tmp_path: Path) -> None:
     no_key = runner.invoke(app, ["sign", "x", "--address", "0xabc"], env=atelier_env(tmp_path))
     assert no_key.exit_code == 2
     assert "API key is required" in no_key.output
-    passphrase = tmp_path / "pass"
-    passphrase.write_text("a long passphrase\n")
-    created = runner.invoke(app, ["wallet", "create", "--chain", "solana", "--style", "matte",
-                                  "--passphrase-file", str(passphrase), "--out", str(tmp_path / "w")])  # fmt: skip
-    assert created.exit_code == 0
-    address = next(
-        p.stem for p in (tmp_path / "w").glob("*.json") if not p.name.endswith(".keystore.json")
-    )
+    address, passphrase = cli_wallet(tmp_path / "w", "solana", "matte")
     env = atelier_env(tmp_path, ATELIER_API_KEY="atl_live_" + "0" * 48)
     solana = runner.invoke(app, ["sign", "x", "--address", address, "--dir", str(tmp_path / "w"),
                                  "--passphrase-file", str(passphrase)], env=env)  # fmt: skip
@@ -283,14 +276,7 @@ class _HostileSigner(JsonHandler):
 
 def test_sign_cli_signs_nothing_but_an_artifact_proof(tmp_path: Path) -> None:
     runner = CliRunner()
-    passphrase = tmp_path / "pass"
-    passphrase.write_text("a long passphrase\n")
-    created = runner.invoke(app, ["wallet", "create", "--chain", "evm", "--style", "matte",
-                                  "--passphrase-file", str(passphrase), "--out", str(tmp_path / "w")])  # fmt: skip
-    assert created.exit_code == 0
-    address = next(
-        p.stem for p in (tmp_path / "w").glob("*.json") if not p.name.endswith(".keystore.json")
-    )
+    address, passphrase = cli_wallet(tmp_path / "w", "evm", "matte")
     env = atelier_env(tmp_path, ATELIER_API_KEY="atl_live_" + "0" * 48)
     with stand_in(_HostileSigner) as url:
         refused = runner.invoke(app, [
