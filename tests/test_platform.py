@@ -165,3 +165,29 @@ def test_up_refuses_a_busy_port_before_starting_anything(tmp_path: Path) -> None
     assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
     assert not (tmp_path / "home" / "pgdata").exists()
+
+
+def test_a_killed_process_does_not_keep_postgres_running(tmp_path: Path) -> None:
+    """A process killed without exiting stays on pgserver's list of handles; the next one to
+    stop cleanly must still stop PostgreSQL."""
+    home = tmp_path / "home"
+
+    def serve() -> tuple[subprocess.Popen[bytes], str]:
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "atelier", "serve", "provenance", "--port", str(port)],
+            env=atelier_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://localhost:{port}"
+        wait_healthy(url, process)
+        return process, url
+
+    crashed, _ = serve()
+    crashed.kill()
+    crashed.wait()
+    assert _postgres_processes(home / "pgdata"), "PostgreSQL should outlive a killed client"
+    clean, url = serve()
+    assert httpx.get(f"{url}/ready").json()["status"] == "ready"
+    output = stop(clean)
+    assert clean.returncode == 0, output[-2000:]
+    assert _wait_gone(home / "pgdata") == []

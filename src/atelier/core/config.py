@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -118,7 +119,18 @@ class Settings(BaseSettings):
     clip_merges: Path | None = Field(
         default=None, description="CLIP BPE merges file (bpe_simple_vocab_16e6.txt.gz)"
     )
-    max_verify_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    max_verify_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024,
+        description="largest file a signed-in caller sends to /verify, /audit, /index, /embed",
+    )
+    max_anonymous_upload_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1024, description="the same for callers who do not sign in"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks of reverse proxies whose X-Forwarded-For is believed",
+    )
     local_worker: bool = Field(default=True, description="`atelier up` runs one offline worker")
     worker_onnx_image_model: Path | None = Field(
         default=None, description="ONNX image model file a worker offers (see docs/operations.md)"
@@ -161,6 +173,16 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_rate(cls, value: str) -> str:
         parse_rate(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP address or network") from None
         return value
 
     @field_validator("quota_per_role")

@@ -2,17 +2,22 @@
 
 pgserver keeps a per-data-directory list of the processes holding a handle and stops the
 server when the last one exits (including on Ctrl-C, through atexit), so several `atelier`
-processes on one machine share one server and none of them leaves it orphaned.
+processes on one machine share one server and none of them leaves it orphaned. A process
+that dies without exiting (SIGKILL, a crash) would stay on that list forever and keep every
+later clean stop from stopping the server: the dead are struck off when a process joins and
+again just before it leaves (`_forget_dead_handles`).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -30,10 +35,39 @@ def start_embedded_postgres(home: Path, database: str = EMBEDDED_DATABASE) -> st
         import pgserver
 
         home.mkdir(parents=True, exist_ok=True)
+        pgdata = home.resolve() / "pgdata"
+        pgdata.mkdir(mode=0o700, exist_ok=True)
+        _forget_dead_handles(pgdata)
         get_server: Any = getattr(pgserver, "get_server")  # noqa: B009 - untyped re-export
-        server = get_server(home.resolve() / "pgdata", cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop")
+    if pgdata not in _WATCHED:  # atexit runs last-registered first: before pgserver's own
+        _WATCHED.add(pgdata)
+        atexit.register(_forget_dead_handles, pgdata)
     create_database_if_missing(server.get_uri(), database)
     return str(server.get_uri(database))
+
+
+_WATCHED: set[Path] = set()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Strike processes that no longer run off pgserver's list of handles (module docstring)."""
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import DiskList
+
+    with PostgresServer._lock:
+        handles = DiskList(pgdata / ".handle_pids.json")
+        pids = handles.get()
+        alive = [pid for pid in pids if _running(pid)]
+        if alive != pids:
+            handles.put(alive)
 
 
 def create_database_if_missing(admin_url: str, database: str, template: str | None = None) -> None:

@@ -8,8 +8,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from atelier.core.errors import PROBLEM_JSON, AppError, problem_body
+from atelier.core.errors import PROBLEM_JSON, AppError, InvalidInput, PayloadTooLarge, problem_body
 from atelier.core.events import OUTBOX_FLAG
+from atelier.core.limits import MAX_JSON_DEPTH, json_nesting_depth
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
 from atelier.core.tasks import kick_dispatcher
@@ -84,11 +89,21 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        raw = exc.errors()
+        broken = next((e for e in raw if e.get("type") == "json_invalid"), None)
+        if broken is not None:
+            where = broken.get("loc", ("body", 0))[-1]
+            reason = (broken.get("ctx") or {}).get("error", "malformed")
+            body = problem_body(
+                422, "invalid-json", "Invalid JSON",
+                f"the body is not valid JSON: {reason} at character {where}", request.url.path,
+            )  # fmt: skip
+            return _problem(422, body)
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
+            for e in raw
         ]
-        fields = sorted({".".join(str(p) for p in e["loc"][1:]) or "body" for e in errors})
+        fields = sorted({".".join(str(p) for p in e["loc"][1:]) or e["loc"][0] for e in errors})
         body = problem_body(
             422,
             "invalid-input",
@@ -97,6 +112,17 @@ def install_problem_handlers(app: FastAPI) -> None:
             request.url.path,
             {"errors": errors},
         )
+        return _problem(422, body)
+
+    async def unstorable(request: Request, exc: Exception) -> JSONResponse:
+        """The database refused a value (out of range, NUL in text): input the schemas let
+        through. Logged as a gap to close in the schemas; the caller gets a 422, not a 500."""
+        log.error("http.unvalidated_input", path=request.url.path, error=str(exc)[:300])
+        body = problem_body(
+            422, "invalid-input", "Invalid input",
+            "a value in the request cannot be stored (out of range, or text with a NUL)",
+            request.url.path,
+        )  # fmt: skip
         return _problem(422, body)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -122,25 +148,86 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(sqlalchemy.exc.DataError, unstorable)
+    app.add_exception_handler(psycopg.DataError, unstorable)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
 
 
+@dataclass(frozen=True)
+class UploadLimit:
+    """A larger body limit for the routes under `prefix` (whole media files), and a smaller
+    one for callers who send no credentials there."""
+
+    prefix: str
+    signed_in: int
+    anonymous: int
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """What the middleware enforces on every request, from the settings."""
+
+    max_body_bytes: int
+    uploads: tuple[UploadLimit, ...] = ()
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    # successful requests here are logged at debug: workers poll them every second or two
+    quiet_prefixes: tuple[str, ...] = ()
+    # responses here carry credentials: never stored by a cache
+    no_store_prefixes: tuple[str, ...] = ()
+
+
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def forwarded_client(
+    peer: str | None, forwarded_for: str | None, trusted: tuple[IPv4Network | IPv6Network, ...]
+) -> str | None:
+    """The client's address: the peer, unless the peer is a trusted proxy; then the right-most
+    address in X-Forwarded-For that is not a trusted proxy (everything left of it could have
+    been written by the client itself)."""
+    if peer is None or not trusted or not _is_trusted(peer, trusted):
+        return peer
+    hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
+    nearest = peer
+    for hop in reversed(hops):
+        try:
+            ip_address(hop)
+        except ValueError:
+            return nearest  # garbage from further away: stop at the last hop we can trust
+        if not _is_trusted(hop, trusted):
+            return hop
+        nearest = hop
+    return nearest
+
+
+def _is_trusted(address: str, trusted: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
 class RequestContextMiddleware:
-    """Request id (taken from X-Request-ID when sane), access log, metrics, body-size cap."""
+    """Request id (taken from X-Request-ID when sane), the client's address behind trusted
+    proxies, security headers, body caps and the JSON nesting bound, access log, metrics."""
 
-    def __init__(
-        self, app: ASGIApp, max_body_bytes: int, upload_limits: dict[str, int] | None = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, policy: HttpPolicy) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.upload_limits = upload_limits or {}
+        self.policy = policy
 
-    def _limit_for(self, path: str) -> int:
-        for prefix, limit in self.upload_limits.items():
-            if path.startswith(prefix):
-                return limit
-        return self.max_body_bytes
+    def _limit_for(self, path: str, headers: dict[str, str]) -> int:
+        for upload in self.policy.uploads:
+            if path.startswith(upload.prefix):
+                return upload.signed_in if "authorization" in headers else upload.anonymous
+        return self.policy.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -150,35 +237,65 @@ class RequestContextMiddleware:
         incoming = headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        if scope.get("client") and self.policy.trusted_proxies:
+            peer, port = scope["client"]
+            client = forwarded_client(
+                peer, headers.get("x-forwarded-for"), self.policy.trusted_proxies
+            )
+            scope["client"] = (client, port)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status_holder = {"status": 500}
+        no_store = scope["path"].startswith(self.policy.no_store_prefixes)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", [])
+                present = {k.lower() for k, _ in message["headers"]}
                 message["headers"].append((b"x-request-id", request_id.encode()))
+                message["headers"].extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if no_store and b"cache-control" not in present:
+                    message["headers"].append((b"cache-control", b"no-store"))
             await send(message)
 
         try:
-            limit = self._limit_for(scope["path"])
+            limit = self._limit_for(scope["path"], headers)
             declared = headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
-                await self._too_large(scope, send_wrapper, limit)
+                await self._refuse(scope, send_wrapper, PayloadTooLarge(_too_large(limit)))
                 return
-            await self.app(scope, self._capped(receive, limit), send_wrapper)
+            content_type = headers.get("content-type", "").lower()
+            if content_type.startswith(_FORM_TYPES):
+                await self.app(scope, self._capped(receive, limit), send_wrapper)
+                return
+            # Anything else may reach a JSON parser (FastAPI parses a body without a content
+            # type as JSON): read it whole, within the cap, and measure it first.
+            body = await _read_body(receive, limit)
+            if body is None:
+                await self._refuse(scope, send_wrapper, PayloadTooLarge(_too_large(limit)))
+                return
+            if json_nesting_depth(body) > MAX_JSON_DEPTH:
+                problem = InvalidInput(
+                    f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+                    slug="invalid-json",
+                )
+                await self._refuse(scope, send_wrapper, problem)
+                return
+            await self.app(scope, _replay(body, receive), send_wrapper)
         finally:
             route = scope.get("route")
             route_path = getattr(route, "path", "unmatched")
             elapsed = time.perf_counter() - started
-            HTTP_REQUESTS.labels(scope["method"], route_path, str(status_holder["status"])).inc()
+            status = status_holder["status"]
+            HTTP_REQUESTS.labels(scope["method"], route_path, str(status)).inc()
             HTTP_LATENCY.labels(scope["method"], route_path).observe(elapsed)
-            log.info(
+            quiet = status < 400 and scope["path"].startswith(self.policy.quiet_prefixes)
+            (log.debug if quiet else log.info)(
                 "http.request",
                 method=scope["method"],
                 path=scope["path"],
-                status=status_holder["status"],
+                status=status,
                 ms=round(elapsed * 1000, 2),
             )
             structlog.contextvars.unbind_contextvars("request_id")
@@ -193,21 +310,50 @@ class RequestContextMiddleware:
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     # An HTTPException passes through FastAPI's body parsing untouched.
-                    raise StarletteHTTPException(413, f"request body exceeds {limit} bytes")
+                    raise StarletteHTTPException(413, _too_large(limit))
             return message
 
         return wrapped
 
-    async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
-        body = problem_body(
-            413,
-            "payload-too-large",
-            "Payload too large",
-            f"request body exceeds {limit} bytes",
-            scope["path"],
-        )
-        response = _problem(413, body)
+    async def _refuse(self, scope: Scope, send: Send, error: AppError) -> None:
+        response = _problem(error.status, error.problem(scope["path"]), error.headers)
         await response(scope, _empty_receive, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"request body exceeds {limit} bytes"
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None past `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Hand the app the body already read, then the connection's own messages (disconnect)."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 async def _empty_receive() -> Message:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from atelier.core.http import runtime_of, unit_of_work
+from atelier.core.schemas import Instant, Text
 from atelier.governance import ballots, service
 from atelier.governance.schemas import (
     ProposalIn,
@@ -54,9 +54,7 @@ async def create_proposal(
 async def list_proposals(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[
-        datetime | None, Query(description="created_at of the last item seen")
-    ] = None,
+    before: Annotated[Instant | None, Query(description="created_at of the last item seen")] = None,
     open_only: Annotated[bool, Query(alias="open")] = False,
 ) -> list[ProposalOut]:
     async with unit_of_work(runtime_of(request)) as session:
@@ -76,10 +74,10 @@ async def get_proposal(some_id: uuid.UUID, request: Request) -> ProposalWithTall
 @router.get("/vote/{some_id}/typed-data")
 async def typed_data(
     some_id: uuid.UUID, request: Request,
-    wallet: Annotated[str, Query(min_length=40, max_length=42)],
-    vote: Annotated[str, Query(min_length=1, max_length=40)],
-    reason: Annotated[str, Query(max_length=ballots.MAX_REASON_CHARS)] = "",
-    timestamp: Annotated[int | None, Query(ge=0, lt=2**64)] = None,
+    wallet: Annotated[Text, Query(min_length=40, max_length=42)],
+    vote: Annotated[Text, Query(min_length=1, max_length=40)],
+    reason: Annotated[Text, Query(max_length=ballots.MAX_REASON_CHARS)] = "",
+    timestamp: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The EIP-712 typed data to sign (`eth_signTypedData_v4`); post the signature with the
     same wallet, vote, reason and timestamp to `POST /api/vote`."""
@@ -110,7 +108,9 @@ async def cast_vote(body: VoteIn, request: Request, response: Response,
 async def votes(
     some_id: uuid.UUID, request: Request,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        Text | None, Query(max_length=42, description="next_cursor of the previous page")
+    ] = None,
 ) -> VotesOut:  # fmt: skip
     """Votes with reasons and signatures, the tally, quorum state and outcome."""
     runtime = runtime_of(request)

@@ -7,16 +7,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from atelier.core.schemas import Body
 from atelier.governance.ballots import MAX_REASON_CHARS
 from atelier.governance.models import BINARY_CHOICES, Proposal, Vote
 from atelier.governance.service import Tally
 
 
-class ProposalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProposalIn(Body):
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(default="", max_length=20_000)
     choices: list[str] = Field(default_factory=lambda: list(BINARY_CHOICES), max_length=10)
@@ -85,19 +84,17 @@ class ProposalWithTally(ProposalOut):
     result: TallyOut
 
 
-class VoteIn(BaseModel):
+class VoteIn(Body):
     """`job_id` or `proposal_id`; `signature` over the typed data from
     `GET /api/vote/{id}/typed-data` (omit it to have Atelier sign with a wallet it holds for
     you, signed in)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     job_id: uuid.UUID | None = None
     proposal_id: uuid.UUID | None = None
     wallet: str = Field(min_length=40, max_length=42)
     vote: str = Field(min_length=1, max_length=40)
     reason: str = Field(default="", max_length=MAX_REASON_CHARS)
-    timestamp: int | None = Field(default=None, ge=0, lt=2**64)
+    timestamp: int | None = Field(default=None, ge=0, lt=2**63)
     signature: str | None = Field(default=None, max_length=140)
 
     @model_validator(mode="after")

@@ -8,14 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atelier.core.schemas import Body
+
 Kind = Literal["image", "music", "speech", "video", "render"]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class GenerateIn(Strict):
+class GenerateIn(Body):
     """OBSIDIAN's generate request, widened to every kind (default: music)."""
 
     kind: Kind = "music"
@@ -39,7 +37,7 @@ class GenerateIn(Strict):
     )
 
 
-class RenderJobIn(Strict):
+class RenderJobIn(Body):
     """Soulvan's render job: a scene and camera rendered to an image."""
 
     scene: str = Field(min_length=1, max_length=500)
@@ -73,7 +71,7 @@ class StatusOut(BaseModel):
     result: dict[str, Any] | None = None
 
 
-class Capabilities(Strict):
+class Capabilities(Body):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
     kinds: list[Kind] = Field(min_length=1)
     models: list[str] = Field(default_factory=list, max_length=50)
@@ -82,7 +80,7 @@ class Capabilities(Strict):
     version: str | None = Field(default=None, max_length=50)
 
 
-class HeartbeatIn(Strict):
+class HeartbeatIn(Body):
     name: str = Field(min_length=1, max_length=100)
 
 
@@ -132,11 +130,11 @@ class PopOut(BaseModel):
     retry_after_s: float = 2.0
 
 
-class ProgressIn(Strict):
+class ProgressIn(Body):
     progress: float = Field(ge=0, le=100)
 
 
-class ReleaseIn(Strict):
+class ReleaseIn(Body):
     reason: str = Field(default="worker shutting down", max_length=500)
     failed: bool = Field(
         default=False, description="the worker could not do it (retried elsewhere, counted)"

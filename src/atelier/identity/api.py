@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from atelier.core.http import runtime_of, unit_of_work
+from atelier.core.schemas import Text
 from atelier.identity import quota, service
 from atelier.identity.deps import (
     CurrentPrincipal,
@@ -104,7 +105,7 @@ async def verify_email_post(body: VerifyEmailIn, request: Request) -> UserOut:
 
 @auth_router.get("/verify-email", response_model=UserOut, dependencies=AuthLimited)
 async def verify_email_link(
-    request: Request, token: Annotated[str, Query(min_length=10, max_length=200)]
+    request: Request, token: Annotated[Text, Query(min_length=10, max_length=200)]
 ) -> UserOut:
     """The link in the verification email lands here."""
     return await _verify_email(request, token)

@@ -8,40 +8,37 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from atelier.core.schemas import Body
 from atelier.identity.models import Wallet
 
 ChainName = Literal["evm", "solana"]
 RoleName = Literal["creator", "validator", "worker", "admin"]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-
-
-class RegisterIn(Strict):
+class RegisterIn(Body):
     email: EmailStr = Field(max_length=254)
     password: str = Field(min_length=1, max_length=1024)
     display_name: str | None = Field(default=None, max_length=100)
 
 
-class LoginIn(Strict):
+class LoginIn(Body):
     email: EmailStr = Field(max_length=254)
     password: str = Field(min_length=1, max_length=1024)
 
 
-class RefreshIn(Strict):
+class RefreshIn(Body):
     refresh_token: str = Field(min_length=10, max_length=200)
 
 
-class LogoutIn(Strict):
+class LogoutIn(Body):
     refresh_token: str | None = Field(default=None, max_length=200)
 
 
-class VerifyEmailIn(Strict):
+class VerifyEmailIn(Body):
     token: str = Field(min_length=10, max_length=200)
 
 
-class ResendVerificationIn(Strict):
+class ResendVerificationIn(Body):
     email: EmailStr = Field(max_length=254)
 
 
@@ -83,7 +80,7 @@ class UserOut(BaseModel):
     wallets: list[WalletOut]
 
 
-class ProfileUpdateIn(Strict):
+class ProfileUpdateIn(Body):
     display_name: str | None = Field(default=None, max_length=100)
 
 
@@ -103,12 +100,12 @@ class NonceOut(BaseModel):
     expiration_time: datetime
 
 
-class WalletSignInIn(Strict):
+class WalletSignInIn(Body):
     message: str = Field(min_length=1, max_length=4000)
     signature: str = Field(min_length=1, max_length=200)
 
 
-class LinkChallengeIn(Strict):
+class LinkChallengeIn(Body):
     chain: ChainName
     address: str = Field(min_length=32, max_length=64)
 
@@ -119,19 +116,19 @@ class LinkChallengeOut(BaseModel):
     expiration_time: datetime
 
 
-class LinkWalletIn(Strict):
+class LinkWalletIn(Body):
     chain: ChainName
     message: str = Field(min_length=1, max_length=4000)
     signature: str = Field(min_length=1, max_length=200)
     label: str | None = Field(default=None, max_length=100)
 
 
-class CustodialWalletIn(Strict):
+class CustodialWalletIn(Body):
     chain: ChainName = "evm"
     label: str | None = Field(default=None, max_length=100)
 
 
-class ApiKeyCreateIn(Strict):
+class ApiKeyCreateIn(Body):
     name: str = Field(default="default", min_length=1, max_length=100)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.errors import NotFound
 from atelier.core.http import runtime_of, unit_of_work
+from atelier.core.schemas import Text
 from atelier.identity.deps import CurrentPrincipal, limit_writes
 from atelier.identity.service import Principal
 from atelier.music import service
@@ -49,7 +50,7 @@ async def set_style(body: StyleIn, principal: CurrentPrincipal, request: Request
 @router.get("/style", response_model=StyleOut)
 async def get_style(
     principal: CurrentPrincipal, request: Request,
-    wallet: Annotated[str, Query(min_length=32, max_length=64)],
+    wallet: Annotated[Text, Query(min_length=32, max_length=64)],
 ) -> StyleOut:  # fmt: skip
     async with unit_of_work(runtime_of(request)) as session:
         style = await service.get_style(session, principal, wallet)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from atelier.core.schemas import Body
 
 
-class StyleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StyleIn(Body):
     wallet: str = Field(min_length=32, max_length=64)
     truck_style: str = Field(min_length=1, max_length=30)
     mood: str | None = Field(default=None, max_length=30, pattern=r"^[a-z][a-z -]*$")

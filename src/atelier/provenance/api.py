@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from atelier.core.errors import InvalidInput, PayloadTooLarge, ServiceUnavailable
 from atelier.core.http import runtime_of, unit_of_work
+from atelier.core.schemas import Body, Text
 from atelier.identity.deps import CurrentPrincipal, require_role
 from atelier.provenance import originality, service, wallet_proof
 from atelier.storage.blobs import copy_stream
@@ -74,9 +75,7 @@ async def _receive(request: Request, file: UploadFile) -> Path:
     return path
 
 
-class SignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SignIn(Body):
     artifact_id: uuid.UUID
     signature: str | None = Field(default=None, max_length=200)
 
@@ -102,7 +101,7 @@ async def sign(body: SignIn, principal: CurrentPrincipal, request: Request) -> d
 async def embed(
     request: Request,
     file: Annotated[UploadFile | None, File(description="an image (PNG or JPEG)")] = None,
-    text: Annotated[str | None, Form(min_length=1, max_length=1000)] = None,
+    text: Annotated[Text | None, Form(min_length=1, max_length=1000)] = None,
 ) -> dict[str, Any]:
     """The CLIP embedding of an image (`file`) or of a text (`text`), from the configured
     encoders (unit vectors: cosine similarity is a dot product)."""
@@ -124,9 +123,7 @@ async def embed(
     return {"model": model, "dimensions": len(vector), "embedding": vector}
 
 
-class UploadIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UploadIn(Body):
     artifact_id: uuid.UUID
 
 
@@ -158,7 +155,7 @@ async def audit(request: Request, file: Annotated[UploadFile, File()]) -> dict[s
 async def index(
     request: Request,
     file: Annotated[UploadFile, File()],
-    label: Annotated[str | None, Form(max_length=300)] = None,
+    label: Annotated[Text | None, Form(max_length=300)] = None,
 ) -> dict[str, Any]:
     """Add a known work to the corpus (validators and admins)."""
     path = await _receive(request, file)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from ipaddress import ip_network
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -23,7 +24,14 @@ from atelier.core.db import (
     session_factory,
 )
 from atelier.core.errors import ServiceUnavailable
-from atelier.core.http import RequestContextMiddleware, install_problem_handlers, runtime_of
+from atelier.core.http import (
+    HttpPolicy,
+    RequestContextMiddleware,
+    UploadLimit,
+    install_problem_handlers,
+    runtime_of,
+)
+from atelier.core.limits import pin_recursion_limit
 from atelier.core.logging import get_logger
 from atelier.core.mail import MailboxMailer, Mailer, SmtpMailer
 from atelier.core.runtime import Runtime, set_current_runtime
@@ -42,6 +50,30 @@ def build_mailer(settings: Settings) -> Mailer:
 
 # The provenance service's file endpoints (the seed's routes, at the root).
 PROVENANCE_UPLOADS = ("/verify", "/audit", "/index", "/embed")
+# Routes workers poll: a success there is logged at debug only.
+POLLED = ("/api/v1/workers/pop", "/api/v1/workers/heartbeat", "/health", "/ready", "/metrics")
+# Routes whose answers carry credentials (tokens, a new API key).
+CREDENTIALS = ("/api/v1/auth/", "/api/v1/user/api-keys")
+ENVELOPE_SLACK = 1_048_576  # the multipart envelope around an uploaded file
+
+
+def http_policy(settings: Settings) -> HttpPolicy:
+    """Whole media files come in on the upload routes; each handler enforces the exact limit
+    while streaming, the slack is for the multipart envelope."""
+    anonymous = settings.max_anonymous_upload_bytes + ENVELOPE_SLACK
+    uploads = [
+        UploadLimit("/api/v1/workers/jobs/", settings.grid_max_result_bytes + ENVELOPE_SLACK,
+                    ENVELOPE_SLACK),
+        *(UploadLimit(p, settings.max_verify_bytes + ENVELOPE_SLACK, anonymous)
+          for p in PROVENANCE_UPLOADS),
+    ]  # fmt: skip
+    return HttpPolicy(
+        max_body_bytes=settings.max_body_bytes,
+        uploads=tuple(uploads),
+        trusted_proxies=tuple(ip_network(p, strict=False) for p in settings.trusted_proxies),
+        quiet_prefixes=POLLED,
+        no_store_prefixes=CREDENTIALS,
+    )
 
 
 def jwt_key(settings: Settings) -> bytes:
@@ -54,6 +86,7 @@ async def open_runtime(settings: Settings, database_url: str | None = None) -> R
     url = database_url or resolve_database_url(settings)
     engine = create_engine(url, pool_size=settings.db_pool_size)
     task_app = build_task_app(url, task_blueprints())
+    pin_recursion_limit()  # the tasks' imports (py-evm, py_ecc) raise it for the process
     await task_app.open_async()
     hot: AsyncConnectionPool[HotConnection] = AsyncConnectionPool(
         url,
@@ -127,18 +160,10 @@ def create_app(
         app.state.runtime = runtime
     app.state.head_revision = migrate.head_revision()
     install_problem_handlers(app)
-    app.add_middleware(
-        RequestContextMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        # Whole media files come in here; each handler enforces the exact limit while
-        # streaming, the slack is for the multipart envelope.
-        upload_limits={
-            "/api/v1/workers/jobs/": settings.grid_max_result_bytes + 1_048_576,
-            **dict.fromkeys(PROVENANCE_UPLOADS, settings.max_verify_bytes + 1_048_576),
-        },
-    )
+    app.add_middleware(RequestContextMiddleware, policy=http_policy(settings))
     for router in routers_for(names):
         app.include_router(router)
+    pin_recursion_limit()  # the routers' imports (py-evm, py_ecc) raise it for the process
     _add_operational_routes(app)
     return app
 

@@ -115,9 +115,11 @@ async def run_processes(
             log.info("shutdown.requested")
             return
         app = create_app(settings, services=services, runtime=runtime)
+        # proxy_headers off: uvicorn would believe X-Forwarded-For from any local peer; the
+        # client address is ours to resolve (ATELIER_TRUSTED_PROXIES, core.http).
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_config=None,
-            access_log=False, lifespan="on", server_header=False,
+            access_log=False, lifespan="on", server_header=False, proxy_headers=False,
         )  # fmt: skip
         server = _QuietSignalsServer(config)
         serving = asyncio.create_task(server.serve())

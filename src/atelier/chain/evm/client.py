@@ -48,6 +48,7 @@ from atelier.chain.evm.contracts import (
 )
 from atelier.core.config import Settings
 from atelier.core.errors import ServiceUnavailable
+from atelier.core.limits import pin_recursion_limit
 from atelier.core.runtime import Runtime
 from atelier.core.secrets import read_secret_file
 
@@ -201,6 +202,7 @@ def load_relayer_key(path: Path) -> LocalAccount:
 def open_chain(settings: Settings) -> EvmChain:
     if settings.chain_rpc_url == EMBEDDED:
         w3 = Web3(EthereumTesterProvider())
+        pin_recursion_limit()  # py-evm and py_ecc raise it at import (core.limits)
         deployer = w3.eth.accounts[0]
         deployment = deploy(
             w3, deployer, initial_holder=deployer, initial_supply=EMBEDDED_SUPPLY,
