@@ -10,16 +10,20 @@ import stat
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import structlog
 from aiosmtpd.controller import Controller
+from fastapi import Request
 from pydantic import ValidationError
 
 from atelier.core.config import Settings, parse_rate
 from atelier.core.db import redact_url
 from atelier.core.logging import configure_logging
 from atelier.core.mail import MailboxMailer, SmtpMailer
+from atelier.core.runtime import Runtime
 from atelier.core.secrets import load_or_create_secret
+from atelier.web.app import create_app
 from tests.servers import free_port
 
 
@@ -117,3 +121,36 @@ async def test_smtp_adapter_against_a_real_smtp_server() -> None:
     assert "Click the link" in parsed.get_payload()
     with pytest.raises(ValueError, match="smtp://"):
         SmtpMailer.from_url("http://mail.example.org", "x@example.org")
+
+
+@pytest.mark.parametrize(
+    ("level", "json_logs"), [("info", False), ("debug", False), ("info", True), ("debug", True)]
+)
+async def test_a_failing_route_leaks_no_secret_into_the_log(
+    capsys: pytest.CaptureFixture[str], settings: Settings, runtime: Runtime,
+    level: str, json_logs: bool,
+) -> None:  # fmt: skip
+    """A 500's traceback used to print local variables (rich's console traceback), the request's
+    Authorization header among them; the key and token also ride in the exception's text."""
+    key = "atl_live_" + "ab12" * 12
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJlLXN0dWZm"
+    configure_logging(level, json_logs)
+    app = create_app(settings, runtime=runtime)
+
+    @app.get("/test/explode")
+    async def explode(request: Request) -> None:
+        authorization = request.headers["authorization"]  # a local the old traceback showed
+        password = "Correct-Horse-9-Battery"  # another local, and shaped like nothing
+        assert password
+        raise RuntimeError(f"could not use {authorization} or {token}")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=settings.origin) as http:
+        response = await http.get("/test/explode", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 500
+    assert response.json()["type"] == "/problems/internal"
+    err = capsys.readouterr().err
+    assert "http.unhandled" in err and "RuntimeError" in err  # the failure is still logged
+    for secret in (key, key[9:], token, "Correct-Horse-9-Battery"):
+        assert secret not in err, (level, json_logs)
+    configure_logging("info")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import httpx
 
 from atelier.core import migrate
 from atelier.core.runtime import Runtime
+from tests.conftest import fresh_database
+from tests.servers import running_server
 
 
 async def test_health_ready_metrics_docs(client: httpx.AsyncClient) -> None:
@@ -75,3 +80,59 @@ async def test_ready_reports_an_old_schema(client: httpx.AsyncClient) -> None:
         app.state.head_revision = expected
     assert stale.status_code == 503
     assert stale.json()["type"] == "/problems/schema-out-of-date"
+
+
+async def test_every_response_carries_security_headers(client: httpx.AsyncClient) -> None:
+    for response in (await client.get("/health"), await client.get("/api/v1/nope")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
+        assert response.headers["x-frame-options"] == "DENY"
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": "a@example.org", "password": "x"}
+    )
+    assert login.headers["cache-control"] == "no-store"
+    assert "cache-control" not in (await client.get("/health")).headers
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
+    from ipaddress import ip_network
+
+    from atelier.core.http import forwarded_client
+
+    proxies = (ip_network("10.0.0.0/8"), ip_network("127.0.0.1/32"))
+    # a direct client cannot choose its address
+    assert forwarded_client("198.51.100.9", "1.2.3.4", proxies) == "198.51.100.9"
+    assert forwarded_client("127.0.0.1", "1.2.3.4", ()) == "127.0.0.1"
+    # behind our proxies: the right-most hop that is not one of them
+    assert forwarded_client("127.0.0.1", "6.6.6.6, 203.0.113.5, 10.1.2.3", proxies) == (
+        "203.0.113.5"
+    )
+    assert forwarded_client("127.0.0.1", "10.1.2.3", proxies) == "10.1.2.3"
+    assert forwarded_client("127.0.0.1", "not-an-ip, 10.1.2.3", proxies) == "10.1.2.3"
+    assert forwarded_client("127.0.0.1", None, proxies) == "127.0.0.1"
+
+
+def test_a_real_server_ignores_forged_forwarded_for(tmp_path: Path, pg_server: Any) -> None:
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 by default: a client on the same host
+    (or behind a same-host proxy that appends) picked a new address per request."""
+    env = {"ATELIER_RATE_LIMIT_AUTH": "3/minute"}
+    database_url = fresh_database(pg_server, "forwarded")  # counters of its own
+    with running_server(tmp_path / "home", database_url, ["grid"], **env) as url:
+        statuses = [
+            httpx.post(f"{url}/api/v1/auth/login",
+                       json={"email": "x@example.org", "password": "Nope-nope-1"},
+                       headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+            for i in range(5)
+        ]  # fmt: skip
+    assert statuses[:3] == [401] * 3
+    assert statuses[3:] == [429, 429]
+
+
+async def test_anonymous_uploads_get_a_small_limit(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    limit = runtime.settings.max_anonymous_upload_bytes
+    big = b"\x89PNG\r\n\x1a\n" + bytes(limit + 2_000_000)
+    anonymous = await client.post("/audit", files={"file": ("x.png", big, "image/png")})
+    assert anonymous.status_code == 413, anonymous.text
+    assert anonymous.json()["type"] == "/problems/payload-too-large"
