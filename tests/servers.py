@@ -46,6 +46,15 @@ def start_worker(
     )
 
 
+def start_tasks(home: Path, database_url: str) -> subprocess.Popen[bytes]:
+    """A real `atelier tasks` process (outbox events: provenance signs what the grid
+    accepted, so jobs reach `done`)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "atelier", "tasks"], env=atelier_env(home, database_url),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
 def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:

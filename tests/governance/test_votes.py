@@ -164,8 +164,8 @@ async def test_hundred_concurrent_copies_store_one(
 async def test_window(client: httpx.AsyncClient, runtime: Runtime) -> None:
     _, token = await account_with_key(runtime)
     voter = Account.create()
-    later = await proposal(client, token, starts_at="2999-01-01T00:00:00Z",
-                           ends_at="2999-01-02T00:00:00Z")  # fmt: skip
+    later = await proposal(client, token, starts_at="2199-01-01T00:00:00Z",
+                           ends_at="2199-01-02T00:00:00Z")  # fmt: skip
     early = await client.post(
         "/api/vote", json=await signed_vote(client, later["id"], voter, "approve")
     )

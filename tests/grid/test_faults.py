@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import struct
 import uuid
+import zlib
 from pathlib import Path
 
 import httpx
@@ -21,7 +23,7 @@ from atelier.grid.models import Artifact, Attempt, GenerationRequest, Worker
 from atelier.grid.schemas import JobPayload
 from tests.conftest import make_settings
 from tests.grid.helpers import account_with_key, asgi_client, caps
-from tests.helpers import bearer
+from tests.helpers import bearer, drain_tasks
 
 MAX_RESULT = 2 * 1024 * 1024
 
@@ -41,12 +43,24 @@ def png_bytes(width: int = 64, height: int = 64) -> bytes:
     return buffer.getvalue()
 
 
+MODELS = {"image": "procedural-v1", "music": "synth-v1", "speech": "espeak-ng"}
+
+
 async def submit_bytes(client: httpx.AsyncClient, key: str, job: JobPayload, data: bytes,
-                       mime: str, name: str = "result.png") -> httpx.Response:  # fmt: skip
+                       mime: str, name: str = "result.png",
+                       model: str | None = None) -> httpx.Response:  # fmt: skip
     return await client.post(
         job.submit_url, headers=bearer(key), files={"file": (name, data, mime)},
-        data={"compute_seconds": "0.5"},
+        data={"compute_seconds": "0.5", "model": model or MODELS[job.kind]},
     )  # fmt: skip
+
+
+def wav_bytes(seconds: float, rate: int = 8000, declared_rate: int | None = None) -> bytes:
+    data = b"\x00\x01" * int(seconds * rate)
+    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack(
+        "<IHHIIHH", 16, 1, 1, declared_rate or rate, (declared_rate or rate) * 2, 2, 16
+    ) + b"data" + struct.pack("<I", len(data))  # fmt: skip
+    return header + data
 
 
 async def sweep(runtime: Runtime) -> service.SweepReport:
@@ -106,6 +120,7 @@ async def test_late_worker_loses_to_the_one_holding_the_lease(
     assert current.status_code == 200, current.text
     assert late.status_code == 409
     assert late.json()["type"] == "/problems/job-expired"
+    await drain_tasks(runtime)
     final = await creator.status(request_id)
     assert (final.state, final.attempts) == ("done", 2)
     async with runtime.sessions() as session:
@@ -130,6 +145,7 @@ async def test_duplicate_concurrent_submits_one_wins(
     assert {r.json()["type"] for r in responses if r.status_code == 409} == {
         "/problems/job-accepted"
     }
+    await drain_tasks(runtime)
     assert (await creator.status(request_id)).state == "done"
 
 
@@ -160,14 +176,23 @@ def _truncated_wav() -> bytes:
     return header + data[: len(data) // 3]
 
 
+def _corrupt_png() -> bytes:
+    data = bytearray(png_bytes())
+    data[data.index(b"IDAT") + 6] ^= 0xFF
+    return bytes(data)
+
+
 BAD_RESULTS = [
     ("zero-byte", "image", b"", "image/png", "empty"),
-    ("truncated png", "image", png_bytes(256, 256)[:300], "image/png", "does not decode"),
-    ("corrupt png", "image", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, "image/png", "does not decode"),
+    ("truncated png", "image", png_bytes(256, 256)[:300], "image/png", "truncated inside its IDAT"),
+    ("corrupt png", "image", _corrupt_png(), "image/png", "IDAT chunk fails its checksum"),
     ("png named .wav", "music", png_bytes(), "audio/wav", "declared audio/wav but the file is PNG"),
     ("not media", "image", b"#!/bin/sh\nrm -rf /\n", "image/png", "not PNG, JPEG"),
     ("truncated wav", "music", _truncated_wav(), "audio/wav", "truncated"),
     ("too many pixels", "image", png_bytes(5000, 4000), "image/png", "pixel limit"),
+    ("wrong size", "image", png_bytes(16, 16), "image/png", "asked for 64x64, the file is 16x16"),
+    ("too short", "music", wav_bytes(0.1), "audio/wav", "asked for 10 s, the file lasts 0.10 s"),
+    ("1 GHz sample rate", "music", wav_bytes(0.01, declared_rate=10**9), "audio/wav", "sample rate"),
 ]  # fmt: skip
 
 
@@ -303,6 +328,69 @@ async def test_requests_no_worker_can_serve_fault_after_the_timeout(
     status = await creator.status(job.id)
     assert status.state == "faulted"
     assert "no live worker" in (status.reason or "")
+
+
+async def test_the_model_reported_must_be_one_the_worker_offers(
+    client: httpx.AsyncClient, runtime: Runtime, people
+) -> None:  # type: ignore[no-untyped-def]
+    creator, volunteer, _, key = people
+    request_id = await new_job(creator)
+    job = await pop_job(volunteer, "liar")
+    response = await submit_bytes(client, key, job, png_bytes(), "image/png", model="sdxl-turbo")
+    assert response.status_code == 422
+    assert "a model it does not offer" in response.json()["detail"]
+    assert (await creator.status(request_id)).state == "queued"
+    missing = await client.post(job.submit_url, headers=bearer(key),
+                                files={"file": ("r.png", png_bytes(), "image/png")})  # fmt: skip
+    assert missing.status_code == 422  # the model must be named
+
+
+async def test_a_polyglot_is_stored_without_its_payload(
+    client: httpx.AsyncClient, runtime: Runtime, people
+) -> None:  # type: ignore[no-untyped-def]
+    """A valid PNG with an HTML page after IEND (and in a text chunk) is stored canonical."""
+    creator, volunteer, _, key = people
+    request_id = await new_job(creator)
+    job = await pop_job(volunteer, "smuggler")
+    clean = png_bytes()
+    payload = b"<html><script>alert(document.cookie)</script></html>"
+    text_chunk = struct.pack(">I", len(payload)) + b"tEXt" + payload
+    text_chunk += struct.pack(">I", zlib.crc32(b"tEXt" + payload))
+    polyglot = clean[:33] + text_chunk + clean[33:] + payload
+    response = await submit_bytes(client, key, job, polyglot, "image/png")
+    assert response.status_code == 200, response.text
+    assert response.json()["sha256"] == hashlib.sha256(clean).hexdigest()
+    async with runtime.sessions() as session:
+        artifact = await session.scalar(select(Artifact).where(Artifact.request_id == request_id))
+    assert artifact is not None and artifact.size_bytes == len(clean)
+    stored = (runtime.settings.blobs_dir / artifact.storage_key).read_bytes()
+    assert stored == clean and b"<script>" not in stored
+
+
+async def test_failures_the_job_causes_do_not_count_against_the_worker(
+    client: httpx.AsyncClient, runtime: Runtime, people
+) -> None:  # type: ignore[no-untyped-def]
+    creator, volunteer, _, _ = people
+    for _ in range(4):
+        await new_job(creator)
+        job = await pop_job(volunteer, "blameless")
+        await volunteer.release(job, "unusable job: no such voice", failed=True,
+                                job_at_fault=True)  # fmt: skip
+    await new_job(creator)
+    assert (await volunteer.pop(caps("blameless", ["image", "music"]))).job is not None
+    cluster = await volunteer.cluster()
+    blameless = next(w for w in cluster.workers if w.name == "blameless")
+    assert (blameless.state, blameless.jobs_failed) == ("active", 0)
+
+
+async def test_invalid_job_parameters_are_refused_at_submit(people) -> None:  # type: ignore[no-untyped-def]
+    creator, _, _, _ = people
+    with pytest.raises(GridError) as refused:
+        await creator.generate({"kind": "speech", "prompt": "nuqneH", "voice": "klingon"})
+    assert refused.value.status == 422
+    assert "not a language espeak-ng speaks" in str(refused.value.body)
+    accepted = await creator.generate({"kind": "speech", "prompt": "hello", "voice": "EN-GB+f2"})
+    assert accepted.params["voice"] == "en-gb+f2"
 
 
 def test_every_bad_result_kind_is_covered() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import wave
 from pathlib import Path
@@ -14,7 +15,10 @@ from PIL import Image
 
 from atelier.core.runtime import Runtime
 from tests.grid.helpers import account_with_key, asgi_client, caps, worker_loop
-from tests.helpers import bearer, eth_sign
+from tests.helpers import bearer, drain_tasks, eth_sign
+
+MODELS = {"image": "procedural-v1", "music": "synth-v1", "speech": "espeak-ng",
+          "video": "ffmpeg-procedural-v1"}  # fmt: skip
 
 
 async def test_job_without_workers_says_it_is_not_possible(
@@ -72,12 +76,20 @@ async def test_worker_runs_each_kind_and_results_open(
     job = await grid.generate({"kind": kind, "prompt": "Hello from the grid.", **extra})
     async with worker_loop(client, volunteer, f"w-{kind}", tmp_path, max_jobs=1) as loop:
         await asyncio.wait_for(loop.run(), timeout=120)
+    accepted = await grid.status(job.id)
+    # accepted, not yet signed: not done for its creator, and no unsigned file handed out
+    assert (accepted.state, accepted.result_url) == ("signing", None), accepted.reason
+    early = await client.get(f"/api/v1/generate/{job.id}/result", headers=bearer(creator))
+    assert early.status_code == 409 and early.json()["type"] == "/problems/result-signing"
+    await drain_tasks(runtime)
     final = await grid.status(job.id)
     assert final.state == "done", final.reason
     assert final.progress == 100
-    assert final.result is not None and final.result["sha256"]
+    assert final.result is not None and final.result["signing"] == "signed"
+    assert final.result["model"] == MODELS[kind]  # the model that ran, not the worker's first
     path = await grid.download(job.id, tmp_path / "out")
     await grid.close()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == final.result["sha256"]
     if kind == "image":
         with Image.open(path) as image:
             assert (image.format, image.size) == ("JPEG", (320, 240))
@@ -122,12 +134,29 @@ async def test_soulvan_render_job_with_linked_wallet(
     _, volunteer = await account_with_key(runtime)
     async with worker_loop(client, volunteer, "renderer", tmp_path, max_jobs=1) as loop:
         await asyncio.wait_for(loop.run(), timeout=60)
+    await drain_tasks(runtime)
     status = (await client.get(f"/api/jobs/{job_id}", headers=bearer(creator))).json()
     assert status["state"] == "done"
     assert status["result"]["mime"] == "image/x-exr"
     assert status["result_url"] == f"/api/jobs/{job_id}/result"
     download = await client.get(status["result_url"], headers=bearer(creator))
     assert download.content[:4] == b"\x76\x2f\x31\x01"
+    assert download.headers["x-atelier-manifest"] == "sidecar"
+    # OpenEXR cannot embed a manifest: it comes as a sidecar, bound to the file's bytes
+    assert status["result"]["manifest_url"] == f"/api/jobs/{job_id}/manifest"
+    sidecar = await client.get(status["result"]["manifest_url"], headers=bearer(creator))
+    assert sidecar.status_code == 200 and sidecar.headers["content-type"] == "application/c2pa"
+    exr = tmp_path / "render.exr"
+    exr.write_bytes(download.content)
+    exr.with_suffix(".c2pa").write_bytes(sidecar.content)
+    verified = await client.post("/verify", files={"file": ("render.exr", download.content),
+                                                   "manifest": ("r.c2pa", sidecar.content)})  # fmt: skip
+    assert verified.json()["manifest"]["state"] == "Trusted", verified.text
+    alone = await client.post("/verify", files={"file": ("render.exr", download.content)})
+    assert alone.json()["manifest"]["state"] == "none"
+    assert "cannot carry an embedded C2PA manifest" in alone.json()["manifest"]["note"]
+    png_job = await client.post("/api/jobs", headers=bearer(creator), json={"scene": "s"})
+    assert png_job.status_code == 202
 
 
 async def test_payload_to_workers_carries_no_identity(
@@ -186,12 +215,17 @@ async def test_events_stream_until_done(
     seen: list[str] = []
     async with worker_loop(client, volunteer, "streamer", tmp_path) as loop:
         running = asyncio.create_task(loop.run())  # also drains what earlier tests left queued
-        final = await asyncio.wait_for(grid.wait(job.id, lambda s: seen.append(s.state)), 60)
+        waiting = asyncio.create_task(grid.wait(job.id, lambda s: seen.append(s.state)))
+        # (the in-process transport delivers the stream whole, when it ends: poll meanwhile)
+        while (await grid.status(job.id)).state != "signing":
+            await asyncio.sleep(0.1)
+        await drain_tasks(runtime)
+        final = await asyncio.wait_for(waiting, 60)
         loop.request_stop()
         await running
     await grid.close()
     assert final.state == "done"
-    assert seen[0] in ("queued", "assigned", "processing") and seen[-1] == "done"
+    assert seen[0] in ("queued", "assigned", "processing") and seen[-2:] == ["signing", "done"]
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from atelier.grid import service
 from atelier.grid.client import GridClient
 from atelier.grid.models import Artifact, Attempt, Worker
 from tests.grid.helpers import account_with_key, caps
-from tests.servers import atelier_env, free_port, start_worker, stop, wait_healthy
+from tests.servers import atelier_env, free_port, start_tasks, start_worker, stop, wait_healthy
 
 
 def serve(home: Path, database_url: str, port: int) -> subprocess.Popen[bytes]:
@@ -79,7 +79,8 @@ async def test_sigkilled_worker_job_is_finished_by_another(
             assert (await grid.status(job.id)).state == "queued"
             second = start_worker(tmp_path / "w2", url, volunteer_key, "rescuer",
                                   "--kinds", "video", "--max-jobs", "1")  # fmt: skip
-            assert await wait_for_state(grid, job.id, {"done", "faulted"}) == "done"
+            # accepted: provenance signs it next (no task worker here, so it stays `signing`)
+            assert await wait_for_state(grid, job.id, {"signing", "done", "faulted"}) != "faulted"
             final = await grid.status(job.id)
             assert final.attempts == 2
             second.wait(timeout=30)
@@ -105,6 +106,7 @@ async def test_server_restart_loses_nothing_and_cli_submits(
     home = tmp_path / "server"
     first_port, second_port = free_port(), free_port()
     server = serve(home, database_url, first_port)
+    tasks = None
     try:
         async with GridClient(f"http://localhost:{first_port}", creator_key) as grid:
             jobs = [(await grid.generate({"kind": "image", "prompt": f"restart {i}",
@@ -114,6 +116,7 @@ async def test_server_restart_loses_nothing_and_cli_submits(
         assert popped.job is not None
         stop(server, signal.SIGTERM)
         server = serve(home, database_url, second_port)
+        tasks = start_tasks(home, database_url)  # signs accepted results: jobs reach done
         url = f"http://localhost:{second_port}"
 
         # the job leased before the restart is still ours to finish
@@ -121,7 +124,9 @@ async def test_server_restart_loses_nothing_and_cli_submits(
             "image", popped.job.params, tmp_path, lambda _: None
         )
         async with GridClient(url, volunteer_key) as volunteer:
-            accepted = await volunteer.submit(popped.job, output.path, output.mime, 0.2)
+            accepted = await volunteer.submit(
+                popped.job, output.path, output.mime, 0.2, output.model
+            )
         assert accepted.accepted
 
         worker = start_worker(tmp_path / "w", url, volunteer_key, "after-restart",
@@ -149,8 +154,9 @@ async def test_server_restart_loses_nothing_and_cli_submits(
         )
         assert "after-restart" in listing.output
     finally:
-        if server.poll() is None:
-            stop(server)
+        for process in (server, tasks):
+            if process is not None and process.poll() is None:
+                stop(process)
 
 
 def test_worker_cli_refuses_bad_input(tmp_path: Path) -> None:
@@ -165,9 +171,24 @@ def test_worker_cli_refuses_bad_input(tmp_path: Path) -> None:
     )
     assert bad_kind.exit_code == 2
     assert "unknown kinds hologram" in bad_kind.output
+    port = free_port()
     unreachable = CliRunner().invoke(
-        app, ["job", "status", str(uuid.uuid4()), "--server", f"http://127.0.0.1:{free_port()}"],
+        app, ["job", "status", str(uuid.uuid4()), "--server", f"http://127.0.0.1:{port}"],
         env=atelier_env(tmp_path, ATELIER_API_KEY="atl_live_x"),
     )  # fmt: skip
     assert unreachable.exit_code == 2
-    assert "cannot reach the server" in unreachable.output
+    assert f"cannot reach http://127.0.0.1:{port}/" in unreachable.output.replace("\n", "")
+    # without --server, the client commands follow ATELIER_PORT (the server's own setting)
+    on_port = CliRunner().invoke(
+        app, ["job", "status", str(uuid.uuid4())],
+        env=atelier_env(tmp_path, ATELIER_API_KEY="atl_live_x", ATELIER_PORT=str(port)),
+    )  # fmt: skip
+    assert f"cannot reach http://localhost:{port}/" in on_port.output.replace("\n", "")
+    typo = CliRunner().invoke(
+        app, ["workers"], env=atelier_env(tmp_path, ATELIER_PORT="abc", COLUMNS="300")
+    )
+    assert typo.exit_code == 2
+    assert typo.output.strip().splitlines() == [
+        "error: ATELIER_PORT='abc' is not valid: Input should be a valid integer, unable to "
+        "parse string as an integer"
+    ]

@@ -10,7 +10,7 @@ from eth_account import Account
 
 from atelier.core.runtime import Runtime
 from tests.grid.helpers import account_with_key, asgi_client, worker_loop
-from tests.helpers import bearer, eth_sign
+from tests.helpers import bearer, drain_tasks, eth_sign
 
 
 async def _linked(client: httpx.AsyncClient, runtime: Runtime) -> tuple[str, str]:
@@ -41,6 +41,7 @@ async def test_style_maps_to_genre_and_suggests_a_track(
     async with worker_loop(client, volunteer, "dj", tmp_path, max_jobs=1) as loop:
         await asyncio.wait_for(loop.run(), 60)
     await grid.close()
+    await drain_tasks(runtime)
     again = await client.post("/api/music/style", headers=bearer(key), json=body)
     assert again.json()["suggested_track"] == f"/api/v1/generate/{job.id}/result"
     audio = await client.get(again.json()["suggested_track"], headers=bearer(key))

@@ -111,12 +111,30 @@ def test_someone_elses_chain_is_not_trusted_by_our_root(tmp_path: Path) -> None:
     assert report.signer == "Mallory Content Signer"
 
 
-def test_unsignable_format_is_refused(tmp_path: Path) -> None:
+def test_exr_is_signed_with_a_sidecar_bound_to_its_bytes(tmp_path: Path) -> None:
     identity = load_identity(tmp_path / "c2pa")
-    source = tmp_path / "x.exr"
-    source.write_bytes(b"\x76\x2f\x31\x01")
-    with pytest.raises(signing.ManifestError, match="image/x-exr"):
-        signing.sign(identity, source, "image/x-exr", tmp_path / "y.exr", {})
+    backends, _ = available_backends()
+    output = pick(backends, "render", None).generate(
+        "render", {"format": "exr", "width": 64, "height": 64}, tmp_path, lambda _: None
+    )
+    signed = tmp_path / "signed.exr"
+    sidecar = signing.sign(identity, output.path, "image/x-exr", signed,
+                           signing.manifest_for("x.exr", output.model, {"model": output.model}))  # fmt: skip
+    assert sidecar is not None
+    assert signed.read_bytes() == output.path.read_bytes()  # the EXR itself is untouched
+    report = signing.read(signed, "image/x-exr", identity.root_pem, sidecar)
+    assert report.state == "Trusted", report.failures
+    assert report.generation == {"model": output.model}
+    alone = signing.read(signed, "image/x-exr", identity.root_pem)
+    assert alone.state == "none" and alone.note and "sidecar" in alone.note
+    data = bytearray(signed.read_bytes())
+    data[-10] ^= 0xFF
+    tampered = tmp_path / "tampered.exr"
+    tampered.write_bytes(bytes(data))
+    broken = signing.read(tampered, "image/x-exr", identity.root_pem, sidecar)
+    assert broken.state == "Invalid" and "assertion.dataHash.mismatch" in broken.failures
+    with pytest.raises(signing.ManifestError, match="cannot sign"):
+        signing.sign(identity, output.path, "text/html", tmp_path / "y.html", {})
 
 
 def test_operator_certificate_is_used_when_configured(tmp_path: Path) -> None:

@@ -221,11 +221,14 @@ async def test_a_30000_pixel_square_is_refused_not_decoded(
     bomb = _bomb_png()
     assert len(bomb) < 2_000_000
     audited = await client.post("/audit", files={"file": ("bomb.png", bomb)})
-    assert audited.status_code == 200  # the exact tier still answers
-    assert audited.json()["neighbours"] == []
+    assert audited.status_code == 422  # refused from its header: nothing is decoded
+    assert audited.json()["type"] == "/problems/undecodable"
+    assert "pixel limit" in audited.json()["detail"]
     verified = await client.post("/verify", files={"file": ("bomb.png", bomb)})
-    assert verified.status_code == 200
+    assert verified.status_code == 200  # its ids and manifest still stand
     assert verified.json()["manifest"]["state"] == "none"
+    assert verified.json()["originality"] is None
+    assert "pixel limit" in verified.json()["originality_note"]
     _, validator = await account_with_key(runtime, ["validator"])
     indexed = await client.post(
         "/index", headers=bearer(validator), files={"file": ("bomb.png", bomb)}

@@ -44,7 +44,8 @@ async def finished_job(client: httpx.AsyncClient, runtime: Runtime, tmp_path: Pa
     await grid.close()
     assert status.state == "done"
     assert status.result is not None
-    return json.dumps(status.result["provenance"]), path
+    # the provenance trail, with the CID of the file downloaded (the signed copy)
+    return json.dumps({**status.result["provenance"], "cid": status.result["cid"]}), path
 
 
 async def test_accepted_artifacts_are_signed_and_verifiable(
@@ -177,3 +178,44 @@ def test_verify_cli(provenance_server: str, tmp_path: Path) -> None:
     refused = CliRunner().invoke(app, ["verify", str(text), "--server", provenance_server])
     assert refused.exit_code == 2
     assert "not a media file" in refused.output
+
+
+def test_verify_cli_exit_codes_and_sidecars(
+    provenance_server: str,
+    tmp_path: Path,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    """Invalid exits 1 with --json too; an EXR is checked with its sidecar (found beside it),
+    and without one the CLI says plainly why there is no manifest (exit 0, not Invalid)."""
+    from atelier.generators.image import ProceduralImageBackend
+
+    identity = service.signing_identity(settings)
+    backend = ProceduralImageBackend()
+    png = backend.generate("image", {"width": 64, "height": 64}, tmp_path, lambda _: None)
+    signed = tmp_path / "signed.png"
+    signing.sign(identity, png.path, png.mime, signed, signing.manifest_for("s", "m", {}))
+    tampered = bytearray(signed.read_bytes())
+    tampered[len(tampered) // 2] ^= 0xFF
+    (tmp_path / "tampered.png").write_bytes(bytes(tampered))
+    for flags in ([], ["--json"]):
+        invalid = CliRunner().invoke(app, ["verify", str(tmp_path / "tampered.png"), "--server",
+                                           provenance_server, *flags])  # fmt: skip
+        assert invalid.exit_code == 1, invalid.output
+
+    exr_dir = tmp_path / "exr"
+    exr_dir.mkdir()
+    exr = backend.generate("render", {"format": "exr", "width": 64, "height": 64}, exr_dir,
+                           lambda _: None)  # fmt: skip
+    render = exr_dir / "render.exr"
+    sidecar = signing.sign(identity, exr.path, "image/x-exr", render,
+                           signing.manifest_for("render.exr", "m", {}))  # fmt: skip
+    assert sidecar is not None
+    alone = CliRunner().invoke(app, ["verify", str(render), "--server", provenance_server],
+                               env={"COLUMNS": "300"})  # fmt: skip
+    assert alone.exit_code == 0, alone.output
+    assert "cannot carry an embedded C2PA manifest" in alone.output
+    render.with_suffix(".c2pa").write_bytes(sidecar)
+    paired = CliRunner().invoke(app, ["verify", str(render), "--server", provenance_server],
+                                env={"COLUMNS": "300"})  # fmt: skip
+    assert paired.exit_code == 0, paired.output
+    assert "Trusted (sidecar)" in paired.output

@@ -165,7 +165,10 @@ async def test_pipeline_publishes_and_upload_republishes(
     trail = status.result["provenance"]
     assert trail["steps"]["publish"] == "done"
     assert {p["target"] for p in trail["published"]} == {"s3", "ipfs"}
-    assert next(p for p in trail["published"] if p["target"] == "ipfs")["reference"] == trail["cid"]
+    assert (
+        next(p for p in trail["published"] if p["target"] == "ipfs")["reference"]
+        == status.result["cid"]
+    )
 
     again = await client.post(
         "/upload", headers=bearer(creator), json={"artifact_id": status.result["artifact_id"]}

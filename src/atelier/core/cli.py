@@ -5,22 +5,56 @@ operator commands that run where the database is reachable."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.config import Settings
 from atelier.core.db import create_engine, resolve_database_url, session_factory
 from atelier.core.errors import AppError
+from atelier.core.logging import is_sensitive
 
 T = TypeVar("T")
 err = Console(stderr=True)
 
-ServerOption = Annotated[str, typer.Option(envvar="ATELIER_SERVER", help="Atelier URL")]
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    """The settings, or one line per bad one (the variable, and what it accepts) and exit 2:
+    never a traceback for a typo in the environment."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = "ATELIER_" + "_".join(str(part) for part in problem["loc"][:1]).upper()
+            shown = "" if is_sensitive(name) else f"={str(problem.get('input'))[:60]!r}"
+            err.print(f"[red]error:[/] {name}{shown} is not valid: {problem['msg']}")
+        raise typer.Exit(2) from None
+
+
+def default_server() -> str:
+    """ATELIER_SERVER, else this installation's own address: ATELIER_PUBLIC_URL, or
+    http://localhost:$ATELIER_PORT."""
+    return os.environ.get("ATELIER_SERVER") or settings_or_exit().origin
+
+
+def _server(value: str) -> str:
+    return (value or default_server()).rstrip("/")
+
+
+DEFAULT_SERVER = ""  # resolved by default_server() when the command runs
+ServerOption = Annotated[
+    str,
+    typer.Option(
+        envvar="ATELIER_SERVER", callback=_server, help="Atelier URL",
+        show_default="$ATELIER_SERVER, else http://localhost:$ATELIER_PORT",
+    ),
+]  # fmt: skip
 KeyOption = Annotated[
     str,
     typer.Option(envvar="ATELIER_API_KEY", help="Your API key (atl_live_…)", show_default=False),
@@ -39,7 +73,7 @@ def api_call(method: str, url: str, *, timeout: float = 60, **kwargs: Any) -> An
     try:
         response = httpx.request(method, url, timeout=timeout, **kwargs)
     except httpx.HTTPError as exc:
-        raise fail(f"cannot reach the server: {exc}") from None
+        raise fail(unreachable(url, exc)) from None
     try:
         body = response.json()
     except ValueError:
@@ -50,9 +84,17 @@ def api_call(method: str, url: str, *, timeout: float = 60, **kwargs: Any) -> An
     return body
 
 
+def unreachable(url: str, exc: Exception) -> str:
+    where = str(getattr(getattr(exc, "request", None), "url", "") or url)
+    return (
+        f"cannot reach {where}: {exc or type(exc).__name__} (is Atelier running there? "
+        "--server or ATELIER_SERVER chooses another)"
+    )
+
+
 def with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one committed transaction; an AppError becomes a clear message."""
-    settings = Settings()
+    settings = settings_or_exit()
 
     async def run() -> T:
         engine = create_engine(resolve_database_url(settings), pool_size=1)

@@ -99,7 +99,17 @@ class Settings(BaseSettings):
     )
     grid_impossible_timeout_s: int = Field(default=600, ge=10)
     grid_max_result_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
-    grid_max_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
+    grid_max_pixels: int = Field(
+        default=4096 * 4096, ge=64 * 64, description="largest image or video frame decoded"
+    )
+    media_max_duration_s: float = Field(
+        default=600.0, ge=1.0, description="longest audio or video any route decodes"
+    )
+    media_max_sample_rate: int = Field(default=192_000, ge=8_000, le=768_000)
+    media_memory_bytes: int = Field(
+        default=1 << 30, ge=64 << 20, description="address space one decode may add"
+    )
+    media_timeout_s: float = Field(default=120.0, ge=1.0, description="time one decode may take")
     c2pa_cert_chain: Path | None = Field(
         default=None, description="operator's PEM chain (signer first); default: our own CA"
     )
@@ -201,6 +211,12 @@ class Settings(BaseSettings):
     def domain(self) -> str:
         """The RFC 3986 authority that SIWE/SIWS messages must name."""
         return urlsplit(self.origin).netloc
+
+    @property
+    def anonymous_upload_bytes(self) -> int:
+        """The largest file a caller who does not sign in may send (never above the limit
+        for those who do)."""
+        return min(self.max_anonymous_upload_bytes, self.max_verify_bytes)
 
     @property
     def json_logs(self) -> bool:

@@ -13,7 +13,7 @@ import structlog
 # A field whose name contains one of these is masked whatever it holds.
 SENSITIVE_KEY_PARTS = (
     "password", "passphrase", "secret", "token", "api_key", "apikey", "private_key",
-    "authorization", "cookie", "signature", "database_url",
+    "authorization", "cookie", "signature", "database_url", "wallet_key", "smtp_url", "jwt",
 )  # fmt: skip
 # Secrets recognisable by their shape, wherever they appear in a line (an exception's message,
 # a formatted traceback, a URL): masked in every string of every event.
@@ -39,13 +39,13 @@ def _scrubbed(value: Any) -> Any:
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, dict):
-        return {k: "***" if _sensitive(k) else _scrubbed(v) for k, v in value.items()}
+        return {k: "***" if is_sensitive(k) else _scrubbed(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrubbed(v) for v in value]
     return value
 
 
-def _sensitive(key: object) -> bool:
+def is_sensitive(key: object) -> bool:
     name = str(key).lower()
     return any(part in name for part in SENSITIVE_KEY_PARTS)
 
@@ -57,7 +57,7 @@ def redact_secrets(
     logger by mistake, or carried in an exception's message, is masked by name and by shape.
     Tracebacks never show local variables (where request headers live)."""
     for key in list(event_dict):
-        event_dict[key] = "***" if _sensitive(key) else _scrubbed(event_dict[key])
+        event_dict[key] = "***" if is_sensitive(key) else _scrubbed(event_dict[key])
     return event_dict
 
 

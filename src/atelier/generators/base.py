@@ -24,6 +24,11 @@ MIME_BY_FORMAT = {
 }
 
 
+class JobUnsuitable(ValueError):
+    """The job's parameters cannot be used (an unknown voice, …): the job's fault, not the
+    worker's. The worker reports it as such and it does not count against the worker."""
+
+
 @dataclass(frozen=True)
 class Output:
     path: Path

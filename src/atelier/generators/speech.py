@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from atelier.generators.base import Output, Progress
+from atelier.generators.base import JobUnsuitable, Output, Progress
 
 MODEL = "espeak-ng"
-VOICE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{1,8}){0,2}(\+[a-z0-9]{1,12})?$")
+VOICE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{1,8}){0,4}(\+[a-z0-9]{1,14})?$")
 
 
 def espeak_binary() -> str | None:
@@ -35,7 +35,7 @@ class EspeakSpeechBackend:
         text = str(params.get("text") or params.get("prompt") or "")
         voice = str(params.get("voice") or "en-us")
         if not VOICE_RE.match(voice):
-            raise ValueError(f"voice {voice!r} is not an espeak-ng voice name")
+            raise JobUnsuitable(f"voice {voice!r} is not an espeak-ng voice name")
         speed = int(params.get("speed") or 160)
         progress(5)
         text_file = out_dir / "text.txt"

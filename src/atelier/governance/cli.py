@@ -16,7 +16,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from atelier.core.cli import KeyOption, ServerOption, api_call, err, fail
+from atelier.core.cli import (
+    DEFAULT_SERVER,
+    KeyOption,
+    ServerOption,
+    api_call,
+    err,
+    fail,
+    settings_or_exit,
+)
 from atelier.core.clock import now_utc
 
 console = Console()
@@ -62,7 +70,7 @@ def create(
     quorum: Annotated[str, typer.Option(help="Total power needed")] = "0",
     majority: Annotated[str, typer.Option(help="simple or two-thirds")] = "simple",
     allow_change: Annotated[bool, typer.Option(help="Votes may be changed")] = False,
-    server: ServerOption = "http://localhost:8080",
+    server: ServerOption = DEFAULT_SERVER,
     api_key: KeyOption = "",
 ) -> None:
     """Create a free-standing proposal (a finished job gets one by itself)."""
@@ -83,7 +91,7 @@ def create(
 @proposal_app.command("show")
 def show(
     proposal_id: Annotated[str, typer.Argument(help="Proposal id or job id")],
-    server: ServerOption = "http://localhost:8080",
+    server: ServerOption = DEFAULT_SERVER,
 ) -> None:
     """A proposal, its rules and its current tally."""
     proposal = api_call("GET", f"{server.rstrip('/')}/api/proposals/{proposal_id}")
@@ -114,7 +122,7 @@ def _all_votes(server: str, proposal_id: str) -> tuple[dict[str, Any], list[dict
 def tally(
     proposal_id: Annotated[str, typer.Argument(help="Proposal id or job id")],
     verify: Annotated[bool, typer.Option(help="Re-verify every signature and recount")] = False,
-    server: ServerOption = "http://localhost:8080",
+    server: ServerOption = DEFAULT_SERVER,
 ) -> None:
     """The tally; with --verify, recomputed here from the signed votes (exit 1 on mismatch)."""
     from atelier.governance import ballots
@@ -165,7 +173,7 @@ def vote(
         bool,
         typer.Option(help="A wallet Atelier holds for you: the server signs (needs an API key)"),
     ] = False,
-    server: ServerOption = "http://localhost:8080",
+    server: ServerOption = DEFAULT_SERVER,
     api_key: KeyOption = "",
 ) -> None:
     """Sign a vote with your wallet (EIP-712, made on this machine) and submit it."""
@@ -218,9 +226,8 @@ chain_app = typer.Typer(help="Deploy the governance contracts; relay and index v
 def _rpc_url(rpc_url: str | None, server: str) -> str:
     """The node to talk to: --rpc-url, else ATELIER_CHAIN_RPC_URL, where `embedded` means the
     running server's own chain at /chain/rpc (an in-process chain lives in one process)."""
-    from atelier.core.config import Settings
 
-    url = rpc_url or Settings().chain_rpc_url
+    url = rpc_url or settings_or_exit().chain_rpc_url
     return f"{server.rstrip('/')}/chain/rpc" if url == "embedded" else url
 
 
@@ -240,7 +247,7 @@ def chain_deploy(
     holder: Annotated[str | None, typer.Option(help="Who gets the supply (the deployer)")] = None,
     voting_period: Annotated[str, typer.Option(help="createProposal's window")] = "3d",
     quorum: Annotated[int, typer.Option(help="createProposal's quorum, token base units")] = 0,
-    server: ServerOption = "http://localhost:8080",
+    server: ServerOption = DEFAULT_SERVER,
 ) -> None:
     """Deploy SoulvanCoin and SoulvanUpgradeVoting from the committed artifacts."""
     from web3 import HTTPProvider, Web3
@@ -271,19 +278,18 @@ def chain_deploy(
 @chain_app.command("index")
 def chain_index(
     once: Annotated[bool, typer.Option(help="One round, then exit")] = False,
-    server: ServerOption = "http://localhost:8080",
+    server: ServerOption = DEFAULT_SERVER,
 ) -> None:
     """Relay pending votes and sync VoteCast / UpgradeApplied into the database (what the
     task worker does every 2 s), against ATELIER_CHAIN_RPC_URL and ATELIER_DATABASE_URL."""
     import asyncio
 
     from atelier.chain.evm.indexer import ChainMoved
-    from atelier.core.config import Settings
     from atelier.core.errors import AppError
     from atelier.governance import relay
     from atelier.web.app import close_runtime, open_runtime
 
-    settings = Settings()
+    settings = settings_or_exit()
     if settings.chain_rpc_url == "embedded":
         info = api_call("GET", f"{server.rstrip('/')}/api/chain")
         settings = settings.model_copy(update={

@@ -19,6 +19,7 @@ from atelier.core.clock import now_utc
 from atelier.core.errors import InvalidInput, PayloadTooLarge
 from atelier.core.http import runtime_of, unit_of_work
 from atelier.core.runtime import Runtime
+from atelier.core.schemas import Text
 from atelier.grid import service
 from atelier.grid.models import TERMINAL_STATES
 from atelier.grid.schemas import (
@@ -35,10 +36,12 @@ from atelier.grid.schemas import (
     SubmitOut,
     WorkerOut,
 )
-from atelier.grid.validation import ResultRejected, inspect
+from atelier.grid.validation import inspect
 from atelier.identity.deps import CurrentPrincipal, limit_writes
 from atelier.identity.service import Principal
 from atelier.storage.blobs import BlobStore, copy_stream, sha256_file, store_for
+from atelier.storage.media import MediaRefused
+from atelier.storage.sandbox import Budget, run_limited
 
 generate_router = APIRouter(prefix="/api/v1/generate", tags=["generate"])
 jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs (Soulvan)"])
@@ -55,34 +58,44 @@ def blob_store(runtime: Runtime) -> BlobStore:
 def status_out(view: service.Status, base: str) -> StatusOut:
     request = view.request
     result = None
+    done = view.state == "done"
     if view.artifact is not None:
+        artifact, delivered = view.artifact, view.delivery
+        assert delivered is not None
+        signed = delivered.state == "signed"
         result = {
-            "artifact_id": str(view.artifact.id),
-            "sha256": view.artifact.sha256,
-            "mime": view.artifact.mime,
-            "size_bytes": view.artifact.size_bytes,
-            "width": view.artifact.width,
-            "height": view.artifact.height,
-            "duration_s": view.artifact.duration_s,
-            "model": view.artifact.model,
+            "artifact_id": str(artifact.id),
+            # the file you download: the signed copy (the accepted original if signing failed)
+            "sha256": delivered.sha256 if signed else (artifact.sha256 if done else None),
+            "cid": delivered.cid if signed else None,
+            "size_bytes": delivered.size_bytes if signed else artifact.size_bytes,
+            "mime": artifact.mime,
+            "width": artifact.width,
+            "height": artifact.height,
+            "duration_s": artifact.duration_s,
+            "model": artifact.model,
+            "signing": delivered.state,
+            "manifest_url": f"{base}/{request.id}/manifest" if delivered.sidecar_key else None,
             "provenance": view.provenance,
         }
     reason = request.fault_reason
     if request.state == "queued" and not view.is_possible:
         reason = request.impossible_reason or "no live worker can run this job right now"
+    if view.delivery is not None and view.delivery.state == "failed":
+        reason = f"the result could not be signed ({view.delivery.error}); it is unsigned"
     return StatusOut(
         id=request.id,
         job_id=request.id,
         kind=request.kind,
-        state=request.state,
-        status=request.state,
+        state=view.state,
+        status=view.state,
         queue_position=view.queue_position,
         eta_s=round(view.eta_s, 1) if view.eta_s is not None else None,
         progress=round(request.progress, 1),
         attempts=request.attempts,
         is_possible=view.is_possible,
         reason=reason,
-        result_url=f"{base}/{request.id}/result" if request.state == "done" else None,
+        result_url=f"{base}/{request.id}/result" if done else None,
         created_at=request.created_at,
         updated_at=request.updated_at,
         finished_at=request.finished_at,
@@ -122,15 +135,20 @@ async def _cancel(
     return await _status(request, principal, request_id, base)
 
 
-async def _result(request: Request, principal: Principal, request_id: uuid.UUID) -> FileResponse:
+async def _result(
+    request: Request, principal: Principal, request_id: uuid.UUID, *, sidecar: bool = False
+) -> FileResponse:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        download = await service.result_of(session, principal, request_id)
+        download = await service.result_of(session, principal, request_id, sidecar=sidecar)
+    headers = {"X-Atelier-Manifest": download.manifest}
+    if download.sha256:
+        headers |= {"ETag": f'"{download.sha256}"', "X-Content-SHA256": download.sha256}
     return FileResponse(
         blob_store(runtime).path(download.storage_key),
         media_type=download.mime,
         filename=f"{request_id}.{download.format}",
-        headers={"ETag": f'"{download.sha256}"', "X-Content-SHA256": download.sha256},
+        headers=headers,
     )
 
 
@@ -202,7 +220,16 @@ async def generate_events(
 async def generate_result(
     request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
 ) -> FileResponse:
+    """The result, C2PA-signed (409 `result-signing` while provenance signs it)."""
     return await _result(request, principal, request_id)
+
+
+@generate_router.get("/{request_id}/manifest", response_class=FileResponse)
+async def generate_manifest(
+    request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> FileResponse:
+    """The sidecar C2PA manifest of a result that cannot embed one (OpenEXR)."""
+    return await _result(request, principal, request_id, sidecar=True)
 
 
 # -- Soulvan: /api/jobs -------------------------------------------------------------------------
@@ -257,7 +284,16 @@ async def job_events(
 async def job_result(
     request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
 ) -> FileResponse:
+    """The rendered result, C2PA-signed (409 `result-signing` while provenance signs it)."""
     return await _result(request, principal, request_id)
+
+
+@jobs_router.get("/{request_id}/manifest", response_class=FileResponse)
+async def job_manifest(
+    request_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+) -> FileResponse:
+    """The sidecar C2PA manifest of an OpenEXR render."""
+    return await _result(request, principal, request_id, sidecar=True)
 
 
 # -- workers ----------------------------------------------------------------------------------
@@ -344,11 +380,14 @@ async def job_progress(job_id: uuid.UUID, body: ProgressIn, principal: CurrentPr
 @workers_router.post("/jobs/{job_id}/release", status_code=status.HTTP_204_NO_CONTENT)
 async def job_release(job_id: uuid.UUID, principal: CurrentPrincipal, request: Request,
                       body: ReleaseIn | None = None) -> None:  # fmt: skip
+    """Give a job back: shutting down (no penalty), or `failed` (counted against the worker,
+    unless `cause` is `job`)."""
     body = body or ReleaseIn()
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         if body.failed:
-            await service.reject(session, runtime.settings, principal, job_id, body.reason)
+            await service.reject(session, runtime.settings, principal, job_id, body.reason,
+                                 worker_at_fault=body.cause == "worker")  # fmt: skip
         else:
             await service.release(session, principal, job_id, body.reason)
 
@@ -359,15 +398,17 @@ async def job_submit(
     principal: CurrentPrincipal,
     request: Request,
     file: Annotated[UploadFile, File(description="The result")],
+    model: Annotated[Text, Form(min_length=1, max_length=100, description="the model that ran")],
     compute_seconds: Annotated[float, Form(ge=0, le=86_400)] = 0.0,
 ) -> SubmitOut:
-    """Upload a result. It is validated, then accepted with a compare-and-set: a duplicate,
-    late or cancelled submit gets 409; an invalid file faults the attempt (422) and the job
-    goes back to the queue."""
+    """Upload a result and name the model that made it. It is checked against the job
+    (format, size, duration, model) and stored in its canonical form, then accepted with a
+    compare-and-set: a duplicate, late or cancelled submit gets 409; an invalid file faults the
+    attempt (422) and the job goes back to the queue."""
     runtime = runtime_of(request)
     settings = runtime.settings
     async with unit_of_work(runtime) as session:
-        kind, expected_format, duration_s = await service.upload_context(session, principal, job_id)
+        expected = await service.upload_context(session, settings, principal, job_id)
     settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
     try:
@@ -379,26 +420,24 @@ async def job_submit(
         except ValueError as exc:
             await _reject(runtime, principal, job_id, str(exc))
             raise PayloadTooLarge(str(exc), slug="result-too-large") from None
-        limits = service.limits_for(settings, kind, duration_s)
         try:
-            media = await anyio.to_thread.run_sync(
-                inspect, upload, file.content_type, expected_format, limits
-            )
-        except ResultRejected as exc:
+            media = await run_limited(inspect, upload, file.content_type, expected,
+                                      budget=Budget.of(settings))  # fmt: skip
+            digest = await anyio.to_thread.run_sync(sha256_file, media.path)
+            key = await anyio.to_thread.run_sync(blob_store(runtime).put_file, media.path)
+            async with unit_of_work(runtime) as session:
+                artifact = await service.accept(
+                    session, principal, job_id, media, sha256=digest, storage_key=key,
+                    compute_seconds=compute_seconds, model=model,
+                )  # fmt: skip
+        except MediaRefused as exc:
             await _reject(runtime, principal, job_id, exc.reason)
             raise InvalidInput(
                 f"result rejected: {exc.reason}; the job goes back to the queue",
                 slug="result-rejected",
             ) from None
-        digest = await anyio.to_thread.run_sync(sha256_file, media.path)
-        key = await anyio.to_thread.run_sync(blob_store(runtime).put_file, media.path)
-        async with unit_of_work(runtime) as session:
-            artifact = await service.accept(
-                session, principal, job_id, media, sha256=digest, storage_key=key,
-                compute_seconds=compute_seconds,
-            )  # fmt: skip
-            return SubmitOut(accepted=True, artifact_id=artifact.id, sha256=digest,
-                             size_bytes=artifact.size_bytes, mime=artifact.mime)  # fmt: skip
+        return SubmitOut(accepted=True, artifact_id=artifact.id, sha256=digest,
+                         size_bytes=artifact.size_bytes, mime=artifact.mime)  # fmt: skip
     finally:
         await file.close()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -13,8 +13,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from atelier.core.cli import KeyOption, ServerOption, err, fail
-from atelier.core.config import Settings
+from atelier.core.cli import (
+    DEFAULT_SERVER,
+    KeyOption,
+    ServerOption,
+    err,
+    fail,
+    settings_or_exit,
+    unreachable,
+)
 from atelier.core.logging import configure_logging
 from atelier.generators.registry import available_backends
 from atelier.grid.client import GridClient, GridError
@@ -32,11 +39,11 @@ def _run(coro: Any) -> Any:
     except GridError as exc:
         raise fail(f"{exc.detail} ({exc.status} {exc.slug})") from None
     except httpx.HTTPError as exc:
-        raise fail(f"cannot reach the server: {exc}") from None
+        raise fail(unreachable("the server", exc)) from None
 
 
 def worker(
-    server: ServerOption = "http://localhost:8080",
+    server: ServerOption = DEFAULT_SERVER,
     api_key: KeyOption = "",
     name: Annotated[str | None, typer.Option(help="Worker name (default: host-worker)")] = None,
     kinds: Annotated[
@@ -54,7 +61,7 @@ def worker(
     current job and exits; a second Ctrl-C gives it back to the queue at once."""
     if not api_key:
         raise fail("an API key is required: --api-key or ATELIER_API_KEY")
-    settings = Settings()
+    settings = settings_or_exit()
     configure_logging(settings.log_level, settings.json_logs)
     unknown = [k for k in kinds or [] if k not in KINDS]
     if unknown:
@@ -91,7 +98,7 @@ def worker(
 def job_submit(
     prompt: Annotated[str, typer.Option(help="What to make")],
     kind: Annotated[str, typer.Option(help=", ".join(KINDS))] = "music",
-    server: ServerOption = "http://localhost:8080",
+    server: ServerOption = DEFAULT_SERVER,
     api_key: KeyOption = "",
     out: Annotated[Path, typer.Option(help="Where to save the result")] = Path("outputs"),
     width: Annotated[int | None, typer.Option()] = None,
@@ -124,8 +131,16 @@ def job_submit(
             final = await _follow(client, job)
             if final.state != "done":
                 raise fail(f"job {final.state}: {final.reason or 'no reason given'}")
+            result = final.result or {}
             path = await client.download(job.id, out)
             console.print(f"[bold green]done[/] {path}")
+            if result.get("manifest_url"):
+                sidecar = await client.download(job.id, out, part="manifest")
+                console.print(f"  manifest {sidecar} (sidecar: check both with atelier verify)")
+            console.print(f"  artifact {result.get('artifact_id')} (atelier sign needs it)")
+            console.print(f"  sha256 {result.get('sha256')}")
+            if result.get("signing") == "failed":
+                err.print(f"[yellow]warning:[/] {final.reason}")
 
     _run(main())
 
@@ -147,9 +162,7 @@ async def _follow(client: GridClient, job: StatusOut) -> StatusOut:
 
 
 @job_app.command("status")
-def job_status(
-    job_id: str, server: ServerOption = "http://localhost:8080", api_key: KeyOption = ""
-) -> None:
+def job_status(job_id: str, server: ServerOption = DEFAULT_SERVER, api_key: KeyOption = "") -> None:
     """Show a job's state, queue position, progress and result."""
 
     async def main() -> StatusOut:
@@ -162,14 +175,13 @@ def job_status(
                 "is_possible", "reason", "result_url"):  # fmt: skip
         table.add_row(key, str(getattr(status, key)))
     if status.result:
-        table.add_row("sha256", str(status.result["sha256"]))
+        for key in ("artifact_id", "sha256", "signing", "model"):
+            table.add_row(key, str(status.result.get(key)))
     console.print(table)
 
 
 @job_app.command("cancel")
-def job_cancel(
-    job_id: str, server: ServerOption = "http://localhost:8080", api_key: KeyOption = ""
-) -> None:
+def job_cancel(job_id: str, server: ServerOption = DEFAULT_SERVER, api_key: KeyOption = "") -> None:
     """Cancel a job that has not finished (its quota is given back)."""
 
     async def main() -> StatusOut:
@@ -179,7 +191,7 @@ def job_cancel(
     console.print(f"job {job_id}: {_run(main()).state}")
 
 
-def workers(server: ServerOption = "http://localhost:8080") -> None:
+def workers(server: ServerOption = DEFAULT_SERVER) -> None:
     """The grid's workers and queue, as anyone can see them."""
 
     async def main() -> Any:

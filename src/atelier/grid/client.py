@@ -123,12 +123,16 @@ class GridClient:
                 return update
         return last or await self.status(request_id)
 
-    async def download(self, request_id: uuid.UUID | str, directory: Path) -> Path:
+    async def download(
+        self, request_id: uuid.UUID | str, directory: Path, *, part: str = "result"
+    ) -> Path:
+        """Save the signed result (or, with part="manifest", its sidecar manifest)."""
         await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-        async with self._http.stream("GET", f"/api/v1/generate/{request_id}/result") as response:
+        url = f"/api/v1/generate/{request_id}/{part}"
+        async with self._http.stream("GET", url) as response:
             if response.is_error:
                 await response.aread()
-                await self._call("GET", f"/api/v1/generate/{request_id}/result")
+                await self._call("GET", url)
             disposition = response.headers.get("content-disposition", "")
             name = (
                 disposition.split("filename=")[-1].strip('"')
@@ -158,19 +162,24 @@ class GridClient:
     async def progress(self, job: JobPayload, percent: float) -> None:
         await self._call("POST", job.progress_url, json={"progress": percent})
 
-    async def release(self, job: JobPayload, reason: str, *, failed: bool = False) -> None:
-        """Give a job back: `failed` when it could not be done (counts as a failure)."""
-        await self._call("POST", job.release_url, json={"reason": reason, "failed": failed})
+    async def release(
+        self, job: JobPayload, reason: str, *, failed: bool = False, job_at_fault: bool = False
+    ) -> None:
+        """Give a job back: `failed` when it could not be done (counts as a failure, unless
+        `job_at_fault`: the job's parameters were unusable)."""
+        body = {"reason": reason, "failed": failed, "cause": "job" if job_at_fault else "worker"}
+        await self._call("POST", job.release_url, json=body)
 
     async def submit(
-        self, job: JobPayload, path: Path, mime: str, compute_seconds: float
+        self, job: JobPayload, path: Path, mime: str, compute_seconds: float, model: str
     ) -> SubmitOut:
+        """Upload the result, naming the model that made it."""
         with path.open("rb") as handle:
             response = await self._call(
                 "POST",
                 job.submit_url,
                 files={"file": (path.name, handle, mime)},
-                data={"compute_seconds": f"{compute_seconds:.3f}"},
+                data={"compute_seconds": f"{compute_seconds:.3f}", "model": model},
                 timeout=600,
             )
         return SubmitOut.model_validate(response.json())

@@ -139,6 +139,11 @@ class ReleaseIn(Body):
     failed: bool = Field(
         default=False, description="the worker could not do it (retried elsewhere, counted)"
     )
+    cause: Literal["worker", "job"] = Field(
+        default="worker",
+        description="with failed: `job` when the job's parameters are unusable (not counted "
+        "against the worker; the job still retries elsewhere, then faults)",
+    )
 
 
 class SubmitOut(BaseModel):

@@ -13,7 +13,7 @@ fault or cancel.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,11 +34,14 @@ from atelier.grid.models import (
     Worker,
 )
 from atelier.grid.specs import JobSpec, build_spec
-from atelier.grid.validation import Limits, MediaInfo
+from atelier.grid.validation import Expectation, MediaInfo, duration_tolerance
 from atelier.identity import quota
 from atelier.identity import service as identity
 from atelier.identity.service import Principal
 from atelier.provenance import service as provenance
+from atelier.provenance.service import Delivery
+from atelier.provenance.signing import SIDECAR_MIME
+from atelier.storage.media import MediaLimits, MediaRefused
 
 # -- submitting and following requests -------------------------------------------------------
 
@@ -122,12 +125,18 @@ def _impossible_reason(spec: JobSpec) -> str:
 
 @dataclass(frozen=True)
 class Status:
+    """A request as its creator sees it. `state` is the request's, except that a result still
+    being signed is `signing`: a job is `done` for its creator when the file to download (the
+    signed copy, or the original if signing failed) exists."""
+
     request: GenerationRequest
+    state: str
     queue_position: int | None
     eta_s: float | None
     artifact: Artifact | None
     is_possible: bool
     provenance: dict[str, Any] | None
+    delivery: Delivery | None
 
 
 async def status(
@@ -148,9 +157,14 @@ async def status(
         eta = max(0.0, request.estimate_s * (1 - request.progress / 100))
     artifact = await session.get(Artifact, request.artifact_id) if request.artifact_id else None
     trail = None
+    delivered = None
+    state = request.state
     if artifact is not None:
-        trail = provenance.summary(await provenance.record_of(session, artifact.id))
-    return Status(request, position, eta, artifact, possible, trail)
+        record = await provenance.record_of(session, artifact.id)
+        trail, delivered = provenance.summary(record), provenance.delivery(record)
+        if delivered.state == "signing":
+            state = "signing"
+    return Status(request, state, position, eta, artifact, possible, trail, delivered)
 
 
 async def _owned(
@@ -169,20 +183,33 @@ class Download:
     mime: str
     format: str
     sha256: str
+    manifest: str  # "embedded" | "sidecar" | "failed": how the file's provenance travels
 
 
-async def result_of(session: AsyncSession, principal: Principal, request_id: uuid.UUID) -> Download:
-    """The file to hand out: the C2PA-signed copy once provenance has made it."""
+async def result_of(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID, *, sidecar: bool = False
+) -> Download:
+    """The file to hand out: the C2PA-signed copy (or, with `sidecar`, its .c2pa manifest);
+    the accepted original, marked as such, only if signing failed."""
     request = await _owned(session, principal, request_id)
     if request.state != "done" or request.artifact_id is None:
         raise Conflict(f"the job is {request.state}; there is no result yet", slug="no-result")
     artifact = await session.get(Artifact, request.artifact_id)
     assert artifact is not None
-    record = await provenance.record_of(session, artifact.id)
-    if record is not None and record.signed_storage_key and record.signed_sha256:
-        return Download(record.signed_storage_key, artifact.mime, artifact.format,
-                        record.signed_sha256)  # fmt: skip
-    return Download(artifact.storage_key, artifact.mime, artifact.format, artifact.sha256)
+    delivered = provenance.delivery(await provenance.record_of(session, artifact.id))
+    if delivered.state == "signing":
+        raise Conflict("the result is being signed; it is ready in a moment",
+                       slug="result-signing", headers={"Retry-After": "1"})  # fmt: skip
+    if sidecar:
+        if delivered.sidecar_key is None:
+            raise NotFound(f"a {artifact.format.upper()} result carries its manifest inside; "
+                           "there is no sidecar", slug="no-sidecar")  # fmt: skip
+        return Download(delivered.sidecar_key, SIDECAR_MIME, "c2pa", "", "sidecar")
+    if delivered.storage_key is None or delivered.sha256 is None:
+        return Download(artifact.storage_key, artifact.mime, artifact.format, artifact.sha256,
+                        "failed")  # fmt: skip
+    kind = "sidecar" if delivered.sidecar_key else "embedded"
+    return Download(delivered.storage_key, artifact.mime, artifact.format, delivered.sha256, kind)
 
 
 async def cancel(
@@ -373,14 +400,18 @@ async def release(
 
 async def reject(
     session: AsyncSession, settings: Settings, principal: Principal, attempt_id: uuid.UUID,
-    reason: str,
+    reason: str, *, worker_at_fault: bool = True,
 ) -> GenerationRequest:  # fmt: skip
-    """A result failed validation: the attempt faults, the request retries or faults."""
+    """The attempt failed: a result failed validation, or the worker could not do the job.
+    The request retries elsewhere or faults. A failure the job itself caused (parameters no
+    backend can use) does not count against the worker: no one's job can put it in
+    maintenance."""
     attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
     await repo.end_attempt(session, attempt.id, "rejected", reason)
-    worker.jobs_failed += 1
-    _count_failure(worker, settings, f"results rejected: {reason}")
+    if worker_at_fault:
+        worker.jobs_failed += 1
+        _count_failure(worker, settings, f"results rejected: {reason}")
     await _retry_or_fault(session, request, worker.id, f"result rejected: {reason}")
     return request
 
@@ -422,10 +453,14 @@ async def accept(
     sha256: str,
     storage_key: str,
     compute_seconds: float,
+    model: str,
 ) -> Artifact:
-    """The compare-and-set that makes one result the result. Emits `artifact.accepted`."""
+    """The compare-and-set that makes one result the result. Emits `artifact.accepted`.
+
+    MediaRefused when the model the worker reports is not one the job allows."""
     attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
+    model = _checked_model(request, worker, model)
     if not await repo.end_attempt(session, attempt.id, "accepted", None):
         raise Conflict("a result for this job was already accepted", slug="job-accepted")
     wall_s = (now_utc() - attempt.leased_at).total_seconds()
@@ -442,7 +477,7 @@ async def accept(
         width=media.width,
         height=media.height,
         duration_s=media.duration_s,
-        model=request.model or _model_of(worker),
+        model=model,
         compute_seconds=credited_s,
     )
     session.add(artifact)
@@ -475,26 +510,45 @@ async def accept(
     return artifact
 
 
-def _model_of(worker: Worker) -> str | None:
-    return worker.models[0] if worker.models else None
+def _checked_model(request: GenerationRequest, worker: Worker, reported: str) -> str:
+    """The model the worker says it ran: the one the job asked for, and one it offers."""
+    if request.model is not None and reported != request.model:
+        raise MediaRefused(f"the job asked for model {request.model}, the worker ran {reported}")
+    if reported not in worker.models:
+        raise MediaRefused(f"the worker ran {reported}, a model it does not offer")
+    return reported
 
 
-def limits_for(settings: Settings, request_kind: str, duration_s: float) -> Limits:
-    slack = 2.0 if request_kind in ("music", "video") else 1.0
-    return Limits(
+def expectation_for(settings: Settings, request: GenerationRequest) -> Expectation:
+    """What a result must be for `request`: its format and size, within the platform's
+    limits; music and video within `duration_tolerance` of their length."""
+    platform = MediaLimits.of(settings)
+    params = request.params
+    target = request.duration_s if request.kind in ("music", "video") else None
+    if target:
+        longest = target + duration_tolerance(target) + 1
+    elif request.kind == "speech":
+        longest = request.duration_s + 5  # what the text can take, spoken slowly
+    else:
+        longest = platform.max_duration_s
+    sized = request.kind in ("image", "render", "video")
+    return Expectation(
+        format=str(params["format"]),
         max_bytes=settings.grid_max_result_bytes,
-        max_pixels=settings.grid_max_pixels,
-        max_duration_s=(duration_s * slack + 5) if duration_s else 900.0,
+        limits=replace(platform, max_duration_s=min(platform.max_duration_s, longest)),
+        width=int(params["width"]) if sized else None,
+        height=int(params["height"]) if sized else None,
+        duration_s=target,
     )
 
 
 async def upload_context(
-    session: AsyncSession, principal: Principal, attempt_id: uuid.UUID
-) -> tuple[str, str, float]:
-    """(kind, expected format, requested duration) of an active job, to check an upload."""
+    session: AsyncSession, settings: Settings, principal: Principal, attempt_id: uuid.UUID
+) -> Expectation:
+    """What an upload for this active job must be."""
     attempt, _, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
-    return request.kind, str(request.params["format"]), float(request.duration_s)
+    return expectation_for(settings, request)
 
 
 # -- cluster view and worker administration -------------------------------------------------

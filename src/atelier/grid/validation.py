@@ -1,42 +1,55 @@
 """Checks on a worker's result before anyone sees it.
 
-The file's real format comes from its bytes, not from the worker's word; it must match what
-the job asked for and decode completely within the size, pixel and duration limits. Images
-are decoded fully with Pillow after a header-only pixel check (the decompression-bomb guard);
-video and EXR are decoded with PyAV; WAV is parsed, then rebuilt by FFmpeg as OBSIDIAN does,
-so what we store is FFmpeg's output, not the worker's bytes.
+The file's real format comes from its bytes, not from the worker's word; it must be what the
+job asked for, declare no more than the limits allow (headers are read before anything is
+decoded), be rebuilt into its canonical form (storage/canonical.py: nothing smuggled after
+the image's end or in metadata; WAV rebuilt by FFmpeg as OBSIDIAN does), decode completely,
+and match the job: the exact width and height asked for, and the duration asked for within
+`duration_tolerance`. What we store is the canonical file, not the worker's bytes.
+
+`inspect` runs inside the media sandbox (storage/sandbox.py), never on the event loop.
 """
 
 from __future__ import annotations
 
 import shutil
-import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from atelier.storage.canonical import canonicalize
 from atelier.storage.media import (
     DECLARED_ALIASES,
     IMAGE_DECODE_ERRORS,
     MIME,
-    SNIFF_BYTES,
-    sniff,
+    MediaLimits,
+    MediaRefused,
+    probe,
+    sniff_path,
 )
+from atelier.storage.sandbox import preload
 
-
-class ResultRejected(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+preload(__name__)  # `inspect` runs in the media sandbox
 
 
 @dataclass(frozen=True)
-class Limits:
+class Expectation:
+    """What the job asked for. `duration_s` is a target (music, video); `max_duration_s`
+    only bounds results whose length the job cannot fix (speech)."""
+
+    format: str
     max_bytes: int
-    max_pixels: int
-    max_duration_s: float
+    limits: MediaLimits
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+
+
+def duration_tolerance(target_s: float) -> float:
+    """How far a result's length may be from the length asked for: 0.5 s or 5%."""
+    return max(0.5, 0.05 * target_s)
 
 
 @dataclass(frozen=True)
@@ -50,126 +63,92 @@ class MediaInfo:
     duration_s: float | None = None
 
 
-def inspect(
-    path: Path, declared_mime: str | None, expected_format: str, limits: Limits
-) -> MediaInfo:
+def inspect(path: Path, declared_mime: str | None, expected: Expectation) -> MediaInfo:
+    """The checked, canonical result; MediaRefused says why not (naming no server path)."""
+    try:
+        return _inspect(path, declared_mime, expected)
+    except MediaRefused as exc:
+        raise MediaRefused(exc.reason.replace(f"{path.parent}/", "")) from None
+
+
+def _inspect(path: Path, declared_mime: str | None, expected: Expectation) -> MediaInfo:
     size = path.stat().st_size
     if size == 0:
-        raise ResultRejected("the file is empty")
-    if size > limits.max_bytes:
-        raise ResultRejected(f"the file is {size} bytes; the limit is {limits.max_bytes}")
-    with path.open("rb") as handle:
-        real = sniff(handle.read(SNIFF_BYTES))
+        raise MediaRefused("the file is empty")
+    if size > expected.max_bytes:
+        raise MediaRefused(f"the file is {size} bytes; the limit is {expected.max_bytes}")
+    real = sniff_path(path)
     if real is None:
-        raise ResultRejected("the file is not PNG, JPEG, EXR, WAV or MP4")
+        raise MediaRefused("the file is not PNG, JPEG, EXR, WAV or MP4")
     declared = DECLARED_ALIASES.get(declared_mime or "", declared_mime)
     if declared and declared != "application/octet-stream" and declared != MIME[real]:
-        raise ResultRejected(f"declared {declared_mime} but the file is {real.upper()}")
-    if real != expected_format:
-        raise ResultRejected(
-            f"the job asked for {expected_format.upper()}, the file is {real.upper()}"
+        raise MediaRefused(f"declared {declared_mime} but the file is {real.upper()}")
+    if real != expected.format:
+        raise MediaRefused(
+            f"the job asked for {expected.format.upper()}, the file is {real.upper()}"
         )
-    if real in ("png", "jpeg"):
-        return _image(path, real, size, limits)
+    probe(path, real, expected.limits)
     if real == "wav":
-        return _wav(path, size, limits)
-    if real == "exr":
-        try:
-            _exr_chunks_complete(path, size)
-        except (ValueError, struct.error, IndexError):
-            raise ResultRejected("the EXR header is unreadable") from None
-    return _av(path, real, size, limits)
+        info = _decoded(_rebuilt_wav(path), "wav", expected.limits)
+    else:
+        canonical = canonicalize(path, real, path.with_name(f"canonical.{real}"))
+        info = _decoded(canonical, real, expected.limits)
+    _check_against_job(info, expected)
+    return info
 
 
-def _image(path: Path, fmt: str, size: int, limits: Limits) -> MediaInfo:
+def _decoded(path: Path, fmt: str, limits: MediaLimits) -> MediaInfo:
+    if fmt in ("png", "jpeg"):
+        return _image(path, fmt)
+    return _av(path, fmt, limits)
+
+
+def _check_against_job(info: MediaInfo, expected: Expectation) -> None:
+    if expected.width is not None and (info.width, info.height) != (
+        expected.width,
+        expected.height,
+    ):
+        raise MediaRefused(
+            f"the job asked for {expected.width}x{expected.height}, "
+            f"the file is {info.width}x{info.height}"
+        )
+    if expected.duration_s is not None:
+        length = info.duration_s or 0.0
+        if abs(length - expected.duration_s) > duration_tolerance(expected.duration_s):
+            raise MediaRefused(
+                f"the job asked for {expected.duration_s:g} s, the file lasts {length:.2f} s "
+                f"(tolerance {duration_tolerance(expected.duration_s):g} s)"
+            )
+
+
+def _image(path: Path, fmt: str) -> MediaInfo:
     try:
         with Image.open(path) as image:
-            width, height = image.size  # header only: nothing decoded yet
-            if width * height > limits.max_pixels:
-                raise ResultRejected(
-                    f"{width}x{height} exceeds the {limits.max_pixels}-pixel limit"
-                )
+            width, height = image.size
             image.load()  # full decode: truncated or corrupt data fails here
-    except ResultRejected:
-        raise
     except IMAGE_DECODE_ERRORS as exc:
-        raise ResultRejected(f"the {fmt.upper()} does not decode: {exc}") from None
-    return MediaInfo(path, fmt, MIME[fmt], size, width, height)
+        raise MediaRefused(f"the {fmt.upper()} does not decode: {exc}") from None
+    return MediaInfo(path, fmt, MIME[fmt], path.stat().st_size, width, height)
 
 
-_EXR_LINES_PER_CHUNK = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9: 256}
-
-
-def _exr_chunks_complete(path: Path, size: int) -> None:
-    """FFmpeg decodes a truncated OpenEXR without complaint; check every chunk is present."""
-    data = path.read_bytes()
-    version = struct.unpack("<I", data[4:8])[0]
-    if version & 0x200:
-        raise ResultRejected("tiled OpenEXR is not accepted; write scanline images")
-    position, compression, window = 8, None, None
-    while position < len(data) and data[position] != 0:
-        name_end = data.index(b"\0", position)
-        type_end = data.index(b"\0", name_end + 1)
-        (length,) = struct.unpack("<i", data[type_end + 1 : type_end + 5])
-        value = data[type_end + 5 : type_end + 5 + length]
-        name = data[position:name_end]
-        if name == b"compression":
-            compression = value[0]
-        elif name == b"dataWindow":
-            window = struct.unpack("<4i", value)
-        position = type_end + 5 + length
-    if compression not in _EXR_LINES_PER_CHUNK or window is None:
-        raise ResultRejected("the EXR header is incomplete")
-    lines = window[3] - window[1] + 1
-    chunks = -(-lines // _EXR_LINES_PER_CHUNK[compression])
-    table = position + 1
-    if table + 8 * chunks > size:
-        raise ResultRejected("the EXR is truncated: its offset table is incomplete")
-    for (offset,) in struct.iter_unpack("<Q", data[table : table + 8 * chunks]):
-        if offset + 8 > size:
-            raise ResultRejected("the EXR is truncated: a chunk is missing")
-        (chunk_size,) = struct.unpack("<i", data[offset + 4 : offset + 8])
-        if chunk_size < 0 or offset + 8 + chunk_size > size:
-            raise ResultRejected("the EXR is truncated: a chunk is incomplete")
-
-
-def _riff_declared_sizes(path: Path, size: int) -> None:
-    with path.open("rb") as handle:
-        header = handle.read(12)
-        riff_size = struct.unpack("<I", header[4:8])[0]
-        if riff_size + 8 > size:
-            raise ResultRejected(f"the WAV is truncated: its header promises {riff_size + 8} bytes")
-        position = 12
-        while position + 8 <= size:
-            handle.seek(position)
-            chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
-            if chunk_id == b"data":
-                if position + 8 + chunk_size > size:
-                    raise ResultRejected("the WAV is truncated: its data chunk is incomplete")
-                return
-            position += 8 + chunk_size + (chunk_size & 1)
-    raise ResultRejected("the WAV has no data chunk")
-
-
-def _wav(path: Path, size: int, limits: Limits) -> MediaInfo:
-    _riff_declared_sizes(path, size)
+def _rebuilt_wav(path: Path) -> Path:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise RuntimeError("ffmpeg is required to validate WAV results")
-    rebuilt = path.with_name("validated.wav")
+    rebuilt = path.with_name("canonical.wav")
     result = subprocess.run(
         [ffmpeg, "-nostdin", "-y", "-v", "error", "-xerror", "-i", str(path),
-         "-map", "0:a:0", "-map_metadata", "-1", "-c:a", "pcm_s16le", "-f", "wav", str(rebuilt)],
+         "-map", "0:a:0", "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
+         "-c:a", "pcm_s16le", "-f", "wav", str(rebuilt)],
         capture_output=True, timeout=300,
     )  # fmt: skip
     if result.returncode != 0:
         detail = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
-        raise ResultRejected(f"FFmpeg could not rebuild the WAV: {detail[0]}")
-    info = _av(rebuilt, "wav", rebuilt.stat().st_size, limits)
-    return info
+        raise MediaRefused(f"FFmpeg could not rebuild the WAV: {detail[0]}")
+    return rebuilt
 
 
-def _av(path: Path, fmt: str, size: int, limits: Limits) -> MediaInfo:
+def _av(path: Path, fmt: str, limits: MediaLimits) -> MediaInfo:
     import av
 
     try:
@@ -177,29 +156,24 @@ def _av(path: Path, fmt: str, size: int, limits: Limits) -> MediaInfo:
             video = container.streams.video[0] if container.streams.video else None
             audio = container.streams.audio[0] if container.streams.audio else None
             if fmt in ("mp4", "exr") and video is None:
-                raise ResultRejected(f"the {fmt.upper()} has no picture")
+                raise MediaRefused(f"the {fmt.upper()} has no picture")
             if fmt == "wav" and audio is None:
-                raise ResultRejected("the WAV has no audio")
+                raise MediaRefused("the WAV has no audio")
             width = video.codec_context.width if video else None
             height = video.codec_context.height if video else None
-            if width and height and width * height > limits.max_pixels:
-                raise ResultRejected(
-                    f"{width}x{height} exceeds the {limits.max_pixels}-pixel limit"
-                )
             duration = float(container.duration / 1_000_000) if container.duration else None
-            if duration is not None and duration > limits.max_duration_s:
-                raise ResultRejected(
-                    f"{duration:.1f} s is longer than the {limits.max_duration_s:g} s limit"
-                )
             decoded_until = 0.0
             for frame in container.decode(*(s for s in (video, audio) if s is not None)):
-                moment = getattr(frame, "time", None)
-                if moment is not None:
-                    decoded_until = max(decoded_until, float(moment))
+                if isinstance(frame, av.VideoFrame | av.AudioFrame) and frame.time is not None:
+                    end = float(frame.time)
+                    if isinstance(frame, av.AudioFrame) and frame.sample_rate:
+                        end += frame.samples / frame.sample_rate
+                    decoded_until = max(decoded_until, end)
                 if decoded_until > limits.max_duration_s + 1:
-                    raise ResultRejected(f"decodes past the {limits.max_duration_s:g} s limit")
-    except ResultRejected:
+                    raise MediaRefused(f"decodes past the {limits.max_duration_s:g} s limit")
+    except MediaRefused:
         raise
     except (av.error.FFmpegError, IndexError, ValueError, OSError) as exc:
-        raise ResultRejected(f"the {fmt.upper()} does not decode: {exc}") from None
-    return MediaInfo(path, fmt, MIME[fmt], size, width, height, duration or decoded_until or None)
+        raise MediaRefused(f"the {fmt.upper()} does not decode: {exc}") from None
+    return MediaInfo(path, fmt, MIME[fmt], path.stat().st_size, width, height,
+                     duration or decoded_until or None)  # fmt: skip

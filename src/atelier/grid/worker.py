@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from atelier.core.logging import get_logger
-from atelier.generators.base import Backend
+from atelier.generators.base import Backend, JobUnsuitable
 from atelier.generators.registry import pick
 from atelier.grid.client import GridClient, GridError, WorkerCapabilities
 from atelier.grid.schemas import JobPayload
@@ -117,13 +117,17 @@ class WorkerLoop:
                 return
             try:
                 output = generation.result()
+            except JobUnsuitable as exc:
+                await self._give_back(job, f"unusable job: {exc}"[:480], failed=True,
+                                      job_at_fault=True)  # fmt: skip
+                return
             except Exception as exc:
                 await self._give_back(job, f"{backend.name} failed: {exc}"[:480], failed=True)
                 return
             reporter.cancel()
             try:
                 result = await self.client.submit(
-                    job, output.path, output.mime, time.monotonic() - started
+                    job, output.path, output.mime, time.monotonic() - started, output.model
                 )
                 log.info("worker.job_accepted", job_id=str(job.job_id), sha256=result.sha256)
             except GridError as exc:
@@ -148,9 +152,11 @@ class WorkerLoop:
                     log.info("worker.progress_not_sent", reason=str(exc))
             await asyncio.sleep(PROGRESS_EVERY_S)
 
-    async def _give_back(self, job: JobPayload, reason: str, *, failed: bool) -> None:
+    async def _give_back(
+        self, job: JobPayload, reason: str, *, failed: bool, job_at_fault: bool = False
+    ) -> None:
         try:
-            await self.client.release(job, reason, failed=failed)
+            await self.client.release(job, reason, failed=failed, job_at_fault=job_at_fault)
         except (GridError, httpx.HTTPError) as exc:
             log.warning("worker.release_failed", job_id=str(job.job_id), reason=str(exc))
         log.info("worker.job_given_back", job_id=str(job.job_id), reason=reason, failed=failed)

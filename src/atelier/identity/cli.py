@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from atelier.core.cli import fail, with_session
+from atelier.core.cli import DEFAULT_SERVER, ServerOption, fail, unreachable, with_session
 from atelier.core.config import ROLES
 from atelier.core.secrets import read_secret_file
 from atelier.identity import repository as repo
@@ -186,7 +186,7 @@ def wallet_link(
     directory: Annotated[Path, typer.Option("--dir", help="Wallet directory")] = Path(
         "contributors"
     ),
-    server: Annotated[str, typer.Option(envvar="ATELIER_SERVER")] = "http://localhost:8080",
+    server: ServerOption = DEFAULT_SERVER,
     api_key: Annotated[
         str | None, typer.Option(envvar="ATELIER_API_KEY", show_default=False)
     ] = None,
@@ -227,5 +227,5 @@ def wallet_link(
                       "label": label or profile.get("style")},
             ))  # fmt: skip
     except httpx.HTTPError as exc:
-        raise fail(f"cannot reach {server}: {exc}") from None
+        raise fail(unreachable(server, exc)) from None
     console.print(f"[bold green]Linked[/] {linked['chain']} wallet {linked['address']}")

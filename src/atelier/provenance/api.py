@@ -15,27 +15,47 @@ from pydantic import Field
 from atelier.core.errors import InvalidInput, PayloadTooLarge, ServiceUnavailable
 from atelier.core.http import runtime_of, unit_of_work
 from atelier.core.schemas import Body, Text
-from atelier.identity.deps import CurrentPrincipal, require_role
+from atelier.identity.deps import (
+    CurrentPrincipal,
+    OptionalPrincipal,
+    limit_open_writes,
+    limit_writes,
+    require_role,
+)
+from atelier.identity.service import Principal
 from atelier.provenance import originality, service, wallet_proof
 from atelier.storage.blobs import copy_stream
 
 router = APIRouter(tags=["provenance"])
 
 
-@router.post("/verify")
-async def verify(request: Request, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+@router.post("/verify", dependencies=[Depends(limit_open_writes)])
+async def verify(
+    request: Request,
+    principal: OptionalPrincipal,
+    file: Annotated[UploadFile, File()],
+    manifest: Annotated[
+        UploadFile | None, File(description="the file's sidecar .c2pa manifest (OpenEXR)")
+    ] = None,
+) -> dict[str, Any]:
     """Any file in: its SHA-256 and CID, its C2PA manifest as c2pa validates it (Valid,
-    Trusted with Atelier's root as anchor, or Invalid with the failure codes), the signer, and
-    whether it is a known Atelier artifact."""
+    Trusted with Atelier's root as anchor, or Invalid with the failure codes) — embedded, or
+    the sidecar sent with it —, the signer, whether it is a known Atelier artifact, and its
+    originality."""
     runtime = runtime_of(request)
-    path = await _receive(request, file)
+    path = await _receive(request, principal, file)
+    sidecar: Path | None = None
     try:
+        if manifest is not None:
+            sidecar = await _receive(request, principal, manifest)
         async with unit_of_work(runtime) as session:
-            result = await service.verify(session, runtime.settings, path)
+            result = await service.verify(session, runtime.settings, path, sidecar)
     finally:
-        shutil.rmtree(path.parent, ignore_errors=True)
-    manifest = result.manifest
-    proof = wallet_proof.check(manifest.wallet_proof)
+        for received in (path, sidecar):
+            if received is not None:
+                shutil.rmtree(received.parent, ignore_errors=True)
+    report = result.manifest
+    proof = wallet_proof.check(report.wallet_proof)
     return {
         "sha256": result.ids.sha256,
         "cid": result.ids.cid_v1,
@@ -43,16 +63,19 @@ async def verify(request: Request, file: Annotated[UploadFile, File()]) -> dict[
         "size_bytes": result.ids.size,
         "mime": result.mime,
         "manifest": {
-            "state": manifest.state,
-            "failures": manifest.failures,
-            "signer": manifest.signer,
-            "issuer": manifest.issuer,
-            "digital_source_type": manifest.digital_source_type,
-            "generation": manifest.generation,
+            "state": report.state,
+            "note": report.note,
+            "sidecar": manifest is not None,
+            "failures": report.failures,
+            "signer": report.signer,
+            "issuer": report.issuer,
+            "digital_source_type": report.digital_source_type,
+            "generation": report.generation,
             "wallet": proof,
         },
         "known_artifact": result.known,
-        "originality": _originality(result.originality),
+        "originality": _originality(result.originality) if result.originality else None,
+        "originality_note": result.originality_note,
     }
 
 
@@ -60,16 +83,20 @@ def _originality(report: originality.Originality) -> dict[str, Any]:
     return {"score": report.score, "neighbours": report.neighbours, "semantic": report.semantic}
 
 
-async def _receive(request: Request, file: UploadFile) -> Path:
+async def _receive(request: Request, principal: Principal | None, file: UploadFile) -> Path:
+    """The upload in a private work directory; signed-in callers may send more."""
     settings = runtime_of(request).settings
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    limit = settings.max_verify_bytes if principal is not None else settings.anonymous_upload_bytes
+    settings.uploads_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
     path = workdir / "upload"
     try:
-        await anyio.to_thread.run_sync(copy_stream, file.file, path, settings.max_verify_bytes)
+        await anyio.to_thread.run_sync(copy_stream, file.file, path, limit)
     except ValueError as exc:
         shutil.rmtree(workdir, ignore_errors=True)
-        raise PayloadTooLarge(str(exc)) from None
+        raise PayloadTooLarge(
+            str(exc) + ("" if principal else "; sign in to send larger files")
+        ) from None
     finally:
         await file.close()
     return path
@@ -97,9 +124,10 @@ async def sign(body: SignIn, principal: CurrentPrincipal, request: Request) -> d
         return service.summary(record)
 
 
-@router.post("/embed")
+@router.post("/embed", dependencies=[Depends(limit_open_writes)])
 async def embed(
     request: Request,
+    principal: OptionalPrincipal,
     file: Annotated[UploadFile | None, File(description="an image (PNG or JPEG)")] = None,
     text: Annotated[Text | None, Form(min_length=1, max_length=1000)] = None,
 ) -> dict[str, Any]:
@@ -115,7 +143,7 @@ async def embed(
         if settings.clip_visual_model is None:  # say so before taking the upload
             raise ServiceUnavailable(originality.SEMANTIC_NOT_CONFIGURED,
                                      slug="clip-not-configured")  # fmt: skip
-        path = await _receive(request, file)
+        path = await _receive(request, principal, file)
         try:
             model, vector = await service.embed_image(settings, path)
         finally:
@@ -137,11 +165,14 @@ async def upload(body: UploadIn, principal: CurrentPrincipal, request: Request) 
     return {"artifact_id": str(body.artifact_id), "published": published}
 
 
-@router.post("/audit")
-async def audit(request: Request, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+@router.post("/audit", dependencies=[Depends(limit_open_writes)])
+async def audit(
+    request: Request, principal: OptionalPrincipal, file: Annotated[UploadFile, File()]
+) -> dict[str, Any]:
     """Originality of a file against the known corpus (nothing is stored): exact, then
-    perceptual (PDQ), with the matching works as evidence."""
-    path = await _receive(request, file)
+    perceptual (PDQ, Chromaprint), then semantic (CLIP), with the matching works as evidence.
+    A file that does not decode is a 422."""
+    path = await _receive(request, principal, file)
     try:
         runtime = runtime_of(request)
         async with unit_of_work(runtime) as session:
@@ -151,14 +182,15 @@ async def audit(request: Request, file: Annotated[UploadFile, File()]) -> dict[s
     return _originality(report)
 
 
-@router.post("/index", status_code=201, dependencies=[Depends(require_role("validator"))])
+@router.post("/index", status_code=201, dependencies=[Depends(limit_writes)])
 async def index(
     request: Request,
+    principal: Annotated[Principal, Depends(require_role("validator"))],
     file: Annotated[UploadFile, File()],
     label: Annotated[Text | None, Form(max_length=300)] = None,
 ) -> dict[str, Any]:
     """Add a known work to the corpus (validators and admins)."""
-    path = await _receive(request, file)
+    path = await _receive(request, principal, file)
     try:
         runtime = runtime_of(request)
         async with unit_of_work(runtime) as session:

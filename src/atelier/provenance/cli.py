@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from atelier.core.cli import KeyOption, ServerOption, api_call, err, fail
+from atelier.core.cli import DEFAULT_SERVER, KeyOption, ServerOption, api_call, err, fail
 from atelier.provenance import wallet_proof
 
 console = Console()
@@ -18,36 +19,53 @@ console = Console()
 
 def verify(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    server: ServerOption = "http://localhost:8080",
+    server: ServerOption = DEFAULT_SERVER,
+    manifest_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest",
+            exists=True,
+            dir_okay=False,
+            help="The sidecar .c2pa manifest (default: FILE's name with .c2pa, if any)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw report")] = False,
 ) -> None:
     """Report a file's SHA-256 and CID, its C2PA manifest (Valid / Trusted / Invalid with
-    c2pa's codes), the signer, and whether it is a known Atelier artifact."""
-    with file.open("rb") as handle:
-        report = api_call("POST", f"{server.rstrip('/')}/verify",
-                          files={"file": (file.name, handle)}, timeout=300)  # fmt: skip
+    c2pa's codes; embedded, or a sidecar), the signer, and whether it is a known Atelier
+    artifact. Exits 1 when the manifest or the wallet proof is invalid, with --json too."""
+    sidecar = manifest_file or file.with_suffix(".c2pa")
+    with contextlib.ExitStack() as stack:
+        files = {"file": (file.name, stack.enter_context(file.open("rb")))}
+        if sidecar.is_file():
+            files["manifest"] = (sidecar.name, stack.enter_context(sidecar.open("rb")))
+        report = api_call("POST", f"{server.rstrip('/')}/verify", files=files, timeout=300)
+    manifest = report["manifest"]
+    wallet = manifest.get("wallet")
+    invalid = manifest["state"] == "Invalid" or bool(wallet and not wallet["valid"])
     if as_json:
         console.print_json(json.dumps(report))
+        if invalid:
+            raise typer.Exit(1)
         return
-    manifest = report["manifest"]
     table = Table(show_header=False, title=str(file))
     table.add_row("sha256", report["sha256"])
     table.add_row("cid", report["cid"])
-    table.add_row("manifest", manifest["state"])
+    state = manifest["state"] + (" (sidecar)" if manifest.get("sidecar") else "")
+    table.add_row("manifest", state + (f": {manifest['note']}" if manifest.get("note") else ""))
     if manifest["failures"]:
         table.add_row("failures", ", ".join(manifest["failures"]))
     table.add_row(
         "signer", f"{manifest['signer']} ({manifest['issuer']})" if manifest["signer"] else "-"
     )
     table.add_row("source", manifest["digital_source_type"] or "-")
-    wallet = manifest.get("wallet")
     if wallet:
         verdict = "valid" if wallet["valid"] else "INVALID"
         table.add_row("wallet", f"{wallet['recovered'] or wallet['claimed']} ({verdict})")
     known = report["known_artifact"]
     table.add_row("known", f"{known['artifact_id']} ({known['copy']})" if known else "no")
     console.print(table)
-    if manifest["state"] == "Invalid" or (wallet and not wallet["valid"]):
+    if invalid:
         raise typer.Exit(1)
 
 
@@ -57,7 +75,7 @@ def sign(
     directory: Annotated[Path, typer.Option("--dir", help="Wallet directory")] = Path(
         "contributors"
     ),
-    server: ServerOption = "http://localhost:8080",
+    server: ServerOption = DEFAULT_SERVER,
     api_key: KeyOption = "",
     passphrase_file: Annotated[Path | None, typer.Option()] = None,
 ) -> None:
@@ -105,12 +123,12 @@ def corpus_import(
 
     from rich.progress import Progress
 
-    from atelier.core.config import Settings
+    from atelier.core.cli import settings_or_exit
     from atelier.core.db import create_engine, resolve_database_url, session_factory
     from atelier.core.errors import AppError
     from atelier.provenance import service
 
-    settings = Settings()
+    settings = settings_or_exit()
     files = sorted(p for p in directory.rglob("*") if p.is_file())
     if not files:
         err.print(f"[yellow]no files under {directory}[/]")

@@ -17,6 +17,11 @@ import pdqhash
 from numpy.typing import NDArray
 from PIL import Image
 
+from atelier.storage.media import MediaLimits, MediaRefused, probe
+from atelier.storage.sandbox import preload
+
+preload(__name__)  # `fingerprint_within` runs in the media sandbox
+
 MAX_SIDE = 512
 NEAR_DUPLICATE_DISTANCE = 31
 MIN_QUALITY = 50
@@ -133,6 +138,16 @@ class Fingerprints:
     media: str
     pdq: list[Pdq]
     audio: list[int] | None = None
+
+
+def fingerprint_within(path: Path, fmt: str, limits: MediaLimits) -> Fingerprints:
+    """`fingerprint`, for a file whose headers are within `limits` (else MediaRefused); what
+    does not decode is refused too. Runs in the media sandbox."""
+    probe(path, fmt, limits)
+    try:
+        return fingerprint(path, fmt)
+    except Exception as exc:  # whatever the decoders raise (Pillow, PyAV): it does not decode
+        raise MediaRefused(f"it does not decode: {exc}") from None
 
 
 def fingerprint(path: Path, fmt: str) -> Fingerprints:

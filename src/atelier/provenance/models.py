@@ -26,6 +26,9 @@ class ProvenanceRecord(Base):
     signed_storage_key: Mapped[str | None] = mapped_column(String(200))
     signed_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     signed_cid_v1: Mapped[str | None] = mapped_column(String(100))
+    signed_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # the manifest of a type that cannot embed one (OpenEXR): a .c2pa sidecar
+    sidecar_storage_key: Mapped[str | None] = mapped_column(String(200))
     manifest_state: Mapped[str] = mapped_column(String(20), server_default=text("'pending'"))
     signer: Mapped[str | None] = mapped_column(String(200))
     creator_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

@@ -34,11 +34,19 @@ from atelier.provenance import embeddings, originality, signing, wallet_proof
 from atelier.provenance import repository as repo
 from atelier.provenance.certificates import SigningIdentity, load_identity
 from atelier.provenance.cid import ContentIds, file_ids
-from atelier.provenance.fingerprints import Fingerprints, fingerprint
+from atelier.provenance.fingerprints import Fingerprints, fingerprint_within
 from atelier.provenance.models import CorpusItem, ProvenanceRecord
 from atelier.storage.blobs import store_for
-from atelier.storage.media import IMAGE_DECODE_ERRORS, MIME, SNIFF_BYTES, sniff
+from atelier.storage.media import (
+    IMAGE_DECODE_ERRORS,
+    MIME,
+    MediaLimits,
+    MediaRefused,
+    probe,
+    sniff_path,
+)
 from atelier.storage.publish import Publisher, PublishError, publishers_from
+from atelier.storage.sandbox import Budget, run_limited
 
 log = get_logger("atelier.provenance")
 
@@ -60,8 +68,11 @@ def semantic_of(settings: Settings, path: Path, fmt: str) -> originality.Semanti
     if encoder is None or fmt not in ("png", "jpeg"):
         return None
     try:
+        probe(path, fmt, MediaLimits.of(settings))  # the pixel limit, from the header
         with Image.open(path) as image:
             vector = encoder.embed([image])[0]
+    except MediaRefused as exc:
+        raise InvalidInput(f"the image cannot be read: {exc.reason}", slug="undecodable") from None
     except IMAGE_DECODE_ERRORS as exc:
         raise InvalidInput(f"the image does not decode: {exc}", slug="undecodable") from None
     return originality.Semantic(encoder.name, embeddings.to_pgvector(vector))
@@ -133,7 +144,7 @@ async def process_artifact(
         steps["hash"] = "done"
 
     if steps.get("originality") != "done":
-        found = await anyio.to_thread.run_sync(fingerprint, original, payload["format"])
+        found = await examine(settings, original, payload["format"])
         media, prints = found.media, found.pdq
         steps["fingerprint"] = "done" if (prints or found.audio) else "skipped (nothing to print)"
         if prints:
@@ -166,11 +177,6 @@ async def process_artifact(
         record.creator_id = uuid.UUID(payload["creator_id"]) if payload.get("creator_id") else None
         record.wallet = payload.get("wallet")
         mime = signing.normalise_mime(payload["mime"])
-        if mime not in signing.SIGNABLE:
-            record.manifest_state = "unsupported"
-            steps["sign"] = steps["store"] = "skipped"
-            record.steps = steps
-            return record
         record.generation = {
             "model": payload.get("model"),
             "worker": payload.get("worker_id"),
@@ -284,12 +290,19 @@ async def _sign_into_store(settings: Settings, record: ProvenanceRecord) -> None
     )
     with tempfile.TemporaryDirectory(dir=settings.blobs_dir) as scratch:
         signed = Path(scratch) / f"signed.{fmt}"
-        await anyio.to_thread.run_sync(
+        sidecar = await anyio.to_thread.run_sync(
             signing.sign, identity, blobs.path(storage_key), mime, signed, manifest
         )
         ids = await anyio.to_thread.run_sync(file_ids, signed)
         record.signed_storage_key = await anyio.to_thread.run_sync(blobs.put_file, signed)
+        if sidecar is not None:
+            manifest_file = Path(scratch) / "manifest.c2pa"
+            manifest_file.write_bytes(sidecar)
+            record.sidecar_storage_key = await anyio.to_thread.run_sync(
+                blobs.put_file, manifest_file
+            )
     record.signed_sha256, record.signed_cid_v1 = ids.sha256, ids.cid_v1
+    record.signed_size_bytes = ids.size
     record.signer = identity.signer_name
     record.manifest_state = "signed"
 
@@ -298,16 +311,40 @@ async def record_of(session: AsyncSession, artifact_id: uuid.UUID) -> Provenance
     return await session.get(ProvenanceRecord, artifact_id)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What the creator of an accepted artifact downloads, once provenance is through with it:
+    the signed copy (and, for a type that cannot embed a manifest, its sidecar); or, if signing
+    failed, nothing here (the grid hands out the accepted original and says so)."""
+
+    state: str  # "signing" (not ready yet) | "signed" | "failed"
+    storage_key: str | None = None
+    sha256: str | None = None
+    cid: str | None = None
+    size_bytes: int | None = None
+    sidecar_key: str | None = None
+    error: str | None = None
+
+
+def delivery(record: ProvenanceRecord | None) -> Delivery:
+    if record is None or record.manifest_state not in ("signed", "failed"):
+        return Delivery("signing")
+    if record.manifest_state == "failed" or record.signed_storage_key is None:
+        return Delivery("failed", error=record.error)
+    return Delivery("signed", record.signed_storage_key, record.signed_sha256,
+                    record.signed_cid_v1, record.signed_size_bytes,
+                    record.sidecar_storage_key)  # fmt: skip
+
+
 def summary(record: ProvenanceRecord | None) -> dict[str, Any]:
-    """What a job's status shows. `cid`/`sha256` describe the file you download."""
+    """The provenance part of a job's status (the file you download is described beside it:
+    `original_*` are the accepted bytes the manifest and the wallet proof speak of)."""
     if record is None:
         return {"manifest_state": "pending", "steps": {}}
-    signed = record.signed_storage_key is not None
     return {
         "manifest_state": record.manifest_state,
+        "manifest": "sidecar" if record.sidecar_storage_key else "embedded",
         "steps": record.steps,
-        "sha256": record.signed_sha256 if signed else record.sha256,
-        "cid": record.signed_cid_v1 if signed else record.cid_v1,
         "original_sha256": record.sha256,
         "original_cid": record.cid_v1,
         "signer": record.signer,
@@ -339,9 +376,12 @@ async def _creators_record(
     record = await session.get(ProvenanceRecord, artifact_id, with_for_update=True)
     if record is None or record.creator_id != principal.user_id:
         raise NotFound("no such artifact of yours", slug="artifact-not-found")
+    if record.manifest_state == "failed":
+        raise Conflict(f"this artifact could not be signed: {record.error}",
+                       slug="signing-failed")  # fmt: skip
     if record.manifest_state != "signed" or record.generation is None:
-        raise Conflict(f"the artifact is not ready to sign ({record.manifest_state})",
-                       slug="artifact-not-ready")  # fmt: skip
+        raise Conflict("the artifact is still being signed; try again in a moment",
+                       slug="artifact-not-ready", headers={"Retry-After": "1"})  # fmt: skip
     return record
 
 
@@ -391,16 +431,47 @@ class Verification:
     mime: str
     manifest: signing.ManifestReport
     known: dict[str, Any] | None
-    originality: originality.Originality
+    originality: originality.Originality | None
+    originality_note: str | None
 
 
-async def verify(session: AsyncSession, settings: Settings, path: Path) -> Verification:
-    """Report on any file: its ids, its C2PA manifest, and whether we know it."""
+def sniff_file(path: Path) -> str:
+    real = sniff_path(path)
+    if real is None:
+        raise InvalidInput(
+            "not a media file Atelier knows (PNG, JPEG, EXR, WAV, MP4)", slug="not-media"
+        )
+    return real
+
+
+async def examine(settings: Settings, path: Path, fmt: str) -> Fingerprints:
+    """Every fingerprint of a file, within the platform's media limits, decoded in the media
+    sandbox; a file beyond the limits or that does not decode is a 422."""
+    try:
+        return await run_limited(fingerprint_within, path, fmt, MediaLimits.of(settings),
+                                 budget=Budget.of(settings))  # fmt: skip
+    except MediaRefused as exc:
+        raise InvalidInput(
+            f"the {fmt.upper()} cannot be examined: {exc.reason.replace(str(path), 'it')}",
+            slug="undecodable",
+        ) from None
+
+
+async def verify(
+    session: AsyncSession, settings: Settings, path: Path, sidecar: Path | None = None
+) -> Verification:
+    """Report on any file: its ids, its C2PA manifest (embedded, or the sidecar given), whether
+    we know it, and its originality (when it decodes within the limits)."""
     real = sniff_file(path)
     mime = MIME[real]
     identity = signing_identity(settings)
     ids = await anyio.to_thread.run_sync(file_ids, path)
-    manifest = await anyio.to_thread.run_sync(signing.read, path, mime, identity.root_pem)
+    manifest_bytes = await anyio.to_thread.run_sync(sidecar.read_bytes) if sidecar else None
+    try:
+        manifest = await run_limited(signing.read, path, mime, identity.root_pem, manifest_bytes,
+                                     budget=Budget.of(settings))  # fmt: skip
+    except MediaRefused as exc:
+        manifest = signing.ManifestReport("Invalid", [f"unreadable: {exc.reason}"])
     match = await repo.record_by_content(session, ids.sha256)
     known = None
     if match is not None:
@@ -409,32 +480,25 @@ async def verify(session: AsyncSession, settings: Settings, path: Path) -> Verif
             "copy": "signed" if match.signed_sha256 == ids.sha256 else "original (unsigned)",
             "cid_matches": ids.cid_v1 in (match.signed_cid_v1, match.cid_v1),
         }
-    report = await audit_file(session, settings, path, real, ids.sha256)
-    return Verification(ids, mime, manifest, known, report)
+    try:
+        report: originality.Originality | None = await audit_file(
+            session, settings, path, real, ids.sha256
+        )
+        note = None
+    except InvalidInput as exc:  # the manifest and ids still stand
+        report, note = None, exc.detail
+    return Verification(ids, mime, manifest, known, report, note)
 
 
 async def audit_file(
     session: AsyncSession, settings: Settings, path: Path, fmt: str, sha256: str
 ) -> originality.Originality:
-    try:
-        found = await anyio.to_thread.run_sync(fingerprint, path, fmt)
-    except Exception:  # undecodable media still gets an exact-match answer
-        found = Fingerprints("unknown", [])
+    found = await examine(settings, path, fmt)
     semantic = await semantic_if_possible(settings, path, fmt)
     index = originality.index_for(settings_key(settings))
     return await originality.assess(
         session, index, sha256, found.pdq, audio=found.audio, semantic=semantic
     )
-
-
-def sniff_file(path: Path) -> str:
-    with path.open("rb") as handle:
-        real = sniff(handle.read(SNIFF_BYTES))
-    if real is None:
-        raise InvalidInput(
-            "not a media file Atelier knows (PNG, JPEG, EXR, WAV, MP4)", slug="not-media"
-        )
-    return real
 
 
 async def audit(session: AsyncSession, settings: Settings, path: Path) -> originality.Originality:
@@ -449,12 +513,7 @@ async def index_file(
     """Add a known work to the corpus (it will count against later artifacts)."""
     fmt = sniff_file(path)
     ids = await anyio.to_thread.run_sync(file_ids, path)
-    try:
-        found = await anyio.to_thread.run_sync(fingerprint, path, fmt)
-    except Exception as exc:
-        raise InvalidInput(
-            f"the {fmt.upper()} does not decode: {exc}", slug="undecodable"
-        ) from None
+    found = await examine(settings, path, fmt)
     semantic = await anyio.to_thread.run_sync(semantic_of, settings, path, fmt)
     return await originality.add_to_corpus(
         session, sha256=ids.sha256, media=found.media, fingerprints=found.pdq, source=source,

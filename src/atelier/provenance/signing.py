@@ -6,6 +6,10 @@ What we sign into every artifact:
 - `org.atelier.generation`: model, worker, original sha256 and CID, request kind.
 - `org.atelier.wallet-proof`, once the creator has signed: the wallet, its EIP-712 signature
   and the typed data it signed (C2PA itself cannot sign with secp256k1).
+
+PNG, JPEG, WAV and MP4 carry the manifest inside the file. OpenEXR cannot: its manifest is a
+sidecar (`<name>.c2pa`, as C2PA allows), bound to the file's exact bytes by a data-hash
+assertion, and the EXR itself is left untouched. c2pa's Reader validates the pair.
 """
 
 from __future__ import annotations
@@ -19,11 +23,22 @@ import c2pa
 import atelier
 from atelier.provenance.certificates import SigningIdentity
 from atelier.storage.media import DECLARED_ALIASES
+from atelier.storage.sandbox import preload
+
+preload(__name__)  # `read` runs in the media sandbox (c2pa parsing untrusted files)
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 GENERATION_LABEL = "org.atelier.generation"
 WALLET_PROOF_LABEL = "org.atelier.wallet-proof"
-SIGNABLE = {"image/png", "image/jpeg", "audio/wav", "video/mp4"}
+EMBEDDABLE = {"image/png", "image/jpeg", "audio/wav", "video/mp4"}
+SIDECAR_ONLY = {"image/x-exr"}
+SIDECAR_MIME = "application/c2pa"
+
+
+UNEMBEDDABLE = (
+    "{kind} files cannot carry an embedded C2PA manifest; theirs is a sidecar .c2pa file "
+    "(give it with the file to check both)"
+)
 
 
 class ManifestError(Exception):
@@ -68,11 +83,18 @@ def _manifest(title: str, model: str | None, generation: dict[str, Any]) -> dict
     }
 
 
+def embeds(mime: str) -> bool:
+    """Whether a file of this type carries its manifest inside (else: a sidecar)."""
+    return normalise_mime(mime) in EMBEDDABLE
+
+
 def sign(identity: SigningIdentity, source: Path, mime: str, dest: Path,
-         manifest: dict[str, Any]) -> None:  # fmt: skip
+         manifest: dict[str, Any]) -> bytes | None:  # fmt: skip
+    """Write the signed file to `dest`: with the manifest embedded (None is returned), or,
+    for a type that cannot hold one, unchanged, returning the sidecar manifest's bytes."""
     mime = normalise_mime(mime)
-    if mime not in SIGNABLE:
-        raise ManifestError(f"cannot embed a C2PA manifest in {mime}")
+    if mime not in EMBEDDABLE | SIDECAR_ONLY:
+        raise ManifestError(f"cannot sign {mime}")
     info = c2pa.C2paSignerInfo(b"es256", identity.chain_pem, identity.key_pem, None)
     try:
         with (
@@ -84,15 +106,19 @@ def sign(identity: SigningIdentity, source: Path, mime: str, dest: Path,
             source.open("rb") as reader,
             dest.open("w+b") as writer,
         ):
-            builder.sign(signer, mime, reader, writer)
+            if mime in SIDECAR_ONLY:
+                builder.set_no_embed()
+            sidecar = builder.sign(signer, mime, reader, writer)
     except c2pa.C2paError as exc:
         raise ManifestError(f"C2PA signing failed: {exc}") from None
+    return None if mime in EMBEDDABLE else bytes(sidecar)
 
 
 @dataclass(frozen=True)
 class ManifestReport:
     state: str  # "none" | "Invalid" | "Valid" | "Trusted"
     failures: list[str] = field(default_factory=list)
+    note: str | None = None  # why there is none, when that is not the file's fault
     signer: str | None = None
     issuer: str | None = None
     generation: dict[str, Any] | None = None
@@ -100,15 +126,20 @@ class ManifestReport:
     wallet_proof: dict[str, Any] | None = None
 
 
-def read(path: Path, mime: str, trust_anchor_pem: bytes | None) -> ManifestReport:
-    """Validate the embedded manifest with c2pa's own Reader (our root as trust anchor)."""
+def read(
+    path: Path, mime: str, trust_anchor_pem: bytes | None, sidecar: bytes | None = None
+) -> ManifestReport:
+    """Validate the file's manifest (embedded, or the `sidecar` given) with c2pa's own Reader,
+    our root as trust anchor."""
     mime = normalise_mime(mime)
+    if sidecar is None and mime in SIDECAR_ONLY:
+        return ManifestReport("none", note=UNEMBEDDABLE.format(kind=mime.split("-")[-1].upper()))
     settings: dict[str, Any] = {"verify": {"verify_trust": True}}
     if trust_anchor_pem:
         settings["trust"] = {"trust_anchors": trust_anchor_pem.decode()}
     try:
         with c2pa.Context.from_dict(settings) as context, path.open("rb") as stream:
-            reader = c2pa.Reader.try_create(mime, stream, context=context)
+            reader = c2pa.Reader.try_create(mime, stream, manifest_data=sidecar, context=context)
             if reader is None:
                 return ManifestReport("none")
             with reader:

@@ -60,7 +60,7 @@ ENVELOPE_SLACK = 1_048_576  # the multipart envelope around an uploaded file
 def http_policy(settings: Settings) -> HttpPolicy:
     """Whole media files come in on the upload routes; each handler enforces the exact limit
     while streaming, the slack is for the multipart envelope."""
-    anonymous = settings.max_anonymous_upload_bytes + ENVELOPE_SLACK
+    anonymous = settings.anonymous_upload_bytes + ENVELOPE_SLACK
     uploads = [
         UploadLimit("/api/v1/workers/jobs/", settings.grid_max_result_bytes + ENVELOPE_SLACK,
                     ENVELOPE_SLACK),

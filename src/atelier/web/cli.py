@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from atelier.core import migrate
+from atelier.core.cli import settings_or_exit
 from atelier.core.config import Settings
 from atelier.core.db import redact_url, resolve_database_url
 from atelier.core.logging import configure_logging
@@ -51,7 +52,7 @@ def _run(
 
 
 def load_settings(**overrides: object) -> Settings:
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    settings = settings_or_exit(**overrides)
     configure_logging(settings.log_level, settings.json_logs)
     return settings
 
