@@ -51,6 +51,7 @@ def make_settings(home: Path, database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "rate_limit_auth": "100000/minute",
         "rate_limit_write": "100000/minute",
+        "rate_limit_worker": "100000/minute",
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

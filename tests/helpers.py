@@ -58,7 +58,7 @@ async def register_verified(
     response = await client.post(
         "/api/v1/auth/register", json={"email": address, "password": STRONG_PASSWORD}
     )
-    assert response.status_code == 201, response.text
+    assert response.status_code == 202, response.text
     await drain_tasks(runtime)
     token = verification_token_for(runtime.settings.mailbox_dir, address)
     verified = await client.get("/api/v1/auth/verify-email", params={"token": token})

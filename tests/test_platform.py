@@ -60,7 +60,7 @@ def test_up_serves_the_whole_flow_and_stops_cleanly(tmp_path: Path, stop_signal:
         address = unique_email("up")
         registered = httpx.post(f"{url}/api/v1/auth/register",
                                 json={"email": address, "password": STRONG_PASSWORD})  # fmt: skip
-        assert registered.status_code == 201
+        assert registered.status_code == 202
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

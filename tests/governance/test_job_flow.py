@@ -16,7 +16,7 @@ from atelier.core.runtime import Runtime
 from atelier.governance import relay
 from atelier.grid.models import GenerationRequest
 from tests.governance.helpers import signed_vote
-from tests.grid.helpers import account_with_key, asgi_client, worker_loop
+from tests.grid.helpers import account_with_key, asgi_client, session_for, worker_loop
 from tests.helpers import bearer, drain_tasks
 
 
@@ -24,7 +24,9 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
     client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
 ) -> None:
     creator_id, key = await account_with_key(runtime)
-    wallet = (await client.post("/api/v1/user/wallets/custodial", headers=bearer(key))).json()
+    signed_in = await session_for(runtime, creator_id)
+    wallet = (await client.post("/api/v1/user/wallets/custodial",
+                                headers=bearer(signed_in))).json()  # fmt: skip
     style = await client.post("/api/music/style", headers=bearer(key), json={
         "wallet": wallet["address"], "truck_style": "graffiti", "mood": "upbeat"})  # fmt: skip
     assert style.json()["music_genre"] == "hip-hop"

@@ -27,7 +27,7 @@ from tests.governance.helpers import (
     signed_vote,
     typed_data,
 )
-from tests.grid.helpers import account_with_key
+from tests.grid.helpers import account_with_key, session_for
 from tests.helpers import bearer
 
 
@@ -276,8 +276,9 @@ async def test_bad_input(client: httpx.AsyncClient, runtime: Runtime) -> None:
 async def test_platform_held_wallet_votes_without_a_signature(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    _, token = await account_with_key(runtime)
-    wallet = await client.post("/api/v1/user/wallets/custodial", headers=bearer(token))
+    user_id, token = await account_with_key(runtime)
+    signed_in = await session_for(runtime, user_id)
+    wallet = await client.post("/api/v1/user/wallets/custodial", headers=bearer(signed_in))
     assert wallet.status_code == 201, wallet.text
     address = wallet.json()["address"]
     created = await proposal(client, token)

@@ -34,6 +34,17 @@ async def account_with_key(
         return user.id, key
 
 
+async def session_for(runtime: Runtime, user_id: uuid.UUID) -> str:
+    """An access token of a fresh signed-in session of the user (what a password or wallet
+    sign-in gives): managing wallets and API keys needs one, an API key will not do."""
+    async with runtime.sessions() as session, session.begin():
+        user = await session.get(User, user_id)
+        assert user is not None
+        pair = await identity.start_session(session, runtime.settings, runtime.jwt_key, user,
+                                            "password", identity.ClientInfo(None, "tests"))  # fmt: skip
+        return pair.access_token
+
+
 def asgi_client(client: httpx.AsyncClient, api_key: str) -> GridClient:
     """The real typed client, over the in-process app."""
     transport = client._transport  # the test app's ASGI transport

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from atelier.core.runtime import Runtime
-from tests.grid.helpers import account_with_key, asgi_client, caps, worker_loop
+from tests.grid.helpers import account_with_key, asgi_client, caps, session_for, worker_loop
 from tests.helpers import bearer, drain_tasks, eth_sign
 
 MODELS = {"image": "procedural-v1", "music": "synth-v1", "speech": "espeak-ng",
@@ -111,7 +111,8 @@ async def test_soulvan_render_job_with_linked_wallet(
 ) -> None:
     from eth_account import Account
 
-    _, creator = await account_with_key(runtime)
+    creator_id, creator = await account_with_key(runtime)
+    signed_in = await session_for(runtime, creator_id)
     account = Account.create()
     body = {"scene": "Assets/Scenes/cinematic_main.unity", "camera": "MainCamera",
             "format": "EXR", "wallet": account.address, "sign": True, "clip_embed": True}  # fmt: skip
@@ -120,11 +121,11 @@ async def test_soulvan_render_job_with_linked_wallet(
     assert refused.json()["type"] == "/problems/wallet-not-linked"
 
     challenge = (await client.post(
-        "/api/v1/user/wallets/challenge", headers=bearer(creator),
+        "/api/v1/user/wallets/challenge", headers=bearer(signed_in),
         json={"chain": "evm", "address": account.address},
     )).json()["message"]  # fmt: skip
     linked = await client.post(
-        "/api/v1/user/wallets", headers=bearer(creator),
+        "/api/v1/user/wallets", headers=bearer(signed_in),
         json={"chain": "evm", "message": challenge, "signature": eth_sign(account, challenge)},
     )  # fmt: skip
     assert linked.status_code == 201

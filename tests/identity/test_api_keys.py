@@ -74,3 +74,68 @@ async def test_keys_are_private_to_their_owner(client: httpx.AsyncClient, runtim
         "/api/v1/user/api-keys/not-a-uuid", headers=bearer(bob["access_token"])
     )
     assert not_uuid.status_code == 422
+
+
+async def test_keys_have_scopes_and_cannot_mint_keys(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """A key left on a volunteer's machine (scope worker) runs workers and nothing else; no key
+    can mint keys or manage wallets, so revoking a leaked one ends it."""
+    _, tokens = await register_verified(client, runtime)
+    session = bearer(tokens["access_token"])
+    full = (await client.post("/api/v1/user/api-keys", headers=session,
+                              json={"name": "laptop"})).json()  # fmt: skip
+    worker = (await client.post("/api/v1/user/api-keys", headers=session,
+                                json={"name": "rig", "scope": "worker"})).json()  # fmt: skip
+    assert (full["scope"], worker["scope"]) == ("full", "worker")
+
+    for key in (full["key"], worker["key"]):
+        minted = await client.post("/api/v1/user/api-keys", headers=bearer(key))
+        assert minted.status_code == 403
+        assert minted.json()["type"] in ("/problems/session-required", "/problems/key-scope")
+        wallet = await client.post("/api/v1/user/wallets/custodial", headers=bearer(key))
+        assert wallet.status_code == 403
+    assert (await client.post("/api/v1/user/api-keys", headers=bearer(full["key"]))).json()[
+        "type"
+    ] == "/problems/session-required"
+
+    rig = bearer(worker["key"])
+    caps = {"name": "rig-1", "kinds": ["image"], "models": ["procedural-v1"]}
+    assert (await client.post("/api/v1/workers/pop", headers=rig, json=caps)).status_code == 200
+    job = await client.post("/api/v1/generate", headers=rig, json={"kind": "image", "prompt": "x"})
+    assert job.status_code == 403 and job.json()["type"] == "/problems/key-scope"
+    assert (await client.get("/api/v1/user/usage", headers=rig)).status_code == 403
+    assert (await client.get("/api/v1/user/usage", headers=bearer(full["key"]))).status_code == 200
+
+    revoked = await client.delete(f"/api/v1/user/api-keys/{full['id']}", headers=session)
+    assert revoked.status_code == 204
+    gone = await client.get("/api/v1/user/usage", headers=bearer(full["key"]))
+    assert gone.status_code == 401
+
+
+async def test_an_account_runs_a_bounded_number_of_workers(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    _, tokens = await register_verified(client, runtime)
+    key = (await client.post("/api/v1/user/api-keys", headers=bearer(tokens["access_token"]),
+                             json={"scope": "worker"})).json()["key"]  # fmt: skip
+    cap = runtime.settings.grid_max_workers_per_account
+    caps = {"kinds": ["image"], "models": ["procedural-v1"]}
+    for i in range(cap):
+        registered = await client.post("/api/v1/workers/register", headers=bearer(key),
+                                       json={"name": f"w{i}", **caps})  # fmt: skip
+        assert registered.status_code == 200
+    for route in ("/api/v1/workers/register", "/api/v1/workers/pop"):
+        extra = await client.post(route, headers=bearer(key), json={"name": "one-more", **caps})
+        assert extra.status_code == 409, extra.text
+        assert extra.json()["type"] == "/problems/too-many-workers"
+    again = await client.post("/api/v1/workers/register", headers=bearer(key),
+                              json={"name": "w0", **caps})  # fmt: skip
+    assert again.status_code == 200  # an existing worker may come back
+    listed = (await client.get("/api/v1/workers/status")).json()["workers"]
+    first = next(w for w in listed if w["name"] == "w0")
+    retired = await client.delete(f"/api/v1/workers/{first['id']}", headers=bearer(key))
+    assert retired.status_code == 204
+    replacement = await client.post("/api/v1/workers/pop", headers=bearer(key),
+                                    json={"name": "one-more", **caps})  # fmt: skip
+    assert replacement.status_code == 200

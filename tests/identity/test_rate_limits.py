@@ -13,6 +13,7 @@ from atelier.core import ratelimit
 from atelier.core.runtime import Runtime
 from atelier.web.app import close_runtime, create_app, open_runtime
 from tests.conftest import make_settings
+from tests.grid.helpers import account_with_key
 from tests.helpers import bearer, register_verified
 
 
@@ -22,7 +23,7 @@ async def limited(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
     settings = make_settings(
         Path(tmp_path_factory.mktemp("home")), database_url,
-        rate_limit_auth="5/minute", rate_limit_write="3/hour",
+        rate_limit_auth="5/minute", rate_limit_write="3/hour", rate_limit_worker="4/hour",
     )  # fmt: skip
     runtime = await open_runtime(settings, database_url)
     app = create_app(settings, runtime=runtime)
@@ -75,6 +76,31 @@ async def test_writes_are_limited_per_account(
         assert codes == [201, 201, 201, 429]
         # reads are not limited
         assert (await client.get("/api/v1/user/api-keys", headers=headers)).status_code == 200
+
+
+async def test_worker_routes_are_limited_per_account(
+    limited: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    """Register, heartbeat, pop and the rest were unthrottled: one write-limited account
+    registered ten public workers."""
+    client, runtime = limited
+    _, key = await account_with_key(runtime, ["worker"])
+    caps = {"kinds": ["image"], "models": ["procedural-v1"]}
+    codes = [
+        (await client.post("/api/v1/workers/register", headers=bearer(key),
+                           json={"name": f"w{i}", **caps})).status_code
+        for i in range(3)
+    ] + [
+        (await client.post("/api/v1/workers/heartbeat", headers=bearer(key),
+                           json={"name": "w0"})).status_code,
+        (await client.post("/api/v1/workers/pop", headers=bearer(key),
+                           json={"name": "w0", **caps})).status_code,
+    ]  # fmt: skip
+    assert codes == [200, 200, 200, 200, 429]
+    other_key = (await account_with_key(runtime, ["worker"]))[1]  # per account, not global
+    other = await client.post("/api/v1/workers/pop", headers=bearer(other_key),
+                              json={"name": "x", **caps})  # fmt: skip
+    assert other.status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from atelier.cli import app
 from atelier.core.runtime import Runtime
-from tests.helpers import bearer, register_verified
+from tests.helpers import STRONG_PASSWORD, bearer, register_verified
 from tests.servers import running_server
 
 runner = CliRunner()
@@ -130,15 +130,21 @@ async def test_link_wallet_via_cli(
     client: httpx.AsyncClient, runtime: Runtime, live_server: str, tmp_path: Path,
     passphrase_file: Path,
 ) -> None:  # fmt: skip
-    _, tokens = await register_verified(client, runtime)
+    email, tokens = await register_verified(client, runtime)
     api_key = (await client.post(
         "/api/v1/user/api-keys", headers=bearer(tokens["access_token"])
     )).json()["key"]  # fmt: skip
+    password_file = tmp_path / "password"
+    password_file.write_text(STRONG_PASSWORD)
     for chain in ("evm", "solana"):
         out = tmp_path / chain
         profile = _create(out, chain, "chrome", passphrase_file)
+        with_key = runner.invoke(app, ["wallet", "link", "--address", profile["address"],
+                                       "--dir", str(out), "--server", live_server],
+                                 env={"ATELIER_API_KEY": api_key})  # fmt: skip
+        assert with_key.exit_code == 2 and "sign in" in with_key.output  # a key cannot
         base = ["wallet", "link", "--address", profile["address"], "--dir", str(out),
-                "--server", live_server, "--api-key", api_key]  # fmt: skip
+                "--server", live_server, "--email", email, "--password-file", str(password_file)]  # fmt: skip
 
         wrong = tmp_path / "wrong"
         wrong.write_text("not-the-passphrase")

@@ -9,16 +9,17 @@ import httpx
 from eth_account import Account
 
 from atelier.core.runtime import Runtime
-from tests.grid.helpers import account_with_key, asgi_client, worker_loop
+from tests.grid.helpers import account_with_key, asgi_client, session_for, worker_loop
 from tests.helpers import bearer, drain_tasks, eth_sign
 
 
 async def _linked(client: httpx.AsyncClient, runtime: Runtime) -> tuple[str, str]:
-    _, key = await account_with_key(runtime)
+    user_id, key = await account_with_key(runtime)
+    signed_in = await session_for(runtime, user_id)
     account = Account.create()
-    challenge = (await client.post("/api/v1/user/wallets/challenge", headers=bearer(key),
+    challenge = (await client.post("/api/v1/user/wallets/challenge", headers=bearer(signed_in),
                                    json={"chain": "evm", "address": account.address})).json()["message"]  # fmt: skip
-    await client.post("/api/v1/user/wallets", headers=bearer(key), json={
+    await client.post("/api/v1/user/wallets", headers=bearer(signed_in), json={
         "chain": "evm", "message": challenge, "signature": eth_sign(account, challenge)})  # fmt: skip
     return key, account.address
 

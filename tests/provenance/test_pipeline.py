@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import stat
 import subprocess
 import uuid
 from pathlib import Path
@@ -54,6 +55,10 @@ async def test_accepted_artifacts_are_signed_and_verifiable(
     raw, path = await finished_job(client, runtime, tmp_path,
                                    {"kind": "image", "prompt": "a red fox in snow"})  # fmt: skip
     trail = json.loads(raw)
+    for private in ("blobs", "uploads", "mailbox", "secrets"):  # theirs, not the machine's
+        directory = runtime.settings.home / private
+        if directory.exists():
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o700, private
     assert trail["manifest_state"] == "signed"
     assert trail["steps"] == dict.fromkeys(
         ("hash", "fingerprint", "originality", "sign", "store"), "done"

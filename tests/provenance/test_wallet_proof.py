@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +19,22 @@ from atelier.cli import app
 from atelier.core.runtime import Runtime
 from atelier.governance import ballots
 from atelier.provenance import service, signing, wallet_proof
-from tests.grid.helpers import account_with_key, asgi_client, worker_loop
-from tests.helpers import bearer, cli_wallet, drain_tasks, eth_sign
+from tests.grid.helpers import account_with_key, asgi_client, session_for, worker_loop
+from tests.helpers import (
+    STRONG_PASSWORD,
+    bearer,
+    cli_wallet,
+    drain_tasks,
+    eth_sign,
+    register_verified,
+)
 from tests.servers import JsonHandler, atelier_env, running_server, stand_in
 
 
-async def link(client: httpx.AsyncClient, key: str, account: object) -> None:
+async def link(client: httpx.AsyncClient, runtime: Runtime, key: str, account: object) -> None:
+    """Link `account` to the owner of `key`, in a signed-in session of theirs."""
+    me = (await client.get("/api/v1/auth/me", headers=bearer(key))).json()
+    key = await session_for(runtime, uuid.UUID(me["id"]))
     address = account.address  # type: ignore[attr-defined]
     challenge = (await client.post("/api/v1/user/wallets/challenge", headers=bearer(key),
                                    json={"chain": "evm", "address": address})).json()["message"]  # fmt: skip
@@ -55,7 +66,7 @@ async def test_wallet_proof_end_to_end(
 ) -> None:
     _, key = await account_with_key(runtime)
     wallet = Account.create()
-    await link(client, key, wallet)
+    await link(client, runtime, key, wallet)
     artifact_id, job_id = await signed_job(client, runtime, tmp_path, key, wallet.address)
 
     asked = await client.post("/sign", headers=bearer(key), json={"artifact_id": artifact_id})
@@ -154,11 +165,16 @@ async def test_sign_cli_with_a_local_keystore(
     assert created.exit_code == 0, created.output
     profile = json.loads(next(p for p in (tmp_path / "w").glob("*.json")
                               if not p.name.endswith(".keystore.json")).read_text())  # fmt: skip
-    _, key = await account_with_key(runtime)
+    email, tokens = await register_verified(client, runtime)
+    key = (await client.post("/api/v1/user/api-keys",
+                             headers=bearer(tokens["access_token"]))).json()["key"]  # fmt: skip
+    password = tmp_path / "password"
+    password.write_text(STRONG_PASSWORD)
     env = atelier_env(tmp_path, ATELIER_API_KEY=key, COLUMNS="200")
     linked = await asyncio.to_thread(runner.invoke, app, [
         "wallet", "link", "--address", profile["address"], "--dir", str(tmp_path / "w"),
-        "--server", live, "--passphrase-file", str(passphrase)], env=env)  # fmt: skip
+        "--server", live, "--passphrase-file", str(passphrase), "--email", email,
+        "--password-file", str(password)], env=env)  # fmt: skip
     assert linked.exit_code == 0, linked.output
     artifact_id, job_id = await signed_job(client, runtime, tmp_path, key, profile["address"])
     result = await asyncio.to_thread(runner.invoke, app, [
@@ -181,10 +197,10 @@ async def test_platform_held_wallet_signs_for_its_creator(
 
     from atelier.identity.models import Wallet
 
-    _, key = await account_with_key(runtime)
-    created = await client.post(
-        "/api/v1/user/wallets/custodial", headers=bearer(key), json={"label": "mine"}
-    )
+    user_id, key = await account_with_key(runtime)
+    created = await client.post("/api/v1/user/wallets/custodial",
+                                headers=bearer(await session_for(runtime, user_id)),
+                                json={"label": "mine"})  # fmt: skip
     assert created.status_code == 201, created.text
     wallet = created.json()
     assert wallet["custodial"] is True
@@ -240,7 +256,8 @@ def test_sign_cli_refuses_bad_input(tmp_path: Path) -> None:
     assert solana.exit_code == 2
     assert "use an EVM wallet" in solana.output
     missing = runner.invoke(app, ["wallet", "link", "--address", address, "--dir", str(tmp_path / "w"),
-                                  "--passphrase-file", str(tmp_path / "nope")], env=env)  # fmt: skip
+                                  "--passphrase-file", str(tmp_path / "nope"),
+                                  "--email", "a@example.org"], env=env)  # fmt: skip
     assert missing.exit_code == 2
     assert "cannot read passphrase file" in missing.output
 

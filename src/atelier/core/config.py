@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     rate_limit_enabled: bool = True
     rate_limit_auth: str = "20/minute"
     rate_limit_write: str = "120/minute"
+    rate_limit_worker: str = Field(
+        default="3000/minute", description="per account on the worker routes (they poll)"
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     task_concurrency: int = Field(default=4, ge=1, le=64)
@@ -98,6 +101,9 @@ class Settings(BaseSettings):
         default=5, ge=1, description="consecutive failed or dropped jobs"
     )
     grid_impossible_timeout_s: int = Field(default=600, ge=10)
+    grid_max_workers_per_account: int = Field(
+        default=20, ge=1, le=10_000, description="workers one account may run (not retired)"
+    )
     grid_max_result_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     grid_max_pixels: int = Field(
         default=4096 * 4096, ge=64 * 64, description="largest image or video frame decoded"
@@ -179,7 +185,7 @@ class Settings(BaseSettings):
         default=300, ge=0, description="how far ahead of our clock a signed vote may be dated"
     )
 
-    @field_validator("rate_limit_auth", "rate_limit_write")
+    @field_validator("rate_limit_auth", "rate_limit_write", "rate_limit_worker")
     @classmethod
     def _valid_rate(cls, value: str) -> str:
         parse_rate(value)

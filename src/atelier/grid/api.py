@@ -20,6 +20,7 @@ from atelier.core.errors import InvalidInput, PayloadTooLarge
 from atelier.core.http import runtime_of, unit_of_work
 from atelier.core.runtime import Runtime
 from atelier.core.schemas import Text
+from atelier.core.secrets import ensure_private_dir
 from atelier.grid import service
 from atelier.grid.models import TERMINAL_STATES
 from atelier.grid.schemas import (
@@ -37,7 +38,7 @@ from atelier.grid.schemas import (
     WorkerOut,
 )
 from atelier.grid.validation import inspect
-from atelier.identity.deps import CurrentPrincipal, limit_writes
+from atelier.identity.deps import CurrentPrincipal, WorkerPrincipal, limit_worker, limit_writes
 from atelier.identity.service import Principal
 from atelier.storage.blobs import BlobStore, copy_stream, sha256_file, store_for
 from atelier.storage.media import MediaRefused
@@ -48,6 +49,7 @@ jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs (Soulvan)"])
 workers_router = APIRouter(prefix="/api/v1/workers", tags=["workers"])
 
 WriteLimited = [Depends(limit_writes)]
+WorkerLimited = [Depends(limit_worker)]
 SSE_POLL_S = 0.5
 
 
@@ -303,23 +305,25 @@ def _worker_out(worker: Any) -> WorkerOut:
     return WorkerOut.model_validate(worker)
 
 
-@workers_router.post("/register", response_model=WorkerOut)
+@workers_router.post("/register", response_model=WorkerOut, dependencies=WorkerLimited)
 async def register_worker(
-    body: Capabilities, principal: CurrentPrincipal, request: Request
+    body: Capabilities, principal: WorkerPrincipal, request: Request
 ) -> WorkerOut:
     async with unit_of_work(runtime_of(request)) as session:
-        worker = await service.register_worker(session, principal, body.model_dump())
+        worker = await service.register_worker(
+            session, runtime_of(request).settings, principal, body.model_dump()
+        )
         return _worker_out(worker)
 
 
-@workers_router.post("/heartbeat", response_model=WorkerOut)
-async def heartbeat(body: HeartbeatIn, principal: CurrentPrincipal, request: Request) -> WorkerOut:
+@workers_router.post("/heartbeat", response_model=WorkerOut, dependencies=WorkerLimited)
+async def heartbeat(body: HeartbeatIn, principal: WorkerPrincipal, request: Request) -> WorkerOut:
     async with unit_of_work(runtime_of(request)) as session:
         return _worker_out(await service.heartbeat(session, principal, body.name))
 
 
-@workers_router.post("/pop", response_model=PopOut)
-async def pop(body: Capabilities, principal: CurrentPrincipal, request: Request) -> PopOut:
+@workers_router.post("/pop", response_model=PopOut, dependencies=WorkerLimited)
+async def pop(body: Capabilities, principal: WorkerPrincipal, request: Request) -> PopOut:
     """Ask for work (also registers the worker and counts as a heartbeat)."""
     runtime = runtime_of(request)
     async with runtime.hot.connection() as conn:
@@ -352,33 +356,37 @@ async def cluster_status(request: Request) -> ClusterOut:
         )
 
 
-@workers_router.delete("/{worker_id}", status_code=status.HTTP_204_NO_CONTENT)
+@workers_router.delete("/{worker_id}", status_code=status.HTTP_204_NO_CONTENT,
+                       dependencies=WorkerLimited)  # fmt: skip
 async def unregister_worker(
-    worker_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+    worker_id: uuid.UUID, principal: WorkerPrincipal, request: Request
 ) -> None:
     async with unit_of_work(runtime_of(request)) as session:
         await service.retire_worker(session, principal, worker_id)
 
 
-@workers_router.post("/{worker_id}/resume", response_model=WorkerOut)
+@workers_router.post("/{worker_id}/resume", response_model=WorkerOut,
+                     dependencies=WorkerLimited)  # fmt: skip
 async def resume_worker(
-    worker_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+    worker_id: uuid.UUID, principal: WorkerPrincipal, request: Request
 ) -> WorkerOut:
     """Take a worker out of maintenance once its owner has fixed it."""
     async with unit_of_work(runtime_of(request)) as session:
         return _worker_out(await service.resume_worker(session, principal, worker_id))
 
 
-@workers_router.post("/jobs/{job_id}/progress", status_code=status.HTTP_204_NO_CONTENT)
-async def job_progress(job_id: uuid.UUID, body: ProgressIn, principal: CurrentPrincipal,
+@workers_router.post("/jobs/{job_id}/progress", status_code=status.HTTP_204_NO_CONTENT,
+                     dependencies=WorkerLimited)  # fmt: skip
+async def job_progress(job_id: uuid.UUID, body: ProgressIn, principal: WorkerPrincipal,
                        request: Request) -> None:  # fmt: skip
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         await service.report_progress(session, runtime.settings, principal, job_id, body.progress)
 
 
-@workers_router.post("/jobs/{job_id}/release", status_code=status.HTTP_204_NO_CONTENT)
-async def job_release(job_id: uuid.UUID, principal: CurrentPrincipal, request: Request,
+@workers_router.post("/jobs/{job_id}/release", status_code=status.HTTP_204_NO_CONTENT,
+                     dependencies=WorkerLimited)  # fmt: skip
+async def job_release(job_id: uuid.UUID, principal: WorkerPrincipal, request: Request,
                       body: ReleaseIn | None = None) -> None:  # fmt: skip
     """Give a job back: shutting down (no penalty), or `failed` (counted against the worker,
     unless `cause` is `job`)."""
@@ -392,10 +400,11 @@ async def job_release(job_id: uuid.UUID, principal: CurrentPrincipal, request: R
             await service.release(session, principal, job_id, body.reason)
 
 
-@workers_router.post("/jobs/{job_id}/submit", response_model=SubmitOut)
+@workers_router.post("/jobs/{job_id}/submit", response_model=SubmitOut,
+                     dependencies=WorkerLimited)  # fmt: skip
 async def job_submit(
     job_id: uuid.UUID,
-    principal: CurrentPrincipal,
+    principal: WorkerPrincipal,
     request: Request,
     file: Annotated[UploadFile, File(description="The result")],
     model: Annotated[Text, Form(min_length=1, max_length=100, description="the model that ran")],
@@ -409,7 +418,7 @@ async def job_submit(
     settings = runtime.settings
     async with unit_of_work(runtime) as session:
         expected = await service.upload_context(session, settings, principal, job_id)
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(settings.uploads_dir)
     workdir = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
     try:
         upload = workdir / "upload"

@@ -79,18 +79,56 @@ async def pop(
     return await cursor.fetchone()
 
 
-async def register_worker(conn: HotConnection, owner_id: uuid.UUID, caps: dict[str, Any]) -> None:
-    """First contact of a worker that has not called /register: create it (once)."""
-    await conn.execute(
-        """
-        INSERT INTO grid_workers (id, owner_id, name, kinds, models, max_pixels,
-                                  max_duration_s, version)
-        VALUES (gen_random_uuid(), %(owner_id)s, %(name)s, %(kinds)s, %(models)s,
-                %(max_pixels)s, %(max_duration_s)s, %(version)s)
-        ON CONFLICT ON CONSTRAINT uq_grid_workers_owner_name DO NOTHING
-        """,
-        {"owner_id": owner_id, **caps},
+# One advisory lock per owner (key: a hash of the owner id, in our own key space) serialises
+# that owner's worker registrations, so a count-then-insert cannot overshoot the cap.
+_REGISTRATION_LOCK_SPACE = 7301
+_LOCK_OWNER = (
+    "SELECT pg_advisory_xact_lock(hashtextextended(%(owner_id)s::text, "
+    f"{_REGISTRATION_LOCK_SPACE}))"
+)
+_LIVE_WORKERS = """
+    SELECT count(*) FROM grid_workers
+    WHERE owner_id = %(owner_id)s AND state <> 'retired' AND name <> %(name)s
+"""
+
+
+async def register_worker(
+    conn: HotConnection, owner_id: uuid.UUID, caps: dict[str, Any], max_workers: int
+) -> bool:
+    """First contact of a worker that has not called /register: create it (once), unless its
+    owner already runs `max_workers` others. False when refused for that reason. The owner's
+    registrations are serialised by an advisory lock, so concurrent ones cannot overshoot."""
+    values = {"owner_id": owner_id, **caps}
+    async with conn.transaction():
+        await conn.execute(_LOCK_OWNER, values)
+        cursor = await conn.execute(_LIVE_WORKERS, values)
+        row = await cursor.fetchone()
+        if row is not None and int(row[0]) >= max_workers:
+            return False
+        await conn.execute(
+            """
+            INSERT INTO grid_workers (id, owner_id, name, kinds, models, max_pixels,
+                                      max_duration_s, version)
+            VALUES (gen_random_uuid(), %(owner_id)s, %(name)s, %(kinds)s, %(models)s,
+                    %(max_pixels)s, %(max_duration_s)s, %(version)s)
+            ON CONFLICT ON CONSTRAINT uq_grid_workers_owner_name DO NOTHING
+            """,
+            values,
+        )
+    return True
+
+
+async def live_workers_besides(session: AsyncSession, owner_id: uuid.UUID, name: str) -> int:
+    """How many workers the owner runs (not retired) other than `name`, counted under the
+    owner's registration lock (taken here, held to the end of the transaction)."""
+    key = func.hashtextextended(str(owner_id), _REGISTRATION_LOCK_SPACE)
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Worker)
+        .where(Worker.owner_id == owner_id, Worker.state != "retired", Worker.name != name)
     )
+    return int(count or 0)
 
 
 async def upsert_worker(

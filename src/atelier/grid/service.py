@@ -269,10 +269,24 @@ def _caps(capabilities: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _too_many_workers(settings: Settings) -> Conflict:
+    return Conflict(
+        f"an account runs at most {settings.grid_max_workers_per_account} workers; retire one "
+        "(DELETE /api/v1/workers/{id}) or reuse a name", slug="too-many-workers",
+    )  # fmt: skip
+
+
 async def register_worker(
-    session: AsyncSession, principal: Principal, capabilities: dict[str, Any]
-) -> Worker:
-    row = await repo.upsert_worker(session, principal.user_id, _caps(capabilities))
+    session: AsyncSession, settings: Settings, principal: Principal,
+    capabilities: dict[str, Any],
+) -> Worker:  # fmt: skip
+    caps = _caps(capabilities)
+    existing = await repo.worker_named(session, principal.user_id, caps["name"])
+    if existing is None or existing.state == "retired":
+        others = await repo.live_workers_besides(session, principal.user_id, caps["name"])
+        if others >= settings.grid_max_workers_per_account:
+            raise _too_many_workers(settings)
+    row = await repo.upsert_worker(session, principal.user_id, caps)
     worker = await session.get(Worker, row[0], populate_existing=True)
     assert worker is not None
     return worker
@@ -320,7 +334,10 @@ async def pop(
     }
     row = await repo.pop(conn, principal.user_id, attempt_id, caps, **ttl)
     if row is None:  # first contact: register, then ask again
-        await repo.register_worker(conn, principal.user_id, caps)
+        if not await repo.register_worker(
+            conn, principal.user_id, caps, settings.grid_max_workers_per_account
+        ):
+            raise _too_many_workers(settings)
         row = await repo.pop(conn, principal.user_id, attempt_id, caps, **ttl)
         assert row is not None
     worker_id, state, reason, kind, params, model, expires_at = row
@@ -604,7 +621,9 @@ async def provision_local_worker(session: AsyncSession) -> str:
     """
     account = await identity.system_account(session, LOCAL_WORKER_EMAIL, ["worker"])
     await identity.revoke_all_api_keys(session, account.id)
-    _, raw = await identity.create_api_key(session, account.id, "atelier up local worker")
+    _, raw = await identity.create_api_key(
+        session, account.id, "atelier up local worker", scope="worker"
+    )
     return raw
 
 

@@ -13,6 +13,7 @@ from atelier.core.schemas import Text
 from atelier.identity import quota, service
 from atelier.identity.deps import (
     CurrentPrincipal,
+    SessionPrincipal,
     client_info,
     limit_auth,
     limit_writes,
@@ -50,20 +51,20 @@ WriteLimited = [Depends(limit_writes)]
 
 
 @auth_router.post(
-    "/register", status_code=status.HTTP_201_CREATED, response_model=RegisterOut,
+    "/register", status_code=status.HTTP_202_ACCEPTED, response_model=RegisterOut,
     dependencies=AuthLimited,
 )  # fmt: skip
 async def register(body: RegisterIn, request: Request) -> RegisterOut:
+    """Sign up with an email and a password. The answer is the same whether or not the
+    address already has an account (its owner gets an email instead of a new account)."""
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        user = await service.register(session, body.email, body.password, body.display_name)
-        out = await service.user_out(session, user)
+        await service.register(session, body.email, body.password, body.display_name)
     required = runtime.settings.require_email_verification
     return RegisterOut(
-        user=out,
         verification_required=required,
-        detail="we sent a verification link to your email"
-        + ("; verify it before signing in" if required else ""),
+        detail="check your email to finish signing up"
+        + ("; verify the address before signing in" if required else ""),
     )
 
 
@@ -89,7 +90,7 @@ async def me(principal: CurrentPrincipal, request: Request) -> UserOut:
     return await _user_out(request, principal.user_id)
 
 
-@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, dependencies=WriteLimited)
 async def logout(
     principal: CurrentPrincipal, request: Request, body: LogoutIn | None = None
 ) -> Response:
@@ -218,7 +219,7 @@ async def usage(principal: CurrentPrincipal, request: Request) -> UsageOut:
 
 
 @user_router.get("/api-keys", response_model=list[ApiKeyOut])
-async def list_api_keys(principal: CurrentPrincipal, request: Request) -> list[ApiKeyOut]:
+async def list_api_keys(principal: SessionPrincipal, request: Request) -> list[ApiKeyOut]:
     async with unit_of_work(runtime_of(request)) as session:
         keys = await service.list_api_keys(session, principal.user_id)
         return [ApiKeyOut.model_validate(k) for k in keys]
@@ -229,12 +230,11 @@ async def list_api_keys(principal: CurrentPrincipal, request: Request) -> list[A
     dependencies=WriteLimited,
 )  # fmt: skip
 async def create_api_key(
-    principal: CurrentPrincipal, request: Request, body: ApiKeyCreateIn | None = None
+    principal: SessionPrincipal, request: Request, body: ApiKeyCreateIn | None = None
 ) -> ApiKeyCreatedOut:
     async with unit_of_work(runtime_of(request)) as session:
-        key, raw = await service.create_api_key(
-            session, principal.user_id, body.name if body else "default"
-        )
+        body = body or ApiKeyCreateIn()
+        key, raw = await service.create_api_key(session, principal.user_id, body.name, body.scope)
         return ApiKeyCreatedOut(**ApiKeyOut.model_validate(key).model_dump(), key=raw)
 
 
@@ -242,7 +242,7 @@ async def create_api_key(
     "/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=WriteLimited
 )
 async def revoke_api_key(
-    key_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+    key_id: uuid.UUID, principal: SessionPrincipal, request: Request
 ) -> Response:
     async with unit_of_work(runtime_of(request)) as session:
         await service.revoke_api_key(session, principal.user_id, key_id)
@@ -256,7 +256,7 @@ async def list_wallets(principal: CurrentPrincipal, request: Request) -> list[Wa
 
 @user_router.post("/wallets/challenge", response_model=LinkChallengeOut, dependencies=WriteLimited)
 async def wallet_challenge(
-    body: LinkChallengeIn, principal: CurrentPrincipal, request: Request
+    body: LinkChallengeIn, principal: SessionPrincipal, request: Request
 ) -> LinkChallengeOut:
     """The message to sign with the wallet you want to link (single use, short-lived)."""
     runtime = runtime_of(request)
@@ -272,7 +272,7 @@ async def wallet_challenge(
     dependencies=WriteLimited,
 )  # fmt: skip
 async def link_wallet(
-    body: LinkWalletIn, principal: CurrentPrincipal, request: Request
+    body: LinkWalletIn, principal: SessionPrincipal, request: Request
 ) -> WalletOut:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
@@ -288,7 +288,7 @@ async def link_wallet(
     dependencies=WriteLimited,
 )  # fmt: skip
 async def create_custodial_wallet(
-    principal: CurrentPrincipal, request: Request, body: CustodialWalletIn | None = None
+    principal: SessionPrincipal, request: Request, body: CustodialWalletIn | None = None
 ) -> WalletOut:
     """A wallet the platform holds for you (its key sealed with AES-256-GCM, never shown):
     the platform can then sign your artifacts' provenance proofs without a browser wallet."""
@@ -305,7 +305,7 @@ async def create_custodial_wallet(
     "/wallets/{wallet_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=WriteLimited
 )
 async def unlink_wallet(
-    wallet_id: uuid.UUID, principal: CurrentPrincipal, request: Request
+    wallet_id: uuid.UUID, principal: SessionPrincipal, request: Request
 ) -> Response:
     async with unit_of_work(runtime_of(request)) as session:
         await service.unlink_wallet(session, principal.user_id, wallet_id)

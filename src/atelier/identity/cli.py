@@ -155,12 +155,9 @@ def wallet_list(
     console.print(table)
 
 
-def _bearer_for(client: httpx.Client, api_key: str | None, email: str | None,
-                password_file: Path | None) -> str:  # fmt: skip
-    if api_key:
-        return api_key
-    if not email:
-        raise fail("sign in: pass --api-key (or set ATELIER_API_KEY), or --email")
+def _sign_in(client: httpx.Client, email: str, password_file: Path | None) -> str:
+    """An access token for a session of the command's own (wallets are managed in a signed-in
+    session, never with an API key)."""
     password = (
         _read_secret_file(password_file, "password")
         if password_file
@@ -187,16 +184,16 @@ def wallet_link(
         "contributors"
     ),
     server: ServerOption = DEFAULT_SERVER,
-    api_key: Annotated[
-        str | None, typer.Option(envvar="ATELIER_API_KEY", show_default=False)
-    ] = None,
-    email: Annotated[str | None, typer.Option(help="Sign in with email + password instead")] = None,
+    email: Annotated[str | None, typer.Option(help="Your account's email (you sign in)")] = None,
     password_file: Annotated[Path | None, typer.Option()] = None,
     passphrase_file: Annotated[Path | None, typer.Option()] = None,
     label: Annotated[str | None, typer.Option(help="A name for the wallet")] = None,
 ) -> None:
     """Link a local wallet to your account by signing the server's challenge with it
-    (the seed's `soulvan link-wallet --address`)."""
+    (the seed's `soulvan link-wallet --address`). You sign in for it: wallets are managed in a
+    signed-in session, never with an API key."""
+    if not email:
+        raise fail("linking a wallet needs you to sign in: pass --email (and --password-file)")
     try:
         profile = load_profile(directory, address)
         keystore = load_keystore(profile, directory)
@@ -214,8 +211,7 @@ def wallet_link(
         raise fail(str(exc)) from None
     try:
         with httpx.Client(base_url=server, timeout=30) as client:
-            bearer = _bearer_for(client, api_key, email, password_file)
-            headers = {"Authorization": f"Bearer {bearer}"}
+            headers = {"Authorization": f"Bearer {_sign_in(client, email, password_file)}"}
             challenge = _json_or_fail(client.post(
                 "/api/v1/user/wallets/challenge", headers=headers,
                 json={"chain": chain, "address": profile["address"]},
@@ -226,6 +222,7 @@ def wallet_link(
                 json={"chain": chain, "message": challenge["message"], "signature": signature,
                       "label": label or profile.get("style")},
             ))  # fmt: skip
+            client.post("/api/v1/auth/logout", headers=headers)  # this command's session ends
     except httpx.HTTPError as exc:
         raise fail(unreachable(server, exc)) from None
     console.print(f"[bold green]Linked[/] {linked['chain']} wallet {linked['address']}")

@@ -49,7 +49,9 @@ async def authenticate(request: Request, credential: str) -> Principal:
         )
 
 
-async def current_principal(request: Request) -> Principal:
+async def any_principal(request: Request) -> Principal:
+    """Whoever the credential names, whatever it may do (the scoped dependencies below
+    decide that)."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -64,7 +66,36 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
+async def current_principal(principal: Annotated[Principal, Depends(any_principal)]) -> Principal:
+    """The caller of an ordinary route: a session, or a full-scope API key. A worker key is
+    refused everywhere a route does not ask for `WorkerPrincipal`: safe by default."""
+    if principal.scope == "worker":
+        raise Forbidden("this API key may only run workers (its scope is worker)",
+                        slug="key-scope")  # fmt: skip
+    return principal
+
+
+async def worker_principal(principal: Annotated[Principal, Depends(any_principal)]) -> Principal:
+    """The caller of a worker route: any credential of the worker's owner."""
+    return principal
+
+
+async def session_principal(principal: Annotated[Principal, Depends(any_principal)]) -> Principal:
+    """The caller of a route that manages credentials (API keys, wallets): a signed-in person.
+    A key that leaked from some machine cannot mint more keys or move wallets, so revoking it
+    is enough."""
+    if not principal.signed_in:
+        raise Forbidden(
+            "managing API keys and wallets needs a signed-in session (sign in with a password "
+            "or a wallet), not an API key",
+            slug="session-required",
+        )
+    return principal
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+WorkerPrincipal = Annotated[Principal, Depends(worker_principal)]
+SessionPrincipal = Annotated[Principal, Depends(session_principal)]
 
 
 def require_role(role: str) -> Callable[[Principal], Awaitable[Principal]]:
@@ -102,11 +133,18 @@ async def limit_writes(request: Request, principal: CurrentPrincipal) -> None:
     )
 
 
+async def limit_worker(request: Request, principal: WorkerPrincipal) -> None:
+    """Per-account limit on the worker routes (polled, so generous, but not unbounded)."""
+    await _enforce(
+        request, "worker", runtime_of(request).settings.rate_limit_worker, str(principal.user_id)
+    )
+
+
 async def optional_principal(request: Request) -> Principal | None:
     """The caller if they sent credentials (which must then be valid), else None."""
     if request.headers.get("authorization") is None:
         return None
-    return await current_principal(request)
+    return await current_principal(await any_principal(request))
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]

@@ -100,9 +100,15 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(20), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # what the key may do: "full" (the account's API, but not managing keys or wallets, which
+    # needs a signed-in session) or "worker" (only run workers: a key left on a volunteer's
+    # machine can do nothing else)
+    scope: Mapped[str] = mapped_column(String(10), server_default=text("'full'"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint("scope IN ('full', 'worker')", name="known_scope"),)
 
 
 class Wallet(Base):

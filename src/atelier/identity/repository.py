@@ -57,7 +57,7 @@ _PRINCIPAL_FOR_SESSION = """
     WHERE u.id = %(user_id)s AND s.id = %(session_id)s AND s.revoked_at IS NULL
 """
 _API_KEY_CANDIDATES = """
-    SELECT k.id, k.key_hash, k.revoked_at, k.last_used_at,
+    SELECT k.id, k.key_hash, k.revoked_at, k.last_used_at, k.scope,
            u.id, u.roles, u.is_active, u.email_verified_at
     FROM api_keys k JOIN users u ON u.id = k.user_id
     WHERE k.prefix = %(prefix)s

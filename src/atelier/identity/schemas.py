@@ -85,7 +85,6 @@ class ProfileUpdateIn(Body):
 
 
 class RegisterOut(BaseModel):
-    user: UserOut
     verification_required: bool
     detail: str
 
@@ -130,6 +129,10 @@ class CustodialWalletIn(Body):
 
 class ApiKeyCreateIn(Body):
     name: str = Field(default="default", min_length=1, max_length=100)
+    scope: Literal["full", "worker"] = Field(
+        default="full",
+        description="worker: the key can only run workers (give a volunteer machine this one)",
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -138,6 +141,7 @@ class ApiKeyOut(BaseModel):
     id: uuid.UUID
     name: str
     prefix: str
+    scope: str
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None

@@ -44,6 +44,9 @@ from atelier.identity.passwords import (
 from atelier.identity.schemas import TokenPair, UserOut, WalletOut
 
 USER_REGISTERED = "user.registered"
+# Someone tried to register an address that has an account: its owner is told by email (the
+# API answers exactly as for a new address, so it does not tell anyone who has an account).
+REGISTRATION_REPEATED = "identity.registration_repeated"
 SIGNIN_STATEMENT = "Sign in to Atelier."
 LINK_STATEMENT = "Link this wallet to my Atelier account."
 MAX_ACTIVE_API_KEYS = 20
@@ -56,12 +59,18 @@ class Principal:
     user_id: uuid.UUID
     roles: tuple[str, ...]
     email_verified: bool
-    via: str
+    via: str  # "jwt" (a signed-in session), "api_key", or what acted for the user
     session_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    scope: str = "full"  # an API key's scope: "full" or "worker"
 
     def has_role(self, role: str) -> bool:
         return role in self.roles or "admin" in self.roles
+
+    @property
+    def signed_in(self) -> bool:
+        """A person in a session, not a key that may sit on some machine."""
+        return self.via == "jwt"
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,10 @@ async def user_out(session: AsyncSession, user: User) -> UserOut:
 
 async def register(
     session: AsyncSession, email: str, password: str, display_name: str | None
-) -> User:
+) -> None:
+    """Create the account and email a verification link, or, if the address already has an
+    account, email its owner instead. Both look the same to the caller (and cost the same
+    password hashing): registration does not reveal who has an account here."""
     email = email.lower()
     problems = password_problems(password, email)
     if problems:
@@ -98,18 +110,22 @@ async def register(
             slug="weak-password",
             extra={"errors": [{"loc": ["body", "password"], "msg": p} for p in problems]},
         )
-    if await repo.user_by_email(session, email) is not None:
-        raise Conflict("an account with this email already exists", slug="email-taken")
-    user = User(
-        email=email,
-        password_hash=await hash_password(password),
-        display_name=display_name,
-        roles=["creator"],
-    )
-    session.add(user)
-    await _flush_or_conflict(session, "an account with this email already exists", "email-taken")
-    await events.emit(session, USER_REGISTERED, {"user_id": str(user.id), "email": email})
-    return user
+    password_hash = await hash_password(password)
+    existing = await repo.user_by_email(session, email)
+    if existing is None:
+        user = User(email=email, password_hash=password_hash, display_name=display_name,
+                    roles=["creator"])  # fmt: skip
+        session.add(user)
+        try:
+            async with session.begin_nested():
+                await session.flush()
+        except IntegrityError:  # registered concurrently: that one is the account
+            existing = await repo.user_by_email(session, email)
+        else:
+            await events.emit(session, USER_REGISTERED, {"user_id": str(user.id), "email": email})
+            return
+    assert existing is not None
+    await events.emit(session, REGISTRATION_REPEATED, {"user_id": str(existing.id)})
 
 
 async def _flush_or_conflict(session: AsyncSession, detail: str, slug: str) -> None:
@@ -359,7 +375,17 @@ async def principal_from_api_key(conn: HotConnection, credential: str) -> Princi
     digest = tokens.sha256_hex(credential)
     prefix = credential[: tokens.API_KEY_DISPLAY_CHARS]
     for row in await repo.api_key_candidates(conn, prefix):
-        key_id, key_hash, revoked_at, last_used_at, user_id, roles, is_active, verified_at = row
+        (
+            key_id,
+            key_hash,
+            revoked_at,
+            last_used_at,
+            scope,
+            user_id,
+            roles,
+            is_active,
+            verified_at,
+        ) = row
         if not secrets.compare_digest(key_hash, digest):
             continue
         if revoked_at is not None:
@@ -376,12 +402,13 @@ async def principal_from_api_key(conn: HotConnection, credential: str) -> Princi
             email_verified=verified_at is not None,
             via="api_key",
             api_key_id=key_id,
+            scope=scope,
         )
     raise Unauthorized("unknown API key", slug="invalid-api-key")
 
 
 async def create_api_key(
-    session: AsyncSession, user_id: uuid.UUID, name: str
+    session: AsyncSession, user_id: uuid.UUID, name: str, scope: str = "full"
 ) -> tuple[ApiKey, str]:
     if await repo.count_active_api_keys(session, user_id) >= MAX_ACTIVE_API_KEYS:
         raise Conflict(
@@ -389,7 +416,7 @@ async def create_api_key(
             slug="too-many-api-keys",
         )
     raw, prefix, digest = tokens.new_api_key()
-    key = ApiKey(user_id=user_id, name=name, prefix=prefix, key_hash=digest)
+    key = ApiKey(user_id=user_id, name=name, prefix=prefix, key_hash=digest, scope=scope)
     session.add(key)
     await session.flush()
     await session.refresh(key)

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.core import events
+from atelier.core import events, ratelimit
 from atelier.core.events import OutboxEvent
 from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
@@ -41,3 +41,25 @@ async def send_verification_email(session: AsyncSession, event: OutboxEvent) -> 
         "this message.\n",
     )
     log.info("identity.verification_sent", user_id=str(user.id))
+
+
+@events.subscribe(service.REGISTRATION_REPEATED, "identity.tell_owner_of_repeat")
+async def tell_owner_of_repeat(session: AsyncSession, event: OutboxEvent) -> None:
+    """Someone registered an address that has an account: tell its owner, at most once a
+    day (a stranger may repeat it to flood the inbox)."""
+    runtime = current_runtime()
+    user = await repo.user_by_id(session, uuid.UUID(event.payload["user_id"]))
+    if user is None or user.email is None:
+        return
+    once_a_day = await ratelimit.hit(runtime.sessions, f"notice:repeat:{user.id}", 1, 86400)
+    if not once_a_day.allowed:
+        return
+    await runtime.mailer.send(
+        user.email,
+        "Someone tried to sign up with your address",
+        "Someone just tried to create an Atelier account with this email address, which "
+        "already has one.\n\nIf it was you: sign in at "
+        f"{runtime.settings.origin} with your password (or the wallet you use).\n"
+        "If it was not you: nothing has changed, and you need do nothing.\n",
+    )
+    log.info("identity.repeat_notice_sent", user_id=str(user.id))

@@ -15,6 +15,7 @@ from pydantic import Field
 from atelier.core.errors import InvalidInput, PayloadTooLarge, ServiceUnavailable
 from atelier.core.http import runtime_of, unit_of_work
 from atelier.core.schemas import Body, Text
+from atelier.core.secrets import ensure_private_dir
 from atelier.identity.deps import (
     CurrentPrincipal,
     OptionalPrincipal,
@@ -87,7 +88,7 @@ async def _receive(request: Request, principal: Principal | None, file: UploadFi
     """The upload in a private work directory; signed-in callers may send more."""
     settings = runtime_of(request).settings
     limit = settings.max_verify_bytes if principal is not None else settings.anonymous_upload_bytes
-    settings.uploads_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_private_dir(settings.uploads_dir)
     workdir = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
     path = workdir / "upload"
     try:

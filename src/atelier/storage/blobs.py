@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from atelier.core.secrets import ensure_private_dir
+
 CHUNK = 1 << 20
 
 
@@ -41,7 +43,7 @@ def key_for(sha256_hex: str) -> str:
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self.root)  # what creators made is theirs to see, not other users
 
     def put_file(self, path: Path) -> str:
         key = key_for(sha256_file(path))

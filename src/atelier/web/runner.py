@@ -20,6 +20,7 @@ import uvicorn
 from atelier.core.config import Settings
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
+from atelier.core.secrets import ensure_private_dir
 from atelier.generators.registry import available_backends
 from atelier.grid.client import GridClient
 from atelier.grid.service import provision_local_worker
@@ -86,7 +87,7 @@ async def _start_local_worker(runtime: Runtime) -> tuple[WorkerLoop, asyncio.Tas
         workdir=runtime.settings.uploads_dir,
         idle_poll_s=1.0,
     )
-    runtime.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(runtime.settings.uploads_dir)
     return loop, asyncio.create_task(loop.run())
 
 

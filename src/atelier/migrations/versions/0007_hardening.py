@@ -1,4 +1,4 @@
-"""hardening: sidecar manifests, signed copy size
+"""hardening: sidecar manifests, signed copy size, API key scopes
 
 Revision ID: 0007
 Revises: 0006
@@ -18,6 +18,13 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column(
+        "api_keys",
+        sa.Column("scope", sa.String(length=10), server_default=sa.text("'full'"), nullable=False),
+    )
+    op.create_check_constraint(
+        op.f("ck_api_keys_known_scope"), "api_keys", "scope IN ('full', 'worker')"
+    )
+    op.add_column(
         "provenance_records", sa.Column("signed_size_bytes", sa.BigInteger(), nullable=True)
     )
     op.add_column(
@@ -27,5 +34,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_constraint(op.f("ck_api_keys_known_scope"), "api_keys", type_="check")
+    op.drop_column("api_keys", "scope")
     op.drop_column("provenance_records", "sidecar_storage_key")
     op.drop_column("provenance_records", "signed_size_bytes")
