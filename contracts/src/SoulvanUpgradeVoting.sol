@@ -19,12 +19,18 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 /// accepts, and anyone, normally the platform's relayer, submits it and pays the gas. Members
 /// thus need SOUL at the snapshot but no ETH to vote, and one signature serves both the off-chain
 /// tally and the on-chain one.
+///
+/// A one-wallet-one-vote proposal is open to any address, so fresh keys are free votes. A
+/// relayed-only proposal (`createRelayedProposal`) takes votes only through `voteBySig` sent by
+/// the owner: the platform relays the signed votes of wallets it knows belong to distinct
+/// verified people, and no one else's key counts.
 contract SoulvanUpgradeVoting is EIP712, Ownable {
     /// @notice One proposal's window, rules and running tally.
     struct Proposal {
         uint48 snapshot; // block whose voting power counts (strictly before creation's block)
         uint48 voteEnd; // last timestamp (inclusive) at which votes are accepted
         bool tokenWeighted; // false: one wallet one vote, no token needed
+        bool relayedOnly; // votes only through voteBySig submitted by the owner
         bool exists;
         bool finalized; // applyUpgrade has run
         bool applied; // the outcome: approved with quorum
@@ -77,6 +83,7 @@ contract SoulvanUpgradeVoting is EIP712, Ownable {
     error InvalidChoice();
     error InvalidSignature();
     error AlreadyFinalized(bytes32 jobId);
+    error RelayedOnly(bytes32 jobId);
 
     /// @param initialOwner the account allowed to create proposals (the platform)
     /// @param token_ the ERC-5805 votes token (SoulvanCoin); its clock must be block numbers
@@ -122,9 +129,22 @@ contract SoulvanUpgradeVoting is EIP712, Ownable {
         _create(jobId, snapshot, voteEnd, tokenWeighted, quorum);
     }
 
+    /// @notice Opens a one-wallet-one-vote proposal whose votes come only through the owner's
+    /// `voteBySig` relays (the off-chain service decides who is eligible; see the contract notes).
+    function createRelayedProposal(bytes32 jobId, uint48 snapshot, uint48 voteEnd, uint256 quorum)
+        external
+        onlyOwner
+    {
+        if (snapshot >= block.number) revert InvalidSnapshot(snapshot, block.number);
+        if (voteEnd <= block.timestamp) revert InvalidVoteEnd(voteEnd, block.timestamp);
+        _create(jobId, snapshot, voteEnd, false, quorum);
+        _proposals[jobId].relayedOnly = true;
+    }
+
     /// @notice Casts the caller's vote on `jobId`, with their weight at the proposal's snapshot.
     /// @param reason free text (at most 5000 bytes), kept in the VoteCast event only
     function voteOnUpgrade(bytes32 jobId, bool approve, string calldata reason) external {
+        if (_existing(jobId).relayedOnly) revert RelayedOnly(jobId);
         _cast(jobId, msg.sender, approve, reason);
     }
 
@@ -159,6 +179,7 @@ contract SoulvanUpgradeVoting is EIP712, Ownable {
         (address signer, ECDSA.RecoverError err,) =
             ECDSA.tryRecoverCalldata(_hashTypedDataV4(structHash), signature);
         if (err != ECDSA.RecoverError.NoError || signer != voter) revert InvalidSignature();
+        if (_existing(jobId).relayedOnly && msg.sender != owner()) revert RelayedOnly(jobId);
         _cast(jobId, voter, approve, reason);
     }
 

@@ -763,3 +763,28 @@ def test_voting_abi_events() -> None:
 def test_missing_artifact_names_make_contracts() -> None:
     with pytest.raises(FileNotFoundError, match="make contracts"):
         load_artifact("NoSuchContract")
+
+
+def test_relayed_only_proposals_take_only_the_owners_relays(chain: Chain) -> None:
+    """One wallet one vote, but only through the platform's relays: a fresh key voting
+    directly, or someone else relaying a signature, is refused."""
+    voter: LocalAccount = Account.create()
+    end = chain.w3.eth.get_block("latest")["timestamp"] + PERIOD
+    send(chain.voting.functions.createRelayedProposal(JOB, chain.block() - 1, end, 1), chain.owner)
+    assert chain.proposal()["relayedOnly"] is True
+    assert_reverts(chain.voting, "RelayedOnly",
+                   lambda: chain.voting.functions.voteOnUpgrade(JOB, True, "").transact(
+                       {"from": chain.accounts[2]}))  # fmt: skip
+    message = typed_vote(chain.w3.eth.chain_id, chain.voting.address, JOB, voter.address,
+                         "approve")  # fmt: skip
+    signature = sign_vote(voter, message)
+    relay = chain.voting.functions.voteBySig(JOB, voter.address, "approve", "", 1_700_000_000,
+                                             signature)  # fmt: skip
+    assert_reverts(chain.voting, "RelayedOnly",
+                   lambda: relay.transact({"from": chain.accounts[6]}))  # fmt: skip
+    receipt = send(relay, chain.owner)
+    (cast,) = chain.voting.events.VoteCast().process_receipt(receipt)
+    assert cast["args"]["weight"] == 1  # no tokens needed: one vote per relayed wallet
+    assert_reverts(chain.voting, "OwnableUnauthorizedAccount",
+                   lambda: chain.voting.functions.createRelayedProposal(
+                       JOB2, chain.block() - 1, end, 1).transact({"from": chain.accounts[1]}))  # fmt: skip

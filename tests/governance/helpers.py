@@ -13,7 +13,8 @@ from typing_extensions import override
 
 from atelier.chain.evm.client import EvmChain, chain_for
 from atelier.core.runtime import Runtime
-from tests.helpers import bearer
+from tests.grid.helpers import account_with_key, session_for
+from tests.helpers import bearer, eth_sign
 from tests.servers import JsonHandler, stand_in
 
 
@@ -81,3 +82,24 @@ class _Node(JsonHandler):
 
 def external_node(*, broken: bool = False) -> AbstractContextManager[str]:
     return stand_in(type("Node", (_Node,), {"broken": broken}))
+
+
+async def validator_key(runtime: Runtime) -> str:
+    """An API key of a validator: their proposals are mirrored on chain (the relayer pays)."""
+    _, key = await account_with_key(runtime, ["creator", "validator"])
+    return key
+
+
+async def verified_voter(client: httpx.AsyncClient, runtime: Runtime) -> LocalAccount:
+    """A fresh wallet, linked (in a signed-in session) to an account with a verified email:
+    its votes count under `verified-wallets` and are relayed."""
+    user_id, _ = await account_with_key(runtime)
+    session = bearer(await session_for(runtime, user_id))
+    account: LocalAccount = Account.create()
+    challenge = await client.post("/api/v1/user/wallets/challenge", headers=session,
+                                  json={"chain": "evm", "address": account.address})  # fmt: skip
+    message = challenge.json()["message"]
+    linked = await client.post("/api/v1/user/wallets", headers=session, json={
+        "chain": "evm", "message": message, "signature": eth_sign(account, message)})  # fmt: skip
+    assert linked.status_code == 201, linked.text
+    return account

@@ -13,7 +13,13 @@ from atelier.chain.evm.models import ChainLog
 from atelier.core.runtime import Runtime
 from atelier.governance import relay
 from atelier.governance.models import Proposal
-from tests.governance.helpers import give_tokens, proposal, signed_vote
+from tests.governance.helpers import (
+    give_tokens,
+    proposal,
+    signed_vote,
+    validator_key,
+    verified_voter,
+)
 from tests.grid.helpers import account_with_key
 
 
@@ -37,10 +43,9 @@ async def _log_count(runtime: Runtime) -> int:
 async def test_votes_are_relayed_and_indexed_once(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    _, token = await account_with_key(runtime)
-    created = await proposal(client, token, quorum="2")
+    created = await proposal(client, await validator_key(runtime), quorum="2")
     assert created["chain_status"] == "pending"
-    voters = [Account.create() for _ in range(3)]
+    voters = [await verified_voter(client, runtime) for _ in range(3)]
     for account, choice in zip(voters, ["approve", "approve", "reject"], strict=True):
         body = await signed_vote(client, created["id"], account, choice, reason="on chain")
         assert (await client.post("/api/vote", json=body)).status_code == 201
@@ -63,8 +68,7 @@ async def test_votes_are_relayed_and_indexed_once(
 async def test_vote_cast_directly_on_chain_is_synced(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    _, token = await account_with_key(runtime)
-    created = await proposal(client, token)
+    created = await proposal(client, await validator_key(runtime))
     await relay.tick(runtime)  # mirrored
     chain = await chain_for(runtime)
     key = bytes.fromhex(created["chain_key"][2:])
@@ -91,13 +95,12 @@ async def test_vote_cast_directly_on_chain_is_synced(
 
 
 async def test_reorg_leaves_no_phantom_votes(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    _, token = await account_with_key(runtime)
-    created = await proposal(client, token)
+    created = await proposal(client, await validator_key(runtime))
     chain = await chain_for(runtime)
     key = bytes.fromhex(created["chain_key"][2:])
     fork_point = await chain.run(lambda c: c.rpc("evm_snapshot", [])["result"])
 
-    signed = Account.create()
+    signed = await verified_voter(client, runtime)
     body = await signed_vote(client, created["id"], signed, "approve", reason="signed")
     assert (await client.post("/api/vote", json=body)).status_code == 201
     await relay.tick(runtime)  # mirrored, relayed, confirmed
@@ -169,8 +172,7 @@ async def test_a_vote_takes_the_relay_status_the_proposal_has_when_it_lands(
     """Ingestion keeps a proposal's fixed terms per process, but whether its votes go on chain
     can change after a first vote (the relayer gives up mirroring a proposal the chain refuses):
     each vote reads that from the proposal as it lands."""
-    _, token = await account_with_key(runtime)
-    created = await proposal(client, token)
+    created = await proposal(client, await validator_key(runtime))
     first, second = Account.create(), Account.create()
     stored = await client.post(
         "/api/vote", json=await signed_vote(client, created["id"], first, "approve")
@@ -191,7 +193,81 @@ async def test_a_vote_takes_the_relay_status_the_proposal_has_when_it_lands(
 async def test_choices_are_judged_relayable_as_they_are_stored(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    _, token = await account_with_key(runtime)
-    created = await proposal(client, token, choices=["Approve", " REJECT "])
+    created = await proposal(client, await validator_key(runtime), choices=["Approve", " REJECT "])
     assert created["choices"] == ["approve", "reject"]
     assert created["chain_status"] == "pending"  # the contract's approve/reject, so relayed
+
+
+async def test_the_relayers_gas_is_for_verified_people_within_a_budget(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Any fresh key used to be relayed at the relayer's cost, and any creator's proposal
+    mirrored: on a real chain that drains the relayer."""
+    _, creator_key = await account_with_key(runtime)
+    unmirrored = await proposal(client, creator_key)
+    assert unmirrored["chain_status"] == "off"  # a creator's proposal is decided off chain
+
+    created = await proposal(client, await validator_key(runtime))
+    stranger = Account.create()  # a fresh key, linked to no one: counted, but not relayed
+    person = await verified_voter(client, runtime)
+    for voter in (stranger, person):
+        body = await signed_vote(client, created["id"], voter, "approve")
+        assert (await client.post("/api/vote", json=body)).status_code == 201
+    report = await relay.tick(runtime)
+    assert report.relayed == 1
+    votes = {v["voter"]: v for v in (await _votes(client, created["id"]))["votes"]}
+    assert votes[person.address]["relay_status"] == "confirmed"
+    assert votes[stranger.address]["relay_status"] == "off"
+    assert votes[stranger.address]["relay_error"] == relay.NOT_VERIFIED
+    assert await _on_chain_tally(runtime, created["chain_key"]) == (1, 0)
+
+    budget = runtime.settings.chain_relay_budget_daily
+    runtime.settings.chain_relay_budget_daily = 1
+    try:
+        second = await proposal(client, await validator_key(runtime))
+        await relay.tick(runtime)  # mirrored: authored by a fresh validator, within budget
+        user_id, _ = await account_with_key(runtime)
+        wallets = [await _link(client, runtime, user_id) for _ in range(2)]
+        for wallet in wallets:
+            body = await signed_vote(client, second["id"], wallet, "approve")
+            assert (await client.post("/api/vote", json=body)).status_code == 201
+        await relay.tick(runtime)
+        statuses = sorted(v["relay_error"] or v["relay_status"]
+                          for v in (await _votes(client, second["id"]))["votes"])  # fmt: skip
+        assert statuses == sorted(["confirmed", relay.BUDGET_SPENT])
+    finally:
+        runtime.settings.chain_relay_budget_daily = budget
+
+
+async def _link(client: httpx.AsyncClient, runtime: Runtime, user_id: Any) -> Any:
+    from tests.grid.helpers import session_for
+    from tests.helpers import bearer, eth_sign
+
+    session = bearer(await session_for(runtime, user_id))
+    account = Account.create()
+    message = (await client.post("/api/v1/user/wallets/challenge", headers=session,
+                                 json={"chain": "evm", "address": account.address})).json()["message"]  # fmt: skip
+    linked = await client.post("/api/v1/user/wallets", headers=session, json={
+        "chain": "evm", "message": message, "signature": eth_sign(account, message)})  # fmt: skip
+    assert linked.status_code == 201
+    return account
+
+
+async def test_a_signature_with_v_0_or_1_is_the_same_vote_and_relays(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Some wallets write v as 0/1: counted off chain, it could never go on chain
+    (OpenZeppelin's ECDSA wants 27/28). Stored canonical, the same vote either way."""
+    created = await proposal(client, await validator_key(runtime))
+    voter = await verified_voter(client, runtime)
+    body = await signed_vote(client, created["id"], voter, "approve")
+    raw = bytes.fromhex(body["signature"][2:])
+    low_v = "0x" + (raw[:64] + bytes([raw[64] - 27])).hex()
+    stored = await client.post("/api/vote", json={**body, "signature": low_v})
+    assert stored.status_code == 201
+    assert stored.json()["vote"]["signature"] == body["signature"].lower()
+    same = await client.post("/api/vote", json=body)  # the same vote with v = 27/28
+    assert same.status_code == 200 and same.json()["created"] is False
+    assert (await relay.tick(runtime)).failed == 0
+    [vote] = (await _votes(client, created["id"]))["votes"]
+    assert vote["relay_status"] == "confirmed"

@@ -16,20 +16,34 @@ from typer.testing import CliRunner
 from typing_extensions import override
 
 from atelier.cli import app
+from atelier.core.config import Settings
 from atelier.core.runtime import Runtime
 from atelier.governance import ballots
 from atelier.governance.models import Vote
+from tests.conftest import make_settings
 from tests.governance.helpers import external_node
 from tests.grid.helpers import account_with_key
-from tests.helpers import cli_wallet
+from tests.helpers import STRONG_PASSWORD, cli_wallet, register_verified
 from tests.servers import JsonHandler, atelier_env, running_server, stand_in
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_server(tmp_path_factory.mktemp("srv"), database_url, ["governance"]) as url:
+def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Settings:
+    """The test process's own runtime does not relay: the server's process owns the chain
+    (its embedded one), and `atelier chain index` relays to it."""
+    return make_settings(tmp_path_factory.mktemp("home"), database_url, chain_relay=False)
+
+
+@pytest.fixture(scope="module")
+def server_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("srv")
+
+
+@pytest.fixture(scope="module")
+def live_server(database_url: str, server_home: Path) -> Iterator[str]:
+    with running_server(server_home, database_url, ["governance"]) as url:
         yield url
 
 
@@ -40,14 +54,21 @@ def _ok(args: list[str], **env: str) -> str:
 
 
 async def test_proposal_vote_tally_and_chain_commands(
-    runtime: Runtime, live_server: str, database_url: str, tmp_path: Path
-) -> None:
-    _, api_key = await account_with_key(runtime)
+    client: httpx.AsyncClient, runtime: Runtime, live_server: str, server_home: Path,
+    database_url: str, tmp_path: Path,
+) -> None:  # fmt: skip
+    _, api_key = await account_with_key(runtime, ["creator", "validator"])  # mirrored on chain
     out = _ok(["proposal", "create", "--title", "Chrome or matte?", "--ends-in", "1h",
                "--server", live_server], ATELIER_API_KEY=api_key)  # fmt: skip
     proposal_id = out.split()[1]
 
     wallet, passphrase = cli_wallet(tmp_path / "w")
+    email, _ = await register_verified(client, runtime)  # a verified person's wallet: relayed
+    password = tmp_path / "password"
+    password.write_text(STRONG_PASSWORD)
+    _ok(["wallet", "link", "--address", wallet, "--dir", str(tmp_path / "w"), "--server",
+         live_server, "--email", email, "--password-file", str(password), "--passphrase-file",
+         str(passphrase)])  # fmt: skip
     voted = _ok(["vote", proposal_id, "approve", "--wallet", wallet, "--reason", "shiny",
                  "--dir", str(tmp_path / "w"), "--passphrase-file", str(passphrase),
                  "--server", live_server])  # fmt: skip
@@ -72,11 +93,16 @@ async def test_proposal_vote_tally_and_chain_commands(
                                 "--server", live_server])  # fmt: skip
     assert wrong.exit_code == 2 and "not a choice" in wrong.output
 
-    deployed = _ok(["chain", "deploy", "--server", live_server, "--supply", "10"])
+    # operator commands on the server's machine (its ATELIER_HOME: the platform's chain key)
+    deployed = _ok(["chain", "deploy", "--server", live_server, "--supply", "10"],
+                   ATELIER_HOME=str(server_home))  # fmt: skip
     assert "ATELIER_CHAIN_VOTING_ADDRESS=0x" in deployed
+    elsewhere = runner.invoke(app, ["chain", "deploy", "--server", live_server],
+                              env={"ATELIER_HOME": str(tmp_path / "other"), "COLUMNS": "300"})  # fmt: skip
+    assert elsewhere.exit_code == 2 and "chain-platform.key does not exist" in elsewhere.output
     indexed = subprocess.run(  # its own event loop: a real process, as an operator runs it
         [sys.executable, "-m", "atelier", "chain", "index", "--once", "--server", live_server],
-        env=atelier_env(tmp_path / "home", database_url), capture_output=True, text=True,
+        env=atelier_env(server_home, database_url), capture_output=True, text=True,
         timeout=120, check=False,
     )  # fmt: skip
     assert indexed.returncode == 0, indexed.stderr

@@ -11,11 +11,11 @@ import httpx
 from eth_account import Account
 from sqlalchemy import select
 
-from atelier.chain.evm.client import chain_for
+from atelier.chain.evm.client import EvmChain, chain_for, error_name
 from atelier.core.runtime import Runtime
 from atelier.governance import relay
 from atelier.grid.models import GenerationRequest
-from tests.governance.helpers import signed_vote
+from tests.governance.helpers import signed_vote, verified_voter
 from tests.grid.helpers import account_with_key, asgi_client, session_for, worker_loop
 from tests.helpers import bearer, drain_tasks
 
@@ -43,10 +43,13 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
     proposal = await client.get(f"/api/proposals/{job.id}")
     assert proposal.status_code == 200, proposal.text
     assert proposal.json()["job_id"] == str(job.id)
-    assert proposal.json()["strategy"] == "one-wallet-one-vote"
+    assert proposal.json()["strategy"] == "verified-wallets"  # fresh keys are no votes
     assert proposal.json()["chain_key"] == "0x" + job.id.bytes.hex() + "00" * 16
 
-    voters = [Account.create() for _ in range(3)]  # wallets Atelier never saw
+    sybil = await signed_vote(client, str(job.id), Account.create(), "approve", key="job_id")
+    refused = await client.post("/api/vote", json=sybil)
+    assert refused.status_code == 403 and refused.json()["type"].endswith("/no-voting-power")
+    voters = [await verified_voter(client, runtime) for _ in range(3)]
     for account, choice in zip(voters, ["approve", "approve", "reject"], strict=True):
         body = await signed_vote(client, str(job.id), account, choice, reason=f"{choice}: lighting",
                                  key="job_id")  # fmt: skip
@@ -55,12 +58,22 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
     assert tally["tally"] == {"approve": "2", "reject": "1"}
     assert tally["quorum"]["reached"] is True
 
-    await relay.tick(runtime)  # mirrored, relayed, indexed back
+    await relay.tick(runtime)  # mirrored (relayed votes only), relayed, indexed back
     synced = (await client.get(f"/api/vote/{job.id}")).json()
     assert [v["relay_status"] for v in synced["votes"]] == ["confirmed"] * 3
+    chain = await chain_for(runtime)
+
+    def vote_directly(c: EvmChain) -> str:  # a funded key of its own, voting on chain itself
+        call = c.voting.functions.voteOnUpgrade(job.id.bytes + bytes(16), True, "sybil")
+        try:
+            call.transact({"from": c.w3.eth.accounts[5]})
+        except Exception as exc:
+            return error_name(exc, c.voting.abi)
+        return "accepted"
+
+    assert await chain.run(vote_directly) == "RelayedOnly"
 
     # the on-chain window (off-chain window + relay grace) passes; anyone may apply
-    chain = await chain_for(runtime)
     window = runtime.settings.governance_job_window_s + runtime.settings.chain_relay_grace_s
     tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     await chain.run(lambda c: tester.time_travel(int(time.time()) + window + 60))
@@ -69,6 +82,7 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
     applied = (await client.get(f"/api/proposals/{job.id}")).json()
     assert applied["chain_outcome"] == "applied"
 
+    usage_before = (await client.get("/api/v1/user/usage", headers=bearer(key))).json()
     await drain_tasks(runtime)  # governance.upgrade_applied → music personalization
     async with runtime.sessions() as session:
         tracks = list(await session.scalars(
@@ -78,5 +92,7 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
     assert len(tracks) == 1
     assert tracks[0].options == {"personalizes": str(job.id)}
     assert tracks[0].params["genre"] == "hip-hop"
+    usage = (await client.get("/api/v1/user/usage", headers=bearer(key))).json()
+    assert (usage["used"], usage["reserved"]) == (usage_before["used"], usage_before["reserved"])
     again = await relay.tick(runtime)  # applyUpgrade twice is refused on chain; nothing happens
     assert again.applied == 0

@@ -133,7 +133,8 @@ async def test_replays_copies_and_changes(client: httpx.AsyncClient, runtime: Ru
     assert copy.status_code == 200 and copy.json()["created"] is False
     second = await signed_vote(client, changeable["id"], voter, "reject", timestamp=now - 5)
     changed = await client.post("/api/vote", json=second)
-    assert changed.status_code == 200 and changed.json()["vote"]["vote"] == "reject"
+    assert changed.status_code == 201 and changed.json()["vote"]["vote"] == "reject"
+    assert (changed.json()["created"], changed.json()["replaced"]) == (False, True)
     replayed = await client.post("/api/vote", json=first)  # the old vote, replayed
     assert replayed.status_code == 409 and replayed.json()["type"].endswith("/stale-vote")
     assert (await _votes(client, changeable["id"]))["tally"] == {"approve": "0", "reject": "1"}

@@ -48,7 +48,8 @@ def test_evm_wallet_opens_with_eth_account(tmp_path: Path, passphrase_file: Path
     assert profile["chain"] == "evm"
     assert profile["style"] == "graffiti"
     assert profile["music_genre"] == "hip-hop"
-    keystore_path = Path(profile["keystore"])
+    assert profile["keystore"] == f"{profile['address']}.keystore.json"  # beside it, relative
+    keystore_path = tmp_path / profile["keystore"]
     assert stat.S_IMODE(keystore_path.stat().st_mode) == 0o600
     keystore = json.loads(keystore_path.read_text())
     assert keystore["version"] == 3
@@ -62,7 +63,7 @@ def test_evm_wallet_opens_with_eth_account(tmp_path: Path, passphrase_file: Path
 
 def test_solana_wallet_roundtrip(tmp_path: Path, passphrase_file: Path) -> None:
     profile = _create(tmp_path, "solana", "mythic", passphrase_file)
-    keystore = json.loads(Path(profile["keystore"]).read_text())
+    keystore = json.loads((tmp_path / profile["keystore"]).read_text())
     assert keystore["chain"] == "solana"
     assert keystore["address"] == profile["address"]
     seed = eth_keyfile.decode_keyfile_json(keystore, PASSPHRASE.encode())

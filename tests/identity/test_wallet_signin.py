@@ -154,3 +154,22 @@ async def test_siws_sign_in_and_refusals(client: httpx.AsyncClient) -> None:
         json={"message": evm_shaped, "signature": sol_sign(keypair, evm_shaped)},
     )
     assert mixed.status_code == 422
+
+
+def test_siwe_is_judged_at_the_time_it_is_given() -> None:
+    """siwe's own verify read the wall clock, whatever `now` the caller passed: a message
+    valid at `now` was refused (and one expired at `now` could pass the second check)."""
+    from atelier.identity import signin
+
+    account = Account.create()
+    issued = datetime(2020, 1, 1, tzinfo=UTC)
+    message = siwe_message(account.address, "a1b2c3d4e5f6a7b8", issued_at=issued,
+                           expires_in=timedelta(days=1))  # fmt: skip
+    signature = eth_sign(account, message)
+    kwargs = {"domain": "localhost:8080", "origin": "http://localhost:8080",
+              "allowed_chain_ids": ["1"]}  # fmt: skip
+    parsed = signin.verify("evm", message, signature, now=issued + timedelta(hours=1), **kwargs)
+    assert parsed.address == account.address
+    with pytest.raises(signin.SignInError) as late:
+        signin.verify("evm", message, signature, now=issued + timedelta(days=2), **kwargs)
+    assert late.value.slug == "sign-in-expired"

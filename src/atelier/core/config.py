@@ -169,14 +169,20 @@ class Settings(BaseSettings):
     )
     chain_poll_s: float = Field(default=2.0, gt=0, description="indexer and relayer period")
     chain_relay: bool = Field(default=True, description="relay signed votes on chain")
+    chain_relay_budget_daily: int = Field(
+        default=100, ge=0, description="relayer-paid transactions per account per day"
+    )
     chain_relay_grace_s: int = Field(
         default=3600, ge=60, description="on-chain window beyond the off-chain one, for relays"
     )
     governance_job_window_s: int = Field(
         default=3 * 86400, ge=60, description="voting window of a finished job's proposal"
     )
-    governance_job_strategy: Literal["one-wallet-one-vote", "erc20", "ledger", "quadratic"] = Field(
-        default="one-wallet-one-vote", description="erc20 = SoulvanCoin token gating"
+    governance_job_strategy: Literal[
+        "verified-wallets", "one-wallet-one-vote", "erc20", "ledger", "quadratic"
+    ] = Field(
+        default="verified-wallets",
+        description="a job proposal's voting power; erc20 = SoulvanCoin token gating",
     )
     governance_job_quorum: int = Field(
         default=1, ge=0, description="voting power (votes, or token base units) for a quorum"

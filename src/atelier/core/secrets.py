@@ -9,6 +9,10 @@ import os
 import secrets
 from pathlib import Path
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from atelier.core.config import Settings
+
 
 def ensure_private_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
@@ -63,3 +67,25 @@ def load_or_create_secret(directory: Path, name: str, nbytes: int = 32) -> bytes
     finally:
         os.close(fd)
     return value
+
+
+def sealing_key(settings: Settings) -> bytes:
+    """The AES-256 key that seals keys the platform holds (wallets, its chain key):
+    `ATELIER_WALLET_KEY` (the same on every API node), or generated into secrets/wallet.key."""
+    if settings.wallet_key is not None:
+        key = bytes.fromhex(settings.wallet_key.get_secret_value())
+        if len(key) != 32:
+            raise ValueError("ATELIER_WALLET_KEY must be 64 hex characters")
+        return key
+    return load_or_create_secret(settings.secrets_dir, "wallet.key", 32)
+
+
+def seal(settings: Settings, bound_to: str, secret: bytes) -> bytes:
+    """`nonce || ciphertext+tag` (AES-256-GCM), bound to `bound_to` as associated data, so a
+    sealed key cannot be moved to another owner's row and still open."""
+    nonce = os.urandom(12)
+    return nonce + AESGCM(sealing_key(settings)).encrypt(nonce, secret, bound_to.encode())
+
+
+def unseal(settings: Settings, bound_to: str, sealed: bytes) -> bytes:
+    return AESGCM(sealing_key(settings)).decrypt(sealed[:12], sealed[12:], bound_to.encode())

@@ -35,7 +35,9 @@ router = APIRouter(prefix="/api", tags=["governance"])
 async def create_proposal(
     body: ProposalIn, principal: CurrentPrincipal, request: Request
 ) -> ProposalWithTally:
-    """A free-standing proposal (a finished job gets one by itself)."""
+    """A free-standing proposal (a finished job gets one by itself). It is mirrored on chain
+    (the relayer pays) only when its author is a validator or an admin; anyone else's is
+    decided off chain."""
     runtime = runtime_of(request)
     spec = service.ProposalSpec(
         title=body.title, body=body.body, choices=tuple(body.choices), strategy=body.strategy,
@@ -44,8 +46,9 @@ async def create_proposal(
     )  # fmt: skip
     async with unit_of_work(runtime) as session:
         proposal = await service.create_proposal(
-            session, runtime, spec, author_id=principal.user_id
-        )
+            session, runtime, spec, author_id=principal.user_id,
+            on_chain=principal.has_role("validator"),  # mirroring costs the relayer gas
+        )  # fmt: skip
         result = await service.tally(session, proposal)
     return ProposalWithTally(**ProposalOut.of(proposal).model_dump(), result=TallyOut.of(result))
 
@@ -89,7 +92,9 @@ async def typed_data(
 @router.post("/vote", response_model=VoteReceipt, dependencies=[Depends(limit_open_writes)])
 async def cast_vote(body: VoteIn, request: Request, response: Response,
                     principal: OptionalPrincipal) -> VoteReceipt:  # fmt: skip
-    """Store a signed vote: 201 when stored, 200 when this exact vote was already stored.
+    """Store a signed vote: 201 when stored (the voter's first, or a change that replaced
+    their vote where the proposal allows changes), 200 when this exact vote was already
+    stored (the same signature, whichever way its v is written).
 
     The receipt carries no tally: counting a proposal's votes on every vote would make each
     vote cost the whole count; `GET /api/vote/{id}` has it."""
@@ -99,9 +104,11 @@ async def cast_vote(body: VoteIn, request: Request, response: Response,
     vote_request = service.VoteRequest(body.wallet, body.vote, body.reason, body.timestamp,
                                        body.signature)  # fmt: skip
     terms = await service.terms_of(runtime, some_id)
-    vote, created = await service.cast_vote(runtime, terms, vote_request, principal)
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return VoteReceipt(vote=VoteOut.of(vote), created=created)
+    vote, outcome = await service.cast_vote(runtime, terms, vote_request, principal)
+    unchanged = outcome == "unchanged"
+    response.status_code = status.HTTP_200_OK if unchanged else status.HTTP_201_CREATED
+    return VoteReceipt(vote=VoteOut.of(vote), created=outcome == "created",
+                       replaced=outcome == "replaced")  # fmt: skip
 
 
 @router.get("/vote/{some_id}", response_model=VotesOut)

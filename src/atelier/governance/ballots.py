@@ -21,6 +21,8 @@ import coincurve
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from atelier.core.signatures import MalformedSignature, signature_bytes
+
 DOMAIN_NAME = "SoulvanUpgradeVoting"
 DOMAIN_VERSION = "1"
 MAX_REASON_CHARS = 5000
@@ -122,18 +124,16 @@ def digest(domain: Domain, ballot: Ballot) -> bytes:
 
 
 def parse_signature(signature: str) -> bytes:
-    """65 bytes r‖s‖v (v 27/28 or 0/1), low-s; anything else is a BadSignature."""
-    text = signature[2:] if signature[:2] in ("0x", "0X") else signature
+    """65 bytes r‖s‖v (v 27/28 or 0/1), low-s, as coincurve takes them (v 0/1); anything
+    else is a BadSignature."""
     try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raise BadSignature("the signature is not hex") from None
-    if len(raw) != 65:
-        raise BadSignature("a signature is 65 bytes (r, s, v)")
+        raw = signature_bytes(signature)
+    except MalformedSignature as exc:
+        raise BadSignature(str(exc)) from None
     v = raw[64] - 27 if raw[64] >= 27 else raw[64]
     s = int.from_bytes(raw[32:64], "big")
-    if v not in (0, 1) or not 0 < s <= _SECP256K1_N // 2:
-        raise BadSignature("non-canonical signature (v must be 27/28, s in the lower half)")
+    if not 0 < s <= _SECP256K1_N // 2:
+        raise BadSignature("non-canonical signature (s must be in the lower half)")
     return raw[:64] + bytes([v])
 
 

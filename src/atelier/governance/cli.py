@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from atelier.core.cli import (
     settings_or_exit,
 )
 from atelier.core.clock import now_utc
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 console = Console()
 
@@ -52,8 +55,12 @@ def _print_result(result: dict[str, Any]) -> None:
         table.add_row(choice, power, str(result["voters"][choice]))
     console.print(table)
     quorum = result["quorum"]
-    console.print(f"quorum {quorum['participation']} / {quorum['required']}"
-                  f" ({'reached' if quorum['reached'] else 'not reached'})")  # fmt: skip
+    cast, needed = quorum["participation"], quorum["required"]
+    if Decimal(needed) == 0:
+        console.print(f"quorum: none required ({cast} cast)")
+    else:
+        reached = "reached" if quorum["reached"] else "not reached"
+        console.print(f"quorum: {cast} cast of {needed} needed ({reached})")
 
 
 @proposal_app.command("create")
@@ -231,6 +238,20 @@ def _rpc_url(rpc_url: str | None, server: str) -> str:
     return f"{server.rstrip('/')}/chain/rpc" if url == "embedded" else url
 
 
+def _embedded_key(rpc_url: str | None) -> LocalAccount | None:
+    """On the server's embedded chain (no --rpc-url, ATELIER_CHAIN_RPC_URL=embedded), the
+    platform's own key from this machine's ATELIER_HOME: the node lends no account."""
+    from atelier.chain.evm.embedded import NoPlatformKey, platform_key
+
+    settings = settings_or_exit()
+    if rpc_url or settings.chain_rpc_url != "embedded":
+        return None
+    try:
+        return platform_key(settings, create=False)
+    except NoPlatformKey as exc:
+        raise fail(str(exc)) from None
+
+
 @chain_app.command("deploy")
 def chain_deploy(
     rpc_url: Annotated[
@@ -258,8 +279,10 @@ def chain_deploy(
 
     url = _rpc_url(rpc_url, server)
     w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 60}))
+    key = None if key_file else _embedded_key(rpc_url)
     try:
-        key = load_relayer_key(key_file) if key_file else None
+        if key_file:
+            key = load_relayer_key(key_file)
         deployment = deploy(
             w3, sender_for(w3, key),
             initial_holder=Web3.to_checksum_address(holder) if holder else None,
@@ -284,12 +307,14 @@ def chain_index(
     task worker does every 2 s), against ATELIER_CHAIN_RPC_URL and ATELIER_DATABASE_URL."""
     import asyncio
 
+    from atelier.chain.evm.client import open_chain, use_chain
     from atelier.chain.evm.indexer import ChainMoved
     from atelier.core.errors import AppError
     from atelier.governance import relay
     from atelier.web.app import close_runtime, open_runtime
 
     settings = settings_or_exit()
+    key = _embedded_key(None)
     if settings.chain_rpc_url == "embedded":
         info = api_call("GET", f"{server.rstrip('/')}/api/chain")
         settings = settings.model_copy(update={
@@ -300,6 +325,8 @@ def chain_index(
     async def run() -> None:
         runtime = await open_runtime(settings)
         try:
+            if key is not None:  # the server's embedded chain, driven with the platform's key
+                use_chain(runtime, await asyncio.to_thread(open_chain, settings, key))
             while True:
                 try:
                     report = await relay.tick(runtime)

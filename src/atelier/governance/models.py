@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from atelier.core.db import Base
 
-STRATEGIES = ("one-wallet-one-vote", "erc20", "ledger", "quadratic")
+STRATEGIES = ("one-wallet-one-vote", "verified-wallets", "erc20", "ledger", "quadratic")
 MAJORITIES = ("simple", "two-thirds")
 BINARY_CHOICES = ["approve", "reject"]
 

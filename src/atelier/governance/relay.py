@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,12 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atelier.chain.evm import indexer
 from atelier.chain.evm.client import EvmChain, TransactionReverted, chain_for
 from atelier.chain.evm.models import ChainLog
-from atelier.core import events
+from atelier.core import events, ratelimit
 from atelier.core.clock import now_utc
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
 from atelier.governance import repository as repo
 from atelier.governance.models import Proposal, Vote
+from atelier.identity import service as identity
 
 log = get_logger(__name__)
 
@@ -46,15 +48,42 @@ class ChainReport:
     applied: int = 0
 
 
+NOT_VERIFIED = (
+    "not relayed: the wallet is not linked to a verified account (link it to one, or vote on "
+    "chain yourself)"
+)
+BUDGET_SPENT = "not relayed: the account's relay budget for today is spent"
+
+
+async def _within_budget(runtime: Runtime, user_id: uuid.UUID | None) -> bool:
+    """One relayer-paid transaction against the account's daily budget (none for the
+    platform's own, authorless proposals)."""
+    if user_id is None:
+        return True
+    budget = runtime.settings.chain_relay_budget_daily
+    decision = await ratelimit.hit(runtime.sessions, f"relay:{user_id}", budget, 86_400)
+    return decision.allowed
+
+
 async def mirror_proposals(session: AsyncSession, runtime: Runtime, report: ChainReport) -> None:
     chain = await chain_for(runtime)
     for proposal in await repo.proposals_to_mirror(session, limit=50):
         assert proposal.chain_vote_end is not None
         assert proposal.snapshot_block is not None
-        call = chain.voting.functions.createProposalWithWindow(
-            proposal.chain_key, proposal.snapshot_block, int(proposal.chain_vote_end.timestamp()),
-            proposal.strategy == "erc20", int(proposal.quorum),
-        )  # fmt: skip
+        if not await _within_budget(runtime, proposal.author_id):
+            log.warning("governance.mirror_over_budget", proposal=str(proposal.id))
+            proposal.chain_status = "off"
+            continue
+        vote_end = int(proposal.chain_vote_end.timestamp())
+        if proposal.strategy == "verified-wallets":  # only the relayer's votes count on chain
+            call = chain.voting.functions.createRelayedProposal(
+                proposal.chain_key, proposal.snapshot_block, vote_end, int(proposal.quorum)
+            )
+        else:
+            call = chain.voting.functions.createProposalWithWindow(
+                proposal.chain_key, proposal.snapshot_block, vote_end,
+                proposal.strategy == "erc20", int(proposal.quorum),
+            )  # fmt: skip
         try:
             await chain.run(partial(EvmChain.transact, call=call))
         except TransactionReverted as exc:
@@ -72,6 +101,13 @@ async def relay_votes(session: AsyncSession, runtime: Runtime, report: ChainRepo
         proposal = await session.get(Proposal, vote.proposal_id)
         assert proposal is not None
         assert vote.signature is not None
+        # The relayer's gas is for people, not for any key: a wallet of a verified account,
+        # within that account's daily budget.
+        owner = await identity.verified_owner(session, "evm", vote.voter)
+        if owner is None or not await _within_budget(runtime, owner):
+            vote.relay_status = "off"
+            vote.relay_error = NOT_VERIFIED if owner is None else BUDGET_SPENT
+            continue
         call = chain.voting.functions.voteBySig(
             proposal.chain_key, vote.voter, vote.choice, vote.reason,
             vote.signed_timestamp, bytes.fromhex(vote.signature.removeprefix("0x")),

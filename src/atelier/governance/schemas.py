@@ -19,7 +19,9 @@ class ProposalIn(Body):
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(default="", max_length=20_000)
     choices: list[str] = Field(default_factory=lambda: list(BINARY_CHOICES), max_length=10)
-    strategy: Literal["one-wallet-one-vote", "erc20", "ledger", "quadratic"] = "one-wallet-one-vote"
+    strategy: Literal["one-wallet-one-vote", "verified-wallets", "erc20", "ledger", "quadratic"] = (
+        "one-wallet-one-vote"
+    )
     strategy_params: dict[str, str] = Field(
         default_factory=dict, description='erc20: {"token": "0x…"}; quadratic: {"base": "erc20"}'
     )
@@ -131,7 +133,10 @@ class VoteOut(BaseModel):
 
 class VoteReceipt(BaseModel):
     vote: VoteOut
-    created: bool = Field(description="false when this exact vote was already stored")
+    created: bool = Field(description="true when this is the voter's first vote here")
+    replaced: bool = Field(
+        default=False, description="true when this vote replaced the voter's earlier one"
+    )
 
 
 class VotesOut(TallyOut):

@@ -25,6 +25,7 @@ from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from atelier.core.runtime import Runtime
+from atelier.core.signatures import canonical_signature
 from atelier.governance import ballots
 from atelier.governance import repository as repo
 from atelier.governance.ballots import BadSignature, Ballot, Domain
@@ -114,6 +115,9 @@ def _checked_spec(spec: ProposalSpec, starts: datetime, ends: datetime) -> Propo
     return replace(spec, choices=choices, strategy_params=params)
 
 
+CHAIN_STRATEGIES = ("one-wallet-one-vote", "verified-wallets", "erc20")
+
+
 def _relayable(spec: ProposalSpec, settings: Settings, chain: EvmChain) -> bool:
     """On chain, weights are 1 per wallet or the contract's own token at the snapshot; a
     proposal whose power comes from elsewhere (the ledger, another token, square roots)
@@ -123,14 +127,18 @@ def _relayable(spec: ProposalSpec, settings: Settings, chain: EvmChain) -> bool:
     return (
         settings.chain_relay
         and list(spec.choices) == BINARY_CHOICES
-        and (spec.strategy == "one-wallet-one-vote" or (spec.strategy == "erc20" and same_token))
+        and spec.strategy in CHAIN_STRATEGIES
+        and (spec.strategy != "erc20" or same_token)
     )
 
 
 async def create_proposal(
     session: AsyncSession, runtime: Runtime, spec: ProposalSpec, *,
     author_id: uuid.UUID | None = None, job_id: uuid.UUID | None = None,
+    on_chain: bool = False,
 ) -> Proposal:  # fmt: skip
+    """A proposal, mirrored on chain (at the relayer's cost) only when `on_chain`: the author
+    holds a role that may spend it, or it is a verified creator's job."""
     settings = runtime.settings
     starts = spec.starts_at or now_utc()
     ends = spec.ends_at or starts + timedelta(seconds=settings.governance_job_window_s)
@@ -140,7 +148,7 @@ async def create_proposal(
     # before anyone knew of it.
     head = await chain.run(lambda c: int(c.w3.eth.block_number))
     proposal_id = uuid.uuid4()
-    relayable = _relayable(spec, settings, chain)
+    relayable = on_chain and _relayable(spec, settings, chain)
     grace = timedelta(seconds=settings.chain_relay_grace_s)
     params = dict(spec.strategy_params or {})
     if spec.strategy == "erc20" or params.get("base") == "erc20":
@@ -174,7 +182,9 @@ async def create_job_proposal(
         strategy=settings.governance_job_strategy,
         quorum=Decimal(settings.governance_job_quorum),
     )
-    return await create_proposal(session, runtime, spec, author_id=creator_id, job_id=job_id)
+    verified = await identity.is_verified(session, creator_id)
+    return await create_proposal(session, runtime, spec, author_id=creator_id, job_id=job_id,
+                                 on_chain=verified)  # fmt: skip
 
 
 async def get_proposal(session: AsyncSession, some_id: uuid.UUID) -> Proposal:
@@ -245,8 +255,10 @@ class VoteRequest:
 
 async def cast_vote(
     runtime: Runtime, terms: Terms, request: VoteRequest, principal: Principal | None
-) -> tuple[Vote, bool]:
-    """Verify and store a vote; returns (vote, created). A copy of the stored vote is a no-op.
+) -> tuple[Vote, str]:
+    """Verify and store a vote; returns it with what happened: "created" (the voter's first),
+    "replaced" (a later vote replaced theirs) or "unchanged" (a copy of the stored vote, which
+    is a no-op).
 
     A voter's first vote, by far the common case, is one INSERT on the hot connection; the
     ORM transaction is only for a vote that meets a stored one (copy, change or replay).
@@ -275,6 +287,7 @@ async def cast_vote(
         signer = ballots.recover_address(domain, ballot, signature)
     except BadSignature as exc:
         raise InvalidInput(str(exc), slug="malformed-signature") from None
+    signature = canonical_signature(signature)  # v 27/28: what the chain accepts, stored once
     if signer != bytes.fromhex(voter[2:]):
         raise Forbidden(
             "the signature was not made by this wallet over this vote (check the proposal, "
@@ -294,13 +307,13 @@ async def cast_vote(
     async with runtime.hot.connection() as conn:
         created = await repo.insert_first_vote(conn, values)
     if created is not None:
-        return created, True
+        return created, "created"
     async with runtime.sessions() as session, session.begin():
         stored = await repo.vote_for_update(session, terms.id, voter)
         if stored is None:  # the proposal itself was deleted meanwhile
             raise _no_proposal(terms.id)
-        _replace(stored, terms, values, now)
-        return stored, False
+        replaced = _replace(stored, terms, values, now)
+        return stored, "replaced" if replaced else "unchanged"
 
 
 async def _sign_for(
@@ -331,12 +344,12 @@ def _check_window(terms: Terms, timestamp: int, now: datetime, skew: float) -> N
         raise InvalidInput("the vote is dated before the window opened", slug="stale-vote")
 
 
-def _replace(stored: Vote, terms: Terms, values: dict[str, Any], now: datetime) -> None:
-    """A vote meets the stored one: an exact copy is a no-op; a change is allowed only on a
-    proposal that allows it, signed later (an old vote replayed is refused), and before the
-    stored vote reached the chain."""
+def _replace(stored: Vote, terms: Terms, values: dict[str, Any], now: datetime) -> bool:
+    """A vote meets the stored one: an exact copy is a no-op (False); a change is allowed only
+    on a proposal that allows it, signed later (an old vote replayed is refused), and before
+    the stored vote reached the chain (True)."""
     if stored.signature == values["signature"]:
-        return
+        return False
     if not terms.allow_vote_change:
         raise Conflict("this wallet has already voted and the proposal does not allow "
                        "changing a vote", slug="already-voted")  # fmt: skip
@@ -348,6 +361,7 @@ def _replace(stored: Vote, terms: Terms, values: dict[str, Any], now: datetime) 
     for name in ("choice", "reason", "signed_timestamp", "signature", "power"):
         setattr(stored, name, values[name])
     stored.updated_at = now
+    return True
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """Voting power at a proposal's snapshot, per strategy.
 
-- `one-wallet-one-vote`: every signer weighs 1 (Snapshot's "ticket"); sybil resistance is
-  then the proposal author's choice of another strategy.
+- `one-wallet-one-vote`: every signer weighs 1 (Snapshot's "ticket"); any fresh key is a
+  vote, so it suits only proposals where that does not matter.
+- `verified-wallets`: 1 for a wallet linked to an active account with a verified email, else
+  0 (a job's proposal by default: fresh keys are no votes). On chain such a proposal takes
+  only the platform's relays (`createRelayedProposal`).
 - `erc20`: the token's checkpointed votes at the snapshot block (`getPastVotes`), falling back
   to `balanceOf` read at that block for tokens without checkpoints (needs an archive node).
   Tokens bought after the snapshot weigh nothing: no flash-loan voting. Delegation
@@ -23,6 +26,7 @@ from atelier.chain.evm.client import EvmChain
 from atelier.chain.evm.contracts import token_contract
 from atelier.economy import service as ledger
 from atelier.governance.models import Terms
+from atelier.identity import service as identity
 
 
 def _erc20_power(chain: EvmChain, token: str, voter: str, block: int) -> int:
@@ -43,6 +47,10 @@ async def _base_power(
 ) -> Decimal:  # fmt: skip
     if strategy == "one-wallet-one-vote":
         return Decimal(1)
+    if strategy == "verified-wallets":
+        async with sessions() as session:
+            owner = await identity.verified_owner(session, "evm", voter)
+        return Decimal(1 if owner is not None else 0)
     if strategy == "ledger":
         async with sessions() as session:
             return Decimal(await ledger.balance_at(session, voter, proposal.snapshot_at))

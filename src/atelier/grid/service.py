@@ -57,14 +57,20 @@ async def submit(
     wallet: str | None = None,
     options: dict[str, Any] | None = None,
     priority: int = 0,
+    charge_quota: bool = True,
 ) -> GenerationRequest:
+    """Queue a request. `charge_quota` is False for work the platform does for the creator
+    (a personalization the community approved), which their daily quota does not pay for."""
     spec = build_spec(kind, fields)
     if wallet is not None:
         wallet = await identity.callers_wallet(session, principal.user_id, wallet)
     request_id = uuid.uuid4()
-    reservation = await quota.reserve(
-        session, settings, principal.user_id, list(principal.roles), reference=str(request_id)
-    )
+    reservation_id = None
+    if charge_quota:
+        reservation = await quota.reserve(
+            session, settings, principal.user_id, list(principal.roles), reference=str(request_id)
+        )
+        reservation_id = reservation.id
     capable = await _capable_workers(session, settings, spec.kind, spec.model, spec.pixels,
                                      spec.duration_s)  # fmt: skip
     effective_priority = priority if principal.has_role("admin") else 0
@@ -83,7 +89,7 @@ async def submit(
         priority=effective_priority,
         queue_key=effective_priority * settings.grid_aging_s - now_utc().timestamp(),
         max_attempts=settings.grid_max_attempts,
-        quota_reservation_id=reservation.id,
+        quota_reservation_id=reservation_id,
         is_possible=bool(capable),
         impossible_reason=None if capable else _impossible_reason(spec),
     )

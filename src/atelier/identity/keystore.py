@@ -120,7 +120,8 @@ def create_wallet(chain: str, style: str, passphrase: str, out_dir: Path) -> Cre
         "style": style,
         "music_genre": style_info.genre,
         "created_at": datetime.now(UTC).isoformat(),
-        "keystore": str(keystore_path.resolve()),
+        # beside the profile: the directory can move (another disk, a backup) and still work
+        "keystore": keystore_path.name,
     }
     profile_path.write_text(json.dumps(profile, indent=2) + "\n")
     return CreatedWallet(typed_chain, address, style, profile_path, keystore_path)
@@ -139,9 +140,9 @@ def load_profile(directory: Path, address: str) -> dict[str, Any]:
 
 
 def load_keystore(profile: dict[str, Any], directory: Path) -> dict[str, Any]:
-    keystore_path = Path(
-        profile.get("keystore") or directory / f"{profile['address']}.keystore.json"
-    )
+    """The keystore a profile names: a file beside it (profiles written before 0.1 held an
+    absolute path, which is still read)."""
+    keystore_path = directory / (profile.get("keystore") or f"{profile['address']}.keystore.json")
     if not keystore_path.is_file():
         raise KeystoreError(f"keystore file {keystore_path} is missing")
     try:

@@ -115,9 +115,9 @@ async def register(
     if existing is None:
         user = User(email=email, password_hash=password_hash, display_name=display_name,
                     roles=["creator"])  # fmt: skip
-        session.add(user)
         try:
-            async with session.begin_nested():
+            async with session.begin_nested():  # a lost race rolls back (and forgets) the row
+                session.add(user)
                 await session.flush()
         except IntegrityError:  # registered concurrently: that one is the account
             existing = await repo.user_by_email(session, email)
@@ -649,6 +649,17 @@ async def callers_wallet(session: AsyncSession, user_id: uuid.UUID, wallet: str)
             slug="wallet-not-linked",
         )
     return address
+
+
+async def verified_owner(session: AsyncSession, chain: Chain, address: str) -> uuid.UUID | None:
+    """The account a wallet belongs to when that account is a verified person (an email
+    proven by a link we sent), else None: what sybil-resistant voting and relaying ask."""
+    return await repo.verified_owner(session, chain, normalize_address(chain, address))
+
+
+async def is_verified(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    user = await repo.user_by_id(session, user_id)
+    return user is not None and user.is_active and user.email_verified_at is not None
 
 
 async def wallet_of_user(

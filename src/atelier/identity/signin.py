@@ -213,18 +213,19 @@ def verify(
     if parsed.issued_at > now + CLOCK_SKEW:
         raise SignInError("sign-in-not-yet-valid", "the message is issued in the future")
     if chain == "evm":
-        _verify_evm(message, signature, domain)
+        _verify_evm(message, signature, domain, now)
     else:
         _verify_solana(parsed, message, signature)
     return parsed
 
 
-def _verify_evm(message: str, signature: str, domain: str) -> None:
+def _verify_evm(message: str, signature: str, domain: str, now: datetime) -> None:
     parsed = SiweMessage.from_message(message, abnf=False)
     if parsed.prepare_message() != message:
         raise SignInError("malformed-sign-in-message", "message is not in canonical EIP-4361 form")
-    try:
-        parsed.verify(signature if signature.startswith("0x") else "0x" + signature, domain=domain)
+    try:  # siwe checks the times again: against our clock, not the wall clock it would read
+        parsed.verify(signature if signature.startswith("0x") else "0x" + signature,
+                      domain=domain, timestamp=now)  # fmt: skip
     except siwe_errors.ExpiredMessage:
         raise SignInError("sign-in-expired", "the message's expiration time has passed") from None
     except siwe_errors.VerificationError:

@@ -78,5 +78,5 @@ async def personalize(
     fields = {k: v for k, v in generate_request(style.genre, style.mood).items() if k != "kind"}
     return await grid.submit(
         session, settings, principal, "music", fields, source="personalization",
-        wallet=job.wallet, options={"personalizes": str(job_id)},
+        wallet=job.wallet, options={"personalizes": str(job_id)}, charge_quota=False,
     )  # fmt: skip

@@ -28,6 +28,7 @@ from atelier.core.errors import (
     Unauthorized,
 )
 from atelier.core.logging import get_logger
+from atelier.core.signatures import canonical_signature
 from atelier.identity import service as identity
 from atelier.identity.service import Principal
 from atelier.provenance import embeddings, originality, signing, wallet_proof
@@ -410,6 +411,7 @@ async def submit_proof(
     signer = wallet_proof.recover(typed, signature)
     if signer is None:
         raise InvalidInput("the signature is malformed", slug="invalid-signature")
+    signature = canonical_signature(signature)  # recovered: well formed; v 27/28 from here
     if record.wallet is not None and signer.lower() != record.wallet.lower():
         raise Unauthorized(f"signed by {signer}, not by the job's wallet {record.wallet}",
                            slug="wrong-wallet")  # fmt: skip

@@ -13,6 +13,8 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
+from atelier.core.signatures import canonical_signature
+
 DOMAIN_NAME = "Atelier Provenance"
 DOMAIN_VERSION = "1"
 
@@ -64,7 +66,7 @@ def recover(typed: dict[str, Any], signature: str) -> str | None:
     """The address that signed `typed`, or None if the signature or data is malformed."""
     try:
         signable = encode_typed_data(full_message=typed)
-        return str(Account.recover_message(signable, signature=signature))
+        return str(Account.recover_message(signable, signature=canonical_signature(signature)))
     except Exception:  # any malformed input is simply "no valid signer"
         return None
 

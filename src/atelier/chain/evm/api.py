@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from functools import partial
+from ipaddress import ip_address
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from atelier.chain.evm.client import EvmChain, chain_for
-from atelier.core.errors import InvalidInput, NotFound
+from atelier.core.errors import Forbidden, InvalidInput, NotFound
 from atelier.core.http import runtime_of
 
 router = APIRouter(tags=["chain"])
@@ -27,30 +28,64 @@ async def chain_info(request: Request) -> dict[str, Any]:
         "rpc_url": f"{runtime.settings.origin}/chain/rpc" if chain.embedded
         else runtime.settings.chain_rpc_url,
         "confirmations": runtime.settings.chain_confirmations,
+        "relayer": chain.sender,
     }  # fmt: skip
+
+
+# What anyone on this machine may ask the embedded chain: reads, and transactions they signed
+# themselves. Test and admin methods (evm_*, testing_*, personal_*), and anything that would
+# use an account the node holds (eth_sendTransaction, eth_sign*), are refused: the node's
+# accounts are not theirs, and the platform's key never leaves the server.
+READ_METHODS = frozenset({
+    "eth_blockNumber", "eth_call", "eth_chainId", "eth_estimateGas", "eth_feeHistory",
+    "eth_gasPrice", "eth_getBalance", "eth_getBlockByHash", "eth_getBlockByNumber",
+    "eth_getBlockTransactionCountByHash", "eth_getBlockTransactionCountByNumber", "eth_getCode",
+    "eth_getLogs", "eth_getStorageAt", "eth_getTransactionByHash", "eth_getTransactionCount",
+    "eth_getTransactionReceipt", "eth_maxPriorityFeePerGas", "eth_syncing", "net_listening",
+    "net_version", "web3_clientVersion", "eth_sendRawTransaction",
+})  # fmt: skip
 
 
 @router.post("/chain/rpc")
 async def embedded_rpc(request: Request) -> JSONResponse:
-    """JSON-RPC for the embedded development chain (like a local Hardhat/Anvil node: its test
-    accounts are unlocked). Absent when Atelier uses an external node or runs in production."""
+    """JSON-RPC for the embedded development chain, for clients on this machine only: read
+    methods and `eth_sendRawTransaction`; `eth_accounts` is empty. Absent when Atelier uses an
+    external node or runs in production."""
     runtime = runtime_of(request)
     if runtime.settings.chain_rpc_url != "embedded" or runtime.settings.env == "production":
         raise NotFound("this Atelier uses an external chain; see GET /api/chain",
                        slug="no-embedded-chain")  # fmt: skip
+    if not _on_this_machine(request):
+        raise Forbidden("the embedded chain serves this machine only", slug="not-local")
     try:
         body = await request.json()
     except ValueError:
         raise InvalidInput("a JSON-RPC request body is JSON", slug="invalid-json-rpc") from None
     calls = body if isinstance(body, list) else [body]
-    if not calls or not all(
-        isinstance(c, dict) and isinstance(c.get("method"), str) for c in calls
+    if (
+        not calls
+        or len(calls) > 100
+        or not all(isinstance(c, dict) and isinstance(c.get("method"), str) for c in calls)
     ):
-        raise InvalidInput("each call needs a method", slug="invalid-json-rpc")
+        raise InvalidInput("each call (at most 100) needs a method", slug="invalid-json-rpc")
     chain = await chain_for(runtime)
     answers = []
     for call in calls:
-        params = call.get("params") or []
-        answer = await chain.run(partial(EvmChain.rpc, method=call["method"], params=params))
+        method, params = call["method"], call.get("params") or []
+        if method == "eth_accounts":
+            answer: dict[str, Any] = {"result": []}
+        elif method not in READ_METHODS or not isinstance(params, list):
+            refused = f"method {method[:60]!r} is not available on this node (reads and "
+            answer = {"error": {"code": -32601, "message": refused + "eth_sendRawTransaction)"}}
+        else:
+            answer = await chain.run(partial(EvmChain.rpc, method=method, params=params))
         answers.append({"jsonrpc": "2.0", "id": call.get("id"), **answer})
     return JSONResponse(answers if isinstance(body, list) else answers[0])
+
+
+def _on_this_machine(request: Request) -> bool:
+    host = request.client.host if request.client else None
+    try:
+        return host is not None and ip_address(host).is_loopback
+    except ValueError:
+        return False

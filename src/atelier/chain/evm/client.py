@@ -1,10 +1,9 @@
 """One EVM endpoint per process: the embedded eth-tester chain, or a JSON-RPC node.
 
-`ATELIER_CHAIN_RPC_URL=embedded` (the default) runs py-evm in this process and deploys
-SoulvanCoin and SoulvanUpgradeVoting from eth-tester's first account at start; the API
-serves that chain's JSON-RPC at `/chain/rpc`, so the CLI, web3.py or ethers reach it like
-any node. Its state lives as long as the process: after a restart the indexer finds other
-block hashes at the heights it had read, rolls back as for any reorg and re-reads.
+`ATELIER_CHAIN_RPC_URL=embedded` (the default) runs py-evm in this process, with the
+contracts deployed from the platform's own sealed key and the state kept in `$ATELIER_HOME`
+across restarts (chain/evm/embedded.py); the API serves its read methods and raw
+transactions at `/chain/rpc`, so web3.py or ethers reach it like any node.
 
 web3.py is synchronous and eth-tester is not thread-safe: every call runs in a worker
 thread under one lock per chain, so the event loop never blocks on the node.
@@ -25,7 +24,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
 from eth_typing import ChecksumAddress
-from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.datastructures import NamedElementOnion
@@ -41,22 +40,17 @@ from web3.types import TxReceipt
 from atelier.chain.evm.contracts import (
     Deployment,
     abi_hashes,
-    deploy,
     send,
     token_contract,
     voting_contract,
 )
 from atelier.core.config import Settings
 from atelier.core.errors import ServiceUnavailable
-from atelier.core.limits import pin_recursion_limit
 from atelier.core.runtime import Runtime
 from atelier.core.secrets import read_secret_file
 
 T = TypeVar("T")
 EMBEDDED = "embedded"
-# What the embedded chain's deployer (eth-tester's first, unlocked account) holds: the
-# platform treasury that hands out SoulvanCoin for token-gated votes.
-EMBEDDED_SUPPLY = 1_000_000 * 10**18
 _ADAPTER = "evm"
 
 
@@ -111,8 +105,10 @@ class EvmChain:
     deployment: Deployment
     sender: ChecksumAddress
     embedded: bool
-    key: LocalAccount | None = None  # None: the node holds `sender` unlocked (eth-tester)
+    key: LocalAccount | None = None  # None: the node holds `sender` unlocked (a dev node)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # after each call: make the embedded chain's writes durable (its journal)
+    after_call: Callable[[], None] | None = field(default=None, repr=False)
     _rpc: Callable[[str, Any], Any] | None = field(default=None, repr=False)
 
     @property
@@ -140,7 +136,11 @@ class EvmChain:
 
     def locked(self, fn: Callable[[EvmChain], T]) -> T:
         with self.lock:
-            return fn(self)
+            try:
+                return fn(self)
+            finally:
+                if self.after_call is not None:
+                    self.after_call()
 
     def transact(self, call: ContractFunction) -> TxReceipt:
         """Send `call` from the relayer and wait for its receipt (call under the lock)."""
@@ -199,28 +199,29 @@ def load_relayer_key(path: Path) -> LocalAccount:
     return account
 
 
-def open_chain(settings: Settings) -> EvmChain:
+def use_chain(runtime: Runtime, chain: EvmChain) -> None:
+    """Make `chain` the process's chain (operator commands that reach a server's embedded
+    chain through its JSON-RPC, with the platform's key)."""
+    runtime.adapters[_ADAPTER] = chain
+
+
+def open_chain(settings: Settings, key: LocalAccount | None = None) -> EvmChain:
     if settings.chain_rpc_url == EMBEDDED:
-        w3 = Web3(EthereumTesterProvider())
-        pin_recursion_limit()  # py-evm and py_ecc raise it at import (core.limits)
-        deployer = w3.eth.accounts[0]
-        deployment = deploy(
-            w3, deployer, initial_holder=deployer, initial_supply=EMBEDDED_SUPPLY,
-            voting_period_s=settings.governance_job_window_s,
-            quorum=settings.governance_job_quorum,
+        from atelier.chain.evm.embedded import EmbeddedChain
+
+        embedded = EmbeddedChain(settings)
+        return EvmChain(
+            embedded.w3, embedded.deployment, Web3.to_checksum_address(embedded.key.address),
+            embedded=True, key=embedded.key, after_call=embedded.db.flush,
         )  # fmt: skip
-        return EvmChain(w3, deployment, deployer, embedded=True)
     w3 = Web3(HTTPProvider(settings.chain_rpc_url, request_kwargs={"timeout": 30}))
     if not settings.chain_token_address or not settings.chain_voting_address:
         raise ChainNotConfigured(
             "ATELIER_CHAIN_TOKEN_ADDRESS and ATELIER_CHAIN_VOTING_ADDRESS must be set for "
             f"{settings.chain_rpc_url} (deploy with `atelier chain deploy`)"
         )
-    key = (
-        load_relayer_key(settings.chain_relayer_key_file)
-        if settings.chain_relayer_key_file
-        else None
-    )
+    if key is None and settings.chain_relayer_key_file:
+        key = load_relayer_key(settings.chain_relayer_key_file)
     sender = sender_for(w3, key)
     deployment = Deployment(
         chain_id=w3.eth.chain_id,

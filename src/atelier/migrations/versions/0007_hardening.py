@@ -1,4 +1,4 @@
-"""hardening: sidecar manifests, signed copy size, API key scopes
+"""hardening: sidecar manifests, signed copy size, API key scopes, verified-wallets strategy
 
 Revision ID: 0007
 Revises: 0006
@@ -16,7 +16,15 @@ branch_labels = None
 depends_on = None
 
 
+OLD_STRATEGIES = "('one-wallet-one-vote', 'erc20', 'ledger', 'quadratic')"
+NEW_STRATEGIES = "('one-wallet-one-vote', 'verified-wallets', 'erc20', 'ledger', 'quadratic')"
+
+
 def upgrade() -> None:
+    op.drop_constraint(op.f("ck_proposals_known_strategy"), "proposals", type_="check")
+    op.create_check_constraint(
+        op.f("ck_proposals_known_strategy"), "proposals", f"strategy IN {NEW_STRATEGIES}"
+    )
     op.add_column(
         "api_keys",
         sa.Column("scope", sa.String(length=10), server_default=sa.text("'full'"), nullable=False),
@@ -34,6 +42,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_constraint(op.f("ck_proposals_known_strategy"), "proposals", type_="check")
+    op.create_check_constraint(
+        op.f("ck_proposals_known_strategy"), "proposals", f"strategy IN {OLD_STRATEGIES}"
+    )
     op.drop_constraint(op.f("ck_api_keys_known_scope"), "api_keys", type_="check")
     op.drop_column("api_keys", "scope")
     op.drop_column("provenance_records", "sidecar_storage_key")
