@@ -1,7 +1,7 @@
 """Every table of every domain, imported in one place for Alembic and the test suite."""
 
 from atelier.chain.evm import models as chain_models
-from atelier.core import events, ratelimit
+from atelier.core import events, idempotency, ratelimit
 from atelier.core.db import Base
 from atelier.economy import models as economy_models
 from atelier.governance import models as governance_models
@@ -18,6 +18,7 @@ __all__ = [
     "events",
     "governance_models",
     "grid_models",
+    "idempotency",
     "identity_models",
     "metadata",
     "music_models",

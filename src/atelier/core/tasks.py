@@ -15,7 +15,7 @@ import procrastinate
 from procrastinate import exceptions as procrastinate_exceptions
 from sqlalchemy import text
 
-from atelier.core import events
+from atelier.core import events, idempotency
 from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
 
@@ -100,3 +100,4 @@ async def prune_rate_limits(timestamp: int | None = None) -> None:
         await session.execute(
             text("DELETE FROM rate_limit_windows WHERE window_end < now() - interval '1 hour'")
         )
+        await idempotency.prune(session)  # keys past the 24 hours they are kept

@@ -6,7 +6,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
+from atelier.core import idempotency
 from atelier.core.http import runtime_of, unit_of_work
 from atelier.core.schemas import Instant, Text
 from atelier.governance import ballots, service
@@ -34,7 +36,7 @@ router = APIRouter(prefix="/api", tags=["governance"])
              dependencies=[Depends(limit_writes)])  # fmt: skip
 async def create_proposal(
     body: ProposalIn, principal: CurrentPrincipal, request: Request
-) -> ProposalWithTally:
+) -> ProposalWithTally | JSONResponse:
     """A free-standing proposal (a finished job gets one by itself). It is mirrored on chain
     (the relayer pays) only when its author is a validator or an admin; anyone else's is
     decided off chain."""
@@ -45,12 +47,17 @@ async def create_proposal(
         quorum=body.quorum, majority=body.majority, allow_vote_change=body.allow_vote_change,
     )  # fmt: skip
     async with unit_of_work(runtime) as session:
+        claim = await idempotency.claim(session, request, principal.user_id)
+        if claim.replay is not None:
+            return claim.replay
         proposal = await service.create_proposal(
             session, runtime, spec, author_id=principal.user_id,
             on_chain=principal.has_role("validator"),  # mirroring costs the relayer gas
         )  # fmt: skip
         result = await service.tally(session, proposal)
-    return ProposalWithTally(**ProposalOut.of(proposal).model_dump(), result=TallyOut.of(result))
+        out = ProposalWithTally(**ProposalOut.of(proposal).model_dump(), result=TallyOut.of(result))
+        await idempotency.keep(session, claim, status.HTTP_201_CREATED, out.model_dump(mode="json"))
+        return out
 
 
 @router.get("/proposals", response_model=list[ProposalOut])

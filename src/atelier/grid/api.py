@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
+from atelier.core import idempotency
 from atelier.core.clock import now_utc
 from atelier.core.errors import InvalidInput, PayloadTooLarge
 from atelier.core.http import runtime_of, unit_of_work
@@ -122,11 +123,20 @@ async def _submit(
     fields: dict[str, Any],
     base: str,
     **kwargs: Any,
-) -> StatusOut:
+) -> StatusOut | JSONResponse:
+    """Queue a request and answer its status, in one transaction with its Idempotency-Key."""
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
+        claim = await idempotency.claim(session, request, principal.user_id)
+        if claim.replay is not None:
+            return claim.replay
         created = await service.submit(session, runtime.settings, principal, kind, fields, **kwargs)
-    return await _status(request, principal, created.id, base)
+        out = status_out(await service.status(session, runtime.settings, principal, created.id),
+                         base)  # fmt: skip
+        await idempotency.keep(
+            session, claim, status.HTTP_202_ACCEPTED, out.model_dump(mode="json")
+        )
+        return out
 
 
 async def _cancel(
@@ -189,8 +199,11 @@ GENERATE_BASE = "/api/v1/generate"
 
 @generate_router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=StatusOut,
                       dependencies=WriteLimited)  # fmt: skip
-async def generate(body: GenerateIn, principal: CurrentPrincipal, request: Request) -> StatusOut:
-    """Queue a generation (music by default; also image, speech, video, render)."""
+async def generate(
+    body: GenerateIn, principal: CurrentPrincipal, request: Request
+) -> StatusOut | JSONResponse:
+    """Queue a generation (music by default; also image, speech, video, render). Send an
+    `Idempotency-Key` to retry safely: the same key answers the same job."""
     fields = body.model_dump(exclude={"kind", "priority", "wallet"})
     return await _submit(request, principal, body.kind, fields, GENERATE_BASE,
                          source="obsidian", priority=body.priority, wallet=body.wallet)  # fmt: skip
@@ -243,7 +256,7 @@ JOBS_BASE = "/api/jobs"
                   dependencies=WriteLimited)  # fmt: skip
 async def submit_render_job(
     body: RenderJobIn, principal: CurrentPrincipal, request: Request
-) -> StatusOut:
+) -> StatusOut | JSONResponse:
     """Queue a render job (scene + camera → image). `wallet` must be linked to your account."""
     fields = {
         "prompt": f"{body.scene} | {body.camera}",

@@ -7,7 +7,10 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
+from atelier.core import idempotency
+from atelier.core.errors import problem_body
 from atelier.core.http import runtime_of, unit_of_work
 from atelier.core.schemas import Text
 from atelier.identity import quota, service
@@ -231,11 +234,24 @@ async def list_api_keys(principal: SessionPrincipal, request: Request) -> list[A
 )  # fmt: skip
 async def create_api_key(
     principal: SessionPrincipal, request: Request, body: ApiKeyCreateIn | None = None
-) -> ApiKeyCreatedOut:
+) -> ApiKeyCreatedOut | JSONResponse:
+    """A new key, shown once. With an `Idempotency-Key`, a retry does not make a second key:
+    it answers 409 naming the key made (its secret is never kept to be shown again)."""
     async with unit_of_work(runtime_of(request)) as session:
+        claim = await idempotency.claim(session, request, principal.user_id)
+        if claim.replay is not None:
+            return claim.replay
         body = body or ApiKeyCreateIn()
         key, raw = await service.create_api_key(session, principal.user_id, body.name, body.scope)
-        return ApiKeyCreatedOut(**ApiKeyOut.model_validate(key).model_dump(), key=raw)
+        shown = ApiKeyOut.model_validate(key)
+        replayed = problem_body(
+            409, "api-key-already-created", "Already created",
+            f"this Idempotency-Key already created API key {shown.prefix}… ({shown.id}); its "
+            "secret was shown once: revoke it and create another if it was lost",
+            request.url.path, {"api_key": shown.model_dump(mode="json")},
+        )  # fmt: skip
+        await idempotency.keep(session, claim, status.HTTP_409_CONFLICT, replayed)
+        return ApiKeyCreatedOut(**shown.model_dump(), key=raw)
 
 
 @user_router.delete(
@@ -273,14 +289,19 @@ async def wallet_challenge(
 )  # fmt: skip
 async def link_wallet(
     body: LinkWalletIn, principal: SessionPrincipal, request: Request
-) -> WalletOut:
+) -> WalletOut | JSONResponse:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
+        claim = await idempotency.claim(session, request, principal.user_id)
+        if claim.replay is not None:
+            return claim.replay
         wallet = await service.link_wallet(
             session, runtime.settings, principal.user_id, body.chain, body.message,
             body.signature, body.label,
         )  # fmt: skip
-        return WalletOut.of(wallet)
+        out = WalletOut.of(wallet)
+        await idempotency.keep(session, claim, status.HTTP_201_CREATED, out.model_dump(mode="json"))
+        return out
 
 
 @user_router.post(
@@ -289,16 +310,21 @@ async def link_wallet(
 )  # fmt: skip
 async def create_custodial_wallet(
     principal: SessionPrincipal, request: Request, body: CustodialWalletIn | None = None
-) -> WalletOut:
+) -> WalletOut | JSONResponse:
     """A wallet the platform holds for you (its key sealed with AES-256-GCM, never shown):
     the platform can then sign your artifacts' provenance proofs without a browser wallet."""
     runtime = runtime_of(request)
     body = body or CustodialWalletIn()
     async with unit_of_work(runtime) as session:
+        claim = await idempotency.claim(session, request, principal.user_id)
+        if claim.replay is not None:
+            return claim.replay
         wallet = await service.create_custodial_wallet(
             session, runtime.settings, principal.user_id, body.chain, body.label
         )
-        return WalletOut.of(wallet)
+        out = WalletOut.of(wallet)
+        await idempotency.keep(session, claim, status.HTTP_201_CREATED, out.model_dump(mode="json"))
+        return out
 
 
 @user_router.delete(

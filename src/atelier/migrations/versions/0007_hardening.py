@@ -1,4 +1,5 @@
-"""hardening: sidecar manifests, signed copy size, API key scopes, verified-wallets strategy
+"""hardening: sidecar manifests, signed copy size, API key scopes, verified-wallets strategy,
+idempotency keys
 
 Revision ID: 0007
 Revises: 0006
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0007"
 down_revision = "0006"
@@ -21,6 +23,22 @@ NEW_STRATEGIES = "('one-wallet-one-vote', 'verified-wallets', 'erc20', 'ledger',
 
 
 def upgrade() -> None:
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("user_id", sa.UUID(), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("request", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("response", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("user_id", "key", name=op.f("pk_idempotency_keys")),
+    )  # fmt: skip
+    op.create_index(
+        op.f("ix_idempotency_keys_created_at"), "idempotency_keys", ["created_at"], unique=False
+    )
     op.drop_constraint(op.f("ck_proposals_known_strategy"), "proposals", type_="check")
     op.create_check_constraint(
         op.f("ck_proposals_known_strategy"), "proposals", f"strategy IN {NEW_STRATEGIES}"
@@ -42,6 +60,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_idempotency_keys_created_at"), table_name="idempotency_keys")
+    op.drop_table("idempotency_keys")
     op.drop_constraint(op.f("ck_proposals_known_strategy"), "proposals", type_="check")
     op.create_check_constraint(
         op.f("ck_proposals_known_strategy"), "proposals", f"strategy IN {OLD_STRATEGIES}"
