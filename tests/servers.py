@@ -75,8 +75,9 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGINT, timeout_s: 
     except subprocess.TimeoutExpired:
         process.kill()
         out, _ = process.communicate()
-        raise AssertionError(f"server ignored signal {sig}:\n{out.decode()[-3000:]}") from None
-    return out.decode()
+        text = (out or b"").decode()
+        raise AssertionError(f"server ignored signal {sig}:\n{text[-3000:]}") from None
+    return (out or b"").decode()
 
 
 @contextlib.contextmanager
@@ -84,10 +85,14 @@ def running_server(
     home: Path, database_url: str | None, services: list[str], **env: str
 ) -> Iterator[str]:
     port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    # A file, not a pipe: a busy server logs a line per request, and a pipe nobody reads
+    # fills up and blocks it mid-request.
+    log = (home / f"server-{port}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "atelier", "serve", *services, "--port", str(port)],
         env=atelier_env(home, database_url, **env),
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     url = f"http://localhost:{port}"
@@ -97,6 +102,7 @@ def running_server(
     finally:
         if process.poll() is None:
             stop(process)
+        log.close()
 
 
 class JsonHandler(BaseHTTPRequestHandler):

@@ -136,3 +136,20 @@ async def test_anonymous_uploads_get_a_small_limit(
     anonymous = await client.post("/audit", files={"file": ("x.png", big, "image/png")})
     assert anonymous.status_code == 413, anonymous.text
     assert anonymous.json()["type"] == "/problems/payload-too-large"
+
+
+async def test_the_openapi_document_declares_problems(client: httpx.AsyncClient) -> None:
+    """It declared 422 as FastAPI's HTTPValidationError JSON and none of the 4xx sent."""
+    spec = (await client.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert spec["components"]["schemas"]["Problem"]["required"] == [
+        "type", "title", "status", "detail", "instance"
+    ]  # fmt: skip
+    generate = spec["paths"]["/api/v1/generate"]["post"]["responses"]
+    assert {"401", "403", "413", "422", "429", "default"} <= set(generate)
+    assert list(generate["422"]["content"]) == ["application/problem+json"]
+    votes = spec["paths"]["/api/vote/{some_id}"]["get"]["responses"]
+    assert {"404", "422"} <= set(votes) and "401" not in votes  # public, no credentials
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert "default" in operation["responses"], (method, path)

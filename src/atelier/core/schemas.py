@@ -1,4 +1,5 @@
-"""What every API input must be before any code sees it: storable and bounded.
+"""What every API input must be before any code sees it: of the JSON type documented,
+storable and bounded.
 
 PostgreSQL refuses a NUL in text, a lone UTF-16 surrogate cannot be encoded at all, a
 BIGINT holds 64 bits, NUMERIC and Python's datetime have ranges of their own. Each of these
@@ -7,16 +8,32 @@ from `Body`, whose one validator walks each field's value (into lists and dicts,
 included) and refuses what could not be stored or computed with. Query, path and form
 parameters, which are not models, use the `Text`, `Int64` and `Instant` types below, which
 run the same check.
+
+Pydantic's lax mode would also take `false` for a number, `"3"` for an integer, `1.5` for a
+date (a Unix time): the document says otherwise, so `Body` refuses a value whose JSON type
+is not its field's (numbers may come as strings only for decimals, whose precision a JSON
+number cannot carry).
 """
 
 from __future__ import annotations
 
 import math
+import re
+import types
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from functools import cache
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # NUMERIC values we accept: token amounts up to 2**256 (78 digits), 18 decimal places (wei).
@@ -81,10 +98,61 @@ def value_problem(value: Any) -> str | None:
     return None
 
 
+_NUMERIC_TEXT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+@cache
+def _json_kind(annotation: Any) -> str | None:
+    """ "number", "decimal", "boolean" or "date-time" for a field of that JSON type (optional
+    or not), else None (strings, objects, arrays, unions of kinds: pydantic's own rules)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _json_kind(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        kinds = {_json_kind(a) for a in get_args(annotation) if a is not type(None)}
+        return kinds.pop() if len(kinds) == 1 else None
+    if annotation is bool:
+        return "boolean"
+    if annotation in (int, float):
+        return "number"
+    if annotation is Decimal:
+        return "decimal"
+    if annotation is datetime:
+        return "date-time"
+    return None
+
+
+def json_type_problem(kind: str | None, value: Any) -> str | None:
+    if kind is None or value is None:
+        return None
+    if kind == "boolean" and not isinstance(value, bool):
+        return "must be true or false"
+    if kind in ("number", "decimal") and isinstance(value, bool):
+        return "must be a number, not true or false"
+    if kind == "number" and isinstance(value, str):
+        return "must be a JSON number, not a string"
+    if kind == "date-time" and (
+        isinstance(value, int | float) or (isinstance(value, str) and _NUMERIC_TEXT.match(value))
+    ):
+        return "must be an ISO 8601 date-time (e.g. 2026-01-31T12:00:00Z), not a number"
+    return None
+
+
 class Body(BaseModel):
-    """Base of every request body: unknown fields refused, every value storable."""
+    """Base of every request body: unknown fields refused, every value of its JSON type and
+    storable."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_type(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        annotation: Any = field.annotation if field else None
+        problem = json_type_problem(_json_kind(annotation), value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("*", mode="after")
     @classmethod
@@ -102,7 +170,14 @@ def _checked(value: Any) -> Any:
     return value
 
 
-# For parameters that are not part of a body (query, path, form fields).
+def _date_time_text(value: Any) -> Any:
+    problem = json_type_problem("date-time", value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# For parameters that are not part of a body (query, path, form fields), and date-times.
 Text = Annotated[str, AfterValidator(_checked)]
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
-Instant = Annotated[datetime, AfterValidator(_checked)]
+Instant = Annotated[datetime, BeforeValidator(_date_time_text), AfterValidator(_checked)]

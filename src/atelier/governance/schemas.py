@@ -7,9 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from atelier.core.schemas import Body
+from atelier.core.schemas import Body, Instant
 from atelier.governance.ballots import MAX_REASON_CHARS
 from atelier.governance.models import BINARY_CHOICES, Proposal, Vote
 from atelier.governance.service import Tally
@@ -25,8 +25,8 @@ class ProposalIn(Body):
     strategy_params: dict[str, str] = Field(
         default_factory=dict, description='erc20: {"token": "0x…"}; quadratic: {"base": "erc20"}'
     )
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime
+    starts_at: Instant | None = None
+    ends_at: Instant
     quorum: Decimal = Field(default=Decimal(0), ge=0, description="total power cast needed")
     majority: Literal["simple", "two-thirds"] = "simple"
     allow_vote_change: bool = False

@@ -37,6 +37,7 @@ from atelier.core.mail import MailboxMailer, Mailer, SmtpMailer
 from atelier.core.runtime import Runtime, set_current_runtime
 from atelier.core.secrets import load_or_create_secret
 from atelier.core.tasks import build_task_app
+from atelier.web.openapi import install_problem_openapi
 from atelier.web.services import SERVICES, routers_for, task_blueprints
 
 log = get_logger("atelier.web")
@@ -161,9 +162,11 @@ def create_app(
     app.state.head_revision = migrate.head_revision()
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, policy=http_policy(settings))
-    for router in routers_for(names):
+    routers = routers_for(names)
+    for router in routers:
         app.include_router(router)
     pin_recursion_limit()  # the routers' imports (py-evm, py_ecc) raise it for the process
+    install_problem_openapi(app, routers)
     _add_operational_routes(app)
     return app
 
