@@ -14,7 +14,7 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from atelier.chain.evm.embedded import EmbeddedChain
+from atelier.chain.evm.embedded import ChainInUse, EmbeddedChain
 from atelier.core.runtime import Runtime
 from atelier.web.app import create_app
 from tests.conftest import make_settings
@@ -42,13 +42,16 @@ def test_state_survives_a_restart_with_the_same_blocks(tmp_path: Path) -> None:
           "nonce": first.w3.eth.get_transaction_count(first.key.address),
           "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1}  # fmt: skip
     first.w3.eth.send_raw_transaction(first.key.sign_transaction(tx).raw_transaction)
-    first.db.flush()
     head = first.w3.eth.get_block("latest")
+    with pytest.raises(ChainInUse):  # one process's chain: a second opener is refused
+        EmbeddedChain(settings)
+    first.close()
 
     again = EmbeddedChain(settings)
     assert again.deployment == first.deployment
     assert again.w3.eth.get_block("latest")["hash"] == head["hash"]
     assert again.w3.eth.get_balance(friend) == 12345
+    again.close()
     journal = tmp_path / "chain" / "state.journal"
     with journal.open("ab") as torn:  # a crash mid-record: the tail is dropped, nothing else
         torn.write(b"S\x05\x00")

@@ -322,13 +322,21 @@ async def test_an_unreachable_chain_is_a_clear_503(
             assert response.json()["type"].endswith("/chain-unavailable")
 
 
-async def test_an_external_node_without_accounts_or_in_error_is_a_clear_503(
+async def test_an_external_node_lends_no_account_and_one_in_error_is_a_clear_503(
     runtime: Runtime,
 ) -> None:
-    for broken, says in ((False, "RELAYER_KEY_FILE"), (True, "missing trie node")):
-        with external_node(broken=broken) as url:
-            async with _on_external_chain(runtime, url) as other:
-                answer = await other.get("/api/chain")
-        assert answer.status_code == 503, answer.text
-        assert answer.json()["type"].endswith("/chain-unavailable")
-        assert says in answer.json()["detail"]
+    """On an external chain the platform sends from its own sealed key (the operator funds
+    it: GET /api/chain names it), never from an account the node holds."""
+    from atelier.chain.evm.embedded import platform_key
+
+    with external_node() as url:
+        async with _on_external_chain(runtime, url) as other:
+            answer = await other.get("/api/chain")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["relayer"] == platform_key(runtime.settings).address
+    with external_node(broken=True) as url:
+        async with _on_external_chain(runtime, url) as other:
+            broken = await other.get("/api/chain")
+    assert broken.status_code == 503, broken.text
+    assert broken.json()["type"].endswith("/chain-unavailable")
+    assert "missing trie node" in broken.json()["detail"]

@@ -92,6 +92,24 @@ async def handle_event(event_id: int, handler: str) -> None:
         await sub.handler(session, event)
 
 
+# A task worker killed mid-job (SIGKILL, a crash, a lost machine) leaves its jobs "doing"
+# forever: procrastinate notices the dead worker by its missing heartbeat but does not retry
+# its jobs. Every handler is idempotent (outbox deliveries are recorded in the handler's own
+# transaction), so they are simply run again.
+STALLED_AFTER_S = 30.0
+
+
+@blueprint.periodic(cron="* * * * * */15")
+@blueprint.task(name="retry_stalled", queueing_lock="retry_stalled", pass_context=True)
+async def retry_stalled(context: Any, timestamp: int | None = None) -> int:
+    manager = context.app.job_manager
+    stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_S)
+    for job in stalled:
+        await manager.retry_job(job)
+        log.warning("tasks.retried_stalled", job_id=job.id, task=job.task_name)
+    return len(stalled)
+
+
 @blueprint.periodic(cron="*/10 * * * *")
 @blueprint.task(name="prune_rate_limits", queueing_lock="prune_rate_limits")
 async def prune_rate_limits(timestamp: int | None = None) -> None:

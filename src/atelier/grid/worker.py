@@ -26,6 +26,7 @@ from atelier.grid.schemas import JobPayload
 log = get_logger("atelier.worker")
 
 PROGRESS_EVERY_S = 1.0
+SUBMIT_TRIES = 6
 
 
 def default_name() -> str:
@@ -125,21 +126,37 @@ class WorkerLoop:
                 await self._give_back(job, f"{backend.name} failed: {exc}"[:480], failed=True)
                 return
             reporter.cancel()
-            try:
-                result = await self.client.submit(
-                    job, output.path, output.mime, time.monotonic() - started, output.model
-                )
-                log.info("worker.job_accepted", job_id=str(job.job_id), sha256=result.sha256)
-            except GridError as exc:
-                log.warning("worker.job_not_accepted", job_id=str(job.job_id), status=exc.status,
-                            reason=exc.detail)  # fmt: skip
-                if exc.status not in (409, 422):  # not judged by the server: let it retry now
-                    await self._give_back(job, f"upload failed: {exc.detail}"[:480], failed=True)
+            await self._deliver(job, output.path, output.mime, time.monotonic() - started,
+                                output.model)  # fmt: skip
 
         finally:
             reporter.cancel()
             released.cancel()
             shutil.rmtree(jobdir, ignore_errors=True)
+
+    async def _deliver(
+        self, job: JobPayload, path: Path, mime: str, compute_s: float, model: str
+    ) -> None:
+        """Upload the result; a server that does not answer (restarting) is tried again, and
+        a submit that was accepted before the answer was lost comes back as a 409."""
+        for attempt in range(SUBMIT_TRIES):
+            try:
+                result = await self.client.submit(job, path, mime, compute_s, model)
+                log.info("worker.job_accepted", job_id=str(job.job_id), sha256=result.sha256)
+                return
+            except GridError as exc:
+                log.warning("worker.job_not_accepted", job_id=str(job.job_id),
+                            status=exc.status, reason=exc.detail)  # fmt: skip
+                if exc.status not in (409, 422):  # not judged by the server: let it retry now
+                    await self._give_back(job, f"upload failed: {exc.detail}"[:480], failed=True)
+                return
+            except httpx.HTTPError as exc:
+                wait = 2.0 * (attempt + 1)
+                log.warning("worker.submit_unreachable", job_id=str(job.job_id), error=str(exc),
+                            retry_in_s=wait)  # fmt: skip
+                await asyncio.sleep(wait)
+        log.warning("worker.job_abandoned", job_id=str(job.job_id),
+                    reason="the server did not answer; the lease will return the job")  # fmt: skip
 
     async def _report_progress(self, job: JobPayload, latest: dict[str, float]) -> None:
         sent = -1.0

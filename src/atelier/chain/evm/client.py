@@ -206,9 +206,9 @@ def use_chain(runtime: Runtime, chain: EvmChain) -> None:
 
 
 def open_chain(settings: Settings, key: LocalAccount | None = None) -> EvmChain:
-    if settings.chain_rpc_url == EMBEDDED:
-        from atelier.chain.evm.embedded import EmbeddedChain
+    from atelier.chain.evm.embedded import EmbeddedChain, platform_key
 
+    if settings.chain_rpc_url == EMBEDDED:
         embedded = EmbeddedChain(settings)
         return EvmChain(
             embedded.w3, embedded.deployment, Web3.to_checksum_address(embedded.key.address),
@@ -220,9 +220,13 @@ def open_chain(settings: Settings, key: LocalAccount | None = None) -> EvmChain:
             "ATELIER_CHAIN_TOKEN_ADDRESS and ATELIER_CHAIN_VOTING_ADDRESS must be set for "
             f"{settings.chain_rpc_url} (deploy with `atelier chain deploy`)"
         )
-    if key is None and settings.chain_relayer_key_file:
-        key = load_relayer_key(settings.chain_relayer_key_file)
-    sender = sender_for(w3, key)
+    if key is None:  # the operator's key file, else the platform's own sealed key (fund it)
+        key = (
+            load_relayer_key(settings.chain_relayer_key_file)
+            if settings.chain_relayer_key_file
+            else platform_key(settings)
+        )
+    sender = Web3.to_checksum_address(key.address)
     deployment = Deployment(
         chain_id=w3.eth.chain_id,
         token=Web3.to_checksum_address(settings.chain_token_address),
@@ -248,6 +252,8 @@ def sender_for(w3: Web3, key: LocalAccount | None) -> ChecksumAddress:
 
 async def chain_for(runtime: Runtime) -> EvmChain:
     """The process's chain, opened on first use (deploying, when embedded) and kept."""
+    from atelier.chain.evm.embedded import ChainInUse
+
     chain = runtime.adapters.get(_ADAPTER)
     if chain is None:
         opening = runtime.adapters.setdefault(_ADAPTER + ".opening", asyncio.Lock())
@@ -256,7 +262,8 @@ async def chain_for(runtime: Runtime) -> EvmChain:
             if chain is None:
                 try:
                     chain = await asyncio.to_thread(open_chain, runtime.settings)
-                except (ChainNotConfigured, OSError, ValueError, Web3Exception) as exc:
+                except (ChainNotConfigured, ChainInUse, OSError, ValueError,
+                        Web3Exception) as exc:  # fmt: skip
                     raise ChainUnavailable(f"cannot use the chain: {exc}") from None
                 runtime.adapters[_ADAPTER] = chain
     assert isinstance(chain, EvmChain)

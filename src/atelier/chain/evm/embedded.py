@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import struct
@@ -149,11 +150,38 @@ def platform_key(settings: Settings, *, create: bool = True) -> LocalAccount:
     return account
 
 
+class ChainInUse(RuntimeError):
+    """Another process has this home's embedded chain open."""
+
+
+def _hold(directory: Path) -> BinaryIO:
+    """An exclusive lock on the chain directory for this process's life: a chain in process
+    memory is one process's, and two appending to one journal would corrupt it."""
+    handle = (directory / "lock").open("a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().decode(errors="replace").strip() or "?"
+        handle.close()
+        raise ChainInUse(
+            f"the embedded chain in {directory} is open in process {holder}: run the platform as "
+            "one process (atelier up), or set ATELIER_CHAIN_RPC_URL to that process's "
+            "/chain/rpc (with ATELIER_CHAIN_TOKEN_ADDRESS and ATELIER_CHAIN_VOTING_ADDRESS)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()).encode())
+    handle.flush()
+    return handle
+
+
 class EmbeddedChain:
     """The web3 handle of the embedded chain and the journal behind it."""
 
     def __init__(self, settings: Settings) -> None:
         directory = ensure_private_dir(settings.home / "chain")
+        self._lock = _hold(directory)
         self.key = platform_key(settings)
         self.db = JournaledDB(directory / "state.journal")
         deployment_file = directory / "deployment.json"
@@ -184,6 +212,11 @@ class EmbeddedChain:
             self.deployment = Deployment(**json.loads(deployment_file.read_text()))
             log.info("chain.resumed", head=self.w3.eth.block_number)
         self.db.compact_if_large()
+
+    def close(self) -> None:
+        """Flush the journal and let another process (or a later open) have the chain."""
+        self.db.flush()
+        self._lock.close()
 
     def _genesis_state(self) -> dict[bytes, dict[str, Any]]:
         """eth-tester's ten accounts as usual, and the platform's key funded."""
