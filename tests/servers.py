@@ -37,13 +37,15 @@ def atelier_env(home: Path, database_url: str | None = None, **extra: str) -> di
 def start_worker(
     home: Path, server: str, api_key: str, name: str, *extra: str
 ) -> subprocess.Popen[bytes]:
-    """A real `atelier worker` process; the key travels in the environment, not argv."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "atelier", "worker", "--server", server, "--name", name, *extra],
-        env=atelier_env(home, ATELIER_API_KEY=api_key),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    """A real `atelier worker` process; the key travels in the environment, not argv. Its
+    output goes to `home/worker-<name>.log` (a pipe nobody reads could block it)."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / f"worker-{name}.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "atelier", "worker", "--server", server, "--name", name,
+             *extra],
+            env=atelier_env(home, ATELIER_API_KEY=api_key), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
 
 
 def start_tasks(home: Path, database_url: str) -> subprocess.Popen[bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,8 +25,8 @@ from atelier.core.cli import (
 )
 from atelier.core.logging import configure_logging
 from atelier.generators.registry import available_backends
-from atelier.grid.client import GridClient, GridError
-from atelier.grid.schemas import StatusOut
+from atelier.grid.client import GridClient, GridError, WorkerCapabilities
+from atelier.grid.schemas import StatusOut, WorkerOut
 from atelier.grid.specs import KINDS
 from atelier.grid.worker import WorkerLoop, capabilities_of, default_name
 
@@ -40,6 +41,23 @@ def _run(coro: Any) -> Any:
         raise fail(f"{exc.detail} ({exc.status} {exc.slug})") from None
     except httpx.HTTPError as exc:
         raise fail(unreachable("the server", exc)) from None
+
+
+async def _register(
+    client: GridClient, caps: WorkerCapabilities, loop: WorkerLoop
+) -> WorkerOut | None:
+    """Register, waiting out a server that is down or restarting (a volunteer's worker runs
+    unattended); a refusal (a bad key, too many workers) ends the command. None: stopped."""
+    wait = 1.0
+    while not loop.stop.is_set():
+        try:
+            return await client.register(caps)
+        except httpx.HTTPError as exc:
+            err.print(f"[yellow]{unreachable(client.server, exc)}; retrying in {wait:g} s[/]")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(loop.stop.wait(), timeout=wait)
+            wait = min(60.0, wait * 2)
+    return None
 
 
 def worker(
@@ -78,11 +96,13 @@ def worker(
 
     async def main() -> int:
         async with GridClient(server, api_key) as client:
-            registered = await client.register(caps)
             loop = WorkerLoop(client, caps, backends, max_jobs=max_jobs)
             running = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 running.add_signal_handler(sig, loop.request_stop)
+            registered = await _register(client, caps, loop)
+            if registered is None:
+                return 0
             console.print(
                 f"worker [bold]{caps.name}[/] ({registered.id}) serving {', '.join(caps.kinds)} "
                 f"for {server}; Ctrl-C to stop"

@@ -57,6 +57,7 @@ class WorkerCapabilities:
 class GridClient:
     def __init__(self, server: str, api_key: str, *, timeout_s: float = 60.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:  # fmt: skip
+        self.server = server.rstrip("/")
         self._http = httpx.AsyncClient(
             base_url=server.rstrip("/"),
             headers={"User-Agent": "atelier-grid-client"}
