@@ -133,24 +133,24 @@ async def worker_register(http: Any, i: int, key: str) -> None:
         response.raise_for_status()
 
 
-def png_of_about(size_bytes: int) -> bytes:
-    side = int((size_bytes / 3) ** 0.5)
+def png_of_about(size_bytes: int) -> tuple[bytes, int]:
+    """A noise PNG of about `size_bytes` and its side (a multiple of 8, as jobs ask)."""
+    side = int((size_bytes / 3) ** 0.5) // 8 * 8
     pixels = np.random.default_rng(1).integers(0, 256, (side, side, 3), dtype=np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue()
+    return buffer.getvalue(), side
 
 
 async def submit_latency(
     base: str, creator_key: str, worker_key: str, runs: int
 ) -> tuple[list[float], int]:
-    data = png_of_about(1_000_000)
+    data, side = png_of_about(1_000_000)
     samples = []
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
         creator = {"Authorization": f"Bearer {creator_key}"}
         worker = {"Authorization": f"Bearer {worker_key}"}
         for i in range(runs):
-            side = 576
             queued = await http.post("/api/v1/generate", headers=creator,
                             json={"kind": "image", "prompt": f"upload {i} {uuid.uuid4()}",
                                   "width": side, "height": side})  # fmt: skip
@@ -160,7 +160,8 @@ async def submit_latency(
             job = popped["job"]
             started = time.perf_counter()
             response = await http.post(job["submit_url"], headers=worker,
-                                       files={"file": ("r.png", data, "image/png")})  # fmt: skip
+                                       files={"file": ("r.png", data, "image/png")},
+                                       data={"model": "procedural-v1"})  # fmt: skip
             samples.append(time.perf_counter() - started)
             response.raise_for_status()
     return samples, len(data)

@@ -75,6 +75,7 @@ def start_server(
     and quotas out of the way (the load comes from one client); `env` adds settings."""
     environment = {**os.environ, "ATELIER_HOME": str(home), "ATELIER_DATABASE_URL": url,
                    "ATELIER_LOG_LEVEL": "warning", "ATELIER_RATE_LIMIT_WRITE": "1000000/minute",
+                   "ATELIER_RATE_LIMIT_WORKER": "100000000/minute",
                    "ATELIER_QUOTA_DAILY": "100000", **env}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "atelier", "serve", service, "--port", str(port)],

@@ -4,6 +4,7 @@ shutdown with no PostgreSQL left behind, and the operator CLI."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import signal
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def test_up_serves_the_whole_flow_and_stops_cleanly(tmp_path: Path, stop_signal:
             for kind in ("image", "music", "speech")
         }  # fmt: skip
         magic = {"image": b"\x89PNG", "music": b"RIFF", "speech": b"RIFF"}
+        models = {"image": "procedural-v1", "music": "synth-v1", "speech": "espeak-ng"}
         for kind, job_id in jobs.items():
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -91,8 +93,13 @@ def test_up_serves_the_whole_flow_and_stops_cleanly(tmp_path: Path, stop_signal:
                     break
                 time.sleep(0.2)
             assert status["state"] == "done", status
+            # a newcomer gets what the README promises: a signed file, the model that ran
+            assert status["result"]["signing"] == "signed", status
+            assert status["result"]["model"] == models[kind]
             result = httpx.get(f"{url}{status['result_url']}", headers=access)
             assert result.content.startswith(magic[kind])
+            assert result.headers["x-atelier-manifest"] == "embedded"
+            assert hashlib.sha256(result.content).hexdigest() == status["result"]["sha256"]
 
         # Another service joins the same embedded database and answers /health.
         other_port = free_port()
@@ -116,6 +123,7 @@ def test_up_serves_the_whole_flow_and_stops_cleanly(tmp_path: Path, stop_signal:
     log = outputs[-1]
     assert STRONG_PASSWORD not in log
     assert token not in log
+    assert "Traceback" not in log, log[-3000:]
 
 
 def test_serve_refuses_unknown_service(tmp_path: Path) -> None:

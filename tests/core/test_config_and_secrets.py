@@ -154,3 +154,27 @@ async def test_a_failing_route_leaks_no_secret_into_the_log(
     for secret in (key, key[9:], token, "Correct-Horse-9-Battery"):
         assert secret not in err, (level, json_logs)
     configure_logging("info")
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [n for n in Settings.model_fields if f"`ATELIER_{n.upper()}`" not in readme]
+    assert missing == []
+
+
+def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from atelier.cli import app
+    from tests.servers import atelier_env
+
+    for name, value, says in (("ATELIER_GRID_LEASE_MIN_S", "0", "greater than or equal to 1"),
+                              ("ATELIER_PORT", "abc", "valid integer"),
+                              ("ATELIER_WALLET_KEY", "x" * 64, None)):  # fmt: skip
+        result = CliRunner().invoke(app, ["up"], env=atelier_env(tmp_path, **{name: value},
+                                                                COLUMNS="300"))  # fmt: skip
+        assert result.exit_code == 2
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {name}"), result.output
+        if says:
+            assert says in lines[0]

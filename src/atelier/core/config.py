@@ -197,6 +197,13 @@ class Settings(BaseSettings):
         parse_rate(value)
         return value
 
+    @field_validator("wallet_key")
+    @classmethod
+    def _valid_wallet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.get_secret_value()):
+            raise ValueError("must be 64 hex characters (32 bytes)")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
