@@ -132,3 +132,39 @@ async def test_unstorable_query_parameters_are_422(
     assert (
         await client.get(f"/api/vote/{uuid.uuid4()}", params={"cursor": "ok"})
     ).status_code == 404
+
+
+async def test_a_form_label_with_a_nul_is_refused(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """`/index` silently cut such a label at the NUL."""
+    from tests.storage.test_media_limits import gigahertz_wav
+
+    _, validator = await account_with_key(runtime, ["validator"])
+    response = await client.post("/index", headers=bearer(validator),
+                                 files={"file": ("x.wav", gigahertz_wav())},
+                                 data={"label": "known\x00work"})  # fmt: skip
+    assert response.status_code == 422
+    assert any(e["loc"][-1] == "label" for e in response.json()["errors"])
+
+
+def test_polled_routes_log_at_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    """The local worker's pop was logged at info every 2 s (461 lines in 20 minutes)."""
+    from atelier.core.logging import configure_logging
+    from atelier.web.app import POLLED
+
+    assert "/api/v1/workers/pop" in POLLED
+    configure_logging("info")
+    from starlette.testclient import TestClient
+
+    from atelier.core.config import Settings
+    from atelier.web.app import create_app
+
+    app = create_app(Settings(_env_file=None, database_url="postgresql://unused/x"),  # type: ignore[call-arg]
+                     services=["engine"])  # fmt: skip
+    http = TestClient(app)  # no lifespan: these two routes need no database
+    assert http.get("/health").status_code == 200
+    assert http.get("/nope").status_code == 404
+    err = capsys.readouterr().err
+    assert "path=/health" not in err  # a success on a polled route: debug
+    assert "path=/nope" in err  # anything else, and failures: info

@@ -73,7 +73,9 @@ async def test_proposal_vote_tally_and_chain_commands(
                  "--dir", str(tmp_path / "w"), "--passphrase-file", str(passphrase),
                  "--server", live_server])  # fmt: skip
     assert "voted approve with power 1" in voted
-    assert "Chrome or matte?" in _ok(["proposal", "show", proposal_id, "--server", live_server])
+    shown = _ok(["proposal", "show", proposal_id, "--server", live_server])
+    assert "Chrome or matte?" in shown
+    assert "quorum: none required (1 cast)" in shown  # it read "quorum 1 / 0 (reached)"
     assert "the tally checks out" in _ok(["proposal", "tally", proposal_id, "--verify",
                                           "--server", live_server])  # fmt: skip
 

@@ -193,6 +193,7 @@ BAD_RESULTS = [
     ("wrong size", "image", png_bytes(16, 16), "image/png", "asked for 64x64, the file is 16x16"),
     ("too short", "music", wav_bytes(0.1), "audio/wav", "asked for 10 s, the file lasts 0.10 s"),
     ("1 GHz sample rate", "music", wav_bytes(0.01, declared_rate=10**9), "audio/wav", "sample rate"),
+    ("undecodable wav", "music", b"RIFF" + struct.pack("<I", 40) + b"WAVEfmt " + bytes(32), "audio/wav", "WAV"),
 ]  # fmt: skip
 
 
@@ -215,6 +216,7 @@ async def test_bad_results_fault_the_attempt(
     assert response.status_code == 422, response.text
     assert response.json()["type"] == "/problems/result-rejected"
     assert reason in response.json()["detail"]
+    assert str(runtime.settings.home) not in response.json()["detail"]  # no server path
     status = await creator.status(request_id)
     assert status.state == "queued"  # back in the queue for another worker
     assert reason in (status.reason or "")
