@@ -270,7 +270,9 @@ class RequestContextMiddleware:
                 await self.app(scope, self._capped(receive, limit), send_wrapper)
                 return
             # Anything else may reach a JSON parser (FastAPI parses a body without a content
-            # type as JSON): read it whole, within the cap, and measure it first.
+            # type as JSON): read it whole, within the JSON cap (files come as forms), and
+            # measure it first.
+            limit = min(limit, self.policy.max_body_bytes)
             body = await _read_body(receive, limit)
             if body is None:
                 await self._refuse(scope, send_wrapper, PayloadTooLarge(_too_large(limit)))
