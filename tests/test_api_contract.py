@@ -32,7 +32,7 @@ def _schemathesis(
          "--header", f"Authorization: Bearer {key}", "--request-timeout", "60",
          "--phases", "examples,coverage,fuzzing,stateful", "--no-color",
          "--report", "junit", "--report-dir", str(report), *scope],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True, text=True, timeout=600, check=False, cwd=report.parent,
     )  # fmt: skip
     return "" if result.returncode == 0 else result.stdout[-20000:] + result.stderr[-2000:]
 
