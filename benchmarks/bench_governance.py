@@ -42,9 +42,10 @@ from atelier.chain.evm.contracts import deploy, token_contract, voting_contract
 from atelier.core.config import Settings
 from atelier.core.logging import configure_logging
 from atelier.core.runtime import Runtime
+from atelier.core.startup import close_runtime, open_runtime
 from atelier.governance import ballots, service
 from atelier.governance.models import Proposal
-from atelier.web.app import close_runtime, open_runtime
+from atelier.server.modules import task_blueprints
 from benchmarks.common import (
     Row,
     embedded_database,
@@ -410,7 +411,7 @@ async def bench_database(url: str, home: Path, votes: int, concurrency: int,
                          tally_rows: int) -> tuple[list[Row], dict[str, Any]]:  # fmt: skip
     settings = Settings(_env_file=None, home=home, database_url=url, chain_relay=False,  # type: ignore[call-arg]
                         rate_limit_enabled=False)  # fmt: skip
-    runtime = await open_runtime(settings, url)
+    runtime = await open_runtime(settings, url, blueprints=task_blueprints())
     try:
         chain = await chain_for(runtime)  # the embedded eth-tester chain, deployed once
         domain = service.vote_domain(chain)

@@ -26,10 +26,12 @@ import numpy as np
 from PIL import Image
 
 from atelier.core.config import Settings
+from atelier.core.startup import close_runtime, open_runtime
 from atelier.grid import service
-from atelier.identity import service as identity
 from atelier.identity.models import User
-from atelier.web.app import close_runtime, open_runtime
+from atelier.identity.principal import Principal
+from atelier.identity.service import api_keys
+from atelier.server.modules import task_blueprints
 from benchmarks.common import (
     Row,
     embedded_database,
@@ -50,22 +52,22 @@ CAPS = {
 async def seed(url: str, home: Path, queued: int) -> tuple[str, list[str]]:
     """`queued` requests from one creator, and 50 volunteer API keys."""
     settings = Settings(_env_file=None, home=home, database_url=url, quota_daily=queued + 100)  # type: ignore[call-arg]
-    runtime = await open_runtime(settings, url)
+    runtime = await open_runtime(settings, url, blueprints=task_blueprints())
     try:
         async with runtime.sessions() as session, session.begin():
             creator = User(email="creator@bench.example", roles=["creator"],
                            email_verified_at=service.now_utc())  # fmt: skip
             session.add(creator)
             await session.flush()
-            _, creator_key = await identity.create_api_key(session, creator.id, "bench")
+            _, creator_key = await api_keys.create_api_key(session, creator.id, "bench")
             keys = []
             for i in range(50):
                 volunteer = User(email=f"v{i}@bench.example", roles=["worker"],
                                  email_verified_at=service.now_utc())  # fmt: skip
                 session.add(volunteer)
                 await session.flush()
-                keys.append((await identity.create_api_key(session, volunteer.id, "bench"))[1])
-        principal = identity.Principal(creator.id, ("creator",), True, "api_key")
+                keys.append((await api_keys.create_api_key(session, volunteer.id, "bench"))[1])
+        principal = Principal(creator.id, ("creator",), True, "api_key")
         kinds = ["image", "music", "speech"]
         for start in range(0, queued, 100):
             async with runtime.sessions() as session, session.begin():

@@ -23,9 +23,11 @@ from eth_account.messages import encode_defunct
 from siwe import SiweMessage
 
 from atelier.core.config import Settings
-from atelier.identity import service
+from atelier.core.startup import close_runtime, open_runtime
 from atelier.identity.models import User
-from atelier.web.app import close_runtime, open_runtime
+from atelier.identity.principal import ClientInfo
+from atelier.identity.service import api_keys, wallets
+from atelier.server.modules import task_blueprints
 from benchmarks.common import Row, embedded_database, summary_ms, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,18 +35,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 async def bench_api_key(url: str, home: Path, iterations: int) -> list[Row]:
     settings = Settings(_env_file=None, home=home, database_url=url)  # type: ignore[call-arg]
-    runtime = await open_runtime(settings, url)
+    runtime = await open_runtime(settings, url, blueprints=task_blueprints())
     try:
         async with runtime.sessions() as session, session.begin():
             user = User(email="bench@example.org", roles=["creator"])
             session.add(user)
             await session.flush()
-            _, raw = await service.create_api_key(session, user.id, "bench")
+            _, raw = await api_keys.create_api_key(session, user.id, "bench")
         samples = []
         for i in range(iterations + 200):
             started = time.perf_counter()
             async with runtime.hot.connection() as conn:
-                await service.principal_from_api_key(conn, raw)
+                await api_keys.principal_from_api_key(conn, raw)
             if i >= 200:  # warm-up excluded
                 samples.append(time.perf_counter() - started)
     finally:
@@ -74,12 +76,12 @@ def _signed_messages(nonces: list[str]) -> list[tuple[str, str]]:
 
 async def bench_siwe(url: str, home: Path, count: int) -> list[Row]:
     settings = Settings(_env_file=None, home=home, database_url=url)  # type: ignore[call-arg]
-    runtime = await open_runtime(settings, url)
-    client = service.ClientInfo(ip="127.0.0.1", user_agent="bench")
+    runtime = await open_runtime(settings, url, blueprints=task_blueprints())
+    client = ClientInfo(ip="127.0.0.1", user_agent="bench")
     try:
         async with runtime.sessions() as session, session.begin():
             nonces = [
-                (await service.new_nonce(session, settings, "signin")).nonce for _ in range(count)
+                (await wallets.new_nonce(session, settings, "signin")).nonce for _ in range(count)
             ]
         messages = _signed_messages(nonces)  # wallet-side work, not timed
         samples = []
@@ -87,7 +89,7 @@ async def bench_siwe(url: str, home: Path, count: int) -> list[Row]:
         for text, signature in messages:
             started = time.perf_counter()
             async with runtime.sessions() as session, session.begin():
-                await service.wallet_sign_in(
+                await wallets.wallet_sign_in(
                     session, settings, runtime.jwt_key, "evm", text, signature, client
                 )
             samples.append(time.perf_counter() - started)

@@ -17,13 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from atelier.core import flows
 from atelier.core.config import Settings
+from atelier.core.startup import close_runtime, open_runtime
 from atelier.generators.image import render_frame
-from atelier.provenance import service, signing
+from atelier.grid.events import ArtifactAccepted
+from atelier.provenance import signing
 from atelier.provenance.certificates import load_identity
 from atelier.provenance.fingerprints import pdq_of_image
+from atelier.provenance.flows import SIGN_ARTIFACT
 from atelier.provenance.originality import PdqIndex
-from atelier.web.app import close_runtime, open_runtime
+from atelier.server.modules import task_blueprints
 from benchmarks.common import Row, embedded_database, summary_ms, write_results
 
 
@@ -109,7 +113,7 @@ async def bench_pipeline(runs: int) -> list[Row]:
     server, url = embedded_database("bench_prov")
     home = Path(tempfile.mkdtemp())
     settings = Settings(_env_file=None, home=home, database_url=url)  # type: ignore[call-arg]
-    runtime = await open_runtime(settings, url)
+    runtime = await open_runtime(settings, url, blueprints=task_blueprints())
     samples = []
     try:
         from sqlalchemy import text
@@ -130,16 +134,25 @@ async def bench_pipeline(runs: int) -> list[Row]:
             async with runtime.sessions() as session, session.begin():
                 await _fake_grid_rows(session, user, request_id, attempt_id, worker_id, artifact_id,
                                       digest, key, path.stat().st_size)  # fmt: skip
-            payload = {"artifact_id": str(artifact_id), "sha256": digest, "storage_key": key,
-                       "mime": "image/png", "format": "png", "kind": "image", "model": "procedural-v1"}  # fmt: skip
+            event = ArtifactAccepted(
+                artifact_id=artifact_id,
+                request_id=request_id,
+                kind="image",
+                sha256=digest,
+                mime="image/png",
+                format="png",
+                storage_key=key,
+                model="procedural-v1",
+            )
             started = time.perf_counter()
             async with runtime.sessions() as session, session.begin():
-                await service.process_artifact(session, settings, payload)
+                run_id = await flows.start(session, SIGN_ARTIFACT, str(artifact_id), event)
+            assert await flows.run(runtime, run_id) == "succeeded"
             samples.append(time.perf_counter() - started)
     finally:
         await close_runtime(runtime)
         server.cleanup()
-    return [Row("pipeline per 1024x1024 PNG (hash, PDQ, originality, sign, store)",
+    return [Row("pipeline per 1024x1024 PNG (flow: hash, PDQ, originality, sign, publish)",
                 summary_ms(samples)["p50"], "ms p50", "", f"{runs} images")]  # fmt: skip
 
 

@@ -17,7 +17,9 @@ from atelier.core import migrate
 from atelier.core.config import Settings
 from atelier.core.embedded import create_database_if_missing
 from atelier.core.runtime import Runtime
-from atelier.web.app import close_runtime, create_app, open_runtime
+from atelier.core.startup import close_runtime, open_runtime
+from atelier.server.app import create_app
+from atelier.server.modules import task_blueprints
 
 TEMPLATE = "atelier_template"
 
@@ -64,7 +66,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
 
 @pytest.fixture(scope="module")
 async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtime]:
-    opened = await open_runtime(settings, database_url)
+    opened = await open_runtime(settings, database_url, blueprints=task_blueprints())
     yield opened
     await close_runtime(opened)
 

@@ -17,7 +17,7 @@ from siwe import SiweMessage
 from solders.keypair import Keypair
 
 from atelier.core.runtime import Runtime
-from atelier.core.tasks import kick_dispatcher
+from atelier.core.transactions import kick_dispatcher
 
 STRONG_PASSWORD = "Correct-Horse-9-Battery"
 

@@ -21,9 +21,12 @@ import httpx
 from sqlalchemy import func, select
 
 from atelier.core.events import OutboxDelivery, OutboxEvent
+from atelier.core.flows import FlowRun, FlowStep
 from atelier.core.runtime import Runtime
 from atelier.governance.models import Proposal, Vote
+from atelier.grid.events import ArtifactAccepted
 from atelier.grid.models import Artifact, GenerationRequest
+from atelier.provenance.flows import SIGN_ARTIFACT
 from atelier.provenance.models import CorpusItem, ProvenanceRecord
 from tests.governance.helpers import signed_vote, verified_voter
 from tests.grid.helpers import account_with_key
@@ -184,13 +187,30 @@ async def _assert_nothing_lost_or_doubled(
         assert len(records) == len(jobs)
         for record in records:
             assert record.manifest_state == "signed", record.error
-            assert record.steps.get("sign") == record.steps.get("store") == "done"
+        runs = list(
+            await session.scalars(
+                select(FlowRun).where(
+                    FlowRun.flow == SIGN_ARTIFACT.name, FlowRun.key.in_([str(i) for i in ids])
+                )
+            )
+        )
+        assert [r.state for r in runs] == ["succeeded"] * len(jobs)  # one run per artifact
+        signs = await session.scalar(
+            select(func.count())
+            .select_from(FlowStep)
+            .where(
+                FlowStep.run_id.in_([r.id for r in runs]),
+                FlowStep.name == "sign",
+                FlowStep.state == "done",
+            )
+        )
+        assert signs == len(jobs)
         corpus = await session.scalar(
             select(func.count()).select_from(CorpusItem).where(CorpusItem.artifact_id.in_(ids))
         )
         assert corpus == len(jobs)  # each artifact joined the corpus once
         events = list(await session.scalars(select(OutboxEvent.id).where(
-            OutboxEvent.topic == "artifact.accepted",
+            OutboxEvent.topic == ArtifactAccepted.topic,
             OutboxEvent.payload["request_id"].astext.in_([str(j) for j in jobs]))))  # fmt: skip
         assert len(events) == len(jobs)  # one event per accepted result
         deliveries = await session.scalar(select(func.count()).select_from(OutboxDelivery)

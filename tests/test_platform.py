@@ -17,8 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from atelier.cli import app
+from atelier.core.startup import close_runtime, open_runtime
 from atelier.identity.models import User
-from atelier.web.app import close_runtime, open_runtime
+from atelier.server.modules import task_blueprints
 from tests.conftest import make_settings
 from tests.helpers import STRONG_PASSWORD, unique_email, verification_token_for
 from tests.servers import atelier_env, free_port, stop, wait_healthy
@@ -138,7 +139,9 @@ def test_user_promote_and_demote(database_url: str, tmp_path: Path) -> None:
     address = unique_email("ops")
 
     async def seed() -> None:
-        runtime = await open_runtime(make_settings(tmp_path, database_url), database_url)
+        runtime = await open_runtime(
+            make_settings(tmp_path, database_url), database_url, blueprints=task_blueprints()
+        )
         async with runtime.sessions() as session, session.begin():
             session.add(User(email=address, roles=["creator"]))
         await close_runtime(runtime)

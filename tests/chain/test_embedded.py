@@ -16,7 +16,7 @@ from web3 import Web3
 
 from atelier.chain.evm.embedded import ChainInUse, EmbeddedChain
 from atelier.core.runtime import Runtime
-from atelier.web.app import create_app
+from atelier.server.app import create_app
 from tests.conftest import make_settings
 from tests.servers import atelier_env, free_port, stop, wait_healthy
 

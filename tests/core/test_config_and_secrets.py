@@ -23,7 +23,7 @@ from atelier.core.logging import configure_logging
 from atelier.core.mail import MailboxMailer, SmtpMailer
 from atelier.core.runtime import Runtime
 from atelier.core.secrets import load_or_create_secret
-from atelier.web.app import create_app
+from atelier.server.app import create_app
 from tests.servers import free_port
 
 

@@ -151,14 +151,14 @@ async def test_a_form_label_with_a_nul_is_refused(
 def test_polled_routes_log_at_debug(capsys: pytest.CaptureFixture[str]) -> None:
     """The local worker's pop was logged at info every 2 s (461 lines in 20 minutes)."""
     from atelier.core.logging import configure_logging
-    from atelier.web.app import POLLED
+    from atelier.server.app import POLLED
 
     assert "/api/v1/workers/pop" in POLLED
     configure_logging("info")
     from starlette.testclient import TestClient
 
     from atelier.core.config import Settings
-    from atelier.web.app import create_app
+    from atelier.server.app import create_app
 
     app = create_app(Settings(_env_file=None, database_url="postgresql://unused/x"),  # type: ignore[call-arg]
                      services=["engine"])  # fmt: skip

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core import events
-from atelier.core.events import OutboxDelivery, OutboxEvent
+from atelier.core.events import OutboxDelivery
 from atelier.core.runtime import Runtime
 from tests.helpers import drain_tasks
 
@@ -16,18 +16,22 @@ SEEN: list[int] = []
 FAILURES = {"left": 0}
 
 
-@events.subscribe("test.ping", "tests.record_ping")
-async def record_ping(session: AsyncSession, event: OutboxEvent) -> None:
+class Ping(events.Event, topic="tests.ping"):
+    n: int
+
+
+@events.subscribe(Ping, name="tests.record_ping")
+async def record_ping(session: AsyncSession, event: Ping) -> None:
     if FAILURES["left"] > 0:
         FAILURES["left"] -= 1
         raise RuntimeError("transient failure")
-    SEEN.append(int(event.payload["n"]))
+    SEEN.append(event.n)
 
 
 async def test_rolled_back_events_are_never_seen(runtime: Runtime) -> None:
     async with runtime.sessions() as session:
         await session.begin()
-        await events.emit(session, "test.ping", {"n": -1})
+        await events.emit(session, Ping(n=-1))
         await session.rollback()
     await drain_tasks(runtime)
     assert -1 not in SEEN
@@ -35,7 +39,7 @@ async def test_rolled_back_events_are_never_seen(runtime: Runtime) -> None:
 
 async def test_each_handler_runs_once_even_when_redelivered(runtime: Runtime) -> None:
     async with runtime.sessions() as session, session.begin():
-        event = await events.emit(session, "test.ping", {"n": 1})
+        event = await events.emit(session, Ping(n=1))
     await drain_tasks(runtime)
     assert SEEN.count(1) == 1
     # Redeliver by hand, as a crashed dispatcher would.
@@ -56,7 +60,7 @@ async def test_each_handler_runs_once_even_when_redelivered(runtime: Runtime) ->
 async def test_failed_handler_rolls_back_and_is_retried(runtime: Runtime) -> None:
     FAILURES["left"] = 1
     async with runtime.sessions() as session, session.begin():
-        event = await events.emit(session, "test.ping", {"n": 2})
+        event = await events.emit(session, Ping(n=2))
     await drain_tasks(runtime)
     async with runtime.sessions() as session:
         assert await session.get(OutboxDelivery, (event.id, "tests.record_ping")) is None

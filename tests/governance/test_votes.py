@@ -18,7 +18,7 @@ from eth_utils import keccak
 from atelier.core.runtime import Runtime
 from atelier.economy import service as ledger
 from atelier.governance import ballots
-from atelier.web.app import create_app
+from atelier.server.app import create_app
 from tests.governance.helpers import (
     external_node,
     give_tokens,

@@ -15,8 +15,9 @@ from atelier.core.runtime import Runtime
 from atelier.generators.registry import available_backends
 from atelier.grid.client import GridClient, WorkerCapabilities
 from atelier.grid.worker import WorkerLoop, capabilities_of
-from atelier.identity import service as identity
 from atelier.identity.models import User
+from atelier.identity.principal import ClientInfo
+from atelier.identity.service import api_keys, sessions
 
 
 async def account_with_key(
@@ -30,7 +31,7 @@ async def account_with_key(
         )
         session.add(user)
         await session.flush()
-        _, key = await identity.create_api_key(session, user.id, "test")
+        _, key = await api_keys.create_api_key(session, user.id, "test")
         return user.id, key
 
 
@@ -40,8 +41,8 @@ async def session_for(runtime: Runtime, user_id: uuid.UUID) -> str:
     async with runtime.sessions() as session, session.begin():
         user = await session.get(User, user_id)
         assert user is not None
-        pair = await identity.start_session(session, runtime.settings, runtime.jwt_key, user,
-                                            "password", identity.ClientInfo(None, "tests"))  # fmt: skip
+        pair = await sessions.start_session(session, runtime.settings, runtime.jwt_key, user,
+                                            "password", ClientInfo(None, "tests"))  # fmt: skip
         return pair.access_token
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from atelier.core.errors import NotFound, TooManyRequests
 from atelier.core.runtime import Runtime
-from atelier.identity import quota
 from atelier.identity.models import User
+from atelier.identity.service import quota
 from tests.helpers import bearer, register_verified
 
 

@@ -11,7 +11,9 @@ from sqlalchemy import text
 
 from atelier.core import ratelimit
 from atelier.core.runtime import Runtime
-from atelier.web.app import close_runtime, create_app, open_runtime
+from atelier.core.startup import close_runtime, open_runtime
+from atelier.server.app import create_app
+from atelier.server.modules import task_blueprints
 from tests.conftest import make_settings
 from tests.grid.helpers import account_with_key
 from tests.helpers import bearer, register_verified
@@ -25,7 +27,7 @@ async def limited(
         Path(tmp_path_factory.mktemp("home")), database_url,
         rate_limit_auth="5/minute", rate_limit_write="3/hour", rate_limit_worker="4/hour",
     )  # fmt: skip
-    runtime = await open_runtime(settings, database_url)
+    runtime = await open_runtime(settings, database_url, blueprints=task_blueprints())
     app = create_app(settings, runtime=runtime)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4000))
     async with httpx.AsyncClient(transport=transport, base_url=settings.origin) as client:
@@ -55,7 +57,7 @@ async def test_writes_are_limited_per_account(
     _, runtime = limited
     # sign up through an unlimited app on the same database, then write through the limited one
     settings = make_settings(runtime.settings.home, database_url)  # same home: same JWT key
-    free_runtime = await open_runtime(settings, database_url)
+    free_runtime = await open_runtime(settings, database_url, blueprints=task_blueprints())
     try:
         free_app = create_app(settings, runtime=free_runtime)
         async with httpx.AsyncClient(

@@ -11,8 +11,8 @@ from sqlalchemy import update
 from atelier.core.runtime import Runtime
 from atelier.identity.deps import require_role
 from atelier.identity.models import User
-from atelier.identity.service import Principal
-from atelier.web.app import create_app
+from atelier.identity.principal import Principal
+from atelier.server.app import create_app
 from tests.helpers import bearer, register_verified
 
 router = APIRouter()

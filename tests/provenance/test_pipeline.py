@@ -1,4 +1,5 @@
-"""artifact.accepted → hash → sign → store, then verification of what comes out."""
+"""ArtifactAccepted → hash → fingerprint → originality → sign → publish, then verification of
+what comes out."""
 
 from __future__ import annotations
 
@@ -13,14 +14,21 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
 from atelier.cli import app
 from atelier.core.events import OutboxEvent
+from atelier.core.flows import FlowRun, FlowStep
 from atelier.core.runtime import Runtime
+from atelier.core.startup import close_runtime, open_runtime
+from atelier.grid.events import ArtifactAccepted
 from atelier.provenance import service, signing
+from atelier.provenance.flows import SIGN_ARTIFACT
 from atelier.provenance.models import ProvenanceRecord
-from atelier.web.app import close_runtime, create_app, open_runtime
+from atelier.provenance.tasks import process_artifact
+from atelier.server.app import create_app
+from atelier.server.modules import task_blueprints
 from tests.conftest import make_settings
 from tests.grid.helpers import account_with_key, asgi_client, worker_loop
 from tests.helpers import drain_tasks
@@ -60,9 +68,10 @@ async def test_accepted_artifacts_are_signed_and_verifiable(
         if directory.exists():
             assert stat.S_IMODE(directory.stat().st_mode) == 0o700, private
     assert trail["manifest_state"] == "signed"
-    assert trail["steps"] == dict.fromkeys(
-        ("hash", "fingerprint", "originality", "sign", "store"), "done"
-    )
+    assert trail["steps"] == {
+        **dict.fromkeys(("hash", "fingerprint", "originality", "sign"), "done"),
+        "publish": "skipped (no publish targets)",
+    }
     assert trail["signer"] == "Atelier Content Signer"
     identity = service.signing_identity(runtime.settings)
     report = signing.read(path, "image/png", identity.root_pem)  # c2pa's own Reader
@@ -90,23 +99,40 @@ async def test_accepted_artifacts_are_signed_and_verifiable(
     assert broken.json()["known_artifact"] is None
 
 
-async def test_redelivered_event_signs_once(client: httpx.AsyncClient, runtime: Runtime,
-                                            tmp_path: Path) -> None:  # fmt: skip
+async def test_redelivered_event_signs_once(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    """The event delivered again finds the run it started: nothing runs twice."""
     await finished_job(
         client, runtime, tmp_path, {"kind": "music", "prompt": "lofi", "duration_s": 1}
     )
     async with runtime.sessions() as session:
-        event = await session.scalar(
-            select(OutboxEvent).where(OutboxEvent.topic == "artifact.accepted")
+        stored = await session.scalar(
+            select(OutboxEvent)
+            .where(OutboxEvent.topic == ArtifactAccepted.topic)
             .order_by(OutboxEvent.id.desc())
-        )  # fmt: skip
-        assert event is not None
-        before = await session.get(ProvenanceRecord, uuid.UUID(event.payload["artifact_id"]))
-        assert before is not None
-        signed_before = before.signed_sha256
+        )
+        assert stored is not None
+        event = ArtifactAccepted.model_validate(stored.payload)
+        before = await session.get(ProvenanceRecord, event.artifact_id)
+        assert before is not None and before.signed_sha256 is not None
+        steps_before = await _step_times(session, event.artifact_id)
     async with runtime.sessions() as session, session.begin():
-        again = await service.process_artifact(session, runtime.settings, event.payload)
-    assert again.signed_sha256 == signed_before  # resumed, not re-signed
+        await process_artifact(session, event)  # the handler, as a redelivery runs it
+    await drain_tasks(runtime)
+    async with runtime.sessions() as session:
+        after = await session.get(ProvenanceRecord, event.artifact_id)
+        assert after is not None and after.signed_sha256 == before.signed_sha256
+        assert await _step_times(session, event.artifact_id) == steps_before
+
+
+async def _step_times(session: AsyncSession, artifact_id: uuid.UUID) -> dict[str, object]:
+    rows = await session.execute(
+        select(FlowStep.name, FlowStep.finished_at)
+        .join(FlowRun, FlowRun.id == FlowStep.run_id)
+        .where(FlowRun.flow == SIGN_ARTIFACT.name, FlowRun.key == str(artifact_id))
+    )
+    return dict(rows.tuples().all())
 
 
 async def test_verify_bad_and_unknown_files(client: httpx.AsyncClient, tmp_path: Path) -> None:
@@ -137,7 +163,7 @@ async def test_media_files_beyond_the_json_body_cap_are_taken_up_to_their_own_li
     from PIL import Image
 
     settings = make_settings(tmp_path / "home", database_url, max_verify_bytes=1_500_000)
-    runtime = await open_runtime(settings, database_url)
+    runtime = await open_runtime(settings, database_url, blueprints=task_blueprints())
     noise = np.random.default_rng(7)
 
     def png(side: int) -> bytes:

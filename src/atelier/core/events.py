@@ -1,31 +1,74 @@
-"""The transactional outbox: cross-domain reactions without distributed transactions.
+"""Typed events and the transactional outbox: cross-domain reactions without distributed
+transactions.
 
-A domain that changes state writes an `outbox_events` row in the same transaction
-(`emit`). The `core:dispatch_outbox` task fans each event out to one procrastinate job per
-subscribed handler; `core:handle_event` runs a handler inside a transaction that also
-records `(event_id, handler)` in `outbox_deliveries`, so a redelivered event is a no-op
-and a failed handler rolls back and is retried. Handlers must therefore only have
-database side effects, or external side effects that tolerate a rare repeat (an email).
+A domain declares the facts it publishes as `Event` models in its own `events.py`
+(`atelier.grid.events.ArtifactAccepted`); the topic is derived from the module and the class
+(`grid.artifact_accepted`). A domain that changes state emits the event in the same
+transaction (`emit`), which writes an `outbox_events` row. The `core:dispatch_outbox` task
+fans each event out to one procrastinate job per subscribed handler; `core:handle_event` runs
+a handler inside a transaction that also records `(event_id, handler)` in
+`outbox_deliveries`, so a redelivered event is a no-op and a failed handler rolls back and
+is retried. Handlers must therefore only have database side effects, or external side
+effects that tolerate a rare repeat (an email).
+
+A subscriber declares `@subscribe(ArtifactAccepted)` on `async def handler(session, event)`
+and receives the typed model; `reactions()` lists who reacts to what (docs/architecture.md
+shows it as a table generated from this registry).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, ForeignKey, String, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atelier.core.db import Base
+from atelier.core.transactions import OUTBOX_FLAG
 
-# The topics domains publish, named once: the payload is the contract between a publisher
-# and its subscribers, which never import each other for it.
-ARTIFACT_ACCEPTED = "artifact.accepted"  # grid: a worker's result became the job's result
-UPGRADE_APPLIED = "governance.upgrade_applied"  # the chain applied a job's upgrade
+_DOMAIN_MODULE = re.compile(r"^atelier\.(?P<domain>[a-z_]+)\.")
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def domain_of(module: str) -> str | None:
+    """The domain a module of ours belongs to (`atelier.grid.events` → `grid`)."""
+    found = _DOMAIN_MODULE.match(module)
+    return found["domain"] if found else None
+
+
+class Event(BaseModel):
+    """A fact one domain publishes for others to react to. Its fields are the contract: add
+    fields with defaults, never change one's meaning (stored events are read back)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    topic: ClassVar[str]
+    publisher: ClassVar[str]
+
+    def __init_subclass__(cls, topic: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        domain = domain_of(cls.__module__)
+        if topic is None and (domain is None or not cls.__module__.endswith(".events")):
+            raise TypeError(
+                f"{cls.__qualname__}: a domain's events live in its events.py (or pass topic=)"
+            )
+        cls.publisher = domain or cls.__module__
+        cls.topic = topic or f"{domain}.{_snake(cls.__name__)}"
+
+
+E = TypeVar("E", bound=Event)
+# What a subscriber is: it receives the event as the model it subscribed to.
+Reaction = Callable[[AsyncSession, E], Awaitable[None]]
 
 
 class OutboxEvent(Base):
@@ -48,27 +91,34 @@ class OutboxDelivery(Base):
     handled_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-Handler = Callable[[AsyncSession, OutboxEvent], Awaitable[None]]
+Handler = Callable[[AsyncSession, Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Subscription:
-    topic: str
-    name: str
+    event: type[Event]
+    name: str  # stored in outbox_deliveries: keep it stable
     handler: Handler
+
+    @property
+    def topic(self) -> str:
+        return self.event.topic
 
 
 _SUBSCRIPTIONS: dict[str, Subscription] = {}
 
 
-def subscribe(topic: str, name: str) -> Callable[[Handler], Handler]:
-    """Register `handler` for `topic` under a stable `name` (it is stored in the database)."""
+def subscribe(event: type[E], *, name: str | None = None) -> Callable[[Reaction[E]], Reaction[E]]:
+    """Run the decorated `handler(session, event)` for every `event` emitted. Its name
+    (default: `<domain>.<function>`) identifies its deliveries, so it must not change."""
 
-    def register(handler: Handler) -> Handler:
-        existing = _SUBSCRIPTIONS.get(name)
+    def register(handler: Reaction[E]) -> Reaction[E]:
+        domain = domain_of(handler.__module__)
+        key = name or f"{domain or handler.__module__}.{handler.__name__}"
+        existing = _SUBSCRIPTIONS.get(key)
         if existing is not None and existing.handler is not handler:
-            raise ValueError(f"event handler name {name!r} is used twice")
-        _SUBSCRIPTIONS[name] = Subscription(topic, name, handler)
+            raise ValueError(f"event handler name {key!r} is used twice")
+        _SUBSCRIPTIONS[key] = Subscription(event, key, handler)
         return handler
 
     return register
@@ -82,16 +132,27 @@ def subscription(name: str) -> Subscription | None:
     return _SUBSCRIPTIONS.get(name)
 
 
-OUTBOX_FLAG = "atelier.outbox_emitted"
+def reactions() -> list[Subscription]:
+    """Every registered subscription, by publisher, topic and name."""
+    return sorted(_SUBSCRIPTIONS.values(), key=lambda s: (s.event.publisher, s.topic, s.name))
 
 
-async def emit(session: AsyncSession, topic: str, payload: dict[str, Any]) -> OutboxEvent:
-    """Record an event in the caller's transaction; it is dispatched only if that commits."""
-    event = OutboxEvent(topic=topic, payload=payload)
-    session.add(event)
+async def emit(session: AsyncSession, event: Event) -> OutboxEvent:
+    """Record `event` in the caller's transaction; it is dispatched only if that commits."""
+    row = OutboxEvent(topic=event.topic, payload=event.model_dump(mode="json"))
+    session.add(row)
     await session.flush()
     session.info[OUTBOX_FLAG] = True
-    return event
+    return row
+
+
+def parse(subscription: Subscription, row: OutboxEvent) -> Event:
+    """The stored event as the model its subscriber declared."""
+    return subscription.event.model_validate(row.payload)
+
+
+async def stored(session: AsyncSession, event_id: int) -> OutboxEvent | None:
+    return await session.get(OutboxEvent, event_id)
 
 
 async def claim_undispatched(session: AsyncSession, limit: int = 200) -> list[OutboxEvent]:

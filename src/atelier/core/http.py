@@ -1,13 +1,12 @@
-"""HTTP plumbing shared by every service: units of work, problem+json, request ids, limits,
-metrics. Domain routers import from here, never from each other."""
+"""HTTP plumbing shared by every service: problem+json, request ids, limits, metrics.
+Domain routers import from here (and `unit_of_work` from core.transactions), never from each
+other."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
@@ -19,16 +18,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atelier.core.errors import PROBLEM_JSON, AppError, InvalidInput, PayloadTooLarge, problem_body
-from atelier.core.events import OUTBOX_FLAG
 from atelier.core.limits import MAX_JSON_DEPTH, json_nesting_depth
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
-from atelier.core.tasks import kick_dispatcher
 
 log = get_logger("atelier.http")
 
@@ -49,31 +45,6 @@ HTTP_LATENCY = Histogram(
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
-
-
-@asynccontextmanager
-async def unit_of_work(runtime: Runtime) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed on success, rolled back on error.
-
-    An `AppError(commit=True)` still commits (security events that must outlive the failed
-    request). Events written to the outbox wake the dispatcher once the commit is durable.
-    """
-    async with runtime.sessions() as session:
-        try:
-            yield session
-        except AppError as exc:
-            await (session.commit() if exc.commit else session.rollback())
-            raise
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
-        if session.info.pop(OUTBOX_FLAG, False):
-            try:
-                await kick_dispatcher(runtime.tasks)
-            except Exception:  # the periodic dispatcher picks the events up anyway
-                log.warning("outbox.kick_failed", exc_info=True)
 
 
 def _problem(

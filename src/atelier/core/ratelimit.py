@@ -80,3 +80,10 @@ def decide(hits: int, previous: int, seconds_left: float, limit: int, period_s: 
     # the previous window's weight must fall until hits + previous * overlap <= limit
     wait = seconds_left - (limit - hits) * period_s / previous
     return Decision(False, 0, max(1, math.ceil(wait)))
+
+
+async def prune(session: AsyncSession) -> None:
+    """Forget windows that ended over an hour ago (no limit looks further back)."""
+    await session.execute(
+        text("DELETE FROM rate_limit_windows WHERE window_end < now() - interval '1 hour'")
+    )

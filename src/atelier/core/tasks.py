@@ -2,56 +2,51 @@
 
 Each domain exposes a `Blueprint` in its `tasks.py`; the composition root adds them to one
 `App` per process (`build_task_app`). This module also holds the core tasks: the outbox
-dispatcher and event handler runner, and housekeeping.
+dispatcher and event handler runner, the flow runner and its sweep, and housekeeping.
 """
 
 from __future__ import annotations
 
-import contextlib
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import procrastinate
-from procrastinate import exceptions as procrastinate_exceptions
-from sqlalchemy import text
 
-from atelier.core import events, idempotency
+from atelier.core import events, flows, idempotency, ratelimit
 from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
+from atelier.core.transactions import kick_flow, unit_of_work
 
 log = get_logger(__name__)
 
 blueprint = procrastinate.Blueprint()
 
-DISPATCH_TASK = "core:dispatch_outbox"
 HANDLE_TASK = "core:handle_event"
 
-
 _task_app: Any = None
+_added: set[str] = set()
 
 
 def build_task_app(conninfo: str, blueprints: Mapping[str, Any]) -> Any:
-    """The process's procrastinate App, pointed at `conninfo`.
+    """The process's procrastinate App, pointed at `conninfo`, running `blueprints`' tasks.
 
     procrastinate moves a blueprint's tasks into the first App they are added to, so there is
-    one App per process; a later runtime (tests open one per module) swaps its connector.
+    one App per process: a later runtime (tests open one per module) swaps its connector and
+    adds the blueprints it has not seen. Deferring needs no blueprint (tasks go by name).
     """
     global _task_app
     connector = procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4)
     if _task_app is None:
         _task_app = procrastinate.App(connector=connector)
-        for namespace, bp in blueprints.items():
-            _task_app.add_tasks_from(bp, namespace=namespace)
     else:
         _task_app.connector = connector
         _task_app.job_manager.connector = connector
+    for namespace, bp in blueprints.items():
+        if namespace not in _added:
+            _task_app.add_tasks_from(bp, namespace=namespace)
+            _added.add(namespace)
     return _task_app
-
-
-async def kick_dispatcher(task_app: Any) -> None:
-    """Ask for a dispatch now instead of at the next periodic tick (best effort)."""
-    with contextlib.suppress(procrastinate_exceptions.AlreadyEnqueued):
-        await task_app.configure_task(DISPATCH_TASK, queueing_lock="dispatch_outbox").defer_async()
 
 
 @blueprint.periodic(cron="* * * * * */5")
@@ -60,7 +55,7 @@ async def dispatch_outbox(context: Any, timestamp: int | None = None) -> int:
     runtime = current_runtime()
     dispatched = 0
     while True:
-        async with runtime.sessions() as session, session.begin():
+        async with unit_of_work(runtime) as session:
             batch = await events.claim_undispatched(session)
             if not batch:
                 return dispatched
@@ -82,20 +77,44 @@ async def handle_event(event_id: int, handler: str) -> None:
     if sub is None:
         log.warning("outbox.unknown_handler", handler=handler, event_id=event_id)
         return
-    runtime = current_runtime()
-    async with runtime.sessions() as session, session.begin():
+    async with unit_of_work(current_runtime()) as session:
         if not await events.record_delivery(session, event_id, handler):
             return
-        event = await session.get(events.OutboxEvent, event_id)
-        if event is None:
+        row = await events.stored(session, event_id)
+        if row is None:
             return
-        await sub.handler(session, event)
+        await sub.handler(session, events.parse(sub, row))
+
+
+# A failing step is retried by procrastinate (the flow counts its attempts and gives up
+# at its own `max_attempts`, which this strategy must outlast).
+@blueprint.task(
+    name="run_flow",
+    retry=procrastinate.RetryStrategy(max_attempts=10, exponential_wait=2),
+)
+async def run_flow(run_id: str) -> str:
+    return await flows.run(current_runtime(), uuid.UUID(run_id))
+
+
+# Runs whose wake-up was lost (a crash between a commit and its deferral) or whose runner
+# died are queued again; a run still queued or running is left alone (its queueing lock).
+FLOW_QUIET_S = 60.0
+
+
+@blueprint.periodic(cron="* * * * * */30")
+@blueprint.task(name="resume_flows", queueing_lock="resume_flows", pass_context=True)
+async def resume_flows(context: Any, timestamp: int | None = None) -> int:
+    async with unit_of_work(current_runtime()) as session:
+        stalled = await flows.stalled(session, FLOW_QUIET_S)
+    for run_id in stalled:
+        await kick_flow(context.app, str(run_id))
+    return len(stalled)
 
 
 # A task worker killed mid-job (SIGKILL, a crash, a lost machine) leaves its jobs "doing"
 # forever: procrastinate notices the dead worker by its missing heartbeat but does not retry
 # its jobs. Every handler is idempotent (outbox deliveries are recorded in the handler's own
-# transaction), so they are simply run again.
+# transaction, flow steps in the step's), so they are simply run again.
 STALLED_AFTER_S = 30.0
 
 
@@ -113,9 +132,6 @@ async def retry_stalled(context: Any, timestamp: int | None = None) -> int:
 @blueprint.periodic(cron="*/10 * * * *")
 @blueprint.task(name="prune_rate_limits", queueing_lock="prune_rate_limits")
 async def prune_rate_limits(timestamp: int | None = None) -> None:
-    runtime = current_runtime()
-    async with runtime.sessions() as session, session.begin():
-        await session.execute(
-            text("DELETE FROM rate_limit_windows WHERE window_end < now() - interval '1 hour'")
-        )
+    async with unit_of_work(current_runtime()) as session:
+        await ratelimit.prune(session)
         await idempotency.prune(session)  # keys past the 24 hours they are kept

@@ -1,1 +1,9 @@
 """Donations, the internal ledger, distributions and transparency (the ledger lands first)."""
+
+from atelier.core.modules import Command, Module
+
+MODULE = Module(
+    name="economy",
+    models=("atelier.economy.models",),
+    commands=(Command("ledger", "atelier.economy.cli:ledger_app"),),
+)

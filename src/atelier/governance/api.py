@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from atelier.core import idempotency
-from atelier.core.http import runtime_of, unit_of_work
+from atelier.core.http import runtime_of
 from atelier.core.schemas import Instant, Text
+from atelier.core.transactions import unit_of_work
 from atelier.governance import ballots, service
 from atelier.governance.schemas import (
     ProposalIn,

@@ -310,8 +310,8 @@ def chain_index(
     from atelier.chain.evm.client import open_chain, use_chain
     from atelier.chain.evm.indexer import ChainMoved
     from atelier.core.errors import AppError
+    from atelier.core.startup import close_runtime, open_runtime
     from atelier.governance import relay
-    from atelier.web.app import close_runtime, open_runtime
 
     settings = settings_or_exit()
     key = _embedded_key(None)

@@ -31,8 +31,9 @@ from atelier.core.clock import now_utc
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
 from atelier.governance import repository as repo
+from atelier.governance.events import UpgradeApplied
 from atelier.governance.models import Proposal, Vote
-from atelier.identity import service as identity
+from atelier.identity.service import wallets
 
 log = get_logger(__name__)
 
@@ -103,7 +104,7 @@ async def relay_votes(session: AsyncSession, runtime: Runtime, report: ChainRepo
         assert vote.signature is not None
         # The relayer's gas is for people, not for any key: a wallet of a verified account,
         # within that account's daily budget.
-        owner = await identity.verified_owner(session, "evm", vote.voter)
+        owner = await wallets.verified_owner(session, "evm", vote.voter)
         if owner is None or not await _within_budget(runtime, owner):
             vote.relay_status = "off"
             vote.relay_error = NOT_VERIFIED if owner is None else BUDGET_SPENT
@@ -159,12 +160,14 @@ async def _apply(session: AsyncSession, row: ChainLog) -> None:
             proposal.chain_status = "mirrored"
     elif row.event == "UpgradeApplied":
         proposal.chain_outcome = "applied"
-        await events.emit(session, events.UPGRADE_APPLIED, {
-            "proposal_id": str(proposal.id),
-            "job_id": str(proposal.job_id) if proposal.job_id else None,
-            "approve": str(row.args["approveWeight"]), "reject": str(row.args["rejectWeight"]),
-            "tx_hash": row.tx_hash,
-        })  # fmt: skip
+        applied = UpgradeApplied(
+            proposal_id=proposal.id,
+            job_id=proposal.job_id,
+            approve=str(row.args["approveWeight"]),
+            reject=str(row.args["rejectWeight"]),
+            tx_hash=row.tx_hash,
+        )
+        await events.emit(session, applied)
     elif row.event == "UpgradeRejected":
         proposal.chain_outcome = "rejected"
     elif row.event == "VoteCast":

@@ -38,8 +38,8 @@ from atelier.governance.models import (
     Vote,
 )
 from atelier.governance.strategies import voting_power
-from atelier.identity import service as identity
-from atelier.identity.service import Principal
+from atelier.identity.principal import Principal
+from atelier.identity.service import accounts, wallets
 
 MAX_CHOICES = 10
 
@@ -182,7 +182,7 @@ async def create_job_proposal(
         strategy=settings.governance_job_strategy,
         quorum=Decimal(settings.governance_job_quorum),
     )
-    verified = await identity.is_verified(session, creator_id)
+    verified = await accounts.is_verified(session, creator_id)
     return await create_proposal(session, runtime, spec, author_id=creator_id, job_id=job_id,
                                  on_chain=verified)  # fmt: skip
 
@@ -323,7 +323,7 @@ async def _sign_for(
         raise Unauthorized("sign the vote, or sign in to vote with a wallet Atelier holds "
                            "for you", slug="signature-required")  # fmt: skip
     async with runtime.sessions() as session:
-        signature = await identity.sign_typed_data_for(
+        signature = await wallets.sign_typed_data_for(
             session, runtime.settings, principal.user_id, ballot.voter,
             ballots.typed_data(domain, ballot),
         )  # fmt: skip

@@ -26,7 +26,7 @@ from atelier.chain.evm.client import EvmChain
 from atelier.chain.evm.contracts import token_contract
 from atelier.economy import service as ledger
 from atelier.governance.models import Terms
-from atelier.identity import service as identity
+from atelier.identity.service import wallets
 
 
 def _erc20_power(chain: EvmChain, token: str, voter: str, block: int) -> int:
@@ -49,7 +49,7 @@ async def _base_power(
         return Decimal(1)
     if strategy == "verified-wallets":
         async with sessions() as session:
-            owner = await identity.verified_owner(session, "evm", voter)
+            owner = await wallets.verified_owner(session, "evm", voter)
         return Decimal(1 if owner is not None else 0)
     if strategy == "ledger":
         async with sessions() as session:

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-import uuid
-
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core import events
-from atelier.core.events import OutboxEvent
 from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
 from atelier.governance import relay, service
+from atelier.grid.events import ArtifactAccepted
 
 log = get_logger(__name__)
 
 blueprint = procrastinate.Blueprint()
 
 
-@events.subscribe(events.ARTIFACT_ACCEPTED, "governance.job_proposal")
-async def job_proposal(session: AsyncSession, event: OutboxEvent) -> None:
+@events.subscribe(ArtifactAccepted)
+async def job_proposal(session: AsyncSession, event: ArtifactAccepted) -> None:
     """The seed's render + vote flow: a completed job is put to the community's vote."""
-    payload = event.payload
+    if event.creator_id is None:
+        return
     proposal = await service.create_job_proposal(
-        session, current_runtime(), uuid.UUID(payload["request_id"]), str(payload["kind"]),
-        uuid.UUID(payload["creator_id"]),
-    )  # fmt: skip
-    log.info("governance.job_proposal", job_id=payload["request_id"], proposal=str(proposal.id))
+        session, current_runtime(), event.request_id, event.kind, event.creator_id
+    )
+    log.info("governance.job_proposal", job_id=str(event.request_id), proposal=str(proposal.id))
 
 
 @blueprint.periodic(cron="* * * * * */2")

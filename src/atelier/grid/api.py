@@ -18,10 +18,11 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from atelier.core import idempotency
 from atelier.core.clock import now_utc
 from atelier.core.errors import InvalidInput, PayloadTooLarge
-from atelier.core.http import runtime_of, unit_of_work
+from atelier.core.http import runtime_of
 from atelier.core.runtime import Runtime
 from atelier.core.schemas import Text
 from atelier.core.secrets import ensure_private_dir
+from atelier.core.transactions import unit_of_work
 from atelier.grid import service
 from atelier.grid.models import TERMINAL_STATES
 from atelier.grid.schemas import (
@@ -40,7 +41,7 @@ from atelier.grid.schemas import (
 )
 from atelier.grid.validation import inspect
 from atelier.identity.deps import CurrentPrincipal, WorkerPrincipal, limit_worker, limit_writes
-from atelier.identity.service import Principal
+from atelier.identity.principal import Principal
 from atelier.storage.blobs import BlobStore, copy_stream, sha256_file, store_for
 from atelier.storage.media import MediaRefused
 from atelier.storage.sandbox import Budget, run_limited

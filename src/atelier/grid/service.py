@@ -25,6 +25,7 @@ from atelier.core.config import Settings
 from atelier.core.db import HotConnection
 from atelier.core.errors import Conflict, Forbidden, NotFound
 from atelier.grid import repository as repo
+from atelier.grid.events import ArtifactAccepted
 from atelier.grid.models import (
     ACTIVE_STATES,
     TERMINAL_STATES,
@@ -35,9 +36,8 @@ from atelier.grid.models import (
 )
 from atelier.grid.specs import JobSpec, build_spec
 from atelier.grid.validation import Expectation, MediaInfo, duration_tolerance
-from atelier.identity import quota
-from atelier.identity import service as identity
-from atelier.identity.service import Principal
+from atelier.identity.principal import Principal
+from atelier.identity.service import accounts, api_keys, quota, wallets
 from atelier.provenance import service as provenance
 from atelier.provenance.service import Delivery
 from atelier.provenance.signing import SIDECAR_MIME
@@ -63,7 +63,7 @@ async def submit(
     (a personalization the community approved), which their daily quota does not pay for."""
     spec = build_spec(kind, fields)
     if wallet is not None:
-        wallet = await identity.callers_wallet(session, principal.user_id, wallet)
+        wallet = await wallets.callers_wallet(session, principal.user_id, wallet)
     request_id = uuid.uuid4()
     reservation_id = None
     if charge_quota:
@@ -166,8 +166,8 @@ async def status(
     delivered = None
     state = request.state
     if artifact is not None:
-        record = await provenance.record_of(session, artifact.id)
-        trail, delivered = provenance.summary(record), provenance.delivery(record)
+        found = await provenance.trail_of(session, artifact.id)
+        trail, delivered = found.summary, found.delivery
         if delivered.state == "signing":
             state = "signing"
     return Status(request, state, position, eta, artifact, possible, trail, delivered)
@@ -202,7 +202,7 @@ async def result_of(
         raise Conflict(f"the job is {request.state}; there is no result yet", slug="no-result")
     artifact = await session.get(Artifact, request.artifact_id)
     assert artifact is not None
-    delivered = provenance.delivery(await provenance.record_of(session, artifact.id))
+    delivered = (await provenance.trail_of(session, artifact.id)).delivery
     if delivered.state == "signing":
         raise Conflict("the result is being signed; it is ready in a moment",
                        slug="result-signing", headers={"Retry-After": "1"})  # fmt: skip
@@ -478,7 +478,7 @@ async def accept(
     compute_seconds: float,
     model: str,
 ) -> Artifact:
-    """The compare-and-set that makes one result the result. Emits `artifact.accepted`.
+    """The compare-and-set that makes one result the result. Emits `ArtifactAccepted`.
 
     MediaRefused when the model the worker reports is not one the job allows."""
     attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
@@ -513,23 +513,20 @@ async def accept(
     worker.bytes_delivered += media.size_bytes
     worker.consecutive_failures = 0
     worker.last_seen_at = now_utc()
-    await events.emit(
-        session,
-        events.ARTIFACT_ACCEPTED,
-        {
-            "artifact_id": str(artifact.id),
-            "request_id": str(request.id),
-            "kind": request.kind,
-            "sha256": sha256,
-            "mime": media.mime,
-            "format": media.format,
-            "storage_key": storage_key,
-            "model": artifact.model,
-            "worker_id": str(worker.id),
-            "creator_id": str(request.user_id),
-            "wallet": request.wallet,
-        },
+    accepted = ArtifactAccepted(
+        artifact_id=artifact.id,
+        request_id=request.id,
+        kind=request.kind,
+        sha256=sha256,
+        mime=media.mime,
+        format=media.format,
+        storage_key=storage_key,
+        model=artifact.model,
+        worker_id=worker.id,
+        creator_id=request.user_id,
+        wallet=request.wallet,
     )
+    await events.emit(session, accepted)
     return artifact
 
 
@@ -625,9 +622,9 @@ async def provision_local_worker(session: AsyncSession) -> str:
 
     Earlier keys of that account are revoked, so a key from a previous run is worthless.
     """
-    account = await identity.system_account(session, LOCAL_WORKER_EMAIL, ["worker"])
-    await identity.revoke_all_api_keys(session, account.id)
-    _, raw = await identity.create_api_key(
+    account = await accounts.system_account(session, LOCAL_WORKER_EMAIL, ["worker"])
+    await api_keys.revoke_all_api_keys(session, account.id)
+    _, raw = await api_keys.create_api_key(
         session, account.id, "atelier up local worker", scope="worker"
     )
     return raw

@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 
 from atelier.core import idempotency
 from atelier.core.errors import problem_body
-from atelier.core.http import runtime_of, unit_of_work
+from atelier.core.http import runtime_of
 from atelier.core.schemas import Text
-from atelier.identity import quota, service
+from atelier.core.transactions import unit_of_work
 from atelier.identity.deps import (
     CurrentPrincipal,
     SessionPrincipal,
@@ -45,6 +45,7 @@ from atelier.identity.schemas import (
     WalletOut,
     WalletSignInIn,
 )
+from atelier.identity.service import accounts, api_keys, quota, sessions, wallets
 
 auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 user_router = APIRouter(prefix="/api/v1/user", tags=["user"])
@@ -62,7 +63,7 @@ async def register(body: RegisterIn, request: Request) -> RegisterOut:
     address already has an account (its owner gets an email instead of a new account)."""
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        await service.register(session, body.email, body.password, body.display_name)
+        await accounts.register(session, body.email, body.password, body.display_name)
     required = runtime.settings.require_email_verification
     return RegisterOut(
         verification_required=required,
@@ -75,7 +76,7 @@ async def register(body: RegisterIn, request: Request) -> RegisterOut:
 async def login(body: LoginIn, request: Request) -> TokenPair:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        return await service.login(
+        return await sessions.login(
             session, runtime.settings, runtime.jwt_key, body.email, body.password,
             client_info(request),
         )  # fmt: skip
@@ -85,7 +86,9 @@ async def login(body: LoginIn, request: Request) -> TokenPair:
 async def refresh(body: RefreshIn, request: Request) -> TokenPair:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        return await service.refresh(session, runtime.settings, runtime.jwt_key, body.refresh_token)
+        return await sessions.refresh(
+            session, runtime.settings, runtime.jwt_key, body.refresh_token
+        )
 
 
 @auth_router.get("/me", response_model=UserOut)
@@ -98,7 +101,7 @@ async def logout(
     principal: CurrentPrincipal, request: Request, body: LogoutIn | None = None
 ) -> Response:
     async with unit_of_work(runtime_of(request)) as session:
-        await service.logout(session, principal, body.refresh_token if body else None)
+        await sessions.logout(session, principal, body.refresh_token if body else None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -117,8 +120,8 @@ async def verify_email_link(
 
 async def _verify_email(request: Request, token: str) -> UserOut:
     async with unit_of_work(runtime_of(request)) as session:
-        user = await service.verify_email(session, token)
-        return await service.user_out(session, user)
+        user = await accounts.verify_email(session, token)
+        return await accounts.user_out(session, user)
 
 
 @auth_router.post(
@@ -126,7 +129,7 @@ async def _verify_email(request: Request, token: str) -> UserOut:
 )
 async def resend_verification(body: ResendVerificationIn, request: Request) -> dict[str, str]:
     async with unit_of_work(runtime_of(request)) as session:
-        await service.request_verification_resend(session, body.email)
+        await accounts.request_verification_resend(session, body.email)
     return {"detail": "if that address has an unverified account, a new link is on its way"}
 
 
@@ -134,7 +137,7 @@ async def _nonce(request: Request, chain: Chain) -> NonceOut:
     runtime = runtime_of(request)
     settings = runtime.settings
     async with unit_of_work(runtime) as session:
-        nonce = await service.new_nonce(session, settings, "signin")
+        nonce = await wallets.new_nonce(session, settings, "signin")
     chain_ids = (
         [str(c) for c in settings.siwe_chain_ids] if chain == "evm" else settings.siws_chain_ids
     )
@@ -143,7 +146,7 @@ async def _nonce(request: Request, chain: Chain) -> NonceOut:
         domain=settings.domain,
         uri=settings.origin,
         chain_ids=chain_ids,
-        statement=service.SIGNIN_STATEMENT,
+        statement=wallets.SIGNIN_STATEMENT,
         issued_at=nonce.expires_at - timedelta(seconds=settings.nonce_ttl_s),
         expiration_time=nonce.expires_at,
     )
@@ -163,7 +166,7 @@ async def siws_nonce(request: Request) -> NonceOut:
 async def _wallet_sign_in(request: Request, chain: Chain, body: WalletSignInIn) -> TokenPair:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        return await service.wallet_sign_in(
+        return await wallets.wallet_sign_in(
             session, runtime.settings, runtime.jwt_key, chain, body.message, body.signature,
             client_info(request),
         )  # fmt: skip
@@ -186,8 +189,8 @@ async def siws(body: WalletSignInIn, request: Request) -> TokenPair:
 
 async def _user_out(request: Request, user_id: uuid.UUID) -> UserOut:
     async with unit_of_work(runtime_of(request)) as session:
-        user = await service.get_user(session, user_id)
-        return await service.user_out(session, user)
+        user = await accounts.get_user(session, user_id)
+        return await accounts.user_out(session, user)
 
 
 @user_router.get("/profile", response_model=UserOut)
@@ -200,8 +203,8 @@ async def put_profile(
     body: ProfileUpdateIn, principal: CurrentPrincipal, request: Request
 ) -> UserOut:
     async with unit_of_work(runtime_of(request)) as session:
-        user = await service.update_profile(session, principal.user_id, body.display_name)
-        return await service.user_out(session, user)
+        user = await accounts.update_profile(session, principal.user_id, body.display_name)
+        return await accounts.user_out(session, user)
 
 
 @user_router.get("/usage", response_model=UsageOut)
@@ -224,7 +227,7 @@ async def usage(principal: CurrentPrincipal, request: Request) -> UsageOut:
 @user_router.get("/api-keys", response_model=list[ApiKeyOut])
 async def list_api_keys(principal: SessionPrincipal, request: Request) -> list[ApiKeyOut]:
     async with unit_of_work(runtime_of(request)) as session:
-        keys = await service.list_api_keys(session, principal.user_id)
+        keys = await api_keys.list_api_keys(session, principal.user_id)
         return [ApiKeyOut.model_validate(k) for k in keys]
 
 
@@ -242,7 +245,7 @@ async def create_api_key(
         if claim.replay is not None:
             return claim.replay
         body = body or ApiKeyCreateIn()
-        key, raw = await service.create_api_key(session, principal.user_id, body.name, body.scope)
+        key, raw = await api_keys.create_api_key(session, principal.user_id, body.name, body.scope)
         shown = ApiKeyOut.model_validate(key)
         replayed = problem_body(
             409, "api-key-already-created", "Already created",
@@ -261,7 +264,7 @@ async def revoke_api_key(
     key_id: uuid.UUID, principal: SessionPrincipal, request: Request
 ) -> Response:
     async with unit_of_work(runtime_of(request)) as session:
-        await service.revoke_api_key(session, principal.user_id, key_id)
+        await api_keys.revoke_api_key(session, principal.user_id, key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -277,7 +280,7 @@ async def wallet_challenge(
     """The message to sign with the wallet you want to link (single use, short-lived)."""
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        message, nonce = await service.link_challenge(
+        message, nonce = await wallets.link_challenge(
             session, runtime.settings, principal.user_id, body.chain, body.address
         )
     return LinkChallengeOut(message=message, nonce=nonce.nonce, expiration_time=nonce.expires_at)
@@ -295,7 +298,7 @@ async def link_wallet(
         claim = await idempotency.claim(session, request, principal.user_id)
         if claim.replay is not None:
             return claim.replay
-        wallet = await service.link_wallet(
+        wallet = await wallets.link_wallet(
             session, runtime.settings, principal.user_id, body.chain, body.message,
             body.signature, body.label,
         )  # fmt: skip
@@ -319,7 +322,7 @@ async def create_custodial_wallet(
         claim = await idempotency.claim(session, request, principal.user_id)
         if claim.replay is not None:
             return claim.replay
-        wallet = await service.create_custodial_wallet(
+        wallet = await wallets.create_custodial_wallet(
             session, runtime.settings, principal.user_id, body.chain, body.label
         )
         out = WalletOut.of(wallet)
@@ -334,5 +337,5 @@ async def unlink_wallet(
     wallet_id: uuid.UUID, principal: SessionPrincipal, request: Request
 ) -> Response:
     async with unit_of_work(runtime_of(request)) as session:
-        await service.unlink_wallet(session, principal.user_id, wallet_id)
+        await wallets.unlink_wallet(session, principal.user_id, wallet_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

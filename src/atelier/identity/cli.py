@@ -16,7 +16,6 @@ from atelier.core.cli import DEFAULT_SERVER, ServerOption, fail, unreachable, wi
 from atelier.core.config import ROLES
 from atelier.core.secrets import read_secret_file
 from atelier.identity import repository as repo
-from atelier.identity import service
 from atelier.identity.keystore import (
     CHAINS,
     KeystoreError,
@@ -27,7 +26,8 @@ from atelier.identity.keystore import (
     load_profile,
     sign_text,
 )
-from atelier.music.styles import TRUCK_STYLES
+from atelier.identity.service import accounts
+from atelier.identity.styles import TRUCK_STYLES
 
 console = Console()
 err = Console(stderr=True)
@@ -42,14 +42,14 @@ T = TypeVar("T")
 @user_app.command("promote")
 def promote(email: str, role: Annotated[str, typer.Argument(help=", ".join(ROLES))]) -> None:
     """Grant ROLE to the account with EMAIL."""
-    user = with_session(lambda s: service.set_role(s, email, role, grant=True))
+    user = with_session(lambda s: accounts.set_role(s, email, role, grant=True))
     console.print(f"{email}: roles {', '.join(user.roles)}")
 
 
 @user_app.command("demote")
 def demote(email: str, role: Annotated[str, typer.Argument(help=", ".join(ROLES))]) -> None:
     """Take ROLE away from the account with EMAIL."""
-    user = with_session(lambda s: service.set_role(s, email, role, grant=False))
+    user = with_session(lambda s: accounts.set_role(s, email, role, grant=False))
     console.print(f"{email}: roles {', '.join(user.roles) or '(none)'}")
 
 

@@ -16,8 +16,9 @@ from atelier.core import ratelimit
 from atelier.core.config import parse_rate
 from atelier.core.errors import Forbidden, TooManyRequests, Unauthorized
 from atelier.core.http import runtime_of
-from atelier.identity import service, tokens
-from atelier.identity.service import ClientInfo, Principal
+from atelier.identity import tokens
+from atelier.identity.principal import ClientInfo, Principal
+from atelier.identity.service import api_keys, sessions
 
 
 def client_info(request: Request) -> ClientInfo:
@@ -43,8 +44,8 @@ async def authenticate(request: Request, credential: str) -> Principal:
     runtime = runtime_of(request)
     async with runtime.hot.connection() as conn:
         if tokens.looks_like_api_key(credential):
-            return await service.principal_from_api_key(conn, credential)
-        return await service.principal_from_access_token(
+            return await api_keys.principal_from_api_key(conn, credential)
+        return await sessions.principal_from_access_token(
             conn, runtime.jwt_key, runtime.settings.origin, credential
         )
 

@@ -20,7 +20,7 @@ from eth_keyfile.keyfile import create_keyfile_json, decode_keyfile_json
 from solders.keypair import Keypair
 
 from atelier.core.secrets import write_private_file
-from atelier.music.styles import TRUCK_STYLES
+from atelier.identity.styles import TRUCK_STYLES
 
 Chain = Literal["evm", "solana"]
 CHAINS: tuple[Chain, ...] = ("evm", "solana")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select, update
@@ -107,6 +107,15 @@ async def count_active_api_keys(session: AsyncSession, user_id: uuid.UUID) -> in
         .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
     )
     return int(count or 0)
+
+
+async def revoke_api_keys(session: AsyncSession, user_id: uuid.UUID, at: datetime) -> None:
+    """Revoke every live key of `user_id` (keys already revoked keep their date)."""
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
 
 
 async def api_key_of(session: AsyncSession, user_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:

@@ -1,32 +1,31 @@
-"""Identity's background work: verification emails, reacting to `user.registered`."""
+"""Identity's background work: the emails its own events call for."""
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import quote
 
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core import events, ratelimit
-from atelier.core.events import OutboxEvent
 from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
 from atelier.identity import repository as repo
-from atelier.identity import service
+from atelier.identity.events import RegistrationRepeated, UserRegistered
+from atelier.identity.service import accounts
 
 log = get_logger(__name__)
 
 blueprint = procrastinate.Blueprint()
 
 
-@events.subscribe(service.USER_REGISTERED, "identity.send_verification_email")
-async def send_verification_email(session: AsyncSession, event: OutboxEvent) -> None:
+@events.subscribe(UserRegistered)
+async def send_verification_email(session: AsyncSession, event: UserRegistered) -> None:
     runtime = current_runtime()
-    user = await repo.user_by_id(session, uuid.UUID(event.payload["user_id"]))
+    user = await repo.user_by_id(session, event.user_id)
     if user is None:
         return
-    token = await service.create_email_verification(
+    token = await accounts.create_email_verification(
         session, user, runtime.settings.email_token_ttl_s
     )
     if token is None or user.email is None:
@@ -43,12 +42,12 @@ async def send_verification_email(session: AsyncSession, event: OutboxEvent) -> 
     log.info("identity.verification_sent", user_id=str(user.id))
 
 
-@events.subscribe(service.REGISTRATION_REPEATED, "identity.tell_owner_of_repeat")
-async def tell_owner_of_repeat(session: AsyncSession, event: OutboxEvent) -> None:
+@events.subscribe(RegistrationRepeated)
+async def tell_owner_of_repeat(session: AsyncSession, event: RegistrationRepeated) -> None:
     """Someone registered an address that has an account: tell its owner, at most once a
     day (a stranger may repeat it to flood the inbox)."""
     runtime = current_runtime()
-    user = await repo.user_by_id(session, uuid.UUID(event.payload["user_id"]))
+    user = await repo.user_by_id(session, event.user_id)
     if user is None or user.email is None:
         return
     once_a_day = await ratelimit.hit(runtime.sessions, f"notice:repeat:{user.id}", 1, 86400)

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.errors import NotFound
-from atelier.core.http import runtime_of, unit_of_work
+from atelier.core.http import runtime_of
 from atelier.core.schemas import Text
+from atelier.core.transactions import unit_of_work
 from atelier.identity.deps import CurrentPrincipal, limit_writes
-from atelier.identity.service import Principal
+from atelier.identity.principal import Principal
 from atelier.music import service
 from atelier.music.models import MusicStyle
 from atelier.music.schemas import StyleIn, StyleOut, TrackOut

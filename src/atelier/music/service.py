@@ -11,11 +11,11 @@ from atelier.core.config import Settings
 from atelier.core.errors import InvalidInput
 from atelier.grid import service as grid
 from atelier.grid.models import GenerationRequest
-from atelier.identity import service as identity
-from atelier.identity.service import Principal
+from atelier.identity.principal import Principal
+from atelier.identity.service import accounts, wallets
+from atelier.identity.styles import TRUCK_STYLES
 from atelier.music import repository as repo
 from atelier.music.models import MusicStyle
-from atelier.music.styles import TRUCK_STYLES
 
 
 def genre_map(settings: Settings) -> dict[str, str]:
@@ -33,7 +33,7 @@ async def set_style(session: AsyncSession, settings: Settings, principal: Princi
             slug="unknown-style",
             extra={"errors": [{"loc": ["body", "truck_style"], "msg": "unknown style"}]},
         )
-    address = await identity.callers_wallet(session, principal.user_id, wallet)
+    address = await wallets.callers_wallet(session, principal.user_id, wallet)
     return await repo.upsert_style(session, {
         "wallet": address, "user_id": principal.user_id, "truck_style": style, "mood": mood,
         "genre": genres[style],
@@ -42,7 +42,7 @@ async def set_style(session: AsyncSession, settings: Settings, principal: Princi
 
 async def get_style(session: AsyncSession, principal: Principal, wallet: str) -> MusicStyle | None:
     """The style of one of the caller's wallets, however the address is written."""
-    _, address = identity.chain_and_address(wallet)
+    _, address = wallets.chain_and_address(wallet)
     style = await repo.style_of(session, address)
     if style is None or style.user_id != principal.user_id:
         return None
@@ -74,7 +74,7 @@ async def personalize(
         style = await repo.newest_style(session, job.user_id)
     if style is None:
         return None
-    principal = await identity.principal_for(session, job.user_id, via="governance")
+    principal = await accounts.principal_for(session, job.user_id, via="governance")
     fields = {k: v for k, v in generate_request(style.genre, style.mood).items() if k != "kind"}
     return await grid.submit(
         session, settings, principal, "music", fields, source="personalization",

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core import events
 from atelier.core.errors import AppError
-from atelier.core.events import OutboxEvent
 from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
+from atelier.governance.events import UpgradeApplied
 from atelier.music import service
 
 log = get_logger(__name__)
@@ -19,13 +17,13 @@ log = get_logger(__name__)
 blueprint = procrastinate.Blueprint()
 
 
-@events.subscribe(events.UPGRADE_APPLIED, "music.personalize")
-async def personalize(session: AsyncSession, event: OutboxEvent) -> None:
-    job_id = event.payload.get("job_id")
-    if not job_id:
+@events.subscribe(UpgradeApplied)
+async def personalize(session: AsyncSession, event: UpgradeApplied) -> None:
+    if event.job_id is None:
         return
+    job_id = str(event.job_id)
     try:
-        track = await service.personalize(session, current_runtime().settings, uuid.UUID(job_id))
+        track = await service.personalize(session, current_runtime().settings, event.job_id)
     except AppError as exc:  # e.g. the creator's daily quota is spent: nothing to retry
         log.warning("music.personalize_skipped", job_id=job_id, reason=exc.detail)
         return

@@ -13,9 +13,10 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import Field
 
 from atelier.core.errors import InvalidInput, PayloadTooLarge, ServiceUnavailable
-from atelier.core.http import runtime_of, unit_of_work
+from atelier.core.http import runtime_of
 from atelier.core.schemas import Body, Text
 from atelier.core.secrets import ensure_private_dir
+from atelier.core.transactions import unit_of_work
 from atelier.identity.deps import (
     CurrentPrincipal,
     OptionalPrincipal,
@@ -23,7 +24,7 @@ from atelier.identity.deps import (
     limit_writes,
     require_role,
 )
-from atelier.identity.service import Principal
+from atelier.identity.principal import Principal
 from atelier.provenance import originality, service, wallet_proof
 from atelier.storage.blobs import copy_stream
 
@@ -119,10 +120,10 @@ async def sign(body: SignIn, principal: CurrentPrincipal, request: Request) -> d
             return await service.proof_request(
                 session, runtime.settings, principal, body.artifact_id
             )
-        record = await service.submit_proof(
+        trail = await service.submit_proof(
             session, runtime.settings, principal, body.artifact_id, body.signature
         )
-        return service.summary(record)
+        return trail.summary
 
 
 @router.post("/embed", dependencies=[Depends(limit_open_writes)])

@@ -41,7 +41,6 @@ class ProvenanceRecord(Base):
     semantic_note: Mapped[str | None] = mapped_column(Text)
     published: Mapped[list[dict[str, str]] | None] = mapped_column(JSONB)
     neighbours: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
-    steps: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

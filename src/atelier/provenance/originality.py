@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.provenance import repository as repo
 from atelier.provenance.embeddings import NEAR_SIMILARITY
 from atelier.provenance.fingerprints import (
     AUDIO_MATCH_SIMILARITY,
@@ -35,7 +35,7 @@ from atelier.provenance.fingerprints import (
     Pdq,
     audio_similarity,
 )
-from atelier.provenance.models import AudioPrint, ClipEmbedding, CorpusItem, PdqHash
+from atelier.provenance.models import CorpusItem
 
 SEMANTIC_NOT_CONFIGURED = "not configured: no CLIP model files (see docs/operations.md)"
 
@@ -99,18 +99,12 @@ class PdqIndex:
         """Pull hashes added since the last refresh. Ids come from a sequence, but concurrent
         writers can commit them out of order, so the last `REREAD_WINDOW` ids are read again
         and the ones already held are skipped: a late commit is not missed."""
-        rows = (
-            await session.execute(
-                select(PdqHash.id, PdqHash.item_id, PdqHash.hash)
-                .where(PdqHash.id > self.last_id - REREAD_WINDOW, PdqHash.quality >= MIN_QUALITY)
-                .order_by(PdqHash.id)
-            )
-        ).all()
-        fresh = [r for r in rows if int(r[0]) not in self._recent]
+        rows = await repo.pdq_hashes_from(session, self.last_id - REREAD_WINDOW + 1, MIN_QUALITY)
+        fresh = [r for r in rows if r[0] not in self._recent]
         if fresh:
-            self.add([r[1] for r in fresh], [bytes(r[2]) for r in fresh])
-            self.last_id = max(self.last_id, int(fresh[-1][0]))
-            self._recent.update(int(r[0]) for r in fresh)
+            self.add([r[1] for r in fresh], [r[2] for r in fresh])
+            self.last_id = max(self.last_id, fresh[-1][0])
+            self._recent.update(r[0] for r in fresh)
             floor = self.last_id - REREAD_WINDOW
             self._recent = {i for i in self._recent if i > floor}
 
@@ -181,14 +175,16 @@ async def assess(
     semantic: Semantic | None = None,
 ) -> Originality:
     neighbours: list[dict[str, Any]] = []
-    exact = await session.scalars(select(CorpusItem).where(CorpusItem.sha256 == sha256).limit(5))
+    exact = await repo.corpus_copies(session, sha256, 5)
     neighbours.extend(_evidence(item, "exact", 0) for item in exact)
     usable = [f for f in fingerprints if f.quality >= MIN_QUALITY]
     if usable:
         await index.refresh(session)
         queries = [variant for f in usable for variant in f.variants]
-        for item_id, distance in index.search(queries, NEAR_DUPLICATE_DISTANCE):
-            near = await session.get(CorpusItem, item_id)
+        found = index.search(queries, NEAR_DUPLICATE_DISTANCE)
+        items = await repo.corpus_items(session, [item_id for item_id, _ in found])
+        for item_id, distance in found:
+            near = items.get(item_id)
             if near is None or near.sha256 == sha256:
                 continue
             neighbours.append(_evidence(near, "perceptual", distance))
@@ -224,18 +220,12 @@ def _closeness(neighbour: dict[str, Any]) -> float:
 async def _semantic_neighbours(
     session: AsyncSession, sha256: str, semantic: Semantic
 ) -> tuple[list[dict[str, Any]], float | None]:
-    rows = await session.execute(
-        text(
-            "SELECT item_id, 1 - (embedding <=> CAST(:q AS vector)) AS similarity "
-            "FROM clip_embeddings WHERE model = :model "
-            "ORDER BY embedding <=> CAST(:q AS vector) LIMIT 10"
-        ),
-        {"q": semantic.vector, "model": semantic.model},
-    )
+    closest = await repo.nearest_embeddings(session, semantic.model, semantic.vector, 10)
+    items = await repo.corpus_items(session, [item_id for item_id, _ in closest])
     found: list[dict[str, Any]] = []
     nearest: float | None = None
-    for item_id, similarity in rows.all():
-        item = await session.get(CorpusItem, item_id)
+    for item_id, similarity in closest:
+        item = items.get(item_id)
         if item is None or item.sha256 == sha256:
             continue
         nearest = float(similarity) if nearest is None else max(nearest, float(similarity))
@@ -252,15 +242,10 @@ async def _audio_neighbours(
     """Chromaprint comparison against every stored audio print (brute force: audio corpora
     are small next to image corpora; an index comes when they are not)."""
     found = []
-    rows = await session.execute(
-        select(CorpusItem, AudioPrint.fingerprint).join(
-            AudioPrint, AudioPrint.item_id == CorpusItem.id
-        )
-    )
-    for item, stored in rows.all():
+    for item, stored in await repo.audio_prints(session):
         if item.sha256 == sha256:
             continue
-        similarity = audio_similarity(audio, list(stored))
+        similarity = audio_similarity(audio, stored)
         if similarity >= AUDIO_MATCH_SIMILARITY:
             evidence = _evidence(item, "perceptual-audio", 0)
             evidence["similarity"] = round(similarity, 3)
@@ -295,13 +280,6 @@ async def add_to_corpus(
     item = CorpusItem(
         artifact_id=artifact_id, source=source, label=label, sha256=sha256, media=media
     )
-    session.add(item)
-    await session.flush()
-    for fingerprint in fingerprints:
-        session.add(PdqHash(item_id=item.id, hash=fingerprint.hash, quality=fingerprint.quality))
-    if audio:
-        session.add(AudioPrint(item_id=item.id, fingerprint=audio))
-    if semantic is not None:
-        session.add(ClipEmbedding(item_id=item.id, model=semantic.model, embedding=semantic.vector))
-    await session.flush()
-    return item
+    pdq = [(fingerprint.hash, fingerprint.quality) for fingerprint in fingerprints]
+    embedding = (semantic.model, semantic.vector) if semantic is not None else None
+    return await repo.add_corpus_item(session, item, pdq, audio, embedding)

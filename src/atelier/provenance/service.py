@@ -1,9 +1,8 @@
-"""The provenance pipeline and verification.
+"""Provenance: what the signing pipeline (flows.py) is made of, the creator's wallet proof,
+publishing, verification and audits of any file.
 
-`process_artifact` runs on every `artifact.accepted` event: hash (SHA-256 + CID of the
-accepted bytes) → sign (embed a C2PA manifest) → store (the signed copy, content-addressed).
-Each step records itself in `provenance_records.steps`, so a redelivered event or a retry
-resumes after the last finished step and never signs twice.
+The slow parts (hashing, decoding in the media sandbox, C2PA signing, uploads) are plain
+functions that take no session, so that no caller holds a row lock while they run.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import anyio
 from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.core import flows
 from atelier.core.config import Settings
 from atelier.core.errors import (
     Conflict,
@@ -29,8 +29,9 @@ from atelier.core.errors import (
 )
 from atelier.core.logging import get_logger
 from atelier.core.signatures import canonical_signature
-from atelier.identity import service as identity
-from atelier.identity.service import Principal
+from atelier.grid.events import ArtifactAccepted
+from atelier.identity.principal import Principal
+from atelier.identity.service import wallets
 from atelier.provenance import embeddings, originality, signing, wallet_proof
 from atelier.provenance import repository as repo
 from atelier.provenance.certificates import SigningIdentity, load_identity
@@ -124,94 +125,6 @@ def signing_identity(settings: Settings) -> SigningIdentity:
     )
 
 
-async def process_artifact(
-    session: AsyncSession, settings: Settings, payload: dict[str, Any]
-) -> ProvenanceRecord:
-    artifact_id = uuid.UUID(payload["artifact_id"])
-    record = await repo.record_for_update(session, artifact_id, payload["sha256"])
-    blobs = store_for(settings.blobs_dir)
-    original = blobs.path(payload["storage_key"])
-    steps = dict(record.steps)
-
-    if steps.get("hash") != "done":
-        ids = await anyio.to_thread.run_sync(file_ids, original)
-        if ids.sha256 != payload["sha256"]:
-            record.manifest_state = "failed"
-            record.error = "stored bytes no longer match the accepted sha256"
-            steps["hash"] = "failed"
-            record.steps = steps
-            return record
-        record.cid_v1, record.size_bytes = ids.cid_v1, ids.size
-        steps["hash"] = "done"
-
-    if steps.get("originality") != "done":
-        found = await examine(settings, original, payload["format"])
-        media, prints = found.media, found.pdq
-        steps["fingerprint"] = "done" if (prints or found.audio) else "skipped (nothing to print)"
-        if prints:
-            record.fingerprint, record.fingerprint_quality = prints[0].hex, prints[0].quality
-        elif found.audio:
-            record.fingerprint = f"chromaprint:{len(found.audio)}"
-        index = originality.index_for(settings_key(settings))
-        semantic = await semantic_if_possible(settings, original, payload["format"])
-        result = await originality.assess(
-            session, index, payload["sha256"], prints, audio=found.audio, semantic=semantic
-        )
-        record.originality = result.score
-        record.neighbours = result.neighbours
-        record.semantic_note = result.semantic
-        if not await repo.in_corpus(session, artifact_id):
-            await originality.add_to_corpus(
-                session,
-                sha256=payload["sha256"],
-                media=media,
-                fingerprints=prints,
-                source="artifact",
-                label=f"{payload.get('kind')} {artifact_id}",
-                artifact_id=artifact_id,
-                audio=found.audio,
-                semantic=semantic,
-            )
-        steps["originality"] = "done"
-
-    if steps.get("sign") != "done":
-        record.creator_id = uuid.UUID(payload["creator_id"]) if payload.get("creator_id") else None
-        record.wallet = payload.get("wallet")
-        mime = signing.normalise_mime(payload["mime"])
-        record.generation = {
-            "model": payload.get("model"),
-            "worker": payload.get("worker_id"),
-            "kind": payload.get("kind"),
-            "sha256": payload["sha256"],
-            "cid": record.cid_v1,
-            "format": payload["format"],
-            "mime": mime,
-            "storage_key": payload["storage_key"],
-        }
-        if record.wallet and record.creator_id and not record.wallet_proof:
-            await _platform_proof(session, settings, record)
-            if record.wallet_proof:
-                steps["wallet_proof"] = "done (platform-held wallet)"
-        try:
-            await _sign_into_store(settings, record)
-        except signing.ManifestError as exc:
-            record.manifest_state = "failed"
-            record.error = str(exc)
-            steps["sign"] = "failed"
-            record.steps = steps
-            return record
-        steps["sign"] = steps["store"] = "done"
-    if steps.get("publish") not in ("done",) and publishers(settings):
-        try:
-            await publish_record(settings, record)
-            steps["publish"] = "done"
-        except PublishError as exc:  # visible in the status; POST /upload retries
-            steps["publish"] = "failed"
-            record.error = str(exc)
-    record.steps = steps
-    return record
-
-
 def publishers(settings: Settings) -> list[Publisher]:
     jwt = settings.publish_pinata_jwt.get_secret_value() if settings.publish_pinata_jwt else None
     return publishers_from(
@@ -219,8 +132,9 @@ def publishers(settings: Settings) -> list[Publisher]:
     )
 
 
-async def publish_record(settings: Settings, record: ProvenanceRecord) -> list[dict[str, str]]:
-    """Put the served copy (signed when it exists) on every configured target."""
+async def publish_copy(settings: Settings, record: ProvenanceRecord) -> list[dict[str, str]]:
+    """Put the served copy (signed when it exists) on every configured target; what each
+    target answered (the record is not changed: the caller merges it in, see `merged`)."""
     targets = publishers(settings)
     if not targets:
         raise PublishError("no publish targets are configured (ATELIER_PUBLISH_*)")
@@ -233,83 +147,121 @@ async def publish_record(settings: Settings, record: ProvenanceRecord) -> list[d
     path = store_for(settings.blobs_dir).path(key)
     name = f"{record.artifact_id}.{generation.get('format', 'bin')}"
     mime = str(generation.get("mime", "application/octet-stream"))
-    done = {p["target"]: p for p in (record.published or [])}
+    published = []
     for target in targets:
         result = await anyio.to_thread.run_sync(
             functools.partial(
                 target.publish, path, sha256=sha256, cid=cid, mime=mime, filename=name
             )
         )
-        done[result.target] = result.as_dict()
-    record.published = list(done.values())
-    return record.published
+        published.append(result.as_dict())
+    return published
+
+
+def merged(old: list[dict[str, str]] | None, new: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The publications of a record: one per target, the newest winning."""
+    by_target = {p["target"]: p for p in (old or [])}
+    by_target.update({p["target"]: p for p in new})
+    return list(by_target.values())
 
 
 async def upload(
     session: AsyncSession, settings: Settings, principal: Principal, artifact_id: uuid.UUID
 ) -> list[dict[str, str]]:
-    """`POST /upload`: publish one of your artifacts now (or again)."""
-    record = await session.get(ProvenanceRecord, artifact_id, with_for_update=True)
+    """`POST /upload`: publish one of your artifacts now (or again). The upload runs with no
+    row locked; its results are merged into the record afterwards."""
+    record = await repo.record(session, artifact_id)
     if record is None or (
         record.creator_id != principal.user_id and not principal.has_role("admin")
     ):
         raise NotFound("no such artifact of yours", slug="artifact-not-found")
     if not publishers(settings):
-        raise ServiceUnavailable("no publish targets are configured (ATELIER_PUBLISH_*)",
-                                 slug="no-publish-targets")  # fmt: skip
+        raise ServiceUnavailable(
+            "no publish targets are configured (ATELIER_PUBLISH_*)", slug="no-publish-targets"
+        )
     try:
-        published = await publish_record(settings, record)
+        published = await publish_copy(settings, record)
     except PublishError as exc:
         raise ServiceUnavailable(str(exc), slug="publish-failed") from None
-    record.steps = {**record.steps, "publish": "done"}
-    return published
+    locked = await repo.record(session, artifact_id, for_update=True)
+    assert locked is not None
+    locked.published = merged(locked.published, published)
+    return locked.published
 
 
-async def _platform_proof(
-    session: AsyncSession, settings: Settings, record: ProvenanceRecord
-) -> None:
-    """When the job's wallet is one the platform holds for its creator, sign for them."""
-    assert record.wallet is not None
-    assert record.creator_id is not None
-    typed = _typed_data(settings, record)
-    signature = await identity.sign_typed_data_for(
-        session, settings, record.creator_id, record.wallet, typed
-    )
-    if signature is not None:
-        record.wallet_proof = {"wallet": record.wallet, "signature": signature, "typed_data": typed}
+async def content_ids(path: Path) -> ContentIds:
+    return await anyio.to_thread.run_sync(file_ids, path)
 
 
-async def _sign_into_store(settings: Settings, record: ProvenanceRecord) -> None:
+def generation_of(event: ArtifactAccepted, cid: str) -> dict[str, Any]:
+    """What the manifest says about how the artifact was made (and where its bytes are)."""
+    return {
+        "model": event.model,
+        "worker": str(event.worker_id) if event.worker_id else None,
+        "kind": event.kind,
+        "sha256": event.sha256,
+        "cid": cid,
+        "format": event.format,
+        "mime": signing.normalise_mime(event.mime),
+        "storage_key": event.storage_key,
+    }
+
+
+def typed_data(
+    settings: Settings, sha256: str, cid: str, fingerprint: str | None, model: str | None
+) -> dict[str, Any]:
+    """The EIP-712 statement a creator's wallet signs about an artifact."""
+    return wallet_proof.typed_data(settings.siwe_chain_ids[0], sha256, cid, fingerprint, model)
+
+
+@dataclass(frozen=True)
+class SignedCopy:
+    """A C2PA-signed copy of an artifact, stored content-addressed (signing the same input
+    twice stores the same key), not yet recorded."""
+
+    storage_key: str
+    sha256: str
+    cid: str
+    size: int
+    sidecar_key: str | None
+    signer: str
+
+
+async def sign_copy(
+    settings: Settings,
+    artifact_id: uuid.UUID,
+    generation: dict[str, Any],
+    proof: dict[str, Any] | None,
+) -> SignedCopy:
     """Embed a manifest (with the wallet proof, if any) into the accepted bytes and store the
-    signed copy. Run again when the wallet proof arrives: the newest copy is the one served."""
-    generation = dict(record.generation or {})
-    storage_key, fmt, mime = (generation.pop(k) for k in ("storage_key", "format", "mime"))
+    signed copy. Slow (C2PA signing, hashing, a file copy): call it with no row locked."""
+    details = dict(generation)
+    storage_key, fmt, mime = (details.pop(k) for k in ("storage_key", "format", "mime"))
     identity = signing_identity(settings)
     blobs = store_for(settings.blobs_dir)
-    manifest = signing.manifest_for(
-        f"{record.artifact_id}.{fmt}", generation.get("model"), generation, record.wallet_proof
-    )
+    manifest = signing.manifest_for(f"{artifact_id}.{fmt}", details.get("model"), details, proof)
     with tempfile.TemporaryDirectory(dir=settings.blobs_dir) as scratch:
         signed = Path(scratch) / f"signed.{fmt}"
         sidecar = await anyio.to_thread.run_sync(
             signing.sign, identity, blobs.path(storage_key), mime, signed, manifest
         )
         ids = await anyio.to_thread.run_sync(file_ids, signed)
-        record.signed_storage_key = await anyio.to_thread.run_sync(blobs.put_file, signed)
+        key = await anyio.to_thread.run_sync(blobs.put_file, signed)
+        sidecar_key = None
         if sidecar is not None:
             manifest_file = Path(scratch) / "manifest.c2pa"
             manifest_file.write_bytes(sidecar)
-            record.sidecar_storage_key = await anyio.to_thread.run_sync(
-                blobs.put_file, manifest_file
-            )
-    record.signed_sha256, record.signed_cid_v1 = ids.sha256, ids.cid_v1
-    record.signed_size_bytes = ids.size
-    record.signer = identity.signer_name
+            sidecar_key = await anyio.to_thread.run_sync(blobs.put_file, manifest_file)
+    return SignedCopy(key, ids.sha256, ids.cid_v1, ids.size, sidecar_key, identity.signer_name)
+
+
+def apply_signed(record: ProvenanceRecord, copy: SignedCopy) -> None:
+    """The signed copy becomes the one served."""
+    record.signed_storage_key, record.sidecar_storage_key = copy.storage_key, copy.sidecar_key
+    record.signed_sha256, record.signed_cid_v1 = copy.sha256, copy.cid
+    record.signed_size_bytes = copy.size
+    record.signer = copy.signer
     record.manifest_state = "signed"
-
-
-async def record_of(session: AsyncSession, artifact_id: uuid.UUID) -> ProvenanceRecord | None:
-    return await session.get(ProvenanceRecord, artifact_id)
 
 
 @dataclass(frozen=True)
@@ -337,15 +289,34 @@ def delivery(record: ProvenanceRecord | None) -> Delivery:
                     record.sidecar_storage_key)  # fmt: skip
 
 
-def summary(record: ProvenanceRecord | None) -> dict[str, Any]:
+SIGN_ARTIFACT_FLOW = "provenance.sign_artifact"  # see flows.py
+
+
+@dataclass(frozen=True)
+class Trail:
+    """What provenance says about one accepted artifact: the file to hand out and the
+    provenance part of its job's status."""
+
+    delivery: Delivery
+    summary: dict[str, Any]
+
+
+async def trail_of(session: AsyncSession, artifact_id: uuid.UUID) -> Trail:
+    record = await repo.record(session, artifact_id)
+    run = await flows.run_of(session, SIGN_ARTIFACT_FLOW, str(artifact_id))
+    return Trail(delivery(record), summary(record, run))
+
+
+def summary(record: ProvenanceRecord | None, run: flows.RunView | None) -> dict[str, Any]:
     """The provenance part of a job's status (the file you download is described beside it:
     `original_*` are the accepted bytes the manifest and the wallet proof speak of)."""
+    steps = {name: step.shown for name, step in run.steps.items()} if run else {}
     if record is None:
-        return {"manifest_state": "pending", "steps": {}}
+        return {"manifest_state": "pending", "steps": steps}
     return {
         "manifest_state": record.manifest_state,
         "manifest": "sidecar" if record.sidecar_storage_key else "embedded",
-        "steps": record.steps,
+        "steps": steps,
         "original_sha256": record.sha256,
         "original_cid": record.cid_v1,
         "signer": record.signer,
@@ -374,23 +345,23 @@ def _proof_state(record: ProvenanceRecord) -> dict[str, Any]:
 async def _creators_record(
     session: AsyncSession, principal: Principal, artifact_id: uuid.UUID
 ) -> ProvenanceRecord:
-    record = await session.get(ProvenanceRecord, artifact_id, with_for_update=True)
+    record = await repo.record(session, artifact_id)
     if record is None or record.creator_id != principal.user_id:
         raise NotFound("no such artifact of yours", slug="artifact-not-found")
     if record.manifest_state == "failed":
-        raise Conflict(f"this artifact could not be signed: {record.error}",
-                       slug="signing-failed")  # fmt: skip
+        raise Conflict(f"this artifact could not be signed: {record.error}", slug="signing-failed")
     if record.manifest_state != "signed" or record.generation is None:
-        raise Conflict("the artifact is still being signed; try again in a moment",
-                       slug="artifact-not-ready", headers={"Retry-After": "1"})  # fmt: skip
+        raise Conflict(
+            "the artifact is still being signed; try again in a moment",
+            slug="artifact-not-ready",
+            headers={"Retry-After": "1"},
+        )
     return record
 
 
 def _typed_data(settings: Settings, record: ProvenanceRecord) -> dict[str, Any]:
-    return wallet_proof.typed_data(
-        settings.siwe_chain_ids[0], record.sha256, record.cid_v1 or "", record.fingerprint,
-        (record.generation or {}).get("model"),
-    )  # fmt: skip
+    model = (record.generation or {}).get("model")
+    return typed_data(settings, record.sha256, record.cid_v1 or "", record.fingerprint, model)
 
 
 async def proof_request(
@@ -402,10 +373,15 @@ async def proof_request(
 
 
 async def submit_proof(
-    session: AsyncSession, settings: Settings, principal: Principal, artifact_id: uuid.UUID,
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    artifact_id: uuid.UUID,
     signature: str,
-) -> ProvenanceRecord:  # fmt: skip
-    """Check the creator's signature and re-sign the artifact's manifest with it inside."""
+) -> Trail:
+    """Check the creator's signature and re-sign the artifact's manifest with it inside. The
+    copy is signed with no row locked; the record then takes it (a concurrent proof for the
+    same artifact is as valid: the later one is served)."""
     record = await _creators_record(session, principal, artifact_id)
     typed = _typed_data(settings, record)
     signer = wallet_proof.recover(typed, signature)
@@ -413,18 +389,22 @@ async def submit_proof(
         raise InvalidInput("the signature is malformed", slug="invalid-signature")
     signature = canonical_signature(signature)  # recovered: well formed; v 27/28 from here
     if record.wallet is not None and signer.lower() != record.wallet.lower():
-        raise Unauthorized(f"signed by {signer}, not by the job's wallet {record.wallet}",
-                           slug="wrong-wallet")  # fmt: skip
-    if not await identity.wallet_of_user(session, principal.user_id, "evm", signer):
+        raise Unauthorized(
+            f"signed by {signer}, not by the job's wallet {record.wallet}", slug="wrong-wallet"
+        )
+    if not await wallets.wallet_of_user(session, principal.user_id, "evm", signer):
         raise Unauthorized(f"{signer} is not a wallet linked to your account", slug="wrong-wallet")
-    record.wallet = signer
-    record.wallet_proof = {"wallet": signer, "signature": signature, "typed_data": typed}
+    proof = {"wallet": signer, "signature": signature, "typed_data": typed}
+    assert record.generation is not None
     try:
-        await _sign_into_store(settings, record)
+        copy = await sign_copy(settings, artifact_id, record.generation, proof)
     except signing.ManifestError as exc:
         raise Conflict(f"re-signing failed: {exc}", slug="signing-failed") from None
-    record.steps = {**record.steps, "wallet_proof": "done"}
-    return record
+    locked = await repo.record(session, artifact_id, for_update=True)
+    assert locked is not None
+    locked.wallet, locked.wallet_proof = signer, proof
+    apply_signed(locked, copy)
+    return await trail_of(session, artifact_id)
 
 
 @dataclass(frozen=True)

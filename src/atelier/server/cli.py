@@ -14,8 +14,8 @@ from atelier.core.cli import settings_or_exit
 from atelier.core.config import Settings
 from atelier.core.db import redact_url, resolve_database_url
 from atelier.core.logging import configure_logging
-from atelier.web.runner import PortInUse, ensure_port_free, run_processes
-from atelier.web.services import SERVICES
+from atelier.server.runner import PortInUse, ensure_port_free, run_processes
+from atelier.server.services import SERVICES
 
 console = Console(stderr=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)

@@ -10,19 +10,11 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import text
 
 import atelier
 from atelier.core import migrate
 from atelier.core.config import Settings
-from atelier.core.db import (
-    HotConnection,
-    create_engine,
-    redact_url,
-    resolve_database_url,
-    session_factory,
-)
 from atelier.core.errors import ServiceUnavailable
 from atelier.core.http import (
     HttpPolicy,
@@ -33,20 +25,13 @@ from atelier.core.http import (
 )
 from atelier.core.limits import pin_recursion_limit
 from atelier.core.logging import get_logger
-from atelier.core.mail import MailboxMailer, Mailer, SmtpMailer
-from atelier.core.runtime import Runtime, set_current_runtime
-from atelier.core.secrets import load_or_create_secret
-from atelier.core.tasks import build_task_app
-from atelier.web.openapi import install_problem_openapi
-from atelier.web.services import SERVICES, routers_for, task_blueprints
+from atelier.core.runtime import Runtime
+from atelier.core.startup import close_runtime, open_runtime
+from atelier.server.modules import task_blueprints
+from atelier.server.openapi import install_problem_openapi
+from atelier.server.services import SERVICES, routers_for
 
-log = get_logger("atelier.web")
-
-
-def build_mailer(settings: Settings) -> Mailer:
-    if settings.smtp_url is not None:
-        return SmtpMailer.from_url(settings.smtp_url.get_secret_value(), settings.mail_from)
-    return MailboxMailer(settings.mailbox_dir, settings.mail_from)
+log = get_logger("atelier.server")
 
 
 # The provenance service's file endpoints (the seed's routes, at the root).
@@ -77,48 +62,6 @@ def http_policy(settings: Settings) -> HttpPolicy:
     )
 
 
-def jwt_key(settings: Settings) -> bytes:
-    if settings.jwt_secret is not None:
-        return settings.jwt_secret.get_secret_value().encode()
-    return load_or_create_secret(settings.secrets_dir, "jwt.key", 32)
-
-
-async def open_runtime(settings: Settings, database_url: str | None = None) -> Runtime:
-    url = database_url or resolve_database_url(settings)
-    engine = create_engine(url, pool_size=settings.db_pool_size)
-    task_app = build_task_app(url, task_blueprints())
-    pin_recursion_limit()  # the tasks' imports (py-evm, py_ecc) raise it for the process
-    await task_app.open_async()
-    hot: AsyncConnectionPool[HotConnection] = AsyncConnectionPool(
-        url,
-        min_size=2,
-        max_size=settings.db_pool_size,
-        kwargs={"autocommit": True, "prepare_threshold": 1},
-        open=False,
-    )
-    await hot.open()
-    runtime = Runtime(
-        settings=settings,
-        database_url=url,
-        engine=engine,
-        sessions=session_factory(engine),
-        hot=hot,
-        tasks=task_app,
-        mailer=build_mailer(settings),
-        jwt_key=jwt_key(settings),
-    )
-    set_current_runtime(runtime)
-    log.info("runtime.open", database=redact_url(url))
-    return runtime
-
-
-async def close_runtime(runtime: Runtime) -> None:
-    await runtime.hot.close()
-    await runtime.tasks.close_async()
-    await runtime.engine.dispose()
-    set_current_runtime(None)
-
-
 def create_app(
     settings: Settings,
     *,
@@ -142,7 +85,7 @@ def create_app(
             app.state.runtime = runtime
             yield
             return
-        opened = await open_runtime(settings, database_url)
+        opened = await open_runtime(settings, database_url, blueprints=task_blueprints())
         app.state.runtime = opened
         try:
             yield

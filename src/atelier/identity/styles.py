@@ -1,7 +1,7 @@
 """Truck styles and the music genre each one suggests (the Soulvan wallet creator's hints).
 
-The governance/music issue turns this into a per-wallet, configurable mapping; the wallet
-picker only needs the defaults.
+Identity owns the catalogue because a wallet is created with a style; music maps each
+wallet's style to a genre (`music_styles` keeps the per-wallet choice) and imports it here.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.core import repository as rows
 from atelier.core.config import Settings
 from atelier.core.errors import InvalidInput, NotFound, TooManyRequests
 from atelier.identity import repository as repo
@@ -73,9 +74,7 @@ async def reserve(
             extra={"limit": limit, "resets_at": resets_at.isoformat()},
         )
     reservation = QuotaReservation(user_id=user_id, day=day, amount=amount, reference=reference)
-    session.add(reservation)
-    await session.flush()
-    return reservation
+    return await rows.add(session, reservation)
 
 
 async def commit(session: AsyncSession, reservation_id: uuid.UUID) -> bool:
@@ -93,7 +92,7 @@ async def _settle(session: AsyncSession, reservation_id: uuid.UUID, *, committed
         session, reservation_id, "committed" if committed else "released"
     )
     if reservation is None:
-        if await session.get(QuotaReservation, reservation_id) is None:
+        if await rows.get(session, QuotaReservation, reservation_id) is None:
             raise NotFound("no such quota reservation", slug="reservation-not-found")
         return False
     await repo.apply_settlement(session, reservation, committed)

@@ -21,11 +21,13 @@ from atelier.core.config import Settings
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
 from atelier.core.secrets import ensure_private_dir
+from atelier.core.startup import close_runtime, open_runtime
 from atelier.generators.registry import available_backends
 from atelier.grid.client import GridClient
 from atelier.grid.service import provision_local_worker
 from atelier.grid.worker import WorkerLoop, capabilities_of
-from atelier.web.app import close_runtime, create_app, open_runtime
+from atelier.server.app import create_app
+from atelier.server.modules import task_blueprints
 
 log = get_logger("atelier.runner")
 
@@ -101,7 +103,7 @@ async def run_processes(
     local_worker: bool = False,
     on_ready: Callable[[], None] | None = None,
 ) -> None:
-    runtime = await open_runtime(settings, database_url)
+    runtime = await open_runtime(settings, database_url, blueprints=task_blueprints())
     stopping = asyncio.Event()
     _install_stop_handlers(stopping.set)
     worker = (

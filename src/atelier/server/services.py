@@ -1,0 +1,44 @@
+"""The service table (DESIGN.md section 1): which modules each `atelier serve` name mounts.
+
+`atelier up` mounts all of them on one port. A service whose domain has no routes yet still
+starts and answers /health, so deployments can be laid out before the code lands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter
+
+from atelier.server.modules import routers_of
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int
+    description: str
+    modules: list[str] = field(default_factory=list)
+
+
+SERVICES: dict[str, ServiceSpec] = {
+    s.name: s
+    for s in (
+        ServiceSpec("grid", 8080, "accounts, API keys, generation jobs, workers",
+                    ["identity", "grid"]),
+        ServiceSpec("provenance", 5200, "content ids, C2PA, fingerprints, originality",
+                    ["provenance"]),
+        ServiceSpec("governance", 5300, "jobs (Soulvan), proposals, signed votes, music styles",
+                    ["identity", "grid", "governance", "chain", "music"]),
+        ServiceSpec("engine", 5400, "model registry, quality benchmarks, A/B tests"),
+        ServiceSpec("camera", 5002, "edge camera node"),
+        ServiceSpec("vault", 5003, "biometric vault"),
+        ServiceSpec("solana", 5001, "Solana sessions, actions and settlement"),
+    )
+}  # fmt: skip
+
+
+def routers_for(names: list[str]) -> list[APIRouter]:
+    """Routers of the named services, each included once even if services share a module."""
+    modules = list(dict.fromkeys(m for name in names for m in SERVICES[name].modules))
+    return routers_of(modules)
