@@ -43,6 +43,7 @@ from atelier.core.config import Settings
 from atelier.core.logging import configure_logging
 from atelier.core.runtime import Runtime
 from atelier.core.startup import close_runtime, open_runtime
+from atelier.core.transactions import autocommit, unit_of_work
 from atelier.governance import ballots, service
 from atelier.governance.models import Proposal
 from atelier.server.modules import task_blueprints
@@ -181,8 +182,9 @@ async def ingest_service(
     requests = signed_votes(domain, proposal, WARMUP + votes)  # wallet-side work, not timed
 
     async def cast(request: service.VoteRequest) -> None:
-        terms = await service.terms_of(runtime, proposal.id)
-        _, created = await service.cast_vote(runtime, terms, request, None)
+        async with autocommit(runtime) as conn, unit_of_work(runtime) as session:
+            terms = await service.terms_of(runtime, conn, proposal.id)
+            _, created = await service.cast_vote(session, conn, runtime, terms, request, None)
         assert created
 
     result = await measured(requests, concurrency, cast)

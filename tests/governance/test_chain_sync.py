@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from atelier.chain.evm.client import EvmChain, chain_for
 from atelier.chain.evm.models import ChainLog
 from atelier.core.runtime import Runtime
-from atelier.governance import relay
+from atelier.governance import relay, scheduled
 from atelier.governance.models import Proposal
 from tests.governance.helpers import (
     give_tokens,
@@ -50,7 +50,7 @@ async def test_votes_are_relayed_and_indexed_once(
         body = await signed_vote(client, created["id"], account, choice, reason="on chain")
         assert (await client.post("/api/vote", json=body)).status_code == 201
 
-    report = await relay.tick(runtime)
+    report = await scheduled.chain_tick(runtime)
     assert (report.mirrored, report.relayed, report.failed) == (1, 3, 0)
     result = await _votes(client, created["id"])
     assert result["proposal"]["chain_status"] == "mirrored"
@@ -60,7 +60,7 @@ async def test_votes_are_relayed_and_indexed_once(
     assert result["tally"] == {"approve": "2", "reject": "1"}
 
     logs = await _log_count(runtime)
-    again = await relay.tick(runtime)  # nothing new: no duplicate logs, no second relay
+    again = await scheduled.chain_tick(runtime)  # nothing new: no duplicate logs, no second relay
     assert (again.relayed, again.added) == (0, 0)
     assert await _log_count(runtime) == logs
 
@@ -69,7 +69,7 @@ async def test_vote_cast_directly_on_chain_is_synced(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     created = await proposal(client, await validator_key(runtime))
-    await relay.tick(runtime)  # mirrored
+    await scheduled.chain_tick(runtime)  # mirrored
     chain = await chain_for(runtime)
     key = bytes.fromhex(created["chain_key"][2:])
     direct_voter = chain.w3.eth.accounts[3]
@@ -80,7 +80,7 @@ async def test_vote_cast_directly_on_chain_is_synced(
         )
 
     await chain.run(vote)
-    await relay.tick(runtime)
+    await scheduled.chain_tick(runtime)
     result = await _votes(client, created["id"])
     assert [(v["voter"], v["vote"], v["source"]) for v in result["votes"]] == [
         (direct_voter, "reject", "chain")
@@ -103,11 +103,11 @@ async def test_reorg_leaves_no_phantom_votes(client: httpx.AsyncClient, runtime:
     signed = await verified_voter(client, runtime)
     body = await signed_vote(client, created["id"], signed, "approve", reason="signed")
     assert (await client.post("/api/vote", json=body)).status_code == 201
-    await relay.tick(runtime)  # mirrored, relayed, confirmed
+    await scheduled.chain_tick(runtime)  # mirrored, relayed, confirmed
     direct_voter = chain.w3.eth.accounts[4]
     await chain.run(lambda c: c.voting.functions.voteOnUpgrade(key, False, "direct").transact(
         {"from": direct_voter}))  # fmt: skip
-    await relay.tick(runtime)
+    await scheduled.chain_tick(runtime)
     before = await _votes(client, created["id"])
     assert sorted(v["source"] for v in before["votes"]) == ["chain", "offchain"]
     first_tx = next(v for v in before["votes"] if v["source"] == "offchain")["chain_tx_hash"]
@@ -119,7 +119,7 @@ async def test_reorg_leaves_no_phantom_votes(client: httpx.AsyncClient, runtime:
         await give_tokens(runtime, Account.create().address, 1)
     assert await chain.run(lambda c: int(c.w3.eth.block_number)) > head - 3
 
-    report = await relay.tick(runtime)
+    report = await scheduled.chain_tick(runtime)
     assert report.removed >= 3 and report.reorg_at is not None
     after = await _votes(client, created["id"])
     # the chain-only vote is gone; the signed vote waits to be relayed again
@@ -128,7 +128,7 @@ async def test_reorg_leaves_no_phantom_votes(client: httpx.AsyncClient, runtime:
     ]
     assert after["tally"] == {"approve": "1", "reject": "0"}
 
-    await relay.tick(runtime)  # mirror again, relay again, index again
+    await scheduled.chain_tick(runtime)  # mirror again, relay again, index again
     final = await _votes(client, created["id"])
     assert [v["relay_status"] for v in final["votes"]] == ["confirmed"]
     assert final["votes"][0]["chain_tx_hash"] != first_tx
@@ -213,7 +213,7 @@ async def test_the_relayers_gas_is_for_verified_people_within_a_budget(
     for voter in (stranger, person):
         body = await signed_vote(client, created["id"], voter, "approve")
         assert (await client.post("/api/vote", json=body)).status_code == 201
-    report = await relay.tick(runtime)
+    report = await scheduled.chain_tick(runtime)
     assert report.relayed == 1
     votes = {v["voter"]: v for v in (await _votes(client, created["id"]))["votes"]}
     assert votes[person.address]["relay_status"] == "confirmed"
@@ -225,13 +225,15 @@ async def test_the_relayers_gas_is_for_verified_people_within_a_budget(
     runtime.settings.chain_relay_budget_daily = 1
     try:
         second = await proposal(client, await validator_key(runtime))
-        await relay.tick(runtime)  # mirrored: authored by a fresh validator, within budget
+        await scheduled.chain_tick(
+            runtime
+        )  # mirrored: authored by a fresh validator, within budget
         user_id, _ = await account_with_key(runtime)
         wallets = [await _link(client, runtime, user_id) for _ in range(2)]
         for wallet in wallets:
             body = await signed_vote(client, second["id"], wallet, "approve")
             assert (await client.post("/api/vote", json=body)).status_code == 201
-        await relay.tick(runtime)
+        await scheduled.chain_tick(runtime)
         statuses = sorted(v["relay_error"] or v["relay_status"]
                           for v in (await _votes(client, second["id"]))["votes"])  # fmt: skip
         assert statuses == sorted(["confirmed", relay.BUDGET_SPENT])
@@ -268,6 +270,6 @@ async def test_a_signature_with_v_0_or_1_is_the_same_vote_and_relays(
     assert stored.json()["vote"]["signature"] == body["signature"].lower()
     same = await client.post("/api/vote", json=body)  # the same vote with v = 27/28
     assert same.status_code == 200 and same.json()["created"] is False
-    assert (await relay.tick(runtime)).failed == 0
+    assert (await scheduled.chain_tick(runtime)).failed == 0
     [vote] = (await _votes(client, created["id"]))["votes"]
     assert vote["relay_status"] == "confirmed"

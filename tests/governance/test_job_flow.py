@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from atelier.chain.evm.client import EvmChain, chain_for, error_name
 from atelier.core.runtime import Runtime
-from atelier.governance import relay
+from atelier.governance import scheduled
 from atelier.grid.models import GenerationRequest
 from tests.governance.helpers import signed_vote, verified_voter
 from tests.grid.helpers import account_with_key, asgi_client, session_for, worker_loop
@@ -38,7 +38,7 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
     async with worker_loop(client, volunteer, "render", tmp_path, max_jobs=1) as loop:
         await asyncio.wait_for(loop.run(), 60)
     await grid.close()
-    await drain_tasks(runtime)  # artifact.accepted → the job's proposal
+    await drain_tasks(runtime)  # ArtifactAccepted → the job's proposal
 
     proposal = await client.get(f"/api/proposals/{job.id}")
     assert proposal.status_code == 200, proposal.text
@@ -58,7 +58,7 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
     assert tally["tally"] == {"approve": "2", "reject": "1"}
     assert tally["quorum"]["reached"] is True
 
-    await relay.tick(runtime)  # mirrored (relayed votes only), relayed, indexed back
+    await scheduled.chain_tick(runtime)  # mirrored (relayed votes only), relayed, indexed back
     synced = (await client.get(f"/api/vote/{job.id}")).json()
     assert [v["relay_status"] for v in synced["votes"]] == ["confirmed"] * 3
     chain = await chain_for(runtime)
@@ -77,7 +77,7 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
     window = runtime.settings.governance_job_window_s + runtime.settings.chain_relay_grace_s
     tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     await chain.run(lambda c: tester.time_travel(int(time.time()) + window + 60))
-    report = await relay.tick(runtime)
+    report = await scheduled.chain_tick(runtime)
     assert report.applied == 1
     applied = (await client.get(f"/api/proposals/{job.id}")).json()
     assert applied["chain_outcome"] == "applied"
@@ -94,5 +94,5 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
     assert tracks[0].params["genre"] == "hip-hop"
     usage = (await client.get("/api/v1/user/usage", headers=bearer(key))).json()
     assert (usage["used"], usage["reserved"]) == (usage_before["used"], usage_before["reserved"])
-    again = await relay.tick(runtime)  # applyUpgrade twice is refused on chain; nothing happens
+    again = await scheduled.chain_tick(runtime)  # applyUpgrade twice is refused on chain; nothing happens
     assert again.applied == 0

@@ -1,10 +1,14 @@
 """The one transaction rule: a transaction is opened by whoever is running a unit of work
 (a request, a task, an operator command, a flow step), never by a service.
 
-`unit_of_work` is that opening. Services and repositories receive its session and never
-begin, commit or roll back; the unit of work commits when the work returns, rolls back when
-it raises, and then wakes what the commit made ready: the outbox dispatcher for events
-written, the flow runner for flows started.
+`unit_of_work` is that opening (`autocommit` for the hot paths' single statements).
+Services and repositories receive its session and never begin, commit or roll back; the
+unit of work commits when the work returns, rolls back when it raises, and then wakes what
+the commit made ready: the outbox dispatcher for events written, the flow runner for flows
+started.
+
+One deliberate exception: rate-limit counters (`core.ratelimit.hit`) commit on their own,
+because a refused or failed attempt must still count.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from procrastinate import exceptions as procrastinate_exceptions
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.core.db import HotConnection
 from atelier.core.errors import AppError
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
@@ -55,6 +60,15 @@ async def unit_of_work(runtime: Runtime) -> AsyncIterator[AsyncSession]:
         finally:
             if session.info:
                 await wake(runtime.tasks, session)
+
+
+@asynccontextmanager
+async def autocommit(runtime: Runtime) -> AsyncIterator[HotConnection]:
+    """A unit of work of single statements, each its own transaction: a hot path's psycopg
+    connection (authentication, the grid's pop, a first vote), without the ORM's per-call
+    cost. Its repository statements are written so that one statement is the whole change."""
+    async with runtime.hot.connection() as conn:
+        yield conn
 
 
 async def wake(task_app: Any, session: AsyncSession) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.core import repository
 from atelier.core.errors import Conflict, InvalidInput
 from atelier.economy import repository as repo
 from atelier.economy.models import LedgerEntry
@@ -22,10 +23,7 @@ async def post_entry(session: AsyncSession, wallet: str, amount: int, memo: str)
     await repo.lock_wallet(session, wallet)
     if amount < 0 and await repo.balance_at(session, wallet) + amount < 0:
         raise Conflict(f"{wallet} holds less than {-amount}", slug="insufficient-balance")
-    entry = LedgerEntry(wallet=wallet, amount=amount, memo=memo)
-    session.add(entry)
-    await session.flush()
-    return entry
+    return await repository.add(session, LedgerEntry(wallet=wallet, amount=amount, memo=memo))
 
 
 async def balance_at(session: AsyncSession, wallet: str, at: datetime | None = None) -> int:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from atelier.core import idempotency
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Instant, Text
-from atelier.core.transactions import unit_of_work
+from atelier.core.transactions import autocommit, unit_of_work
 from atelier.governance import ballots, service
 from atelier.governance.schemas import (
     ProposalIn,
@@ -93,7 +93,8 @@ async def typed_data(
     """The EIP-712 typed data to sign (`eth_signTypedData_v4`); post the signature with the
     same wallet, vote, reason and timestamp to `POST /api/vote`."""
     runtime = runtime_of(request)
-    terms = await service.terms_of(runtime, some_id)
+    async with autocommit(runtime) as conn:
+        terms = await service.terms_of(runtime, conn, some_id)
     return await service.typed_data(runtime, terms, wallet, vote, reason, timestamp)
 
 
@@ -111,8 +112,11 @@ async def cast_vote(body: VoteIn, request: Request, response: Response,
     assert some_id is not None
     vote_request = service.VoteRequest(body.wallet, body.vote, body.reason, body.timestamp,
                                        body.signature)  # fmt: skip
-    terms = await service.terms_of(runtime, some_id)
-    vote, outcome = await service.cast_vote(runtime, terms, vote_request, principal)
+    async with autocommit(runtime) as conn, unit_of_work(runtime) as session:
+        terms = await service.terms_of(runtime, conn, some_id)
+        vote, outcome = await service.cast_vote(
+            session, conn, runtime, terms, vote_request, principal
+        )
     unchanged = outcome == "unchanged"
     response.status_code = status.HTTP_200_OK if unchanged else status.HTTP_201_CREATED
     return VoteReceipt(vote=VoteOut.of(vote), created=outcome == "created",

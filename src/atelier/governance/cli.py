@@ -311,7 +311,7 @@ def chain_index(
     from atelier.chain.evm.indexer import ChainMoved
     from atelier.core.errors import AppError
     from atelier.core.startup import close_runtime, open_runtime
-    from atelier.governance import relay
+    from atelier.governance import scheduled
 
     settings = settings_or_exit()
     key = _embedded_key(None)
@@ -329,7 +329,7 @@ def chain_index(
                 use_chain(runtime, await asyncio.to_thread(open_chain, settings, key))
             while True:
                 try:
-                    report = await relay.tick(runtime)
+                    report = await scheduled.chain_tick(runtime)
                 except (AppError, ChainMoved) as exc:  # a node down or moving: try again
                     if once:
                         raise fail(str(getattr(exc, "detail", exc))) from None

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atelier.chain.evm import indexer
 from atelier.chain.evm.client import EvmChain, TransactionReverted, chain_for
 from atelier.chain.evm.models import ChainLog
-from atelier.core import events, ratelimit
+from atelier.core import events, ratelimit, repository
 from atelier.core.clock import now_utc
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
@@ -99,7 +99,7 @@ async def mirror_proposals(session: AsyncSession, runtime: Runtime, report: Chai
 async def relay_votes(session: AsyncSession, runtime: Runtime, report: ChainReport) -> None:
     chain = await chain_for(runtime)
     for vote in await repo.votes_to_relay(session, now_utc(), limit=100):
-        proposal = await session.get(Proposal, vote.proposal_id)
+        proposal = await repo.proposal(session, vote.proposal_id)
         assert proposal is not None
         assert vote.signature is not None
         # The relayer's gas is for people, not for any key: a wallet of a verified account,
@@ -145,7 +145,7 @@ async def _undo(session: AsyncSession, row: ChainLog) -> None:
         if vote is None or vote.chain_tx_hash != row.tx_hash:
             return
         if vote.source == "chain":
-            await session.delete(vote)
+            await repository.remove(session, vote)
         else:
             vote.relay_status, vote.chain_tx_hash, vote.chain_block = "pending", None, None
             vote.relay_tx_hash = None
@@ -174,14 +174,18 @@ async def _apply(session: AsyncSession, row: ChainLog) -> None:
         voter = str(row.args["voter"])
         vote = await repo.vote_of(session, proposal.id, voter)
         if vote is None:  # cast directly on chain: the transaction is its proof
-            session.add(Vote(
-                proposal_id=proposal.id, voter=voter,
+            direct = Vote(
+                proposal_id=proposal.id,
+                voter=voter,
                 choice="approve" if row.args["approve"] else "reject",
-                reason=str(row.args["reason"]), power=Decimal(int(row.args["weight"])),
-                source="chain", relay_status="confirmed",
-                chain_tx_hash=row.tx_hash, chain_block=row.block_number,
-            ))  # fmt: skip
-            await session.flush()
+                reason=str(row.args["reason"]),
+                power=Decimal(int(row.args["weight"])),
+                source="chain",
+                relay_status="confirmed",
+                chain_tx_hash=row.tx_hash,
+                chain_block=row.block_number,
+            )
+            await repository.add(session, direct)
         else:
             vote.relay_status, vote.relay_error = "confirmed", None
             vote.chain_tx_hash, vote.chain_block = row.tx_hash, row.block_number
@@ -224,10 +228,5 @@ async def apply_due(session: AsyncSession, runtime: Runtime, report: ChainReport
         report.applied += 1
 
 
-async def tick(runtime: Runtime) -> ChainReport:
-    """One round of relaying and indexing, each step in its own transaction."""
-    report = ChainReport()
-    for step in (mirror_proposals, relay_votes, sync_chain, apply_due, sync_chain):
-        async with runtime.sessions() as session, session.begin():
-            await step(session, runtime, report)
-    return report
+# One round of relaying and indexing; the task runs each step in its own transaction.
+STEPS = (mirror_proposals, relay_votes, sync_chain, apply_due, sync_chain)

@@ -19,6 +19,10 @@ from atelier.core.db import HotConnection
 from atelier.governance.models import Proposal, Terms, Vote
 
 
+async def proposal(session: AsyncSession, proposal_id: uuid.UUID) -> Proposal | None:
+    return await session.get(Proposal, proposal_id)
+
+
 async def proposal_by_any_id(session: AsyncSession, some_id: uuid.UUID) -> Proposal | None:
     """`{id}` in the seed's routes is a job id or a proposal id."""
     result = await session.scalars(

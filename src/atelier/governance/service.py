@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from web3 import Web3
 
 from atelier.chain.evm.client import EvmChain, chain_for
+from atelier.core import repository
 from atelier.core.clock import now_utc
 from atelier.core.config import Settings
+from atelier.core.db import HotConnection
 from atelier.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from atelier.core.runtime import Runtime
 from atelier.core.signatures import canonical_signature
@@ -163,9 +165,7 @@ async def create_proposal(
         chain_status="pending" if relayable else "off",
         chain_vote_end=ends + grace if relayable else None,
     )  # fmt: skip
-    session.add(proposal)
-    await session.flush()
-    return proposal
+    return await repository.add(session, proposal)
 
 
 async def create_job_proposal(
@@ -203,14 +203,13 @@ _TERMS_CACHE = "governance.terms"
 _TERMS_CACHED = 10_000
 
 
-async def terms_of(runtime: Runtime, some_id: uuid.UUID) -> Terms:
+async def terms_of(runtime: Runtime, conn: HotConnection, some_id: uuid.UUID) -> Terms:
     """The terms of the proposal `some_id` names (its id or its job's id), kept per process:
     they never change, and ingestion reads them for every vote."""
     cache: dict[uuid.UUID, Terms] = runtime.adapters.setdefault(_TERMS_CACHE, {})
     terms = cache.get(some_id)
     if terms is None:
-        async with runtime.hot.connection() as conn:
-            terms = await repo.terms_by_any_id(conn, some_id)
+        terms = await repo.terms_by_any_id(conn, some_id)
         if terms is None:
             raise _no_proposal(some_id)
         if len(cache) >= _TERMS_CACHED:  # the oldest entry goes (dicts keep insertion order)
@@ -254,16 +253,23 @@ class VoteRequest:
 
 
 async def cast_vote(
-    runtime: Runtime, terms: Terms, request: VoteRequest, principal: Principal | None
+    session: AsyncSession,
+    conn: HotConnection,
+    runtime: Runtime,
+    terms: Terms,
+    request: VoteRequest,
+    principal: Principal | None,
 ) -> tuple[Vote, str]:
     """Verify and store a vote; returns it with what happened: "created" (the voter's first),
     "replaced" (a later vote replaced theirs) or "unchanged" (a copy of the stored vote, which
     is a no-op).
 
-    A voter's first vote, by far the common case, is one INSERT on the hot connection; the
-    ORM transaction is only for a vote that meets a stored one (copy, change or replay).
-    Neither needs a lock on the proposal: its terms are fixed, and the unique (proposal,
-    voter) constraint decides between concurrent copies.
+    The caller's unit of work is two-handed: a voter's first vote, by far the common case, is
+    one INSERT on the hot (autocommit) connection `conn`, and `session` (which begins a
+    transaction only when used) serves a vote that meets a stored one (copy, change or
+    replay), a platform-held wallet's signature and the `ledger` strategy. Neither needs a
+    lock on the proposal: its terms are fixed, and the unique (proposal, voter) constraint
+    decides between concurrent copies.
     """
     _check_choice_and_reason(terms.choices, request.choice, request.reason)
     voter = checksum(request.wallet)
@@ -274,7 +280,7 @@ async def cast_vote(
     signature = request.signature
     if signature is None:  # a wallet the platform holds for the signed-in caller
         timestamp = int(now.timestamp()) if timestamp is None else timestamp
-        signature = await _sign_for(runtime, principal, domain,
+        signature = await _sign_for(session, runtime.settings, principal, domain,
                                     Ballot(terms.chain_key, voter, request.choice,
                                            request.reason, timestamp))  # fmt: skip
     if timestamp is None:
@@ -295,7 +301,7 @@ async def cast_vote(
             slug="signature-mismatch",
         )
     _check_window(terms, timestamp, now, runtime.settings.governance_clock_skew_s)
-    power = await voting_power(runtime.sessions, chain, terms, voter)
+    power = await voting_power(session, chain, terms, voter)
     if power <= 0:
         raise Forbidden(f"{voter} had no voting power at the snapshot "
                         f"({terms.strategy})", slug="no-voting-power")  # fmt: skip
@@ -304,29 +310,29 @@ async def cast_vote(
         "reason": request.reason, "signed_timestamp": timestamp, "signature": signature,
         "power": power,
     }  # fmt: skip
-    async with runtime.hot.connection() as conn:
-        created = await repo.insert_first_vote(conn, values)
+    created = await repo.insert_first_vote(conn, values)
     if created is not None:
         return created, "created"
-    async with runtime.sessions() as session, session.begin():
-        stored = await repo.vote_for_update(session, terms.id, voter)
-        if stored is None:  # the proposal itself was deleted meanwhile
-            raise _no_proposal(terms.id)
-        replaced = _replace(stored, terms, values, now)
-        return stored, "replaced" if replaced else "unchanged"
+    stored = await repo.vote_for_update(session, terms.id, voter)
+    if stored is None:  # the proposal itself was deleted meanwhile
+        raise _no_proposal(terms.id)
+    replaced = _replace(stored, terms, values, now)
+    return stored, "replaced" if replaced else "unchanged"
 
 
 async def _sign_for(
-    runtime: Runtime, principal: Principal | None, domain: Domain, ballot: Ballot
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal | None,
+    domain: Domain,
+    ballot: Ballot,
 ) -> str:
     if principal is None:
         raise Unauthorized("sign the vote, or sign in to vote with a wallet Atelier holds "
                            "for you", slug="signature-required")  # fmt: skip
-    async with runtime.sessions() as session:
-        signature = await wallets.sign_typed_data_for(
-            session, runtime.settings, principal.user_id, ballot.voter,
-            ballots.typed_data(domain, ballot),
-        )  # fmt: skip
+    signature = await wallets.sign_typed_data_for(
+        session, settings, principal.user_id, ballot.voter, ballots.typed_data(domain, ballot)
+    )
     if signature is None:
         raise Forbidden("Atelier holds no such wallet for you; sign the vote yourself",
                         slug="signature-required")  # fmt: skip

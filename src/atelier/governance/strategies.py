@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 from decimal import ROUND_DOWN, Decimal, localcontext
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from web3 import Web3
 
 from atelier.chain.evm.client import EvmChain
@@ -42,18 +42,15 @@ def _erc20_power(chain: EvmChain, token: str, voter: str, block: int) -> int:
 
 
 async def _base_power(
-    sessions: async_sessionmaker[AsyncSession], chain: EvmChain | None, proposal: Terms,
-    strategy: str, voter: str,
-) -> Decimal:  # fmt: skip
+    session: AsyncSession, chain: EvmChain | None, proposal: Terms, strategy: str, voter: str
+) -> Decimal:
     if strategy == "one-wallet-one-vote":
         return Decimal(1)
     if strategy == "verified-wallets":
-        async with sessions() as session:
-            owner = await wallets.verified_owner(session, "evm", voter)
+        owner = await wallets.verified_owner(session, "evm", voter)
         return Decimal(1 if owner is not None else 0)
     if strategy == "ledger":
-        async with sessions() as session:
-            return Decimal(await ledger.balance_at(session, voter, proposal.snapshot_at))
+        return Decimal(await ledger.balance_at(session, voter, proposal.snapshot_at))
     if strategy == "erc20":
         if chain is None or proposal.snapshot_block is None:
             raise RuntimeError("an erc20 proposal needs a chain and a snapshot block")
@@ -64,16 +61,17 @@ async def _base_power(
 
 
 async def voting_power(
-    sessions: async_sessionmaker[AsyncSession], chain: EvmChain | None, proposal: Terms, voter: str
+    session: AsyncSession, chain: EvmChain | None, proposal: Terms, voter: str
 ) -> Decimal:
-    """Power needs no transaction of the caller's: it is read as of the snapshot, which no
-    later write can change; only the `ledger` strategy reads the database at all."""
+    """Power as of the snapshot, which no later write can change; only the `ledger` and
+    `verified-wallets` strategies read the database (through `session`), so the common
+    strategies leave the caller's session unused (no transaction begins)."""
     if proposal.strategy == "quadratic":
         base = str(proposal.strategy_params.get("base", "erc20"))
-        power = await _base_power(sessions, chain, proposal, base, voter)
+        power = await _base_power(session, chain, proposal, base, voter)
         with localcontext() as ctx:
             ctx.prec = 40
             return (
                 power.sqrt().quantize(Decimal("0.000001"), ROUND_DOWN) if power > 0 else Decimal(0)
             )
-    return await _base_power(sessions, chain, proposal, proposal.strategy, voter)
+    return await _base_power(session, chain, proposal, proposal.strategy, voter)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atelier.core import events
 from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
-from atelier.governance import relay, service
+from atelier.governance import scheduled, service
 from atelier.grid.events import ArtifactAccepted
 
 log = get_logger(__name__)
@@ -33,7 +33,7 @@ async def chain_tick(timestamp: int | None = None) -> None:
     runtime = current_runtime()
     if not runtime.settings.chain_relay:
         return
-    report = await relay.tick(runtime)
+    report = await scheduled.chain_tick(runtime)
     if any((report.mirrored, report.relayed, report.failed, report.added, report.removed)):
         log.info("governance.chain_tick", mirrored=report.mirrored, relayed=report.relayed,
                  failed=report.failed, added=report.added, removed=report.removed,

@@ -22,7 +22,7 @@ from atelier.core.http import runtime_of
 from atelier.core.runtime import Runtime
 from atelier.core.schemas import Text
 from atelier.core.secrets import ensure_private_dir
-from atelier.core.transactions import unit_of_work
+from atelier.core.transactions import autocommit, unit_of_work
 from atelier.grid import service
 from atelier.grid.models import TERMINAL_STATES
 from atelier.grid.schemas import (
@@ -340,7 +340,7 @@ async def heartbeat(body: HeartbeatIn, principal: WorkerPrincipal, request: Requ
 async def pop(body: Capabilities, principal: WorkerPrincipal, request: Request) -> PopOut:
     """Ask for work (also registers the worker and counts as a heartbeat)."""
     runtime = runtime_of(request)
-    async with runtime.hot.connection() as conn:
+    async with autocommit(runtime) as conn:
         lease = await service.pop(conn, runtime.settings, principal, body.model_dump())
     if lease.attempt_id is None:
         return PopOut(job=None, worker_id=lease.worker_id)

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.db import HotConnection
-from atelier.grid.models import Attempt, GenerationRequest, Worker
+from atelier.grid.models import Artifact, Attempt, GenerationRequest, Worker
 
 _POP = """
     WITH w AS (
@@ -190,9 +190,15 @@ async def queue_ahead(session: AsyncSession, request: GenerationRequest) -> tupl
     return int(row[0]), float(row[1])
 
 
-def live_capable_workers(spec_kind: str, model: str | None, pixels: int, duration_s: float,
-                         offline_s: int) -> Any:  # fmt: skip
-    """SELECT of active, recently seen workers able to run such a request."""
+async def count_live_capable_workers(
+    session: AsyncSession,
+    spec_kind: str,
+    model: str | None,
+    pixels: int,
+    duration_s: float,
+    offline_s: int,
+) -> int:
+    """Active, recently seen workers able to run such a request."""
     statement = (
         select(func.count())
         .select_from(Worker)
@@ -206,7 +212,24 @@ def live_capable_workers(spec_kind: str, model: str | None, pixels: int, duratio
     )
     if model is not None:
         statement = statement.where(literal(model) == any_(Worker.models))
-    return statement
+    return int(await session.scalar(statement) or 0)
+
+
+async def request(session: AsyncSession, request_id: uuid.UUID) -> GenerationRequest | None:
+    return await session.get(GenerationRequest, request_id)
+
+
+async def artifact(session: AsyncSession, artifact_id: uuid.UUID) -> Artifact | None:
+    return await session.get(Artifact, artifact_id)
+
+
+async def worker(
+    session: AsyncSession, worker_id: uuid.UUID, *, for_update: bool = False, fresh: bool = False
+) -> Worker | None:
+    """A worker by id; `fresh` reloads a row a statement just changed behind the ORM."""
+    return await session.get(
+        Worker, worker_id, with_for_update=for_update, populate_existing=fresh or for_update
+    )
 
 
 async def expired_attempts(session: AsyncSession, limit: int = 500) -> list[Row[Attempt, Worker]]:

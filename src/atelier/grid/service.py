@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.core import events
+from atelier.core import events, repository
 from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.db import HotConnection
@@ -93,10 +93,7 @@ async def submit(
         is_possible=bool(capable),
         impossible_reason=None if capable else _impossible_reason(spec),
     )
-    session.add(request)
-    await session.flush()
-    await session.refresh(request)
-    return request
+    return await repository.add(session, request, refresh=True)
 
 
 async def _capable_workers(
@@ -104,10 +101,9 @@ async def _capable_workers(
     duration_s: float,
 ) -> int:  # fmt: skip
     """Live (recently seen, active) workers whose capabilities cover such a request."""
-    statement = repo.live_capable_workers(
-        kind, model, pixels, duration_s, settings.grid_worker_offline_s
+    return await repo.count_live_capable_workers(
+        session, kind, model, pixels, duration_s, settings.grid_worker_offline_s
     )
-    return int(await session.scalar(statement) or 0)
 
 
 async def _capable_workers_for(
@@ -161,7 +157,7 @@ async def status(
     elif request.state in ACTIVE_STATES:
         position = 0
         eta = max(0.0, request.estimate_s * (1 - request.progress / 100))
-    artifact = await session.get(Artifact, request.artifact_id) if request.artifact_id else None
+    artifact = await repo.artifact(session, request.artifact_id) if request.artifact_id else None
     trail = None
     delivered = None
     state = request.state
@@ -200,7 +196,7 @@ async def result_of(
     request = await _owned(session, principal, request_id)
     if request.state != "done" or request.artifact_id is None:
         raise Conflict(f"the job is {request.state}; there is no result yet", slug="no-result")
-    artifact = await session.get(Artifact, request.artifact_id)
+    artifact = await repo.artifact(session, request.artifact_id)
     assert artifact is not None
     delivered = (await provenance.trail_of(session, artifact.id)).delivery
     if delivered.state == "signing":
@@ -251,7 +247,7 @@ async def _finish(
 
 async def job_of(session: AsyncSession, job_id: uuid.UUID) -> GenerationRequest | None:
     """A job for another domain's reaction to its events (no caller to scope by)."""
-    return await session.get(GenerationRequest, job_id)
+    return await repo.request(session, job_id)
 
 
 async def newest_track(
@@ -293,7 +289,7 @@ async def register_worker(
         if others >= settings.grid_max_workers_per_account:
             raise _too_many_workers(settings)
     row = await repo.upsert_worker(session, principal.user_id, caps)
-    worker = await session.get(Worker, row[0], populate_existing=True)
+    worker = await repo.worker(session, row[0], fresh=True)
     assert worker is not None
     return worker
 
@@ -503,8 +499,7 @@ async def accept(
         model=model,
         compute_seconds=credited_s,
     )
-    session.add(artifact)
-    await session.flush()
+    await repository.add(session, artifact)
     request.artifact_id = artifact.id
     request.progress = 100
     await _finish(session, request, "done", None)
@@ -581,7 +576,7 @@ async def cluster(session: AsyncSession) -> tuple[list[Worker], dict[str, int]]:
 async def _worker_for_admin(
     session: AsyncSession, principal: Principal, worker_id: uuid.UUID
 ) -> Worker:
-    worker = await session.get(Worker, worker_id, with_for_update=True)
+    worker = await repo.worker(session, worker_id, for_update=True)
     if worker is None or (worker.owner_id != principal.user_id and not principal.has_role("admin")):
         raise NotFound("no such worker on your account", slug="worker-not-found")
     return worker

@@ -6,6 +6,7 @@ import procrastinate
 
 from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
+from atelier.core.transactions import unit_of_work
 from atelier.grid import service
 
 log = get_logger(__name__)
@@ -17,7 +18,7 @@ blueprint = procrastinate.Blueprint()
 @blueprint.task(name="sweep", queueing_lock="grid_sweep")
 async def sweep(timestamp: int | None = None) -> None:
     runtime = current_runtime()
-    async with runtime.sessions() as session, session.begin():
+    async with unit_of_work(runtime) as session:
         report = await service.sweep(session, runtime.settings)
     if any((report.expired, report.offline, report.impossible)):
         log.info("grid.sweep", expired=report.expired, faulted=report.faulted,

@@ -16,6 +16,7 @@ from atelier.core import ratelimit
 from atelier.core.config import parse_rate
 from atelier.core.errors import Forbidden, TooManyRequests, Unauthorized
 from atelier.core.http import runtime_of
+from atelier.core.transactions import autocommit
 from atelier.identity import tokens
 from atelier.identity.principal import ClientInfo, Principal
 from atelier.identity.service import api_keys, sessions
@@ -42,7 +43,7 @@ def _bearer(request: Request) -> str | None:
 
 async def authenticate(request: Request, credential: str) -> Principal:
     runtime = runtime_of(request)
-    async with runtime.hot.connection() as conn:
+    async with autocommit(runtime) as conn:
         if tokens.looks_like_api_key(credential):
             return await api_keys.principal_from_api_key(conn, credential)
         return await sessions.principal_from_access_token(

@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 import atelier
 from atelier.core import migrate
@@ -130,8 +129,7 @@ def _add_operational_routes(app: FastAPI) -> None:
         """Readiness: the database answers and its schema is at this code's migration head."""
         runtime = runtime_of(request)
         try:
-            async with runtime.engine.connect() as conn:
-                current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+            current = await migrate.schema_revision(runtime.engine)
         except Exception as exc:
             raise ServiceUnavailable(f"database is not reachable: {type(exc).__name__}") from None
         expected = request.app.state.head_revision

@@ -22,6 +22,7 @@ from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
 from atelier.core.secrets import ensure_private_dir
 from atelier.core.startup import close_runtime, open_runtime
+from atelier.core.transactions import unit_of_work
 from atelier.generators.registry import available_backends
 from atelier.grid.client import GridClient
 from atelier.grid.service import provision_local_worker
@@ -76,7 +77,7 @@ async def _stop_worker(task: asyncio.Task[Any]) -> None:
 
 async def _start_local_worker(runtime: Runtime) -> tuple[WorkerLoop, asyncio.Task[None]]:
     """The built-in worker with the offline backends, talking HTTP to this very server."""
-    async with runtime.sessions() as session, session.begin():
+    async with unit_of_work(runtime) as session:
         api_key = await provision_local_worker(session)
     backends, missing = available_backends(runtime.settings.worker_onnx_image_model)
     for reason in missing:

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from web3.contract import Contract
 
+from atelier.chain.evm import repository as repo
 from atelier.chain.evm.client import EvmChain, jsonable
 from atelier.chain.evm.contracts import abi_hashes
-from atelier.chain.evm.models import ChainLog, IndexedBlock
+from atelier.chain.evm.models import ChainLog
 
 # Block hashes kept below the newest read block; a reorg deeper than this re-reads from the
 # start. Set confirmations well below it (mainnet: 12 to 64).
@@ -69,10 +68,8 @@ async def poll(
     confirmations: int, start_block: int,
 ) -> Batch:  # fmt: skip
     batch = Batch()
-    key = (IndexedBlock.chain_id == chain.chain_id) & (IndexedBlock.contract == contract.address)
-    kept = list(await session.scalars(
-        select(IndexedBlock).where(key).order_by(IndexedBlock.number.desc())
-    ))  # fmt: skip
+    chain_id, address = chain.chain_id, contract.address
+    kept = await repo.kept_blocks(session, chain_id, address)
     last_read = start_block - 1
     if kept:
         ancestor: int | None = None
@@ -85,13 +82,7 @@ async def poll(
         else:  # reorganised (or a new embedded chain): forget what was read above the ancestor
             cut = ancestor if ancestor is not None else start_block - 1
             batch.reorg_at = cut
-            logs_key = (ChainLog.chain_id == chain.chain_id) & (
-                ChainLog.contract == contract.address
-            )
-            batch.removed = list(await session.scalars(
-                delete(ChainLog).where(logs_key, ChainLog.block_number > cut).returning(ChainLog)
-            ))  # fmt: skip
-            await session.execute(delete(IndexedBlock).where(key, IndexedBlock.number > cut))
+            batch.removed = await repo.forget_above(session, chain_id, address, cut)
             last_read = cut
     head = await chain.run(lambda c: c.w3.eth.block_number)
     end = min(head - confirmations, last_read + MAX_RANGE)
@@ -107,20 +98,8 @@ async def poll(
             "event": event["event"], "args": jsonable(dict(event["args"])),
         }  # fmt: skip
         blocks[row["block_number"]] = row["block_hash"]
-        inserted = await session.scalar(
-            insert(ChainLog).values(**row).on_conflict_do_nothing().returning(ChainLog)
-        )
+        inserted = await repo.add_log(session, row)
         if inserted is not None:
             batch.added.append(inserted)
-    for number, block_hash in blocks.items():
-        await session.execute(
-            insert(IndexedBlock)
-            .values(
-                chain_id=chain.chain_id, contract=contract.address, number=number, hash=block_hash
-            )
-            .on_conflict_do_update(
-                index_elements=["chain_id", "contract", "number"], set_={"hash": block_hash}
-            )
-        )
-    await session.execute(delete(IndexedBlock).where(key, IndexedBlock.number < end - KEPT_BLOCKS))
+    await repo.keep_blocks(session, chain_id, address, blocks, keep_from=end - KEPT_BLOCKS)
     return batch
