@@ -41,8 +41,9 @@ async def session_for(runtime: Runtime, user_id: uuid.UUID) -> str:
     async with runtime.sessions() as session, session.begin():
         user = await session.get(User, user_id)
         assert user is not None
-        pair = await sessions.start_session(session, runtime.settings, runtime.jwt_key, user,
-                                            "password", ClientInfo(None, "tests"))  # fmt: skip
+        pair = await sessions.start_session(
+            session, runtime.settings, runtime.jwt_key, user, "password", ClientInfo(None, "tests")
+        )
         return pair.access_token
 
 

@@ -31,10 +31,14 @@ MAX_RESULT = 2 * 1024 * 1024
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Settings:
     return make_settings(
-        tmp_path_factory.mktemp("home"), database_url,
-        grid_lease_min_s=1, grid_lease_factor=1.0, grid_maintenance_after=3,
-        grid_max_result_bytes=MAX_RESULT, grid_max_attempts=3,
-    )  # fmt: skip
+        tmp_path_factory.mktemp("home"),
+        database_url,
+        grid_lease_min_s=1,
+        grid_lease_factor=1.0,
+        grid_maintenance_after=3,
+        grid_max_result_bytes=MAX_RESULT,
+        grid_max_attempts=3,
+    )
 
 
 def png_bytes(width: int = 64, height: int = 64) -> bytes:
@@ -46,20 +50,35 @@ def png_bytes(width: int = 64, height: int = 64) -> bytes:
 MODELS = {"image": "procedural-v1", "music": "synth-v1", "speech": "espeak-ng"}
 
 
-async def submit_bytes(client: httpx.AsyncClient, key: str, job: JobPayload, data: bytes,
-                       mime: str, name: str = "result.png",
-                       model: str | None = None) -> httpx.Response:  # fmt: skip
+async def submit_bytes(
+    client: httpx.AsyncClient,
+    key: str,
+    job: JobPayload,
+    data: bytes,
+    mime: str,
+    name: str = "result.png",
+    model: str | None = None,
+) -> httpx.Response:
     return await client.post(
-        job.submit_url, headers=bearer(key), files={"file": (name, data, mime)},
+        job.submit_url,
+        headers=bearer(key),
+        files={"file": (name, data, mime)},
         data={"compute_seconds": "0.5", "model": model or MODELS[job.kind]},
-    )  # fmt: skip
+    )
 
 
 def wav_bytes(seconds: float, rate: int = 8000, declared_rate: int | None = None) -> bytes:
     data = b"\x00\x01" * int(seconds * rate)
-    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack(
-        "<IHHIIHH", 16, 1, 1, declared_rate or rate, (declared_rate or rate) * 2, 2, 16
-    ) + b"data" + struct.pack("<I", len(data))  # fmt: skip
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVEfmt "
+        + struct.pack(
+            "<IHHIIHH", 16, 1, 1, declared_rate or rate, (declared_rate or rate) * 2, 2, 16
+        )
+        + b"data"
+        + struct.pack("<I", len(data))
+    )
     return header + data
 
 
@@ -170,9 +189,14 @@ async def test_submit_after_cancel_or_expiry_is_409(
 
 def _truncated_wav() -> bytes:
     data = b"\x00\x01" * 4000
-    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack(
-        "<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16
-    ) + b"data" + struct.pack("<I", len(data))  # fmt: skip
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(data))
+    )
     return header + data[: len(data) // 3]
 
 
@@ -192,13 +216,26 @@ BAD_RESULTS = [
     ("too many pixels", "image", png_bytes(5000, 4000), "image/png", "pixel limit"),
     ("wrong size", "image", png_bytes(16, 16), "image/png", "asked for 64x64, the file is 16x16"),
     ("too short", "music", wav_bytes(0.1), "audio/wav", "asked for 10 s, the file lasts 0.10 s"),
-    ("1 GHz sample rate", "music", wav_bytes(0.01, declared_rate=10**9), "audio/wav", "sample rate"),
-    ("undecodable wav", "music", b"RIFF" + struct.pack("<I", 40) + b"WAVEfmt " + bytes(32), "audio/wav", "WAV"),
-]  # fmt: skip
+    (
+        "1 GHz sample rate",
+        "music",
+        wav_bytes(0.01, declared_rate=10**9),
+        "audio/wav",
+        "sample rate",
+    ),
+    (
+        "undecodable wav",
+        "music",
+        b"RIFF" + struct.pack("<I", 40) + b"WAVEfmt " + bytes(32),
+        "audio/wav",
+        "WAV",
+    ),
+]
 
 
-@pytest.mark.parametrize(("label", "kind", "data", "mime", "reason"), BAD_RESULTS,
-                         ids=[b[0] for b in BAD_RESULTS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("label", "kind", "data", "mime", "reason"), BAD_RESULTS, ids=[b[0] for b in BAD_RESULTS]
+)
 async def test_bad_results_fault_the_attempt(
     client: httpx.AsyncClient,
     runtime: Runtime,
@@ -221,7 +258,7 @@ async def test_bad_results_fault_the_attempt(
     assert status.state == "queued"  # back in the queue for another worker
     assert reason in (status.reason or "")
     async with runtime.sessions() as session:
-        attempt = await session.get(Attempt, job.job_id)
+        attempt = await session.get(Attempt, job.lease_id)
     assert attempt is not None and attempt.state == "rejected"
 
 
@@ -301,9 +338,10 @@ async def test_silent_workers_go_offline_and_retired_workers_give_jobs_back(
         worker = await session.scalar(select(Worker).where(Worker.name == "quiet"))
         assert worker is not None
         await session.execute(  # as if it had been silent for ten minutes
-            update(Worker).where(Worker.id == worker.id)
+            update(Worker)
+            .where(Worker.id == worker.id)
             .values(last_seen_at=func.now() - func.make_interval(0, 0, 0, 0, 0, 10))
-        )  # fmt: skip
+        )
     assert (await sweep(runtime)).offline >= 1
     cluster = await volunteer.cluster()
     assert next(w for w in cluster.workers if w.name == "quiet").state == "offline"
@@ -323,9 +361,10 @@ async def test_requests_no_worker_can_serve_fault_after_the_timeout(
     assert job.is_possible is False
     async with runtime.sessions() as session, session.begin():
         await session.execute(
-            update(GenerationRequest).where(GenerationRequest.id == job.id)
+            update(GenerationRequest)
+            .where(GenerationRequest.id == job.id)
             .values(created_at=func.now() - func.make_interval(0, 0, 0, 0, 1))
-        )  # fmt: skip
+        )
     assert (await sweep(runtime)).impossible >= 1
     status = await creator.status(job.id)
     assert status.state == "faulted"
@@ -342,8 +381,9 @@ async def test_the_model_reported_must_be_one_the_worker_offers(
     assert response.status_code == 422
     assert "a model it does not offer" in response.json()["detail"]
     assert (await creator.status(request_id)).state == "queued"
-    missing = await client.post(job.submit_url, headers=bearer(key),
-                                files={"file": ("r.png", png_bytes(), "image/png")})  # fmt: skip
+    missing = await client.post(
+        job.submit_url, headers=bearer(key), files={"file": ("r.png", png_bytes(), "image/png")}
+    )
     assert missing.status_code == 422  # the model must be named
 
 
@@ -376,8 +416,7 @@ async def test_failures_the_job_causes_do_not_count_against_the_worker(
     for _ in range(4):
         await new_job(creator)
         job = await pop_job(volunteer, "blameless")
-        await volunteer.release(job, "unusable job: no such voice", failed=True,
-                                job_at_fault=True)  # fmt: skip
+        await volunteer.release(job, "unusable job: no such voice", failed=True, job_at_fault=True)
     await new_job(creator)
     assert (await volunteer.pop(caps("blameless", ["image", "music"]))).job is not None
     cluster = await volunteer.cluster()

@@ -17,8 +17,12 @@ from atelier.core.runtime import Runtime
 from tests.grid.helpers import account_with_key, asgi_client, caps, session_for, worker_loop
 from tests.helpers import bearer, drain_tasks, eth_sign
 
-MODELS = {"image": "procedural-v1", "music": "synth-v1", "speech": "espeak-ng",
-          "video": "ffmpeg-procedural-v1"}  # fmt: skip
+MODELS = {
+    "image": "procedural-v1",
+    "music": "synth-v1",
+    "speech": "espeak-ng",
+    "video": "ffmpeg-procedural-v1",
+}
 
 
 async def test_job_without_workers_says_it_is_not_possible(
@@ -26,9 +30,10 @@ async def test_job_without_workers_says_it_is_not_possible(
 ) -> None:
     _, key = await account_with_key(runtime)
     submitted = await client.post(
-        "/api/v1/generate", headers=bearer(key),
+        "/api/v1/generate",
+        headers=bearer(key),
         json={"kind": "image", "prompt": "x", "model": "no-such-model"},
-    )  # fmt: skip
+    )
     assert submitted.status_code == 202, submitted.text
     body = submitted.json()
     assert body["state"] == "queued"
@@ -45,28 +50,36 @@ async def test_job_is_possible_once_a_capable_worker_is_live(
     _, key = await account_with_key(runtime)
     _, volunteer = await account_with_key(runtime)
     worker = caps("w-capable", ["image"])
-    registered = await client.post("/api/v1/workers/register", headers=bearer(volunteer),
-                                   json=worker.__dict__)  # fmt: skip
+    registered = await client.post(
+        "/api/v1/workers/register", headers=bearer(volunteer), json=worker.__dict__
+    )
     assert registered.status_code == 200, registered.text
-    possible = await client.post("/api/v1/generate", headers=bearer(key),
-                                 json={"kind": "image", "prompt": "x", "model": worker.models[0]})  # fmt: skip
+    possible = await client.post(
+        "/api/v1/generate",
+        headers=bearer(key),
+        json={"kind": "image", "prompt": "x", "model": worker.models[0]},
+    )
     assert possible.json()["is_possible"] is True
-    other_kind = await client.post("/api/v1/generate", headers=bearer(key),
-                                   json={"kind": "music", "prompt": "x"})  # fmt: skip
+    other_kind = await client.post(
+        "/api/v1/generate", headers=bearer(key), json={"kind": "music", "prompt": "x"}
+    )
     assert other_kind.json()["is_possible"] is False
     for job in (possible, other_kind):  # leave no queued work for the next tests' workers
-        cancelled = await client.delete(f"/api/v1/generate/status/{job.json()['id']}",
-                                        headers=bearer(key))  # fmt: skip
+        cancelled = await client.delete(
+            f"/api/v1/generate/status/{job.json()['id']}", headers=bearer(key)
+        )
         assert cancelled.json()["state"] == "cancelled"
 
 
 @pytest.mark.parametrize(
     ("kind", "extra"),
-    [("image", {"format": "jpeg", "width": 320, "height": 240}),
-     ("music", {"duration_s": 3, "bpm": 120, "genre": "hip-hop"}),
-     ("speech", {"voice": "en-us"}),
-     ("video", {"duration_s": 2, "width": 256, "height": 144})],
-)  # fmt: skip
+    [
+        ("image", {"format": "jpeg", "width": 320, "height": 240}),
+        ("music", {"duration_s": 3, "bpm": 120, "genre": "hip-hop"}),
+        ("speech", {"voice": "en-us"}),
+        ("video", {"duration_s": 2, "width": 256, "height": 144}),
+    ],
+)
 async def test_worker_runs_each_kind_and_results_open(
     client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path, kind: str, extra: dict
 ) -> None:
@@ -114,20 +127,30 @@ async def test_soulvan_render_job_with_linked_wallet(
     creator_id, creator = await account_with_key(runtime)
     signed_in = await session_for(runtime, creator_id)
     account = Account.create()
-    body = {"scene": "Assets/Scenes/cinematic_main.unity", "camera": "MainCamera",
-            "format": "EXR", "wallet": account.address, "sign": True, "clip_embed": True}  # fmt: skip
+    body = {
+        "scene": "Assets/Scenes/cinematic_main.unity",
+        "camera": "MainCamera",
+        "format": "EXR",
+        "wallet": account.address,
+        "sign": True,
+        "clip_embed": True,
+    }
     refused = await client.post("/api/jobs", headers=bearer(creator), json=body)
     assert refused.status_code == 403
     assert refused.json()["type"] == "/problems/wallet-not-linked"
 
-    challenge = (await client.post(
-        "/api/v1/user/wallets/challenge", headers=bearer(signed_in),
-        json={"chain": "evm", "address": account.address},
-    )).json()["message"]  # fmt: skip
+    challenge = (
+        await client.post(
+            "/api/v1/user/wallets/challenge",
+            headers=bearer(signed_in),
+            json={"chain": "evm", "address": account.address},
+        )
+    ).json()["message"]
     linked = await client.post(
-        "/api/v1/user/wallets", headers=bearer(signed_in),
+        "/api/v1/user/wallets",
+        headers=bearer(signed_in),
         json={"chain": "evm", "message": challenge, "signature": eth_sign(account, challenge)},
-    )  # fmt: skip
+    )
     assert linked.status_code == 201
     submitted = await client.post("/api/jobs", headers=bearer(creator), json=body)
     assert submitted.status_code == 202
@@ -150,8 +173,10 @@ async def test_soulvan_render_job_with_linked_wallet(
     exr = tmp_path / "render.exr"
     exr.write_bytes(download.content)
     exr.with_suffix(".c2pa").write_bytes(sidecar.content)
-    verified = await client.post("/verify", files={"file": ("render.exr", download.content),
-                                                   "manifest": ("r.c2pa", sidecar.content)})  # fmt: skip
+    verified = await client.post(
+        "/verify",
+        files={"file": ("render.exr", download.content), "manifest": ("r.c2pa", sidecar.content)},
+    )
     assert verified.json()["manifest"]["state"] == "Trusted", verified.text
     alone = await client.post("/verify", files={"file": ("render.exr", download.content)})
     assert alone.json()["manifest"]["state"] == "none"
@@ -174,9 +199,17 @@ async def test_payload_to_workers_carries_no_identity(
     assert str(user_id) not in raw
     assert "@example.org" not in raw
     assert set(popped.job.model_dump()) == {
-        "job_id", "kind", "model", "params", "expires_at", "ttl_s", "submit_url",
-        "progress_url", "release_url",
-    }  # fmt: skip
+        "lease_id",
+        "job_id",  # deprecated: the same id, sent until 2027-06-01
+        "kind",
+        "model",
+        "params",
+        "expires_at",
+        "ttl_s",
+        "submit_url",
+        "progress_url",
+        "release_url",
+    }
     await worker.release(popped.job, "test done")
     await grid.close()
     await worker.close()
@@ -187,8 +220,11 @@ async def test_status_is_private_and_cancel_releases_quota(
 ) -> None:
     _, alice = await account_with_key(runtime)
     _, bob = await account_with_key(runtime)
-    job = (await client.post("/api/v1/generate", headers=bearer(alice),
-                             json={"kind": "music", "prompt": "x"})).json()  # fmt: skip
+    job = (
+        await client.post(
+            "/api/v1/generate", headers=bearer(alice), json={"kind": "music", "prompt": "x"}
+        )
+    ).json()
     assert (
         await client.get(f"/api/v1/generate/status/{job['id']}", headers=bearer(bob))
     ).status_code == 404
@@ -258,8 +294,9 @@ async def test_quota_exhausted_is_429_with_reset(
     _, key = await account_with_key(runtime)
     codes = []
     for _ in range(26):
-        response = await client.post("/api/v1/generate", headers=bearer(key),
-                                     json={"kind": "music", "prompt": "x"})  # fmt: skip
+        response = await client.post(
+            "/api/v1/generate", headers=bearer(key), json={"kind": "music", "prompt": "x"}
+        )
         codes.append(response.status_code)
     assert codes == [202] * 25 + [429]
     problem = response.json()
@@ -278,3 +315,28 @@ async def test_cluster_status_is_public_and_has_no_owners(
     assert status.status_code == 200
     assert any(w["id"] == str(registered.id) for w in status.json()["workers"])
     assert str(owner_id) not in status.text and "@example.org" not in status.text
+
+
+def test_a_lease_is_read_from_old_and_new_payloads() -> None:
+    """Workers read `lease_id`; a payload from a server that sends only `job_id` (the old
+    name of the same id) still parses, and ours sends both for the deprecation period."""
+    import uuid
+
+    from atelier.grid.schemas import JobPayload
+
+    lease = uuid.uuid4()
+    common = {
+        "kind": "image",
+        "model": None,
+        "params": {},
+        "expires_at": "2026-12-01T00:00:00Z",
+        "ttl_s": 30.0,
+        "submit_url": "/s",
+        "progress_url": "/p",
+        "release_url": "/r",
+    }
+    assert JobPayload.model_validate({**common, "job_id": str(lease)}).lease_id == lease
+    both = JobPayload(lease_id=lease, job_id=lease, **common)
+    sent = both.model_dump(mode="json")
+    assert sent["lease_id"] == sent["job_id"] == str(lease)
+    assert JobPayload.model_validate(sent).lease_id == lease

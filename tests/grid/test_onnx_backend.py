@@ -36,10 +36,12 @@ def build_tiny_model(path: Path, *, with_text: bool) -> None:
         last = "mixed"
     nodes.append(helper.make_node("Tanh", [last], ["image"]))
     graph = helper.make_graph(
-        nodes, "tiny", inputs,
+        nodes,
+        "tiny",
+        inputs,
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, None, None])],
         initializers,
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -79,10 +81,11 @@ def test_bad_model_files_are_refused(tmp_path: Path) -> None:
         OnnxImageBackend(tmp_path / "missing.onnx")
     wrong = tmp_path / "wrong.onnx"
     graph = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])], "wrong",
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "wrong",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(wrong))

@@ -27,14 +27,17 @@ from tests.servers import atelier_env, free_port, start_tasks, start_worker, sto
 def serve(home: Path, database_url: str, port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "atelier", "serve", "grid", "--port", str(port)],
-        env=atelier_env(home, database_url), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=atelier_env(home, database_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     wait_healthy(f"http://localhost:{port}", process)
     return process
 
 
-async def wait_for_state(grid: GridClient, request_id: uuid.UUID, states: set[str],
-                         timeout_s: float = 90) -> str:  # fmt: skip
+async def wait_for_state(
+    grid: GridClient, request_id: uuid.UUID, states: set[str], timeout_s: float = 90
+) -> str:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         state = (await grid.status(request_id)).state
@@ -77,8 +80,16 @@ async def test_sigkilled_worker_job_is_finished_by_another(
                 report = await service.sweep(session, runtime.settings)
             assert report.expired == 1
             assert (await grid.status(job.id)).state == "queued"
-            second = start_worker(tmp_path / "w2", url, volunteer_key, "rescuer",
-                                  "--kinds", "video", "--max-jobs", "1")  # fmt: skip
+            second = start_worker(
+                tmp_path / "w2",
+                url,
+                volunteer_key,
+                "rescuer",
+                "--kinds",
+                "video",
+                "--max-jobs",
+                "1",
+            )
             # accepted: provenance signs it next (no task worker here, so it stays `signing`)
             assert await wait_for_state(grid, job.id, {"signing", "done", "faulted"}) != "faulted"
             final = await grid.status(job.id)
@@ -109,8 +120,14 @@ async def test_server_restart_loses_nothing_and_cli_submits(
     tasks = None
     try:
         async with GridClient(f"http://localhost:{first_port}", creator_key) as grid:
-            jobs = [(await grid.generate({"kind": "image", "prompt": f"restart {i}",
-                                          "width": 128, "height": 128})).id for i in range(3)]  # fmt: skip
+            jobs = [
+                (
+                    await grid.generate(
+                        {"kind": "image", "prompt": f"restart {i}", "width": 128, "height": 128}
+                    )
+                ).id
+                for i in range(3)
+            ]
         async with GridClient(f"http://localhost:{first_port}", volunteer_key) as volunteer:
             popped = await volunteer.pop(caps("survivor", ["image"]))
         assert popped.job is not None
@@ -129,14 +146,26 @@ async def test_server_restart_loses_nothing_and_cli_submits(
             )
         assert accepted.accepted
 
-        worker = start_worker(tmp_path / "w", url, volunteer_key, "after-restart",
-                              "--max-jobs", "3")  # fmt: skip
+        worker = start_worker(
+            tmp_path / "w", url, volunteer_key, "after-restart", "--max-jobs", "3"
+        )
         result = await asyncio.to_thread(
-            CliRunner().invoke, app,
-            ["job", "submit", "--kind", "speech", "--prompt", "The grid survived a restart.",
-             "--server", url, "--out", str(tmp_path / "out")],
+            CliRunner().invoke,
+            app,
+            [
+                "job",
+                "submit",
+                "--kind",
+                "speech",
+                "--prompt",
+                "The grid survived a restart.",
+                "--server",
+                url,
+                "--out",
+                str(tmp_path / "out"),
+            ],
             env={"ATELIER_API_KEY": creator_key, "COLUMNS": "200"},
-        )  # fmt: skip
+        )
         assert result.exit_code == 0, result.output
         saved = [p for p in (tmp_path / "out").iterdir()]
         assert len(saved) == 1 and saved[0].read_bytes()[:4] == b"RIFF"
@@ -145,9 +174,11 @@ async def test_server_restart_loses_nothing_and_cli_submits(
                 assert await wait_for_state(grid, request_id, {"done", "faulted"}) == "done"
         worker.wait(timeout=60)
         status = await asyncio.to_thread(
-            CliRunner().invoke, app, ["job", "status", str(jobs[0]), "--server", url],
+            CliRunner().invoke,
+            app,
+            ["job", "status", str(jobs[0]), "--server", url],
             env={"ATELIER_API_KEY": creator_key, "COLUMNS": "200"},
-        )  # fmt: skip
+        )
         assert "done" in status.output
         listing = await asyncio.to_thread(
             CliRunner().invoke, app, ["workers", "--server", url], env={"COLUMNS": "200"}
@@ -160,8 +191,9 @@ async def test_server_restart_loses_nothing_and_cli_submits(
 
 
 def test_worker_cli_refuses_bad_input(tmp_path: Path) -> None:
-    no_key = CliRunner().invoke(app, ["worker", "--server", "http://localhost:9"],
-                                env=atelier_env(tmp_path))  # fmt: skip
+    no_key = CliRunner().invoke(
+        app, ["worker", "--server", "http://localhost:9"], env=atelier_env(tmp_path)
+    )
     assert no_key.exit_code == 2
     assert "API key is required" in no_key.output
     bad_kind = CliRunner().invoke(
@@ -173,16 +205,18 @@ def test_worker_cli_refuses_bad_input(tmp_path: Path) -> None:
     assert "unknown kinds hologram" in bad_kind.output
     port = free_port()
     unreachable = CliRunner().invoke(
-        app, ["job", "status", str(uuid.uuid4()), "--server", f"http://127.0.0.1:{port}"],
+        app,
+        ["job", "status", str(uuid.uuid4()), "--server", f"http://127.0.0.1:{port}"],
         env=atelier_env(tmp_path, ATELIER_API_KEY="atl_live_x"),
-    )  # fmt: skip
+    )
     assert unreachable.exit_code == 2
     assert f"cannot reach http://127.0.0.1:{port}/" in unreachable.output.replace("\n", "")
     # without --server, the client commands follow ATELIER_PORT (the server's own setting)
     on_port = CliRunner().invoke(
-        app, ["job", "status", str(uuid.uuid4())],
+        app,
+        ["job", "status", str(uuid.uuid4())],
         env=atelier_env(tmp_path, ATELIER_API_KEY="atl_live_x", ATELIER_PORT=str(port)),
-    )  # fmt: skip
+    )
     assert f"cannot reach http://localhost:{port}/" in on_port.output.replace("\n", "")
     typo = CliRunner().invoke(
         app, ["workers"], env=atelier_env(tmp_path, ATELIER_PORT="abc", COLUMNS="300")

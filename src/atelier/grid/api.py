@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from atelier.core import idempotency
 from atelier.core.clock import now_utc
-from atelier.core.errors import InvalidInput, PayloadTooLarge
 from atelier.core.http import runtime_of
 from atelier.core.runtime import Runtime
 from atelier.core.schemas import Text
-from atelier.core.secrets import ensure_private_dir
 from atelier.core.transactions import autocommit, unit_of_work
-from atelier.grid import service
-from atelier.grid.models import TERMINAL_STATES
+from atelier.grid import results, service
 from atelier.grid.schemas import (
     Capabilities,
     ClusterOut,
@@ -39,12 +32,10 @@ from atelier.grid.schemas import (
     SubmitOut,
     WorkerOut,
 )
-from atelier.grid.validation import inspect
+from atelier.grid.states import TERMINAL_STATES, RequestState, WorkerState
 from atelier.identity.deps import CurrentPrincipal, WorkerPrincipal, limit_worker, limit_writes
 from atelier.identity.principal import Principal
-from atelier.storage.blobs import BlobStore, copy_stream, sha256_file, store_for
-from atelier.storage.media import MediaRefused
-from atelier.storage.sandbox import Budget, run_limited
+from atelier.storage.blobs import BlobStore, store_for
 
 generate_router = APIRouter(prefix="/api/v1/generate", tags=["generate"])
 jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs (Soulvan)"])
@@ -62,7 +53,7 @@ def blob_store(runtime: Runtime) -> BlobStore:
 def status_out(view: service.Status, base: str) -> StatusOut:
     request = view.request
     result = None
-    done = view.state == "done"
+    done = view.state == RequestState.DONE
     if view.artifact is not None:
         artifact, delivered = view.artifact, view.delivery
         assert delivered is not None
@@ -83,7 +74,7 @@ def status_out(view: service.Status, base: str) -> StatusOut:
             "provenance": view.provenance,
         }
     reason = request.fault_reason
-    if request.state == "queued" and not view.is_possible:
+    if request.state == RequestState.QUEUED and not view.is_possible:
         reason = request.impossible_reason or "no live worker can run this job right now"
     if view.delivery is not None and view.delivery.state == "failed":
         reason = f"the result could not be signed ({view.delivery.error}); it is unsigned"
@@ -132,8 +123,9 @@ async def _submit(
         if claim.replay is not None:
             return claim.replay
         created = await service.submit(session, runtime.settings, principal, kind, fields, **kwargs)
-        out = status_out(await service.status(session, runtime.settings, principal, created.id),
-                         base)  # fmt: skip
+        out = status_out(
+            await service.status(session, runtime.settings, principal, created.id), base
+        )
         await idempotency.keep(
             session, claim, status.HTTP_202_ACCEPTED, out.model_dump(mode="json")
         )
@@ -189,8 +181,9 @@ def _events(
             idle += SSE_POLL_S
 
     # Fail fast (404/401) before the stream starts rather than inside it.
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache"})  # fmt: skip
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 # -- OBSIDIAN: /api/v1/generate -----------------------------------------------------------------
@@ -198,16 +191,25 @@ def _events(
 GENERATE_BASE = "/api/v1/generate"
 
 
-@generate_router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=StatusOut,
-                      dependencies=WriteLimited)  # fmt: skip
+@generate_router.post(
+    "", status_code=status.HTTP_202_ACCEPTED, response_model=StatusOut, dependencies=WriteLimited
+)
 async def generate(
     body: GenerateIn, principal: CurrentPrincipal, request: Request
 ) -> StatusOut | JSONResponse:
     """Queue a generation (music by default; also image, speech, video, render). Send an
     `Idempotency-Key` to retry safely: the same key answers the same job."""
     fields = body.model_dump(exclude={"kind", "priority", "wallet"})
-    return await _submit(request, principal, body.kind, fields, GENERATE_BASE,
-                         source="obsidian", priority=body.priority, wallet=body.wallet)  # fmt: skip
+    return await _submit(
+        request,
+        principal,
+        body.kind,
+        fields,
+        GENERATE_BASE,
+        source="obsidian",
+        priority=body.priority,
+        wallet=body.wallet,
+    )
 
 
 @generate_router.get("/status/{request_id}", response_model=StatusOut)
@@ -253,8 +255,9 @@ async def generate_manifest(
 JOBS_BASE = "/api/jobs"
 
 
-@jobs_router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=StatusOut,
-                  dependencies=WriteLimited)  # fmt: skip
+@jobs_router.post(
+    "", status_code=status.HTTP_202_ACCEPTED, response_model=StatusOut, dependencies=WriteLimited
+)
 async def submit_render_job(
     body: RenderJobIn, principal: CurrentPrincipal, request: Request
 ) -> StatusOut | JSONResponse:
@@ -269,9 +272,15 @@ async def submit_render_job(
         "seed": body.seed,
     }
     return await _submit(
-        request, principal, "render", fields, JOBS_BASE, source="soulvan", wallet=body.wallet,
+        request,
+        principal,
+        "render",
+        fields,
+        JOBS_BASE,
+        source="soulvan",
+        wallet=body.wallet,
         options={"sign": body.sign, "clip_embed": body.clip_embed},
-    )  # fmt: skip
+    )
 
 
 @jobs_router.get("/{request_id}", response_model=StatusOut)
@@ -350,10 +359,17 @@ async def pop(body: Capabilities, principal: WorkerPrincipal, request: Request) 
     base = f"/api/v1/workers/jobs/{lease.attempt_id}"
     ttl = (lease.expires_at - now_utc()).total_seconds()
     job = JobPayload(
-        job_id=lease.attempt_id, kind=lease.kind, model=lease.model, params=lease.params,
-        expires_at=lease.expires_at, ttl_s=round(ttl, 1), submit_url=f"{base}/submit",
-        progress_url=f"{base}/progress", release_url=f"{base}/release",
-    )  # fmt: skip
+        lease_id=lease.attempt_id,
+        job_id=lease.attempt_id,
+        kind=lease.kind,
+        model=lease.model,
+        params=lease.params,
+        expires_at=lease.expires_at,
+        ttl_s=round(ttl, 1),
+        submit_url=f"{base}/submit",
+        progress_url=f"{base}/progress",
+        release_url=f"{base}/release",
+    )
     return PopOut(job=job, worker_id=lease.worker_id, retry_after_s=0)
 
 
@@ -364,14 +380,16 @@ async def cluster_status(request: Request) -> ClusterOut:
         workers, counts = await service.cluster(session)
         return ClusterOut(
             workers=[_worker_out(w) for w in workers],
-            active=sum(1 for w in workers if w.state == "active"),
-            queued=counts.get("queued", 0),
-            in_progress=counts.get("assigned", 0) + counts.get("processing", 0),
+            active=sum(1 for w in workers if w.state == WorkerState.ACTIVE),
+            queued=counts.get(RequestState.QUEUED, 0),
+            in_progress=counts.get(RequestState.ASSIGNED, 0)
+            + counts.get(RequestState.PROCESSING, 0),
         )
 
 
-@workers_router.delete("/{worker_id}", status_code=status.HTTP_204_NO_CONTENT,
-                       dependencies=WorkerLimited)  # fmt: skip
+@workers_router.delete(
+    "/{worker_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=WorkerLimited
+)
 async def unregister_worker(
     worker_id: uuid.UUID, principal: WorkerPrincipal, request: Request
 ) -> None:
@@ -379,8 +397,7 @@ async def unregister_worker(
         await service.retire_worker(session, principal, worker_id)
 
 
-@workers_router.post("/{worker_id}/resume", response_model=WorkerOut,
-                     dependencies=WorkerLimited)  # fmt: skip
+@workers_router.post("/{worker_id}/resume", response_model=WorkerOut, dependencies=WorkerLimited)
 async def resume_worker(
     worker_id: uuid.UUID, principal: WorkerPrincipal, request: Request
 ) -> WorkerOut:
@@ -389,35 +406,46 @@ async def resume_worker(
         return _worker_out(await service.resume_worker(session, principal, worker_id))
 
 
-@workers_router.post("/jobs/{job_id}/progress", status_code=status.HTTP_204_NO_CONTENT,
-                     dependencies=WorkerLimited)  # fmt: skip
-async def job_progress(job_id: uuid.UUID, body: ProgressIn, principal: WorkerPrincipal,
-                       request: Request) -> None:  # fmt: skip
+@workers_router.post(
+    "/jobs/{lease_id}/progress", status_code=status.HTTP_204_NO_CONTENT, dependencies=WorkerLimited
+)
+async def job_progress(
+    lease_id: uuid.UUID, body: ProgressIn, principal: WorkerPrincipal, request: Request
+) -> None:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        await service.report_progress(session, runtime.settings, principal, job_id, body.progress)
+        await service.report_progress(session, runtime.settings, principal, lease_id, body.progress)
 
 
-@workers_router.post("/jobs/{job_id}/release", status_code=status.HTTP_204_NO_CONTENT,
-                     dependencies=WorkerLimited)  # fmt: skip
-async def job_release(job_id: uuid.UUID, principal: WorkerPrincipal, request: Request,
-                      body: ReleaseIn | None = None) -> None:  # fmt: skip
+@workers_router.post(
+    "/jobs/{lease_id}/release", status_code=status.HTTP_204_NO_CONTENT, dependencies=WorkerLimited
+)
+async def job_release(
+    lease_id: uuid.UUID, principal: WorkerPrincipal, request: Request, body: ReleaseIn | None = None
+) -> None:
     """Give a job back: shutting down (no penalty), or `failed` (counted against the worker,
     unless `cause` is `job`)."""
     body = body or ReleaseIn()
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         if body.failed:
-            await service.reject(session, runtime.settings, principal, job_id, body.reason,
-                                 worker_at_fault=body.cause == "worker")  # fmt: skip
+            await service.reject(
+                session,
+                runtime.settings,
+                principal,
+                lease_id,
+                body.reason,
+                worker_at_fault=body.cause == "worker",
+            )
         else:
-            await service.release(session, principal, job_id, body.reason)
+            await service.release(session, principal, lease_id, body.reason)
 
 
-@workers_router.post("/jobs/{job_id}/submit", response_model=SubmitOut,
-                     dependencies=WorkerLimited)  # fmt: skip
+@workers_router.post(
+    "/jobs/{lease_id}/submit", response_model=SubmitOut, dependencies=WorkerLimited
+)
 async def job_submit(
-    job_id: uuid.UUID,
+    lease_id: uuid.UUID,
     principal: WorkerPrincipal,
     request: Request,
     file: Annotated[UploadFile, File(description="The result")],
@@ -427,45 +455,16 @@ async def job_submit(
     """Upload a result and name the model that made it. It is checked against the job
     (format, size, duration, model) and stored in its canonical form, then accepted with a
     compare-and-set: a duplicate, late or cancelled submit gets 409; an invalid file faults the
-    attempt (422) and the job goes back to the queue."""
-    runtime = runtime_of(request)
-    settings = runtime.settings
-    async with unit_of_work(runtime) as session:
-        expected = await service.upload_context(session, settings, principal, job_id)
-    ensure_private_dir(settings.uploads_dir)
-    workdir = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
+    lease (422) and the job goes back to the queue."""
+    result = results.Result(file.file, file.content_type, model, compute_seconds)
     try:
-        upload = workdir / "upload"
-        try:
-            await anyio.to_thread.run_sync(
-                copy_stream, file.file, upload, settings.grid_max_result_bytes
-            )
-        except ValueError as exc:
-            await _reject(runtime, principal, job_id, str(exc))
-            raise PayloadTooLarge(str(exc), slug="result-too-large") from None
-        try:
-            media = await run_limited(inspect, upload, file.content_type, expected,
-                                      budget=Budget.of(settings))  # fmt: skip
-            digest = await anyio.to_thread.run_sync(sha256_file, media.path)
-            key = await anyio.to_thread.run_sync(blob_store(runtime).put_file, media.path)
-            async with unit_of_work(runtime) as session:
-                artifact = await service.accept(
-                    session, principal, job_id, media, sha256=digest, storage_key=key,
-                    compute_seconds=compute_seconds, model=model,
-                )  # fmt: skip
-        except MediaRefused as exc:
-            await _reject(runtime, principal, job_id, exc.reason)
-            raise InvalidInput(
-                f"result rejected: {exc.reason}; the job goes back to the queue",
-                slug="result-rejected",
-            ) from None
-        return SubmitOut(accepted=True, artifact_id=artifact.id, sha256=digest,
-                         size_bytes=artifact.size_bytes, mime=artifact.mime)  # fmt: skip
+        artifact = await results.submit(runtime_of(request), principal, lease_id, result)
     finally:
         await file.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-async def _reject(runtime: Runtime, principal: Principal, job_id: uuid.UUID, reason: str) -> None:
-    async with unit_of_work(runtime) as session:
-        await service.reject(session, runtime.settings, principal, job_id, reason)
+    return SubmitOut(
+        accepted=True,
+        artifact_id=artifact.id,
+        sha256=artifact.sha256,
+        size_bytes=artifact.size_bytes,
+        mime=artifact.mime,
+    )

@@ -135,9 +135,17 @@ def job_submit(
     if not api_key:
         raise fail("an API key is required: --api-key or ATELIER_API_KEY")
     body = {
-        "kind": kind, "prompt": prompt, "width": width, "height": height, "duration_s": duration,
-        "bpm": bpm, "genre": genre, "voice": voice, "seed": seed, "format": fmt,
-    }  # fmt: skip
+        "kind": kind,
+        "prompt": prompt,
+        "width": width,
+        "height": height,
+        "duration_s": duration,
+        "bpm": bpm,
+        "genre": genre,
+        "voice": voice,
+        "seed": seed,
+        "format": fmt,
+    }
     body = {k: v for k, v in body.items() if v is not None}
 
     async def main() -> None:
@@ -167,9 +175,12 @@ def job_submit(
 
 async def _follow(client: GridClient, job: StatusOut) -> StatusOut:
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-        TimeElapsedColumn(), console=console,
-    ) as bar:  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task(f"{job.kind} {job.state}", total=100)
 
         def update(status: StatusOut) -> None:
@@ -191,8 +202,18 @@ def job_status(job_id: str, server: ServerOption = DEFAULT_SERVER, api_key: KeyO
 
     status = _run(main())
     table = Table(show_header=False)
-    for key in ("id", "kind", "state", "queue_position", "eta_s", "progress", "attempts",
-                "is_possible", "reason", "result_url"):  # fmt: skip
+    for key in (
+        "id",
+        "kind",
+        "state",
+        "queue_position",
+        "eta_s",
+        "progress",
+        "attempts",
+        "is_possible",
+        "reason",
+        "result_url",
+    ):
         table.add_row(key, str(getattr(status, key)))
     if status.result:
         for key in ("artifact_id", "sha256", "signing", "model"):
@@ -219,12 +240,28 @@ def workers(server: ServerOption = DEFAULT_SERVER) -> None:
             return await client.cluster()
 
     cluster = _run(main())
-    table = Table("name", "state", "kinds", "done", "failed", "dropped", "compute s", "last seen",
-                  title=f"{cluster.active} active · {cluster.queued} queued · "
-                  f"{cluster.in_progress} in progress")  # fmt: skip
+    table = Table(
+        "name",
+        "state",
+        "kinds",
+        "done",
+        "failed",
+        "dropped",
+        "compute s",
+        "last seen",
+        title=f"{cluster.active} active · {cluster.queued} queued · "
+        f"{cluster.in_progress} in progress",
+    )
     for w in cluster.workers:
         state = w.state if not w.maintenance_reason else f"{w.state}: {w.maintenance_reason}"
-        table.add_row(w.name, state, ",".join(w.kinds), str(w.jobs_done), str(w.jobs_failed),
-                      str(w.jobs_dropped), f"{w.compute_seconds:.1f}",
-                      w.last_seen_at.isoformat(timespec="seconds"))  # fmt: skip
+        table.add_row(
+            w.name,
+            state,
+            ",".join(w.kinds),
+            str(w.jobs_done),
+            str(w.jobs_failed),
+            str(w.jobs_dropped),
+            f"{w.compute_seconds:.1f}",
+            w.last_seen_at.isoformat(timespec="seconds"),
+        )
     console.print(table)

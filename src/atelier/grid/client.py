@@ -21,8 +21,7 @@ from typing import Any
 import httpx
 
 from atelier.grid.schemas import ClusterOut, JobPayload, PopOut, StatusOut, SubmitOut, WorkerOut
-
-TERMINAL = ("done", "faulted", "cancelled")
+from atelier.grid.states import TERMINAL_STATES
 
 
 class GridError(Exception):
@@ -55,8 +54,14 @@ class WorkerCapabilities:
 
 
 class GridClient:
-    def __init__(self, server: str, api_key: str, *, timeout_s: float = 60.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        server: str,
+        api_key: str,
+        *,
+        timeout_s: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.server = server.rstrip("/")
         self._http = httpx.AsyncClient(
             base_url=server.rstrip("/"),
@@ -120,7 +125,7 @@ class GridClient:
             last = update
             if on_update is not None:
                 on_update(update)
-            if update.state in TERMINAL:
+            if update.state in TERMINAL_STATES:
                 return update
         return last or await self.status(request_id)
 
@@ -199,6 +204,6 @@ async def poll_until(
     """The same as `wait`, by polling (for proxies that break SSE)."""
     while True:
         current = await client.status(request_id)
-        if current.state in TERMINAL:
+        if current.state in TERMINAL_STATES:
             return current
         await asyncio.sleep(interval_s)

@@ -23,10 +23,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atelier.core.db import Base
-
-REQUEST_STATES = ("queued", "assigned", "processing", "done", "faulted", "cancelled")
-TERMINAL_STATES = ("done", "faulted", "cancelled")
-ACTIVE_STATES = ("assigned", "processing")
+from atelier.grid.states import AttemptState, RequestState, WorkerState, known
 
 
 class GenerationRequest(Base):
@@ -69,7 +66,7 @@ class GenerationRequest(Base):
     finished_at: Mapped[datetime | None]
 
     __table_args__ = (
-        CheckConstraint(f"state IN {REQUEST_STATES}", name="known_state"),
+        CheckConstraint(known(RequestState), name="known_state"),
         Index(
             "ix_grid_requests_queue",
             text("queue_key DESC"),
@@ -102,14 +99,12 @@ class Worker(Base):
 
     __table_args__ = (
         UniqueConstraint("owner_id", "name", name="uq_grid_workers_owner_name"),
-        CheckConstraint(
-            "state IN ('active', 'offline', 'maintenance', 'retired')", name="known_state"
-        ),
+        CheckConstraint(known(WorkerState), name="known_state"),
     )
 
 
 class Attempt(Base):
-    """One lease of a request to a worker. Its id is the job id the worker sees."""
+    """One lease of a request to a worker. Its id is the `lease_id` the worker sees."""
 
     __tablename__ = "grid_attempts"
 
@@ -125,10 +120,7 @@ class Attempt(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        CheckConstraint(
-            "state IN ('active', 'accepted', 'rejected', 'expired', 'released', 'cancelled')",
-            name="known_state",
-        ),
+        CheckConstraint(known(AttemptState), name="known_state"),
         Index(
             "ix_grid_attempts_active_expiry",
             "expires_at",

@@ -10,7 +10,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.db import HotConnection
-from atelier.grid.models import Artifact, Attempt, GenerationRequest, Worker
+from atelier.grid.models import (
+    Artifact,
+    Attempt,
+    GenerationRequest,
+    Worker,
+)
+from atelier.grid.states import AttemptState, RequestState, WorkerState
 
 _POP = """
     WITH w AS (
@@ -126,7 +132,9 @@ async def live_workers_besides(session: AsyncSession, owner_id: uuid.UUID, name:
     count = await session.scalar(
         select(func.count())
         .select_from(Worker)
-        .where(Worker.owner_id == owner_id, Worker.state != "retired", Worker.name != name)
+        .where(
+            Worker.owner_id == owner_id, Worker.state != WorkerState.RETIRED, Worker.name != name
+        )
     )
     return int(count or 0)
 
@@ -181,7 +189,7 @@ async def queue_ahead(session: AsyncSession, request: GenerationRequest) -> tupl
     row = (
         await session.execute(
             select(func.count(), func.coalesce(func.sum(GenerationRequest.estimate_s), 0.0)).where(
-                GenerationRequest.state == "queued",
+                GenerationRequest.state == RequestState.QUEUED,
                 GenerationRequest.kind == request.kind,
                 GenerationRequest.queue_key > request.queue_key,
             )
@@ -203,7 +211,7 @@ async def count_live_capable_workers(
         select(func.count())
         .select_from(Worker)
         .where(
-            Worker.state == "active",
+            Worker.state == WorkerState.ACTIVE,
             Worker.last_seen_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, offline_s),
             literal(spec_kind) == any_(Worker.kinds),
             Worker.max_pixels >= pixels,
@@ -236,7 +244,7 @@ async def expired_attempts(session: AsyncSession, limit: int = 500) -> list[Row[
     result = await session.execute(
         select(Attempt, Worker)
         .join(Worker, Worker.id == Attempt.worker_id)
-        .where(Attempt.state == "active", Attempt.expires_at < func.now())
+        .where(Attempt.state == AttemptState.ACTIVE, Attempt.expires_at < func.now())
         .limit(limit)
         .with_for_update(of=Attempt, skip_locked=True)
     )
@@ -247,10 +255,10 @@ async def mark_silent_workers_offline(session: AsyncSession, offline_s: int) -> 
     result = await session.execute(
         update(Worker)
         .where(
-            Worker.state == "active",
+            Worker.state == WorkerState.ACTIVE,
             Worker.last_seen_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, offline_s),
         )
-        .values(state="offline")
+        .values(state=WorkerState.OFFLINE)
         .returning(Worker.id)
     )
     return len(result.all())
@@ -262,7 +270,7 @@ async def long_impossible_requests(
     rows = await session.scalars(
         select(GenerationRequest)
         .where(
-            GenerationRequest.state == "queued",
+            GenerationRequest.state == RequestState.QUEUED,
             GenerationRequest.created_at
             < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, timeout_s),
         )
@@ -275,7 +283,11 @@ async def long_impossible_requests(
 async def counts_by_state(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
         select(GenerationRequest.state, func.count())
-        .where(GenerationRequest.state.in_(("queued", "assigned", "processing")))
+        .where(
+            GenerationRequest.state.in_(
+                (RequestState.QUEUED, RequestState.ASSIGNED, RequestState.PROCESSING)
+            )
+        )
         .group_by(GenerationRequest.state)
     )
     return {state: int(count) for state, count in rows.all()}
@@ -290,14 +302,14 @@ async def worker_named(session: AsyncSession, owner_id: uuid.UUID, name: str) ->
 async def listed_workers(session: AsyncSession) -> list[Worker]:
     """Every worker but the retired ones, oldest first (the public cluster view)."""
     rows = await session.scalars(
-        select(Worker).where(Worker.state != "retired").order_by(Worker.created_at)
+        select(Worker).where(Worker.state != WorkerState.RETIRED).order_by(Worker.created_at)
     )
     return list(rows)
 
 
 async def active_attempts_of(session: AsyncSession, worker_id: uuid.UUID) -> list[Attempt]:
     rows = await session.scalars(
-        select(Attempt).where(Attempt.worker_id == worker_id, Attempt.state == "active")
+        select(Attempt).where(Attempt.worker_id == worker_id, Attempt.state == AttemptState.ACTIVE)
     )
     return list(rows)
 
@@ -308,7 +320,7 @@ async def end_attempt(
     """Close an active attempt; False if it was not active any more (the CAS lost)."""
     result = await session.execute(
         update(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.state == "active")
+        .where(Attempt.id == attempt_id, Attempt.state == AttemptState.ACTIVE)
         .values(state=state, reason=reason, finished_at=func.now())
         .returning(Attempt.id)
     )
@@ -322,7 +334,7 @@ async def newest_done(
     statement = select(GenerationRequest).where(
         GenerationRequest.user_id == user_id,
         GenerationRequest.kind == kind,
-        GenerationRequest.state == "done",
+        GenerationRequest.state == RequestState.DONE,
     )
     for key, value in params.items():
         statement = statement.where(GenerationRequest.params[key].astext == value)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from atelier.core.schemas import Body
 
@@ -111,9 +111,21 @@ class ClusterOut(BaseModel):
 
 
 class JobPayload(BaseModel):
-    """What a worker gets: no user, no wallet, no request id."""
+    """What a worker gets: a lease on one attempt at a job; no user, no wallet, no request
+    id. The URLs act on the lease."""
 
-    job_id: uuid.UUID
+    model_config = ConfigDict(populate_by_name=True)
+
+    lease_id: uuid.UUID = Field(
+        # an older server sends the lease's id as `job_id` only
+        validation_alias=AliasChoices("lease_id", "job_id"),
+        description="This lease (one attempt at a job)",
+    )
+    job_id: uuid.UUID | None = Field(
+        default=None,
+        deprecated="the lease's old name, sent until 2027-06-01: read lease_id",
+        description="Deprecated: the same value as lease_id",
+    )
     kind: str
     model: str | None
     params: dict[str, Any]

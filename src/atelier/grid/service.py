@@ -27,14 +27,19 @@ from atelier.core.errors import Conflict, Forbidden, NotFound
 from atelier.grid import repository as repo
 from atelier.grid.events import ArtifactAccepted
 from atelier.grid.models import (
-    ACTIVE_STATES,
-    TERMINAL_STATES,
     Artifact,
     Attempt,
     GenerationRequest,
     Worker,
 )
 from atelier.grid.specs import JobSpec, build_spec
+from atelier.grid.states import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    AttemptState,
+    RequestState,
+    WorkerState,
+)
 from atelier.grid.validation import Expectation, MediaInfo, duration_tolerance
 from atelier.identity.principal import Principal
 from atelier.identity.service import accounts, api_keys, quota, wallets
@@ -71,8 +76,9 @@ async def submit(
             session, settings, principal.user_id, list(principal.roles), reference=str(request_id)
         )
         reservation_id = reservation.id
-    capable = await _capable_workers(session, settings, spec.kind, spec.model, spec.pixels,
-                                     spec.duration_s)  # fmt: skip
+    capable = await _capable_workers(
+        session, settings, spec.kind, spec.model, spec.pixels, spec.duration_s
+    )
     effective_priority = priority if principal.has_role("admin") else 0
     request = GenerationRequest(
         id=request_id,
@@ -97,9 +103,13 @@ async def submit(
 
 
 async def _capable_workers(
-    session: AsyncSession, settings: Settings, kind: str, model: str | None, pixels: int,
+    session: AsyncSession,
+    settings: Settings,
+    kind: str,
+    model: str | None,
+    pixels: int,
     duration_s: float,
-) -> int:  # fmt: skip
+) -> int:
     """Live (recently seen, active) workers whose capabilities cover such a request."""
     return await repo.count_live_capable_workers(
         session, kind, model, pixels, duration_s, settings.grid_worker_offline_s
@@ -147,8 +157,8 @@ async def status(
     request = await _owned(session, principal, request_id)
     position: int | None = None
     eta: float | None = None
-    possible = request.state != "faulted"
-    if request.state == "queued":
+    possible = request.state != RequestState.FAULTED
+    if request.state == RequestState.QUEUED:
         ahead, ahead_s = await repo.queue_ahead(session, request)
         workers = await _capable_workers_for(session, settings, request)
         position = ahead + 1
@@ -194,22 +204,29 @@ async def result_of(
     """The file to hand out: the C2PA-signed copy (or, with `sidecar`, its .c2pa manifest);
     the accepted original, marked as such, only if signing failed."""
     request = await _owned(session, principal, request_id)
-    if request.state != "done" or request.artifact_id is None:
+    if request.state != RequestState.DONE or request.artifact_id is None:
         raise Conflict(f"the job is {request.state}; there is no result yet", slug="no-result")
     artifact = await repo.artifact(session, request.artifact_id)
     assert artifact is not None
     delivered = (await provenance.trail_of(session, artifact.id)).delivery
     if delivered.state == "signing":
-        raise Conflict("the result is being signed; it is ready in a moment",
-                       slug="result-signing", headers={"Retry-After": "1"})  # fmt: skip
+        raise Conflict(
+            "the result is being signed; it is ready in a moment",
+            slug="result-signing",
+            headers={"Retry-After": "1"},
+        )
     if sidecar:
         if delivered.sidecar_key is None:
-            raise NotFound(f"a {artifact.format.upper()} result carries its manifest inside; "
-                           "there is no sidecar", slug="no-sidecar")  # fmt: skip
+            raise NotFound(
+                f"a {artifact.format.upper()} result carries its manifest inside; "
+                "there is no sidecar",
+                slug="no-sidecar",
+            )
         return Download(delivered.sidecar_key, SIDECAR_MIME, "c2pa", "", "sidecar")
     if delivered.storage_key is None or delivered.sha256 is None:
-        return Download(artifact.storage_key, artifact.mime, artifact.format, artifact.sha256,
-                        "failed")  # fmt: skip
+        return Download(
+            artifact.storage_key, artifact.mime, artifact.format, artifact.sha256, "failed"
+        )
     kind = "sidecar" if delivered.sidecar_key else "embedded"
     return Download(delivered.storage_key, artifact.mime, artifact.format, delivered.sha256, kind)
 
@@ -218,15 +235,15 @@ async def cancel(
     session: AsyncSession, principal: Principal, request_id: uuid.UUID
 ) -> GenerationRequest:
     request = await _owned(session, principal, request_id, lock=True)
-    if request.state == "cancelled":
+    if request.state == RequestState.CANCELLED:
         return request
     if request.state in TERMINAL_STATES:
         raise Conflict(f"the job is already {request.state}", slug="job-finished")
     if request.current_attempt_id is not None:
         await repo.end_attempt(
-            session, request.current_attempt_id, "cancelled", "cancelled by its owner"
+            session, request.current_attempt_id, AttemptState.CANCELLED, "cancelled by its owner"
         )
-    await _finish(session, request, "cancelled", "cancelled by its owner")
+    await _finish(session, request, RequestState.CANCELLED, "cancelled by its owner")
     return request
 
 
@@ -234,12 +251,12 @@ async def _finish(
     session: AsyncSession, request: GenerationRequest, state: str, reason: str | None
 ) -> None:
     request.state = state
-    request.fault_reason = reason if state == "faulted" else request.fault_reason
+    request.fault_reason = reason if state == RequestState.FAULTED else request.fault_reason
     request.finished_at = now_utc()
     request.updated_at = now_utc()
     request.current_attempt_id = None
     if request.quota_reservation_id is not None:
-        if state == "done":
+        if state == RequestState.DONE:
             await quota.commit(session, request.quota_reservation_id)
         else:
             await quota.release(session, request.quota_reservation_id)
@@ -274,17 +291,20 @@ def _caps(capabilities: dict[str, Any]) -> dict[str, Any]:
 def _too_many_workers(settings: Settings) -> Conflict:
     return Conflict(
         f"an account runs at most {settings.grid_max_workers_per_account} workers; retire one "
-        "(DELETE /api/v1/workers/{id}) or reuse a name", slug="too-many-workers",
-    )  # fmt: skip
+        "(DELETE /api/v1/workers/{id}) or reuse a name",
+        slug="too-many-workers",
+    )
 
 
 async def register_worker(
-    session: AsyncSession, settings: Settings, principal: Principal,
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
     capabilities: dict[str, Any],
-) -> Worker:  # fmt: skip
+) -> Worker:
     caps = _caps(capabilities)
     existing = await repo.worker_named(session, principal.user_id, caps["name"])
-    if existing is None or existing.state == "retired":
+    if existing is None or existing.state == WorkerState.RETIRED:
         others = await repo.live_workers_besides(session, principal.user_id, caps["name"])
         if others >= settings.grid_max_workers_per_account:
             raise _too_many_workers(settings)
@@ -297,16 +317,17 @@ async def register_worker(
 async def heartbeat(session: AsyncSession, principal: Principal, name: str) -> Worker:
     worker = await _named_worker(session, principal, name)
     worker.last_seen_at = now_utc()
-    if worker.state in ("offline", "retired"):
-        worker.state = "active"
+    if worker.state in (WorkerState.OFFLINE, WorkerState.RETIRED):
+        worker.state = WorkerState.ACTIVE
     return worker
 
 
 async def _named_worker(session: AsyncSession, principal: Principal, name: str) -> Worker:
     worker = await repo.worker_named(session, principal.user_id, name)
     if worker is None:
-        raise NotFound(f"no worker named {name!r} on your account; register it first",
-                       slug="worker-not-found")  # fmt: skip
+        raise NotFound(
+            f"no worker named {name!r} on your account; register it first", slug="worker-not-found"
+        )
     return worker
 
 
@@ -343,7 +364,7 @@ async def pop(
         row = await repo.pop(conn, principal.user_id, attempt_id, caps, **ttl)
         assert row is not None
     worker_id, state, reason, kind, params, model, expires_at = row
-    if state == "maintenance":
+    if state == WorkerState.MAINTENANCE:
         raise Forbidden(
             f"this worker is in maintenance: {reason}; fix it, then POST "
             f"/api/v1/workers/{worker_id}/resume",
@@ -367,17 +388,18 @@ async def _workers_attempt(
 
 
 def _require_active(attempt: Attempt, request: GenerationRequest) -> None:
-    if attempt.state == "active" and attempt.expires_at <= now_utc():
-        raise Conflict("the lease on this job expired; it has gone back to the queue",
-                       slug="lease-expired")  # fmt: skip
-    if attempt.state != "active":
+    if attempt.state == AttemptState.ACTIVE and attempt.expires_at <= now_utc():
+        raise Conflict(
+            "the lease on this job expired; it has gone back to the queue", slug="lease-expired"
+        )
+    if attempt.state != AttemptState.ACTIVE:
         why = {
-            "accepted": "a result for this job was already accepted",
-            "rejected": "a result for this job was already rejected",
-            "expired": "the lease on this job expired; it has gone back to the queue",
-            "released": "this job was released",
-            "cancelled": "the job was cancelled by its owner",
-        }[attempt.state]
+            AttemptState.ACCEPTED: "a result for this job was already accepted",
+            AttemptState.REJECTED: "a result for this job was already rejected",
+            AttemptState.EXPIRED: "the lease on this job expired; it has gone back to the queue",
+            AttemptState.RELEASED: "this job was released",
+            AttemptState.CANCELLED: "the job was cancelled by its owner",
+        }[AttemptState(attempt.state)]
         raise Conflict(why, slug=f"job-{attempt.state}")
     if request.current_attempt_id != attempt.id or request.state not in ACTIVE_STATES:
         raise Conflict(f"the job is {request.state}", slug="job-not-active")
@@ -390,12 +412,15 @@ async def check_active(session: AsyncSession, principal: Principal, attempt_id: 
 
 
 async def report_progress(
-    session: AsyncSession, settings: Settings, principal: Principal, attempt_id: uuid.UUID,
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    attempt_id: uuid.UUID,
     progress: float,
-) -> GenerationRequest:  # fmt: skip
+) -> GenerationRequest:
     attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
-    request.state = "processing"
+    request.state = RequestState.PROCESSING
     request.progress = max(request.progress, progress)
     request.updated_at = now_utc()
     worker.last_seen_at = now_utc()
@@ -408,8 +433,8 @@ async def release(
     """A worker gives a job back (shutting down): back to the queue, no penalty."""
     attempt, _, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
-    await repo.end_attempt(session, attempt.id, "released", reason)
-    request.state = "queued"
+    await repo.end_attempt(session, attempt.id, AttemptState.RELEASED, reason)
+    request.state = RequestState.QUEUED
     request.attempts = max(0, request.attempts - 1)
     request.current_attempt_id = None
     request.progress = 0
@@ -418,16 +443,21 @@ async def release(
 
 
 async def reject(
-    session: AsyncSession, settings: Settings, principal: Principal, attempt_id: uuid.UUID,
-    reason: str, *, worker_at_fault: bool = True,
-) -> GenerationRequest:  # fmt: skip
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    attempt_id: uuid.UUID,
+    reason: str,
+    *,
+    worker_at_fault: bool = True,
+) -> GenerationRequest:
     """The attempt failed: a result failed validation, or the worker could not do the job.
     The request retries elsewhere or faults. A failure the job itself caused (parameters no
     backend can use) does not count against the worker: no one's job can put it in
     maintenance."""
     attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
-    await repo.end_attempt(session, attempt.id, "rejected", reason)
+    await repo.end_attempt(session, attempt.id, AttemptState.REJECTED, reason)
     if worker_at_fault:
         worker.jobs_failed += 1
         _count_failure(worker, settings, f"results rejected: {reason}")
@@ -437,8 +467,11 @@ async def reject(
 
 def _count_failure(worker: Worker, settings: Settings, what: str) -> None:
     worker.consecutive_failures += 1
-    if worker.consecutive_failures >= settings.grid_maintenance_after and worker.state != "retired":
-        worker.state = "maintenance"
+    if (
+        worker.consecutive_failures >= settings.grid_maintenance_after
+        and worker.state != WorkerState.RETIRED
+    ):
+        worker.state = WorkerState.MAINTENANCE
         worker.maintenance_reason = (
             f"{worker.consecutive_failures} jobs in a row failed or were dropped (last: {what})"
         )
@@ -454,11 +487,11 @@ async def _retry_or_fault(
         await _finish(
             session,
             request,
-            "faulted",
+            RequestState.FAULTED,
             f"gave up after {request.attempts} attempts; last: {reason}",
         )
     else:
-        request.state = "queued"
+        request.state = RequestState.QUEUED
         request.fault_reason = reason  # the latest problem stays visible while it retries
         request.updated_at = now_utc()
 
@@ -480,7 +513,7 @@ async def accept(
     attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
     model = _checked_model(request, worker, model)
-    if not await repo.end_attempt(session, attempt.id, "accepted", None):
+    if not await repo.end_attempt(session, attempt.id, AttemptState.ACCEPTED, None):
         raise Conflict("a result for this job was already accepted", slug="job-accepted")
     wall_s = (now_utc() - attempt.leased_at).total_seconds()
     credited_s = max(0.0, min(compute_seconds, wall_s))  # a worker cannot claim more than it held
@@ -502,7 +535,7 @@ async def accept(
     await repository.add(session, artifact)
     request.artifact_id = artifact.id
     request.progress = 100
-    await _finish(session, request, "done", None)
+    await _finish(session, request, RequestState.DONE, None)
     worker.jobs_done += 1
     worker.compute_seconds += credited_s
     worker.bytes_delivered += media.size_bytes
@@ -585,12 +618,12 @@ async def _worker_for_admin(
 async def retire_worker(session: AsyncSession, principal: Principal, worker_id: uuid.UUID) -> None:
     """Unregister: no more jobs; its leases go back to the queue. Stats are kept for payouts."""
     worker = await _worker_for_admin(session, principal, worker_id)
-    worker.state = "retired"
+    worker.state = WorkerState.RETIRED
     for attempt in await repo.active_attempts_of(session, worker.id):
         request = await repo.request_of(session, None, attempt.request_id, lock=True)
-        await repo.end_attempt(session, attempt.id, "released", "worker unregistered")
+        await repo.end_attempt(session, attempt.id, AttemptState.RELEASED, "worker unregistered")
         if request is not None and request.current_attempt_id == attempt.id:
-            request.state = "queued"
+            request.state = RequestState.QUEUED
             request.attempts = max(0, request.attempts - 1)
             request.current_attempt_id = None
             request.progress = 0
@@ -600,8 +633,8 @@ async def resume_worker(
     session: AsyncSession, principal: Principal, worker_id: uuid.UUID
 ) -> Worker:
     worker = await _worker_for_admin(session, principal, worker_id)
-    if worker.state == "maintenance":
-        worker.state = "active"
+    if worker.state == WorkerState.MAINTENANCE:
+        worker.state = WorkerState.ACTIVE
         worker.maintenance_reason = None
         worker.consecutive_failures = 0
     return worker
@@ -641,24 +674,28 @@ async def sweep(session: AsyncSession, settings: Settings) -> SweepReport:
     expired = faulted = 0
     for attempt, worker in await repo.expired_attempts(session):
         request = await repo.request_of(session, None, attempt.request_id, lock=True)
-        await repo.end_attempt(session, attempt.id, "expired", "lease expired")
+        await repo.end_attempt(session, attempt.id, AttemptState.EXPIRED, "lease expired")
         worker.jobs_dropped += 1
         _count_failure(worker, settings, "a lease expired")
         expired += 1
         if request is not None and request.current_attempt_id == attempt.id:
             await _retry_or_fault(
-                session, request, worker.id,
+                session,
+                request,
+                worker.id,
                 f"worker {worker.name} did not deliver within the lease",
-            )  # fmt: skip
-            faulted += request.state == "faulted"
+            )
+            faulted += request.state == RequestState.FAULTED
     offline = await repo.mark_silent_workers_offline(session, settings.grid_worker_offline_s)
     impossible = 0
     for request in await repo.long_impossible_requests(session, settings.grid_impossible_timeout_s):
         capable = await _capable_workers_for(session, settings, request)
         if not capable:
             await _finish(
-                session, request, "faulted",
+                session,
+                request,
+                RequestState.FAULTED,
                 f"no live worker could run it within {settings.grid_impossible_timeout_s} s",
-            )  # fmt: skip
+            )
             impossible += 1
     return SweepReport(expired, faulted, offline, impossible)

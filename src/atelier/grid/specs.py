@@ -309,63 +309,19 @@ def _error(field: str, message: str) -> dict[str, Any]:
 
 def build_spec(kind: str, fields: dict[str, Any]) -> JobSpec:
     """Defaults per kind and every cross-field rule; all problems reported together."""
-    errors: list[dict[str, Any]] = []
     if kind not in KINDS:
         raise InvalidInput(
             f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}",
             extra={"errors": [_error("kind", f"must be one of {', '.join(KINDS)}")]},
         )
+    errors: list[dict[str, Any]] = []
     params: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
-    fmt = str(params.get("format") or FORMATS[kind][0]).lower()
-    if fmt == "jpg":
-        fmt = "jpeg"
-    if fmt not in FORMATS[kind]:
-        errors.append(_error("format", f"{kind} jobs produce {', '.join(FORMATS[kind])}"))
-    params["format"] = fmt
-
-    pixels = 0
-    if kind in DEFAULT_SIZE:
-        width = int(params.get("width") or DEFAULT_SIZE[kind][0])
-        height = int(params.get("height") or DEFAULT_SIZE[kind][1])
-        for name, value in (("width", width), ("height", height)):
-            if not 64 <= value <= MAX_SIDE[kind]:
-                errors.append(_error(name, f"must be between 64 and {MAX_SIDE[kind]}"))
-            elif value % 8:
-                errors.append(_error(name, "must be a multiple of 8"))
-        params["width"], params["height"] = width, height
-        pixels = width * height
-    else:
-        for name in ("width", "height"):
-            if name in params:
-                errors.append(_error(name, f"{kind} jobs have no {name}"))
-
-    duration = 0.0
-    if kind in ("music", "video"):
-        duration = float(params.get("duration_s") or DEFAULT_DURATION_S[kind])
-        if not 0.5 <= duration <= MAX_DURATION_S[kind]:
-            errors.append(_error("duration_s", f"must be between 0.5 and {MAX_DURATION_S[kind]:g}"))
-        params["duration_s"] = duration
-    elif "duration_s" in params and kind != "speech":
-        errors.append(_error("duration_s", f"{kind} jobs have no duration"))
-
+    _check_format(kind, params, errors)
+    pixels = _check_size(kind, params, errors)
+    duration = _check_duration(kind, params, errors)
     if kind == "speech":
-        text = str(params.get("text") or params.get("prompt") or "")
-        if not text.strip():
-            errors.append(_error("prompt", "speech needs the text to say (prompt or text)"))
-        if len(text) > MAX_TEXT:
-            errors.append(_error("text", f"must be at most {MAX_TEXT} characters"))
-        params["text"] = text
-        # ~15 characters a second at espeak's default speed: the bound a worker checks
-        duration = max(1.0, len(text) / 12)
-        params.pop("duration_s", None)
-    if "voice" in params:
-        if kind not in ("speech", "video"):
-            errors.append(_error("voice", f"{kind} jobs have no voice"))
-        else:
-            params["voice"] = str(params["voice"]).lower()
-            problem = voice_problem(params["voice"])
-            if problem:
-                errors.append(_error("voice", problem))
+        duration = _check_speech_text(params, errors)
+    _check_voice(kind, params, errors)
     if kind == "render" and not (params.get("scene") or params.get("prompt")):
         errors.append(_error("scene", "a render job needs a scene"))
     if kind not in ("music", "video") and "bpm" in params:
@@ -376,3 +332,70 @@ def build_spec(kind: str, fields: dict[str, Any]) -> JobSpec:
         fields_named = ", ".join(sorted({".".join(map(str, e["loc"][1:])) for e in errors}))
         raise InvalidInput(f"invalid fields: {fields_named}", extra={"errors": errors})
     return JobSpec(kind, params, params.pop("model", None), pixels, duration)
+
+
+Errors = list[dict[str, Any]]
+
+
+def _check_format(kind: str, params: dict[str, Any], errors: Errors) -> None:
+    fmt = str(params.get("format") or FORMATS[kind][0]).lower()
+    if fmt == "jpg":
+        fmt = "jpeg"
+    if fmt not in FORMATS[kind]:
+        errors.append(_error("format", f"{kind} jobs produce {', '.join(FORMATS[kind])}"))
+    params["format"] = fmt
+
+
+def _check_size(kind: str, params: dict[str, Any], errors: Errors) -> int:
+    """Width and height (defaults per kind); the pixel count (0 for kinds without a size)."""
+    if kind not in DEFAULT_SIZE:
+        for name in ("width", "height"):
+            if name in params:
+                errors.append(_error(name, f"{kind} jobs have no {name}"))
+        return 0
+    width = int(params.get("width") or DEFAULT_SIZE[kind][0])
+    height = int(params.get("height") or DEFAULT_SIZE[kind][1])
+    for name, value in (("width", width), ("height", height)):
+        if not 64 <= value <= MAX_SIDE[kind]:
+            errors.append(_error(name, f"must be between 64 and {MAX_SIDE[kind]}"))
+        elif value % 8:
+            errors.append(_error(name, "must be a multiple of 8"))
+    params["width"], params["height"] = width, height
+    return width * height
+
+
+def _check_duration(kind: str, params: dict[str, Any], errors: Errors) -> float:
+    if kind in ("music", "video"):
+        duration = float(params.get("duration_s") or DEFAULT_DURATION_S[kind])
+        if not 0.5 <= duration <= MAX_DURATION_S[kind]:
+            errors.append(_error("duration_s", f"must be between 0.5 and {MAX_DURATION_S[kind]:g}"))
+        params["duration_s"] = duration
+        return duration
+    if "duration_s" in params and kind != "speech":
+        errors.append(_error("duration_s", f"{kind} jobs have no duration"))
+    return 0.0
+
+
+def _check_speech_text(params: dict[str, Any], errors: Errors) -> float:
+    """The text to say; the duration it bounds (~15 characters a second at espeak's default
+    speed, which a worker's result is checked against)."""
+    text = str(params.get("text") or params.get("prompt") or "")
+    if not text.strip():
+        errors.append(_error("prompt", "speech needs the text to say (prompt or text)"))
+    if len(text) > MAX_TEXT:
+        errors.append(_error("text", f"must be at most {MAX_TEXT} characters"))
+    params["text"] = text
+    params.pop("duration_s", None)
+    return max(1.0, len(text) / 12)
+
+
+def _check_voice(kind: str, params: dict[str, Any], errors: Errors) -> None:
+    if "voice" not in params:
+        return
+    if kind not in ("speech", "video"):
+        errors.append(_error("voice", f"{kind} jobs have no voice"))
+        return
+    params["voice"] = str(params["voice"]).lower()
+    problem = voice_problem(params["voice"])
+    if problem:
+        errors.append(_error("voice", problem))

@@ -21,5 +21,10 @@ async def sweep(timestamp: int | None = None) -> None:
     async with unit_of_work(runtime) as session:
         report = await service.sweep(session, runtime.settings)
     if any((report.expired, report.offline, report.impossible)):
-        log.info("grid.sweep", expired=report.expired, faulted=report.faulted,
-                 offline=report.offline, impossible=report.impossible)  # fmt: skip
+        log.info(
+            "grid.sweep",
+            expired=report.expired,
+            faulted=report.faulted,
+            offline=report.offline,
+            impossible=report.impossible,
+        )

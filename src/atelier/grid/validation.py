@@ -137,11 +137,32 @@ def _rebuilt_wav(path: Path) -> Path:
         raise RuntimeError("ffmpeg is required to validate WAV results")
     rebuilt = path.with_name("canonical.wav")
     result = subprocess.run(
-        [ffmpeg, "-nostdin", "-y", "-v", "error", "-xerror", "-i", str(path),
-         "-map", "0:a:0", "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
-         "-c:a", "pcm_s16le", "-f", "wav", str(rebuilt)],
-        capture_output=True, timeout=300,
-    )  # fmt: skip
+        [
+            ffmpeg,
+            "-nostdin",
+            "-y",
+            "-v",
+            "error",
+            "-xerror",
+            "-i",
+            str(path),
+            "-map",
+            "0:a:0",
+            "-map_metadata",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-c:a",
+            "pcm_s16le",
+            "-f",
+            "wav",
+            str(rebuilt),
+        ],
+        capture_output=True,
+        timeout=300,
+    )
     if result.returncode != 0:
         detail = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
         raise MediaRefused(f"FFmpeg could not rebuild the WAV: {detail[0]}")
@@ -175,5 +196,6 @@ def _av(path: Path, fmt: str, limits: MediaLimits) -> MediaInfo:
         raise
     except (av.error.FFmpegError, IndexError, ValueError, OSError) as exc:
         raise MediaRefused(f"the {fmt.upper()} does not decode: {exc}") from None
-    return MediaInfo(path, fmt, MIME[fmt], path.stat().st_size, width, height,
-                     duration or decoded_until or None)  # fmt: skip
+    return MediaInfo(
+        path, fmt, MIME[fmt], path.stat().st_size, width, height, duration or decoded_until or None
+    )

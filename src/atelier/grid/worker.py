@@ -34,9 +34,12 @@ def default_name() -> str:
 
 
 def capabilities_of(
-    name: str, backends: list[Backend], kinds: list[str] | None, max_pixels: int,
+    name: str,
+    backends: list[Backend],
+    kinds: list[str] | None,
+    max_pixels: int,
     max_duration_s: float,
-) -> WorkerCapabilities:  # fmt: skip
+) -> WorkerCapabilities:
     offered = sorted({k for b in backends for k in b.kinds})
     chosen = [k for k in offered if kinds is None or k in kinds]
     models = sorted({m for b in backends for m in b.models})
@@ -104,7 +107,7 @@ class WorkerLoop:
 
         reporter = asyncio.create_task(self._report_progress(job, latest))
         started = time.monotonic()
-        log.info("worker.job_started", job_id=str(job.job_id), kind=job.kind)
+        log.info("worker.job_started", lease_id=str(job.lease_id), kind=job.kind)
         generation = asyncio.create_task(
             asyncio.to_thread(backend.generate, job.kind, dict(job.params), jobdir, progress)
         )
@@ -119,15 +122,17 @@ class WorkerLoop:
             try:
                 output = generation.result()
             except JobUnsuitable as exc:
-                await self._give_back(job, f"unusable job: {exc}"[:480], failed=True,
-                                      job_at_fault=True)  # fmt: skip
+                await self._give_back(
+                    job, f"unusable job: {exc}"[:480], failed=True, job_at_fault=True
+                )
                 return
             except Exception as exc:
                 await self._give_back(job, f"{backend.name} failed: {exc}"[:480], failed=True)
                 return
             reporter.cancel()
-            await self._deliver(job, output.path, output.mime, time.monotonic() - started,
-                                output.model)  # fmt: skip
+            await self._deliver(
+                job, output.path, output.mime, time.monotonic() - started, output.model
+            )
 
         finally:
             reporter.cancel()
@@ -142,21 +147,32 @@ class WorkerLoop:
         for attempt in range(SUBMIT_TRIES):
             try:
                 result = await self.client.submit(job, path, mime, compute_s, model)
-                log.info("worker.job_accepted", job_id=str(job.job_id), sha256=result.sha256)
+                log.info("worker.job_accepted", lease_id=str(job.lease_id), sha256=result.sha256)
                 return
             except GridError as exc:
-                log.warning("worker.job_not_accepted", job_id=str(job.job_id),
-                            status=exc.status, reason=exc.detail)  # fmt: skip
+                log.warning(
+                    "worker.job_not_accepted",
+                    lease_id=str(job.lease_id),
+                    status=exc.status,
+                    reason=exc.detail,
+                )
                 if exc.status not in (409, 422):  # not judged by the server: let it retry now
                     await self._give_back(job, f"upload failed: {exc.detail}"[:480], failed=True)
                 return
             except httpx.HTTPError as exc:
                 wait = 2.0 * (attempt + 1)
-                log.warning("worker.submit_unreachable", job_id=str(job.job_id), error=str(exc),
-                            retry_in_s=wait)  # fmt: skip
+                log.warning(
+                    "worker.submit_unreachable",
+                    lease_id=str(job.lease_id),
+                    error=str(exc),
+                    retry_in_s=wait,
+                )
                 await asyncio.sleep(wait)
-        log.warning("worker.job_abandoned", job_id=str(job.job_id),
-                    reason="the server did not answer; the lease will return the job")  # fmt: skip
+        log.warning(
+            "worker.job_abandoned",
+            lease_id=str(job.lease_id),
+            reason="the server did not answer; the lease will return the job",
+        )
 
     async def _report_progress(self, job: JobPayload, latest: dict[str, float]) -> None:
         sent = -1.0
@@ -175,5 +191,5 @@ class WorkerLoop:
         try:
             await self.client.release(job, reason, failed=failed, job_at_fault=job_at_fault)
         except (GridError, httpx.HTTPError) as exc:
-            log.warning("worker.release_failed", job_id=str(job.job_id), reason=str(exc))
-        log.info("worker.job_given_back", job_id=str(job.job_id), reason=reason, failed=failed)
+            log.warning("worker.release_failed", lease_id=str(job.lease_id), reason=str(exc))
+        log.info("worker.job_given_back", lease_id=str(job.lease_id), reason=reason, failed=failed)
