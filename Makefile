@@ -18,7 +18,7 @@ APT_PACKAGES := ffmpeg espeak-ng ipfs-cid libchromaprint-tools g++
 help:
 	@echo "make run    - start Atelier on http://localhost:8080 (embedded PostgreSQL)"
 	@echo "make test   - install everything needed, lint, and run the test suite"
-	@echo "make lint   - ruff + mypy --strict"
+	@echo "make lint   - ruff (with complexity and SQL bans) + mypy --strict + import contracts"
 	@echo "make bench  - run the benchmarks, tables in benchmarks/results/"
 	@echo "make contracts - rebuild the Solidity artifacts in src/atelier/chain/evm/artifacts/ (Node)"
 
@@ -32,6 +32,7 @@ lint: bootstrap
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 format: bootstrap
 	$(BIN)/ruff format src tests benchmarks

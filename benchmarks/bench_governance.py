@@ -85,9 +85,10 @@ def met(ok: bool) -> str:
 async def new_proposal(runtime: Runtime, title: str) -> Proposal:
     async with runtime.sessions() as session, session.begin():
         return await service.create_proposal(
-            session, runtime,
+            session,
+            runtime,
             service.ProposalSpec(title=title, ends_at=service.now_utc() + timedelta(hours=1)),
-        )  # fmt: skip
+        )
 
 
 def signed_votes(
@@ -162,9 +163,11 @@ class Ingestion:
 
 
 async def measured(
-    items: list[T], concurrency: int, cast: Callable[[T], Awaitable[None]],
+    items: list[T],
+    concurrency: int,
+    cast: Callable[[T], Awaitable[None]],
     server_pid: int | None = None,
-) -> Ingestion:  # fmt: skip
+) -> Ingestion:
     await closed_loop(items[:WARMUP], concurrency, cast)
     postgres = postgres_cpu_seconds()
     server = cpu_seconds(server_pid) if server_pid else 0.0
@@ -199,19 +202,32 @@ async def ingest_server(runtime: Runtime, url: str, votes: int, concurrency: int
     import aiohttp
 
     port = free_port()
-    server = start_server("governance", url, runtime.settings.home / "server", port,
-                          ATELIER_CHAIN_RELAY="false", ATELIER_RATE_LIMIT_ENABLED="false")  # fmt: skip
+    server = start_server(
+        "governance",
+        url,
+        runtime.settings.home / "server",
+        port,
+        ATELIER_CHAIN_RELAY="false",
+        ATELIER_RATE_LIMIT_ENABLED="false",
+    )
     try:
         base = f"http://localhost:{port}"
         info = httpx.get(f"{base}/api/chain", timeout=30).json()
         domain = ballots.Domain(info["chain_id"], info["voting"])  # the server's own chain
         proposal = await new_proposal(runtime, "bench: HTTP server")
         bodies = [
-            json.dumps({"proposal_id": str(proposal.id), "wallet": r.wallet, "vote": r.choice,
-                        "reason": r.reason, "timestamp": r.timestamp,
-                        "signature": r.signature}).encode()
+            json.dumps(
+                {
+                    "proposal_id": str(proposal.id),
+                    "wallet": r.wallet,
+                    "vote": r.choice,
+                    "reason": r.reason,
+                    "timestamp": r.timestamp,
+                    "signature": r.signature,
+                }
+            ).encode()
             for r in signed_votes(domain, proposal, WARMUP + votes)
-        ]  # fmt: skip
+        ]
         headers = {"Content-Type": "application/json"}
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(base, connector=connector) as http:
@@ -273,10 +289,13 @@ async def bench_tally(runtime: Runtime, count: int, runs: int) -> list[Row]:
             {"p": proposal.id, "n": count},
         )
         await conn.execute("VACUUM ANALYZE votes")
-        plan = await (await conn.execute(
-            "EXPLAIN SELECT choice, sum(power), count(*) FROM votes WHERE proposal_id = %(p)s"
-            " GROUP BY choice", {"p": proposal.id},
-        )).fetchall()  # fmt: skip
+        plan = await (
+            await conn.execute(
+                "EXPLAIN SELECT choice, sum(power), count(*) FROM votes WHERE proposal_id = %(p)s"
+                " GROUP BY choice",
+                {"p": proposal.id},
+            )
+        ).fetchall()
     loaded_s = time.perf_counter() - started
     scan = next((line for (line,) in plan if "Scan" in line), "?").strip(" ->").split("  ")[0]
     samples = []
@@ -352,8 +371,13 @@ def bench_gas() -> tuple[list[Row], dict[str, int]]:
                     transact(w3, voting.functions.createProposal(job), owner)
                 else:  # as the relayer mirrors a one-wallet-one-vote proposal
                     now = w3.eth.get_block("latest")["timestamp"]
-                    transact(w3, voting.functions.createProposalWithWindow(
-                        job, w3.eth.block_number - 1, now + 3600, False, 0), owner)  # fmt: skip
+                    transact(
+                        w3,
+                        voting.functions.createProposalWithWindow(
+                            job, w3.eth.block_number - 1, now + 3600, False, 0
+                        ),
+                        owner,
+                    )
                 receipts = []
                 for n in range(2):
                     if kind == "voteOnUpgrade":
@@ -361,8 +385,10 @@ def bench_gas() -> tuple[list[Row], dict[str, int]]:
                         receipts.append(transact(w3, call, direct[n]))
                     else:
                         signer = signers[n]
-                        typed = ballots.typed_data(domain, ballots.Ballot(
-                            job, signer.address, "approve", reason, SIGNED_AT))  # fmt: skip
+                        typed = ballots.typed_data(
+                            domain,
+                            ballots.Ballot(job, signer.address, "approve", reason, SIGNED_AT),
+                        )
                         signature = bytes(signer.sign_typed_data(full_message=typed).signature)
                         call = voting.functions.voteBySig(
                             job, signer.address, "approve", reason, SIGNED_AT, signature
@@ -380,8 +406,15 @@ def bench_gas() -> tuple[list[Row], dict[str, int]]:
                     )
                     if used == floor:
                         note += "; = the EIP-7623 calldata floor (execution costs less)"
-                    rows.append(Row(f"gas {kind}, {weighting}, reason {size} B, {label}",
-                                    used, "gas", "", note))  # fmt: skip
+                    rows.append(
+                        Row(
+                            f"gas {kind}, {weighting}, reason {size} B, {label}",
+                            used,
+                            "gas",
+                            "",
+                            note,
+                        )
+                    )
     return rows, first_weighted
 
 
@@ -409,26 +442,37 @@ def gas_cross_check(first_weighted: dict[str, int]) -> str:
 # --- main ----------------------------------------------------------------------------------
 
 
-async def bench_database(url: str, home: Path, votes: int, concurrency: int,
-                         tally_rows: int) -> tuple[list[Row], dict[str, Any]]:  # fmt: skip
-    settings = Settings(_env_file=None, home=home, database_url=url, chain_relay=False,  # type: ignore[call-arg]
-                        rate_limit_enabled=False)  # fmt: skip
+async def bench_database(
+    url: str, home: Path, votes: int, concurrency: int, tally_rows: int
+) -> tuple[list[Row], dict[str, Any]]:
+    settings = Settings(
+        _env_file=None,
+        home=home,
+        database_url=url,
+        chain_relay=False,  # type: ignore[call-arg]
+        rate_limit_enabled=False,
+    )
     runtime = await open_runtime(settings, url, blueprints=task_blueprints())
     try:
         chain = await chain_for(runtime)  # the embedded eth-tester chain, deployed once
         domain = service.vote_domain(chain)
         rows = ingest_rows(
-            "service.cast_vote (verify + store)", "per vote: the proposal's terms (cached per "
+            "service.cast_vote (verify + store)",
+            "per vote: the proposal's terms (cached per "
             "process), checks, EIP-712 digest + secp256k1 recovery (coincurve), power (1, no "
             "lookup), one prepared INSERT ... ON CONFLICT DO NOTHING RETURNING, autocommit",
-            await ingest_service(runtime, domain, votes, concurrency), concurrency,
-        )  # fmt: skip
+            await ingest_service(runtime, domain, votes, concurrency),
+            concurrency,
+        )
         rows += ingest_rows(
-            "POST /api/vote, atelier serve governance over TCP", "per vote: HTTP/1.1 keep-alive "
+            "POST /api/vote, atelier serve governance over TCP",
+            "per vote: HTTP/1.1 keep-alive "
             "to one uvicorn process, FastAPI + pydantic in and out, the service path; the load "
             "generator (this process), the server and PostgreSQL share the machine's cores",
-            await ingest_server(runtime, url, votes, concurrency), concurrency, targeted=False,
-        )  # fmt: skip
+            await ingest_server(runtime, url, votes, concurrency),
+            concurrency,
+            targeted=False,
+        )
         rows += await bench_tally(runtime, tally_rows, 5)
         async with runtime.hot.connection() as conn:
             pg = (await (await conn.execute("SHOW server_version")).fetchone() or ["?"])[0]
@@ -447,10 +491,15 @@ def main() -> None:
     concurrency = 16
     server, url = embedded_database("bench_governance")
     try:
-        rows, context = asyncio.run(bench_database(
-            url, Path(tempfile.mkdtemp()), votes, concurrency,
-            100_000 if args.quick else 1_000_000,
-        ))  # fmt: skip
+        rows, context = asyncio.run(
+            bench_database(
+                url,
+                Path(tempfile.mkdtemp()),
+                votes,
+                concurrency,
+                100_000 if args.quick else 1_000_000,
+            )
+        )
     finally:
         server.cleanup()
     gas_rows, first_weighted = bench_gas()

@@ -55,15 +55,21 @@ async def seed(url: str, home: Path, queued: int) -> tuple[str, list[str]]:
     runtime = await open_runtime(settings, url, blueprints=task_blueprints())
     try:
         async with runtime.sessions() as session, session.begin():
-            creator = User(email="creator@bench.example", roles=["creator"],
-                           email_verified_at=service.now_utc())  # fmt: skip
+            creator = User(
+                email="creator@bench.example",
+                roles=["creator"],
+                email_verified_at=service.now_utc(),
+            )
             session.add(creator)
             await session.flush()
             _, creator_key = await api_keys.create_api_key(session, creator.id, "bench")
             keys = []
             for i in range(50):
-                volunteer = User(email=f"v{i}@bench.example", roles=["worker"],
-                                 email_verified_at=service.now_utc())  # fmt: skip
+                volunteer = User(
+                    email=f"v{i}@bench.example",
+                    roles=["worker"],
+                    email_verified_at=service.now_utc(),
+                )
                 session.add(volunteer)
                 await session.flush()
                 keys.append((await api_keys.create_api_key(session, volunteer.id, "bench"))[1])
@@ -73,11 +79,15 @@ async def seed(url: str, home: Path, queued: int) -> tuple[str, list[str]]:
             async with runtime.sessions() as session, session.begin():
                 for i in range(start, min(queued, start + 100)):
                     await service.submit(
-                        session, settings, principal, kinds[i % 3],
+                        session,
+                        settings,
+                        principal,
+                        kinds[i % 3],
                         {"prompt": f"bench {i}", "width": 64, "height": 64}
-                        if kinds[i % 3] == "image" else {"prompt": f"bench {i}"},
+                        if kinds[i % 3] == "image"
+                        else {"prompt": f"bench {i}"},
                         source="bench",
-                    )  # fmt: skip
+                    )
         return creator_key, keys
     finally:
         await close_runtime(runtime)
@@ -130,8 +140,9 @@ async def drain(
 
 async def worker_register(http: Any, i: int, key: str) -> None:
     body = {"name": f"bench-{i}", **CAPS}
-    async with http.post("/api/v1/workers/register", json=body,
-                         headers={"Authorization": f"Bearer {key}"}) as response:  # fmt: skip
+    async with http.post(
+        "/api/v1/workers/register", json=body, headers={"Authorization": f"Bearer {key}"}
+    ) as response:
         response.raise_for_status()
 
 
@@ -153,17 +164,30 @@ async def submit_latency(
         creator = {"Authorization": f"Bearer {creator_key}"}
         worker = {"Authorization": f"Bearer {worker_key}"}
         for i in range(runs):
-            queued = await http.post("/api/v1/generate", headers=creator,
-                            json={"kind": "image", "prompt": f"upload {i} {uuid.uuid4()}",
-                                  "width": side, "height": side})  # fmt: skip
+            queued = await http.post(
+                "/api/v1/generate",
+                headers=creator,
+                json={
+                    "kind": "image",
+                    "prompt": f"upload {i} {uuid.uuid4()}",
+                    "width": side,
+                    "height": side,
+                },
+            )
             queued.raise_for_status()
-            popped = (await http.post("/api/v1/workers/pop", headers=worker,
-                                      json={"name": "uploader", **CAPS})).json()  # fmt: skip
+            popped = (
+                await http.post(
+                    "/api/v1/workers/pop", headers=worker, json={"name": "uploader", **CAPS}
+                )
+            ).json()
             job = popped["job"]
             started = time.perf_counter()
-            response = await http.post(job["submit_url"], headers=worker,
-                                       files={"file": ("r.png", data, "image/png")},
-                                       data={"model": "procedural-v1"})  # fmt: skip
+            response = await http.post(
+                job["submit_url"],
+                headers=worker,
+                files={"file": ("r.png", data, "image/png")},
+                data={"model": "procedural-v1"},
+            )
             samples.append(time.perf_counter() - started)
             response.raise_for_status()
     return samples, len(data)

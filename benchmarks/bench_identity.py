@@ -64,11 +64,16 @@ def _signed_messages(nonces: list[str]) -> list[tuple[str, str]]:
     for nonce in nonces:
         account = Account.create()
         text = SiweMessage(
-            domain="localhost:8080", address=account.address, uri="http://localhost:8080",
-            version="1", chain_id=1, nonce=nonce, statement="Sign in to Atelier.",
+            domain="localhost:8080",
+            address=account.address,
+            uri="http://localhost:8080",
+            version="1",
+            chain_id=1,
+            nonce=nonce,
+            statement="Sign in to Atelier.",
             issued_at=issued.strftime("%Y-%m-%dT%H:%M:%SZ"),
             expiration_time=(issued + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        ).prepare_message()  # fmt: skip
+        ).prepare_message()
         signature = Account.sign_message(encode_defunct(text=text), account.key).signature
         signed.append((text, "0x" + bytes(signature).hex()))
     return signed
@@ -129,9 +134,13 @@ def bench_make_run(runs: int) -> list[Row]:
         env.pop("ATELIER_DATABASE_URL", None)
         started = time.perf_counter()
         process = subprocess.Popen(
-            ["make", "-s", "run"], cwd=ROOT, env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            ["make", "-s", "run"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while True:
                 try:

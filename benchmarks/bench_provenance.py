@@ -39,8 +39,15 @@ def bench_pdq(runs: int) -> list[Row]:
         pdq_of_image(image)
         samples.append(time.perf_counter() - started)
     stats = summary_ms(samples)
-    return [Row("PDQ per 1024x1024 image (8 dihedral hashes)", stats["p50"], "ms p50", "",
-                "includes the resize to 512 px")]  # fmt: skip
+    return [
+        Row(
+            "PDQ per 1024x1024 image (8 dihedral hashes)",
+            stats["p50"],
+            "ms p50",
+            "",
+            "includes the resize to 512 px",
+        )
+    ]
 
 
 def flip(word_bytes: bytes, bits: list[int]) -> bytes:
@@ -60,8 +67,10 @@ def bench_search(size: int, queries: int) -> list[Row]:
     build_s = time.perf_counter() - started
     # queries: stored hashes with 0-31 random bits flipped (true matches), plus random misses
     targets = rng.integers(0, size, queries)
-    probes = [flip(bytes(raw[t]), list(rng.choice(256, int(rng.integers(0, 32)), replace=False)))
-              for t in targets]  # fmt: skip
+    probes = [
+        flip(bytes(raw[t]), list(rng.choice(256, int(rng.integers(0, 32)), replace=False)))
+        for t in targets
+    ]
     single, dihedral, answers = [], [], []
     for probe in probes:  # timed alone: the recall check below would evict the caches
         started = time.perf_counter()
@@ -80,14 +89,29 @@ def bench_search(size: int, queries: int) -> list[Row]:
         assert int(target) in expected
     one, eight = summary_ms(single), summary_ms(dihedral)
     return [
-        Row(f"near-duplicate query, {size:,} hashes, p50", one["p50"], "ms", "<= 10 ms",
-            f"one 256-bit query, radius 31; index built in {build_s:.1f} s"),
+        Row(
+            f"near-duplicate query, {size:,} hashes, p50",
+            one["p50"],
+            "ms",
+            "<= 10 ms",
+            f"one 256-bit query, radius 31; index built in {build_s:.1f} s",
+        ),
         Row(f"near-duplicate query, {size:,} hashes, p99", one["p99"], "ms"),
-        Row("recall at Hamming <= 31", found / len(targets), "fraction", ">= 0.99",
-            f"{queries} queries checked against brute force"),
-        Row("query with all 8 dihedral variants, p50", eight["p50"], "ms", "",
-            "what a rotated/mirrored-copy search costs"),
-    ]  # fmt: skip
+        Row(
+            "recall at Hamming <= 31",
+            found / len(targets),
+            "fraction",
+            ">= 0.99",
+            f"{queries} queries checked against brute force",
+        ),
+        Row(
+            "query with all 8 dihedral variants, p50",
+            eight["p50"],
+            "ms",
+            "",
+            "what a rotated/mirrored-copy search costs",
+        ),
+    ]
 
 
 def bench_c2pa(runs: int) -> list[Row]:
@@ -101,12 +125,24 @@ def bench_c2pa(runs: int) -> list[Row]:
         (home / f"copy{i}.jpg").write_bytes(source.read_bytes())
         copy_s.append(time.perf_counter() - started)
         started = time.perf_counter()
-        signing.sign(identity, source, "image/jpeg", home / f"out{i}.jpg",
-                     signing.manifest_for("x.jpg", "procedural-v1", {"model": "procedural-v1"}))  # fmt: skip
+        signing.sign(
+            identity,
+            source,
+            "image/jpeg",
+            home / f"out{i}.jpg",
+            signing.manifest_for("x.jpg", "procedural-v1", {"model": "procedural-v1"}),
+        )
         sign_s.append(time.perf_counter() - started)
     overhead = summary_ms(sign_s)["p50"] - summary_ms(copy_s)["p50"]
-    return [Row("C2PA signing overhead per 1024x1024 JPEG", overhead, "ms p50", "<= 40 ms",
-                "embed + ES256 sign, minus a plain copy")]  # fmt: skip
+    return [
+        Row(
+            "C2PA signing overhead per 1024x1024 JPEG",
+            overhead,
+            "ms p50",
+            "<= 40 ms",
+            "embed + ES256 sign, minus a plain copy",
+        )
+    ]
 
 
 async def bench_pipeline(runs: int) -> list[Row]:
@@ -132,8 +168,17 @@ async def bench_pipeline(runs: int) -> list[Row]:
             digest, key = sha256_file(path), store.put_file(path)
             request_id, attempt_id, worker_id, artifact_id = (uuid.uuid4() for _ in range(4))
             async with runtime.sessions() as session, session.begin():
-                await _fake_grid_rows(session, user, request_id, attempt_id, worker_id, artifact_id,
-                                      digest, key, path.stat().st_size)  # fmt: skip
+                await _fake_grid_rows(
+                    session,
+                    user,
+                    request_id,
+                    attempt_id,
+                    worker_id,
+                    artifact_id,
+                    digest,
+                    key,
+                    path.stat().st_size,
+                )
             event = ArtifactAccepted(
                 artifact_id=artifact_id,
                 request_id=request_id,
@@ -152,12 +197,28 @@ async def bench_pipeline(runs: int) -> list[Row]:
     finally:
         await close_runtime(runtime)
         server.cleanup()
-    return [Row("pipeline per 1024x1024 PNG (flow: hash, PDQ, originality, sign, publish)",
-                summary_ms(samples)["p50"], "ms p50", "", f"{runs} images")]  # fmt: skip
+    return [
+        Row(
+            "pipeline per 1024x1024 PNG (flow: hash, PDQ, originality, sign, publish)",
+            summary_ms(samples)["p50"],
+            "ms p50",
+            "",
+            f"{runs} images",
+        )
+    ]
 
 
-async def _fake_grid_rows(session, user, request_id, attempt_id, worker_id, artifact_id, digest,  # type: ignore[no-untyped-def]
-                          key, size) -> None:  # fmt: skip
+async def _fake_grid_rows(
+    session,
+    user,
+    request_id,
+    attempt_id,
+    worker_id,
+    artifact_id,
+    digest,  # type: ignore[no-untyped-def]
+    key,
+    size,
+) -> None:
     """The rows the grid would have written for an accepted result (the pipeline's input)."""
     from sqlalchemy import text
 
@@ -183,11 +244,21 @@ async def _fake_grid_rows(session, user, request_id, attempt_id, worker_id, arti
         ),
         {"a": attempt_id, "r": request_id, "w": worker_id},
     )
-    await session.execute(text(
-        "INSERT INTO artifacts (id, request_id, attempt_id, worker_id, sha256, storage_key, mime,"
-        " format, size_bytes) VALUES (:id, :r, :a, :w, :s, :k, 'image/png', 'png', :z)"),
-        {"id": artifact_id, "r": request_id, "a": attempt_id, "w": worker_id, "s": digest,
-         "k": key, "z": size})  # fmt: skip
+    await session.execute(
+        text(
+            "INSERT INTO artifacts (id, request_id, attempt_id, worker_id, sha256, storage_key, mime,"
+            " format, size_bytes) VALUES (:id, :r, :a, :w, :s, :k, 'image/png', 'png', :z)"
+        ),
+        {
+            "id": artifact_id,
+            "r": request_id,
+            "a": attempt_id,
+            "w": worker_id,
+            "s": digest,
+            "k": key,
+            "z": size,
+        },
+    )
 
 
 def main() -> None:

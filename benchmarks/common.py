@@ -73,14 +73,22 @@ def start_server(
 ) -> subprocess.Popen[bytes]:
     """A real `atelier serve SERVICE` process on `url`, logging warnings only, with limits
     and quotas out of the way (the load comes from one client); `env` adds settings."""
-    environment = {**os.environ, "ATELIER_HOME": str(home), "ATELIER_DATABASE_URL": url,
-                   "ATELIER_LOG_LEVEL": "warning", "ATELIER_RATE_LIMIT_WRITE": "1000000/minute",
-                   "ATELIER_RATE_LIMIT_WORKER": "100000000/minute",
-                   "ATELIER_QUOTA_DAILY": "100000", **env}  # fmt: skip
+    environment = {
+        **os.environ,
+        "ATELIER_HOME": str(home),
+        "ATELIER_DATABASE_URL": url,
+        "ATELIER_LOG_LEVEL": "warning",
+        "ATELIER_RATE_LIMIT_WRITE": "1000000/minute",
+        "ATELIER_RATE_LIMIT_WORKER": "100000000/minute",
+        "ATELIER_QUOTA_DAILY": "100000",
+        **env,
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "atelier", "serve", service, "--port", str(port)],
-        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(300):
         try:
             if httpx.get(f"http://localhost:{port}/health", timeout=1).status_code == 200:

@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = [
     "benchmarks.bench_identity",
     "benchmarks.bench_grid",
+    "benchmarks.bench_flows",
     "benchmarks.bench_provenance",
     "benchmarks.bench_governance",
 ]

@@ -139,8 +139,21 @@ def cli_wallet(out: Path, chain: str = "evm", style: str = "chrome") -> tuple[st
 
     passphrase = out.parent / f"{out.name}.pass"
     passphrase.write_text("a long passphrase\n")
-    created = CliRunner().invoke(app, ["wallet", "create", "--chain", chain, "--style", style,
-                                       "--passphrase-file", str(passphrase), "--out", str(out)])  # fmt: skip
+    created = CliRunner().invoke(
+        app,
+        [
+            "wallet",
+            "create",
+            "--chain",
+            chain,
+            "--style",
+            style,
+            "--passphrase-file",
+            str(passphrase),
+            "--out",
+            str(out),
+        ],
+    )
     assert created.exit_code == 0, created.output
     profile = next(p for p in out.glob("*.json") if not p.name.endswith(".keystore.json"))
     return profile.stem, passphrase

@@ -42,19 +42,22 @@ def start_worker(
     home.mkdir(parents=True, exist_ok=True)
     with (home / f"worker-{name}.log").open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "atelier", "worker", "--server", server, "--name", name,
-             *extra],
-            env=atelier_env(home, ATELIER_API_KEY=api_key), stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [sys.executable, "-m", "atelier", "worker", "--server", server, "--name", name, *extra],
+            env=atelier_env(home, ATELIER_API_KEY=api_key),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def start_tasks(home: Path, database_url: str) -> subprocess.Popen[bytes]:
     """A real `atelier tasks` process (outbox events: provenance signs what the grid
     accepted, so jobs reach `done`)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "atelier", "tasks"], env=atelier_env(home, database_url),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [sys.executable, "-m", "atelier", "tasks"],
+        env=atelier_env(home, database_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> float:

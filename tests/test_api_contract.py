@@ -15,9 +15,14 @@ from atelier.core.runtime import Runtime
 from tests.grid.helpers import account_with_key
 from tests.servers import running_server
 
-CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",
-          "response_schema_conformance", "response_headers_conformance",
-          "negative_data_rejection"]  # fmt: skip
+CHECKS = [
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+    "negative_data_rejection",
+]
 
 
 def _schemathesis(
@@ -27,13 +32,36 @@ def _schemathesis(
     binary = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert binary is not None, "schemathesis is a dev dependency"
     result = subprocess.run(
-        [binary, "run", f"{url}/openapi.json", "--checks", ",".join(checks),
-         "--max-examples", "10", "--generation-deterministic", "--max-time", str(budget_s),
-         "--header", f"Authorization: Bearer {key}", "--request-timeout", "60",
-         "--phases", "examples,coverage,fuzzing,stateful", "--no-color",
-         "--report", "junit", "--report-dir", str(report), *scope],
-        capture_output=True, text=True, timeout=600, check=False, cwd=report.parent,
-    )  # fmt: skip
+        [
+            binary,
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            ",".join(checks),
+            "--max-examples",
+            "10",
+            "--generation-deterministic",
+            "--max-time",
+            str(budget_s),
+            "--header",
+            f"Authorization: Bearer {key}",
+            "--request-timeout",
+            "60",
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+            "--no-color",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(report),
+            *scope,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=report.parent,
+    )
     return "" if result.returncode == 0 else result.stdout[-20000:] + result.stderr[-2000:]
 
 
@@ -47,9 +75,19 @@ async def test_the_api_answers_as_documented(
     with running_server(tmp_path / "home", database_url, services, **generous) as url:
         # /events streams for as long as its job lasts; /embed answers a documented 503
         # (clip-not-configured) here, so it is checked apart, without the 5xx check.
-        everything = _schemathesis(url, key, tmp_path / "all", CHECKS, 90,
-                                   "--exclude-path-regex", "/events$", "--exclude-path", "/embed")  # fmt: skip
-        embed = _schemathesis(url, key, tmp_path / "embed", CHECKS[1:], 15,
-                              "--include-path", "/embed")  # fmt: skip
+        everything = _schemathesis(
+            url,
+            key,
+            tmp_path / "all",
+            CHECKS,
+            90,
+            "--exclude-path-regex",
+            "/events$",
+            "--exclude-path",
+            "/embed",
+        )
+        embed = _schemathesis(
+            url, key, tmp_path / "embed", CHECKS[1:], 15, "--include-path", "/embed"
+        )
     assert everything == "", everything
     assert embed == "", embed

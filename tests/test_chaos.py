@@ -39,9 +39,11 @@ GENEROUS = {f"ATELIER_RATE_LIMIT_{k}": "1000000/minute" for k in ("AUTH", "WRITE
 
 def _spawn(args: list[str], home: Path, database_url: str, log: Path, **env: str) -> Any:
     return subprocess.Popen(
-        [sys.executable, "-m", "atelier", *args], env=atelier_env(home, database_url, **env),
-        stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [sys.executable, "-m", "atelier", *args],
+        env=atelier_env(home, database_url, **env),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 async def _until(what: str, check: Any, timeout_s: float = 180) -> Any:
@@ -87,8 +89,13 @@ async def test_sigkill_mid_flight_loses_and_doubles_nothing(
         url = f"http://localhost:{port}"
 
         def api() -> Any:
-            process = _spawn(["serve", "grid", "provenance", "governance", "--port", str(port)],
-                             home, database_url, logs / "api.log", **env)  # fmt: skip
+            process = _spawn(
+                ["serve", "grid", "provenance", "governance", "--port", str(port)],
+                home,
+                database_url,
+                logs / "api.log",
+                **env,
+            )
             wait_healthy(url, process)
             return process
 
@@ -105,17 +112,19 @@ async def test_sigkill_mid_flight_loses_and_doubles_nothing(
             jobs = []
             for i in range(JOBS):
                 submitted = await _post(
-                    f"{url}/api/v1/generate", json={"kind": "image", "prompt": f"chaos {i}",
-                                                    "width": 256, "height": 256},
+                    f"{url}/api/v1/generate",
+                    json={"kind": "image", "prompt": f"chaos {i}", "width": 256, "height": 256},
                     headers={**creator_auth, "Idempotency-Key": f"job-{i}"},
-                )  # fmt: skip
+                )
                 assert submitted.status_code == 202, submitted.text
                 jobs.append(submitted.json()["id"])
 
             async def states() -> list[str]:
                 async with httpx.AsyncClient(timeout=30) as http:
-                    answers = [await http.get(f"{url}/api/v1/generate/status/{j}",
-                                              headers=creator_auth) for j in jobs]  # fmt: skip
+                    answers = [
+                        await http.get(f"{url}/api/v1/generate/status/{j}", headers=creator_auth)
+                        for j in jobs
+                    ]
                 return [a.json()["state"] for a in answers if a.status_code == 200]
 
             # 1. the generation worker dies holding a job; another takes over after the lease
@@ -131,9 +140,14 @@ async def test_sigkill_mid_flight_loses_and_doubles_nothing(
             processes["tasks"] = tasks()
 
             # 3. the API dies while votes come in; voters retry the same signed vote
-            proposal = await _post(f"{url}/api/proposals", headers={
-                "Authorization": f"Bearer {validator}", "Idempotency-Key": "chaos-proposal"},
-                json={"title": "Chaos?", "ends_at": "2099-01-01T00:00:00Z"})  # fmt: skip
+            proposal = await _post(
+                f"{url}/api/proposals",
+                headers={
+                    "Authorization": f"Bearer {validator}",
+                    "Idempotency-Key": "chaos-proposal",
+                },
+                json={"title": "Chaos?", "ends_at": "2099-01-01T00:00:00Z"},
+            )
             assert proposal.status_code == 201, proposal.text
             proposal_id = proposal.json()["id"]
             voters = [await verified_voter(client, runtime) for _ in range(VOTERS)]
@@ -149,8 +163,9 @@ async def test_sigkill_mid_flight_loses_and_doubles_nothing(
             for ballot in ballots:  # every voter sends theirs once more: nothing doubles
                 assert (await _post(f"{url}/api/vote", json=ballot)).status_code == 200
 
-            final = await _until("every job done", lambda: _all(states, {"done"}, len(jobs)),
-                                 timeout_s=240)  # fmt: skip
+            final = await _until(
+                "every job done", lambda: _all(states, {"done"}, len(jobs)), timeout_s=240
+            )
             assert final
         finally:
             for process in processes.values():
@@ -158,8 +173,9 @@ async def test_sigkill_mid_flight_loses_and_doubles_nothing(
                     process.kill()
                     process.wait()
 
-    await _assert_nothing_lost_or_doubled(runtime, [uuid.UUID(j) for j in jobs],
-                                          uuid.UUID(proposal_id))  # fmt: skip
+    await _assert_nothing_lost_or_doubled(
+        runtime, [uuid.UUID(j) for j in jobs], uuid.UUID(proposal_id)
+    )
 
 
 async def _any(states: Any, wanted: set[str]) -> bool:
@@ -175,15 +191,20 @@ async def _assert_nothing_lost_or_doubled(
     runtime: Runtime, jobs: list[uuid.UUID], proposal_id: uuid.UUID
 ) -> None:
     async with runtime.sessions() as session:
-        requests = list(await session.scalars(
-            select(GenerationRequest).where(GenerationRequest.id.in_(jobs))))  # fmt: skip
+        requests = list(
+            await session.scalars(select(GenerationRequest).where(GenerationRequest.id.in_(jobs)))
+        )
         assert {r.state for r in requests} == {"done"} and len(requests) == len(jobs)
-        artifacts = list(await session.scalars(
-            select(Artifact).where(Artifact.request_id.in_(jobs))))  # fmt: skip
+        artifacts = list(
+            await session.scalars(select(Artifact).where(Artifact.request_id.in_(jobs)))
+        )
         assert len(artifacts) == len(jobs)  # one accepted result per job
         ids = [a.id for a in artifacts]
-        records = list(await session.scalars(
-            select(ProvenanceRecord).where(ProvenanceRecord.artifact_id.in_(ids))))  # fmt: skip
+        records = list(
+            await session.scalars(
+                select(ProvenanceRecord).where(ProvenanceRecord.artifact_id.in_(ids))
+            )
+        )
         assert len(records) == len(jobs)
         for record in records:
             assert record.manifest_state == "signed", record.error
@@ -209,15 +230,24 @@ async def _assert_nothing_lost_or_doubled(
             select(func.count()).select_from(CorpusItem).where(CorpusItem.artifact_id.in_(ids))
         )
         assert corpus == len(jobs)  # each artifact joined the corpus once
-        events = list(await session.scalars(select(OutboxEvent.id).where(
-            OutboxEvent.topic == ArtifactAccepted.topic,
-            OutboxEvent.payload["request_id"].astext.in_([str(j) for j in jobs]))))  # fmt: skip
+        events = list(
+            await session.scalars(
+                select(OutboxEvent.id).where(
+                    OutboxEvent.topic == ArtifactAccepted.topic,
+                    OutboxEvent.payload["request_id"].astext.in_([str(j) for j in jobs]),
+                )
+            )
+        )
         assert len(events) == len(jobs)  # one event per accepted result
-        deliveries = await session.scalar(select(func.count()).select_from(OutboxDelivery)
-                                          .where(OutboxDelivery.event_id.in_(events)))  # fmt: skip
+        deliveries = await session.scalar(
+            select(func.count())
+            .select_from(OutboxDelivery)
+            .where(OutboxDelivery.event_id.in_(events))
+        )
         assert deliveries == 2 * len(jobs)  # provenance and governance, once each
-        job_proposals = await session.scalar(select(func.count()).select_from(Proposal)
-                                             .where(Proposal.job_id.in_(jobs)))  # fmt: skip
+        job_proposals = await session.scalar(
+            select(func.count()).select_from(Proposal).where(Proposal.job_id.in_(jobs))
+        )
         assert job_proposals == len(jobs)
         votes = list(await session.scalars(select(Vote).where(Vote.proposal_id == proposal_id)))
         assert len(votes) == VOTERS and len({v.voter for v in votes}) == VOTERS

@@ -50,8 +50,10 @@ def test_up_serves_the_whole_flow_and_stops_cleanly(tmp_path: Path, stop_signal:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "atelier", "up", "--port", str(port)],
-        env=atelier_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=atelier_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://localhost:{port}"
     second = None
     try:
@@ -60,8 +62,9 @@ def test_up_serves_the_whole_flow_and_stops_cleanly(tmp_path: Path, stop_signal:
 
         # The full sign-up flow: the email is sent by the task worker `up` runs.
         address = unique_email("up")
-        registered = httpx.post(f"{url}/api/v1/auth/register",
-                                json={"email": address, "password": STRONG_PASSWORD})  # fmt: skip
+        registered = httpx.post(
+            f"{url}/api/v1/auth/register", json={"email": address, "password": STRONG_PASSWORD}
+        )
         assert registered.status_code == 202
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -73,17 +76,21 @@ def test_up_serves_the_whole_flow_and_stops_cleanly(tmp_path: Path, stop_signal:
         else:
             raise AssertionError("no verification email from the task worker")
         assert httpx.get(f"{url}/api/v1/auth/verify-email", params={"token": token}).is_success
-        login = httpx.post(f"{url}/api/v1/auth/login",
-                           json={"email": address, "password": STRONG_PASSWORD})  # fmt: skip
+        login = httpx.post(
+            f"{url}/api/v1/auth/login", json={"email": address, "password": STRONG_PASSWORD}
+        )
         assert login.status_code == 200
 
         # The built-in worker turns jobs into validated files that open.
         access = {"Authorization": f"Bearer {login.json()['access_token']}"}
         jobs = {
-            kind: httpx.post(f"{url}/api/v1/generate", headers=access,
-                             json={"kind": kind, "prompt": "Hello from make run."}).json()["id"]
+            kind: httpx.post(
+                f"{url}/api/v1/generate",
+                headers=access,
+                json={"kind": kind, "prompt": "Hello from make run."},
+            ).json()["id"]
             for kind in ("image", "music", "speech")
-        }  # fmt: skip
+        }
         magic = {"image": b"\x89PNG", "music": b"RIFF", "speech": b"RIFF"}
         models = {"image": "procedural-v1", "music": "synth-v1", "speech": "espeak-ng"}
         for kind, job_id in jobs.items():
@@ -106,8 +113,10 @@ def test_up_serves_the_whole_flow_and_stops_cleanly(tmp_path: Path, stop_signal:
         other_port = free_port()
         second = subprocess.Popen(
             [sys.executable, "-m", "atelier", "serve", "provenance", "--port", str(other_port)],
-            env=atelier_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=atelier_env(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         wait_healthy(f"http://localhost:{other_port}", second)
         health = httpx.get(f"http://localhost:{other_port}/health").json()
         assert health["services"] == ["provenance"]
@@ -187,8 +196,10 @@ def test_a_killed_process_does_not_keep_postgres_running(tmp_path: Path) -> None
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "atelier", "serve", "provenance", "--port", str(port)],
-            env=atelier_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=atelier_env(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://localhost:{port}"
         wait_healthy(url, process)
         return process, url

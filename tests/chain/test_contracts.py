@@ -772,19 +772,26 @@ def test_relayed_only_proposals_take_only_the_owners_relays(chain: Chain) -> Non
     end = chain.w3.eth.get_block("latest")["timestamp"] + PERIOD
     send(chain.voting.functions.createRelayedProposal(JOB, chain.block() - 1, end, 1), chain.owner)
     assert chain.proposal()["relayedOnly"] is True
-    assert_reverts(chain.voting, "RelayedOnly",
-                   lambda: chain.voting.functions.voteOnUpgrade(JOB, True, "").transact(
-                       {"from": chain.accounts[2]}))  # fmt: skip
-    message = typed_vote(chain.w3.eth.chain_id, chain.voting.address, JOB, voter.address,
-                         "approve")  # fmt: skip
+    assert_reverts(
+        chain.voting,
+        "RelayedOnly",
+        lambda: chain.voting.functions.voteOnUpgrade(JOB, True, "").transact(
+            {"from": chain.accounts[2]}
+        ),
+    )
+    message = typed_vote(chain.w3.eth.chain_id, chain.voting.address, JOB, voter.address, "approve")
     signature = sign_vote(voter, message)
-    relay = chain.voting.functions.voteBySig(JOB, voter.address, "approve", "", 1_700_000_000,
-                                             signature)  # fmt: skip
-    assert_reverts(chain.voting, "RelayedOnly",
-                   lambda: relay.transact({"from": chain.accounts[6]}))  # fmt: skip
+    relay = chain.voting.functions.voteBySig(
+        JOB, voter.address, "approve", "", 1_700_000_000, signature
+    )
+    assert_reverts(chain.voting, "RelayedOnly", lambda: relay.transact({"from": chain.accounts[6]}))
     receipt = send(relay, chain.owner)
     (cast,) = chain.voting.events.VoteCast().process_receipt(receipt)
     assert cast["args"]["weight"] == 1  # no tokens needed: one vote per relayed wallet
-    assert_reverts(chain.voting, "OwnableUnauthorizedAccount",
-                   lambda: chain.voting.functions.createRelayedProposal(
-                       JOB2, chain.block() - 1, end, 1).transact({"from": chain.accounts[1]}))  # fmt: skip
+    assert_reverts(
+        chain.voting,
+        "OwnableUnauthorizedAccount",
+        lambda: chain.voting.functions.createRelayedProposal(
+            JOB2, chain.block() - 1, end, 1
+        ).transact({"from": chain.accounts[1]}),
+    )

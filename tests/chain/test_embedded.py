@@ -26,10 +26,18 @@ def test_the_platform_key_is_sealed_and_owns_the_contracts(tmp_path: Path) -> No
     chain = EmbeddedChain(settings)
     stored = (tmp_path / "secrets" / "chain-platform.key").read_text()
     assert chain.key.key.hex()[2:] not in stored and bytes(chain.key.key).hex() not in stored
-    voting = chain.w3.eth.contract(address=chain.deployment.voting,
-                                   abi=[{"name": "owner", "type": "function", "inputs": [],
-                                         "outputs": [{"type": "address"}],
-                                         "stateMutability": "view"}])  # fmt: skip
+    voting = chain.w3.eth.contract(
+        address=chain.deployment.voting,
+        abi=[
+            {
+                "name": "owner",
+                "type": "function",
+                "inputs": [],
+                "outputs": [{"type": "address"}],
+                "stateMutability": "view",
+            }
+        ],
+    )
     assert voting.functions.owner().call() == chain.key.address
     assert chain.key.address not in chain.w3.eth.accounts  # not one the node lends
 
@@ -38,9 +46,15 @@ def test_state_survives_a_restart_with_the_same_blocks(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, "postgresql://unused")
     first = EmbeddedChain(settings)
     friend = Account.create().address
-    tx = {"to": friend, "value": 12345, "gas": 21000, "chainId": first.w3.eth.chain_id,
-          "nonce": first.w3.eth.get_transaction_count(first.key.address),
-          "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1}  # fmt: skip
+    tx = {
+        "to": friend,
+        "value": 12345,
+        "gas": 21000,
+        "chainId": first.w3.eth.chain_id,
+        "nonce": first.w3.eth.get_transaction_count(first.key.address),
+        "maxFeePerGas": 10**10,
+        "maxPriorityFeePerGas": 1,
+    }
     first.w3.eth.send_raw_transaction(first.key.sign_transaction(tx).raw_transaction)
     head = first.w3.eth.get_block("latest")
     with pytest.raises(ChainInUse):  # one process's chain: a second opener is refused
@@ -59,9 +73,17 @@ def test_state_survives_a_restart_with_the_same_blocks(tmp_path: Path) -> None:
     assert third.w3.eth.get_block("latest")["hash"] == head["hash"]
 
 
-METHODS_REFUSED = ["eth_sendTransaction", "eth_sign", "eth_signTypedData_v4", "evm_snapshot",
-                   "evm_mine", "testing_timeTravel", "personal_unlockAccount",
-                   "personal_sendTransaction", "eth_signTransaction"]  # fmt: skip
+METHODS_REFUSED = [
+    "eth_sendTransaction",
+    "eth_sign",
+    "eth_signTypedData_v4",
+    "evm_snapshot",
+    "evm_mine",
+    "testing_timeTravel",
+    "personal_unlockAccount",
+    "personal_sendTransaction",
+    "eth_signTransaction",
+]
 
 
 async def test_the_rpc_endpoint_lends_no_account(
@@ -69,17 +91,29 @@ async def test_the_rpc_endpoint_lends_no_account(
 ) -> None:
     """Anyone could move the token supply, vote from any account, or travel in time."""
     for method in METHODS_REFUSED:
-        answer = (await client.post("/chain/rpc", json={"id": 1, "method": method,
-                                                        "params": []})).json()  # fmt: skip
+        answer = (
+            await client.post("/chain/rpc", json={"id": 1, "method": method, "params": []})
+        ).json()
         assert answer["error"]["code"] == -32601, (method, answer)
     accounts = (await client.post("/chain/rpc", json={"id": 2, "method": "eth_accounts"})).json()
     assert accounts["result"] == []
     unfunded = Account.create()
-    raw = unfunded.sign_transaction({"to": unfunded.address, "value": 1, "gas": 21000,
-                                     "chainId": (await client.get("/api/chain")).json()["chain_id"],
-                                     "nonce": 0, "gasPrice": 10**9}).raw_transaction  # fmt: skip
-    sent = (await client.post("/chain/rpc", json={"id": 3, "method": "eth_sendRawTransaction",
-                                                  "params": ["0x" + raw.hex()]})).json()  # fmt: skip
+    raw = unfunded.sign_transaction(
+        {
+            "to": unfunded.address,
+            "value": 1,
+            "gas": 21000,
+            "chainId": (await client.get("/api/chain")).json()["chain_id"],
+            "nonce": 0,
+            "gasPrice": 10**9,
+        }
+    ).raw_transaction
+    sent = (
+        await client.post(
+            "/chain/rpc",
+            json={"id": 3, "method": "eth_sendRawTransaction", "params": ["0x" + raw.hex()]},
+        )
+    ).json()
     assert sent.get("error", {}).get("code") != -32601  # it reaches the node (which refuses it)
     info = (await client.get("/api/chain")).json()
     assert Web3.is_checksum_address(info["relayer"])
@@ -105,9 +139,10 @@ def test_a_restarted_server_keeps_its_chain(
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "atelier", "serve", *services, "--port", str(port)],
-            env=atelier_env(home, database_url), stdout=subprocess.PIPE,
+            env=atelier_env(home, database_url),
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
         url = f"http://localhost:{port}"
         wait_healthy(url, process)
         return process, url

@@ -127,9 +127,12 @@ async def test_smtp_adapter_against_a_real_smtp_server() -> None:
     ("level", "json_logs"), [("info", False), ("debug", False), ("info", True), ("debug", True)]
 )
 async def test_a_failing_route_leaks_no_secret_into_the_log(
-    capsys: pytest.CaptureFixture[str], settings: Settings, runtime: Runtime,
-    level: str, json_logs: bool,
-) -> None:  # fmt: skip
+    capsys: pytest.CaptureFixture[str],
+    settings: Settings,
+    runtime: Runtime,
+    level: str,
+    json_logs: bool,
+) -> None:
     """A 500's traceback used to print local variables (rich's console traceback), the request's
     Authorization header among them; the key and token also ride in the exception's text."""
     key = "atl_live_" + "ab12" * 12
@@ -168,11 +171,14 @@ def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path) -> None:
     from atelier.cli import app
     from tests.servers import atelier_env
 
-    for name, value, says in (("ATELIER_GRID_LEASE_MIN_S", "0", "greater than or equal to 1"),
-                              ("ATELIER_PORT", "abc", "valid integer"),
-                              ("ATELIER_WALLET_KEY", "x" * 64, None)):  # fmt: skip
-        result = CliRunner().invoke(app, ["up"], env=atelier_env(tmp_path, **{name: value},
-                                                                COLUMNS="300"))  # fmt: skip
+    for name, value, says in (
+        ("ATELIER_GRID_LEASE_MIN_S", "0", "greater than or equal to 1"),
+        ("ATELIER_PORT", "abc", "valid integer"),
+        ("ATELIER_WALLET_KEY", "x" * 64, None),
+    ):
+        result = CliRunner().invoke(
+            app, ["up"], env=atelier_env(tmp_path, **{name: value}, COLUMNS="300")
+        )
         assert result.exit_code == 2
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {name}"), result.output

@@ -121,8 +121,10 @@ async def test_steps_commit_one_by_one_and_a_run_ends_once(runtime: Runtime) -> 
         view = await flows.run_of(session, SHOP.name, key)
     assert view is not None and view.state == "succeeded"
     assert [(n, s.shown) for n, s in view.steps.items()] == [
-        ("price", "done"), ("charge", "charged 400"), ("ship", "done")
-    ]  # fmt: skip
+        ("price", "done"),
+        ("charge", "charged 400"),
+        ("ship", "done"),
+    ]
 
 
 async def test_a_failing_step_is_retried_alone(runtime: Runtime) -> None:
@@ -172,9 +174,12 @@ async def test_a_step_another_runner_closed_first_rolls_back(runtime: Runtime) -
     async def price_twice(ctx: StepContext[Order]) -> None:
         async with runtime.sessions() as other, other.begin():  # the other runner commits
             await other.execute(
-                text("INSERT INTO flow_steps (run_id, name, state, attempts) "
-                     "VALUES (:r, 'price', 'done', 0)"), {"r": ctx.run_id}
-            )  # fmt: skip
+                text(
+                    "INSERT INTO flow_steps (run_id, name, state, attempts) "
+                    "VALUES (:r, 'price', 'done', 0)"
+                ),
+                {"r": ctx.run_id},
+            )
         async with ctx.finish() as session:
             await _mark(session, ctx.key, "raced price")
 

@@ -37,8 +37,9 @@ async def test_deep_json_is_refused_everywhere(client: httpx.AsyncClient) -> Non
             assert response.headers["content-type"] == "application/problem+json"
             assert response.json()["type"] == "/problems/invalid-json"
     shallow = b'{"email": ' + b"[" * 20 + b"]" * 20 + b', "password": "x"}'
-    answered = await client.post("/api/v1/auth/login", content=shallow,
-                                 headers={"content-type": "application/json"})  # fmt: skip
+    answered = await client.post(
+        "/api/v1/auth/login", content=shallow, headers={"content-type": "application/json"}
+    )
     assert answered.status_code == 422
     assert answered.json()["type"] == "/problems/invalid-input"
 
@@ -61,8 +62,12 @@ async def test_the_embedded_chain_leaves_the_recursion_limit_alone(runtime: Runt
 def test_a_real_server_survives_a_deep_body(tmp_path: Path, database_url: str) -> None:
     with running_server(tmp_path / "home", database_url, ["grid", "governance"]) as url:
         for _ in range(3):
-            hit = httpx.post(f"{url}/api/v1/auth/login", content=DEEP,
-                             headers={"content-type": "application/json"}, timeout=30)  # fmt: skip
+            hit = httpx.post(
+                f"{url}/api/v1/auth/login",
+                content=DEEP,
+                headers={"content-type": "application/json"},
+                timeout=30,
+            )
             assert hit.status_code == 422, hit.text
         assert httpx.get(f"{url}/health", timeout=5).status_code == 200
 
@@ -70,26 +75,54 @@ def test_a_real_server_survives_a_deep_body(tmp_path: Path, database_url: str) -
 NUL = "\\u0000"
 WORKER = '"kinds": ["image"], "models": ["procedural-v1"]'
 UNSTORABLE = [
-    ("POST", "/api/v1/workers/register", f'{{"name": "w1", "kinds": ["image"], "models": ["m{NUL}"]}}'),
+    (
+        "POST",
+        "/api/v1/workers/register",
+        f'{{"name": "w1", "kinds": ["image"], "models": ["m{NUL}"]}}',
+    ),
     ("POST", "/api/v1/workers/heartbeat", f'{{"name": "w{NUL}"}}'),
     ("POST", "/api/v1/workers/pop", f'{{"name": "w1", "kinds": ["image"], "models": ["{NUL}"]}}'),
-    ("POST", "/api/v1/workers/pop", f'{{"name": "w1", {WORKER}, "max_pixels": 9223372036854775808}}'),
-    ("POST", "/api/v1/workers/register", f'{{"name": "w1", {WORKER}, "max_pixels": 9223372036854775808}}'),
+    (
+        "POST",
+        "/api/v1/workers/pop",
+        f'{{"name": "w1", {WORKER}, "max_pixels": 9223372036854775808}}',
+    ),
+    (
+        "POST",
+        "/api/v1/workers/register",
+        f'{{"name": "w1", {WORKER}, "max_pixels": 9223372036854775808}}',
+    ),
     ("POST", "/api/v1/generate", f'{{"kind": "image", "prompt": "a fox{NUL}"}}'),
     ("POST", "/api/v1/generate", f'{{"kind": "image", "prompt": "fox", "model": "m{NUL}"}}'),
     ("POST", "/api/v1/generate", f'{{"kind": "speech", "prompt": "hi", "voice": "en{NUL}"}}'),
     ("POST", "/api/v1/generate", '{"kind": "image", "prompt": "lone \\ud800 surrogate"}'),
     ("POST", "/api/jobs", f'{{"scene": "city{NUL}"}}'),
     ("POST", "/api/proposals", f'{{"title": "t{NUL}", "ends_at": "2099-01-01T00:00:00Z"}}'),
-    ("POST", "/api/proposals", f'{{"title": "t", "choices": ["a{NUL}", "b"], "ends_at": "2099-01-01T00:00:00Z"}}'),
-    ("POST", "/api/proposals", f'{{"title": "t", "strategy_params": {{"to{NUL}ken": "x"}}, "ends_at": "2099-01-01T00:00:00Z"}}'),
+    (
+        "POST",
+        "/api/proposals",
+        f'{{"title": "t", "choices": ["a{NUL}", "b"], "ends_at": "2099-01-01T00:00:00Z"}}',
+    ),
+    (
+        "POST",
+        "/api/proposals",
+        f'{{"title": "t", "strategy_params": {{"to{NUL}ken": "x"}}, "ends_at": "2099-01-01T00:00:00Z"}}',
+    ),
     ("POST", "/api/proposals", '{"title": "t", "ends_at": "9999-12-31T00:00:00Z"}'),
     ("POST", "/api/proposals", '{"title": "t", "ends_at": "2099-01-01T00:00:00"}'),
-    ("POST", "/api/proposals", '{"title": "t", "quorum": 1e999999, "ends_at": "2099-01-01T00:00:00Z"}'),
-    ("POST", "/api/proposals", '{"title": "t", "quorum": "NaN", "ends_at": "2099-01-01T00:00:00Z"}'),
+    (
+        "POST",
+        "/api/proposals",
+        '{"title": "t", "quorum": 1e999999, "ends_at": "2099-01-01T00:00:00Z"}',
+    ),
+    (
+        "POST",
+        "/api/proposals",
+        '{"title": "t", "quorum": "NaN", "ends_at": "2099-01-01T00:00:00Z"}',
+    ),
     ("PUT", "/api/v1/user/profile", f'{{"display_name": "Ada{NUL}"}}'),
     ("POST", "/api/music/style", f'{{"wallet": "0x{"0" * 40}", "truck_style": "chrome{NUL}"}}'),
-]  # fmt: skip
+]
 SESSION_ONLY = [
     ("POST", "/api/v1/user/api-keys", f'{{"name": "key{NUL}"}}'),
     ("POST", "/api/v1/user/wallets/custodial", f'{{"label": "mine{NUL}"}}'),
@@ -141,9 +174,12 @@ async def test_a_form_label_with_a_nul_is_refused(
     from tests.storage.test_media_limits import gigahertz_wav
 
     _, validator = await account_with_key(runtime, ["validator"])
-    response = await client.post("/index", headers=bearer(validator),
-                                 files={"file": ("x.wav", gigahertz_wav())},
-                                 data={"label": "known\x00work"})  # fmt: skip
+    response = await client.post(
+        "/index",
+        headers=bearer(validator),
+        files={"file": ("x.wav", gigahertz_wav())},
+        data={"label": "known\x00work"},
+    )
     assert response.status_code == 422
     assert any(e["loc"][-1] == "label" for e in response.json()["errors"])
 
@@ -160,8 +196,10 @@ def test_polled_routes_log_at_debug(capsys: pytest.CaptureFixture[str]) -> None:
     from atelier.core.config import Settings
     from atelier.server.app import create_app
 
-    app = create_app(Settings(_env_file=None, database_url="postgresql://unused/x"),  # type: ignore[call-arg]
-                     services=["engine"])  # fmt: skip
+    app = create_app(
+        Settings(_env_file=None, database_url="postgresql://unused/x"),  # type: ignore[call-arg]
+        services=["engine"],
+    )
     http = TestClient(app)  # no lifespan: these two routes need no database
     assert http.get("/health").status_code == 200
     assert http.get("/nope").status_code == 404

@@ -119,11 +119,13 @@ def test_a_real_server_ignores_forged_forwarded_for(tmp_path: Path, pg_server: A
     database_url = fresh_database(pg_server, "forwarded")  # counters of its own
     with running_server(tmp_path / "home", database_url, ["grid"], **env) as url:
         statuses = [
-            httpx.post(f"{url}/api/v1/auth/login",
-                       json={"email": "x@example.org", "password": "Nope-nope-1"},
-                       headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+            httpx.post(
+                f"{url}/api/v1/auth/login",
+                json={"email": "x@example.org", "password": "Nope-nope-1"},
+                headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            ).status_code
             for i in range(5)
-        ]  # fmt: skip
+        ]
     assert statuses[:3] == [401] * 3
     assert statuses[3:] == [429, 429]
 
@@ -143,8 +145,12 @@ async def test_the_openapi_document_declares_problems(client: httpx.AsyncClient)
     spec = (await client.get("/openapi.json")).json()
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     assert spec["components"]["schemas"]["Problem"]["required"] == [
-        "type", "title", "status", "detail", "instance"
-    ]  # fmt: skip
+        "type",
+        "title",
+        "status",
+        "detail",
+        "instance",
+    ]
     generate = spec["paths"]["/api/v1/generate"]["post"]["responses"]
     assert {"401", "403", "413", "422", "429", "default"} <= set(generate)
     assert list(generate["422"]["content"]) == ["application/problem+json"]

@@ -20,9 +20,10 @@ def test_models_match_migrations(pg_server: Any) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = [
-            d for d in compare_metadata(context, metadata)
+            d
+            for d in compare_metadata(context, metadata)
             if not (isinstance(d, tuple) and "procrastinate" in str(d))
-        ]  # fmt: skip
+        ]
     engine.dispose()
     assert diff == []
 

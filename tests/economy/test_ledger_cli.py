@@ -19,8 +19,9 @@ def test_credit_debit_balance_and_refusals(database_url: str) -> None:
         return result.exit_code, result.output
 
     assert run("credit", wallet.lower(), "16", "--memo", "contributor") == (
-        0, f"{wallet}: balance 16\n",
-    )  # fmt: skip
+        0,
+        f"{wallet}: balance 16\n",
+    )
     code, output = run("debit", wallet, "20")
     assert code == 2 and "holds less than 20" in output
     assert run("balance", wallet) == (0, f"{wallet}: balance 16\n")  # nothing was lost

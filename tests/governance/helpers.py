@@ -25,16 +25,25 @@ def sign(account: LocalAccount, typed: dict[str, Any]) -> str:
 async def proposal(
     client: httpx.AsyncClient, token: str, *, seconds: float = 600, **fields: Any
 ) -> dict[str, Any]:
-    body = {"title": "Paint the truck chrome?",
-            "ends_at": (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(), **fields}  # fmt: skip
+    body = {
+        "title": "Paint the truck chrome?",
+        "ends_at": (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(),
+        **fields,
+    }
     response = await client.post("/api/proposals", headers=bearer(token), json=body)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
 
 
-async def typed_data(client: httpx.AsyncClient, some_id: str, wallet: str, vote: str,
-                     reason: str = "", timestamp: int | None = None) -> dict[str, Any]:  # fmt: skip
+async def typed_data(
+    client: httpx.AsyncClient,
+    some_id: str,
+    wallet: str,
+    vote: str,
+    reason: str = "",
+    timestamp: int | None = None,
+) -> dict[str, Any]:
     params: dict[str, Any] = {"wallet": wallet, "vote": vote, "reason": reason}
     if timestamp is not None:
         params["timestamp"] = timestamp
@@ -45,12 +54,23 @@ async def typed_data(client: httpx.AsyncClient, some_id: str, wallet: str, vote:
 
 
 async def signed_vote(
-    client: httpx.AsyncClient, some_id: str, account: LocalAccount, vote: str,
-    reason: str = "", timestamp: int | None = None, key: str = "proposal_id",
-) -> dict[str, Any]:  # fmt: skip
+    client: httpx.AsyncClient,
+    some_id: str,
+    account: LocalAccount,
+    vote: str,
+    reason: str = "",
+    timestamp: int | None = None,
+    key: str = "proposal_id",
+) -> dict[str, Any]:
     typed = await typed_data(client, some_id, account.address, vote, reason, timestamp)
-    return {key: some_id, "wallet": account.address, "vote": vote, "reason": reason,
-            "timestamp": typed["message"]["timestamp"], "signature": sign(account, typed)}  # fmt: skip
+    return {
+        key: some_id,
+        "wallet": account.address,
+        "vote": vote,
+        "reason": reason,
+        "timestamp": typed["message"]["timestamp"],
+        "signature": sign(account, typed),
+    }
 
 
 async def give_tokens(runtime: Runtime, to: str, amount: int) -> int:
@@ -97,10 +117,16 @@ async def verified_voter(client: httpx.AsyncClient, runtime: Runtime) -> LocalAc
     user_id, _ = await account_with_key(runtime)
     session = bearer(await session_for(runtime, user_id))
     account: LocalAccount = Account.create()
-    challenge = await client.post("/api/v1/user/wallets/challenge", headers=session,
-                                  json={"chain": "evm", "address": account.address})  # fmt: skip
+    challenge = await client.post(
+        "/api/v1/user/wallets/challenge",
+        headers=session,
+        json={"chain": "evm", "address": account.address},
+    )
     message = challenge.json()["message"]
-    linked = await client.post("/api/v1/user/wallets", headers=session, json={
-        "chain": "evm", "message": message, "signature": eth_sign(account, message)})  # fmt: skip
+    linked = await client.post(
+        "/api/v1/user/wallets",
+        headers=session,
+        json={"chain": "evm", "message": message, "signature": eth_sign(account, message)},
+    )
     assert linked.status_code == 201, linked.text
     return account

@@ -105,8 +105,11 @@ async def test_reorg_leaves_no_phantom_votes(client: httpx.AsyncClient, runtime:
     assert (await client.post("/api/vote", json=body)).status_code == 201
     await scheduled.chain_tick(runtime)  # mirrored, relayed, confirmed
     direct_voter = chain.w3.eth.accounts[4]
-    await chain.run(lambda c: c.voting.functions.voteOnUpgrade(key, False, "direct").transact(
-        {"from": direct_voter}))  # fmt: skip
+    await chain.run(
+        lambda c: c.voting.functions.voteOnUpgrade(key, False, "direct").transact(
+            {"from": direct_voter}
+        )
+    )
     await scheduled.chain_tick(runtime)
     before = await _votes(client, created["id"])
     assert sorted(v["source"] for v in before["votes"]) == ["chain", "offchain"]
@@ -143,25 +146,33 @@ async def test_reorg_leaves_no_phantom_votes(client: httpx.AsyncClient, runtime:
 async def test_embedded_rpc_answers_as_a_node(client: httpx.AsyncClient, runtime: Runtime) -> None:
     info = (await client.get("/api/chain")).json()
     assert info["embedded"] is True and info["rpc_url"].endswith("/chain/rpc")
-    batch = await client.post("/chain/rpc", json=[
-        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-        {"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber"},
-    ])  # fmt: skip
+    batch = await client.post(
+        "/chain/rpc",
+        json=[
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+            {"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber"},
+        ],
+    )
     assert [a["id"] for a in batch.json()] == [1, 2]
     assert int(batch.json()[0]["result"], 16) == info["chain_id"]
     # a revert comes back as JSON-RPC error 3 with the custom error's data
     chain = await chain_for(runtime)
     data = chain.voting.encode_abi("applyUpgrade", [b"\x01" * 32])
-    call = {"jsonrpc": "2.0", "id": 3, "method": "eth_call",
-            "params": [{"to": info["voting"], "data": data}, "latest"]}  # fmt: skip
+    call = {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "eth_call",
+        "params": [{"to": info["voting"], "data": data}, "latest"],
+    }
     reverted = (await client.post("/chain/rpc", json=call)).json()
     assert reverted["error"]["code"] == 3
     assert reverted["error"]["data"].startswith("0x")
     unknown = (await client.post("/chain/rpc", json={"id": 4, "method": "eth_nope"})).json()
     assert "error" in unknown
     for bad in (b"not json", b"{}", b"[]", b'[{"id": 1}]'):
-        response = await client.post("/chain/rpc", content=bad,
-                                     headers={"content-type": "application/json"})  # fmt: skip
+        response = await client.post(
+            "/chain/rpc", content=bad, headers={"content-type": "application/json"}
+        )
         assert response.status_code == 422, bad
         assert response.json()["type"].endswith("/invalid-json-rpc")
 
@@ -234,8 +245,10 @@ async def test_the_relayers_gas_is_for_verified_people_within_a_budget(
             body = await signed_vote(client, second["id"], wallet, "approve")
             assert (await client.post("/api/vote", json=body)).status_code == 201
         await scheduled.chain_tick(runtime)
-        statuses = sorted(v["relay_error"] or v["relay_status"]
-                          for v in (await _votes(client, second["id"]))["votes"])  # fmt: skip
+        statuses = sorted(
+            v["relay_error"] or v["relay_status"]
+            for v in (await _votes(client, second["id"]))["votes"]
+        )
         assert statuses == sorted(["confirmed", relay.BUDGET_SPENT])
     finally:
         runtime.settings.chain_relay_budget_daily = budget
@@ -247,10 +260,18 @@ async def _link(client: httpx.AsyncClient, runtime: Runtime, user_id: Any) -> An
 
     session = bearer(await session_for(runtime, user_id))
     account = Account.create()
-    message = (await client.post("/api/v1/user/wallets/challenge", headers=session,
-                                 json={"chain": "evm", "address": account.address})).json()["message"]  # fmt: skip
-    linked = await client.post("/api/v1/user/wallets", headers=session, json={
-        "chain": "evm", "message": message, "signature": eth_sign(account, message)})  # fmt: skip
+    message = (
+        await client.post(
+            "/api/v1/user/wallets/challenge",
+            headers=session,
+            json={"chain": "evm", "address": account.address},
+        )
+    ).json()["message"]
+    linked = await client.post(
+        "/api/v1/user/wallets",
+        headers=session,
+        json={"chain": "evm", "message": message, "signature": eth_sign(account, message)},
+    )
     assert linked.status_code == 201
     return account
 

@@ -25,15 +25,24 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
 ) -> None:
     creator_id, key = await account_with_key(runtime)
     signed_in = await session_for(runtime, creator_id)
-    wallet = (await client.post("/api/v1/user/wallets/custodial",
-                                headers=bearer(signed_in))).json()  # fmt: skip
-    style = await client.post("/api/music/style", headers=bearer(key), json={
-        "wallet": wallet["address"], "truck_style": "graffiti", "mood": "upbeat"})  # fmt: skip
+    wallet = (await client.post("/api/v1/user/wallets/custodial", headers=bearer(signed_in))).json()
+    style = await client.post(
+        "/api/music/style",
+        headers=bearer(key),
+        json={"wallet": wallet["address"], "truck_style": "graffiti", "mood": "upbeat"},
+    )
     assert style.json()["music_genre"] == "hip-hop"
 
     grid = asgi_client(client, key)
-    job = await grid.generate({"kind": "image", "prompt": "chrome truck at dusk",
-                               "width": 64, "height": 64, "wallet": wallet["address"]})  # fmt: skip
+    job = await grid.generate(
+        {
+            "kind": "image",
+            "prompt": "chrome truck at dusk",
+            "width": 64,
+            "height": 64,
+            "wallet": wallet["address"],
+        }
+    )
     _, volunteer = await account_with_key(runtime)
     async with worker_loop(client, volunteer, "render", tmp_path, max_jobs=1) as loop:
         await asyncio.wait_for(loop.run(), 60)
@@ -51,8 +60,9 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
     assert refused.status_code == 403 and refused.json()["type"].endswith("/no-voting-power")
     voters = [await verified_voter(client, runtime) for _ in range(3)]
     for account, choice in zip(voters, ["approve", "approve", "reject"], strict=True):
-        body = await signed_vote(client, str(job.id), account, choice, reason=f"{choice}: lighting",
-                                 key="job_id")  # fmt: skip
+        body = await signed_vote(
+            client, str(job.id), account, choice, reason=f"{choice}: lighting", key="job_id"
+        )
         assert (await client.post("/api/vote", json=body)).status_code == 201
     tally = (await client.get(f"/api/vote/{job.id}")).json()
     assert tally["tally"] == {"approve": "2", "reject": "1"}
@@ -85,14 +95,19 @@ async def test_finished_job_is_voted_relayed_applied_and_personalized(
     usage_before = (await client.get("/api/v1/user/usage", headers=bearer(key))).json()
     await drain_tasks(runtime)  # governance.upgrade_applied → music personalization
     async with runtime.sessions() as session:
-        tracks = list(await session.scalars(
-            select(GenerationRequest).where(GenerationRequest.user_id == creator_id,
-                                            GenerationRequest.kind == "music")
-        ))  # fmt: skip
+        tracks = list(
+            await session.scalars(
+                select(GenerationRequest).where(
+                    GenerationRequest.user_id == creator_id, GenerationRequest.kind == "music"
+                )
+            )
+        )
     assert len(tracks) == 1
     assert tracks[0].options == {"personalizes": str(job.id)}
     assert tracks[0].params["genre"] == "hip-hop"
     usage = (await client.get("/api/v1/user/usage", headers=bearer(key))).json()
     assert (usage["used"], usage["reserved"]) == (usage_before["used"], usage_before["reserved"])
-    again = await scheduled.chain_tick(runtime)  # applyUpgrade twice is refused on chain; nothing happens
+    again = await scheduled.chain_tick(
+        runtime
+    )  # applyUpgrade twice is refused on chain; nothing happens
     assert again.applied == 0

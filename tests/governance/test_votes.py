@@ -44,8 +44,9 @@ def test_digest_matches_eth_account_encoder() -> None:
     ballot = ballots.Ballot(keccak(text="p"), voter.address, "approve", "ünïcode ✓", 1_700_000_000)
     typed = ballots.typed_data(domain, ballot)
     signable = encode_typed_data(full_message=typed)
-    assert ballots.digest(domain, ballot) == keccak(b"\x19" + signable.version + signable.header
-                                                     + signable.body)  # fmt: skip
+    assert ballots.digest(domain, ballot) == keccak(
+        b"\x19" + signable.version + signable.header + signable.body
+    )
     assert ballots.recover(domain, ballot, sign(voter, typed)) == voter.address
 
 
@@ -69,8 +70,13 @@ async def test_three_wallets_vote_and_the_tally_is_right(
     assert {v["reason"] for v in result["votes"]} == {"approve!", "reject!"}
     # anyone can re-verify every stored vote from what the API returns
     for vote in result["votes"]:
-        ballot = ballots.Ballot(bytes.fromhex(created["chain_key"][2:]), vote["voter"],
-                                vote["vote"], vote["reason"], vote["timestamp"])  # fmt: skip
+        ballot = ballots.Ballot(
+            bytes.fromhex(created["chain_key"][2:]),
+            vote["voter"],
+            vote["vote"],
+            vote["reason"],
+            vote["timestamp"],
+        )
         domain = ballots.Domain(result["domain"]["chainId"], result["domain"]["verifyingContract"])
         assert ballots.recover(domain, ballot, vote["signature"]) == vote["voter"]
 
@@ -80,13 +86,19 @@ async def test_forged_and_malformed_signatures(client: httpx.AsyncClient, runtim
     created = await proposal(client, token)
     victim, forger = Account.create(), Account.create()
     typed = await typed_data(client, created["id"], victim.address, "approve")
-    body = {"proposal_id": created["id"], "wallet": victim.address, "vote": "approve",
-            "timestamp": typed["message"]["timestamp"], "signature": sign(forger, typed)}  # fmt: skip
+    body = {
+        "proposal_id": created["id"],
+        "wallet": victim.address,
+        "vote": "approve",
+        "timestamp": typed["message"]["timestamp"],
+        "signature": sign(forger, typed),
+    }
     forged = await client.post("/api/vote", json=body)
     assert forged.status_code == 403 and forged.json()["type"].endswith("/signature-mismatch")
     # the right signature over different words (choice changed after signing)
-    tampered = await client.post("/api/vote", json={**body, "vote": "reject",
-                                                    "signature": sign(victim, typed)})  # fmt: skip
+    tampered = await client.post(
+        "/api/vote", json={**body, "vote": "reject", "signature": sign(victim, typed)}
+    )
     assert tampered.status_code == 403
     for bad in ("0x1234", "zz" * 65, "0x" + "00" * 65):
         malformed = await client.post("/api/vote", json={**body, "signature": bad})
@@ -107,8 +119,12 @@ async def test_domain_separation(client: httpx.AsyncClient, runtime: Runtime) ->
     target, other = await proposal(client, token), await proposal(client, token)
     voter = Account.create()
     typed = await typed_data(client, target["id"], voter.address, "approve")
-    body = {"proposal_id": target["id"], "wallet": voter.address, "vote": "approve",
-            "timestamp": typed["message"]["timestamp"]}  # fmt: skip
+    body = {
+        "proposal_id": target["id"],
+        "wallet": voter.address,
+        "vote": "approve",
+        "timestamp": typed["message"]["timestamp"],
+    }
     variants = [
         {**typed, "message": {**typed["message"], "proposal": other["chain_key"]}},
         {**typed, "domain": {**typed["domain"], "verifyingContract": Account.create().address}},
@@ -165,8 +181,9 @@ async def test_hundred_concurrent_copies_store_one(
 async def test_window(client: httpx.AsyncClient, runtime: Runtime) -> None:
     _, token = await account_with_key(runtime)
     voter = Account.create()
-    later = await proposal(client, token, starts_at="2199-01-01T00:00:00Z",
-                           ends_at="2199-01-02T00:00:00Z")  # fmt: skip
+    later = await proposal(
+        client, token, starts_at="2199-01-01T00:00:00Z", ends_at="2199-01-02T00:00:00Z"
+    )
     early = await client.post(
         "/api/vote", json=await signed_vote(client, later["id"], voter, "approve")
     )
@@ -254,16 +271,29 @@ async def test_bad_input(client: httpx.AsyncClient, runtime: Runtime) -> None:
         assert response.status_code == 422, response.text
     missing = await client.get("/api/vote/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404 and missing.json()["type"].endswith("/proposal-not-found")
-    bad_proposal = await client.post("/api/proposals", headers=bearer(token), json={
-        "title": "x", "ends_at": "2000-01-01T00:00:00Z", "choices": ["a", "a"]})  # fmt: skip
+    bad_proposal = await client.post(
+        "/api/proposals",
+        headers=bearer(token),
+        json={"title": "x", "ends_at": "2000-01-01T00:00:00Z", "choices": ["a", "a"]},
+    )
     assert bad_proposal.status_code == 422
     assert {e["loc"][-1] for e in bad_proposal.json()["errors"]} >= {"choices", "ends_at"}
-    naive = await client.post("/api/proposals", headers=bearer(token), json={
-        "title": "x", "ends_at": "2099-01-01T00:00:00"})  # no time zone: which moment?  # fmt: skip
+    naive = await client.post(
+        "/api/proposals",
+        headers=bearer(token),
+        json={"title": "x", "ends_at": "2099-01-01T00:00:00"},
+    )  # no time zone: which moment?
     assert naive.status_code == 422 and naive.json()["errors"][0]["loc"][-1] == "ends_at"
-    not_a_token = await client.post("/api/proposals", headers=bearer(token), json={
-        "title": "x", "ends_at": "2099-01-01T00:00:00Z", "strategy": "erc20",
-        "strategy_params": {"token": "0xnot-an-address"}})  # fmt: skip
+    not_a_token = await client.post(
+        "/api/proposals",
+        headers=bearer(token),
+        json={
+            "title": "x",
+            "ends_at": "2099-01-01T00:00:00Z",
+            "strategy": "erc20",
+            "strategy_params": {"token": "0xnot-an-address"},
+        },
+    )
     assert not_a_token.status_code == 422
     assert not_a_token.json()["type"].endswith("/invalid-proposal")
     assert "token" in not_a_token.json()["detail"]
@@ -295,13 +325,17 @@ async def test_platform_held_wallet_votes_without_a_signature(
 @asynccontextmanager
 async def _on_external_chain(runtime: Runtime, rpc_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A client of this Atelier configured for an external node at `rpc_url` (same database)."""
-    settings = runtime.settings.model_copy(update={
-        "chain_rpc_url": rpc_url, "chain_token_address": "0x" + "11" * 20,
-        "chain_voting_address": "0x" + "22" * 20,
-    })  # fmt: skip
+    settings = runtime.settings.model_copy(
+        update={
+            "chain_rpc_url": rpc_url,
+            "chain_token_address": "0x" + "11" * 20,
+            "chain_voting_address": "0x" + "22" * 20,
+        }
+    )
     app = create_app(settings, runtime=dataclasses.replace(runtime, settings=settings, adapters={}))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url=settings.origin) as other:  # fmt: skip
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=settings.origin
+    ) as other:
         yield other
 
 
@@ -315,9 +349,11 @@ async def test_an_unreachable_chain_is_a_clear_503(
         assert listed.status_code == 200  # what needs no chain still works
         for response in (
             await other.get(f"/api/vote/{created['id']}"),
-            await other.get(f"/api/vote/{created['id']}/typed-data",
-                            params={"wallet": Account.create().address, "vote": "approve"}),
-        ):  # fmt: skip
+            await other.get(
+                f"/api/vote/{created['id']}/typed-data",
+                params={"wallet": Account.create().address, "vote": "approve"},
+            ),
+        ):
             assert response.status_code == 503, response.text
             assert response.json()["type"].endswith("/chain-unavailable")
 

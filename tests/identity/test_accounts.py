@@ -90,18 +90,24 @@ async def test_registration_does_not_tell_who_has_an_account(
         "/api/v1/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD}
     )
     repeats = [
-        await client.post("/api/v1/auth/register",
-                          json={"email": address.upper(), "password": "Other-Horse-7-Battery"})
+        await client.post(
+            "/api/v1/auth/register",
+            json={"email": address.upper(), "password": "Other-Horse-7-Battery"},
+        )
         for _ in range(3)
-    ]  # fmt: skip
+    ]
     for repeat in repeats:
         assert (repeat.status_code, repeat.json()) == (fresh.status_code, fresh.json())
     await drain_tasks(runtime)
-    notices = [m for m in mailbox_messages(runtime.settings.mailbox_dir)
-               if m["To"] == address and "tried to sign up" in m["Subject"]]  # fmt: skip
+    notices = [
+        m
+        for m in mailbox_messages(runtime.settings.mailbox_dir)
+        if m["To"] == address and "tried to sign up" in m["Subject"]
+    ]
     assert len(notices) == 1
-    still = await client.post("/api/v1/auth/login",
-                              json={"email": address, "password": STRONG_PASSWORD})  # fmt: skip
+    still = await client.post(
+        "/api/v1/auth/login", json={"email": address, "password": STRONG_PASSWORD}
+    )
     assert still.status_code == 200  # the old password still works: nothing was replaced
     assert tokens["user_id"] == still.json()["user_id"]
 

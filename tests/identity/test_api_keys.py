@@ -83,10 +83,14 @@ async def test_keys_have_scopes_and_cannot_mint_keys(
     can mint keys or manage wallets, so revoking a leaked one ends it."""
     _, tokens = await register_verified(client, runtime)
     session = bearer(tokens["access_token"])
-    full = (await client.post("/api/v1/user/api-keys", headers=session,
-                              json={"name": "laptop"})).json()  # fmt: skip
-    worker = (await client.post("/api/v1/user/api-keys", headers=session,
-                                json={"name": "rig", "scope": "worker"})).json()  # fmt: skip
+    full = (
+        await client.post("/api/v1/user/api-keys", headers=session, json={"name": "laptop"})
+    ).json()
+    worker = (
+        await client.post(
+            "/api/v1/user/api-keys", headers=session, json={"name": "rig", "scope": "worker"}
+        )
+    ).json()
     assert (full["scope"], worker["scope"]) == ("full", "worker")
 
     for key in (full["key"], worker["key"]):
@@ -117,25 +121,33 @@ async def test_an_account_runs_a_bounded_number_of_workers(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     _, tokens = await register_verified(client, runtime)
-    key = (await client.post("/api/v1/user/api-keys", headers=bearer(tokens["access_token"]),
-                             json={"scope": "worker"})).json()["key"]  # fmt: skip
+    key = (
+        await client.post(
+            "/api/v1/user/api-keys",
+            headers=bearer(tokens["access_token"]),
+            json={"scope": "worker"},
+        )
+    ).json()["key"]
     cap = runtime.settings.grid_max_workers_per_account
     caps = {"kinds": ["image"], "models": ["procedural-v1"]}
     for i in range(cap):
-        registered = await client.post("/api/v1/workers/register", headers=bearer(key),
-                                       json={"name": f"w{i}", **caps})  # fmt: skip
+        registered = await client.post(
+            "/api/v1/workers/register", headers=bearer(key), json={"name": f"w{i}", **caps}
+        )
         assert registered.status_code == 200
     for route in ("/api/v1/workers/register", "/api/v1/workers/pop"):
         extra = await client.post(route, headers=bearer(key), json={"name": "one-more", **caps})
         assert extra.status_code == 409, extra.text
         assert extra.json()["type"] == "/problems/too-many-workers"
-    again = await client.post("/api/v1/workers/register", headers=bearer(key),
-                              json={"name": "w0", **caps})  # fmt: skip
+    again = await client.post(
+        "/api/v1/workers/register", headers=bearer(key), json={"name": "w0", **caps}
+    )
     assert again.status_code == 200  # an existing worker may come back
     listed = (await client.get("/api/v1/workers/status")).json()["workers"]
     first = next(w for w in listed if w["name"] == "w0")
     retired = await client.delete(f"/api/v1/workers/{first['id']}", headers=bearer(key))
     assert retired.status_code == 204
-    replacement = await client.post("/api/v1/workers/pop", headers=bearer(key),
-                                    json={"name": "one-more", **caps})  # fmt: skip
+    replacement = await client.post(
+        "/api/v1/workers/pop", headers=bearer(key), json={"name": "one-more", **caps}
+    )
     assert replacement.status_code == 200

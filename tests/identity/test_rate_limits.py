@@ -24,9 +24,12 @@ async def limited(
     tmp_path_factory: pytest.TempPathFactory, database_url: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
     settings = make_settings(
-        Path(tmp_path_factory.mktemp("home")), database_url,
-        rate_limit_auth="5/minute", rate_limit_write="3/hour", rate_limit_worker="4/hour",
-    )  # fmt: skip
+        Path(tmp_path_factory.mktemp("home")),
+        database_url,
+        rate_limit_auth="5/minute",
+        rate_limit_write="3/hour",
+        rate_limit_worker="4/hour",
+    )
     runtime = await open_runtime(settings, database_url, blueprints=task_blueprints())
     app = create_app(settings, runtime=runtime)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4000))
@@ -89,19 +92,27 @@ async def test_worker_routes_are_limited_per_account(
     _, key = await account_with_key(runtime, ["worker"])
     caps = {"kinds": ["image"], "models": ["procedural-v1"]}
     codes = [
-        (await client.post("/api/v1/workers/register", headers=bearer(key),
-                           json={"name": f"w{i}", **caps})).status_code
+        (
+            await client.post(
+                "/api/v1/workers/register", headers=bearer(key), json={"name": f"w{i}", **caps}
+            )
+        ).status_code
         for i in range(3)
     ] + [
-        (await client.post("/api/v1/workers/heartbeat", headers=bearer(key),
-                           json={"name": "w0"})).status_code,
-        (await client.post("/api/v1/workers/pop", headers=bearer(key),
-                           json={"name": "w0", **caps})).status_code,
-    ]  # fmt: skip
+        (
+            await client.post("/api/v1/workers/heartbeat", headers=bearer(key), json={"name": "w0"})
+        ).status_code,
+        (
+            await client.post(
+                "/api/v1/workers/pop", headers=bearer(key), json={"name": "w0", **caps}
+            )
+        ).status_code,
+    ]
     assert codes == [200, 200, 200, 200, 429]
     other_key = (await account_with_key(runtime, ["worker"]))[1]  # per account, not global
-    other = await client.post("/api/v1/workers/pop", headers=bearer(other_key),
-                              json={"name": "x", **caps})  # fmt: skip
+    other = await client.post(
+        "/api/v1/workers/pop", headers=bearer(other_key), json={"name": "x", **caps}
+    )
     assert other.status_code == 200
 
 
@@ -127,11 +138,14 @@ async def test_the_previous_window_is_read_from_the_database(
     _, runtime = limited
     key, day = "test:sliding", 86_400
     async with runtime.sessions() as session, session.begin():
-        await session.execute(text(
-            "INSERT INTO rate_limit_windows (key, window_start, window_end, hits) SELECT :key,"
-            " to_timestamp(floor(extract(epoch FROM now()) / :day) * :day - :day),"
-            " to_timestamp(floor(extract(epoch FROM now()) / :day) * :day), 1000000"
-        ), {"key": key, "day": day})  # fmt: skip
+        await session.execute(
+            text(
+                "INSERT INTO rate_limit_windows (key, window_start, window_end, hits) SELECT :key,"
+                " to_timestamp(floor(extract(epoch FROM now()) / :day) * :day - :day),"
+                " to_timestamp(floor(extract(epoch FROM now()) / :day) * :day), 1000000"
+            ),
+            {"key": key, "day": day},
+        )
     decision = await ratelimit.hit(runtime.sessions, key, limit=5, period_s=day)
     assert not decision.allowed and decision.retry_after_s > 0
     fresh = await ratelimit.hit(runtime.sessions, "test:fresh", limit=5, period_s=day)

@@ -33,10 +33,21 @@ def passphrase_file(tmp_path: Path) -> Path:
 
 
 def _create(out: Path, chain: str, style: str, passphrase_file: Path) -> dict:
-    result = runner.invoke(app, [
-        "wallet", "create", "--chain", chain, "--style", style,
-        "--passphrase-file", str(passphrase_file), "--out", str(out),
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "wallet",
+            "create",
+            "--chain",
+            chain,
+            "--style",
+            style,
+            "--passphrase-file",
+            str(passphrase_file),
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     profiles = [p for p in out.glob("*.json") if not p.name.endswith(".keystore.json")]
     assert len(profiles) == 1
@@ -104,9 +115,17 @@ def test_create_refuses_bad_choices(
     tmp_path: Path, passphrase_file: Path, args: list[str], message: str
 ) -> None:
     result = runner.invoke(
-        app, ["wallet", "create", *args, "--passphrase-file", str(passphrase_file),
-              "--out", str(tmp_path)],
-    )  # fmt: skip
+        app,
+        [
+            "wallet",
+            "create",
+            *args,
+            "--passphrase-file",
+            str(passphrase_file),
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 2
     assert message in result.output
     assert list(tmp_path.glob("*.keystore.json")) == []
@@ -128,24 +147,50 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 async def test_link_wallet_via_cli(
-    client: httpx.AsyncClient, runtime: Runtime, live_server: str, tmp_path: Path,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    live_server: str,
+    tmp_path: Path,
     passphrase_file: Path,
-) -> None:  # fmt: skip
+) -> None:
     email, tokens = await register_verified(client, runtime)
-    api_key = (await client.post(
-        "/api/v1/user/api-keys", headers=bearer(tokens["access_token"])
-    )).json()["key"]  # fmt: skip
+    api_key = (
+        await client.post("/api/v1/user/api-keys", headers=bearer(tokens["access_token"]))
+    ).json()["key"]
     password_file = tmp_path / "password"
     password_file.write_text(STRONG_PASSWORD)
     for chain in ("evm", "solana"):
         out = tmp_path / chain
         profile = _create(out, chain, "chrome", passphrase_file)
-        with_key = runner.invoke(app, ["wallet", "link", "--address", profile["address"],
-                                       "--dir", str(out), "--server", live_server],
-                                 env={"ATELIER_API_KEY": api_key})  # fmt: skip
+        with_key = runner.invoke(
+            app,
+            [
+                "wallet",
+                "link",
+                "--address",
+                profile["address"],
+                "--dir",
+                str(out),
+                "--server",
+                live_server,
+            ],
+            env={"ATELIER_API_KEY": api_key},
+        )
         assert with_key.exit_code == 2 and "sign in" in with_key.output  # a key cannot
-        base = ["wallet", "link", "--address", profile["address"], "--dir", str(out),
-                "--server", live_server, "--email", email, "--password-file", str(password_file)]  # fmt: skip
+        base = [
+            "wallet",
+            "link",
+            "--address",
+            profile["address"],
+            "--dir",
+            str(out),
+            "--server",
+            live_server,
+            "--email",
+            email,
+            "--password-file",
+            str(password_file),
+        ]
 
         wrong = tmp_path / "wrong"
         wrong.write_text("not-the-passphrase")
@@ -168,9 +213,10 @@ async def test_link_refusals(client: httpx.AsyncClient, runtime: Runtime) -> Non
 
     async def challenge(tokens: dict) -> str:
         response = await client.post(
-            "/api/v1/user/wallets/challenge", headers=bearer(tokens["access_token"]),
+            "/api/v1/user/wallets/challenge",
+            headers=bearer(tokens["access_token"]),
             json={"chain": "evm", "address": account.address},
-        )  # fmt: skip
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["message"])
 
@@ -179,41 +225,46 @@ async def test_link_refusals(client: httpx.AsyncClient, runtime: Runtime) -> Non
     message = await challenge(alice)
     wrong_signer = Account.create()
     bad = await client.post(
-        "/api/v1/user/wallets", headers=bearer(alice["access_token"]),
+        "/api/v1/user/wallets",
+        headers=bearer(alice["access_token"]),
         json={"chain": "evm", "message": message, "signature": eth_sign(wrong_signer, message)},
-    )  # fmt: skip
+    )
     assert bad.status_code == 401
     assert bad.json()["type"] == "/problems/invalid-signature"
 
     # Bob cannot use Alice's challenge even with a good signature.
     message = await challenge(alice)
     stolen = await client.post(
-        "/api/v1/user/wallets", headers=bearer(bob["access_token"]),
+        "/api/v1/user/wallets",
+        headers=bearer(bob["access_token"]),
         json={"chain": "evm", "message": message, "signature": eth_sign(account, message)},
-    )  # fmt: skip
+    )
     assert stolen.status_code == 401
     assert stolen.json()["type"] == "/problems/invalid-nonce"
 
     message = await challenge(alice)
     ok = await client.post(
-        "/api/v1/user/wallets", headers=bearer(alice["access_token"]),
+        "/api/v1/user/wallets",
+        headers=bearer(alice["access_token"]),
         json={"chain": "evm", "message": message, "signature": eth_sign(account, message)},
-    )  # fmt: skip
+    )
     assert ok.status_code == 201
     assert ok.json()["custodial"] is False  # a wallet the user brings: no key with us
 
     message = await challenge(bob)
     elsewhere = await client.post(
-        "/api/v1/user/wallets", headers=bearer(bob["access_token"]),
+        "/api/v1/user/wallets",
+        headers=bearer(bob["access_token"]),
         json={"chain": "evm", "message": message, "signature": eth_sign(account, message)},
-    )  # fmt: skip
+    )
     assert elsewhere.status_code == 409
     assert elsewhere.json()["type"] == "/problems/wallet-linked-elsewhere"
 
     bad_address = await client.post(
-        "/api/v1/user/wallets/challenge", headers=bearer(alice["access_token"]),
+        "/api/v1/user/wallets/challenge",
+        headers=bearer(alice["access_token"]),
         json={"chain": "evm", "address": "0x" + "zz" * 20},
-    )  # fmt: skip
+    )
     assert bad_address.status_code == 422
 
     wallet_id = ok.json()["id"]
@@ -231,9 +282,11 @@ async def test_cannot_unlink_the_only_sign_in_method(client: httpx.AsyncClient) 
     message = siwe_message(account.address, nonce)
     from tests.helpers import eth_sign
 
-    tokens = (await client.post(
-        "/api/v1/auth/siwe", json={"message": message, "signature": eth_sign(account, message)}
-    )).json()  # fmt: skip
+    tokens = (
+        await client.post(
+            "/api/v1/auth/siwe", json={"message": message, "signature": eth_sign(account, message)}
+        )
+    ).json()
     me = (await client.get("/api/v1/auth/me", headers=bearer(tokens["access_token"]))).json()
     refused = await client.delete(
         f"/api/v1/user/wallets/{me['wallets'][0]['id']}", headers=bearer(tokens["access_token"])

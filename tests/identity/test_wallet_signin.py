@@ -54,14 +54,19 @@ async def test_siwe_replay_is_refused(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("overrides", "slug"),
     [
-        ({"expires_in": timedelta(seconds=-1),
-          "issued_at": datetime.now(UTC) - timedelta(minutes=1)}, "sign-in-expired"),
+        (
+            {
+                "expires_in": timedelta(seconds=-1),
+                "issued_at": datetime.now(UTC) - timedelta(minutes=1),
+            },
+            "sign-in-expired",
+        ),
         ({"domain": "evil.example"}, "sign-in-domain-mismatch"),
         ({"uri": "https://evil.example/login"}, "sign-in-domain-mismatch"),
         ({"chain_id": 56}, "sign-in-wrong-chain"),
         ({"issued_at": datetime.now(UTC) + timedelta(hours=1)}, "sign-in-not-yet-valid"),
     ],
-)  # fmt: skip
+)
 async def test_siwe_refusals(client: httpx.AsyncClient, overrides: dict, slug: str) -> None:
     account = Account.create()
     message = siwe_message(account.address, await _nonce(client), **overrides)
@@ -163,11 +168,15 @@ def test_siwe_is_judged_at_the_time_it_is_given() -> None:
 
     account = Account.create()
     issued = datetime(2020, 1, 1, tzinfo=UTC)
-    message = siwe_message(account.address, "a1b2c3d4e5f6a7b8", issued_at=issued,
-                           expires_in=timedelta(days=1))  # fmt: skip
+    message = siwe_message(
+        account.address, "a1b2c3d4e5f6a7b8", issued_at=issued, expires_in=timedelta(days=1)
+    )
     signature = eth_sign(account, message)
-    kwargs = {"domain": "localhost:8080", "origin": "http://localhost:8080",
-              "allowed_chain_ids": ["1"]}  # fmt: skip
+    kwargs = {
+        "domain": "localhost:8080",
+        "origin": "http://localhost:8080",
+        "allowed_chain_ids": ["1"],
+    }
     parsed = signin.verify("evm", message, signature, now=issued + timedelta(hours=1), **kwargs)
     assert parsed.address == account.address
     with pytest.raises(signin.SignInError) as late:

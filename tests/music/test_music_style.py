@@ -17,10 +17,18 @@ async def _linked(client: httpx.AsyncClient, runtime: Runtime) -> tuple[str, str
     user_id, key = await account_with_key(runtime)
     signed_in = await session_for(runtime, user_id)
     account = Account.create()
-    challenge = (await client.post("/api/v1/user/wallets/challenge", headers=bearer(signed_in),
-                                   json={"chain": "evm", "address": account.address})).json()["message"]  # fmt: skip
-    await client.post("/api/v1/user/wallets", headers=bearer(signed_in), json={
-        "chain": "evm", "message": challenge, "signature": eth_sign(account, challenge)})  # fmt: skip
+    challenge = (
+        await client.post(
+            "/api/v1/user/wallets/challenge",
+            headers=bearer(signed_in),
+            json={"chain": "evm", "address": account.address},
+        )
+    ).json()["message"]
+    await client.post(
+        "/api/v1/user/wallets",
+        headers=bearer(signed_in),
+        json={"chain": "evm", "message": challenge, "signature": eth_sign(account, challenge)},
+    )
     return key, account.address
 
 
@@ -48,25 +56,31 @@ async def test_style_maps_to_genre_and_suggests_a_track(
     audio = await client.get(again.json()["suggested_track"], headers=bearer(key))
     assert audio.content[:4] == b"RIFF"
 
-    changed = await client.post("/api/music/style", headers=bearer(key),
-                                json={"wallet": wallet, "truck_style": "Chrome"})  # fmt: skip
+    changed = await client.post(
+        "/api/music/style", headers=bearer(key), json={"wallet": wallet, "truck_style": "Chrome"}
+    )
     assert changed.json()["music_genre"] == "synthwave"
     stored = await client.get("/api/music/style", headers=bearer(key), params={"wallet": wallet})
     assert stored.json()["truck_style"] == "chrome"
-    lower = await client.get("/api/music/style", headers=bearer(key),
-                             params={"wallet": wallet.lower()})  # fmt: skip
+    lower = await client.get(
+        "/api/music/style", headers=bearer(key), params={"wallet": wallet.lower()}
+    )
     assert lower.status_code == 200 and lower.json()["wallet"] == wallet
 
 
 async def test_style_refusals(client: httpx.AsyncClient, runtime: Runtime) -> None:
     key, wallet = await _linked(client, runtime)
-    unknown = await client.post("/api/music/style", headers=bearer(key),
-                                json={"wallet": wallet, "truck_style": "plaid"})  # fmt: skip
+    unknown = await client.post(
+        "/api/music/style", headers=bearer(key), json={"wallet": wallet, "truck_style": "plaid"}
+    )
     assert unknown.status_code == 422
     assert unknown.json()["type"] == "/problems/unknown-style"
     stranger_key, _ = await _linked(client, runtime)
-    not_theirs = await client.post("/api/music/style", headers=bearer(stranger_key),
-                                   json={"wallet": wallet, "truck_style": "matte"})  # fmt: skip
+    not_theirs = await client.post(
+        "/api/music/style",
+        headers=bearer(stranger_key),
+        json={"wallet": wallet, "truck_style": "matte"},
+    )
     assert not_theirs.status_code == 403
     anonymous = await client.post(
         "/api/music/style", json={"wallet": wallet, "truck_style": "matte"}
@@ -87,8 +101,9 @@ async def test_operator_overrides_the_mapping(client: httpx.AsyncClient, runtime
     key, wallet = await _linked(client, runtime)
     runtime.settings.music_genres = {"matte": "jazz"}
     try:
-        response = await client.post("/api/music/style", headers=bearer(key),
-                                     json={"wallet": wallet, "truck_style": "matte"})  # fmt: skip
+        response = await client.post(
+            "/api/music/style", headers=bearer(key), json={"wallet": wallet, "truck_style": "matte"}
+        )
     finally:
         runtime.settings.music_genres = {}
     assert response.json()["music_genre"] == "jazz"

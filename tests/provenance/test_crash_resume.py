@@ -82,9 +82,10 @@ async def test_a_sigkilled_pipeline_resumes_without_redoing_committed_steps(
         assert request is not None and request.artifact_id is not None
         artifact_id = request.artifact_id
         run = await session.scalar(
-            select(FlowRun).where(FlowRun.flow == SIGN_ARTIFACT.name,
-                                  FlowRun.key == str(artifact_id))
-        )  # fmt: skip
+            select(FlowRun).where(
+                FlowRun.flow == SIGN_ARTIFACT.name, FlowRun.key == str(artifact_id)
+            )
+        )
         assert run is not None and run.state == "running"
         committed = await _finished(runtime, run.id)
         assert set(committed) == {"hash", "fingerprint", "originality"}  # sign died mid-way
@@ -102,9 +103,10 @@ async def test_a_sigkilled_pipeline_resumes_without_redoing_committed_steps(
     assert set(after) == {"hash", "fingerprint", "originality", "sign", "publish"}
     async with runtime.sessions() as session:
         corpus = await session.scalar(
-            select(func.count()).select_from(CorpusItem).where(
-                CorpusItem.artifact_id == artifact_id)
-        )  # fmt: skip
+            select(func.count())
+            .select_from(CorpusItem)
+            .where(CorpusItem.artifact_id == artifact_id)
+        )
         assert corpus == 1  # originality added it to the corpus once
     path = await grid.download(job.id, tmp_path / "out")
     await grid.close()

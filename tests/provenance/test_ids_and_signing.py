@@ -33,8 +33,9 @@ IPFS_CID = shutil.which("ipfs_cid")
 def test_cid_equals_ipfs_cid(tmp_path: Path, size: int) -> None:
     path = tmp_path / "blob"
     path.write_bytes(os.urandom(size))
-    reference = json.loads(subprocess.run([IPFS_CID, str(path)], capture_output=True,
-                                          text=True, check=True).stdout)  # fmt: skip
+    reference = json.loads(
+        subprocess.run([IPFS_CID, str(path)], capture_output=True, text=True, check=True).stdout
+    )
     ours = file_ids(path)
     assert ours.cid_v1 == reference["CIDv1"]
     assert ours.cid_v0 == reference["CIDv0"]
@@ -66,10 +67,14 @@ def test_ca_chain_has_the_profile_c2pa_requires(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "params"),
-    [("image", {"format": "png"}), ("image", {"format": "jpeg"}),
-     ("music", {"duration_s": 1}), ("video", {"duration_s": 1, "width": 128, "height": 72})],
+    [
+        ("image", {"format": "png"}),
+        ("image", {"format": "jpeg"}),
+        ("music", {"duration_s": 1}),
+        ("video", {"duration_s": 1, "width": 128, "height": 72}),
+    ],
     ids=["png", "jpeg", "wav", "mp4"],
-)  # fmt: skip
+)
 def test_signed_media_reads_back_trusted_and_tampering_is_caught(
     tmp_path: Path, kind: str, params: dict
 ) -> None:
@@ -118,8 +123,13 @@ def test_exr_is_signed_with_a_sidecar_bound_to_its_bytes(tmp_path: Path) -> None
         "render", {"format": "exr", "width": 64, "height": 64}, tmp_path, lambda _: None
     )
     signed = tmp_path / "signed.exr"
-    sidecar = signing.sign(identity, output.path, "image/x-exr", signed,
-                           signing.manifest_for("x.exr", output.model, {"model": output.model}))  # fmt: skip
+    sidecar = signing.sign(
+        identity,
+        output.path,
+        "image/x-exr",
+        signed,
+        signing.manifest_for("x.exr", output.model, {"model": output.model}),
+    )
     assert sidecar is not None
     assert signed.read_bytes() == output.path.read_bytes()  # the EXR itself is untouched
     report = signing.read(signed, "image/x-exr", identity.root_pem, sidecar)

@@ -44,8 +44,11 @@ def test_index_search_equals_brute_force() -> None:
     query = bytearray(stored[1234])
     for bit in (0, 9, 77, 200):  # four bits away from item 1234
         query[bit // 8] ^= 1 << (bit % 8)
-    expected = sorted((i, hamming(bytes(query), h)) for i, h in enumerate(stored)
-                      if hamming(bytes(query), h) <= 31)  # fmt: skip
+    expected = sorted(
+        (i, hamming(bytes(query), h))
+        for i, h in enumerate(stored)
+        if hamming(bytes(query), h) <= 31
+    )
     assert index.search([bytes(query)], 31, limit=100) == sorted(expected, key=lambda x: x[1])
     assert index.search([bytes(query)], 31)[0] == (1234, 4)
 
@@ -53,8 +56,9 @@ def test_index_search_equals_brute_force() -> None:
 def test_video_keyframes_are_fingerprinted(tmp_path: Path) -> None:
     from atelier.generators.video import FfmpegVideoBackend
 
-    output = FfmpegVideoBackend().generate("video", {"duration_s": 2, "width": 128, "height": 72},
-                                           tmp_path, lambda _: None)  # fmt: skip
+    output = FfmpegVideoBackend().generate(
+        "video", {"duration_s": 2, "width": 128, "height": 72}, tmp_path, lambda _: None
+    )
     hashes = pdq_of_video(output.path)
     assert hashes
     assert all(len(h.hash) == 32 for h in hashes)
@@ -76,8 +80,12 @@ async def _image_job(
     path = await grid.download(job.id, tmp_path / job.id.hex)
     await grid.close()
     assert status.result is not None
-    return {"id": str(job.id), "path": path, "provenance": status.result["provenance"],
-            "artifact_id": status.result["artifact_id"]}  # fmt: skip
+    return {
+        "id": str(job.id),
+        "path": path,
+        "provenance": status.result["provenance"],
+        "artifact_id": status.result["artifact_id"],
+    }
 
 
 async def test_originality_through_the_pipeline_and_audit(
@@ -127,14 +135,19 @@ async def test_indexing_known_works_needs_a_validator(
     refused = await client.post("/index", headers=bearer(creator), files={"file": ("w.png", work)})
     assert refused.status_code == 403
     _, validator = await account_with_key(runtime, ["validator"])
-    indexed = await client.post("/index", headers=bearer(validator),
-                                files={"file": ("w.png", work)}, data={"label": "Known work"})  # fmt: skip
+    indexed = await client.post(
+        "/index",
+        headers=bearer(validator),
+        files={"file": ("w.png", work)},
+        data={"label": "Known work"},
+    )
     assert indexed.status_code == 201, indexed.text
     audit = await client.post("/audit", files={"file": ("w.png", work)})
     assert audit.json()["neighbours"][0]["label"] == "Known work"
     assert audit.json()["score"] == 0.0
-    junk = await client.post("/index", headers=bearer(validator),
-                             files={"file": ("x.bin", os.urandom(100))})  # fmt: skip
+    junk = await client.post(
+        "/index", headers=bearer(validator), files={"file": ("x.bin", os.urandom(100))}
+    )
     assert junk.status_code == 422
 
 
@@ -149,8 +162,11 @@ def test_corpus_import_cli(database_url: str, tmp_path: Path, runtime: Runtime) 
     for seed in (1, 2, 3):
         render_frame(seed, 128, 128).save(works / f"work-{seed}.png")
     (works / "readme.txt").write_text("not media")
-    result = CliRunner().invoke(app, ["corpus", "import", str(works), "--label-prefix", "museum/"],
-                                env=atelier_env(tmp_path, database_url))  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        ["corpus", "import", str(works), "--label-prefix", "museum/"],
+        env=atelier_env(tmp_path, database_url),
+    )
     assert result.exit_code == 0, result.output
     assert "indexed 3 file(s), skipped 1" in result.output
     assert "readme.txt" in result.output
@@ -181,8 +197,10 @@ async def test_re_encoded_audio_is_a_near_duplicate(
     assert status.result is not None
     assert status.result["provenance"]["fingerprint"]["pdq"].startswith("chromaprint:")
     copy = tmp_path / "copy.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(original), "-ac", "1", "-ar", "22050",
-                    str(copy)], check=True)  # fmt: skip
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(original), "-ac", "1", "-ar", "22050", str(copy)],
+        check=True,
+    )
     audit = (await client.post("/audit", files={"file": ("c.wav", copy.read_bytes())})).json()
     assert audit["neighbours"][0]["tier"] == "perceptual-audio"
     assert audit["neighbours"][0]["artifact_id"] == status.result["artifact_id"]
@@ -277,8 +295,10 @@ async def test_index_refresh_catches_out_of_order_commits(runtime: Runtime) -> N
         item = await add_to_corpus(
             slow, sha256="e" * 64, media="image", fingerprints=[], source="import"
         )
-        await slow.execute(text("INSERT INTO pdq_hashes (id, item_id, hash, quality) VALUES (:i, :t, :h, :q)"),
-                           {"i": slow_id, "t": item.id, "h": early.hash, "q": early.quality})  # fmt: skip
+        await slow.execute(
+            text("INSERT INTO pdq_hashes (id, item_id, hash, quality) VALUES (:i, :t, :h, :q)"),
+            {"i": slow_id, "t": item.id, "h": early.hash, "q": early.quality},
+        )
         await slow.commit()
     async with runtime.sessions() as reader:
         await index.refresh(reader)

@@ -37,8 +37,9 @@ from tests.servers import running_server
 IPFS_CID = shutil.which("ipfs_cid")
 
 
-async def finished_job(client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path,
-                       body: dict) -> tuple[str, Path]:  # fmt: skip
+async def finished_job(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path, body: dict
+) -> tuple[str, Path]:
     _, creator = await account_with_key(runtime)
     _, volunteer = await account_with_key(runtime)
     grid = asgi_client(client, creator)
@@ -60,8 +61,9 @@ async def finished_job(client: httpx.AsyncClient, runtime: Runtime, tmp_path: Pa
 async def test_accepted_artifacts_are_signed_and_verifiable(
     client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
 ) -> None:
-    raw, path = await finished_job(client, runtime, tmp_path,
-                                   {"kind": "image", "prompt": "a red fox in snow"})  # fmt: skip
+    raw, path = await finished_job(
+        client, runtime, tmp_path, {"kind": "image", "prompt": "a red fox in snow"}
+    )
     trail = json.loads(raw)
     for private in ("blobs", "uploads", "mailbox", "secrets"):  # theirs, not the machine's
         directory = runtime.settings.home / private
@@ -79,8 +81,9 @@ async def test_accepted_artifacts_are_signed_and_verifiable(
     assert report.generation is not None
     assert report.generation["sha256"] == trail["original_sha256"]
     if IPFS_CID:
-        reference = json.loads(subprocess.run([IPFS_CID, str(path)], capture_output=True,
-                                              text=True, check=True).stdout)  # fmt: skip
+        reference = json.loads(
+            subprocess.run([IPFS_CID, str(path)], capture_output=True, text=True, check=True).stdout
+        )
         assert reference["CIDv1"] == trail["cid"]
 
     verified = await client.post("/verify", files={"file": ("x.png", path.read_bytes())})
@@ -200,8 +203,9 @@ def test_verify_cli(provenance_server: str, tmp_path: Path) -> None:
     from PIL import Image
 
     Image.new("RGB", (16, 16), "red").save(tmp_path / "plain.png")
-    result = CliRunner().invoke(app, ["verify", str(tmp_path / "plain.png"), "--server",
-                                      provenance_server, "--json"])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["verify", str(tmp_path / "plain.png"), "--server", provenance_server, "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert '"state": "none"' in result.output
     text = tmp_path / "notes.txt"
@@ -229,24 +233,29 @@ def test_verify_cli_exit_codes_and_sidecars(
     tampered[len(tampered) // 2] ^= 0xFF
     (tmp_path / "tampered.png").write_bytes(bytes(tampered))
     for flags in ([], ["--json"]):
-        invalid = CliRunner().invoke(app, ["verify", str(tmp_path / "tampered.png"), "--server",
-                                           provenance_server, *flags])  # fmt: skip
+        invalid = CliRunner().invoke(
+            app, ["verify", str(tmp_path / "tampered.png"), "--server", provenance_server, *flags]
+        )
         assert invalid.exit_code == 1, invalid.output
 
     exr_dir = tmp_path / "exr"
     exr_dir.mkdir()
-    exr = backend.generate("render", {"format": "exr", "width": 64, "height": 64}, exr_dir,
-                           lambda _: None)  # fmt: skip
+    exr = backend.generate(
+        "render", {"format": "exr", "width": 64, "height": 64}, exr_dir, lambda _: None
+    )
     render = exr_dir / "render.exr"
-    sidecar = signing.sign(identity, exr.path, "image/x-exr", render,
-                           signing.manifest_for("render.exr", "m", {}))  # fmt: skip
+    sidecar = signing.sign(
+        identity, exr.path, "image/x-exr", render, signing.manifest_for("render.exr", "m", {})
+    )
     assert sidecar is not None
-    alone = CliRunner().invoke(app, ["verify", str(render), "--server", provenance_server],
-                               env={"COLUMNS": "300"})  # fmt: skip
+    alone = CliRunner().invoke(
+        app, ["verify", str(render), "--server", provenance_server], env={"COLUMNS": "300"}
+    )
     assert alone.exit_code == 0, alone.output
     assert "cannot carry an embedded C2PA manifest" in alone.output
     render.with_suffix(".c2pa").write_bytes(sidecar)
-    paired = CliRunner().invoke(app, ["verify", str(render), "--server", provenance_server],
-                                env={"COLUMNS": "300"})  # fmt: skip
+    paired = CliRunner().invoke(
+        app, ["verify", str(render), "--server", provenance_server], env={"COLUMNS": "300"}
+    )
     assert paired.exit_code == 0, paired.output
     assert "Trusted (sidecar)" in paired.output

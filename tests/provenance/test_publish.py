@@ -103,12 +103,20 @@ def s3(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str, s3: str, ipfs_like: str,
-             monkeypatch_module: pytest.MonkeyPatch) -> Settings:  # fmt: skip
+def settings(
+    tmp_path_factory: pytest.TempPathFactory,
+    database_url: str,
+    s3: str,
+    ipfs_like: str,
+    monkeypatch_module: pytest.MonkeyPatch,
+) -> Settings:
     return make_settings(
-        tmp_path_factory.mktemp("home"), database_url, publish_s3_url="s3://art/signed",
-        publish_s3_endpoint=s3, publish_kubo_api=ipfs_like,
-    )  # fmt: skip
+        tmp_path_factory.mktemp("home"),
+        database_url,
+        publish_s3_url="s3://art/signed",
+        publish_s3_endpoint=s3,
+        publish_kubo_api=ipfs_like,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +128,9 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
     patch.undo()
 
 
-def test_publishers_check_the_cid(tmp_path: Path, s3: str, ipfs_like: str,
-                                  monkeypatch_module: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_publishers_check_the_cid(
+    tmp_path: Path, s3: str, ipfs_like: str, monkeypatch_module: pytest.MonkeyPatch
+) -> None:
     from atelier.provenance.cid import file_ids
 
     path = tmp_path / "a.bin"
@@ -130,8 +139,11 @@ def test_publishers_check_the_cid(tmp_path: Path, s3: str, ipfs_like: str,
     args = {"sha256": ids.sha256, "cid": ids.cid_v1, "mime": "image/png", "filename": "a.png"}
     stored = S3Publisher("s3://art/x", endpoint_url=s3).publish(path, **args)
     assert stored.url.startswith("s3://art/x/")
-    body = boto3.client("s3", endpoint_url=s3, region_name="us-east-1").get_object(
-        Bucket="art", Key=stored.reference)["Body"].read()  # fmt: skip
+    body = (
+        boto3.client("s3", endpoint_url=s3, region_name="us-east-1")
+        .get_object(Bucket="art", Key=stored.reference)["Body"]
+        .read()
+    )
     assert body == path.read_bytes()
     assert KuboPublisher(ipfs_like).publish(path, **args).reference == ids.cid_v1
     assert (

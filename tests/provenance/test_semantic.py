@@ -26,13 +26,15 @@ def build_tiny_clip(path: Path) -> None:
     rng = np.random.default_rng(1)
     weight = numpy_helper.from_array(rng.normal(0, 0.05, (4, 3, 32, 32)).astype(np.float32), "w")
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["pixel_values", "w"], ["features"], strides=[32, 32]),
-         helper.make_node("Flatten", ["features"], ["image_embeds"], axis=1)],
+        [
+            helper.make_node("Conv", ["pixel_values", "w"], ["features"], strides=[32, 32]),
+            helper.make_node("Flatten", ["features"], ["image_embeds"], axis=1),
+        ],
         "tiny_clip",
         [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["n", 3, 224, 224])],
         [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["n", 196])],
         [weight],
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -78,8 +80,12 @@ async def test_semantic_tier_finds_the_look_alike(
 
     _, validator = await account_with_key(runtime, ["validator"])
     work = render_frame(77, 512, 512)
-    indexed = await client.post("/index", headers=bearer(validator),
-                                files={"file": ("w.png", png(work))}, data={"label": "the original"})  # fmt: skip
+    indexed = await client.post(
+        "/index",
+        headers=bearer(validator),
+        files={"file": ("w.png", png(work))},
+        data={"label": "the original"},
+    )
     assert indexed.status_code == 201
     look_alike = png(work.resize((300, 300)), "JPEG", quality=35)
     report = (await client.post("/audit", files={"file": ("a.jpg", look_alike)})).json()
@@ -102,13 +108,15 @@ def build_tiny_text_model(directory: Path) -> tuple[Path, Path]:
     rng = np.random.default_rng(2)
     weight = numpy_helper.from_array(rng.normal(0, 1, (77, 16)).astype(np.float32), "w")
     graph = helper.make_graph(
-        [helper.make_node("Cast", ["input_ids"], ["ids_f"], to=TensorProto.FLOAT),
-         helper.make_node("MatMul", ["ids_f", "w"], ["text_embeds"])],
+        [
+            helper.make_node("Cast", ["input_ids"], ["ids_f"], to=TensorProto.FLOAT),
+            helper.make_node("MatMul", ["ids_f", "w"], ["text_embeds"]),
+        ],
         "tiny_text",
         [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["n", 77])],
         [helper.make_tensor_value_info("text_embeds", TensorProto.FLOAT, ["n", 16])],
         [weight],
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     path = directory / "tiny_text.onnx"

@@ -36,15 +36,24 @@ async def link(client: httpx.AsyncClient, runtime: Runtime, key: str, account: o
     me = (await client.get("/api/v1/auth/me", headers=bearer(key))).json()
     key = await session_for(runtime, uuid.UUID(me["id"]))
     address = account.address  # type: ignore[attr-defined]
-    challenge = (await client.post("/api/v1/user/wallets/challenge", headers=bearer(key),
-                                   json={"chain": "evm", "address": address})).json()["message"]  # fmt: skip
-    linked = await client.post("/api/v1/user/wallets", headers=bearer(key), json={
-        "chain": "evm", "message": challenge, "signature": eth_sign(account, challenge)})  # fmt: skip
+    challenge = (
+        await client.post(
+            "/api/v1/user/wallets/challenge",
+            headers=bearer(key),
+            json={"chain": "evm", "address": address},
+        )
+    ).json()["message"]
+    linked = await client.post(
+        "/api/v1/user/wallets",
+        headers=bearer(key),
+        json={"chain": "evm", "message": challenge, "signature": eth_sign(account, challenge)},
+    )
     assert linked.status_code == 201
 
 
-async def signed_job(client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path, key: str,
-                     wallet: str) -> tuple[str, str]:  # fmt: skip
+async def signed_job(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path, key: str, wallet: str
+) -> tuple[str, str]:
     _, volunteer = await account_with_key(runtime)
     grid = asgi_client(client, key)
     job = await grid.generate({"kind": "image", "prompt": "lighthouse", "wallet": wallet})
@@ -159,33 +168,82 @@ async def test_sign_cli_with_a_local_keystore(
     runner = CliRunner()
     passphrase = tmp_path / "pass"
     passphrase.write_text("a long passphrase\n")
-    created = await asyncio.to_thread(runner.invoke, app, [
-        "wallet", "create", "--chain", "evm", "--style", "chrome",
-        "--passphrase-file", str(passphrase), "--out", str(tmp_path / "w")])  # fmt: skip
+    created = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        [
+            "wallet",
+            "create",
+            "--chain",
+            "evm",
+            "--style",
+            "chrome",
+            "--passphrase-file",
+            str(passphrase),
+            "--out",
+            str(tmp_path / "w"),
+        ],
+    )
     assert created.exit_code == 0, created.output
-    profile = json.loads(next(p for p in (tmp_path / "w").glob("*.json")
-                              if not p.name.endswith(".keystore.json")).read_text())  # fmt: skip
+    profile = json.loads(
+        next(
+            p for p in (tmp_path / "w").glob("*.json") if not p.name.endswith(".keystore.json")
+        ).read_text()
+    )
     email, tokens = await register_verified(client, runtime)
-    key = (await client.post("/api/v1/user/api-keys",
-                             headers=bearer(tokens["access_token"]))).json()["key"]  # fmt: skip
+    key = (
+        await client.post("/api/v1/user/api-keys", headers=bearer(tokens["access_token"]))
+    ).json()["key"]
     password = tmp_path / "password"
     password.write_text(STRONG_PASSWORD)
     env = atelier_env(tmp_path, ATELIER_API_KEY=key, COLUMNS="200")
-    linked = await asyncio.to_thread(runner.invoke, app, [
-        "wallet", "link", "--address", profile["address"], "--dir", str(tmp_path / "w"),
-        "--server", live, "--passphrase-file", str(passphrase), "--email", email,
-        "--password-file", str(password)], env=env)  # fmt: skip
+    linked = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        [
+            "wallet",
+            "link",
+            "--address",
+            profile["address"],
+            "--dir",
+            str(tmp_path / "w"),
+            "--server",
+            live,
+            "--passphrase-file",
+            str(passphrase),
+            "--email",
+            email,
+            "--password-file",
+            str(password),
+        ],
+        env=env,
+    )
     assert linked.exit_code == 0, linked.output
     artifact_id, job_id = await signed_job(client, runtime, tmp_path, key, profile["address"])
-    result = await asyncio.to_thread(runner.invoke, app, [
-        "sign", artifact_id, "--address", profile["address"], "--dir", str(tmp_path / "w"),
-        "--server", live, "--passphrase-file", str(passphrase)], env=env)  # fmt: skip
+    result = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        [
+            "sign",
+            artifact_id,
+            "--address",
+            profile["address"],
+            "--dir",
+            str(tmp_path / "w"),
+            "--server",
+            live,
+            "--passphrase-file",
+            str(passphrase),
+        ],
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     assert profile["address"] in result.output
     download = await client.get(f"/api/v1/generate/{job_id}/result", headers=bearer(key))
     (tmp_path / "signed.png").write_bytes(download.content)
-    verified = await asyncio.to_thread(runner.invoke, app, [
-        "verify", str(tmp_path / "signed.png"), "--server", live], env=env)  # fmt: skip
+    verified = await asyncio.to_thread(
+        runner.invoke, app, ["verify", str(tmp_path / "signed.png"), "--server", live], env=env
+    )
     assert verified.exit_code == 0, verified.output
     assert f"{profile['address']} (valid)" in verified.output
 
@@ -198,9 +256,11 @@ async def test_platform_held_wallet_signs_for_its_creator(
     from atelier.identity.models import Wallet
 
     user_id, key = await account_with_key(runtime)
-    created = await client.post("/api/v1/user/wallets/custodial",
-                                headers=bearer(await session_for(runtime, user_id)),
-                                json={"label": "mine"})  # fmt: skip
+    created = await client.post(
+        "/api/v1/user/wallets/custodial",
+        headers=bearer(await session_for(runtime, user_id)),
+        json={"label": "mine"},
+    )
     assert created.status_code == 201, created.text
     wallet = created.json()
     assert wallet["custodial"] is True
@@ -251,13 +311,38 @@ def test_sign_cli_refuses_bad_input(tmp_path: Path) -> None:
     assert "API key is required" in no_key.output
     address, passphrase = cli_wallet(tmp_path / "w", "solana", "matte")
     env = atelier_env(tmp_path, ATELIER_API_KEY="atl_live_" + "0" * 48)
-    solana = runner.invoke(app, ["sign", "x", "--address", address, "--dir", str(tmp_path / "w"),
-                                 "--passphrase-file", str(passphrase)], env=env)  # fmt: skip
+    solana = runner.invoke(
+        app,
+        [
+            "sign",
+            "x",
+            "--address",
+            address,
+            "--dir",
+            str(tmp_path / "w"),
+            "--passphrase-file",
+            str(passphrase),
+        ],
+        env=env,
+    )
     assert solana.exit_code == 2
     assert "use an EVM wallet" in solana.output
-    missing = runner.invoke(app, ["wallet", "link", "--address", address, "--dir", str(tmp_path / "w"),
-                                  "--passphrase-file", str(tmp_path / "nope"),
-                                  "--email", "a@example.org"], env=env)  # fmt: skip
+    missing = runner.invoke(
+        app,
+        [
+            "wallet",
+            "link",
+            "--address",
+            address,
+            "--dir",
+            str(tmp_path / "w"),
+            "--passphrase-file",
+            str(tmp_path / "nope"),
+            "--email",
+            "a@example.org",
+        ],
+        env=env,
+    )
     assert missing.exit_code == 2
     assert "cannot read passphrase file" in missing.output
 
@@ -285,10 +370,14 @@ class _HostileSigner(JsonHandler):
     def do_POST(self) -> None:
         type(self).posts += 1
         self.body()
-        self.answer({"typed_data": ballots.typed_data(
-            ballots.Domain(1, "0x" + "11" * 20),
-            ballots.Ballot(bytes(32), "0x" + "33" * 20, "approve", "", 1),
-        )})  # fmt: skip
+        self.answer(
+            {
+                "typed_data": ballots.typed_data(
+                    ballots.Domain(1, "0x" + "11" * 20),
+                    ballots.Ballot(bytes(32), "0x" + "33" * 20, "approve", "", 1),
+                )
+            }
+        )
 
 
 def test_sign_cli_signs_nothing_but_an_artifact_proof(tmp_path: Path) -> None:
@@ -296,9 +385,22 @@ def test_sign_cli_signs_nothing_but_an_artifact_proof(tmp_path: Path) -> None:
     address, passphrase = cli_wallet(tmp_path / "w", "evm", "matte")
     env = atelier_env(tmp_path, ATELIER_API_KEY="atl_live_" + "0" * 48)
     with stand_in(_HostileSigner) as url:
-        refused = runner.invoke(app, [
-            "sign", "x", "--address", address, "--dir", str(tmp_path / "w"),
-            "--passphrase-file", str(passphrase), "--server", url], env=env)  # fmt: skip
+        refused = runner.invoke(
+            app,
+            [
+                "sign",
+                "x",
+                "--address",
+                address,
+                "--dir",
+                str(tmp_path / "w"),
+                "--passphrase-file",
+                str(passphrase),
+                "--server",
+                url,
+            ],
+            env=env,
+        )
     assert refused.exit_code == 2
     assert "not an artifact proof; refused" in refused.output
     assert _HostileSigner.posts == 1  # no signature was sent back

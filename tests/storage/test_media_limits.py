@@ -25,9 +25,15 @@ def gigahertz_wav() -> bytes:
     """244 bytes that declare a 1 GHz sample rate (fpcalc took 1 GB and 15 s on it)."""
     data = bytes(200)
     rate = 1_000_000_000
-    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt "
-            + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
-            + b"data" + struct.pack("<I", len(data)) + data)  # fmt: skip
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
 
 
 def test_headers_are_judged_before_anything_decodes(tmp_path: Path) -> None:
@@ -43,9 +49,15 @@ def test_headers_are_judged_before_anything_decodes(tmp_path: Path) -> None:
         probe(png, "png", limits)
     long = tmp_path / "long.wav"
     frames = 8000 * 700  # 700 s declared, 11 MB of silence
-    long.write_bytes(b"RIFF" + struct.pack("<I", 36 + frames * 2) + b"WAVEfmt "
-                     + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
-                     + b"data" + struct.pack("<I", frames * 2) + bytes(frames * 2))  # fmt: skip
+    long.write_bytes(
+        b"RIFF"
+        + struct.pack("<I", 36 + frames * 2)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+        + b"data"
+        + struct.pack("<I", frames * 2)
+        + bytes(frames * 2)
+    )
     with pytest.raises(MediaRefused, match="longer than the 600 s limit"):
         probe(long, "wav", limits)
 
@@ -90,14 +102,17 @@ async def test_every_route_that_decodes_refuses_them(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     _, validator = await account_with_key(runtime, ["validator"])
-    for name, data, reason in (("ghz.wav", gigahertz_wav(), "sample rate"),
-                               ("bomb.png", _bomb_png(), "pixel limit")):  # fmt: skip
+    for name, data, reason in (
+        ("ghz.wav", gigahertz_wav(), "sample rate"),
+        ("bomb.png", _bomb_png(), "pixel limit"),
+    ):
         started = time.monotonic()
         audited = await client.post("/audit", files={"file": (name, data)})
         assert audited.status_code == 422, audited.text
         assert reason in audited.json()["detail"]
-        indexed = await client.post("/index", headers=bearer(validator),
-                                    files={"file": (name, data)})  # fmt: skip
+        indexed = await client.post(
+            "/index", headers=bearer(validator), files={"file": (name, data)}
+        )
         assert indexed.status_code == 422 and reason in indexed.json()["detail"]
         verified = await client.post("/verify", files={"file": (name, data)})
         assert verified.status_code == 200  # its ids and manifest are still reported

@@ -4,7 +4,11 @@ from atelier.core.modules import Module
 
 MODULE = Module(
     name="core",
-    models=("atelier.core.events", "atelier.core.flows", "atelier.core.idempotency",
-            "atelier.core.ratelimit"),
+    models=(
+        "atelier.core.events",
+        "atelier.core.flows",
+        "atelier.core.idempotency",
+        "atelier.core.ratelimit",
+    ),
     tasks="atelier.core.tasks",
-)  # fmt: skip
+)

@@ -51,10 +51,12 @@ DEFAULT_SERVER = ""  # resolved by default_server() when the command runs
 ServerOption = Annotated[
     str,
     typer.Option(
-        envvar="ATELIER_SERVER", callback=_server, help="Atelier URL",
+        envvar="ATELIER_SERVER",
+        callback=_server,
+        help="Atelier URL",
         show_default="$ATELIER_SERVER, else http://localhost:$ATELIER_PORT",
     ),
-]  # fmt: skip
+]
 KeyOption = Annotated[
     str,
     typer.Option(envvar="ATELIER_API_KEY", help="Your API key (atl_live_…)", show_default=False),

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -49,6 +50,20 @@ from atelier.core.transactions import FLOWS_STARTED, wake
 
 log = get_logger("atelier.flows")
 
+
+class RunState(StrEnum):
+    PENDING = "pending"  # started, no step ended yet
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class StepState(StrEnum):
+    DONE = "done"
+    FAILED = "failed"  # final: the run ended here
+    RETRYING = "retrying"  # an attempt failed; the step runs again
+
+
 I = TypeVar("I", bound=BaseModel)  # noqa: E741 (a flow's input)
 M = TypeVar("M", bound=BaseModel)
 
@@ -61,7 +76,7 @@ class FlowRun(Base):
     flow: Mapped[str] = mapped_column(String(100))
     key: Mapped[str] = mapped_column(String(200))  # what the run is about (unique per flow)
     input: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    state: Mapped[str] = mapped_column(String(20), default=RunState.PENDING, index=True)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -122,14 +137,14 @@ class StepContext(Generic[I]):
         self, output: BaseModel | None = None, *, note: str | None = None
     ) -> AsyncIterator[AsyncSession]:
         """The step's one transaction: its writes and its completion commit together."""
-        async with self._closing("done", output, note, None) as session:
+        async with self._closing(StepState.DONE, output, note, None) as session:
             yield session
 
     @asynccontextmanager
     async def fail(self, error: str) -> AsyncIterator[AsyncSession]:
         """End the run here, for good: the writes (the failure, where it is shown) and the
         failed step commit together, and no later step runs."""
-        async with self._closing("failed", None, None, error) as session:
+        async with self._closing(StepState.FAILED, None, None, error) as session:
             yield session
 
     @asynccontextmanager
@@ -145,8 +160,8 @@ class StepContext(Generic[I]):
                 yield session
                 if not await _close_step(session, self.run_id, ended):
                     raise StepRaced(self.step)
-                if state == "failed":
-                    await _close_run(session, self.run_id, "failed", error)
+                if state == StepState.FAILED:
+                    await _close_run(session, self.run_id, RunState.FAILED, error)
             self.closed = ended
             await wake(self.runtime.tasks, session)
 
@@ -218,14 +233,14 @@ async def run(runtime: Runtime, run_id: uuid.UUID) -> str:
     if loaded is None:
         return "missing"
     flow_run, done = loaded
-    if flow_run.state in ("succeeded", "failed"):
+    if flow_run.state in (RunState.SUCCEEDED, RunState.FAILED):
         return flow_run.state
     flow = _FLOWS.get(flow_run.flow)
     if flow is None:
         raise LookupError(f"flow {flow_run.flow!r} is not registered in this process")
     flow_input = flow.input.model_validate(flow_run.input)
     for name, function in flow.steps:
-        if name in done and done[name].state == "done":
+        if name in done and done[name].state == StepState.DONE:
             continue
         ctx: StepContext[Any] = StepContext(runtime, flow_run, name, flow_input, done)
         try:
@@ -239,12 +254,12 @@ async def run(runtime: Runtime, run_id: uuid.UUID) -> str:
         except Exception as exc:
             return await _failed(runtime, flow, ctx, exc)
         assert ctx.closed is not None
-        if ctx.closed.state == "failed":
-            return "failed"
+        if ctx.closed.state == StepState.FAILED:
+            return RunState.FAILED
         done = {**done, name: ctx.closed}
     async with runtime.sessions() as session, session.begin():
-        await _close_run(session, run_id, "succeeded", None)
-    return "succeeded"
+        await _close_run(session, run_id, RunState.SUCCEEDED, None)
+    return RunState.SUCCEEDED
 
 
 async def _failed(runtime: Runtime, flow: Flow[Any], ctx: StepContext[Any], exc: Exception) -> str:
@@ -256,7 +271,7 @@ async def _failed(runtime: Runtime, flow: Flow[Any], ctx: StepContext[Any], exc:
         if final:
             if flow.on_give_up is not None:
                 await flow.on_give_up(session, ctx, error)
-            await _close_run(session, ctx.run_id, "failed", f"{ctx.step}: {error}")
+            await _close_run(session, ctx.run_id, RunState.FAILED, f"{ctx.step}: {error}")
     log.warning(
         "flows.step_failed",
         flow=flow.name,
@@ -267,7 +282,7 @@ async def _failed(runtime: Runtime, flow: Flow[Any], ctx: StepContext[Any], exc:
         error=error,
     )
     if final:
-        return "failed"
+        return RunState.FAILED
     raise exc
 
 
@@ -296,12 +311,14 @@ async def _close_step(session: AsyncSession, run_id: uuid.UUID, ended: FlowStep)
         .on_conflict_do_update(
             index_elements=["run_id", "name"],
             set_=values,
-            where=FlowStep.state.not_in(("done", "failed")),
+            where=FlowStep.state.not_in((StepState.DONE, StepState.FAILED)),
         )
         .returning(FlowStep.run_id)
     )
     await session.execute(
-        update(FlowRun).where(FlowRun.id == run_id).values(state="running", updated_at=func.now())
+        update(FlowRun)
+        .where(FlowRun.id == run_id)
+        .values(state=RunState.RUNNING, updated_at=func.now())
     )
     return closed is not None
 
@@ -309,7 +326,7 @@ async def _close_step(session: AsyncSession, run_id: uuid.UUID, ended: FlowStep)
 async def _record_attempt(
     session: AsyncSession, run_id: uuid.UUID, name: str, error: str, final: bool
 ) -> None:
-    state = "failed" if final else "retrying"
+    state = StepState.FAILED if final else StepState.RETRYING
     await session.execute(
         insert(FlowStep)
         .values(run_id=run_id, name=name, state=state, attempts=1, error=error)
@@ -342,7 +359,7 @@ async def stalled(session: AsyncSession, quiet_s: float, limit: int = 100) -> li
     rows = await session.scalars(
         select(FlowRun.id)
         .where(
-            FlowRun.state.in_(("pending", "running")),
+            FlowRun.state.in_((RunState.PENDING, RunState.RUNNING)),
             FlowRun.updated_at < func.now() - timedelta(seconds=quiet_s),
         )
         .order_by(FlowRun.updated_at)
@@ -361,9 +378,9 @@ class StepView:
     @property
     def shown(self) -> str:
         """One phrase for a status view: `done`, its note (`skipped (…)`), or the failure."""
-        if self.state == "done":
+        if self.state == StepState.DONE:
             return self.note or "done"
-        if self.state == "retrying":
+        if self.state == StepState.RETRYING:
             return f"retrying (attempt {self.attempts + 1}: {self.error})"
         return f"failed ({self.error})" if self.error else "failed"
 

@@ -66,9 +66,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             where = broken.get("loc", ("body", 0))[-1]
             reason = (broken.get("ctx") or {}).get("error", "malformed")
             body = problem_body(
-                422, "invalid-json", "Invalid JSON",
-                f"the body is not valid JSON: {reason} at character {where}", request.url.path,
-            )  # fmt: skip
+                422,
+                "invalid-json",
+                "Invalid JSON",
+                f"the body is not valid JSON: {reason} at character {where}",
+                request.url.path,
+            )
             return _problem(422, body)
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
@@ -90,10 +93,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         through. Logged as a gap to close in the schemas; the caller gets a 422, not a 500."""
         log.error("http.unvalidated_input", path=request.url.path, error=str(exc)[:300])
         body = problem_body(
-            422, "invalid-input", "Invalid input",
+            422,
+            "invalid-input",
+            "Invalid input",
             "a value in the request cannot be stored (out of range, or text with a NUL)",
             request.url.path,
-        )  # fmt: skip
+        )
         return _problem(422, body)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -66,8 +66,9 @@ def key_of(request: Request) -> str | None:
         return None
     value = value.strip().strip('"')  # the draft's examples quote it (a structured string)
     if not _KEY_RE.match(value):
-        raise InvalidInput("Idempotency-Key is 1 to 255 visible ASCII characters",
-                           slug="invalid-idempotency-key")  # fmt: skip
+        raise InvalidInput(
+            "Idempotency-Key is 1 to 255 visible ASCII characters", slug="invalid-idempotency-key"
+        )
     return value
 
 
@@ -86,10 +87,11 @@ async def claim(session: AsyncSession, request: Request, user_id: uuid.UUID) -> 
     fingerprint = await _fingerprint(request)
     await session.execute(
         delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id, IdempotencyKey.key == key,
+            IdempotencyKey.user_id == user_id,
+            IdempotencyKey.key == key,
             IdempotencyKey.created_at < func.now() - KEPT,
         )
-    )  # fmt: skip
+    )
     inserted = await session.scalar(
         insert(IdempotencyKey)
         .values(user_id=user_id, key=key, request=fingerprint)
@@ -103,8 +105,10 @@ async def claim(session: AsyncSession, request: Request, user_id: uuid.UUID) -> 
     )
     assert stored is not None  # the row we collided with, now committed
     if stored.status is None:  # committed without an answer: its request did not finish
-        raise Conflict("a request with this Idempotency-Key did not finish; use a new key",
-                       slug="idempotency-key-in-use")  # fmt: skip
+        raise Conflict(
+            "a request with this Idempotency-Key did not finish; use a new key",
+            slug="idempotency-key-in-use",
+        )
     if stored.request != fingerprint:
         raise InvalidInput(
             "this Idempotency-Key was used for another request; use a new key for a new request",
@@ -112,8 +116,9 @@ async def claim(session: AsyncSession, request: Request, user_id: uuid.UUID) -> 
         )
     body = stored.response or {}
     media = PROBLEM_JSON if stored.status >= 400 else "application/json"
-    replay = JSONResponse(body, status_code=stored.status, media_type=media,
-                          headers={"Idempotent-Replayed": "true"})  # fmt: skip
+    replay = JSONResponse(
+        body, status_code=stored.status, media_type=media, headers={"Idempotent-Replayed": "true"}
+    )
     return Claim(user_id, key, replay)
 
 

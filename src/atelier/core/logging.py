@@ -12,9 +12,21 @@ import structlog
 
 # A field whose name contains one of these is masked whatever it holds.
 SENSITIVE_KEY_PARTS = (
-    "password", "passphrase", "secret", "token", "api_key", "apikey", "private_key",
-    "authorization", "cookie", "signature", "database_url", "wallet_key", "smtp_url", "jwt",
-)  # fmt: skip
+    "password",
+    "passphrase",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "private_key",
+    "authorization",
+    "cookie",
+    "signature",
+    "database_url",
+    "wallet_key",
+    "smtp_url",
+    "jwt",
+)
 # Secrets recognisable by their shape, wherever they appear in a line (an exception's message,
 # a formatted traceback, a URL): masked in every string of every event.
 SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -22,11 +34,16 @@ SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|basic)(\s+)[^\s'\",;]+"), r"\1\2***"),
     (re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]+"), "***"),
     (re.compile(r"(?i)([?&;](?:[a-z_]*token|api_?key|key|password|secret)=)[^&\s'\"]+"), r"\1***"),
-    (re.compile(r"(?i)\b((?:[a-z_]*token|api_?key|password|passphrase|secret)['\"]?\s*[:=]\s*['\"]?)"
-                r"[^\s'\",}]+"), r"\1***"),
+    (
+        re.compile(
+            r"(?i)\b((?:[a-z_]*token|api_?key|password|passphrase|secret)['\"]?\s*[:=]\s*['\"]?)"
+            r"[^\s'\",}]+"
+        ),
+        r"\1***",
+    ),
     (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),
     (re.compile(r"\b(?:whsec|sk_live|sk_test|rk_live|rk_test)_[A-Za-z0-9]+"), "***"),
-)  # fmt: skip
+)
 
 
 def scrub(text: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 import types
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -55,47 +56,67 @@ def text_problem(value: str) -> str | None:
 
 def value_problem(value: Any) -> str | None:
     """Why `value` (a validated field value) cannot be stored or computed with, or None."""
-    if isinstance(value, str):
-        return text_problem(value)
     if isinstance(value, bool) or value is None or isinstance(value, BaseModel):
         return None
-    if isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            return "is out of range (a 64-bit integer)"
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else "is not a finite number"
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            return "is not a finite number"
-        if abs(value) >= DECIMAL_MAX:
-            return "is out of range (at most 78 digits)"
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -DECIMAL_PLACES:
-            return f"has more than {DECIMAL_PLACES} decimal places"
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            return "needs a time zone (e.g. 2026-01-31T12:00:00Z)"
-        if not YEAR_MIN <= value.year <= YEAR_MAX:
-            return f"must lie between the years {YEAR_MIN} and {YEAR_MAX}"
-        return None
-    if isinstance(value, date):
-        if not YEAR_MIN <= value.year <= YEAR_MAX:
-            return f"must lie between the years {YEAR_MIN} and {YEAR_MAX}"
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = value_problem(key) or value_problem(item)
-            if problem:
-                return f"[{str(key)[:40]!r}] {problem}"
-        return None
-    if isinstance(value, list | tuple | set | frozenset):
-        for index, item in enumerate(value):
-            problem = value_problem(item)
-            if problem:
-                return f"[{index}] {problem}"
+    for kind, check in _CHECKS:
+        if isinstance(value, kind):
+            return check(value)
     return None
+
+
+def _int_problem(value: int) -> str | None:
+    return None if INT64_MIN <= value <= INT64_MAX else "is out of range (a 64-bit integer)"
+
+
+def _float_problem(value: float) -> str | None:
+    return None if math.isfinite(value) else "is not a finite number"
+
+
+def _decimal_problem(value: Decimal) -> str | None:
+    if not value.is_finite():
+        return "is not a finite number"
+    if abs(value) >= DECIMAL_MAX:
+        return "is out of range (at most 78 digits)"
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -DECIMAL_PLACES:
+        return f"has more than {DECIMAL_PLACES} decimal places"
+    return None
+
+
+def _date_problem(value: date) -> str | None:
+    if isinstance(value, datetime) and (value.tzinfo is None or value.utcoffset() is None):
+        return "needs a time zone (e.g. 2026-01-31T12:00:00Z)"
+    if not YEAR_MIN <= value.year <= YEAR_MAX:
+        return f"must lie between the years {YEAR_MIN} and {YEAR_MAX}"
+    return None
+
+
+def _mapping_problem(value: dict[Any, Any]) -> str | None:
+    for key, item in value.items():
+        problem = value_problem(key) or value_problem(item)
+        if problem:
+            return f"[{str(key)[:40]!r}] {problem}"
+    return None
+
+
+def _sequence_problem(value: Iterable[Any]) -> str | None:
+    for index, item in enumerate(value):
+        problem = value_problem(item)
+        if problem:
+            return f"[{index}] {problem}"
+    return None
+
+
+# In order: bool is an int and datetime a date, so they are taken first (above, or here).
+_CHECKS: tuple[tuple[Any, Callable[[Any], str | None]], ...] = (
+    (str, text_problem),
+    (int, _int_problem),
+    (float, _float_problem),
+    (Decimal, _decimal_problem),
+    (date, _date_problem),
+    (dict, _mapping_problem),
+    (list | tuple | set | frozenset, _sequence_problem),
+)
 
 
 _NUMERIC_TEXT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")

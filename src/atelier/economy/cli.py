@@ -13,8 +13,9 @@ from atelier.core.cli import fail, with_session
 from atelier.economy import service
 
 console = Console()
-ledger_app = typer.Typer(help="The internal ledger (operator commands, run on the server).",
-                         no_args_is_help=True)  # fmt: skip
+ledger_app = typer.Typer(
+    help="The internal ledger (operator commands, run on the server).", no_args_is_help=True
+)
 
 Amount = Annotated[int, typer.Argument(min=1, help="Integer base units")]
 Memo = Annotated[str, typer.Option(help="Why (kept with the entry)")]

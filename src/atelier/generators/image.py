@@ -74,10 +74,26 @@ def save_image(image: Image.Image, path: Path, fmt: str) -> None:
         if ffmpeg is None:
             raise RuntimeError("EXR output needs ffmpeg on PATH")
         subprocess.run(
-            [ffmpeg, "-nostdin", "-y", "-v", "error", "-i", str(staging),
-             "-pix_fmt", "gbrpf32le", "-c:v", "exr", "-frames:v", "1", str(path)],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+            [
+                ffmpeg,
+                "-nostdin",
+                "-y",
+                "-v",
+                "error",
+                "-i",
+                str(staging),
+                "-pix_fmt",
+                "gbrpf32le",
+                "-c:v",
+                "exr",
+                "-frames:v",
+                "1",
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         staging.unlink()
     else:
         raise ValueError(f"unsupported image format {fmt}")

@@ -35,21 +35,47 @@ class Genre:
 
 
 GENRES: dict[str, Genre] = {
-    "electronic": Genre(128, True, "x...x...x...x...", "....x.......x...", "..x...x...x...x.", "saw", 3),
-    "synthwave": Genre(100, True, "x...x...x...x...", "....x.......x...", "x.x.x.x.x.x.x.x.", "saw", 4),
-    "hip-hop": Genre(90, True, "x.....x...x.....", "....x.......x...", "x.x.x.x.x.x.x.x.", "sine", 2),
-    "lo-fi": Genre(75, False, "x.......x.x.....", "....x.......x...", "..x...x...x...x.", "sine", 3, noise=0.01),
-    "orchestral": Genre(96, True, "x.......x.......", "................", "................", "sine", 6),
-    "darksynth": Genre(112, True, "x...x...x...x...", "....x.......x...", "xxxxxxxxxxxxxxxx", "saw", 3, drive=3.0),
-    "ambient": Genre(70, False, "................", "................", "................", "sine", 5),
-}  # fmt: skip
+    "electronic": Genre(
+        128, True, "x...x...x...x...", "....x.......x...", "..x...x...x...x.", "saw", 3
+    ),
+    "synthwave": Genre(
+        100, True, "x...x...x...x...", "....x.......x...", "x.x.x.x.x.x.x.x.", "saw", 4
+    ),
+    "hip-hop": Genre(
+        90, True, "x.....x...x.....", "....x.......x...", "x.x.x.x.x.x.x.x.", "sine", 2
+    ),
+    "lo-fi": Genre(
+        75, False, "x.......x.x.....", "....x.......x...", "..x...x...x...x.", "sine", 3, noise=0.01
+    ),
+    "orchestral": Genre(
+        96, True, "x.......x.......", "................", "................", "sine", 6
+    ),
+    "darksynth": Genre(
+        112, True, "x...x...x...x...", "....x.......x...", "xxxxxxxxxxxxxxxx", "saw", 3, drive=3.0
+    ),
+    "ambient": Genre(
+        70, False, "................", "................", "................", "sine", 5
+    ),
+}
 
 _KEYWORDS = {
-    "hip hop": "hip-hop", "hiphop": "hip-hop", "hip-hop": "hip-hop", "boom bap": "hip-hop",
-    "lofi": "lo-fi", "lo-fi": "lo-fi", "chill": "lo-fi", "synthwave": "synthwave",
-    "retro": "synthwave", "orchestra": "orchestral", "epic": "orchestral", "cinematic": "orchestral",
-    "dark": "darksynth", "cyberpunk": "darksynth", "industrial": "darksynth", "ambient": "ambient",
-}  # fmt: skip
+    "hip hop": "hip-hop",
+    "hiphop": "hip-hop",
+    "hip-hop": "hip-hop",
+    "boom bap": "hip-hop",
+    "lofi": "lo-fi",
+    "lo-fi": "lo-fi",
+    "chill": "lo-fi",
+    "synthwave": "synthwave",
+    "retro": "synthwave",
+    "orchestra": "orchestral",
+    "epic": "orchestral",
+    "cinematic": "orchestral",
+    "dark": "darksynth",
+    "cyberpunk": "darksynth",
+    "industrial": "darksynth",
+    "ambient": "ambient",
+}
 
 PROGRESSIONS_MINOR = [[0, 5, 3, 6], [0, 3, 4, 0], [0, 6, 5, 6], [0, 4, 5, 3]]
 PROGRESSIONS_MAJOR = [[0, 4, 5, 3], [0, 5, 3, 4], [0, 3, 4, 4], [1, 4, 0, 5]]

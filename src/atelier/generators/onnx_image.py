@@ -43,9 +43,10 @@ class OnnxImageBackend:
         if not model_path.is_file():
             raise FileNotFoundError(f"ONNX model {model_path} does not exist")
         providers = [
-            p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+            p
+            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
             if p in ort.get_available_providers()
-        ]  # fmt: skip
+        ]
         self.session = ort.InferenceSession(str(model_path), providers=providers)
         inputs = {i.name: i for i in self.session.get_inputs()}
         if "latent" not in inputs:

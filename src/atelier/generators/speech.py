@@ -43,7 +43,9 @@ class EspeakSpeechBackend:
         path = out_dir / "result.wav"
         subprocess.run(
             [self.binary, "-v", voice, "-s", str(speed), "-w", str(path), "-f", str(text_file)],
-            check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         progress(100)
         return Output(path, "audio/wav", MODEL)

@@ -55,13 +55,39 @@ class FfmpegVideoBackend:
         base = field(rng, width * 2, height * 2)
         path = out_dir / "result.mp4"
         command = [
-            self.binary, "-nostdin", "-y", "-v", "error",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps),
-            "-i", "-", "-i", str(audio),
-            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "128k", "-t", f"{duration:.3f}",
-            "-movflags", "+faststart", str(path),
-        ]  # fmt: skip
+            self.binary,
+            "-nostdin",
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            str(fps),
+            "-i",
+            "-",
+            "-i",
+            str(audio),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-t",
+            f"{duration:.3f}",
+            "-movflags",
+            "+faststart",
+            str(path),
+        ]
         log = (out_dir / "ffmpeg.log").open("wb")  # a file: a full stderr pipe would deadlock
         encoder = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
         assert encoder.stdin is not None

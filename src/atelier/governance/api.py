@@ -33,8 +33,12 @@ from atelier.identity.deps import (
 router = APIRouter(prefix="/api", tags=["governance"])
 
 
-@router.post("/proposals", status_code=status.HTTP_201_CREATED, response_model=ProposalWithTally,
-             dependencies=[Depends(limit_writes)])  # fmt: skip
+@router.post(
+    "/proposals",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProposalWithTally,
+    dependencies=[Depends(limit_writes)],
+)
 async def create_proposal(
     body: ProposalIn, principal: CurrentPrincipal, request: Request
 ) -> ProposalWithTally | JSONResponse:
@@ -43,18 +47,28 @@ async def create_proposal(
     decided off chain."""
     runtime = runtime_of(request)
     spec = service.ProposalSpec(
-        title=body.title, body=body.body, choices=tuple(body.choices), strategy=body.strategy,
-        strategy_params=body.strategy_params, starts_at=body.starts_at, ends_at=body.ends_at,
-        quorum=body.quorum, majority=body.majority, allow_vote_change=body.allow_vote_change,
-    )  # fmt: skip
+        title=body.title,
+        body=body.body,
+        choices=tuple(body.choices),
+        strategy=body.strategy,
+        strategy_params=body.strategy_params,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        quorum=body.quorum,
+        majority=body.majority,
+        allow_vote_change=body.allow_vote_change,
+    )
     async with unit_of_work(runtime) as session:
         claim = await idempotency.claim(session, request, principal.user_id)
         if claim.replay is not None:
             return claim.replay
         proposal = await service.create_proposal(
-            session, runtime, spec, author_id=principal.user_id,
+            session,
+            runtime,
+            spec,
+            author_id=principal.user_id,
             on_chain=principal.has_role("validator"),  # mirroring costs the relayer gas
-        )  # fmt: skip
+        )
         result = await service.tally(session, proposal)
         out = ProposalWithTally(**ProposalOut.of(proposal).model_dump(), result=TallyOut.of(result))
         await idempotency.keep(session, claim, status.HTTP_201_CREATED, out.model_dump(mode="json"))
@@ -84,12 +98,13 @@ async def get_proposal(some_id: uuid.UUID, request: Request) -> ProposalWithTall
 
 @router.get("/vote/{some_id}/typed-data")
 async def typed_data(
-    some_id: uuid.UUID, request: Request,
+    some_id: uuid.UUID,
+    request: Request,
     wallet: Annotated[Text, Query(min_length=40, max_length=42)],
     vote: Annotated[Text, Query(min_length=1, max_length=40)],
     reason: Annotated[Text, Query(max_length=ballots.MAX_REASON_CHARS)] = "",
     timestamp: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The EIP-712 typed data to sign (`eth_signTypedData_v4`); post the signature with the
     same wallet, vote, reason and timestamp to `POST /api/vote`."""
     runtime = runtime_of(request)
@@ -99,8 +114,9 @@ async def typed_data(
 
 
 @router.post("/vote", response_model=VoteReceipt, dependencies=[Depends(limit_open_writes)])
-async def cast_vote(body: VoteIn, request: Request, response: Response,
-                    principal: OptionalPrincipal) -> VoteReceipt:  # fmt: skip
+async def cast_vote(
+    body: VoteIn, request: Request, response: Response, principal: OptionalPrincipal
+) -> VoteReceipt:
     """Store a signed vote: 201 when stored (the voter's first, or a change that replaced
     their vote where the proposal allows changes), 200 when this exact vote was already
     stored (the same signature, whichever way its v is written).
@@ -110,8 +126,9 @@ async def cast_vote(body: VoteIn, request: Request, response: Response,
     runtime = runtime_of(request)
     some_id = body.proposal_id or body.job_id
     assert some_id is not None
-    vote_request = service.VoteRequest(body.wallet, body.vote, body.reason, body.timestamp,
-                                       body.signature)  # fmt: skip
+    vote_request = service.VoteRequest(
+        body.wallet, body.vote, body.reason, body.timestamp, body.signature
+    )
     async with autocommit(runtime) as conn, unit_of_work(runtime) as session:
         terms = await service.terms_of(runtime, conn, some_id)
         vote, outcome = await service.cast_vote(
@@ -119,18 +136,20 @@ async def cast_vote(body: VoteIn, request: Request, response: Response,
         )
     unchanged = outcome == "unchanged"
     response.status_code = status.HTTP_200_OK if unchanged else status.HTTP_201_CREATED
-    return VoteReceipt(vote=VoteOut.of(vote), created=outcome == "created",
-                       replaced=outcome == "replaced")  # fmt: skip
+    return VoteReceipt(
+        vote=VoteOut.of(vote), created=outcome == "created", replaced=outcome == "replaced"
+    )
 
 
 @router.get("/vote/{some_id}", response_model=VotesOut)
 async def votes(
-    some_id: uuid.UUID, request: Request,
+    some_id: uuid.UUID,
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[
         Text | None, Query(max_length=42, description="next_cursor of the previous page")
     ] = None,
-) -> VotesOut:  # fmt: skip
+) -> VotesOut:
     """Votes with reasons and signatures, the tally, quorum state and outcome."""
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
@@ -139,8 +158,9 @@ async def votes(
         page = await service.votes_page(session, proposal, limit, cursor)
     domain = await service.domain_for(runtime)
     return VotesOut(
-        **TallyOut.of(result).model_dump(), proposal=ProposalOut.of(proposal),
+        **TallyOut.of(result).model_dump(),
+        proposal=ProposalOut.of(proposal),
         votes=[VoteOut.of(v) for v in page],
         next_cursor=page[-1].voter if len(page) == limit else None,
         domain=domain.as_dict(),
-    )  # fmt: skip
+    )

@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 
 console = Console()
 
-proposal_app = typer.Typer(help="Create proposals, show them and recompute their tallies.",
-                           no_args_is_help=True)  # fmt: skip
+proposal_app = typer.Typer(
+    help="Create proposals, show them and recompute their tallies.", no_args_is_help=True
+)
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 
@@ -85,13 +86,22 @@ def create(
         raise fail("an API key is required: --api-key or ATELIER_API_KEY")
     params = {k: v for k, v in (("base", base), ("token", token)) if v}
     payload = {
-        "title": title, "body": body, "choices": [c.strip() for c in choices.split(",")],
-        "strategy": strategy, "strategy_params": params, "quorum": quorum,
-        "majority": majority, "allow_vote_change": allow_change,
+        "title": title,
+        "body": body,
+        "choices": [c.strip() for c in choices.split(",")],
+        "strategy": strategy,
+        "strategy_params": params,
+        "quorum": quorum,
+        "majority": majority,
+        "allow_vote_change": allow_change,
         "ends_at": (now_utc() + _duration(ends_in)).isoformat(),
-    }  # fmt: skip
-    created = api_call("POST", f"{server.rstrip('/')}/api/proposals", json=payload,
-                    headers={"Authorization": f"Bearer {api_key}"})  # fmt: skip
+    }
+    created = api_call(
+        "POST",
+        f"{server.rstrip('/')}/api/proposals",
+        json=payload,
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
     console.print(f"[bold green]proposal[/] {created['id']} (voting until {created['ends_at']})")
 
 
@@ -103,8 +113,18 @@ def show(
     """A proposal, its rules and its current tally."""
     proposal = api_call("GET", f"{server.rstrip('/')}/api/proposals/{proposal_id}")
     table = Table(show_header=False, title=proposal["title"])
-    for name in ("id", "job_id", "strategy", "snapshot_block", "starts_at", "ends_at",
-                 "majority", "allow_vote_change", "chain_status", "chain_outcome"):  # fmt: skip
+    for name in (
+        "id",
+        "job_id",
+        "strategy",
+        "snapshot_block",
+        "starts_at",
+        "ends_at",
+        "majority",
+        "allow_vote_change",
+        "chain_status",
+        "chain_outcome",
+    ):
         table.add_row(name, str(proposal[name]))
     console.print(table)
     _print_result(proposal["result"])
@@ -144,8 +164,9 @@ def tally(
     bad: list[str] = []
     for vote in votes:
         if vote["source"] == "offchain":
-            ballot = ballots.Ballot(key, vote["voter"], vote["vote"], vote["reason"],
-                                    vote["timestamp"])  # fmt: skip
+            ballot = ballots.Ballot(
+                key, vote["voter"], vote["vote"], vote["reason"], vote["timestamp"]
+            )
             try:
                 valid = ballots.recover(domain, ballot, vote["signature"]) == vote["voter"]
             except ballots.BadSignature:
@@ -158,11 +179,13 @@ def tally(
     same = {c: Decimal(p) for c, p in recount.items()} == {
         c: Decimal(p) for c, p in page["tally"].items()
     }
-    console.print(f"re-verified {len(votes) - len(bad)} of {len(votes)} signatures; "
-                  f"recount {recount}")  # fmt: skip
+    console.print(
+        f"re-verified {len(votes) - len(bad)} of {len(votes)} signatures; recount {recount}"
+    )
     if bad or not same:
-        err.print(f"[red]mismatch:[/] bad signatures from {bad or 'nobody'}; "
-                  f"server says {page['tally']}")  # fmt: skip
+        err.print(
+            f"[red]mismatch:[/] bad signatures from {bad or 'nobody'}; server says {page['tally']}"
+        )
         raise typer.Exit(1)
     console.print("[bold green]the tally checks out[/]")
 
@@ -192,28 +215,42 @@ def vote(
     base = server.rstrip("/")
     proposal = api_call("GET", f"{base}/api/proposals/{proposal_id}")
     is_job = bool(proposal["job_id"] == proposal_id)
-    payload: dict[str, Any] = {"job_id" if is_job else "proposal_id": proposal_id,
-                               "wallet": wallet, "vote": choice, "reason": reason}  # fmt: skip
+    payload: dict[str, Any] = {
+        "job_id" if is_job else "proposal_id": proposal_id,
+        "wallet": wallet,
+        "vote": choice,
+        "reason": reason,
+    }
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     if held:
         if not api_key:
             raise fail("--held needs an API key: --api-key or ATELIER_API_KEY")
     else:
         try:
-            passphrase = (read_secret_file(passphrase_file, "passphrase") if passphrase_file
-                          else typer.prompt("Keystore passphrase", hide_input=True))  # fmt: skip
+            passphrase = (
+                read_secret_file(passphrase_file, "passphrase")
+                if passphrase_file
+                else typer.prompt("Keystore passphrase", hide_input=True)
+            )
             secret = unlock_evm_wallet(directory, wallet, passphrase)
         except (KeystoreError, ValueError) as exc:
             raise fail(str(exc)) from None
-        offered = api_call("GET", f"{base}/api/vote/{proposal_id}/typed-data",
-                           params={"wallet": wallet, "vote": choice, "reason": reason})  # fmt: skip
+        offered = api_call(
+            "GET",
+            f"{base}/api/vote/{proposal_id}/typed-data",
+            params={"wallet": wallet, "vote": choice, "reason": reason},
+        )
         try:  # from the server only its domain and clock; the ballot is this command's own
-            domain = ballots.Domain(int(offered["domain"]["chainId"]),
-                                    str(offered["domain"]["verifyingContract"]))  # fmt: skip
+            domain = ballots.Domain(
+                int(offered["domain"]["chainId"]), str(offered["domain"]["verifyingContract"])
+            )
             ballot = ballots.Ballot(
-                bytes.fromhex(proposal["chain_key"][2:]), service.checksum(wallet),
-                choice, reason, int(offered["message"]["timestamp"]),
-            )  # fmt: skip
+                bytes.fromhex(proposal["chain_key"][2:]),
+                service.checksum(wallet),
+                choice,
+                reason,
+                int(offered["message"]["timestamp"]),
+            )
         except (KeyError, TypeError, ValueError, InvalidInput) as exc:
             raise fail(f"the server's typed data is not a vote ballot ({exc})") from None
         payload["timestamp"] = ballot.timestamp
@@ -221,13 +258,15 @@ def vote(
     receipt = api_call("POST", f"{base}/api/vote", json=payload, headers=headers)
     stored = receipt["vote"]
     verb = "voted" if receipt["created"] else "already stored"
-    console.print(f"[bold green]{verb}[/] {stored['vote']} with power {stored['power']} "
-                  f"as {stored['voter']}")  # fmt: skip
+    console.print(
+        f"[bold green]{verb}[/] {stored['vote']} with power {stored['power']} as {stored['voter']}"
+    )
     _print_result(api_call("GET", f"{base}/api/vote/{proposal_id}", params={"limit": 1}))
 
 
-chain_app = typer.Typer(help="Deploy the governance contracts; relay and index votes.",
-                        no_args_is_help=True)  # fmt: skip
+chain_app = typer.Typer(
+    help="Deploy the governance contracts; relay and index votes.", no_args_is_help=True
+)
 
 
 def _rpc_url(rpc_url: str | None, server: str) -> str:
@@ -284,15 +323,19 @@ def chain_deploy(
         if key_file:
             key = load_relayer_key(key_file)
         deployment = deploy(
-            w3, sender_for(w3, key),
+            w3,
+            sender_for(w3, key),
             initial_holder=Web3.to_checksum_address(holder) if holder else None,
             initial_supply=supply * 10**18,
-            voting_period_s=int(_duration(voting_period).total_seconds()), quorum=quorum, key=key,
-        )  # fmt: skip
+            voting_period_s=int(_duration(voting_period).total_seconds()),
+            quorum=quorum,
+            key=key,
+        )
     except (ValueError, RuntimeError, OSError, Web3Exception) as exc:
         raise fail(f"{url}: {exc}") from None
-    console.print(f"[bold green]deployed[/] on chain {deployment.chain_id} "
-                  f"(block {deployment.deploy_block})")  # fmt: skip
+    console.print(
+        f"[bold green]deployed[/] on chain {deployment.chain_id} (block {deployment.deploy_block})"
+    )
     console.print(f"ATELIER_CHAIN_RPC_URL={url}")
     console.print(f"ATELIER_CHAIN_TOKEN_ADDRESS={deployment.token}")
     console.print(f"ATELIER_CHAIN_VOTING_ADDRESS={deployment.voting}")
@@ -317,10 +360,13 @@ def chain_index(
     key = _embedded_key(None)
     if settings.chain_rpc_url == "embedded":
         info = api_call("GET", f"{server.rstrip('/')}/api/chain")
-        settings = settings.model_copy(update={
-            "chain_rpc_url": info["rpc_url"], "chain_token_address": info["token"],
-            "chain_voting_address": info["voting"],
-        })  # fmt: skip
+        settings = settings.model_copy(
+            update={
+                "chain_rpc_url": info["rpc_url"],
+                "chain_token_address": info["token"],
+                "chain_voting_address": info["voting"],
+            }
+        )
 
     async def run() -> None:
         runtime = await open_runtime(settings)

@@ -121,10 +121,11 @@ class Vote(Base):
         # the tally reads only this index (index-only scan over one proposal's votes)
         Index("ix_votes_tally", "proposal_id", "choice", postgresql_include=["power"]),
         Index(
-            "ix_votes_relay_pending", "proposal_id",
+            "ix_votes_relay_pending",
+            "proposal_id",
             postgresql_where=text("relay_status = 'pending'"),
         ),
-    )  # fmt: skip
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     proposal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("proposals.id", ondelete="CASCADE"))
@@ -142,3 +143,15 @@ class Vote(Base):
     chain_block: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+@dataclass(frozen=True)
+class Tally:
+    by_choice: dict[str, Decimal]
+    voters: dict[str, int]
+    quorum: Decimal
+    participation: Decimal
+    quorum_reached: bool
+    state: str  # pending | active | closed
+    outcome: str | None  # passed | rejected | no-quorum | tie (None while not closed)
+    winner: str | None

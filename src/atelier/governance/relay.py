@@ -82,9 +82,12 @@ async def mirror_proposals(session: AsyncSession, runtime: Runtime, report: Chai
             )
         else:
             call = chain.voting.functions.createProposalWithWindow(
-                proposal.chain_key, proposal.snapshot_block, vote_end,
-                proposal.strategy == "erc20", int(proposal.quorum),
-            )  # fmt: skip
+                proposal.chain_key,
+                proposal.snapshot_block,
+                vote_end,
+                proposal.strategy == "erc20",
+                int(proposal.quorum),
+            )
         try:
             await chain.run(partial(EvmChain.transact, call=call))
         except TransactionReverted as exc:
@@ -110,9 +113,13 @@ async def relay_votes(session: AsyncSession, runtime: Runtime, report: ChainRepo
             vote.relay_error = NOT_VERIFIED if owner is None else BUDGET_SPENT
             continue
         call = chain.voting.functions.voteBySig(
-            proposal.chain_key, vote.voter, vote.choice, vote.reason,
-            vote.signed_timestamp, bytes.fromhex(vote.signature.removeprefix("0x")),
-        )  # fmt: skip
+            proposal.chain_key,
+            vote.voter,
+            vote.choice,
+            vote.reason,
+            vote.signed_timestamp,
+            bytes.fromhex(vote.signature.removeprefix("0x")),
+        )
         try:
             receipt = await chain.run(partial(EvmChain.transact, call=call))
         except TransactionReverted as exc:
@@ -194,9 +201,12 @@ async def _apply(session: AsyncSession, row: ChainLog) -> None:
 async def sync_chain(session: AsyncSession, runtime: Runtime, report: ChainReport) -> None:
     chain = await chain_for(runtime)
     batch = await indexer.poll(
-        session, chain, chain.voting, confirmations=runtime.settings.chain_confirmations,
+        session,
+        chain,
+        chain.voting,
+        confirmations=runtime.settings.chain_confirmations,
         start_block=chain.deployment.deploy_block,
-    )  # fmt: skip
+    )
     for row in sorted(batch.removed, key=lambda r: (r.block_number, r.log_index), reverse=True):
         await _undo(session, row)
     for row in batch.added:

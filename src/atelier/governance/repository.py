@@ -82,10 +82,22 @@ async def terms_by_any_id(conn: HotConnection, some_id: uuid.UUID) -> Terms | No
     row = await cursor.fetchone()
     if row is None:
         return None
-    (id_, job_id, key, choices, strategy, params, block, snapshot_at, starts, ends,
-     changeable) = row  # fmt: skip
-    return Terms(id_, job_id, bytes(key), tuple(choices), strategy, params, block, snapshot_at,
-                 starts, ends, changeable)  # fmt: skip
+    (id_, job_id, key, choices, strategy, params, block, snapshot_at, starts, ends, changeable) = (
+        row
+    )
+    return Terms(
+        id_,
+        job_id,
+        bytes(key),
+        tuple(choices),
+        strategy,
+        params,
+        block,
+        snapshot_at,
+        starts,
+        ends,
+        changeable,
+    )
 
 
 # The relay status is decided by the proposal's chain status as it is when the vote lands
@@ -111,10 +123,16 @@ async def insert_first_vote(conn: HotConnection, values: dict[str, Any]) -> Vote
         return None
     relay_status, created_at, updated_at = row
     return Vote(
-        **values, source="offchain", relay_status=relay_status, relay_error=None,
-        relay_tx_hash=None, chain_tx_hash=None, chain_block=None, created_at=created_at,
+        **values,
+        source="offchain",
+        relay_status=relay_status,
+        relay_error=None,
+        relay_tx_hash=None,
+        chain_tx_hash=None,
+        chain_block=None,
+        created_at=created_at,
         updated_at=updated_at,
-    )  # fmt: skip
+    )
 
 
 async def vote_for_update(session: AsyncSession, proposal_id: uuid.UUID, voter: str) -> Vote | None:
@@ -130,27 +148,45 @@ async def vote_of(session: AsyncSession, proposal_id: uuid.UUID, voter: str) -> 
 
 
 async def proposals_to_mirror(session: AsyncSession, limit: int) -> list[Proposal]:
-    return list(await session.scalars(
-        select(Proposal).where(Proposal.chain_status == "pending")
-        .order_by(Proposal.created_at).limit(limit).with_for_update(skip_locked=True)
-    ))  # fmt: skip
+    return list(
+        await session.scalars(
+            select(Proposal)
+            .where(Proposal.chain_status == "pending")
+            .order_by(Proposal.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
 
 
 async def votes_to_relay(session: AsyncSession, now: datetime, limit: int) -> list[Vote]:
     """Pending votes that are final: the proposal is on chain, and its votes cannot change
     any more (changes allowed: only once the off-chain window has closed)."""
-    return list(await session.scalars(
-        select(Vote).join(Proposal, Proposal.id == Vote.proposal_id)
-        .where(Vote.relay_status == "pending", Proposal.chain_status == "mirrored",
-               or_(Proposal.allow_vote_change.is_(False), Proposal.ends_at <= now))
-        .order_by(Vote.created_at).limit(limit).with_for_update(of=Vote, skip_locked=True)
-    ))  # fmt: skip
+    return list(
+        await session.scalars(
+            select(Vote)
+            .join(Proposal, Proposal.id == Vote.proposal_id)
+            .where(
+                Vote.relay_status == "pending",
+                Proposal.chain_status == "mirrored",
+                or_(Proposal.allow_vote_change.is_(False), Proposal.ends_at <= now),
+            )
+            .order_by(Vote.created_at)
+            .limit(limit)
+            .with_for_update(of=Vote, skip_locked=True)
+        )
+    )
 
 
 async def proposals_to_apply(session: AsyncSession, chain_now: datetime) -> list[Proposal]:
-    return list(await session.scalars(
-        select(Proposal).where(
-            Proposal.chain_status == "mirrored", Proposal.chain_outcome.is_(None),
-            Proposal.chain_vote_end < chain_now,
-        ).with_for_update(skip_locked=True)
-    ))  # fmt: skip
+    return list(
+        await session.scalars(
+            select(Proposal)
+            .where(
+                Proposal.chain_status == "mirrored",
+                Proposal.chain_outcome.is_(None),
+                Proposal.chain_vote_end < chain_now,
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )

@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from atelier.core.schemas import Body, Instant
 from atelier.governance.ballots import MAX_REASON_CHARS
-from atelier.governance.models import BINARY_CHOICES, Proposal, Vote
-from atelier.governance.service import Tally
+from atelier.governance.models import BINARY_CHOICES, Proposal, Tally, Vote
 
 
 class ProposalIn(Body):
@@ -43,11 +42,17 @@ class TallyOut(BaseModel):
     @classmethod
     def of(cls, t: Tally) -> TallyOut:
         return cls(
-            tally={c: str(p) for c, p in t.by_choice.items()}, voters=t.voters,
-            quorum={"required": str(t.quorum), "participation": str(t.participation),
-                    "reached": t.quorum_reached},
-            state=t.state, outcome=t.outcome, winner=t.winner,
-        )  # fmt: skip
+            tally={c: str(p) for c, p in t.by_choice.items()},
+            voters=t.voters,
+            quorum={
+                "required": str(t.quorum),
+                "participation": str(t.participation),
+                "reached": t.quorum_reached,
+            },
+            state=t.state,
+            outcome=t.outcome,
+            winner=t.winner,
+        )
 
 
 class ProposalOut(BaseModel):
@@ -73,13 +78,25 @@ class ProposalOut(BaseModel):
     @classmethod
     def of(cls, p: Proposal) -> ProposalOut:
         return cls(
-            id=p.id, job_id=p.job_id, chain_key="0x" + p.chain_key.hex(), title=p.title,
-            body=p.body, choices=p.choices, strategy=p.strategy,
-            strategy_params=p.strategy_params, snapshot_block=p.snapshot_block,
-            snapshot_at=p.snapshot_at, starts_at=p.starts_at, ends_at=p.ends_at,
-            quorum=str(p.quorum), majority=p.majority, allow_vote_change=p.allow_vote_change,
-            chain_status=p.chain_status, chain_outcome=p.chain_outcome, created_at=p.created_at,
-        )  # fmt: skip
+            id=p.id,
+            job_id=p.job_id,
+            chain_key="0x" + p.chain_key.hex(),
+            title=p.title,
+            body=p.body,
+            choices=p.choices,
+            strategy=p.strategy,
+            strategy_params=p.strategy_params,
+            snapshot_block=p.snapshot_block,
+            snapshot_at=p.snapshot_at,
+            starts_at=p.starts_at,
+            ends_at=p.ends_at,
+            quorum=str(p.quorum),
+            majority=p.majority,
+            allow_vote_change=p.allow_vote_change,
+            chain_status=p.chain_status,
+            chain_outcome=p.chain_outcome,
+            created_at=p.created_at,
+        )
 
 
 class ProposalWithTally(ProposalOut):
@@ -124,11 +141,20 @@ class VoteOut(BaseModel):
     @classmethod
     def of(cls, v: Vote) -> VoteOut:
         return cls(
-            proposal_id=v.proposal_id, voter=v.voter, vote=v.choice, reason=v.reason,
-            power=str(v.power), timestamp=v.signed_timestamp, signature=v.signature,
-            source=v.source, relay_status=v.relay_status, relay_error=v.relay_error,
-            chain_tx_hash=v.chain_tx_hash, created_at=v.created_at, updated_at=v.updated_at,
-        )  # fmt: skip
+            proposal_id=v.proposal_id,
+            voter=v.voter,
+            vote=v.choice,
+            reason=v.reason,
+            power=str(v.power),
+            timestamp=v.signed_timestamp,
+            signature=v.signature,
+            source=v.source,
+            relay_status=v.relay_status,
+            relay_error=v.relay_error,
+            chain_tx_hash=v.chain_tx_hash,
+            created_at=v.created_at,
+            updated_at=v.updated_at,
+        )
 
 
 class VoteReceipt(BaseModel):

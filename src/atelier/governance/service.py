@@ -36,6 +36,7 @@ from atelier.governance.models import (
     MAJORITIES,
     STRATEGIES,
     Proposal,
+    Tally,
     Terms,
     Vote,
 )
@@ -65,9 +66,10 @@ def checksum(wallet: str) -> str:
         return str(Web3.to_checksum_address(wallet))
     except ValueError:
         raise InvalidInput(
-            f"{wallet!r} is not an EVM address (0x + 40 hex)", slug="invalid-wallet",
+            f"{wallet!r} is not an EVM address (0x + 40 hex)",
+            slug="invalid-wallet",
             extra={"errors": [{"loc": ["body", "wallet"], "msg": "not an EVM address"}]},
-        ) from None  # fmt: skip
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -111,9 +113,10 @@ def _checked_spec(spec: ProposalSpec, starts: datetime, ends: datetime) -> Propo
         problems.append(("quorum", "not negative"))
     if problems:
         raise InvalidInput(
-            "; ".join(f"{field}: {msg}" for field, msg in problems), slug="invalid-proposal",
+            "; ".join(f"{field}: {msg}" for field, msg in problems),
+            slug="invalid-proposal",
             extra={"errors": [{"loc": ["body", f], "msg": m} for f, m in problems]},
-        )  # fmt: skip
+        )
     return replace(spec, choices=choices, strategy_params=params)
 
 
@@ -135,10 +138,14 @@ def _relayable(spec: ProposalSpec, settings: Settings, chain: EvmChain) -> bool:
 
 
 async def create_proposal(
-    session: AsyncSession, runtime: Runtime, spec: ProposalSpec, *,
-    author_id: uuid.UUID | None = None, job_id: uuid.UUID | None = None,
+    session: AsyncSession,
+    runtime: Runtime,
+    spec: ProposalSpec,
+    *,
+    author_id: uuid.UUID | None = None,
+    job_id: uuid.UUID | None = None,
     on_chain: bool = False,
-) -> Proposal:  # fmt: skip
+) -> Proposal:
     """A proposal, mirrored on chain (at the relayer's cost) only when `on_chain`: the author
     holds a role that may spend it, or it is a verified creator's job."""
     settings = runtime.settings
@@ -156,15 +163,25 @@ async def create_proposal(
     if spec.strategy == "erc20" or params.get("base") == "erc20":
         params.setdefault("token", chain.deployment.token)
     proposal = Proposal(
-        id=proposal_id, job_id=job_id, author_id=author_id, title=spec.title, body=spec.body,
+        id=proposal_id,
+        job_id=job_id,
+        author_id=author_id,
+        title=spec.title,
+        body=spec.body,
         chain_key=chain_key(job_id or proposal_id),
-        choices=list(spec.choices), strategy=spec.strategy,
-        strategy_params=params, snapshot_block=head, snapshot_at=now_utc(),
-        starts_at=starts, ends_at=ends, quorum=spec.quorum, majority=spec.majority,
+        choices=list(spec.choices),
+        strategy=spec.strategy,
+        strategy_params=params,
+        snapshot_block=head,
+        snapshot_at=now_utc(),
+        starts_at=starts,
+        ends_at=ends,
+        quorum=spec.quorum,
+        majority=spec.majority,
         allow_vote_change=spec.allow_vote_change,
         chain_status="pending" if relayable else "off",
         chain_vote_end=ends + grace if relayable else None,
-    )  # fmt: skip
+    )
     return await repository.add(session, proposal)
 
 
@@ -183,8 +200,9 @@ async def create_job_proposal(
         quorum=Decimal(settings.governance_job_quorum),
     )
     verified = await accounts.is_verified(session, creator_id)
-    return await create_proposal(session, runtime, spec, author_id=creator_id, job_id=job_id,
-                                 on_chain=verified)  # fmt: skip
+    return await create_proposal(
+        session, runtime, spec, author_id=creator_id, job_id=job_id, on_chain=verified
+    )
 
 
 async def get_proposal(session: AsyncSession, some_id: uuid.UUID) -> Proposal:
@@ -195,8 +213,9 @@ async def get_proposal(session: AsyncSession, some_id: uuid.UUID) -> Proposal:
 
 
 def _no_proposal(some_id: uuid.UUID) -> NotFound:
-    return NotFound(f"no proposal or job with a proposal has id {some_id}",
-                    slug="proposal-not-found")  # fmt: skip
+    return NotFound(
+        f"no proposal or job with a proposal has id {some_id}", slug="proposal-not-found"
+    )
 
 
 _TERMS_CACHE = "governance.terms"
@@ -228,9 +247,10 @@ def _check_choice_and_reason(choices: Sequence[str], choice: str, reason: str) -
     if len(reason) > ballots.MAX_REASON_CHARS or len(reason.encode()) > ballots.MAX_REASON_CHARS:
         raise InvalidInput(
             f"a reason is at most {ballots.MAX_REASON_CHARS} characters and, as on chain, "
-            f"{ballots.MAX_REASON_CHARS} bytes of UTF-8", slug="reason-too-long",
+            f"{ballots.MAX_REASON_CHARS} bytes of UTF-8",
+            slug="reason-too-long",
             extra={"errors": [{"loc": ["body", "reason"], "msg": "too long"}]},
-        )  # fmt: skip
+        )
 
 
 async def typed_data(
@@ -238,8 +258,13 @@ async def typed_data(
 ) -> dict[str, Any]:
     _check_choice_and_reason(terms.choices, choice, reason)
     chain = await chain_for(runtime)
-    ballot = Ballot(terms.chain_key, checksum(wallet), choice, reason,
-                    timestamp if timestamp is not None else int(now_utc().timestamp()))  # fmt: skip
+    ballot = Ballot(
+        terms.chain_key,
+        checksum(wallet),
+        choice,
+        reason,
+        timestamp if timestamp is not None else int(now_utc().timestamp()),
+    )
     return ballots.typed_data(vote_domain(chain), ballot)
 
 
@@ -280,14 +305,19 @@ async def cast_vote(
     signature = request.signature
     if signature is None:  # a wallet the platform holds for the signed-in caller
         timestamp = int(now.timestamp()) if timestamp is None else timestamp
-        signature = await _sign_for(session, runtime.settings, principal, domain,
-                                    Ballot(terms.chain_key, voter, request.choice,
-                                           request.reason, timestamp))  # fmt: skip
+        signature = await _sign_for(
+            session,
+            runtime.settings,
+            principal,
+            domain,
+            Ballot(terms.chain_key, voter, request.choice, request.reason, timestamp),
+        )
     if timestamp is None:
         raise InvalidInput(
-            "timestamp (the one you signed) is required", slug="invalid-vote",
+            "timestamp (the one you signed) is required",
+            slug="invalid-vote",
             extra={"errors": [{"loc": ["body", "timestamp"], "msg": "missing"}]},
-        )  # fmt: skip
+        )
     ballot = Ballot(terms.chain_key, voter, request.choice, request.reason, timestamp)
     try:
         signer = ballots.recover_address(domain, ballot, signature)
@@ -303,13 +333,20 @@ async def cast_vote(
     _check_window(terms, timestamp, now, runtime.settings.governance_clock_skew_s)
     power = await voting_power(session, chain, terms, voter)
     if power <= 0:
-        raise Forbidden(f"{voter} had no voting power at the snapshot "
-                        f"({terms.strategy})", slug="no-voting-power")  # fmt: skip
+        raise Forbidden(
+            f"{voter} had no voting power at the snapshot ({terms.strategy})",
+            slug="no-voting-power",
+        )
     values: dict[str, Any] = {
-        "id": uuid.uuid4(), "proposal_id": terms.id, "voter": voter, "choice": request.choice,
-        "reason": request.reason, "signed_timestamp": timestamp, "signature": signature,
+        "id": uuid.uuid4(),
+        "proposal_id": terms.id,
+        "voter": voter,
+        "choice": request.choice,
+        "reason": request.reason,
+        "signed_timestamp": timestamp,
+        "signature": signature,
         "power": power,
-    }  # fmt: skip
+    }
     created = await repo.insert_first_vote(conn, values)
     if created is not None:
         return created, "created"
@@ -328,14 +365,18 @@ async def _sign_for(
     ballot: Ballot,
 ) -> str:
     if principal is None:
-        raise Unauthorized("sign the vote, or sign in to vote with a wallet Atelier holds "
-                           "for you", slug="signature-required")  # fmt: skip
+        raise Unauthorized(
+            "sign the vote, or sign in to vote with a wallet Atelier holds for you",
+            slug="signature-required",
+        )
     signature = await wallets.sign_typed_data_for(
         session, settings, principal.user_id, ballot.voter, ballots.typed_data(domain, ballot)
     )
     if signature is None:
-        raise Forbidden("Atelier holds no such wallet for you; sign the vote yourself",
-                        slug="signature-required")  # fmt: skip
+        raise Forbidden(
+            "Atelier holds no such wallet for you; sign the vote yourself",
+            slug="signature-required",
+        )
     return signature
 
 
@@ -357,29 +398,20 @@ def _replace(stored: Vote, terms: Terms, values: dict[str, Any], now: datetime) 
     if stored.signature == values["signature"]:
         return False
     if not terms.allow_vote_change:
-        raise Conflict("this wallet has already voted and the proposal does not allow "
-                       "changing a vote", slug="already-voted")  # fmt: skip
+        raise Conflict(
+            "this wallet has already voted and the proposal does not allow changing a vote",
+            slug="already-voted",
+        )
     if stored.signed_timestamp is None or values["signed_timestamp"] <= stored.signed_timestamp:
-        raise Conflict("a newer vote of this wallet is stored (an old vote replayed?)",
-                       slug="stale-vote")  # fmt: skip
+        raise Conflict(
+            "a newer vote of this wallet is stored (an old vote replayed?)", slug="stale-vote"
+        )
     if stored.relay_status in ("sent", "confirmed") or stored.source == "chain":
         raise Conflict("this wallet's vote is already on chain", slug="vote-on-chain")
     for name in ("choice", "reason", "signed_timestamp", "signature", "power"):
         setattr(stored, name, values[name])
     stored.updated_at = now
     return True
-
-
-@dataclass(frozen=True)
-class Tally:
-    by_choice: dict[str, Decimal]
-    voters: dict[str, int]
-    quorum: Decimal
-    participation: Decimal
-    quorum_reached: bool
-    state: str  # pending | active | closed
-    outcome: str | None  # passed | rejected | no-quorum | tie (None while not closed)
-    winner: str | None
 
 
 def decide(proposal: Proposal, counted: dict[str, tuple[Decimal, int]], now: datetime) -> Tally:

@@ -35,6 +35,13 @@ async def chain_tick(timestamp: int | None = None) -> None:
         return
     report = await scheduled.chain_tick(runtime)
     if any((report.mirrored, report.relayed, report.failed, report.added, report.removed)):
-        log.info("governance.chain_tick", mirrored=report.mirrored, relayed=report.relayed,
-                 failed=report.failed, added=report.added, removed=report.removed,
-                 reorg_at=report.reorg_at, applied=report.applied)  # fmt: skip
+        log.info(
+            "governance.chain_tick",
+            mirrored=report.mirrored,
+            relayed=report.relayed,
+            failed=report.failed,
+            added=report.added,
+            removed=report.removed,
+            reorg_at=report.reorg_at,
+            applied=report.applied,
+        )

@@ -55,9 +55,11 @@ WriteLimited = [Depends(limit_writes)]
 
 
 @auth_router.post(
-    "/register", status_code=status.HTTP_202_ACCEPTED, response_model=RegisterOut,
+    "/register",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RegisterOut,
     dependencies=AuthLimited,
-)  # fmt: skip
+)
 async def register(body: RegisterIn, request: Request) -> RegisterOut:
     """Sign up with an email and a password. The answer is the same whether or not the
     address already has an account (its owner gets an email instead of a new account)."""
@@ -77,9 +79,13 @@ async def login(body: LoginIn, request: Request) -> TokenPair:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         return await sessions.login(
-            session, runtime.settings, runtime.jwt_key, body.email, body.password,
+            session,
+            runtime.settings,
+            runtime.jwt_key,
+            body.email,
+            body.password,
             client_info(request),
-        )  # fmt: skip
+        )
 
 
 @auth_router.post("/refresh", response_model=TokenPair, dependencies=AuthLimited)
@@ -167,9 +173,14 @@ async def _wallet_sign_in(request: Request, chain: Chain, body: WalletSignInIn) 
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         return await wallets.wallet_sign_in(
-            session, runtime.settings, runtime.jwt_key, chain, body.message, body.signature,
+            session,
+            runtime.settings,
+            runtime.jwt_key,
+            chain,
+            body.message,
+            body.signature,
             client_info(request),
-        )  # fmt: skip
+        )
 
 
 @auth_router.post("/siwe", response_model=TokenPair, dependencies=AuthLimited)
@@ -232,9 +243,11 @@ async def list_api_keys(principal: SessionPrincipal, request: Request) -> list[A
 
 
 @user_router.post(
-    "/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreatedOut,
+    "/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreatedOut,
     dependencies=WriteLimited,
-)  # fmt: skip
+)
 async def create_api_key(
     principal: SessionPrincipal, request: Request, body: ApiKeyCreateIn | None = None
 ) -> ApiKeyCreatedOut | JSONResponse:
@@ -248,11 +261,14 @@ async def create_api_key(
         key, raw = await api_keys.create_api_key(session, principal.user_id, body.name, body.scope)
         shown = ApiKeyOut.model_validate(key)
         replayed = problem_body(
-            409, "api-key-already-created", "Already created",
+            409,
+            "api-key-already-created",
+            "Already created",
             f"this Idempotency-Key already created API key {shown.prefix}… ({shown.id}); its "
             "secret was shown once: revoke it and create another if it was lost",
-            request.url.path, {"api_key": shown.model_dump(mode="json")},
-        )  # fmt: skip
+            request.url.path,
+            {"api_key": shown.model_dump(mode="json")},
+        )
         await idempotency.keep(session, claim, status.HTTP_409_CONFLICT, replayed)
         return ApiKeyCreatedOut(**shown.model_dump(), key=raw)
 
@@ -287,9 +303,11 @@ async def wallet_challenge(
 
 
 @user_router.post(
-    "/wallets", status_code=status.HTTP_201_CREATED, response_model=WalletOut,
+    "/wallets",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WalletOut,
     dependencies=WriteLimited,
-)  # fmt: skip
+)
 async def link_wallet(
     body: LinkWalletIn, principal: SessionPrincipal, request: Request
 ) -> WalletOut | JSONResponse:
@@ -299,18 +317,25 @@ async def link_wallet(
         if claim.replay is not None:
             return claim.replay
         wallet = await wallets.link_wallet(
-            session, runtime.settings, principal.user_id, body.chain, body.message,
-            body.signature, body.label,
-        )  # fmt: skip
+            session,
+            runtime.settings,
+            principal.user_id,
+            body.chain,
+            body.message,
+            body.signature,
+            body.label,
+        )
         out = WalletOut.of(wallet)
         await idempotency.keep(session, claim, status.HTTP_201_CREATED, out.model_dump(mode="json"))
         return out
 
 
 @user_router.post(
-    "/wallets/custodial", status_code=status.HTTP_201_CREATED, response_model=WalletOut,
+    "/wallets/custodial",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WalletOut,
     dependencies=WriteLimited,
-)  # fmt: skip
+)
 async def create_custodial_wallet(
     principal: SessionPrincipal, request: Request, body: CustodialWalletIn | None = None
 ) -> WalletOut | JSONResponse:

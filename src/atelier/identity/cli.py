@@ -31,10 +31,12 @@ from atelier.identity.styles import TRUCK_STYLES
 
 console = Console()
 err = Console(stderr=True)
-user_app = typer.Typer(help="Manage accounts (operator commands, run on the server).",
-                       no_args_is_help=True)  # fmt: skip
-wallet_app = typer.Typer(help="Create and link wallets (keys stay encrypted on this machine).",
-                         no_args_is_help=True)  # fmt: skip
+user_app = typer.Typer(
+    help="Manage accounts (operator commands, run on the server).", no_args_is_help=True
+)
+wallet_app = typer.Typer(
+    help="Create and link wallets (keys stay encrypted on this machine).", no_args_is_help=True
+)
 
 T = TypeVar("T")
 
@@ -60,10 +62,12 @@ def list_users(limit: int = 50) -> None:
     table = Table("id", "email", "roles", "verified", "created")
     for user in with_session(lambda s: repo.newest_users(s, limit)):
         table.add_row(
-            str(user.id), user.email or "(wallet)", ",".join(user.roles),
+            str(user.id),
+            user.email or "(wallet)",
+            ",".join(user.roles),
             "yes" if user.email_verified_at else "no",
             user.created_at.isoformat(timespec="seconds"),
-        )  # fmt: skip
+        )
     console.print(table)
 
 
@@ -150,8 +154,12 @@ def wallet_list(
         if path.name.endswith(".keystore.json"):
             continue
         profile = json.loads(path.read_text())
-        table.add_row(profile["address"], profile["chain"], profile.get("style", ""),
-                      profile.get("created_at", ""))  # fmt: skip
+        table.add_row(
+            profile["address"],
+            profile["chain"],
+            profile.get("style", ""),
+            profile.get("created_at", ""),
+        )
     console.print(table)
 
 
@@ -212,16 +220,26 @@ def wallet_link(
     try:
         with httpx.Client(base_url=server, timeout=30) as client:
             headers = {"Authorization": f"Bearer {_sign_in(client, email, password_file)}"}
-            challenge = _json_or_fail(client.post(
-                "/api/v1/user/wallets/challenge", headers=headers,
-                json={"chain": chain, "address": profile["address"]},
-            ))  # fmt: skip
+            challenge = _json_or_fail(
+                client.post(
+                    "/api/v1/user/wallets/challenge",
+                    headers=headers,
+                    json={"chain": chain, "address": profile["address"]},
+                )
+            )
             signature = sign_text(chain, secret, challenge["message"])
-            linked = _json_or_fail(client.post(
-                "/api/v1/user/wallets", headers=headers,
-                json={"chain": chain, "message": challenge["message"], "signature": signature,
-                      "label": label or profile.get("style")},
-            ))  # fmt: skip
+            linked = _json_or_fail(
+                client.post(
+                    "/api/v1/user/wallets",
+                    headers=headers,
+                    json={
+                        "chain": chain,
+                        "message": challenge["message"],
+                        "signature": signature,
+                        "label": label or profile.get("style"),
+                    },
+                )
+            )
             client.post("/api/v1/auth/logout", headers=headers)  # this command's session ends
     except httpx.HTTPError as exc:
         raise fail(unreachable(server, exc)) from None

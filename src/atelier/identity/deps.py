@@ -72,8 +72,7 @@ async def current_principal(principal: Annotated[Principal, Depends(any_principa
     """The caller of an ordinary route: a session, or a full-scope API key. A worker key is
     refused everywhere a route does not ask for `WorkerPrincipal`: safe by default."""
     if principal.scope == "worker":
-        raise Forbidden("this API key may only run workers (its scope is worker)",
-                        slug="key-scope")  # fmt: skip
+        raise Forbidden("this API key may only run workers (its scope is worker)", slug="key-scope")
     return principal
 
 

@@ -12,11 +12,26 @@ MIN_LENGTH = 10
 MAX_LENGTH = 128  # argon2 cost is per byte of input; cap it before hashing
 _COMMON = frozenset(
     {
-        "password", "password1", "password123", "passw0rd", "qwertyuiop", "1234567890",
-        "12345678910", "iloveyou", "letmein123", "welcome123", "administrator", "qwerty123",
-        "abc1234567", "changeme123", "trustno1234", "football123", "monkey1234", "atelier123",
+        "password",
+        "password1",
+        "password123",
+        "passw0rd",
+        "qwertyuiop",
+        "1234567890",
+        "12345678910",
+        "iloveyou",
+        "letmein123",
+        "welcome123",
+        "administrator",
+        "qwerty123",
+        "abc1234567",
+        "changeme123",
+        "trustno1234",
+        "football123",
+        "monkey1234",
+        "atelier123",
     }
-)  # fmt: skip
+)
 
 
 def password_problems(password: str, email: str | None = None) -> list[str]:

@@ -46,11 +46,15 @@ async def wallets_of(session: AsyncSession, user_id: uuid.UUID) -> list[Wallet]:
 async def verified_owner(session: AsyncSession, chain: str, address: str) -> uuid.UUID | None:
     """The active, email-verified account a wallet is linked to (None: no such account)."""
     return await session.scalar(
-        select(User.id).join(Wallet, Wallet.user_id == User.id).where(
-            Wallet.chain == chain, Wallet.address == address, User.is_active.is_(True),
+        select(User.id)
+        .join(Wallet, Wallet.user_id == User.id)
+        .where(
+            Wallet.chain == chain,
+            Wallet.address == address,
+            User.is_active.is_(True),
             User.email_verified_at.is_not(None),
         )
-    )  # fmt: skip
+    )
 
 
 async def wallet_by_address(session: AsyncSession, chain: str, address: str) -> Wallet | None:

@@ -224,8 +224,11 @@ def _verify_evm(message: str, signature: str, domain: str, now: datetime) -> Non
     if parsed.prepare_message() != message:
         raise SignInError("malformed-sign-in-message", "message is not in canonical EIP-4361 form")
     try:  # siwe checks the times again: against our clock, not the wall clock it would read
-        parsed.verify(signature if signature.startswith("0x") else "0x" + signature,
-                      domain=domain, timestamp=now)  # fmt: skip
+        parsed.verify(
+            signature if signature.startswith("0x") else "0x" + signature,
+            domain=domain,
+            timestamp=now,
+        )
     except siwe_errors.ExpiredMessage:
         raise SignInError("sign-in-expired", "the message's expiration time has passed") from None
     except siwe_errors.VerificationError:

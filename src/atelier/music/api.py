@@ -25,16 +25,21 @@ async def _out(session: AsyncSession, principal: Principal, style: MusicStyle) -
     track_out = None
     if track is not None:
         track_out = TrackOut(
-            job_id=str(track.id), url=f"/api/v1/generate/{track.id}/result",
-            prompt=str(track.params.get("prompt", "")), bpm=track.params.get("bpm"),
+            job_id=str(track.id),
+            url=f"/api/v1/generate/{track.id}/result",
+            prompt=str(track.params.get("prompt", "")),
+            bpm=track.params.get("bpm"),
             duration_s=track.params.get("duration_s"),
-        )  # fmt: skip
+        )
     return StyleOut(
-        wallet=style.wallet, truck_style=style.truck_style, mood=style.mood,
-        music_genre=style.genre, suggested_track=track_out.url if track_out else None,
+        wallet=style.wallet,
+        truck_style=style.truck_style,
+        mood=style.mood,
+        music_genre=style.genre,
+        suggested_track=track_out.url if track_out else None,
         track=track_out,
         generate=None if track_out else service.generate_request(style.genre, style.mood),
-    )  # fmt: skip
+    )
 
 
 @router.post("/style", response_model=StyleOut, dependencies=[Depends(limit_writes)])
@@ -43,16 +48,18 @@ async def set_style(body: StyleIn, principal: CurrentPrincipal, request: Request
     newest track in that genre, or the request that would make one."""
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        style = await service.set_style(session, runtime.settings, principal, body.wallet,
-                                        body.truck_style, body.mood)  # fmt: skip
+        style = await service.set_style(
+            session, runtime.settings, principal, body.wallet, body.truck_style, body.mood
+        )
         return await _out(session, principal, style)
 
 
 @router.get("/style", response_model=StyleOut)
 async def get_style(
-    principal: CurrentPrincipal, request: Request,
+    principal: CurrentPrincipal,
+    request: Request,
     wallet: Annotated[Text, Query(min_length=32, max_length=64)],
-) -> StyleOut:  # fmt: skip
+) -> StyleOut:
     async with unit_of_work(runtime_of(request)) as session:
         style = await service.get_style(session, principal, wallet)
         if style is None:

@@ -30,10 +30,12 @@ async def style_of(session: AsyncSession, wallet: str) -> MusicStyle | None:
 async def upsert_style(session: AsyncSession, values: dict[str, Any]) -> MusicStyle:
     """Store a wallet's style, replacing the one it had (one style per wallet)."""
     statement = insert(MusicStyle).values(**values)
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[MusicStyle.wallet],
-        set_={k: statement.excluded[k] for k in values if k != "wallet"},
-    ))  # fmt: skip
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[MusicStyle.wallet],
+            set_={k: statement.excluded[k] for k in values if k != "wallet"},
+        )
+    )
     stored = await session.get(MusicStyle, values["wallet"], populate_existing=True)
     assert stored is not None
     return stored

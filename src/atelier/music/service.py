@@ -23,8 +23,14 @@ def genre_map(settings: Settings) -> dict[str, str]:
     return {**{name: s.genre for name, s in TRUCK_STYLES.items()}, **settings.music_genres}
 
 
-async def set_style(session: AsyncSession, settings: Settings, principal: Principal,
-                    wallet: str, truck_style: str, mood: str | None) -> MusicStyle:  # fmt: skip
+async def set_style(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    wallet: str,
+    truck_style: str,
+    mood: str | None,
+) -> MusicStyle:
     genres = genre_map(settings)
     style = truck_style.lower()
     if style not in genres:
@@ -34,10 +40,16 @@ async def set_style(session: AsyncSession, settings: Settings, principal: Princi
             extra={"errors": [{"loc": ["body", "truck_style"], "msg": "unknown style"}]},
         )
     address = await wallets.callers_wallet(session, principal.user_id, wallet)
-    return await repo.upsert_style(session, {
-        "wallet": address, "user_id": principal.user_id, "truck_style": style, "mood": mood,
-        "genre": genres[style],
-    })  # fmt: skip
+    return await repo.upsert_style(
+        session,
+        {
+            "wallet": address,
+            "user_id": principal.user_id,
+            "truck_style": style,
+            "mood": mood,
+            "genre": genres[style],
+        },
+    )
 
 
 async def get_style(session: AsyncSession, principal: Principal, wallet: str) -> MusicStyle | None:
@@ -57,8 +69,12 @@ async def suggested_track(
 
 
 def generate_request(genre: str, mood: str | None) -> dict[str, Any]:
-    return {"kind": "music", "genre": genre, "prompt": f"{mood or 'driving'} {genre} track",
-            "duration_s": 30}  # fmt: skip
+    return {
+        "kind": "music",
+        "genre": genre,
+        "prompt": f"{mood or 'driving'} {genre} track",
+        "duration_s": 30,
+    }
 
 
 async def personalize(
@@ -77,6 +93,13 @@ async def personalize(
     principal = await accounts.principal_for(session, job.user_id, via="governance")
     fields = {k: v for k, v in generate_request(style.genre, style.mood).items() if k != "kind"}
     return await grid.submit(
-        session, settings, principal, "music", fields, source="personalization",
-        wallet=job.wallet, options={"personalizes": str(job_id)}, charge_quota=False,
-    )  # fmt: skip
+        session,
+        settings,
+        principal,
+        "music",
+        fields,
+        source="personalization",
+        wallet=job.wallet,
+        options={"personalizes": str(job_id)},
+        charge_quota=False,
+    )

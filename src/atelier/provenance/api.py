@@ -143,8 +143,9 @@ async def embed(
     else:
         assert file is not None
         if settings.clip_visual_model is None:  # say so before taking the upload
-            raise ServiceUnavailable(originality.SEMANTIC_NOT_CONFIGURED,
-                                     slug="clip-not-configured")  # fmt: skip
+            raise ServiceUnavailable(
+                originality.SEMANTIC_NOT_CONFIGURED, slug="clip-not-configured"
+            )
         path = await _receive(request, principal, file)
         try:
             model, vector = await service.embed_image(settings, path)
@@ -197,7 +198,11 @@ async def index(
         runtime = runtime_of(request)
         async with unit_of_work(runtime) as session:
             item = await service.index_file(session, runtime.settings, path, label, "index")
-            return {"corpus_id": item.id, "sha256": item.sha256, "media": item.media,
-                    "label": item.label}  # fmt: skip
+            return {
+                "corpus_id": item.id,
+                "sha256": item.sha256,
+                "media": item.media,
+                "label": item.label,
+            }
     finally:
         shutil.rmtree(path.parent, ignore_errors=True)

@@ -103,13 +103,19 @@ def sign(
         # (another server, or a compromised one, could ask for a vote or a transfer).
         raise fail("the server asked to sign something that is not an artifact proof; refused")
     signature = sign_typed_data(secret, typed)
-    done = api_call("POST", url, headers=headers, timeout=120,
-                    json={"artifact_id": artifact_id, "signature": signature})  # fmt: skip
+    done = api_call(
+        "POST",
+        url,
+        headers=headers,
+        timeout=120,
+        json={"artifact_id": artifact_id, "signature": signature},
+    )
     console.print(f"[bold green]signed[/] {artifact_id} with {done['wallet_proof']['wallet']}")
 
 
-corpus_app = typer.Typer(help="The corpus of known works originality is measured against.",
-                         no_args_is_help=True)  # fmt: skip
+corpus_app = typer.Typer(
+    help="The corpus of known works originality is measured against.", no_args_is_help=True
+)
 
 
 @corpus_app.command("import")

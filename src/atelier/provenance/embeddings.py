@@ -31,8 +31,11 @@ class ClipVisualEncoder:
 
         if not model_path.is_file():
             raise EncoderUnavailable(f"CLIP model {model_path} does not exist")
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                     if p in ort.get_available_providers()]  # fmt: skip
+        providers = [
+            p
+            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+            if p in ort.get_available_providers()
+        ]
         self.session = ort.InferenceSession(str(model_path), providers=providers)
         first = self.session.get_inputs()[0]
         self.input_name = first.name

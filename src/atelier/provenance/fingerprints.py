@@ -108,8 +108,10 @@ def chromaprint(path: Path) -> list[int] | None:
         return None
     result = subprocess.run(  # noqa: S603 - fixed binary, list argv
         [fpcalc, "-raw", "-json", "-length", "300", str(path)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     try:  # fpcalc exits non-zero on a harmless end-of-file warning; its JSON is what counts
         prints = json.loads(result.stdout).get("fingerprint") or []
     except ValueError:

@@ -22,6 +22,7 @@ from atelier.identity.service import wallets
 from atelier.provenance import originality, service, signing
 from atelier.provenance import repository as repo
 from atelier.provenance.fingerprints import Pdq
+from atelier.provenance.models import ManifestState
 from atelier.storage.blobs import store_for
 
 SIGN_ARTIFACT: Flow[ArtifactAccepted] = Flow(service.SIGN_ARTIFACT_FLOW, ArtifactAccepted)
@@ -40,8 +41,9 @@ class PdqOut(BaseModel):
     variants: list[str]
 
     def pdq(self) -> Pdq:
-        return Pdq(bytes.fromhex(self.hash), self.quality,
-                   tuple(bytes.fromhex(v) for v in self.variants))  # fmt: skip
+        return Pdq(
+            bytes.fromhex(self.hash), self.quality, tuple(bytes.fromhex(v) for v in self.variants)
+        )
 
 
 class Printed(BaseModel):
@@ -73,7 +75,7 @@ async def hash_original(ctx: Ctx) -> None:
         error = "stored bytes no longer match the accepted sha256"
         async with ctx.fail(error) as session:
             record = await repo.record_for_update(session, event.artifact_id, event.sha256)
-            record.manifest_state, record.error = "failed", error
+            record.manifest_state, record.error = ManifestState.FAILED, error
         return
     async with ctx.finish(Hashed(cid=ids.cid_v1, size=ids.size)) as session:
         record = await repo.record_for_update(session, event.artifact_id, event.sha256)
@@ -94,12 +96,14 @@ async def fingerprint(ctx: Ctx) -> None:
     semantic = await service.semantic_if_possible(settings, original, event.format)
     printed = Printed(
         media=found.media,
-        pdq=[PdqOut(hash=p.hex, quality=p.quality, variants=[v.hex() for v in p.variants])
-             for p in found.pdq],
+        pdq=[
+            PdqOut(hash=p.hex, quality=p.quality, variants=[v.hex() for v in p.variants])
+            for p in found.pdq
+        ],
         audio=found.audio,
         semantic_model=semantic.model if semantic else None,
         semantic_vector=semantic.vector if semantic else None,
-    )  # fmt: skip
+    )
     note = None if (found.pdq or found.audio) else "skipped (nothing to print)"
     async with ctx.finish(printed, note=note) as session:
         record = await repo.record_for_update(session, event.artifact_id, event.sha256)
@@ -126,10 +130,16 @@ async def assess_originality(ctx: Ctx) -> None:
         record.semantic_note = result.semantic
         if not await repo.in_corpus(session, event.artifact_id):
             await originality.add_to_corpus(
-                session, sha256=event.sha256, media=printed.media, fingerprints=prints,
-                source="artifact", label=f"{event.kind} {event.artifact_id}",
-                artifact_id=event.artifact_id, audio=printed.audio, semantic=printed.semantic(),
-            )  # fmt: skip
+                session,
+                sha256=event.sha256,
+                media=printed.media,
+                fingerprints=prints,
+                source="artifact",
+                label=f"{event.kind} {event.artifact_id}",
+                artifact_id=event.artifact_id,
+                audio=printed.audio,
+                semantic=printed.semantic(),
+            )
 
 
 @SIGN_ARTIFACT.step("sign")
@@ -159,7 +169,7 @@ async def sign(ctx: Ctx) -> None:
     except signing.ManifestError as exc:
         async with ctx.fail(str(exc)) as session:
             record = await repo.record_for_update(session, event.artifact_id, event.sha256)
-            record.manifest_state, record.error = "failed", str(exc)
+            record.manifest_state, record.error = ManifestState.FAILED, str(exc)
         return
     note = "done (platform-held wallet proof)" if proof else None
     async with ctx.finish(note=note) as session:
@@ -195,7 +205,7 @@ async def record_failure(session: AsyncSession, ctx: Ctx, error: str) -> None:
     record = await repo.record_for_update(session, event.artifact_id, event.sha256)
     record.error = error
     if ctx.step != "publish":
-        record.manifest_state = "failed"
+        record.manifest_state = ManifestState.FAILED
 
 
 async def start_for(session: AsyncSession, event: ArtifactAccepted) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, ForeignKey, Integer, LargeBinary, String, Text, func, text
@@ -12,6 +13,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import UserDefinedType
 
 from atelier.core.db import Base
+
+
+class ManifestState(StrEnum):
+    PENDING = "pending"  # being signed: its creator waits (the grid shows `signing`)
+    SIGNED = "signed"  # the signed copy is what is served
+    FAILED = "failed"  # signing failed for good: the accepted original is served, marked
 
 
 class ProvenanceRecord(Base):
@@ -29,7 +36,9 @@ class ProvenanceRecord(Base):
     signed_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     # the manifest of a type that cannot embed one (OpenEXR): a .c2pa sidecar
     sidecar_storage_key: Mapped[str | None] = mapped_column(String(200))
-    manifest_state: Mapped[str] = mapped_column(String(20), server_default=text("'pending'"))
+    manifest_state: Mapped[str] = mapped_column(
+        String(20), server_default=text(f"'{ManifestState.PENDING.value}'")
+    )
     signer: Mapped[str | None] = mapped_column(String(200))
     creator_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     wallet: Mapped[str | None] = mapped_column(String(64))

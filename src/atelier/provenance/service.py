@@ -37,7 +37,7 @@ from atelier.provenance import repository as repo
 from atelier.provenance.certificates import SigningIdentity, load_identity
 from atelier.provenance.cid import ContentIds, file_ids
 from atelier.provenance.fingerprints import Fingerprints, fingerprint_within
-from atelier.provenance.models import CorpusItem, ProvenanceRecord
+from atelier.provenance.models import CorpusItem, ManifestState, ProvenanceRecord
 from atelier.storage.blobs import store_for
 from atelier.storage.media import (
     IMAGE_DECODE_ERRORS,
@@ -261,7 +261,7 @@ def apply_signed(record: ProvenanceRecord, copy: SignedCopy) -> None:
     record.signed_sha256, record.signed_cid_v1 = copy.sha256, copy.cid
     record.signed_size_bytes = copy.size
     record.signer = copy.signer
-    record.manifest_state = "signed"
+    record.manifest_state = ManifestState.SIGNED
 
 
 @dataclass(frozen=True)
@@ -280,13 +280,18 @@ class Delivery:
 
 
 def delivery(record: ProvenanceRecord | None) -> Delivery:
-    if record is None or record.manifest_state not in ("signed", "failed"):
+    if record is None or record.manifest_state not in (ManifestState.SIGNED, ManifestState.FAILED):
         return Delivery("signing")
-    if record.manifest_state == "failed" or record.signed_storage_key is None:
+    if record.manifest_state == ManifestState.FAILED or record.signed_storage_key is None:
         return Delivery("failed", error=record.error)
-    return Delivery("signed", record.signed_storage_key, record.signed_sha256,
-                    record.signed_cid_v1, record.signed_size_bytes,
-                    record.sidecar_storage_key)  # fmt: skip
+    return Delivery(
+        "signed",
+        record.signed_storage_key,
+        record.signed_sha256,
+        record.signed_cid_v1,
+        record.signed_size_bytes,
+        record.sidecar_storage_key,
+    )
 
 
 SIGN_ARTIFACT_FLOW = "provenance.sign_artifact"  # see flows.py
@@ -312,7 +317,7 @@ def summary(record: ProvenanceRecord | None, run: flows.RunView | None) -> dict[
     `original_*` are the accepted bytes the manifest and the wallet proof speak of)."""
     steps = {name: step.shown for name, step in run.steps.items()} if run else {}
     if record is None:
-        return {"manifest_state": "pending", "steps": steps}
+        return {"manifest_state": ManifestState.PENDING, "steps": steps}
     return {
         "manifest_state": record.manifest_state,
         "manifest": "sidecar" if record.sidecar_storage_key else "embedded",
@@ -348,9 +353,9 @@ async def _creators_record(
     record = await repo.record(session, artifact_id)
     if record is None or record.creator_id != principal.user_id:
         raise NotFound("no such artifact of yours", slug="artifact-not-found")
-    if record.manifest_state == "failed":
+    if record.manifest_state == ManifestState.FAILED:
         raise Conflict(f"this artifact could not be signed: {record.error}", slug="signing-failed")
-    if record.manifest_state != "signed" or record.generation is None:
+    if record.manifest_state != ManifestState.SIGNED or record.generation is None:
         raise Conflict(
             "the artifact is still being signed; try again in a moment",
             slug="artifact-not-ready",
@@ -430,8 +435,9 @@ async def examine(settings: Settings, path: Path, fmt: str) -> Fingerprints:
     """Every fingerprint of a file, within the platform's media limits, decoded in the media
     sandbox; a file beyond the limits or that does not decode is a 422."""
     try:
-        return await run_limited(fingerprint_within, path, fmt, MediaLimits.of(settings),
-                                 budget=Budget.of(settings))  # fmt: skip
+        return await run_limited(
+            fingerprint_within, path, fmt, MediaLimits.of(settings), budget=Budget.of(settings)
+        )
     except MediaRefused as exc:
         raise InvalidInput(
             f"the {fmt.upper()} cannot be examined: {exc.reason.replace(str(path), 'it')}",
@@ -450,8 +456,9 @@ async def verify(
     ids = await anyio.to_thread.run_sync(file_ids, path)
     manifest_bytes = await anyio.to_thread.run_sync(sidecar.read_bytes) if sidecar else None
     try:
-        manifest = await run_limited(signing.read, path, mime, identity.root_pem, manifest_bytes,
-                                     budget=Budget.of(settings))  # fmt: skip
+        manifest = await run_limited(
+            signing.read, path, mime, identity.root_pem, manifest_bytes, budget=Budget.of(settings)
+        )
     except MediaRefused as exc:
         manifest = signing.ManifestReport("Invalid", [f"unreadable: {exc.reason}"])
     match = await repo.record_by_content(session, ids.sha256)
@@ -498,6 +505,12 @@ async def index_file(
     found = await examine(settings, path, fmt)
     semantic = await anyio.to_thread.run_sync(semantic_of, settings, path, fmt)
     return await originality.add_to_corpus(
-        session, sha256=ids.sha256, media=found.media, fingerprints=found.pdq, source=source,
-        label=label, audio=found.audio, semantic=semantic,
-    )  # fmt: skip
+        session,
+        sha256=ids.sha256,
+        media=found.media,
+        fingerprints=found.pdq,
+        source=source,
+        label=label,
+        audio=found.audio,
+        semantic=semantic,
+    )

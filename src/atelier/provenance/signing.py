@@ -88,8 +88,9 @@ def embeds(mime: str) -> bool:
     return normalise_mime(mime) in EMBEDDABLE
 
 
-def sign(identity: SigningIdentity, source: Path, mime: str, dest: Path,
-         manifest: dict[str, Any]) -> bytes | None:  # fmt: skip
+def sign(
+    identity: SigningIdentity, source: Path, mime: str, dest: Path, manifest: dict[str, Any]
+) -> bytes | None:
     """Write the signed file to `dest`: with the manifest embedded (None is returned), or,
     for a type that cannot hold one, unchanged, returning the sidecar manifest's bytes."""
     mime = normalise_mime(mime)

@@ -33,8 +33,9 @@ TYPES = {
 }
 
 
-def typed_data(chain_id: int, sha256: str, cid: str, fingerprint: str | None,
-               model: str | None) -> dict[str, Any]:  # fmt: skip
+def typed_data(
+    chain_id: int, sha256: str, cid: str, fingerprint: str | None, model: str | None
+) -> dict[str, Any]:
     return {
         "types": TYPES,
         "primaryType": "Artifact",

@@ -47,11 +47,14 @@ def http_policy(settings: Settings) -> HttpPolicy:
     while streaming, the slack is for the multipart envelope."""
     anonymous = settings.anonymous_upload_bytes + ENVELOPE_SLACK
     uploads = [
-        UploadLimit("/api/v1/workers/jobs/", settings.grid_max_result_bytes + ENVELOPE_SLACK,
-                    ENVELOPE_SLACK),
-        *(UploadLimit(p, settings.max_verify_bytes + ENVELOPE_SLACK, anonymous)
-          for p in PROVENANCE_UPLOADS),
-    ]  # fmt: skip
+        UploadLimit(
+            "/api/v1/workers/jobs/", settings.grid_max_result_bytes + ENVELOPE_SLACK, ENVELOPE_SLACK
+        ),
+        *(
+            UploadLimit(p, settings.max_verify_bytes + ENVELOPE_SLACK, anonymous)
+            for p in PROVENANCE_UPLOADS
+        ),
+    ]
     return HttpPolicy(
         max_body_bytes=settings.max_body_bytes,
         uploads=tuple(uploads),

@@ -42,10 +42,15 @@ def _run(
     try:
         asyncio.run(
             run_processes(
-                settings, url, services=services, serve_http=serve_http, run_tasks=run_tasks,
-                local_worker=local_worker, on_ready=on_ready,
+                settings,
+                url,
+                services=services,
+                serve_http=serve_http,
+                run_tasks=run_tasks,
+                local_worker=local_worker,
+                on_ready=on_ready,
             )
-        )  # fmt: skip
+        )
     except PortInUse as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -75,9 +80,14 @@ def up(
         )
 
     _run(
-        settings, url, services=None, serve_http=True, run_tasks=True, on_ready=ready,
+        settings,
+        url,
+        services=None,
+        serve_http=True,
+        run_tasks=True,
+        on_ready=ready,
         local_worker=settings.local_worker,
-    )  # fmt: skip
+    )
     console.print("Atelier stopped.")
 
 
@@ -100,9 +110,13 @@ def serve(
     if migrate_db or settings.database_url is None:
         migrate.upgrade(url)
     _run(
-        settings, url, services=service, serve_http=True, run_tasks=False,
+        settings,
+        url,
+        services=service,
+        serve_http=True,
+        run_tasks=False,
         on_ready=lambda: console.print(f"serving {', '.join(service)} on {settings.origin}"),
-    )  # fmt: skip
+    )
 
 
 def tasks(
@@ -114,9 +128,13 @@ def tasks(
     if settings.database_url is None:
         migrate.upgrade(url)
     _run(
-        settings, url, services=None, serve_http=False, run_tasks=True,
+        settings,
+        url,
+        services=None,
+        serve_http=False,
+        run_tasks=True,
         on_ready=lambda: console.print("task worker running; Ctrl-C stops it"),
-    )  # fmt: skip
+    )
 
 
 @db_app.command("upgrade")

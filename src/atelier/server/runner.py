@@ -122,9 +122,15 @@ async def run_processes(
         # proxy_headers off: uvicorn would believe X-Forwarded-For from any local peer; the
         # client address is ours to resolve (ATELIER_TRUSTED_PROXIES, core.http).
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_config=None,
-            access_log=False, lifespan="on", server_header=False, proxy_headers=False,
-        )  # fmt: skip
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+            proxy_headers=False,
+        )
         server = _QuietSignalsServer(config)
         serving = asyncio.create_task(server.serve())
         # uvicorn exposes readiness only as a flag

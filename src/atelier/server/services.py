@@ -24,18 +24,24 @@ class ServiceSpec:
 SERVICES: dict[str, ServiceSpec] = {
     s.name: s
     for s in (
-        ServiceSpec("grid", 8080, "accounts, API keys, generation jobs, workers",
-                    ["identity", "grid"]),
-        ServiceSpec("provenance", 5200, "content ids, C2PA, fingerprints, originality",
-                    ["provenance"]),
-        ServiceSpec("governance", 5300, "jobs (Soulvan), proposals, signed votes, music styles",
-                    ["identity", "grid", "governance", "chain", "music"]),
+        ServiceSpec(
+            "grid", 8080, "accounts, API keys, generation jobs, workers", ["identity", "grid"]
+        ),
+        ServiceSpec(
+            "provenance", 5200, "content ids, C2PA, fingerprints, originality", ["provenance"]
+        ),
+        ServiceSpec(
+            "governance",
+            5300,
+            "jobs (Soulvan), proposals, signed votes, music styles",
+            ["identity", "grid", "governance", "chain", "music"],
+        ),
         ServiceSpec("engine", 5400, "model registry, quality benchmarks, A/B tests"),
         ServiceSpec("camera", 5002, "edge camera node"),
         ServiceSpec("vault", 5003, "biometric vault"),
         ServiceSpec("solana", 5001, "Solana sessions, actions and settlement"),
     )
-}  # fmt: skip
+}
 
 
 def routers_for(names: list[str]) -> list[APIRouter]:

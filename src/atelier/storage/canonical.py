@@ -24,8 +24,20 @@ from atelier.storage.media import MediaRefused, exr_end, exr_layout
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Critical chunks and the ancillary ones that change how pixels look; everything else (tEXt,
 # zTXt, iTXt, eXIf, tIME, caBX, private chunks) is dropped.
-PNG_KEPT = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB",
-            b"iCCP", b"sBIT", b"pHYs", b"bKGD"}  # fmt: skip
+PNG_KEPT = {
+    b"IHDR",
+    b"PLTE",
+    b"IDAT",
+    b"IEND",
+    b"tRNS",
+    b"gAMA",
+    b"cHRM",
+    b"sRGB",
+    b"iCCP",
+    b"sBIT",
+    b"pHYs",
+    b"bKGD",
+}
 # JPEG: APP0 (JFIF), APP2 (ICC profile) and APP14 (Adobe colour transform) affect the
 # picture; other APPn (EXIF, XMP, C2PA's JUMBF) and COM do not.
 JPEG_KEPT_APP = {0xE0, 0xE2, 0xEE}
@@ -137,12 +149,39 @@ def remux_mp4(source: Path, target: Path) -> None:
     if ffmpeg is None:
         raise RuntimeError("ffmpeg is required to check MP4 results")
     result = subprocess.run(  # noqa: S603 - fixed binary, list argv
-        [ffmpeg, "-nostdin", "-y", "-v", "error", "-i", str(source),
-         "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-map_metadata", "-1",
-         "-map_chapters", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact",
-         "-flags:a", "+bitexact", "-movflags", "+faststart", "-f", "mp4", str(target)],
-        capture_output=True, timeout=300,
-    )  # fmt: skip
+        [
+            ffmpeg,
+            "-nostdin",
+            "-y",
+            "-v",
+            "error",
+            "-i",
+            str(source),
+            "-map",
+            "0:v:0",
+            "-map",
+            "0:a:0?",
+            "-c",
+            "copy",
+            "-map_metadata",
+            "-1",
+            "-map_chapters",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            "-flags:v",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+            str(target),
+        ],
+        capture_output=True,
+        timeout=300,
+    )
     if result.returncode != 0:
         detail = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
         raise MediaRefused(f"FFmpeg could not remux the MP4: {detail[0]}")

@@ -22,8 +22,11 @@ SNIFF_BYTES = 16
 # What Pillow raises for data that is not a whole, sane image: truncated or corrupt files
 # (OSError, SyntaxError, ValueError) and headers claiming absurd sizes (a decompression bomb).
 IMAGE_DECODE_ERRORS: tuple[type[Exception], ...] = (
-    OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-)  # fmt: skip
+    OSError,
+    SyntaxError,
+    ValueError,
+    Image.DecompressionBombError,
+)
 
 MIME = {
     "png": "image/png",
@@ -76,8 +79,9 @@ class MediaLimits:
     @classmethod
     def of(cls, settings: Settings) -> MediaLimits:
         """The platform's limits: what any route that decodes media accepts at most."""
-        return cls(settings.grid_max_pixels, settings.media_max_duration_s,
-                   settings.media_max_sample_rate)  # fmt: skip
+        return cls(
+            settings.grid_max_pixels, settings.media_max_duration_s, settings.media_max_sample_rate
+        )
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,12 @@ def probe(path: Path, fmt: str, limits: MediaLimits) -> Probe:
     return found
 
 
-_HEADER_ERRORS: tuple[type[Exception], ...] = (*IMAGE_DECODE_ERRORS, struct.error, IndexError,
-                                               EOFError)  # fmt: skip
+_HEADER_ERRORS: tuple[type[Exception], ...] = (
+    *IMAGE_DECODE_ERRORS,
+    struct.error,
+    IndexError,
+    EOFError,
+)
 
 
 def check_limits(found: Probe, limits: MediaLimits) -> None:
@@ -194,8 +202,9 @@ def wav_probe(path: Path) -> Probe:
     layout = wav_layout(path)
     frame = max(1, layout.channels) * layout.bits // 8
     duration = layout.data_size / frame / layout.sample_rate if layout.sample_rate else None
-    return Probe("wav", duration_s=duration, sample_rate=layout.sample_rate,
-                 channels=layout.channels)  # fmt: skip
+    return Probe(
+        "wav", duration_s=duration, sample_rate=layout.sample_rate, channels=layout.channels
+    )
 
 
 # -- OpenEXR -------------------------------------------------------------------------------

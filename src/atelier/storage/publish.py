@@ -64,9 +64,11 @@ class S3Publisher:
         )
         try:
             self.client.upload_file(
-                str(path), self.bucket, key,
+                str(path),
+                self.bucket,
+                key,
                 ExtraArgs={"ContentType": mime, "Metadata": {"sha256": sha256, "cid": cid}},
-            )  # fmt: skip
+            )
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except Exception as exc:  # botocore raises many types; all mean "not published"
             raise PublishError(f"S3 upload to {self.bucket} failed: {exc}") from None
@@ -114,8 +116,12 @@ class PinataPublisher:
 
     name = "pinata"
 
-    def __init__(self, jwt: str, api_url: str = "https://api.pinata.cloud",
-                 gateway: str = "https://gateway.pinata.cloud") -> None:  # fmt: skip
+    def __init__(
+        self,
+        jwt: str,
+        api_url: str = "https://api.pinata.cloud",
+        gateway: str = "https://gateway.pinata.cloud",
+    ) -> None:
         self.jwt, self.api_url, self.gateway = jwt, api_url.rstrip("/"), gateway.rstrip("/")
 
     def publish(self, path: Path, *, sha256: str, cid: str, mime: str, filename: str) -> Published:

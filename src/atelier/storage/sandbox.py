@@ -88,10 +88,19 @@ class _ForkServer:
             ready_r, ready_w = os.pipe()
             env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
             self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "atelier.storage.sandbox", self.address, str(os.getpid()),
-                 str(ready_w), *PRELOAD],
-                pass_fds=(ready_w,), env=env, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "atelier.storage.sandbox",
+                    self.address,
+                    str(os.getpid()),
+                    str(ready_w),
+                    *PRELOAD,
+                ],
+                pass_fds=(ready_w,),
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
             os.close(ready_w)
             with os.fdopen(ready_r, "rb") as ready:
                 if ready.read(1) != b"1":

@@ -23,27 +23,50 @@ async def chain_info(request: Request) -> dict[str, Any]:
     chain = await chain_for(runtime)
     head = await chain.run(lambda c: int(c.w3.eth.block_number))
     return {
-        "chain_id": chain.chain_id, "embedded": chain.embedded, "head": head,
-        "token": chain.deployment.token, "voting": chain.deployment.voting,
-        "rpc_url": f"{runtime.settings.origin}/chain/rpc" if chain.embedded
+        "chain_id": chain.chain_id,
+        "embedded": chain.embedded,
+        "head": head,
+        "token": chain.deployment.token,
+        "voting": chain.deployment.voting,
+        "rpc_url": f"{runtime.settings.origin}/chain/rpc"
+        if chain.embedded
         else runtime.settings.chain_rpc_url,
         "confirmations": runtime.settings.chain_confirmations,
         "relayer": chain.sender,
-    }  # fmt: skip
+    }
 
 
 # What anyone on this machine may ask the embedded chain: reads, and transactions they signed
 # themselves. Test and admin methods (evm_*, testing_*, personal_*), and anything that would
 # use an account the node holds (eth_sendTransaction, eth_sign*), are refused: the node's
 # accounts are not theirs, and the platform's key never leaves the server.
-READ_METHODS = frozenset({
-    "eth_blockNumber", "eth_call", "eth_chainId", "eth_estimateGas", "eth_feeHistory",
-    "eth_gasPrice", "eth_getBalance", "eth_getBlockByHash", "eth_getBlockByNumber",
-    "eth_getBlockTransactionCountByHash", "eth_getBlockTransactionCountByNumber", "eth_getCode",
-    "eth_getLogs", "eth_getStorageAt", "eth_getTransactionByHash", "eth_getTransactionCount",
-    "eth_getTransactionReceipt", "eth_maxPriorityFeePerGas", "eth_syncing", "net_listening",
-    "net_version", "web3_clientVersion", "eth_sendRawTransaction",
-})  # fmt: skip
+READ_METHODS = frozenset(
+    {
+        "eth_blockNumber",
+        "eth_call",
+        "eth_chainId",
+        "eth_estimateGas",
+        "eth_feeHistory",
+        "eth_gasPrice",
+        "eth_getBalance",
+        "eth_getBlockByHash",
+        "eth_getBlockByNumber",
+        "eth_getBlockTransactionCountByHash",
+        "eth_getBlockTransactionCountByNumber",
+        "eth_getCode",
+        "eth_getLogs",
+        "eth_getStorageAt",
+        "eth_getTransactionByHash",
+        "eth_getTransactionCount",
+        "eth_getTransactionReceipt",
+        "eth_maxPriorityFeePerGas",
+        "eth_syncing",
+        "net_listening",
+        "net_version",
+        "web3_clientVersion",
+        "eth_sendRawTransaction",
+    }
+)
 
 
 @router.post("/chain/rpc")
@@ -53,8 +76,9 @@ async def embedded_rpc(request: Request) -> JSONResponse:
     external node or runs in production."""
     runtime = runtime_of(request)
     if runtime.settings.chain_rpc_url != "embedded" or runtime.settings.env == "production":
-        raise NotFound("this Atelier uses an external chain; see GET /api/chain",
-                       slug="no-embedded-chain")  # fmt: skip
+        raise NotFound(
+            "this Atelier uses an external chain; see GET /api/chain", slug="no-embedded-chain"
+        )
     if not _on_this_machine(request):
         raise Forbidden("the embedded chain serves this machine only", slug="not-local")
     try:

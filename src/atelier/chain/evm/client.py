@@ -211,9 +211,13 @@ def open_chain(settings: Settings, key: LocalAccount | None = None) -> EvmChain:
     if settings.chain_rpc_url == EMBEDDED:
         embedded = EmbeddedChain(settings)
         return EvmChain(
-            embedded.w3, embedded.deployment, Web3.to_checksum_address(embedded.key.address),
-            embedded=True, key=embedded.key, after_call=embedded.db.flush,
-        )  # fmt: skip
+            embedded.w3,
+            embedded.deployment,
+            Web3.to_checksum_address(embedded.key.address),
+            embedded=True,
+            key=embedded.key,
+            after_call=embedded.db.flush,
+        )
     w3 = Web3(HTTPProvider(settings.chain_rpc_url, request_kwargs={"timeout": 30}))
     if not settings.chain_token_address or not settings.chain_voting_address:
         raise ChainNotConfigured(
@@ -262,8 +266,7 @@ async def chain_for(runtime: Runtime) -> EvmChain:
             if chain is None:
                 try:
                     chain = await asyncio.to_thread(open_chain, runtime.settings)
-                except (ChainNotConfigured, ChainInUse, OSError, ValueError,
-                        Web3Exception) as exc:  # fmt: skip
+                except (ChainNotConfigured, ChainInUse, OSError, ValueError, Web3Exception) as exc:
                     raise ChainUnavailable(f"cannot use the chain: {exc}") from None
                 runtime.adapters[_ADAPTER] = chain
     assert isinstance(chain, EvmChain)

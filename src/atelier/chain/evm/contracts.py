@@ -88,8 +88,12 @@ def send(w3: Web3, tx: TxParams, key: LocalAccount | None = None) -> TxReceipt:
     if key is None:
         tx_hash = w3.eth.send_transaction(tx)
     else:
-        tx = {**tx, "from": key.address, "chainId": w3.eth.chain_id,
-              "nonce": w3.eth.get_transaction_count(key.address, "pending")}  # fmt: skip
+        tx = {
+            **tx,
+            "from": key.address,
+            "chainId": w3.eth.chain_id,
+            "nonce": w3.eth.get_transaction_count(key.address, "pending"),
+        }
         tx.setdefault("gas", w3.eth.estimate_gas(tx))
         signed = key.sign_transaction(tx)  # type: ignore[arg-type]
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)

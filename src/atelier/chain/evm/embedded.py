@@ -202,10 +202,13 @@ class EmbeddedChain:
         pin_recursion_limit()  # py-evm and py_ecc raise it at import (core.limits)
         if fresh:
             self.deployment = deploy(
-                self.w3, self.key.address, initial_supply=EMBEDDED_SUPPLY,
+                self.w3,
+                self.key.address,
+                initial_supply=EMBEDDED_SUPPLY,
                 voting_period_s=settings.governance_job_window_s,
-                quorum=settings.governance_job_quorum, key=self.key,
-            )  # fmt: skip
+                quorum=settings.governance_job_quorum,
+                key=self.key,
+            )
             self.db.flush()
             write_private_file(deployment_file, json.dumps(asdict(self.deployment)).encode())
         else:
@@ -222,6 +225,9 @@ class EmbeddedChain:
         """eth-tester's ten accounts as usual, and the platform's key funded."""
         state = PyEVMBackend.generate_genesis_state(num_accounts=10)
         state[bytes.fromhex(self.key.address[2:])] = {
-            "balance": GENESIS_ETHER, "storage": {}, "code": b"", "nonce": 0,
-        }  # fmt: skip
+            "balance": GENESIS_ETHER,
+            "storage": {},
+            "code": b"",
+            "nonce": 0,
+        }
         return dict(state)

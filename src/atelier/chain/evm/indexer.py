@@ -64,9 +64,13 @@ def _hash_at(chain: EvmChain, number: int) -> str | None:
 
 
 async def poll(
-    session: AsyncSession, chain: EvmChain, contract: Contract, *,
-    confirmations: int, start_block: int,
-) -> Batch:  # fmt: skip
+    session: AsyncSession,
+    chain: EvmChain,
+    contract: Contract,
+    *,
+    confirmations: int,
+    start_block: int,
+) -> Batch:
     batch = Batch()
     chain_id, address = chain.chain_id, contract.address
     kept = await repo.kept_blocks(session, chain_id, address)
@@ -92,11 +96,15 @@ async def poll(
     blocks = {end: tip}
     for event in events:
         row = {
-            "chain_id": chain.chain_id, "tx_hash": event["transactionHash"].to_0x_hex(),
-            "log_index": event["logIndex"], "contract": contract.address,
-            "block_number": event["blockNumber"], "block_hash": event["blockHash"].to_0x_hex(),
-            "event": event["event"], "args": jsonable(dict(event["args"])),
-        }  # fmt: skip
+            "chain_id": chain.chain_id,
+            "tx_hash": event["transactionHash"].to_0x_hex(),
+            "log_index": event["logIndex"],
+            "contract": contract.address,
+            "block_number": event["blockNumber"],
+            "block_hash": event["blockHash"].to_0x_hex(),
+            "event": event["event"],
+            "args": jsonable(dict(event["args"])),
+        }
         blocks[row["block_number"]] = row["block_hash"]
         inserted = await repo.add_log(session, row)
         if inserted is not None:

@@ -38,17 +38,21 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
             nullable=False,
         ),
         sa.Column(
-            "updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
             nullable=False,
         ),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_flow_runs")),
         sa.UniqueConstraint("flow", "key", name=op.f("uq_flow_runs_flow")),
-    )  # fmt: skip
+    )
     op.create_index(op.f("ix_flow_runs_state"), "flow_runs", ["state"], unique=False)
     op.create_table(
         "flow_steps",
@@ -60,15 +64,19 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column(
-            "finished_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+            "finished_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
             nullable=False,
         ),
         sa.ForeignKeyConstraint(
-            ["run_id"], ["flow_runs.id"], name=op.f("fk_flow_steps_run_id_flow_runs"),
+            ["run_id"],
+            ["flow_runs.id"],
+            name=op.f("fk_flow_steps_run_id_flow_runs"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("run_id", "name", name=op.f("pk_flow_steps")),
-    )  # fmt: skip
+    )
     for old, new in RENAMED_TOPICS:
         op.execute(
             sa.text("UPDATE outbox_events SET topic = :new WHERE topic = :old").bindparams(
@@ -124,10 +132,12 @@ def downgrade() -> None:
     op.add_column(
         "provenance_records",
         sa.Column(
-            "steps", postgresql.JSONB(astext_type=sa.Text()),
-            server_default=sa.text("'{}'::jsonb"), nullable=False,
+            "steps",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
         ),
-    )  # fmt: skip
+    )
     op.execute(
         sa.text(
             """
