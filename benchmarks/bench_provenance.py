@@ -21,10 +21,10 @@ from atelier.core import flows
 from atelier.core.config import Settings
 from atelier.core.startup import close_runtime, open_runtime
 from atelier.generators.image import render_frame
-from atelier.grid.events import ArtifactAccepted
+from atelier.grid.events import ArtifactAccepted, ImagePdq
 from atelier.provenance import signing
 from atelier.provenance.certificates import load_identity
-from atelier.provenance.fingerprints import pdq_of_image
+from atelier.provenance.fingerprints import Pdq, pdq_of_file, pdq_of_image
 from atelier.provenance.flows import SIGN_ARTIFACT
 from atelier.provenance.originality import PdqIndex
 from atelier.server.modules import task_blueprints
@@ -150,7 +150,7 @@ async def bench_pipeline(runs: int) -> list[Row]:
     home = Path(tempfile.mkdtemp())
     settings = Settings(_env_file=None, home=home, database_url=url)  # type: ignore[call-arg]
     runtime = await open_runtime(settings, url, blueprints=task_blueprints())
-    samples = []
+    samples: dict[bool, list[float]] = {True: [], False: []}
     try:
         from sqlalchemy import text
 
@@ -162,7 +162,8 @@ async def bench_pipeline(runs: int) -> list[Row]:
             await session.execute(
                 text("INSERT INTO users (id, email) VALUES (:id, 'b@x.org')"), {"id": user}
             )
-        for i in range(runs):
+        for i in range(2 * runs):
+            with_pdq = i % 2 == 0
             path = home / f"img{i}.png"
             render_frame(100 + i, 1024, 1024).save(path, "PNG")
             digest, key = sha256_file(path), store.put_file(path)
@@ -188,24 +189,39 @@ async def bench_pipeline(runs: int) -> list[Row]:
                 format="png",
                 storage_key=key,
                 model="procedural-v1",
+                # as the grid sends it: hashed while its validation had the image decoded
+                pdq=_as_grid_sends(pdq_of_file(path)) if with_pdq else None,
             )
             started = time.perf_counter()
             async with runtime.sessions() as session, session.begin():
                 run_id = await flows.start(session, SIGN_ARTIFACT, str(artifact_id), event)
             assert await flows.run(runtime, run_id) == "succeeded"
-            samples.append(time.perf_counter() - started)
+            samples[with_pdq].append(time.perf_counter() - started)
     finally:
         await close_runtime(runtime)
         server.cleanup()
     return [
         Row(
-            "pipeline per 1024x1024 PNG (flow: hash, PDQ, originality, sign, publish)",
-            summary_ms(samples)["p50"],
+            "pipeline per 1024x1024 PNG (flow: hash, fingerprint, originality, sign, publish)",
+            summary_ms(samples[True])["p50"],
+            "ms p50",
+            "< 50 ms",
+            f"{runs} images; the PDQ comes with the grid's event (computed in its validation "
+            "decode, see grid.md's acceptance figure); one committed transaction per step",
+        ),
+        Row(
+            "pipeline per 1024x1024 PNG, PDQ decoded again in the media sandbox",
+            summary_ms(samples[False])["p50"],
             "ms p50",
             "",
-            f"{runs} images",
-        )
+            f"{runs} images; an event without a PDQ (videos, audio, events from before it "
+            "was sent): a sandboxed decode + PDQ in the fingerprint step",
+        ),
     ]
+
+
+def _as_grid_sends(pdq: Pdq) -> ImagePdq:
+    return ImagePdq(hash=pdq.hex, quality=pdq.quality, variants=[v.hex() for v in pdq.variants])
 
 
 async def _fake_grid_rows(

@@ -24,6 +24,7 @@ from atelier.core.runtime import Runtime
 from atelier.core.startup import close_runtime, open_runtime
 from atelier.grid.events import ArtifactAccepted
 from atelier.provenance import service, signing
+from atelier.provenance.fingerprints import pdq_of_file
 from atelier.provenance.flows import SIGN_ARTIFACT
 from atelier.provenance.models import ProvenanceRecord
 from atelier.provenance.tasks import process_artifact
@@ -136,6 +137,28 @@ async def _step_times(session: AsyncSession, artifact_id: uuid.UUID) -> dict[str
         .where(FlowRun.flow == SIGN_ARTIFACT.name, FlowRun.key == str(artifact_id))
     )
     return dict(rows.tuples().all())
+
+
+async def test_an_image_is_decoded_once_for_its_fingerprint(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    """The grid's validation hashes the image it decodes (PDQ) and sends it with the event;
+    the fingerprint step records exactly what a decode of the stored original gives."""
+    await finished_job(client, runtime, tmp_path, {"kind": "image", "prompt": "a blue kite"})
+    async with runtime.sessions() as session:
+        stored = await session.scalar(
+            select(OutboxEvent)
+            .where(OutboxEvent.topic == ArtifactAccepted.topic)
+            .order_by(OutboxEvent.id.desc())
+        )
+        assert stored is not None
+        event = ArtifactAccepted.model_validate(stored.payload)
+        record = await session.get(ProvenanceRecord, event.artifact_id)
+    assert event.pdq is not None and len(event.pdq.variants) == 8
+    original = runtime.settings.blobs_dir / event.storage_key
+    expected = pdq_of_file(original)
+    assert event.pdq.hash == expected.hex and event.pdq.quality == expected.quality
+    assert record is not None and record.fingerprint == expected.hex
 
 
 async def test_verify_bad_and_unknown_files(client: httpx.AsyncClient, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ writes it in `ctx.fail()`. Slow work may repeat after a crash, so it must be saf
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -296,29 +297,41 @@ async def _load(
     return flow_run, {s.name: s for s in steps}
 
 
+# One round trip per step: the step's row (unless another runner closed it first) and the
+# run's touch, which `stalled` reads.
+_CLOSE_STEP = text(
+    """
+    WITH step AS (
+        INSERT INTO flow_steps (run_id, name, state, output, note, error, attempts, finished_at)
+        VALUES (:run_id, :name, :state, CAST(:output AS jsonb), :note, :error, 0, now())
+        ON CONFLICT (run_id, name) DO UPDATE
+        SET state = excluded.state, output = excluded.output, note = excluded.note,
+            error = excluded.error, finished_at = now()
+        WHERE flow_steps.state NOT IN (:done, :failed)
+        RETURNING run_id
+    )
+    UPDATE flow_runs SET state = :running, updated_at = now()
+    WHERE id = (SELECT run_id FROM step)
+    RETURNING id
+    """
+)
+
+
 async def _close_step(session: AsyncSession, run_id: uuid.UUID, ended: FlowStep) -> bool:
     """Record the step's end, unless another runner already did (False)."""
-    values = {
-        "state": ended.state,
-        "output": ended.output,
-        "note": ended.note,
-        "error": ended.error,
-        "finished_at": func.now(),
-    }
     closed = await session.scalar(
-        insert(FlowStep)
-        .values(run_id=run_id, name=ended.name, **values)
-        .on_conflict_do_update(
-            index_elements=["run_id", "name"],
-            set_=values,
-            where=FlowStep.state.not_in((StepState.DONE, StepState.FAILED)),
-        )
-        .returning(FlowStep.run_id)
-    )
-    await session.execute(
-        update(FlowRun)
-        .where(FlowRun.id == run_id)
-        .values(state=RunState.RUNNING, updated_at=func.now())
+        _CLOSE_STEP,
+        {
+            "run_id": run_id,
+            "name": ended.name,
+            "state": ended.state,
+            "output": json.dumps(ended.output) if ended.output is not None else None,
+            "note": ended.note,
+            "error": ended.error,
+            "done": StepState.DONE.value,
+            "failed": StepState.FAILED.value,
+            "running": RunState.RUNNING.value,
+        },
     )
     return closed is not None
 

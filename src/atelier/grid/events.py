@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import uuid
 
+from pydantic import BaseModel
+
 from atelier.core.events import Event
+
+
+class ImagePdq(BaseModel):
+    """The PDQ perceptual hash of an accepted image (hex, 256 bits), computed while the
+    grid's validation had it decoded: its quality (0-100) and its 8 dihedral variants."""
+
+    hash: str
+    quality: int
+    variants: list[str]
 
 
 class ArtifactAccepted(Event):
@@ -23,3 +34,4 @@ class ArtifactAccepted(Event):
     worker_id: uuid.UUID | None = None
     creator_id: uuid.UUID | None = None
     wallet: str | None = None
+    pdq: ImagePdq | None = None  # PNG and JPEG results

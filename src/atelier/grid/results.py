@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -68,7 +69,10 @@ async def submit(
                 inspect, upload, result.content_type, expected, budget=Budget.of(settings)
             )
             digest = await anyio.to_thread.run_sync(sha256_file, media.path)
-            key = await anyio.to_thread.run_sync(store_for(settings.blobs_dir).put_file, media.path)
+            store = store_for(settings.blobs_dir)
+            key = await anyio.to_thread.run_sync(
+                partial(store.put_file, media.path, sha256=digest, move=True)
+            )
             async with unit_of_work(runtime) as session:
                 return await service.accept(
                     session,

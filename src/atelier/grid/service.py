@@ -25,7 +25,7 @@ from atelier.core.config import Settings
 from atelier.core.db import HotConnection
 from atelier.core.errors import Conflict, Forbidden, NotFound
 from atelier.grid import repository as repo
-from atelier.grid.events import ArtifactAccepted
+from atelier.grid.events import ArtifactAccepted, ImagePdq
 from atelier.grid.models import (
     Artifact,
     Attempt,
@@ -553,6 +553,7 @@ async def accept(
         worker_id=worker.id,
         creator_id=request.user_id,
         wallet=request.wallet,
+        pdq=_pdq_out(media),
     )
     await events.emit(session, accepted)
     return artifact
@@ -588,6 +589,13 @@ def expectation_for(settings: Settings, request: GenerationRequest) -> Expectati
         height=int(params["height"]) if sized else None,
         duration_s=target,
     )
+
+
+def _pdq_out(media: MediaInfo) -> ImagePdq | None:
+    if media.pdq is None:
+        return None
+    variants = [v.hex() for v in media.pdq.variants]
+    return ImagePdq(hash=media.pdq.hex, quality=media.pdq.quality, variants=variants)
 
 
 async def upload_context(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from atelier.provenance.fingerprints import Pdq, pdq_of_image
 from atelier.storage.canonical import canonicalize
 from atelier.storage.media import (
     DECLARED_ALIASES,
@@ -61,6 +62,7 @@ class MediaInfo:
     width: int | None = None
     height: int | None = None
     duration_s: float | None = None
+    pdq: Pdq | None = None  # PNG and JPEG: the perceptual hash of the decoded image
 
 
 def inspect(path: Path, declared_mime: str | None, expected: Expectation) -> MediaInfo:
@@ -126,9 +128,11 @@ def _image(path: Path, fmt: str) -> MediaInfo:
         with Image.open(path) as image:
             width, height = image.size
             image.load()  # full decode: truncated or corrupt data fails here
+            # The image is decoded here anyway: its PDQ now saves provenance a second decode.
+            pdq = pdq_of_image(image)
     except IMAGE_DECODE_ERRORS as exc:
         raise MediaRefused(f"the {fmt.upper()} does not decode: {exc}") from None
-    return MediaInfo(path, fmt, MIME[fmt], path.stat().st_size, width, height)
+    return MediaInfo(path, fmt, MIME[fmt], path.stat().st_size, width, height, pdq=pdq)
 
 
 def _rebuilt_wav(path: Path) -> Path:

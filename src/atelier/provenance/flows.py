@@ -10,6 +10,8 @@ artifact is never signed twice.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,11 +19,11 @@ from atelier.core import flows
 from atelier.core.config import Settings
 from atelier.core.errors import InvalidInput
 from atelier.core.flows import Flow, StepContext
-from atelier.grid.events import ArtifactAccepted
+from atelier.grid.events import ArtifactAccepted, ImagePdq
 from atelier.identity.service import wallets
 from atelier.provenance import originality, service, signing
 from atelier.provenance import repository as repo
-from atelier.provenance.fingerprints import Pdq
+from atelier.provenance.fingerprints import Fingerprints, Pdq
 from atelier.provenance.models import ManifestState
 from atelier.storage.blobs import store_for
 
@@ -35,22 +37,20 @@ class Hashed(BaseModel):
     size: int
 
 
-class PdqOut(BaseModel):
-    hash: str
-    quality: int
-    variants: list[str]
+def _pdq(printed: ImagePdq) -> Pdq:
+    variants = tuple(bytes.fromhex(v) for v in printed.variants)
+    return Pdq(bytes.fromhex(printed.hash), printed.quality, variants)
 
-    def pdq(self) -> Pdq:
-        return Pdq(
-            bytes.fromhex(self.hash), self.quality, tuple(bytes.fromhex(v) for v in self.variants)
-        )
+
+def _printed(pdq: Pdq) -> ImagePdq:
+    return ImagePdq(hash=pdq.hex, quality=pdq.quality, variants=[v.hex() for v in pdq.variants])
 
 
 class Printed(BaseModel):
     """Every fingerprint of the accepted bytes (the originality step's input)."""
 
     media: str
-    pdq: list[PdqOut]
+    pdq: list[ImagePdq]
     audio: list[int] | None = None
     semantic_model: str | None = None
     semantic_vector: str | None = None
@@ -74,43 +74,53 @@ async def hash_original(ctx: Ctx) -> None:
     if ids.sha256 != event.sha256:
         error = "stored bytes no longer match the accepted sha256"
         async with ctx.fail(error) as session:
-            record = await repo.record_for_update(session, event.artifact_id, event.sha256)
-            record.manifest_state, record.error = ManifestState.FAILED, error
+            await repo.upsert_record(
+                session,
+                event.artifact_id,
+                event.sha256,
+                manifest_state=ManifestState.FAILED,
+                error=error,
+            )
         return
     async with ctx.finish(Hashed(cid=ids.cid_v1, size=ids.size)) as session:
-        record = await repo.record_for_update(session, event.artifact_id, event.sha256)
-        record.cid_v1, record.size_bytes = ids.cid_v1, ids.size
+        await repo.upsert_record(
+            session, event.artifact_id, event.sha256, cid_v1=ids.cid_v1, size_bytes=ids.size
+        )
 
 
 @SIGN_ARTIFACT.step("fingerprint")
 async def fingerprint(ctx: Ctx) -> None:
     """PDQ (images, video keyframes), Chromaprint (audio) and CLIP (when configured), all
-    decoded in the media sandbox."""
+    decoded in the media sandbox. An image's PDQ comes with the event: the grid's validation
+    computed it while the image was decoded (the hash step checked these are its bytes)."""
     event, settings = ctx.input, _settings(ctx)
     original = store_for(settings.blobs_dir).path(event.storage_key)
-    try:
-        found = await service.examine(settings, original, event.format)
-    except InvalidInput as exc:  # accepted bytes that will not decode: nothing to print
-        async with ctx.finish(Printed(media="unknown", pdq=[]), note=f"skipped ({exc.detail})"):
-            return
+    if event.pdq is not None:
+        found = Fingerprints("image", [_pdq(event.pdq)], None)
+    else:
+        try:
+            found = await service.examine(settings, original, event.format)
+        except InvalidInput as exc:  # accepted bytes that will not decode: nothing to print
+            skipped = Printed(media="unknown", pdq=[])
+            async with ctx.finish(skipped, note=f"skipped ({exc.detail})"):
+                return
     semantic = await service.semantic_if_possible(settings, original, event.format)
     printed = Printed(
         media=found.media,
-        pdq=[
-            PdqOut(hash=p.hex, quality=p.quality, variants=[v.hex() for v in p.variants])
-            for p in found.pdq
-        ],
+        pdq=[_printed(p) for p in found.pdq],
         audio=found.audio,
         semantic_model=semantic.model if semantic else None,
         semantic_vector=semantic.vector if semantic else None,
     )
     note = None if (found.pdq or found.audio) else "skipped (nothing to print)"
+    written: dict[str, Any] = {}
+    if found.pdq:
+        written = {"fingerprint": found.pdq[0].hex, "fingerprint_quality": found.pdq[0].quality}
+    elif found.audio:
+        written = {"fingerprint": f"chromaprint:{len(found.audio)}"}
     async with ctx.finish(printed, note=note) as session:
-        record = await repo.record_for_update(session, event.artifact_id, event.sha256)
-        if found.pdq:
-            record.fingerprint, record.fingerprint_quality = found.pdq[0].hex, found.pdq[0].quality
-        elif found.audio:
-            record.fingerprint = f"chromaprint:{len(found.audio)}"
+        if written:
+            await repo.update_record(session, event.artifact_id, **written)
 
 
 @SIGN_ARTIFACT.step("originality")
@@ -119,15 +129,19 @@ async def assess_originality(ctx: Ctx) -> None:
     event, settings = ctx.input, _settings(ctx)
     printed = ctx.output("fingerprint", Printed)
     assert printed is not None
-    prints = [p.pdq() for p in printed.pdq]
+    prints = [_pdq(p) for p in printed.pdq]
     index = originality.index_for(service.settings_key(settings))
     async with ctx.finish() as session:
         result = await originality.assess(
             session, index, event.sha256, prints, audio=printed.audio, semantic=printed.semantic()
         )
-        record = await repo.record_for_update(session, event.artifact_id, event.sha256)
-        record.originality, record.neighbours = result.score, result.neighbours
-        record.semantic_note = result.semantic
+        await repo.update_record(
+            session,
+            event.artifact_id,
+            originality=result.score,
+            neighbours=result.neighbours,
+            semantic_note=result.semantic,
+        )
         if not await repo.in_corpus(session, event.artifact_id):
             await originality.add_to_corpus(
                 session,
@@ -168,17 +182,18 @@ async def sign(ctx: Ctx) -> None:
         copy = await service.sign_copy(settings, event.artifact_id, generation, proof)
     except signing.ManifestError as exc:
         async with ctx.fail(str(exc)) as session:
-            record = await repo.record_for_update(session, event.artifact_id, event.sha256)
-            record.manifest_state, record.error = ManifestState.FAILED, str(exc)
+            await repo.update_record(
+                session, event.artifact_id, manifest_state=ManifestState.FAILED, error=str(exc)
+            )
         return
     note = "done (platform-held wallet proof)" if proof else None
+    written = {"creator_id": event.creator_id, "wallet": event.wallet, "generation": generation}
+    if proof is not None:
+        written["wallet_proof"] = proof
     async with ctx.finish(note=note) as session:
-        record = await repo.record_for_update(session, event.artifact_id, event.sha256)
-        record.creator_id, record.wallet = event.creator_id, event.wallet
-        record.generation = generation
-        if proof is not None and not record.wallet_proof:
-            record.wallet_proof = proof
-        service.apply_signed(record, copy)
+        await repo.update_record(
+            session, event.artifact_id, **written, **service.signed_values(copy)
+        )
 
 
 @SIGN_ARTIFACT.step("publish")
@@ -202,10 +217,8 @@ async def record_failure(session: AsyncSession, ctx: Ctx, error: str) -> None:
     """A step failed every attempt: the artifact is shown failed (or, when only publishing
     failed, signed with the publishing error; POST /upload tries again)."""
     event = ctx.input
-    record = await repo.record_for_update(session, event.artifact_id, event.sha256)
-    record.error = error
-    if ctx.step != "publish":
-        record.manifest_state = ManifestState.FAILED
+    failed = {} if ctx.step == "publish" else {"manifest_state": ManifestState.FAILED}
+    await repo.upsert_record(session, event.artifact_id, event.sha256, error=error, **failed)
 
 
 async def start_for(session: AsyncSession, event: ArtifactAccepted) -> None:

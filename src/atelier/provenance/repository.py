@@ -4,8 +4,9 @@ measured against."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +33,26 @@ async def record_for_update(
     )
     assert record is not None
     return record
+
+
+async def upsert_record(
+    session: AsyncSession, artifact_id: uuid.UUID, sha256: str, **values: Any
+) -> None:
+    """Create the artifact's record, or set `values` on it: one statement."""
+    statement = insert(ProvenanceRecord).values(artifact_id=artifact_id, sha256=sha256, **values)
+    if values:
+        await session.execute(
+            statement.on_conflict_do_update(index_elements=["artifact_id"], set_=values)
+        )
+    else:
+        await session.execute(statement.on_conflict_do_nothing())
+
+
+async def update_record(session: AsyncSession, artifact_id: uuid.UUID, **values: Any) -> None:
+    """Set `values` on the artifact's record (one statement, no read first)."""
+    await session.execute(
+        update(ProvenanceRecord).where(ProvenanceRecord.artifact_id == artifact_id).values(**values)
+    )
 
 
 async def record(

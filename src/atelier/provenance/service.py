@@ -234,34 +234,46 @@ async def sign_copy(
     proof: dict[str, Any] | None,
 ) -> SignedCopy:
     """Embed a manifest (with the wallet proof, if any) into the accepted bytes and store the
-    signed copy. Slow (C2PA signing, hashing, a file copy): call it with no row locked."""
+    signed copy. Slow (C2PA signing, hashing, storing): call it with no row locked."""
+    return await anyio.to_thread.run_sync(_sign_copy, settings, artifact_id, generation, proof)
+
+
+def _sign_copy(
+    settings: Settings,
+    artifact_id: uuid.UUID,
+    generation: dict[str, Any],
+    proof: dict[str, Any] | None,
+) -> SignedCopy:
     details = dict(generation)
     storage_key, fmt, mime = (details.pop(k) for k in ("storage_key", "format", "mime"))
     identity = signing_identity(settings)
     blobs = store_for(settings.blobs_dir)
     manifest = signing.manifest_for(f"{artifact_id}.{fmt}", details.get("model"), details, proof)
+    # The scratch folder is inside the store, so the signed copy is moved in, not copied.
     with tempfile.TemporaryDirectory(dir=settings.blobs_dir) as scratch:
         signed = Path(scratch) / f"signed.{fmt}"
-        sidecar = await anyio.to_thread.run_sync(
-            signing.sign, identity, blobs.path(storage_key), mime, signed, manifest
-        )
-        ids = await anyio.to_thread.run_sync(file_ids, signed)
-        key = await anyio.to_thread.run_sync(blobs.put_file, signed)
+        sidecar = signing.sign(identity, blobs.path(storage_key), mime, signed, manifest)
+        ids = file_ids(signed)
+        key = blobs.put_file(signed, sha256=ids.sha256, move=True)
         sidecar_key = None
         if sidecar is not None:
             manifest_file = Path(scratch) / "manifest.c2pa"
             manifest_file.write_bytes(sidecar)
-            sidecar_key = await anyio.to_thread.run_sync(blobs.put_file, manifest_file)
+            sidecar_key = blobs.put_file(manifest_file, move=True)
     return SignedCopy(key, ids.sha256, ids.cid_v1, ids.size, sidecar_key, identity.signer_name)
 
 
-def apply_signed(record: ProvenanceRecord, copy: SignedCopy) -> None:
-    """The signed copy becomes the one served."""
-    record.signed_storage_key, record.sidecar_storage_key = copy.storage_key, copy.sidecar_key
-    record.signed_sha256, record.signed_cid_v1 = copy.sha256, copy.cid
-    record.signed_size_bytes = copy.size
-    record.signer = copy.signer
-    record.manifest_state = ManifestState.SIGNED
+def signed_values(copy: SignedCopy) -> dict[str, Any]:
+    """The record's columns that make the signed copy the one served."""
+    return {
+        "signed_storage_key": copy.storage_key,
+        "sidecar_storage_key": copy.sidecar_key,
+        "signed_sha256": copy.sha256,
+        "signed_cid_v1": copy.cid,
+        "signed_size_bytes": copy.size,
+        "signer": copy.signer,
+        "manifest_state": ManifestState.SIGNED,
+    }
 
 
 @dataclass(frozen=True)
@@ -405,10 +417,9 @@ async def submit_proof(
         copy = await sign_copy(settings, artifact_id, record.generation, proof)
     except signing.ManifestError as exc:
         raise Conflict(f"re-signing failed: {exc}", slug="signing-failed") from None
-    locked = await repo.record(session, artifact_id, for_update=True)
-    assert locked is not None
-    locked.wallet, locked.wallet_proof = signer, proof
-    apply_signed(locked, copy)
+    await repo.update_record(
+        session, artifact_id, wallet=signer, wallet_proof=proof, **signed_values(copy)
+    )
     return await trail_of(session, artifact_id)
 
 

@@ -17,8 +17,10 @@ CHUNK = 1 << 20
 
 
 class BlobStore(Protocol):
-    def put_file(self, path: Path) -> str:
-        """Store the file's bytes; return its key."""
+    def put_file(self, path: Path, *, sha256: str | None = None, move: bool = False) -> str:
+        """Store the file's bytes; return its key. A caller that has just hashed the file
+        passes `sha256` (it is not read twice); with `move`, a file that is the caller's to
+        give up is moved into place rather than copied (when on the same filesystem)."""
         ...
 
     def path(self, key: str) -> Path:
@@ -45,12 +47,18 @@ class LocalBlobStore:
         self.root = root
         ensure_private_dir(self.root)  # what creators made is theirs to see, not other users
 
-    def put_file(self, path: Path) -> str:
-        key = key_for(sha256_file(path))
+    def put_file(self, path: Path, *, sha256: str | None = None, move: bool = False) -> str:
+        key = key_for(sha256 or sha256_file(path))
         target = self.root / key
         if target.exists():
             return key
         target.parent.mkdir(parents=True, exist_ok=True)
+        if move:
+            try:
+                os.replace(path, target)  # atomic, and no copy
+                return key
+            except OSError:  # another filesystem: copy as below
+                pass
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         os.close(fd)
         shutil.copyfile(path, tmp)
