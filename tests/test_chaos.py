@@ -167,6 +167,15 @@ async def test_sigkill_mid_flight_loses_and_doubles_nothing(
                 "every job done", lambda: _all(states, {"done"}, len(jobs)), timeout_s=240
             )
             assert final
+
+            # A job is done for its creator once signed; its proposal comes from another
+            # reaction to the same event, which may still be in the queue.
+            async def proposals_made() -> bool:
+                async with httpx.AsyncClient(timeout=30) as http:
+                    answers = [await http.get(f"{url}/api/proposals/{j}") for j in jobs]
+                return all(a.status_code == 200 for a in answers)
+
+            assert await _until("every job's proposal", proposals_made, timeout_s=120)
         finally:
             for process in processes.values():
                 if process.poll() is None:

@@ -111,13 +111,7 @@ async def test_redelivered_event_signs_once(
         client, runtime, tmp_path, {"kind": "music", "prompt": "lofi", "duration_s": 1}
     )
     async with runtime.sessions() as session:
-        stored = await session.scalar(
-            select(OutboxEvent)
-            .where(OutboxEvent.topic == ArtifactAccepted.topic)
-            .order_by(OutboxEvent.id.desc())
-        )
-        assert stored is not None
-        event = ArtifactAccepted.model_validate(stored.payload)
+        event = await _latest_accepted(session)
         before = await session.get(ProvenanceRecord, event.artifact_id)
         assert before is not None and before.signed_sha256 is not None
         steps_before = await _step_times(session, event.artifact_id)
@@ -128,6 +122,17 @@ async def test_redelivered_event_signs_once(
         after = await session.get(ProvenanceRecord, event.artifact_id)
         assert after is not None and after.signed_sha256 == before.signed_sha256
         assert await _step_times(session, event.artifact_id) == steps_before
+
+
+async def _latest_accepted(session: AsyncSession) -> ArtifactAccepted:
+    """The grid's newest ArtifactAccepted, as its subscribers receive it."""
+    stored = await session.scalar(
+        select(OutboxEvent)
+        .where(OutboxEvent.topic == ArtifactAccepted.topic)
+        .order_by(OutboxEvent.id.desc())
+    )
+    assert stored is not None
+    return ArtifactAccepted.model_validate(stored.payload)
 
 
 async def _step_times(session: AsyncSession, artifact_id: uuid.UUID) -> dict[str, object]:
@@ -146,13 +151,7 @@ async def test_an_image_is_decoded_once_for_its_fingerprint(
     the fingerprint step records exactly what a decode of the stored original gives."""
     await finished_job(client, runtime, tmp_path, {"kind": "image", "prompt": "a blue kite"})
     async with runtime.sessions() as session:
-        stored = await session.scalar(
-            select(OutboxEvent)
-            .where(OutboxEvent.topic == ArtifactAccepted.topic)
-            .order_by(OutboxEvent.id.desc())
-        )
-        assert stored is not None
-        event = ArtifactAccepted.model_validate(stored.payload)
+        event = await _latest_accepted(session)
         record = await session.get(ProvenanceRecord, event.artifact_id)
     assert event.pdq is not None and len(event.pdq.variants) == 8
     original = runtime.settings.blobs_dir / event.storage_key

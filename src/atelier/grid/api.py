@@ -50,62 +50,13 @@ def blob_store(runtime: Runtime) -> BlobStore:
     return store_for(runtime.settings.blobs_dir)
 
 
-def status_out(view: service.Status, base: str) -> StatusOut:
-    request = view.request
-    result = None
-    done = view.state == RequestState.DONE
-    if view.artifact is not None:
-        artifact, delivered = view.artifact, view.delivery
-        assert delivered is not None
-        signed = delivered.state == "signed"
-        result = {
-            "artifact_id": str(artifact.id),
-            # the file you download: the signed copy (the accepted original if signing failed)
-            "sha256": delivered.sha256 if signed else (artifact.sha256 if done else None),
-            "cid": delivered.cid if signed else None,
-            "size_bytes": delivered.size_bytes if signed else artifact.size_bytes,
-            "mime": artifact.mime,
-            "width": artifact.width,
-            "height": artifact.height,
-            "duration_s": artifact.duration_s,
-            "model": artifact.model,
-            "signing": delivered.state,
-            "manifest_url": f"{base}/{request.id}/manifest" if delivered.sidecar_key else None,
-            "provenance": view.provenance,
-        }
-    reason = request.fault_reason
-    if request.state == RequestState.QUEUED and not view.is_possible:
-        reason = request.impossible_reason or "no live worker can run this job right now"
-    if view.delivery is not None and view.delivery.state == "failed":
-        reason = f"the result could not be signed ({view.delivery.error}); it is unsigned"
-    return StatusOut(
-        id=request.id,
-        job_id=request.id,
-        kind=request.kind,
-        state=view.state,
-        status=view.state,
-        queue_position=view.queue_position,
-        eta_s=round(view.eta_s, 1) if view.eta_s is not None else None,
-        progress=round(request.progress, 1),
-        attempts=request.attempts,
-        is_possible=view.is_possible,
-        reason=reason,
-        result_url=f"{base}/{request.id}/result" if done else None,
-        created_at=request.created_at,
-        updated_at=request.updated_at,
-        finished_at=request.finished_at,
-        params=request.params,
-        result=result,
-    )
-
-
 async def _status(
     request: Request, principal: Principal, request_id: uuid.UUID, base: str
 ) -> StatusOut:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         view = await service.status(session, runtime.settings, principal, request_id)
-        return status_out(view, base)
+        return StatusOut.of(view, base)
 
 
 async def _submit(
@@ -123,7 +74,7 @@ async def _submit(
         if claim.replay is not None:
             return claim.replay
         created = await service.submit(session, runtime.settings, principal, kind, fields, **kwargs)
-        out = status_out(
+        out = StatusOut.of(
             await service.status(session, runtime.settings, principal, created.id), base
         )
         await idempotency.keep(
@@ -324,10 +275,6 @@ async def job_manifest(
 # -- workers ----------------------------------------------------------------------------------
 
 
-def _worker_out(worker: Any) -> WorkerOut:
-    return WorkerOut.model_validate(worker)
-
-
 @workers_router.post("/register", response_model=WorkerOut, dependencies=WorkerLimited)
 async def register_worker(
     body: Capabilities, principal: WorkerPrincipal, request: Request
@@ -336,13 +283,13 @@ async def register_worker(
         worker = await service.register_worker(
             session, runtime_of(request).settings, principal, body.model_dump()
         )
-        return _worker_out(worker)
+        return WorkerOut.of(worker)
 
 
 @workers_router.post("/heartbeat", response_model=WorkerOut, dependencies=WorkerLimited)
 async def heartbeat(body: HeartbeatIn, principal: WorkerPrincipal, request: Request) -> WorkerOut:
     async with unit_of_work(runtime_of(request)) as session:
-        return _worker_out(await service.heartbeat(session, principal, body.name))
+        return WorkerOut.of(await service.heartbeat(session, principal, body.name))
 
 
 @workers_router.post("/pop", response_model=PopOut, dependencies=WorkerLimited)
@@ -379,7 +326,7 @@ async def cluster_status(request: Request) -> ClusterOut:
     async with unit_of_work(runtime_of(request)) as session:
         workers, counts = await service.cluster(session)
         return ClusterOut(
-            workers=[_worker_out(w) for w in workers],
+            workers=[WorkerOut.of(w) for w in workers],
             active=sum(1 for w in workers if w.state == WorkerState.ACTIVE),
             queued=counts.get(RequestState.QUEUED, 0),
             in_progress=counts.get(RequestState.ASSIGNED, 0)
@@ -403,7 +350,7 @@ async def resume_worker(
 ) -> WorkerOut:
     """Take a worker out of maintenance once its owner has fixed it."""
     async with unit_of_work(runtime_of(request)) as session:
-        return _worker_out(await service.resume_worker(session, principal, worker_id))
+        return WorkerOut.of(await service.resume_worker(session, principal, worker_id))
 
 
 @workers_router.post(

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from atelier.core.schemas import Body
+from atelier.grid.states import RequestState
+
+if TYPE_CHECKING:  # the worker's client imports this module: no database, no provenance
+    from atelier.grid.models import Artifact, GenerationRequest, Worker
+    from atelier.provenance.service import Delivery
 
 Kind = Literal["image", "music", "speech", "video", "render"]
 
@@ -51,6 +57,22 @@ class RenderJobIn(Body):
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
+@dataclass(frozen=True)
+class Status:
+    """A request as its creator sees it. `state` is the request's, except that a result still
+    being signed is `signing`: a job is `done` for its creator when the file to download (the
+    signed copy, or the original if signing failed) exists."""
+
+    request: GenerationRequest
+    state: str
+    queue_position: int | None
+    eta_s: float | None
+    artifact: Artifact | None
+    is_possible: bool
+    provenance: dict[str, Any] | None
+    delivery: Delivery | None
+
+
 class StatusOut(BaseModel):
     id: uuid.UUID
     job_id: uuid.UUID = Field(description="The same id, under the Soulvan seed's name")
@@ -69,6 +91,56 @@ class StatusOut(BaseModel):
     finished_at: datetime | None
     params: dict[str, Any]
     result: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, view: Status, base: str) -> StatusOut:
+        """`base`: the route family the job was submitted under (its URLs are built on it)."""
+        request = view.request
+        result = None
+        done = view.state == RequestState.DONE
+        if view.artifact is not None:
+            artifact, delivered = view.artifact, view.delivery
+            assert delivered is not None
+            signed = delivered.state == "signed"
+            result = {
+                "artifact_id": str(artifact.id),
+                # the file you download: the signed copy (the accepted original if signing failed)
+                "sha256": delivered.sha256 if signed else (artifact.sha256 if done else None),
+                "cid": delivered.cid if signed else None,
+                "size_bytes": delivered.size_bytes if signed else artifact.size_bytes,
+                "mime": artifact.mime,
+                "width": artifact.width,
+                "height": artifact.height,
+                "duration_s": artifact.duration_s,
+                "model": artifact.model,
+                "signing": delivered.state,
+                "manifest_url": f"{base}/{request.id}/manifest" if delivered.sidecar_key else None,
+                "provenance": view.provenance,
+            }
+        reason = request.fault_reason
+        if request.state == RequestState.QUEUED and not view.is_possible:
+            reason = request.impossible_reason or "no live worker can run this job right now"
+        if view.delivery is not None and view.delivery.state == "failed":
+            reason = f"the result could not be signed ({view.delivery.error}); it is unsigned"
+        return cls(
+            id=request.id,
+            job_id=request.id,
+            kind=request.kind,
+            state=view.state,
+            status=view.state,
+            queue_position=view.queue_position,
+            eta_s=round(view.eta_s, 1) if view.eta_s is not None else None,
+            progress=round(request.progress, 1),
+            attempts=request.attempts,
+            is_possible=view.is_possible,
+            reason=reason,
+            result_url=f"{base}/{request.id}/result" if done else None,
+            created_at=request.created_at,
+            updated_at=request.updated_at,
+            finished_at=request.finished_at,
+            params=request.params,
+            result=result,
+        )
 
 
 class Capabilities(Body):
@@ -101,6 +173,10 @@ class WorkerOut(BaseModel):
     jobs_dropped: int
     compute_seconds: float
     bytes_delivered: int
+
+    @classmethod
+    def of(cls, worker: Worker) -> WorkerOut:
+        return cls.model_validate(worker)
 
 
 class ClusterOut(BaseModel):

@@ -32,6 +32,7 @@ from atelier.grid.models import (
     GenerationRequest,
     Worker,
 )
+from atelier.grid.schemas import Status
 from atelier.grid.specs import JobSpec, build_spec
 from atelier.grid.states import (
     ACTIVE_STATES,
@@ -44,7 +45,6 @@ from atelier.grid.validation import Expectation, MediaInfo, duration_tolerance
 from atelier.identity.principal import Principal
 from atelier.identity.service import accounts, api_keys, quota, wallets
 from atelier.provenance import service as provenance
-from atelier.provenance.service import Delivery
 from atelier.provenance.signing import SIDECAR_MIME
 from atelier.storage.media import MediaLimits, MediaRefused
 
@@ -133,22 +133,6 @@ def _impossible_reason(spec: JobSpec) -> str:
     if spec.duration_s:
         wants += f" of {spec.duration_s:g} s"
     return f"no live worker can run {wants} right now; it waits until one can, or faults"
-
-
-@dataclass(frozen=True)
-class Status:
-    """A request as its creator sees it. `state` is the request's, except that a result still
-    being signed is `signing`: a job is `done` for its creator when the file to download (the
-    signed copy, or the original if signing failed) exists."""
-
-    request: GenerationRequest
-    state: str
-    queue_position: int | None
-    eta_s: float | None
-    artifact: Artifact | None
-    is_possible: bool
-    provenance: dict[str, Any] | None
-    delivery: Delivery | None
 
 
 async def status(

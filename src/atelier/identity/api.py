@@ -127,7 +127,7 @@ async def verify_email_link(
 async def _verify_email(request: Request, token: str) -> UserOut:
     async with unit_of_work(runtime_of(request)) as session:
         user = await accounts.verify_email(session, token)
-        return await accounts.user_out(session, user)
+        return UserOut.of(user, await accounts.wallets_of(session, user))
 
 
 @auth_router.post(
@@ -201,7 +201,7 @@ async def siws(body: WalletSignInIn, request: Request) -> TokenPair:
 async def _user_out(request: Request, user_id: uuid.UUID) -> UserOut:
     async with unit_of_work(runtime_of(request)) as session:
         user = await accounts.get_user(session, user_id)
-        return await accounts.user_out(session, user)
+        return UserOut.of(user, await accounts.wallets_of(session, user))
 
 
 @user_router.get("/profile", response_model=UserOut)
@@ -215,7 +215,7 @@ async def put_profile(
 ) -> UserOut:
     async with unit_of_work(runtime_of(request)) as session:
         user = await accounts.update_profile(session, principal.user_id, body.display_name)
-        return await accounts.user_out(session, user)
+        return UserOut.of(user, await accounts.wallets_of(session, user))
 
 
 @user_router.get("/usage", response_model=UsageOut)

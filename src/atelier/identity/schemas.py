@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from atelier.core.schemas import Body
-from atelier.identity.models import Wallet
+from atelier.identity.models import User, Wallet
 
 ChainName = Literal["evm", "solana"]
 RoleName = Literal["creator", "validator", "worker", "admin"]
@@ -78,6 +78,19 @@ class UserOut(BaseModel):
     is_active: bool
     created_at: datetime
     wallets: list[WalletOut]
+
+    @classmethod
+    def of(cls, user: User, wallets: list[Wallet]) -> UserOut:
+        return cls(
+            id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            roles=list(user.roles),
+            email_verified=user.email_verified_at is not None,
+            is_active=user.is_active,
+            created_at=user.created_at,
+            wallets=[WalletOut.of(w) for w in wallets],
+        )
 
 
 class ProfileUpdateIn(Body):

@@ -15,31 +15,14 @@ from atelier.identity.deps import CurrentPrincipal, limit_writes
 from atelier.identity.principal import Principal
 from atelier.music import service
 from atelier.music.models import MusicStyle
-from atelier.music.schemas import StyleIn, StyleOut, TrackOut
+from atelier.music.schemas import StyleIn, StyleOut
 
 router = APIRouter(prefix="/api/music", tags=["music"])
 
 
 async def _out(session: AsyncSession, principal: Principal, style: MusicStyle) -> StyleOut:
     track = await service.suggested_track(session, principal.user_id, style.genre)
-    track_out = None
-    if track is not None:
-        track_out = TrackOut(
-            job_id=str(track.id),
-            url=f"/api/v1/generate/{track.id}/result",
-            prompt=str(track.params.get("prompt", "")),
-            bpm=track.params.get("bpm"),
-            duration_s=track.params.get("duration_s"),
-        )
-    return StyleOut(
-        wallet=style.wallet,
-        truck_style=style.truck_style,
-        mood=style.mood,
-        music_genre=style.genre,
-        suggested_track=track_out.url if track_out else None,
-        track=track_out,
-        generate=None if track_out else service.generate_request(style.genre, style.mood),
-    )
+    return StyleOut.of(style, track, service.generate_request(style.genre, style.mood))
 
 
 @router.post("/style", response_model=StyleOut, dependencies=[Depends(limit_writes)])

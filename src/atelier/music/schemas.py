@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from atelier.core.schemas import Body
+from atelier.grid.models import GenerationRequest
+from atelier.music.models import MusicStyle
 
 
 class StyleIn(Body):
@@ -20,6 +22,16 @@ class TrackOut(BaseModel):
     bpm: int | None
     duration_s: float | None
 
+    @classmethod
+    def of(cls, track: GenerationRequest) -> TrackOut:
+        return cls(
+            job_id=str(track.id),
+            url=f"/api/v1/generate/{track.id}/result",
+            prompt=str(track.params.get("prompt", "")),
+            bpm=track.params.get("bpm"),
+            duration_s=track.params.get("duration_s"),
+        )
+
 
 class StyleOut(BaseModel):
     wallet: str
@@ -31,3 +43,19 @@ class StyleOut(BaseModel):
     generate: dict[str, object] | None = Field(
         description="A request that makes a track in this genre, when the library has none"
     )
+
+    @classmethod
+    def of(
+        cls, style: MusicStyle, track: GenerationRequest | None, generate: dict[str, object]
+    ) -> StyleOut:
+        """`track`: the suggested one, if any; else `generate`, the request that makes one."""
+        track_out = TrackOut.of(track) if track is not None else None
+        return cls(
+            wallet=style.wallet,
+            truck_style=style.truck_style,
+            mood=style.mood,
+            music_genre=style.genre,
+            suggested_track=track_out.url if track_out else None,
+            track=track_out,
+            generate=None if track_out else generate,
+        )

@@ -15,24 +15,14 @@ from atelier.core.errors import Conflict, InvalidInput, NotFound
 from atelier.identity import repository as repo
 from atelier.identity import tokens
 from atelier.identity.events import RegistrationRepeated, UserRegistered
-from atelier.identity.models import EmailVerification, User
+from atelier.identity.models import EmailVerification, User, Wallet
 from atelier.identity.passwords import hash_password, password_problems
 from atelier.identity.principal import Principal
-from atelier.identity.schemas import UserOut, WalletOut
 
 
-async def user_out(session: AsyncSession, user: User) -> UserOut:
-    wallets = await repo.wallets_of(session, user.id)
-    return UserOut(
-        id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        roles=list(user.roles),
-        email_verified=user.email_verified_at is not None,
-        is_active=user.is_active,
-        created_at=user.created_at,
-        wallets=[WalletOut.of(w) for w in wallets],
-    )
+async def wallets_of(session: AsyncSession, user: User) -> list[Wallet]:
+    """The wallets linked to (or held for) the account."""
+    return await repo.wallets_of(session, user.id)
 
 
 async def register(
