@@ -86,7 +86,8 @@ async def new_proposal(runtime: Runtime, title: str) -> Proposal:
     async with runtime.sessions() as session, session.begin():
         return await service.create_proposal(
             session,
-            runtime,
+            runtime.settings,
+            await chain_for(runtime),
             service.ProposalSpec(title=title, ends_at=service.now_utc() + timedelta(hours=1)),
         )
 
@@ -183,11 +184,14 @@ async def ingest_service(
 ) -> Ingestion:
     proposal = await new_proposal(runtime, "bench: service path")
     requests = signed_votes(domain, proposal, WARMUP + votes)  # wallet-side work, not timed
+    chain = await chain_for(runtime)
 
     async def cast(request: service.VoteRequest) -> None:
         async with autocommit(runtime) as conn, unit_of_work(runtime) as session:
-            terms = await service.terms_of(runtime, conn, proposal.id)
-            _, created = await service.cast_vote(session, conn, runtime, terms, request, None)
+            terms = await service.terms_of(runtime.adapters, conn, proposal.id)
+            _, created = await service.cast_vote(
+                session, conn, runtime.settings, chain, terms, request, None
+            )
         assert created
 
     result = await measured(requests, concurrency, cast)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from atelier.chain.evm.client import chain_for
 from atelier.core import idempotency
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Instant, Text
@@ -64,7 +65,8 @@ async def create_proposal(
             return claim.replay
         proposal = await service.create_proposal(
             session,
-            runtime,
+            runtime.settings,
+            await chain_for(runtime),
             spec,
             author_id=principal.user_id,
             on_chain=principal.has_role("validator"),  # mirroring costs the relayer gas
@@ -109,8 +111,8 @@ async def typed_data(
     same wallet, vote, reason and timestamp to `POST /api/vote`."""
     runtime = runtime_of(request)
     async with autocommit(runtime) as conn:
-        terms = await service.terms_of(runtime, conn, some_id)
-    return await service.typed_data(runtime, terms, wallet, vote, reason, timestamp)
+        terms = await service.terms_of(runtime.adapters, conn, some_id)
+    return service.typed_data(await chain_for(runtime), terms, wallet, vote, reason, timestamp)
 
 
 @router.post("/vote", response_model=VoteReceipt, dependencies=[Depends(limit_open_writes)])
@@ -130,9 +132,10 @@ async def cast_vote(
         body.wallet, body.vote, body.reason, body.timestamp, body.signature
     )
     async with autocommit(runtime) as conn, unit_of_work(runtime) as session:
-        terms = await service.terms_of(runtime, conn, some_id)
+        terms = await service.terms_of(runtime.adapters, conn, some_id)
+        chain = await chain_for(runtime)
         vote, outcome = await service.cast_vote(
-            session, conn, runtime, terms, vote_request, principal
+            session, conn, runtime.settings, chain, terms, vote_request, principal
         )
     unchanged = outcome == "unchanged"
     response.status_code = status.HTTP_200_OK if unchanged else status.HTTP_201_CREATED
@@ -156,7 +159,7 @@ async def votes(
         proposal = await service.get_proposal(session, some_id)
         result = await service.tally(session, proposal)
         page = await service.votes_page(session, proposal, limit, cursor)
-    domain = await service.domain_for(runtime)
+    domain = service.vote_domain(await chain_for(runtime))
     return VotesOut(
         **TallyOut.of(result).model_dump(),
         proposal=ProposalOut.of(proposal),

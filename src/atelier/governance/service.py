@@ -20,13 +20,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from web3 import Web3
 
-from atelier.chain.evm.client import EvmChain, chain_for
+from atelier.chain.evm.client import EvmChain
 from atelier.core import repository
 from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.db import HotConnection
 from atelier.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from atelier.core.runtime import Runtime
 from atelier.core.signatures import canonical_signature
 from atelier.governance import ballots
 from atelier.governance import repository as repo
@@ -54,11 +53,6 @@ def chain_key(some_id: uuid.UUID) -> bytes:
 
 def vote_domain(chain: EvmChain) -> Domain:
     return Domain(chain.chain_id, chain.deployment.voting)
-
-
-async def domain_for(runtime: Runtime) -> Domain:
-    """The EIP-712 domain votes on this Atelier are signed under."""
-    return vote_domain(await chain_for(runtime))
 
 
 def checksum(wallet: str) -> str:
@@ -139,7 +133,8 @@ def _relayable(spec: ProposalSpec, settings: Settings, chain: EvmChain) -> bool:
 
 async def create_proposal(
     session: AsyncSession,
-    runtime: Runtime,
+    settings: Settings,
+    chain: EvmChain,
     spec: ProposalSpec,
     *,
     author_id: uuid.UUID | None = None,
@@ -148,11 +143,9 @@ async def create_proposal(
 ) -> Proposal:
     """A proposal, mirrored on chain (at the relayer's cost) only when `on_chain`: the author
     holds a role that may spend it, or it is a verified creator's job."""
-    settings = runtime.settings
     starts = spec.starts_at or now_utc()
     ends = spec.ends_at or starts + timedelta(seconds=settings.governance_job_window_s)
     spec = _checked_spec(spec, starts, ends)
-    chain = await chain_for(runtime)
     # The snapshot is the newest block when the proposal is made: balances as they stood
     # before anyone knew of it.
     head = await chain.run(lambda c: int(c.w3.eth.block_number))
@@ -186,13 +179,17 @@ async def create_proposal(
 
 
 async def create_job_proposal(
-    session: AsyncSession, runtime: Runtime, job_id: uuid.UUID, kind: str, creator_id: uuid.UUID
+    session: AsyncSession,
+    settings: Settings,
+    chain: EvmChain,
+    job_id: uuid.UUID,
+    kind: str,
+    creator_id: uuid.UUID,
 ) -> Proposal:
     """The proposal a finished job gets (idempotent: one per job)."""
     existing = await repo.proposal_by_any_id(session, job_id)
     if existing is not None and existing.job_id == job_id:
         return existing
-    settings = runtime.settings
     spec = ProposalSpec(
         title=f"Approve the upgrade of {kind} job {job_id}?",
         body="Vote approve to apply this job's upgrade (personalization), reject otherwise.",
@@ -201,7 +198,7 @@ async def create_job_proposal(
     )
     verified = await accounts.is_verified(session, creator_id)
     return await create_proposal(
-        session, runtime, spec, author_id=creator_id, job_id=job_id, on_chain=verified
+        session, settings, chain, spec, author_id=creator_id, job_id=job_id, on_chain=verified
     )
 
 
@@ -222,10 +219,11 @@ _TERMS_CACHE = "governance.terms"
 _TERMS_CACHED = 10_000
 
 
-async def terms_of(runtime: Runtime, conn: HotConnection, some_id: uuid.UUID) -> Terms:
-    """The terms of the proposal `some_id` names (its id or its job's id), kept per process:
-    they never change, and ingestion reads them for every vote."""
-    cache: dict[uuid.UUID, Terms] = runtime.adapters.setdefault(_TERMS_CACHE, {})
+async def terms_of(adapters: dict[str, Any], conn: HotConnection, some_id: uuid.UUID) -> Terms:
+    """The terms of the proposal `some_id` names (its id or its job's id), kept per process
+    (in the runtime's `adapters`): they never change, and ingestion reads them for every
+    vote."""
+    cache: dict[uuid.UUID, Terms] = adapters.setdefault(_TERMS_CACHE, {})
     terms = cache.get(some_id)
     if terms is None:
         terms = await repo.terms_by_any_id(conn, some_id)
@@ -253,11 +251,10 @@ def _check_choice_and_reason(choices: Sequence[str], choice: str, reason: str) -
         )
 
 
-async def typed_data(
-    runtime: Runtime, terms: Terms, wallet: str, choice: str, reason: str, timestamp: int | None
+def typed_data(
+    chain: EvmChain, terms: Terms, wallet: str, choice: str, reason: str, timestamp: int | None
 ) -> dict[str, Any]:
     _check_choice_and_reason(terms.choices, choice, reason)
-    chain = await chain_for(runtime)
     ballot = Ballot(
         terms.chain_key,
         checksum(wallet),
@@ -280,7 +277,8 @@ class VoteRequest:
 async def cast_vote(
     session: AsyncSession,
     conn: HotConnection,
-    runtime: Runtime,
+    settings: Settings,
+    chain: EvmChain,
     terms: Terms,
     request: VoteRequest,
     principal: Principal | None,
@@ -298,7 +296,6 @@ async def cast_vote(
     """
     _check_choice_and_reason(terms.choices, request.choice, request.reason)
     voter = checksum(request.wallet)
-    chain = await chain_for(runtime)
     domain = vote_domain(chain)
     now = now_utc()
     timestamp = request.timestamp
@@ -307,7 +304,7 @@ async def cast_vote(
         timestamp = int(now.timestamp()) if timestamp is None else timestamp
         signature = await _sign_for(
             session,
-            runtime.settings,
+            settings,
             principal,
             domain,
             Ballot(terms.chain_key, voter, request.choice, request.reason, timestamp),
@@ -330,7 +327,7 @@ async def cast_vote(
             "choice, reason, timestamp, chain id and verifying contract you signed)",
             slug="signature-mismatch",
         )
-    _check_window(terms, timestamp, now, runtime.settings.governance_clock_skew_s)
+    _check_window(terms, timestamp, now, settings.governance_clock_skew_s)
     power = await voting_power(session, chain, terms, voter)
     if power <= 0:
         raise Forbidden(

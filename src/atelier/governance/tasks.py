@@ -5,6 +5,7 @@ from __future__ import annotations
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.chain.evm.client import chain_for
 from atelier.core import events
 from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
@@ -21,8 +22,14 @@ async def job_proposal(session: AsyncSession, event: ArtifactAccepted) -> None:
     """The seed's render + vote flow: a completed job is put to the community's vote."""
     if event.creator_id is None:
         return
+    runtime = current_runtime()
     proposal = await service.create_job_proposal(
-        session, current_runtime(), event.request_id, event.kind, event.creator_id
+        session,
+        runtime.settings,
+        await chain_for(runtime),
+        event.request_id,
+        event.kind,
+        event.creator_id,
     )
     log.info("governance.job_proposal", job_id=str(event.request_id), proposal=str(proposal.id))
 
