@@ -248,7 +248,7 @@ def main() -> None:
             submit["p50"],
             "ms",
             "< 100 ms",
-            f"{png_size} bytes; upload + decode + sha256 + store + CAS",
+            f"{png_size} bytes; upload + canonical form + decode + PDQ (for provenance) + sha256 + store + CAS",
         ),
         Row("submit -> accepted, 1 MB PNG, p99", submit["p99"], "ms"),
     ]
