@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +33,38 @@ MAJORITIES = ("simple", "two-thirds")
 BINARY_CHOICES = ["approve", "reject"]
 
 
+class ChainStatus(StrEnum):
+    """A proposal's mirror on chain."""
+
+    OFF = "off"  # not mirrored (not allowed, or over the relayer's budget)
+    PENDING = "pending"  # to be created on chain
+    MIRRORED = "mirrored"
+
+
+class ChainOutcome(StrEnum):
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+class VoteSource(StrEnum):
+    OFFCHAIN = "offchain"  # signed and sent to us
+    CHAIN = "chain"  # cast on the contract directly: the transaction is its proof
+
+
+class RelayStatus(StrEnum):
+    """A signed vote's way onto the chain (`voteBySig`, paid by the relayer)."""
+
+    OFF = "off"  # not relayed (see relay_error)
+    PENDING = "pending"
+    SENT = "sent"
+    CONFIRMED = "confirmed"  # its log was indexed
+    FAILED = "failed"
+
+
+def _one_of(column: str, states: type[StrEnum]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{s.value}'" for s in states) + ")"
+
+
 class Proposal(Base):
     """A question with a voting window, a snapshot, a power strategy and decision rules.
 
@@ -45,7 +78,7 @@ class Proposal(Base):
         CheckConstraint("ends_at > starts_at", name="window_order"),
         CheckConstraint(f"strategy IN {STRATEGIES}", name="known_strategy"),
         CheckConstraint(f"majority IN {MAJORITIES}", name="known_majority"),
-        CheckConstraint("chain_status IN ('off', 'pending', 'mirrored')", name="chain_status"),
+        CheckConstraint(_one_of("chain_status", ChainStatus), name="chain_status"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -113,11 +146,8 @@ class Vote(Base):
     __tablename__ = "votes"
     __table_args__ = (
         UniqueConstraint("proposal_id", "voter", name="one_vote_per_voter"),
-        CheckConstraint("source IN ('offchain', 'chain')", name="vote_source"),
-        CheckConstraint(
-            "relay_status IN ('off', 'pending', 'sent', 'confirmed', 'failed')",
-            name="relay_status",
-        ),
+        CheckConstraint(_one_of("source", VoteSource), name="vote_source"),
+        CheckConstraint(_one_of("relay_status", RelayStatus), name="relay_status"),
         # the tally reads only this index (index-only scan over one proposal's votes)
         Index("ix_votes_tally", "proposal_id", "choice", postgresql_include=["power"]),
         Index(

@@ -32,7 +32,14 @@ from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
 from atelier.governance import repository as repo
 from atelier.governance.events import UpgradeApplied
-from atelier.governance.models import Proposal, Vote
+from atelier.governance.models import (
+    ChainOutcome,
+    ChainStatus,
+    Proposal,
+    RelayStatus,
+    Vote,
+    VoteSource,
+)
 from atelier.identity.service import wallets
 
 log = get_logger(__name__)
@@ -73,7 +80,7 @@ async def mirror_proposals(session: AsyncSession, runtime: Runtime, report: Chai
         assert proposal.snapshot_block is not None
         if not await _within_budget(runtime, proposal.author_id):
             log.warning("governance.mirror_over_budget", proposal=str(proposal.id))
-            proposal.chain_status = "off"
+            proposal.chain_status = ChainStatus.OFF
             continue
         vote_end = int(proposal.chain_vote_end.timestamp())
         if proposal.strategy == "verified-wallets":  # only the relayer's votes count on chain
@@ -93,9 +100,9 @@ async def mirror_proposals(session: AsyncSession, runtime: Runtime, report: Chai
         except TransactionReverted as exc:
             if exc.error != "ProposalExists":
                 log.warning("governance.mirror_failed", proposal=str(proposal.id), error=exc.error)
-                proposal.chain_status = "off"
+                proposal.chain_status = ChainStatus.OFF
                 continue
-        proposal.chain_status = "mirrored"
+        proposal.chain_status = ChainStatus.MIRRORED
         report.mirrored += 1
 
 
@@ -109,7 +116,7 @@ async def relay_votes(session: AsyncSession, runtime: Runtime, report: ChainRepo
         # within that account's daily budget.
         owner = await wallets.verified_owner(session, "evm", vote.voter)
         if owner is None or not await _within_budget(runtime, owner):
-            vote.relay_status = "off"
+            vote.relay_status = RelayStatus.OFF
             vote.relay_error = NOT_VERIFIED if owner is None else BUDGET_SPENT
             continue
         call = chain.voting.functions.voteBySig(
@@ -123,10 +130,10 @@ async def relay_votes(session: AsyncSession, runtime: Runtime, report: ChainRepo
         try:
             receipt = await chain.run(partial(EvmChain.transact, call=call))
         except TransactionReverted as exc:
-            vote.relay_status, vote.relay_error = "failed", exc.error[:200]
+            vote.relay_status, vote.relay_error = RelayStatus.FAILED, exc.error[:200]
             report.failed += 1
             continue
-        vote.relay_status, vote.relay_error = "sent", None
+        vote.relay_status, vote.relay_error = RelayStatus.SENT, None
         vote.relay_tx_hash = receipt["transactionHash"].to_0x_hex()
         report.relayed += 1
 
@@ -143,18 +150,22 @@ async def _undo(session: AsyncSession, row: ChainLog) -> None:
     proposal = await _proposal_of(session, row)
     if proposal is None:
         return
-    if row.event == "ProposalCreated" and proposal.chain_status == "mirrored":
-        proposal.chain_status = "pending"
+    if row.event == "ProposalCreated" and proposal.chain_status == ChainStatus.MIRRORED:
+        proposal.chain_status = ChainStatus.PENDING
     elif row.event in ("UpgradeApplied", "UpgradeRejected"):
         proposal.chain_outcome = None
     elif row.event == "VoteCast":
         vote = await repo.vote_of(session, proposal.id, str(row.args["voter"]))
         if vote is None or vote.chain_tx_hash != row.tx_hash:
             return
-        if vote.source == "chain":
+        if vote.source == VoteSource.CHAIN:
             await repository.remove(session, vote)
         else:
-            vote.relay_status, vote.chain_tx_hash, vote.chain_block = "pending", None, None
+            vote.relay_status, vote.chain_tx_hash, vote.chain_block = (
+                RelayStatus.PENDING,
+                None,
+                None,
+            )
             vote.relay_tx_hash = None
 
 
@@ -163,10 +174,10 @@ async def _apply(session: AsyncSession, row: ChainLog) -> None:
     if proposal is None:  # not about a proposal of ours: kept in the log only
         return
     if row.event == "ProposalCreated":
-        if proposal.chain_status == "pending":
-            proposal.chain_status = "mirrored"
+        if proposal.chain_status == ChainStatus.PENDING:
+            proposal.chain_status = ChainStatus.MIRRORED
     elif row.event == "UpgradeApplied":
-        proposal.chain_outcome = "applied"
+        proposal.chain_outcome = ChainOutcome.APPLIED
         applied = UpgradeApplied(
             proposal_id=proposal.id,
             job_id=proposal.job_id,
@@ -176,7 +187,7 @@ async def _apply(session: AsyncSession, row: ChainLog) -> None:
         )
         await events.emit(session, applied)
     elif row.event == "UpgradeRejected":
-        proposal.chain_outcome = "rejected"
+        proposal.chain_outcome = ChainOutcome.REJECTED
     elif row.event == "VoteCast":
         voter = str(row.args["voter"])
         vote = await repo.vote_of(session, proposal.id, voter)
@@ -187,14 +198,14 @@ async def _apply(session: AsyncSession, row: ChainLog) -> None:
                 choice="approve" if row.args["approve"] else "reject",
                 reason=str(row.args["reason"]),
                 power=Decimal(int(row.args["weight"])),
-                source="chain",
-                relay_status="confirmed",
+                source=VoteSource.CHAIN,
+                relay_status=RelayStatus.CONFIRMED,
                 chain_tx_hash=row.tx_hash,
                 chain_block=row.block_number,
             )
             await repository.add(session, direct)
         else:
-            vote.relay_status, vote.relay_error = "confirmed", None
+            vote.relay_status, vote.relay_error = RelayStatus.CONFIRMED, None
             vote.chain_tx_hash, vote.chain_block = row.tx_hash, row.block_number
 
 

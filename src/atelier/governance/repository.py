@@ -16,7 +16,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.db import HotConnection
-from atelier.governance.models import Proposal, Terms, Vote
+from atelier.governance.models import (
+    ChainStatus,
+    Proposal,
+    RelayStatus,
+    Terms,
+    Vote,
+    VoteSource,
+)
 
 
 async def proposal(session: AsyncSession, proposal_id: uuid.UUID) -> Proposal | None:
@@ -124,7 +131,7 @@ async def insert_first_vote(conn: HotConnection, values: dict[str, Any]) -> Vote
     relay_status, created_at, updated_at = row
     return Vote(
         **values,
-        source="offchain",
+        source=VoteSource.OFFCHAIN,
         relay_status=relay_status,
         relay_error=None,
         relay_tx_hash=None,
@@ -151,7 +158,7 @@ async def proposals_to_mirror(session: AsyncSession, limit: int) -> list[Proposa
     return list(
         await session.scalars(
             select(Proposal)
-            .where(Proposal.chain_status == "pending")
+            .where(Proposal.chain_status == ChainStatus.PENDING)
             .order_by(Proposal.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -167,8 +174,8 @@ async def votes_to_relay(session: AsyncSession, now: datetime, limit: int) -> li
             select(Vote)
             .join(Proposal, Proposal.id == Vote.proposal_id)
             .where(
-                Vote.relay_status == "pending",
-                Proposal.chain_status == "mirrored",
+                Vote.relay_status == RelayStatus.PENDING,
+                Proposal.chain_status == ChainStatus.MIRRORED,
                 or_(Proposal.allow_vote_change.is_(False), Proposal.ends_at <= now),
             )
             .order_by(Vote.created_at)
@@ -183,7 +190,7 @@ async def proposals_to_apply(session: AsyncSession, chain_now: datetime) -> list
         await session.scalars(
             select(Proposal)
             .where(
-                Proposal.chain_status == "mirrored",
+                Proposal.chain_status == ChainStatus.MIRRORED,
                 Proposal.chain_outcome.is_(None),
                 Proposal.chain_vote_end < chain_now,
             )

@@ -34,10 +34,13 @@ from atelier.governance.models import (
     BINARY_CHOICES,
     MAJORITIES,
     STRATEGIES,
+    ChainStatus,
     Proposal,
+    RelayStatus,
     Tally,
     Terms,
     Vote,
+    VoteSource,
 )
 from atelier.governance.strategies import voting_power
 from atelier.identity.principal import Principal
@@ -172,7 +175,7 @@ async def create_proposal(
         quorum=spec.quorum,
         majority=spec.majority,
         allow_vote_change=spec.allow_vote_change,
-        chain_status="pending" if relayable else "off",
+        chain_status=ChainStatus.PENDING if relayable else ChainStatus.OFF,
         chain_vote_end=ends + grace if relayable else None,
     )
     return await repository.add(session, proposal)
@@ -403,7 +406,10 @@ def _replace(stored: Vote, terms: Terms, values: dict[str, Any], now: datetime) 
         raise Conflict(
             "a newer vote of this wallet is stored (an old vote replayed?)", slug="stale-vote"
         )
-    if stored.relay_status in ("sent", "confirmed") or stored.source == "chain":
+    if (
+        stored.relay_status in (RelayStatus.SENT, RelayStatus.CONFIRMED)
+        or stored.source == VoteSource.CHAIN
+    ):
         raise Conflict("this wallet's vote is already on chain", slug="vote-on-chain")
     for name in ("choice", "reason", "signed_timestamp", "signature", "power"):
         setattr(stored, name, values[name])
