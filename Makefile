@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.atelier-installed
 # Debian packages the platform needs at run time (grows with the media, chain and web issues).
-APT_PACKAGES := ffmpeg espeak-ng ipfs-cid libchromaprint-tools g++
+APT_PACKAGES := ffmpeg espeak-ng ipfs-cid libchromaprint-tools g++ chromium
 
 .PHONY: run test lint format bench contracts system bootstrap clean help
 

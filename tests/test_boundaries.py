@@ -48,7 +48,17 @@ CORE_INFRASTRUCTURE = {
         "cli.py",
     )
 }
-UNIT_RUNNERS = {"api.py", "cli.py", "tasks.py", "flows.py", "scheduled.py", "results.py", "deps.py"}
+UNIT_RUNNERS = {
+    "api.py",
+    "pages.py",
+    "cli.py",
+    "tasks.py",
+    "flows.py",
+    "scheduled.py",
+    "results.py",
+    "deps.py",
+    "cookies.py",
+}
 
 
 def _modules() -> list[tuple[str, ast.Module]]:

@@ -9,6 +9,7 @@ MODULE = Module(
         "atelier.grid.api:generate_router",
         "atelier.grid.api:jobs_router",
         "atelier.grid.api:workers_router",
+        "atelier.grid.pages:router",
     ),
     tasks="atelier.grid.tasks",
     commands=(

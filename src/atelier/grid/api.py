@@ -32,7 +32,7 @@ from atelier.grid.schemas import (
     SubmitOut,
     WorkerOut,
 )
-from atelier.grid.states import TERMINAL_STATES, RequestState, WorkerState
+from atelier.grid.states import TERMINAL_STATES
 from atelier.identity.deps import CurrentPrincipal, WorkerPrincipal, limit_worker, limit_writes
 from atelier.identity.principal import Principal
 from atelier.storage.blobs import BlobStore, store_for
@@ -325,13 +325,7 @@ async def cluster_status(request: Request) -> ClusterOut:
     """The cluster, public: worker names, capabilities, states and stats; no owners."""
     async with unit_of_work(runtime_of(request)) as session:
         workers, counts = await service.cluster(session)
-        return ClusterOut(
-            workers=[WorkerOut.of(w) for w in workers],
-            active=sum(1 for w in workers if w.state == WorkerState.ACTIVE),
-            queued=counts.get(RequestState.QUEUED, 0),
-            in_progress=counts.get(RequestState.ASSIGNED, 0)
-            + counts.get(RequestState.PROCESSING, 0),
-        )
+        return ClusterOut.of(workers, counts)
 
 
 @workers_router.delete(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from atelier.core.schemas import Body
-from atelier.grid.states import RequestState
+from atelier.grid.states import RequestState, WorkerState
 
 if TYPE_CHECKING:  # the worker's client imports this module: no database, no provenance
     from atelier.grid.models import Artifact, GenerationRequest, Worker
@@ -184,6 +184,17 @@ class ClusterOut(BaseModel):
     active: int
     queued: int
     in_progress: int
+
+    @classmethod
+    def of(cls, workers: list[Worker], requests_by_state: dict[str, int]) -> ClusterOut:
+        counts = requests_by_state
+        return cls(
+            workers=[WorkerOut.of(w) for w in workers],
+            active=sum(1 for w in workers if w.state == WorkerState.ACTIVE),
+            queued=counts.get(RequestState.QUEUED, 0),
+            in_progress=counts.get(RequestState.ASSIGNED, 0)
+            + counts.get(RequestState.PROCESSING, 0),
+        )
 
 
 class JobPayload(BaseModel):

@@ -5,7 +5,11 @@ from atelier.core.modules import Command, Module
 MODULE = Module(
     name="identity",
     models=("atelier.identity.models",),
-    routers=("atelier.identity.api:auth_router", "atelier.identity.api:user_router"),
+    routers=(
+        "atelier.identity.api:auth_router",
+        "atelier.identity.api:user_router",
+        "atelier.identity.pages:router",
+    ),
     tasks="atelier.identity.tasks",
     commands=(
         Command("user", "atelier.identity.cli:user_app"),

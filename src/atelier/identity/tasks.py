@@ -30,7 +30,7 @@ async def send_verification_email(session: AsyncSession, event: UserRegistered) 
     )
     if token is None or user.email is None:
         return
-    link = f"{runtime.settings.origin}/api/v1/auth/verify-email?token={quote(token)}"
+    link = f"{runtime.settings.origin}/verify-email?token={quote(token)}"
     hours = runtime.settings.email_token_ttl_s // 3600
     await runtime.mailer.send(
         user.email,

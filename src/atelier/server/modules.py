@@ -10,12 +10,24 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from atelier import chain, core, economy, governance, grid, identity, music, provenance, server
+from atelier import (
+    chain,
+    core,
+    economy,
+    governance,
+    grid,
+    identity,
+    music,
+    provenance,
+    server,
+    web,
+)
 from atelier.core.modules import Module, load
 
 MODULES: tuple[Module, ...] = (
     core.MODULE,
-    server.MODULE,  # first among commands: `atelier up` heads the help
+    server.MODULE,
+    web.MODULE,  # first among commands: `atelier up` heads the help
     identity.MODULE,
     grid.MODULE,
     provenance.MODULE,

@@ -25,7 +25,10 @@ SERVICES: dict[str, ServiceSpec] = {
     s.name: s
     for s in (
         ServiceSpec(
-            "grid", 8080, "accounts, API keys, generation jobs, workers", ["identity", "grid"]
+            "grid",
+            8080,
+            "the web dashboard, accounts, API keys, generation jobs, workers",
+            ["web", "server", "identity", "grid"],
         ),
         ServiceSpec(
             "provenance", 5200, "content ids, C2PA, fingerprints, originality", ["provenance"]

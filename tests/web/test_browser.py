@@ -1,0 +1,164 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright against a real
+`atelier serve` process, on a phone-sized screen. Every page visited is checked with axe-core
+(no serious or critical violations) and photographed into tests/web/screenshots/ (kept out of
+git)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import STRONG_PASSWORD, unique_email, verification_token_for
+from tests.servers import atelier_env, running_server, stop
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+AXE = Path(__file__).parent / "vendor" / "axe-core-axe.min.js"
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)"
+)
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`atelier serve grid` (the dashboard's service) and an `atelier tasks` (emails)."""
+    home = tmp_path_factory.mktemp("site")
+    limits = {"ATELIER_RATE_LIMIT_AUTH": "1000/minute"}
+    with (
+        running_server(home, database_url, ["grid"], **limits) as url,
+        (home / "tasks.log").open("wb") as log,
+    ):
+        tasks = subprocess.Popen(
+            [sys.executable, "-m", "atelier", "tasks"],
+            env=atelier_env(home, database_url, **limits),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield url, home
+        finally:
+            stop(tasks)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_sync.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    # axe is injected as a script, which the site's CSP would refuse (it allows only the
+    # site's own files); tests/web/test_pages_smoke.py checks that policy is sent.
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 390, "height": 844}, bypass_csp=True
+    )
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def checked(page: object, name: str) -> None:
+    """axe-core finds no serious or critical violation; the page is photographed."""
+    page.add_script_tag(path=str(AXE))  # type: ignore[attr-defined]
+    violations = page.evaluate(  # type: ignore[attr-defined]
+        "async () => (await axe.run()).violations"
+        ".filter(v => ['serious', 'critical'].includes(v.impact))"
+        ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
+    )
+    assert violations == [], f"{name}: {violations}"
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_register_verify_sign_in_and_manage_keys(site: tuple[str, Path], page: object) -> None:
+    url, home = site
+    expect = playwright_sync.expect
+    address = unique_email("browser")
+    p = page  # the browser tab (Playwright's Page)
+
+    p.goto(f"{url}/")  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Atelier", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "home")
+
+    p.get_by_role("navigation").get_by_role("link", name="Register").click()  # type: ignore[attr-defined]
+    p.get_by_label("Email").fill(address)  # type: ignore[attr-defined]
+    p.get_by_label("Password").fill("short")  # type: ignore[attr-defined]
+    p.get_by_label("Display name (optional)").fill("Ada")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Register").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-password")).to_contain_text("at least")  # type: ignore[attr-defined]
+    expect(p.get_by_label("Email")).to_have_value(address)  # type: ignore[attr-defined]
+    expect(p.get_by_label("Display name (optional)")).to_have_value("Ada")  # type: ignore[attr-defined]
+    checked(p, "register-error")
+
+    p.get_by_label("Password").fill(STRONG_PASSWORD)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Register").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Check your email")).to_be_visible()  # type: ignore[attr-defined]
+
+    token = _emailed_token(home / "mailbox", address)
+    p.goto(f"{url}/verify-email?token={token}")  # type: ignore[attr-defined]
+    checked(p, "verify")
+    p.get_by_role("button", name="Verify my address").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Your address is verified")).to_be_visible()  # type: ignore[attr-defined]
+
+    p.get_by_role("main").get_by_role("link", name="sign in").click()  # type: ignore[attr-defined]
+    p.get_by_label("Email").fill(address)  # type: ignore[attr-defined]
+    p.get_by_label("Password").fill(STRONG_PASSWORD + "x")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("alert")).to_contain_text("email or password is wrong")  # type: ignore[attr-defined]
+    p.get_by_label("Password").fill(STRONG_PASSWORD)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+
+    expect(p.get_by_role("heading", name="Your dashboard")).to_be_visible()  # type: ignore[attr-defined]
+    expect(p.locator("#quota-used")).to_have_text("0")  # type: ignore[attr-defined]
+    expect(p.get_by_role("navigation").get_by_role("link", name="Dashboard")).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "dashboard")
+
+    p.get_by_label("New key's name").fill("laptop")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Create key").click()  # type: ignore[attr-defined]
+    shown = p.locator("#new-key").inner_text()  # type: ignore[attr-defined]
+    assert len(shown) > 20
+    p.goto(f"{url}/dashboard")  # type: ignore[attr-defined]
+    expect(p.locator("#new-key")).to_have_count(0)  # shown once  # type: ignore[attr-defined]
+    expect(p.get_by_role("cell", name="laptop", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Revoke laptop").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("cell", name="revoked", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+
+    p.get_by_label("Display name").fill("Ada L.")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Save").click()  # type: ignore[attr-defined]
+    expect(p.locator(".who")).to_have_text("Ada L.")  # type: ignore[attr-defined]
+
+    p.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("navigation").get_by_role("link", name="Sign in")).to_be_visible()  # type: ignore[attr-defined]
+    p.goto(f"{url}/dashboard")  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Sign in")).to_be_visible()  # type: ignore[attr-defined]
+
+
+def test_grid_page(site: tuple[str, Path], page: object) -> None:
+    url, _ = site
+    page.goto(f"{url}/grid")  # type: ignore[attr-defined]
+    playwright_sync.expect(page.locator("#fig-queued")).to_be_visible()  # type: ignore[attr-defined]
+    checked(page, "grid")
+
+
+def _emailed_token(mailbox: Path, address: str) -> str:
+    import time
+
+    deadline = time.monotonic() + 30  # the email is sent by the server's task worker
+    while True:
+        try:
+            return verification_token_for(mailbox, address)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

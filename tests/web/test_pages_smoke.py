@@ -1,0 +1,52 @@
+"""Pages answer, carry their security headers and refuse a form without its CSRF token
+(quick checks in process; the flows run in a real browser in test_browser.py)."""
+
+from __future__ import annotations
+
+import httpx
+
+from atelier.web.frame import CSRF_COOKIE
+
+
+async def test_pages_render_with_their_headers(client: httpx.AsyncClient) -> None:
+    for path in ("/", "/register", "/sign-in", "/grid", "/verify-email?token=x"):
+        page = await client.get(path)
+        assert page.status_code == 200, (path, page.text[:300])
+        assert page.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["cache-control"] == "no-store"
+        assert '<main id="main">' in page.text
+    assert (await client.get("/dashboard")).status_code == 303  # signed out: to sign in
+
+
+async def test_a_form_without_its_csrf_token_is_refused(client: httpx.AsyncClient) -> None:
+    client.cookies.clear()
+    refused = await client.post("/sign-in", data={"email": "a@example.org", "password": "x"})
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/csrf-failed"
+    await client.get("/sign-in")
+    token = client.cookies[CSRF_COOKIE]
+    wrong = await client.post(
+        "/sign-in", data={"email": "a@example.org", "password": "x", "csrf": token + "x"}
+    )
+    assert wrong.status_code == 403
+
+
+async def test_the_apis_problem_is_shown_beside_its_field(client: httpx.AsyncClient) -> None:
+    await client.get("/register")
+    token = client.cookies[CSRF_COOKIE]
+    answer = await client.post(
+        "/register",
+        data={"email": "new@example.org", "password": "short", "csrf": token, "display_name": "Al"},
+    )
+    assert answer.status_code == 422
+    assert 'id="e-password"' in answer.text  # the message sits under the password field
+    assert 'value="new@example.org"' in answer.text  # what was typed is kept
+    assert 'value="Al"' in answer.text
+
+
+async def test_static_files_are_only_the_sites_own(client: httpx.AsyncClient) -> None:
+    htmx = await client.get("/static/vendor/htmx.org-htmx.min.js")
+    assert htmx.status_code == 200 and "javascript" in htmx.headers["content-type"]
+    for bad in ("/static/../frame.py", "/static/%2e%2e/frame.py", "/static/nothing.js"):
+        assert (await client.get(bad)).status_code == 404
