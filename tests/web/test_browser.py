@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import STRONG_PASSWORD, unique_email, verification_token_for
-from tests.servers import atelier_env, running_server, stop
+from tests.servers import atelier_env, running_server, start_worker, stop
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 AXE = Path(__file__).parent / "vendor" / "axe-core-axe.min.js"
@@ -51,7 +51,10 @@ def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     with playwright_sync.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        launched = driver.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
         yield launched
         launched.close()
 
@@ -142,6 +145,64 @@ def test_register_verify_sign_in_and_manage_keys(site: tuple[str, Path], page: o
     expect(p.get_by_role("navigation").get_by_role("link", name="Sign in")).to_be_visible()  # type: ignore[attr-defined]
     p.goto(f"{url}/dashboard")  # type: ignore[attr-defined]
     expect(p.get_by_role("heading", name="Sign in")).to_be_visible()  # type: ignore[attr-defined]
+
+
+def _signed_in_member(page: object, url: str, home: Path) -> str:
+    """Register, verify and sign in through the pages; the new member's address."""
+    address = unique_email("member")
+    p = page
+    p.goto(f"{url}/register")  # type: ignore[attr-defined]
+    p.get_by_label("Email").fill(address)  # type: ignore[attr-defined]
+    p.get_by_label("Password").fill(STRONG_PASSWORD)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Register").click()  # type: ignore[attr-defined]
+    playwright_sync.expect(p.get_by_role("heading", name="Check your email")).to_be_visible()  # type: ignore[attr-defined]
+    p.goto(f"{url}/verify-email?token={_emailed_token(home / 'mailbox', address)}")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Verify my address").click()  # type: ignore[attr-defined]
+    p.goto(f"{url}/sign-in")  # type: ignore[attr-defined]
+    p.get_by_label("Email").fill(address)  # type: ignore[attr-defined]
+    p.get_by_label("Password").fill(STRONG_PASSWORD)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    playwright_sync.expect(p.get_by_role("heading", name="Your dashboard")).to_be_visible()  # type: ignore[attr-defined]
+    return address
+
+
+def test_submit_a_music_job_watch_it_and_hear_it(site: tuple[str, Path], page: object) -> None:
+    """A member runs a worker with a key made on the dashboard, submits a music job, watches
+    it finish live and plays the signed WAV in the page."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    _signed_in_member(p, url, home)
+    p.get_by_label("New key's name").fill("rig")  # type: ignore[attr-defined]
+    p.get_by_label("Scope").select_option("worker")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Create key").click()  # type: ignore[attr-defined]
+    key = p.locator("#new-key").inner_text().strip()  # type: ignore[attr-defined]
+    worker = start_worker(home, url, key, "browser-rig", "--kinds", "music")
+    try:
+        p.get_by_role("navigation").get_by_role("link", name="Jobs").click()  # type: ignore[attr-defined]
+        p.get_by_label("Kind").select_option("music")  # type: ignore[attr-defined]
+        p.get_by_label("Duration in seconds (music, video)").fill("0")  # type: ignore[attr-defined]
+        p.get_by_role("button", name="Submit").click()  # type: ignore[attr-defined]
+        expect(p.locator("#e-prompt")).to_be_visible()  # type: ignore[attr-defined]
+        expect(p.locator("#e-duration_s")).to_be_visible()  # type: ignore[attr-defined]
+        checked(p, "jobs-error")
+        p.get_by_label("Prompt (for speech: the text to say)").fill("lofi rain on a tin roof")  # type: ignore[attr-defined]
+        p.get_by_label("Duration in seconds (music, video)").fill("1")  # type: ignore[attr-defined]
+        p.get_by_role("button", name="Submit").click()  # type: ignore[attr-defined]
+        expect(p.locator("#job-state")).to_have_text("done", timeout=90_000)  # type: ignore[attr-defined]
+        expect(p.locator("#result-c2pa")).to_contain_text("signed")  # type: ignore[attr-defined]
+        expect(p.locator("#result-cid")).to_contain_text("baf")  # type: ignore[attr-defined]
+        duration = p.evaluate(  # type: ignore[attr-defined]
+            "async () => { const a = document.getElementById('result-audio');"
+            " await a.play(); return a.duration; }"
+        )
+        assert 0.5 < duration < 2.0  # the WAV decoded and plays in the browser
+        checked(p, "job-done")
+        p.get_by_role("link", name="All your jobs").click()  # type: ignore[attr-defined]
+        expect(p.get_by_role("cell", name="done", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+        checked(p, "jobs")
+    finally:
+        stop(worker)
 
 
 def test_grid_page(site: tuple[str, Path], page: object) -> None:

@@ -1,21 +1,47 @@
-"""The grid's public page: its workers, their states (and why a worker is in maintenance),
-the queue and what runs now, refreshed live by htmx."""
+"""The grid's pages: the public grid (workers, states and why a worker is in maintenance,
+the queue, what runs now, refreshed live), and a member's jobs: submit, watch live over
+server-sent events, see or hear the result with its provenance, cancel, page through."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from pydantic import ValidationError
 
+from atelier.core.errors import AppError
 from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
 from atelier.grid import service
-from atelier.grid.schemas import ClusterOut
+from atelier.grid.schemas import ClusterOut, GenerateIn, StatusOut
+from atelier.grid.states import TERMINAL_STATES, RequestState
 from atelier.identity.cookies import PagePrincipal, visitor_for
-from atelier.web.frame import NavItem, add_templates, render
+from atelier.identity.principal import Principal
+from atelier.storage.blobs import store_for
+from atelier.web.frame import (
+    NavItem,
+    add_templates,
+    check_csrf,
+    csrf_token,
+    field_errors,
+    fragment,
+    redirect,
+    render,
+    sse_event,
+)
 
-add_templates(Path(__file__).parent / "templates", nav=(NavItem("Grid", "/grid"),))
+SSE_POLL_S = 0.5
+
+add_templates(
+    Path(__file__).parent / "templates",
+    nav=(NavItem("Jobs", "/jobs", "members"), NavItem("Grid", "/grid")),
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,3 +64,141 @@ async def grid_page(request: Request, principal: PagePrincipal) -> Response:
 async def grid_figures(request: Request) -> Response:
     """The figures alone (htmx swaps them in every few seconds)."""
     return render(request, "grid/figures.html", cluster=await cluster_now(request))
+
+
+# -- jobs (Soulvan's JobSubmissionForm and JobStatusViewer) -----------------------------------
+
+KINDS = ("music", "image", "speech", "video", "render")
+PAGE_SIZE = 20
+BASE = "/api/v1/generate"  # the API twin of these pages (the status's URLs point there)
+
+
+async def _jobs_page(
+    request: Request,
+    principal: Principal,
+    *,
+    before: datetime | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    async with unit_of_work(runtime_of(request)) as session:
+        jobs = await service.history(session, principal, PAGE_SIZE, before)
+        visitor = await visitor_for(session, principal)
+    return render(
+        request,
+        "grid/jobs.html",
+        who=visitor,
+        jobs=jobs,
+        kinds=KINDS,
+        errors=errors or {},
+        values=values or {"kind": "music"},
+        next_before=jobs[-1].created_at.isoformat() if len(jobs) == PAGE_SIZE else None,
+        status_code=status_code,
+    )
+
+
+@router.get("/jobs")
+async def jobs_page(
+    request: Request, principal: PagePrincipal, before: datetime | None = None
+) -> Response:
+    if principal is None:
+        return redirect(request, "/sign-in")
+    return await _jobs_page(request, principal, before=before)
+
+
+@router.post("/jobs", dependencies=[Depends(check_csrf)])
+async def submit_job(request: Request, principal: PagePrincipal) -> Response:
+    if principal is None:
+        return redirect(request, "/sign-in")
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    runtime = runtime_of(request)
+    try:
+        body = GenerateIn.from_form(form)
+        fields = body.model_dump(exclude={"kind", "priority", "wallet"})
+        async with unit_of_work(runtime) as session:
+            job = await service.submit(
+                session, runtime.settings, principal, body.kind, fields, source="web"
+            )
+    except (ValidationError, AppError) as exc:
+        errors = field_errors(exc)
+        return await _jobs_page(request, principal, errors=errors, values=form, status_code=422)
+    return redirect(request, f"/jobs/{job.id}")
+
+
+async def _status(request: Request, principal: Principal, job_id: uuid.UUID) -> StatusOut:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        view = await service.status(session, runtime.settings, principal, job_id)
+    return StatusOut.of(view, BASE)
+
+
+@router.get("/jobs/{job_id}")
+async def job_page(request: Request, principal: PagePrincipal, job_id: uuid.UUID) -> Response:
+    if principal is None:
+        return redirect(request, "/sign-in")
+    try:
+        job = await _status(request, principal, job_id)
+    except AppError as exc:
+        return render(request, "grid/missing.html", detail=exc.detail, status_code=exc.status)
+    async with unit_of_work(runtime_of(request)) as session:
+        visitor = await visitor_for(session, principal)
+    return render(request, "grid/job.html", who=visitor, job=job, **_job_context(job))
+
+
+def _job_context(job: StatusOut) -> dict[str, Any]:
+    result = job.result or {}
+    mime = str(result.get("mime") or "")
+    return {
+        "terminal": job.state in TERMINAL_STATES,
+        "media": mime.split("/")[0] if mime else None,
+        "file_url": f"/jobs/{job.id}/file" if job.state == RequestState.DONE else None,
+    }
+
+
+@router.get("/jobs/{job_id}/events")
+async def job_events(request: Request, principal: PagePrincipal, job_id: uuid.UUID) -> Response:
+    """The job's status as HTML, pushed on every change until it ends (htmx's SSE swap)."""
+    if principal is None:
+        return redirect(request, "/sign-in")
+    who = principal
+    csrf = csrf_token(request)
+    await _status(request, who, job_id)  # 404 before the stream starts
+
+    async def stream() -> AsyncIterator[bytes]:
+        last = None
+        while not await request.is_disconnected():
+            job = await _status(request, who, job_id)
+            marker = (job.state, job.progress, job.queue_position)
+            if marker != last:
+                last = marker
+                html = fragment("grid/job_status.html", job=job, csrf=csrf, **_job_context(job))
+                yield sse_event("status", html)
+                if job.state in TERMINAL_STATES:
+                    yield sse_event("done", "")  # htmx closes the stream (no reconnecting)
+                    return
+            await asyncio.sleep(SSE_POLL_S)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/jobs/{job_id}/file")
+async def job_file(request: Request, principal: PagePrincipal, job_id: uuid.UUID) -> Response:
+    """The result, as the API hands it out (the signed copy), for the page's media element."""
+    if principal is None:
+        return redirect(request, "/sign-in")
+    async with unit_of_work(runtime_of(request)) as session:
+        download = await service.result_of(session, principal, job_id)
+    path = store_for(runtime_of(request).settings.blobs_dir).path(download.storage_key)
+    return FileResponse(path, media_type=download.mime, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/jobs/{job_id}/cancel", dependencies=[Depends(check_csrf)])
+async def cancel_job(request: Request, principal: PagePrincipal, job_id: uuid.UUID) -> Response:
+    if principal is None:
+        return redirect(request, "/sign-in")
+    async with unit_of_work(runtime_of(request)) as session:
+        await service.cancel(session, principal, job_id)
+    return redirect(request, f"/jobs/{job_id}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, any_, func, literal, select, text, update
@@ -325,6 +326,19 @@ async def end_attempt(
         .returning(Attempt.id)
     )
     return result.first() is not None
+
+
+async def requests_of(
+    session: AsyncSession, user_id: uuid.UUID, limit: int, before: datetime | None
+) -> list[GenerationRequest]:
+    """A user's requests, newest first, created before `before` (a page's cursor)."""
+    statement = select(GenerationRequest).where(GenerationRequest.user_id == user_id)
+    if before is not None:
+        statement = statement.where(GenerationRequest.created_at < before)
+    rows = await session.scalars(
+        statement.order_by(GenerationRequest.created_at.desc()).limit(limit)
+    )
+    return list(rows)
 
 
 async def newest_done(

@@ -246,6 +246,13 @@ async def _finish(
             await quota.release(session, request.quota_reservation_id)
 
 
+async def history(
+    session: AsyncSession, principal: Principal, limit: int, before: datetime | None = None
+) -> list[GenerationRequest]:
+    """The caller's jobs, newest first (`before`: the previous page's last `created_at`)."""
+    return await repo.requests_of(session, principal.user_id, limit, before)
+
+
 async def job_of(session: AsyncSession, job_id: uuid.UUID) -> GenerationRequest | None:
     """A job for another domain's reaction to its events (no caller to scope by)."""
     return await repo.request(session, job_id)

@@ -134,6 +134,17 @@ def render(
     return finish(request, response, token)
 
 
+def fragment(template: str, **context: Any) -> str:
+    """A piece of a page (an htmx swap, a server-sent event's data), without the layout."""
+    return environment().get_template(template).render(**context)
+
+
+def sse_event(name: str, html: str) -> bytes:
+    """A server-sent event carrying `html` (each line its own `data:` line)."""
+    data = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
+    return f"event: {name}\n{data}\n".encode()
+
+
 def redirect(request: Request, url: str) -> Response:
     """See other (after a form post), with whatever the page's dependencies set."""
     return finish(request, Response(status_code=303, headers={"Location": url}))
@@ -183,10 +194,7 @@ def field_errors(exc: AppError | ValidationError) -> dict[str, str]:
     part of its `loc`), the rest under "_" at the top of the form."""
     errors: dict[str, str] = {}
     if isinstance(exc, ValidationError):
-        items = [
-            {"loc": list(e["loc"]), "msg": str(e["msg"]).removeprefix("Value error, ")}
-            for e in exc.errors()
-        ]
+        items = [{"loc": list(e["loc"]), "msg": _form_message(str(e["msg"]))} for e in exc.errors()]
     else:
         items = list(exc.extra.get("errors") or [])
     for item in items:
@@ -196,6 +204,12 @@ def field_errors(exc: AppError | ValidationError) -> dict[str, str]:
     if isinstance(exc, AppError) and not items:
         errors["_"] = exc.detail
     return errors
+
+
+def _form_message(message: str) -> str:
+    """pydantic's message as a form shows it (a form has no JSON types to speak of)."""
+    message = message.removeprefix("Value error, ")
+    return "must be a number" if message == "must be a JSON number, not a string" else message
 
 
 def _static_files() -> dict[str, Path]:
