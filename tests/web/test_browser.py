@@ -166,7 +166,9 @@ def _signed_in_member(page: object, url: str, home: Path) -> str:
     return address
 
 
-def test_submit_a_music_job_watch_it_and_hear_it(site: tuple[str, Path], page: object) -> None:
+def test_submit_a_music_job_watch_it_and_hear_it(
+    site: tuple[str, Path], page: object, tmp_path: Path
+) -> None:
     """A member runs a worker with a key made on the dashboard, submits a music job, watches
     it finish live and plays the signed WAV in the page."""
     url, home = site
@@ -198,7 +200,17 @@ def test_submit_a_music_job_watch_it_and_hear_it(site: tuple[str, Path], page: o
         )
         assert 0.5 < duration < 2.0  # the WAV decoded and plays in the browser
         checked(p, "job-done")
-        p.get_by_role("link", name="All your jobs").click()  # type: ignore[attr-defined]
+        signed_wav = tmp_path / "result.wav"
+        file_url = p.locator("#result-audio").get_attribute("src")  # type: ignore[attr-defined]
+        signed_wav.write_bytes(p.request.get(f"{url}{file_url}").body())  # type: ignore[attr-defined]
+
+        p.get_by_role("navigation").get_by_role("link", name="Verify").click()  # type: ignore[attr-defined]
+        p.get_by_label("A file (PNG, JPEG, OpenEXR, WAV, MP4)").set_input_files(str(signed_wav))  # type: ignore[attr-defined]
+        p.get_by_role("button", name="Verify").click()  # type: ignore[attr-defined]
+        expect(p.locator("#manifest-state")).to_contain_text("Trusted")  # type: ignore[attr-defined]
+        expect(p.locator("#report-known")).to_contain_text("signed")  # type: ignore[attr-defined]
+        checked(p, "verify-file")
+        p.goto(f"{url}/jobs")  # type: ignore[attr-defined]
         expect(p.get_by_role("cell", name="done", exact=True)).to_be_visible()  # type: ignore[attr-defined]
         checked(p, "jobs")
     finally:

@@ -28,6 +28,8 @@ class Module:
     name: str
     models: tuple[str, ...] = ()  # modules whose tables belong to the domain
     routers: tuple[str, ...] = ()  # "module:attribute" of each APIRouter
+    # the domain's web pages (routers too), all served by the site (`atelier serve grid`)
+    pages: tuple[str, ...] = ()
     # The module of the domain's background work: importing it registers its event
     # subscriptions and flows; its `blueprint`, if it has one, holds its procrastinate tasks.
     tasks: str | None = None

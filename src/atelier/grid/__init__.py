@@ -9,8 +9,8 @@ MODULE = Module(
         "atelier.grid.api:generate_router",
         "atelier.grid.api:jobs_router",
         "atelier.grid.api:workers_router",
-        "atelier.grid.pages:router",
     ),
+    pages=("atelier.grid.pages:router",),
     tasks="atelier.grid.tasks",
     commands=(
         Command("worker", "atelier.grid.cli:worker"),

@@ -8,8 +8,8 @@ MODULE = Module(
     routers=(
         "atelier.identity.api:auth_router",
         "atelier.identity.api:user_router",
-        "atelier.identity.pages:router",
     ),
+    pages=("atelier.identity.pages:router",),
     tasks="atelier.identity.tasks",
     commands=(
         Command("user", "atelier.identity.cli:user_app"),

@@ -6,6 +6,7 @@ MODULE = Module(
     name="provenance",
     models=("atelier.provenance.models",),
     routers=("atelier.provenance.api:router",),
+    pages=("atelier.provenance.pages:router",),
     tasks="atelier.provenance.tasks",
     commands=(
         Command("verify", "atelier.provenance.cli:verify"),

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import Field
 
-from atelier.core.errors import InvalidInput, PayloadTooLarge, ServiceUnavailable
+from atelier.core.errors import InvalidInput, ServiceUnavailable
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Body, Text
-from atelier.core.secrets import ensure_private_dir
 from atelier.core.transactions import unit_of_work
 from atelier.identity.deps import (
     CurrentPrincipal,
@@ -25,8 +21,9 @@ from atelier.identity.deps import (
     require_role,
 )
 from atelier.identity.principal import Principal
-from atelier.provenance import originality, service, wallet_proof
-from atelier.storage.blobs import copy_stream
+from atelier.provenance import originality, service
+from atelier.provenance.deps import discard, receive
+from atelier.provenance.schemas import originality_out, verification_out
 
 router = APIRouter(tags=["provenance"])
 
@@ -45,63 +42,16 @@ async def verify(
     the sidecar sent with it —, the signer, whether it is a known Atelier artifact, and its
     originality."""
     runtime = runtime_of(request)
-    path = await _receive(request, principal, file)
+    path = await receive(request, principal, file)
     sidecar: Path | None = None
     try:
         if manifest is not None:
-            sidecar = await _receive(request, principal, manifest)
+            sidecar = await receive(request, principal, manifest)
         async with unit_of_work(runtime) as session:
             result = await service.verify(session, runtime.settings, path, sidecar)
     finally:
-        for received in (path, sidecar):
-            if received is not None:
-                shutil.rmtree(received.parent, ignore_errors=True)
-    report = result.manifest
-    proof = wallet_proof.check(report.wallet_proof)
-    return {
-        "sha256": result.ids.sha256,
-        "cid": result.ids.cid_v1,
-        "cid_v0": result.ids.cid_v0,
-        "size_bytes": result.ids.size,
-        "mime": result.mime,
-        "manifest": {
-            "state": report.state,
-            "note": report.note,
-            "sidecar": manifest is not None,
-            "failures": report.failures,
-            "signer": report.signer,
-            "issuer": report.issuer,
-            "digital_source_type": report.digital_source_type,
-            "generation": report.generation,
-            "wallet": proof,
-        },
-        "known_artifact": result.known,
-        "originality": _originality(result.originality) if result.originality else None,
-        "originality_note": result.originality_note,
-    }
-
-
-def _originality(report: originality.Originality) -> dict[str, Any]:
-    return {"score": report.score, "neighbours": report.neighbours, "semantic": report.semantic}
-
-
-async def _receive(request: Request, principal: Principal | None, file: UploadFile) -> Path:
-    """The upload in a private work directory; signed-in callers may send more."""
-    settings = runtime_of(request).settings
-    limit = settings.max_verify_bytes if principal is not None else settings.anonymous_upload_bytes
-    ensure_private_dir(settings.uploads_dir)
-    workdir = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
-    path = workdir / "upload"
-    try:
-        await anyio.to_thread.run_sync(copy_stream, file.file, path, limit)
-    except ValueError as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise PayloadTooLarge(
-            str(exc) + ("" if principal else "; sign in to send larger files")
-        ) from None
-    finally:
-        await file.close()
-    return path
+        discard(path, sidecar)
+    return verification_out(result, manifest is not None)
 
 
 class SignIn(Body):
@@ -146,11 +96,11 @@ async def embed(
             raise ServiceUnavailable(
                 originality.SEMANTIC_NOT_CONFIGURED, slug="clip-not-configured"
             )
-        path = await _receive(request, principal, file)
+        path = await receive(request, principal, file)
         try:
             model, vector = await service.embed_image(settings, path)
         finally:
-            shutil.rmtree(path.parent, ignore_errors=True)
+            discard(path)
     return {"model": model, "dimensions": len(vector), "embedding": vector}
 
 
@@ -175,14 +125,14 @@ async def audit(
     """Originality of a file against the known corpus (nothing is stored): exact, then
     perceptual (PDQ, Chromaprint), then semantic (CLIP), with the matching works as evidence.
     A file that does not decode is a 422."""
-    path = await _receive(request, principal, file)
+    path = await receive(request, principal, file)
     try:
         runtime = runtime_of(request)
         async with unit_of_work(runtime) as session:
             report = await service.audit(session, runtime.settings, path)
     finally:
-        shutil.rmtree(path.parent, ignore_errors=True)
-    return _originality(report)
+        discard(path)
+    return originality_out(report)
 
 
 @router.post("/index", status_code=201, dependencies=[Depends(limit_writes)])
@@ -193,7 +143,7 @@ async def index(
     label: Annotated[Text | None, Form(max_length=300)] = None,
 ) -> dict[str, Any]:
     """Add a known work to the corpus (validators and admins)."""
-    path = await _receive(request, principal, file)
+    path = await receive(request, principal, file)
     try:
         runtime = runtime_of(request)
         async with unit_of_work(runtime) as session:
@@ -205,4 +155,4 @@ async def index(
                 "label": item.label,
             }
     finally:
-        shutil.rmtree(path.parent, ignore_errors=True)
+        discard(path)

@@ -38,6 +38,7 @@ from atelier.provenance.certificates import SigningIdentity, load_identity
 from atelier.provenance.cid import ContentIds, file_ids
 from atelier.provenance.fingerprints import Fingerprints, fingerprint_within
 from atelier.provenance.models import CorpusItem, ManifestState, ProvenanceRecord
+from atelier.provenance.schemas import Verification
 from atelier.storage.blobs import store_for
 from atelier.storage.media import (
     IMAGE_DECODE_ERRORS,
@@ -421,16 +422,6 @@ async def submit_proof(
         session, artifact_id, wallet=signer, wallet_proof=proof, **signed_values(copy)
     )
     return await trail_of(session, artifact_id)
-
-
-@dataclass(frozen=True)
-class Verification:
-    ids: ContentIds
-    mime: str
-    manifest: signing.ManifestReport
-    known: dict[str, Any] | None
-    originality: originality.Originality | None
-    originality_note: str | None
 
 
 def sniff_file(path: Path) -> str:

@@ -4,7 +4,7 @@ from atelier.core.modules import Command, Module
 
 MODULE = Module(
     name="server",
-    routers=("atelier.server.pages:router",),  # the site's front page
+    pages=("atelier.server.pages:router",),  # the site's front page
     commands=(
         Command("up", "atelier.server.cli:up"),
         Command("serve", "atelier.server.cli:serve"),

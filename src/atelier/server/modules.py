@@ -45,6 +45,11 @@ def routers_of(names: list[str]) -> list[APIRouter]:
     return [load(target) for name in names for target in BY_NAME[name].routers]
 
 
+def site_pages() -> list[APIRouter]:
+    """Every domain's pages: the site serves them all (the front page's module first)."""
+    return [load(target) for module in MODULES for target in module.pages]
+
+
 def task_blueprints() -> dict[str, Any]:
     """Every module's procrastinate blueprint, by namespace (the task worker runs them all);
     loading the task modules also registers every event subscription and flow."""

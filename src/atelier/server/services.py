@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 
-from atelier.server.modules import routers_of
+from atelier.server.modules import routers_of, site_pages
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class ServiceSpec:
     port: int
     description: str
     modules: list[str] = field(default_factory=list)
+    site: bool = False  # serves the web dashboard: every domain's pages
 
 
 SERVICES: dict[str, ServiceSpec] = {
@@ -28,7 +29,8 @@ SERVICES: dict[str, ServiceSpec] = {
             "grid",
             8080,
             "the web dashboard, accounts, API keys, generation jobs, workers",
-            ["web", "server", "identity", "grid"],
+            ["web", "identity", "grid"],
+            site=True,
         ),
         ServiceSpec(
             "provenance", 5200, "content ids, C2PA, fingerprints, originality", ["provenance"]
@@ -50,4 +52,5 @@ SERVICES: dict[str, ServiceSpec] = {
 def routers_for(names: list[str]) -> list[APIRouter]:
     """Routers of the named services, each included once even if services share a module."""
     modules = list(dict.fromkeys(m for name in names for m in SERVICES[name].modules))
-    return routers_of(modules)
+    pages = site_pages() if any(SERVICES[name].site for name in names) else []
+    return routers_of(modules) + pages
