@@ -217,6 +217,38 @@ def test_submit_a_music_job_watch_it_and_hear_it(
         stop(worker)
 
 
+def test_propose_vote_with_a_held_wallet_and_see_the_tally(
+    site: tuple[str, Path], page: object
+) -> None:
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    _signed_in_member(p, url, home)
+    p.get_by_role("button", name="Create a wallet held by Atelier").click()  # type: ignore[attr-defined]
+    expect(p.get_by_text("held by Atelier)")).to_be_visible()  # type: ignore[attr-defined]
+
+    p.get_by_role("navigation").get_by_role("link", name="Vote").click()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Propose").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-title")).to_be_visible()  # the API's message beside the title  # type: ignore[attr-defined]
+    p.get_by_label("Title").fill("Paint the studio blue?")  # type: ignore[attr-defined]
+    p.get_by_label("What is proposed").fill("Blue walls, white floor.")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Propose").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Paint the studio blue?")).to_be_visible()  # type: ignore[attr-defined]
+
+    p.get_by_label("Reason (optional, public)").fill("calmer light")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign and vote").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-choice")).to_be_visible()  # no choice made: said beside it  # type: ignore[attr-defined]
+    expect(p.get_by_label("Reason (optional, public)")).to_have_value("calmer light")  # type: ignore[attr-defined]
+    p.get_by_role("radio", name="approve").check()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign and vote").click()  # type: ignore[attr-defined]
+    expect(p.locator("#tally-approve")).to_contain_text("approve: 1")  # type: ignore[attr-defined]
+    expect(p.locator("#tally-chart rect[data-choice=approve]")).to_have_attribute("width", "100.0")  # type: ignore[attr-defined]
+    expect(p.get_by_text("“calmer light”")).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "voting")
+    p.get_by_role("navigation").get_by_role("link", name="Vote").click()  # type: ignore[attr-defined]
+    checked(p, "proposals")
+
+
 def test_grid_page(site: tuple[str, Path], page: object) -> None:
     url, _ = site
     page.goto(f"{url}/grid")  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ MODULE = Module(
     name="governance",
     models=("atelier.governance.models",),
     routers=("atelier.governance.api:router",),
+    pages=("atelier.governance.pages:router",),
     tasks="atelier.governance.tasks",
     commands=(
         Command("vote", "atelier.governance.cli:vote"),

@@ -140,7 +140,7 @@ async def job_page(request: Request, principal: PagePrincipal, job_id: uuid.UUID
     try:
         job = await _status(request, principal, job_id)
     except AppError as exc:
-        return render(request, "grid/missing.html", detail=exc.detail, status_code=exc.status)
+        return render(request, "missing.html", detail=exc.detail, status_code=exc.status)
     async with unit_of_work(runtime_of(request)) as session:
         visitor = await visitor_for(session, principal)
     return render(request, "grid/job.html", who=visitor, job=job, **_job_context(job))

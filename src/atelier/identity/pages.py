@@ -23,7 +23,7 @@ from atelier.identity.cookies import (
 )
 from atelier.identity.deps import client_info, limit_auth
 from atelier.identity.schemas import ApiKeyCreateIn, LoginIn, ProfileUpdateIn, RegisterIn
-from atelier.identity.service import accounts, api_keys, quota, sessions
+from atelier.identity.service import accounts, api_keys, quota, sessions, wallets
 from atelier.web.frame import (
     NavItem,
     add_templates,
@@ -215,6 +215,24 @@ async def revoke_api_key(request: Request, principal: PagePrincipal, key_id: uui
         return await _dashboard(
             request, principal, errors=field_errors(exc), status_code=exc.status
         )
+    return redirect(request, "/dashboard")
+
+
+@router.post("/dashboard/wallets/custodial", dependencies=[Csrf])
+async def create_custodial_wallet(request: Request, principal: PagePrincipal) -> Response:
+    """An EVM wallet Atelier holds for you (sealed key): it signs your votes and your
+    artifacts' wallet proofs when you have no browser wallet."""
+    if principal is None:
+        return redirect(request, "/sign-in")
+    runtime = runtime_of(request)
+    try:
+        async with unit_of_work(runtime) as session:
+            await wallets.create_custodial_wallet(
+                session, runtime.settings, principal.user_id, "evm", "held by Atelier"
+            )
+    except AppError as exc:
+        errors = field_errors(exc)
+        return await _dashboard(request, principal, errors=errors, status_code=exc.status)
     return redirect(request, "/dashboard")
 
 
