@@ -249,6 +249,28 @@ def test_propose_vote_with_a_held_wallet_and_see_the_tally(
     checked(p, "proposals")
 
 
+def test_pick_a_truck_style_and_make_its_music(site: tuple[str, Path], page: object) -> None:
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    _signed_in_member(p, url, home)
+    p.get_by_role("navigation").get_by_role("link", name="Music").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("link", name="create or link one")).to_be_visible()  # type: ignore[attr-defined]
+    p.goto(f"{url}/dashboard")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Create a wallet held by Atelier").click()  # type: ignore[attr-defined]
+    p.goto(f"{url}/music")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Choose").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-truck_style")).to_be_visible()  # type: ignore[attr-defined]
+    p.get_by_role("radio", name="graffiti").check()  # type: ignore[attr-defined]
+    p.get_by_label("Mood (optional: e.g. upbeat, calm)").fill("upbeat")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Choose").click()  # type: ignore[attr-defined]
+    expect(p.locator("#music-genre")).to_have_text("hip-hop")  # type: ignore[attr-defined]
+    checked(p, "music")
+    p.get_by_role("button", name="Make a hip-hop track").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Music job")).to_be_visible()  # type: ignore[attr-defined]
+    expect(p.get_by_text("upbeat hip-hop track")).to_be_visible()  # type: ignore[attr-defined]
+
+
 def test_grid_page(site: tuple[str, Path], page: object) -> None:
     url, _ = site
     page.goto(f"{url}/grid")  # type: ignore[attr-defined]

@@ -6,5 +6,6 @@ MODULE = Module(
     name="music",
     models=("atelier.music.models",),
     routers=("atelier.music.api:router",),
+    pages=("atelier.music.pages:router",),
     tasks="atelier.music.tasks",
 )
