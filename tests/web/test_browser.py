@@ -5,6 +5,7 @@ git)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -117,10 +118,10 @@ def test_register_verify_sign_in_and_manage_keys(site: tuple[str, Path], page: o
     p.get_by_role("main").get_by_role("link", name="sign in").click()  # type: ignore[attr-defined]
     p.get_by_label("Email").fill(address)  # type: ignore[attr-defined]
     p.get_by_label("Password").fill(STRONG_PASSWORD + "x")  # type: ignore[attr-defined]
-    p.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign in", exact=True).click()  # type: ignore[attr-defined]
     expect(p.get_by_role("alert")).to_contain_text("email or password is wrong")  # type: ignore[attr-defined]
     p.get_by_label("Password").fill(STRONG_PASSWORD)  # type: ignore[attr-defined]
-    p.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign in", exact=True).click()  # type: ignore[attr-defined]
 
     expect(p.get_by_role("heading", name="Your dashboard")).to_be_visible()  # type: ignore[attr-defined]
     expect(p.locator("#quota-used")).to_have_text("0")  # type: ignore[attr-defined]
@@ -161,7 +162,7 @@ def _signed_in_member(page: object, url: str, home: Path) -> str:
     p.goto(f"{url}/sign-in")  # type: ignore[attr-defined]
     p.get_by_label("Email").fill(address)  # type: ignore[attr-defined]
     p.get_by_label("Password").fill(STRONG_PASSWORD)  # type: ignore[attr-defined]
-    p.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign in", exact=True).click()  # type: ignore[attr-defined]
     playwright_sync.expect(p.get_by_role("heading", name="Your dashboard")).to_be_visible()  # type: ignore[attr-defined]
     return address
 
@@ -269,6 +270,61 @@ def test_pick_a_truck_style_and_make_its_music(site: tuple[str, Path], page: obj
     p.get_by_role("button", name="Make a hip-hop track").click()  # type: ignore[attr-defined]
     expect(p.get_by_role("heading", name="Music job")).to_be_visible()  # type: ignore[attr-defined]
     expect(p.get_by_text("upbeat hip-hop track")).to_be_visible()  # type: ignore[attr-defined]
+
+
+# A browser wallet (EIP-1193) as the page sees one: `window.ethereum.request`. Its key is a
+# real secp256k1 key held by the test (eth-account signs, as MetaMask would).
+PROVIDER = """
+window.ethereum = {
+  isTestWallet: true,
+  request: async ({method, params}) => {
+    if (method === "eth_requestAccounts") return [window.__walletAddress];
+    if (method === "eth_chainId") return "0x1";
+    if (method === "personal_sign") return await window.__walletSign(params[0]);
+    if (method === "eth_signTypedData_v4") return await window.__walletSignTyped(params[1]);
+    throw new Error("unsupported: " + method);
+  },
+};
+"""
+
+
+def test_sign_in_with_a_browser_wallet(site: tuple[str, Path], page: object) -> None:
+    """No password: the page asks the wallet, which signs the EIP-4361 message; the first
+    sign-in makes the account, whose dashboard lists the wallet."""
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    url, _ = site
+    expect = playwright_sync.expect
+    account = Account.create()
+    p = page
+
+    def sign(message_hex: str) -> str:
+        signed = Account.sign_message(encode_defunct(hexstr=message_hex), account.key)
+        return "0x" + bytes(signed.signature).hex()
+
+    def sign_typed(typed_json: str) -> str:
+        signed = Account.sign_typed_data(account.key, full_message=json.loads(typed_json))
+        return "0x" + bytes(signed.signature).hex()
+
+    p.expose_function("__walletSign", sign)  # type: ignore[attr-defined]
+    p.expose_function("__walletSignTyped", sign_typed)  # type: ignore[attr-defined]
+    p.add_init_script(f"window.__walletAddress = '{account.address.lower()}';" + PROVIDER)  # type: ignore[attr-defined]
+    p.goto(f"{url}/sign-in")  # type: ignore[attr-defined]
+    checked(p, "sign-in")
+    p.get_by_role("button", name="Sign in with your wallet").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Your dashboard")).to_be_visible()  # type: ignore[attr-defined]
+    expect(p.get_by_text(account.address)).to_be_visible()  # type: ignore[attr-defined]
+
+    # the same wallet votes on a proposal: EIP-712 typed data signed in the wallet
+    p.goto(f"{url}/proposals")  # type: ignore[attr-defined]
+    p.get_by_label("Title").fill("Open the studio on Sundays?")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Propose").click()  # type: ignore[attr-defined]
+    p.get_by_role("radio", name="reject").check()  # type: ignore[attr-defined]
+    p.get_by_label("Reason (optional, public)").fill("rest day")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign with your browser wallet").click()  # type: ignore[attr-defined]
+    expect(p.locator("#tally-reject")).to_contain_text("reject: 1")  # type: ignore[attr-defined]
+    expect(p.get_by_text("“rest day”")).to_be_visible()  # type: ignore[attr-defined]
 
 
 def test_grid_page(site: tuple[str, Path], page: object) -> None:

@@ -6,23 +6,33 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from atelier.chain.evm.client import chain_for
 from atelier.core.clock import now_utc
 from atelier.core.errors import AppError
 from atelier.core.http import runtime_of
+from atelier.core.schemas import Body
 from atelier.core.transactions import autocommit, unit_of_work
 from atelier.governance import service
+from atelier.governance.ballots import MAX_REASON_CHARS
 from atelier.governance.schemas import ProposalIn, TallyOut
 from atelier.identity.cookies import PagePrincipal, visitor_for
 from atelier.identity.principal import Principal
 from atelier.identity.service import accounts
-from atelier.web.frame import NavItem, add_templates, check_csrf, field_errors, redirect, render
+from atelier.web.frame import (
+    NavItem,
+    add_templates,
+    check_csrf,
+    check_csrf_header,
+    field_errors,
+    redirect,
+    render,
+)
 
 add_templates(Path(__file__).parent / "templates", nav=(NavItem("Vote", "/proposals"),))
 
@@ -174,3 +184,43 @@ async def vote(
             request, principal, some_id, errors=errors, values=values, status_code=exc.status
         )
     return redirect(request, f"/proposals/{some_id}")
+
+
+# A browser wallet's vote: the page's script asks for the EIP-712 data, has the wallet sign
+# it (eth_signTypedData_v4) and sends the signature here (the same as `GET
+# /api/vote/{id}/typed-data` and `POST /api/vote`, served by the site).
+
+
+@router.get("/proposals/{some_id}/typed-data")
+async def typed_data(
+    request: Request, some_id: uuid.UUID, wallet: str = "", vote: str = "", reason: str = ""
+) -> dict[str, Any]:
+    runtime = runtime_of(request)
+    async with autocommit(runtime) as conn:
+        terms = await service.terms_of(runtime.adapters, conn, some_id)
+    return service.typed_data(await chain_for(runtime), terms, wallet, vote, reason, None)
+
+
+@router.post("/proposals/{some_id}/signed-vote", dependencies=[Depends(check_csrf_header)])
+async def signed_vote(
+    request: Request, principal: PagePrincipal, some_id: uuid.UUID, body: SignedVoteIn
+) -> dict[str, str]:
+    runtime = runtime_of(request)
+    ballot = service.VoteRequest(
+        body.wallet, body.vote, body.reason, body.timestamp, body.signature
+    )
+    async with autocommit(runtime) as conn, unit_of_work(runtime) as session:
+        terms = await service.terms_of(runtime.adapters, conn, some_id)
+        chain = await chain_for(runtime)
+        _, outcome = await service.cast_vote(
+            session, conn, runtime.settings, chain, terms, ballot, principal
+        )
+    return {"outcome": outcome}
+
+
+class SignedVoteIn(Body):
+    wallet: str = Field(min_length=40, max_length=42)
+    vote: str = Field(min_length=1, max_length=40)
+    reason: str = Field(default="", max_length=MAX_REASON_CHARS)
+    timestamp: int = Field(ge=0, lt=2**63)
+    signature: str = Field(min_length=1, max_length=140)

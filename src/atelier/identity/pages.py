@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import Response
-from pydantic import ValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import Field, ValidationError
 
 from atelier.core.errors import AppError
 from atelier.core.http import runtime_of
+from atelier.core.schemas import Body
 from atelier.core.transactions import unit_of_work
 from atelier.identity.cookies import (
     PagePrincipal,
@@ -22,12 +23,19 @@ from atelier.identity.cookies import (
     visitor_for,
 )
 from atelier.identity.deps import client_info, limit_auth
-from atelier.identity.schemas import ApiKeyCreateIn, LoginIn, ProfileUpdateIn, RegisterIn
+from atelier.identity.schemas import (
+    ApiKeyCreateIn,
+    LoginIn,
+    ProfileUpdateIn,
+    RegisterIn,
+    WalletSignInIn,
+)
 from atelier.identity.service import accounts, api_keys, quota, sessions, wallets
 from atelier.web.frame import (
     NavItem,
     add_templates,
     check_csrf,
+    check_csrf_header,
     field_errors,
     on_response,
     redirect,
@@ -45,6 +53,7 @@ add_templates(
 
 router = APIRouter(include_in_schema=False)
 Csrf = Depends(check_csrf)
+CsrfHeader = Depends(check_csrf_header)
 
 
 @router.get("/register")
@@ -135,6 +144,42 @@ async def sign_in(
         )
     on_response(request, lambda response: set_session_cookies(request, response, pair))
     return redirect(request, "/dashboard")
+
+
+class WalletMessageIn(Body):
+    address: str = Field(min_length=40, max_length=42)
+    chain_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+
+
+@router.post("/sign-in/wallet/message", dependencies=[CsrfHeader, Depends(limit_auth)])
+async def wallet_message(body: WalletMessageIn, request: Request) -> dict[str, str]:
+    """The message the page's browser wallet (EIP-1193) signs to sign in."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        message = await wallets.evm_sign_in_message(
+            session, runtime.settings, body.address, body.chain_id
+        )
+    return {"message": message}
+
+
+@router.post("/sign-in/wallet", dependencies=[CsrfHeader, Depends(limit_auth)])
+async def wallet_sign_in(body: WalletSignInIn, request: Request) -> Response:
+    """Sign-In With Ethereum from the page: the signed message in, session cookies out (a
+    wallet seen for the first time gets a new account, as with the API)."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        pair = await wallets.wallet_sign_in(
+            session,
+            runtime.settings,
+            runtime.jwt_key,
+            "evm",
+            body.message,
+            body.signature,
+            client_info(request),
+        )
+    response = JSONResponse({"redirect": "/dashboard"})
+    set_session_cookies(request, response, pair)
+    return response
 
 
 @router.post("/sign-out", dependencies=[Csrf])

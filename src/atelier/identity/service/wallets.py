@@ -45,6 +45,31 @@ async def new_nonce(
     return await rows.add(session, nonce)
 
 
+async def evm_sign_in_message(
+    session: AsyncSession, settings: Settings, address: str, chain_id: int | None
+) -> str:
+    """The EIP-4361 message a browser wallet signs to sign in (a fresh nonce, the address
+    EIP-55-checksummed as the standard wants, which a page's script cannot compute without
+    keccak): the same message `POST /api/v1/auth/siwe` verifies."""
+    if not is_address(address):
+        raise InvalidInput(f"{address!r} is not an Ethereum address", slug="invalid-wallet")
+    nonce = await new_nonce(session, settings, "signin")
+    chain = chain_id if chain_id in settings.siwe_chain_ids else settings.siwe_chain_ids[0]
+    message = signin.SignInMessage(
+        chain="evm",
+        domain=settings.domain,
+        address=to_checksum_address(address),
+        statement=SIGNIN_STATEMENT,
+        uri=settings.origin,
+        version="1",
+        chain_id=str(chain),
+        nonce=nonce.nonce,
+        issued_at=nonce.expires_at - timedelta(seconds=settings.nonce_ttl_s),
+        expiration_time=nonce.expires_at,
+    )
+    return message.text()
+
+
 def normalize_address(chain: Chain, address: str) -> str:
     if chain == "evm":
         if not is_address(address):
