@@ -11,6 +11,7 @@ BENCHMARKS = [
     "benchmarks.bench_flows",
     "benchmarks.bench_provenance",
     "benchmarks.bench_governance",
+    "benchmarks.bench_web",
 ]
 
 

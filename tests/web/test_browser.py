@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,6 +138,13 @@ def test_register_verify_sign_in_and_manage_keys(site: tuple[str, Path], page: o
     expect(p.get_by_role("cell", name="laptop", exact=True)).to_be_visible()  # type: ignore[attr-defined]
     p.get_by_role("button", name="Revoke laptop").click()  # type: ignore[attr-defined]
     expect(p.get_by_role("cell", name="revoked", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+
+    wallet = _browser_wallet(p)
+    p.reload()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Link your browser wallet").click()  # type: ignore[attr-defined]
+    expect(p.get_by_text(wallet.address)).to_be_visible()  # type: ignore[attr-defined]
+    p.get_by_role("button", name=f"Unlink {wallet.address}").click()  # type: ignore[attr-defined]
+    expect(p.get_by_text(wallet.address)).to_have_count(0)  # type: ignore[attr-defined]
 
     p.get_by_label("Display name").fill("Ada L.")  # type: ignore[attr-defined]
     p.get_by_role("button", name="Save").click()  # type: ignore[attr-defined]
@@ -288,16 +296,12 @@ window.ethereum = {
 """
 
 
-def test_sign_in_with_a_browser_wallet(site: tuple[str, Path], page: object) -> None:
-    """No password: the page asks the wallet, which signs the EIP-4361 message; the first
-    sign-in makes the account, whose dashboard lists the wallet."""
+def _browser_wallet(page: object) -> Any:
+    """Give the page a browser wallet (before it loads); the wallet's account."""
     from eth_account import Account
     from eth_account.messages import encode_defunct
 
-    url, _ = site
-    expect = playwright_sync.expect
     account = Account.create()
-    p = page
 
     def sign(message_hex: str) -> str:
         signed = Account.sign_message(encode_defunct(hexstr=message_hex), account.key)
@@ -307,9 +311,19 @@ def test_sign_in_with_a_browser_wallet(site: tuple[str, Path], page: object) -> 
         signed = Account.sign_typed_data(account.key, full_message=json.loads(typed_json))
         return "0x" + bytes(signed.signature).hex()
 
-    p.expose_function("__walletSign", sign)  # type: ignore[attr-defined]
-    p.expose_function("__walletSignTyped", sign_typed)  # type: ignore[attr-defined]
-    p.add_init_script(f"window.__walletAddress = '{account.address.lower()}';" + PROVIDER)  # type: ignore[attr-defined]
+    page.expose_function("__walletSign", sign)  # type: ignore[attr-defined]
+    page.expose_function("__walletSignTyped", sign_typed)  # type: ignore[attr-defined]
+    page.add_init_script(f"window.__walletAddress = '{account.address.lower()}';" + PROVIDER)  # type: ignore[attr-defined]
+    return account
+
+
+def test_sign_in_with_a_browser_wallet(site: tuple[str, Path], page: object) -> None:
+    """No password: the page asks the wallet, which signs the EIP-4361 message; the first
+    sign-in makes the account, whose dashboard lists the wallet."""
+    url, _ = site
+    expect = playwright_sync.expect
+    p = page
+    account = _browser_wallet(p)
     p.goto(f"{url}/sign-in")  # type: ignore[attr-defined]
     checked(p, "sign-in")
     p.get_by_role("button", name="Sign in with your wallet").click()  # type: ignore[attr-defined]

@@ -230,6 +230,10 @@ class RequestContextMiddleware:
                 message.setdefault("headers", [])
                 present = {k.lower() for k, _ in message["headers"]}
                 message["headers"].append((b"x-request-id", request_id.encode()))
+                # the time this process took to answer (browsers' dev tools and the page
+                # benchmark read it); a client can time us anyway
+                took_ms = (time.perf_counter() - started) * 1000
+                message["headers"].append((b"server-timing", f"app;dur={took_ms:.2f}".encode()))
                 message["headers"].extend(h for h in SECURITY_HEADERS if h[0] not in present)
                 if no_store and b"cache-control" not in present:
                     message["headers"].append((b"cache-control", b"no-store"))

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, ValidationError
 
-from atelier.core.errors import AppError
+from atelier.core.errors import AppError, Unauthorized
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Body
 from atelier.core.transactions import unit_of_work
@@ -260,6 +260,60 @@ async def revoke_api_key(request: Request, principal: PagePrincipal, key_id: uui
         return await _dashboard(
             request, principal, errors=field_errors(exc), status_code=exc.status
         )
+    return redirect(request, "/dashboard")
+
+
+class LinkAddressIn(Body):
+    address: str = Field(min_length=40, max_length=42)
+
+
+@router.post("/dashboard/wallets/challenge", dependencies=[CsrfHeader])
+async def link_challenge(
+    body: LinkAddressIn, request: Request, principal: PagePrincipal
+) -> dict[str, str]:
+    """The message the browser wallet signs to be linked to the signed-in account."""
+    if principal is None:
+        raise Unauthorized("sign in first", slug="sign-in-required")
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        message, _ = await wallets.link_challenge(
+            session, runtime.settings, principal.user_id, "evm", body.address
+        )
+    return {"message": message}
+
+
+@router.post("/dashboard/wallets/link", dependencies=[CsrfHeader])
+async def link_wallet(
+    body: WalletSignInIn, request: Request, principal: PagePrincipal
+) -> dict[str, str]:
+    if principal is None:
+        raise Unauthorized("sign in first", slug="sign-in-required")
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        await wallets.link_wallet(
+            session,
+            runtime.settings,
+            principal.user_id,
+            "evm",
+            body.message,
+            body.signature,
+            "browser wallet",
+        )
+    return {"redirect": "/dashboard"}
+
+
+@router.post("/dashboard/wallets/{wallet_id}/unlink", dependencies=[Csrf])
+async def unlink_wallet(
+    request: Request, principal: PagePrincipal, wallet_id: uuid.UUID
+) -> Response:
+    if principal is None:
+        return redirect(request, "/sign-in")
+    try:
+        async with unit_of_work(runtime_of(request)) as session:
+            await wallets.unlink_wallet(session, principal.user_id, wallet_id)
+    except AppError as exc:
+        errors = field_errors(exc)
+        return await _dashboard(request, principal, errors=errors, status_code=exc.status)
     return redirect(request, "/dashboard")
 
 

@@ -61,6 +61,33 @@
     });
   });
 
+  // Linking the browser wallet to the signed-in account: it signs the server's challenge.
+  document.addEventListener("DOMContentLoaded", function () {
+    var button = document.getElementById("wallet-link");
+    var status = document.getElementById("wallet-status");
+    if (!button) return;
+    if (!window.ethereum) {
+      status.textContent = "No browser wallet found to link.";
+      button.disabled = true;
+      return;
+    }
+    button.addEventListener("click", async function () {
+      status.textContent = "Asking your wallet…";
+      try {
+        var accounts = await window.ethereum.request({ method: "eth_requestAccounts" });
+        var made = await post("/dashboard/wallets/challenge", { address: accounts[0] });
+        var signature = await window.ethereum.request({
+          method: "personal_sign",
+          params: [hexOf(made.message), accounts[0]],
+        });
+        var done = await post("/dashboard/wallets/link", { message: made.message, signature: signature });
+        window.location.assign(done.redirect);
+      } catch (error) {
+        status.textContent = "Not linked: " + (error.message || error);
+      }
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var button = document.getElementById("wallet-sign-in");
     var status = document.getElementById("wallet-status");
