@@ -294,6 +294,16 @@ async def counts_by_state(session: AsyncSession) -> dict[str, int]:
     return {state: int(count) for state, count in rows.all()}
 
 
+async def done_since(session: AsyncSession, since: datetime) -> int:
+    """Requests finished (done) since `since`: the grid's throughput."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(GenerationRequest)
+        .where(GenerationRequest.state == RequestState.DONE, GenerationRequest.finished_at >= since)
+    )
+    return int(count or 0)
+
+
 async def worker_named(session: AsyncSession, owner_id: uuid.UUID, name: str) -> Worker | None:
     return await session.scalar(
         select(Worker).where(Worker.owner_id == owner_id, Worker.name == name)

@@ -184,6 +184,7 @@ class ClusterOut(BaseModel):
     active: int
     queued: int
     in_progress: int
+    done_last_hour: int = Field(default=0, description="jobs finished in the last hour")
 
     @classmethod
     def of(cls, workers: list[Worker], requests_by_state: dict[str, int]) -> ClusterOut:
@@ -194,6 +195,7 @@ class ClusterOut(BaseModel):
             queued=counts.get(RequestState.QUEUED, 0),
             in_progress=counts.get(RequestState.ASSIGNED, 0)
             + counts.get(RequestState.PROCESSING, 0),
+            done_last_hour=counts.get("done_last_hour", 0),
         )
 
 

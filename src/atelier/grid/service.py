@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -602,7 +602,10 @@ async def upload_context(
 
 
 async def cluster(session: AsyncSession) -> tuple[list[Worker], dict[str, int]]:
-    return await repo.listed_workers(session), await repo.counts_by_state(session)
+    """The workers, and requests by state (with `done_last_hour`: the grid's throughput)."""
+    counts = await repo.counts_by_state(session)
+    counts["done_last_hour"] = await repo.done_since(session, now_utc() - timedelta(hours=1))
+    return await repo.listed_workers(session), counts
 
 
 async def _worker_for_admin(
