@@ -341,6 +341,19 @@ def test_sign_in_with_a_browser_wallet(site: tuple[str, Path], page: object) -> 
     expect(p.get_by_text("“rest day”")).to_be_visible()  # type: ignore[attr-defined]
 
 
+def test_a_development_wallet_where_the_browser_has_none(
+    site: tuple[str, Path], page: object
+) -> None:
+    """A local Atelier (embedded chain, no public URL) offers a wallet it holds."""
+    url, _ = site
+    p = page
+    p.goto(f"{url}/sign-in")  # type: ignore[attr-defined]
+    playwright_sync.expect(p.locator("#wallet-status")).to_contain_text("No browser wallet")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Use a development wallet").click()  # type: ignore[attr-defined]
+    playwright_sync.expect(p.get_by_role("heading", name="Your dashboard")).to_be_visible()  # type: ignore[attr-defined]
+    playwright_sync.expect(p.get_by_text("held by Atelier)")).to_be_visible()  # type: ignore[attr-defined]
+
+
 def test_grid_page(site: tuple[str, Path], page: object) -> None:
     url, _ = site
     page.goto(f"{url}/grid")  # type: ignore[attr-defined]

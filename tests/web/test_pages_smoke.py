@@ -4,7 +4,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from atelier.core.errors import Forbidden
+from atelier.core.runtime import Runtime
+from atelier.identity.principal import ClientInfo
+from atelier.identity.service import wallets
 from atelier.web.frame import CSRF_COOKIE
 
 
@@ -50,3 +55,17 @@ async def test_static_files_are_only_the_sites_own(client: httpx.AsyncClient) ->
     assert htmx.status_code == 200 and "javascript" in htmx.headers["content-type"]
     for bad in ("/static/../frame.py", "/static/%2e%2e/frame.py", "/static/nothing.js"):
         assert (await client.get(bad)).status_code == 404
+
+
+async def test_development_wallets_only_on_a_local_atelier(runtime: Runtime) -> None:
+    """A public deployment (or one on a real chain) never makes accounts without a wallet
+    signature."""
+    public = runtime.settings.model_copy(update={"public_url": "https://atelier.example"})
+    real_chain = runtime.settings.model_copy(update={"chain_rpc_url": "https://rpc.example"})
+    client = ClientInfo(ip="127.0.0.1", user_agent="test")
+    for settings in (public, real_chain):
+        assert not wallets.development_wallets_allowed(settings)
+        async with runtime.sessions() as session:
+            with pytest.raises(Forbidden):
+                await wallets.development_wallet_sign_in(session, settings, b"k" * 32, client)
+    assert wallets.development_wallets_allowed(runtime.settings)

@@ -113,7 +113,8 @@ async def verify(request: Request, token: Annotated[str, Form()] = "") -> Respon
 async def sign_in_page(request: Request, principal: PagePrincipal) -> Response:
     if principal is not None:
         return redirect(request, "/dashboard")
-    return render(request, "identity/sign_in.html", errors={}, values={})
+    development = wallets.development_wallets_allowed(runtime_of(request).settings)
+    return render(request, "identity/sign_in.html", errors={}, values={}, development=development)
 
 
 @router.post("/sign-in", dependencies=[Csrf, Depends(limit_auth)])
@@ -141,6 +142,7 @@ async def sign_in(
             errors=field_errors(exc),
             values={"email": email},
             status_code=422 if isinstance(exc, ValidationError) else exc.status,
+            development=wallets.development_wallets_allowed(runtime.settings),
         )
     on_response(request, lambda response: set_session_cookies(request, response, pair))
     return redirect(request, "/dashboard")
@@ -180,6 +182,29 @@ async def wallet_sign_in(body: WalletSignInIn, request: Request) -> Response:
     response = JSONResponse({"redirect": "/dashboard"})
     set_session_cookies(request, response, pair)
     return response
+
+
+@router.post("/sign-in/development-wallet", dependencies=[Csrf, Depends(limit_auth)])
+async def development_wallet(request: Request) -> Response:
+    """No browser wallet on a development machine: an account with a wallet Atelier holds."""
+    runtime = runtime_of(request)
+    try:
+        async with unit_of_work(runtime) as session:
+            pair = await wallets.development_wallet_sign_in(
+                session, runtime.settings, runtime.jwt_key, client_info(request)
+            )
+    except AppError as exc:
+        errors = field_errors(exc)
+        return render(
+            request,
+            "identity/sign_in.html",
+            errors=errors,
+            values={},
+            status_code=exc.status,
+            development=False,
+        )
+    on_response(request, lambda response: set_session_cookies(request, response, pair))
+    return redirect(request, "/dashboard")
 
 
 @router.post("/sign-out", dependencies=[Csrf])

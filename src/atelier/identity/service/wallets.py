@@ -7,6 +7,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_utils.address import is_address, to_checksum_address
 from solders.pubkey import Pubkey
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,6 +145,35 @@ async def wallet_sign_in(
     return await sessions.start_session(
         session, settings, jwt_key, user, method, client, created=created
     )
+
+
+def development_wallets_allowed(settings: Settings) -> bool:
+    """Only in the embedded default: this machine (no public URL) and the embedded chain."""
+    return settings.public_url is None and settings.chain_rpc_url == "embedded"
+
+
+async def development_wallet_sign_in(
+    session: AsyncSession, settings: Settings, jwt_key: bytes, client: ClientInfo
+) -> TokenPair:
+    """A browser without a wallet, on a development machine: a new account whose only wallet
+    Atelier holds. Its key signs the EIP-4361 message here and the sign-in is the ordinary
+    one; the key is then kept sealed, so the account can sign votes and proofs."""
+    if not development_wallets_allowed(settings):
+        raise Forbidden(
+            "development wallets exist only on a local Atelier (embedded chain, no public URL)",
+            slug="no-development-wallets",
+        )
+    secret = new_secret("evm")
+    address = address_for("evm", secret)
+    message = await evm_sign_in_message(session, settings, address, None)
+    signed = Account.sign_message(encode_defunct(text=message), secret).signature
+    pair = await wallet_sign_in(
+        session, settings, jwt_key, "evm", message, "0x" + bytes(signed).hex(), client
+    )
+    wallet = await repo.wallet_by_address(session, "evm", address)
+    assert wallet is not None
+    wallet.label, wallet.sealed_key = "development wallet", custody.seal(settings, address, secret)
+    return pair
 
 
 async def link_challenge(
