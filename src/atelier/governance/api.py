@@ -13,7 +13,7 @@ from atelier.core import idempotency
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Instant, Text
 from atelier.core.transactions import autocommit, unit_of_work
-from atelier.governance import ballots, service
+from atelier.governance import ballots, service, voting
 from atelier.governance.schemas import (
     ProposalIn,
     ProposalOut,
@@ -131,12 +131,7 @@ async def cast_vote(
     vote_request = service.VoteRequest(
         body.wallet, body.vote, body.reason, body.timestamp, body.signature
     )
-    async with autocommit(runtime) as conn, unit_of_work(runtime) as session:
-        terms = await service.terms_of(runtime.adapters, conn, some_id)
-        chain = await chain_for(runtime)
-        vote, outcome = await service.cast_vote(
-            session, conn, runtime.settings, chain, terms, vote_request, principal
-        )
+    vote, outcome = await voting.cast(runtime, some_id, vote_request, principal)
     unchanged = outcome == "unchanged"
     response.status_code = status.HTTP_200_OK if unchanged else status.HTTP_201_CREATED
     return VoteReceipt(

@@ -18,7 +18,7 @@ from atelier.core.errors import AppError
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Body
 from atelier.core.transactions import autocommit, unit_of_work
-from atelier.governance import service
+from atelier.governance import service, voting
 from atelier.governance.ballots import MAX_REASON_CHARS
 from atelier.governance.schemas import ProposalIn, TallyOut
 from atelier.identity.cookies import PagePrincipal, visitor_for
@@ -169,12 +169,7 @@ async def vote(
     runtime = runtime_of(request)
     ballot = service.VoteRequest(wallet, choice, reason, None, None)
     try:
-        async with autocommit(runtime) as conn, unit_of_work(runtime) as session:
-            terms = await service.terms_of(runtime.adapters, conn, some_id)
-            chain = await chain_for(runtime)
-            await service.cast_vote(
-                session, conn, runtime.settings, chain, terms, ballot, principal
-            )
+        await voting.cast(runtime, some_id, ballot, principal)
     except AppError as exc:
         errors = field_errors(exc)
         if "vote" in errors:  # the API's name for the choice
@@ -209,12 +204,7 @@ async def signed_vote(
     ballot = service.VoteRequest(
         body.wallet, body.vote, body.reason, body.timestamp, body.signature
     )
-    async with autocommit(runtime) as conn, unit_of_work(runtime) as session:
-        terms = await service.terms_of(runtime.adapters, conn, some_id)
-        chain = await chain_for(runtime)
-        _, outcome = await service.cast_vote(
-            session, conn, runtime.settings, chain, terms, ballot, principal
-        )
+    _, outcome = await voting.cast(runtime, some_id, ballot, principal)
     return {"outcome": outcome}
 
 
