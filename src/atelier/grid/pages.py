@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.errors import AppError
 from atelier.core.http import runtime_of
@@ -46,9 +47,8 @@ add_templates(
 router = APIRouter(include_in_schema=False)
 
 
-async def cluster_now(request: Request) -> ClusterOut:
-    async with unit_of_work(runtime_of(request)) as session:
-        workers, counts = await service.cluster(session)
+async def cluster_now(session: AsyncSession) -> ClusterOut:
+    workers, counts = await service.cluster(session)
     return ClusterOut.of(workers, counts)
 
 
@@ -56,14 +56,16 @@ async def cluster_now(request: Request) -> ClusterOut:
 async def grid_page(request: Request, principal: PagePrincipal) -> Response:
     async with unit_of_work(runtime_of(request)) as session:
         visitor = await visitor_for(session, principal)
-    cluster = await cluster_now(request)
+        cluster = await cluster_now(session)
     return render(request, "grid/grid.html", who=visitor, cluster=cluster)
 
 
 @router.get("/grid/figures")
 async def grid_figures(request: Request) -> Response:
     """The figures alone (htmx swaps them in every few seconds)."""
-    return render(request, "grid/figures.html", cluster=await cluster_now(request))
+    async with unit_of_work(runtime_of(request)) as session:
+        cluster = await cluster_now(session)
+    return render(request, "grid/figures.html", cluster=cluster)
 
 
 # -- jobs (Soulvan's JobSubmissionForm and JobStatusViewer) -----------------------------------

@@ -17,6 +17,7 @@ from atelier.core.errors import AppError
 from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
 from atelier.identity.deps import authenticate
+from atelier.identity.models import User
 from atelier.identity.principal import Principal
 from atelier.identity.schemas import TokenPair
 from atelier.identity.service import accounts, sessions
@@ -78,10 +79,13 @@ async def page_principal(request: Request) -> Principal | None:
 PagePrincipal = Annotated[Principal | None, Depends(page_principal)]
 
 
-async def visitor_for(session: AsyncSession, principal: Principal | None) -> Visitor:
-    """What the site's frame shows of the visitor (its navigation depends on it)."""
+async def visitor_for(
+    session: AsyncSession, principal: Principal | None, user: User | None = None
+) -> Visitor:
+    """What the site's frame shows of the visitor (its navigation depends on it); `user` when
+    the page has loaded it already."""
     if principal is None:
         return Visitor()
-    user = await accounts.get_user(session, principal.user_id)
+    user = user or await accounts.get_user(session, principal.user_id)
     name = user.display_name or user.email or "you"
     return Visitor(signed_in=True, name=name, roles=principal.roles)

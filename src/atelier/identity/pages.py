@@ -232,7 +232,7 @@ async def _dashboard(
         usage = await quota.usage(session, runtime.settings, user.id, list(principal.roles))
         keys = await api_keys.list_api_keys(session, user.id)
         wallets = await accounts.wallets_of(session, user)
-        visitor = await visitor_for(session, principal)
+        visitor = await visitor_for(session, principal, user)
     return render(
         request,
         "identity/dashboard.html",

@@ -22,4 +22,5 @@ router = APIRouter(include_in_schema=False)
 async def home(request: Request, principal: PagePrincipal) -> Response:
     async with unit_of_work(runtime_of(request)) as session:
         visitor = await visitor_for(session, principal)
-    return render(request, "server/home.html", who=visitor, cluster=await cluster_now(request))
+        cluster = await cluster_now(session)
+    return render(request, "server/home.html", who=visitor, cluster=cluster)
