@@ -5,5 +5,8 @@ from atelier.core.modules import Command, Module
 MODULE = Module(
     name="economy",
     models=("atelier.economy.models",),
-    commands=(Command("ledger", "atelier.economy.cli:ledger_app"),),
+    commands=(
+        Command("ledger", "atelier.economy.cli:ledger_app"),
+        Command("economy", "atelier.economy.cli:economy_app"),
+    ),
 )

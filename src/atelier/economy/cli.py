@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -10,7 +11,7 @@ from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.cli import fail, with_session
-from atelier.economy import service
+from atelier.economy import money, service
 
 console = Console()
 ledger_app = typer.Typer(
@@ -57,3 +58,28 @@ def balance(wallet: str) -> None:
     """WALLET's balance now."""
     address = _wallet(wallet)
     console.print(f"{address}: balance {with_session(lambda s: service.balance_at(s, address))}")
+
+
+economy_app = typer.Typer(
+    help="The money ledger: donations, splits and payouts in cents (operator commands).",
+    no_args_is_help=True,
+)
+
+
+@economy_app.command("journal")
+def journal() -> None:
+    """The whole money ledger as a beancount file on stdout (`bean-check` accepts it)."""
+    sys.stdout.write(with_session(money.journal))
+
+
+@economy_app.command("postings")
+def postings() -> None:
+    """Every posting as CSV on stdout (amounts in minor units)."""
+    sys.stdout.write(with_session(money.postings_csv))
+
+
+@economy_app.command("balances")
+def balances() -> None:
+    """Each account's balance per currency, from its postings."""
+    for (account, currency), amount in sorted(with_session(money.balances).items()):
+        console.print(f"{account:50} {amount / 100:>14.2f} {currency}")
