@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         default=None, description="Kubo RPC API, e.g. http://127.0.0.1:5001"
     )
     publish_pinata_jwt: SecretStr | None = Field(default=None, description="Pinata API JWT")
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, description="Stripe's endpoint signing secret (whsec_…)"
+    )
+    webhook_tolerance_s: int = Field(
+        default=300, ge=1, le=3600, description="how old a signed webhook may be"
+    )
     clip_text_model: Path | None = Field(default=None, description="ONNX CLIP text encoder")
     clip_merges: Path | None = Field(
         default=None, description="CLIP BPE merges file (bpe_simple_vocab_16e6.txt.gz)"

@@ -6,11 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.economy.models import LedgerEntry, MoneyAccount, MoneyTransaction, Posting
+from atelier.economy.models import (
+    LedgerEntry,
+    MoneyAccount,
+    MoneyTransaction,
+    Posting,
+    WebhookEvent,
+)
 
 
 async def balance_at(session: AsyncSession, wallet: str, at: datetime | None = None) -> int:
@@ -125,3 +131,26 @@ async def journal_rows(
 
 async def accounts(session: AsyncSession) -> list[MoneyAccount]:
     return list(await session.scalars(select(MoneyAccount).order_by(MoneyAccount.name)))
+
+
+async def add_webhook_event(
+    session: AsyncSession, provider: str, event_id: str, event_type: str, payload: dict[str, Any]
+) -> bool:
+    """Store a received event; False when it was received before."""
+    inserted = await session.scalar(
+        insert(WebhookEvent)
+        .values(provider=provider, event_id=event_id, type=event_type, payload=payload)
+        .on_conflict_do_nothing()
+        .returning(WebhookEvent.id)
+    )
+    return inserted is not None
+
+
+async def link_webhook_event(
+    session: AsyncSession, provider: str, event_id: str, transaction_id: uuid.UUID
+) -> None:
+    await session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.provider == provider, WebhookEvent.event_id == event_id)
+        .values(transaction_id=transaction_id)
+    )
