@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = Field(
         default=None, description="Stripe's endpoint signing secret (whsec_…)"
     )
+    github_sponsors_webhook_secret: SecretStr | None = Field(
+        default=None, description="the GitHub Sponsors webhook's secret"
+    )
     webhook_tolerance_s: int = Field(
         default=300, ge=1, le=3600, description="how old a signed webhook may be"
     )

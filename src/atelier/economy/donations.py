@@ -20,6 +20,17 @@ from atelier.economy import money
 from atelier.economy import repository as repo
 from atelier.economy.money import Leg, Movement
 
+GITHUB_CLEARING = "Assets:Clearing:GitHub-Sponsors"
+GITHUB_DONATIONS = "Income:Donations:GitHub-Sponsors"
+# a sponsorship's money is posted when it starts; later changes are kept, not posted
+GITHUB_ACTIONS = (
+    "created",
+    "cancelled",
+    "edited",
+    "tier_changed",
+    "pending_cancellation",
+    "pending_tier_change",
+)
 STRIPE_CLEARING = "Assets:Clearing:Stripe"
 DONATIONS = "Income:Donations:Stripe"
 STRIPE_EVENTS = ("payment_intent.succeeded", "charge.refunded")
@@ -75,4 +86,41 @@ async def record_stripe_event(session: AsyncSession, event: dict[str, Any]) -> s
     if tx is None:
         return "duplicate"  # the same payment or refund, told by another event
     await repo.link_webhook_event(session, "stripe", event_id, tx)
+    return "applied"
+
+
+async def record_github_sponsorship(
+    session: AsyncSession, delivery_id: str, event: dict[str, Any]
+) -> str:
+    """Store and apply a verified `sponsorship` event (GitHub Sponsors): a new sponsorship
+    posts its tier's price (one-time or the first month) in USD; other actions are stored
+    and post nothing. The delivery id (`X-GitHub-Delivery`) identifies a redelivery."""
+    action = _field(event, "action", str)
+    if action not in GITHUB_ACTIONS:
+        raise InvalidInput(
+            f"Atelier does not handle sponsorship {action!r} events", slug="unknown-event"
+        )
+    sponsorship = _field(event, "sponsorship", dict)
+    tier = _field(sponsorship, "tier", dict)
+    cents = _field(tier, "monthly_price_in_cents", int)
+    if not 0 < cents <= money.MAX_MINOR_UNITS:
+        raise InvalidInput(
+            "the tier's price is not a positive number of cents", slug="malformed-event"
+        )
+    sponsor = _field(_field(sponsorship, "sponsor", dict), "login", str)[:100]
+    if not await repo.add_webhook_event(session, "github", delivery_id, action, event):
+        return "duplicate"
+    if action != "created":
+        return "ignored"
+    kind = "one-time" if tier.get("is_one_time") else "monthly"
+    node = str(sponsorship.get("node_id") or delivery_id)
+    movement = Movement(
+        f"GitHub Sponsors {kind} sponsorship by {sponsor}",
+        [Leg(GITHUB_CLEARING, cents, "USD"), Leg(GITHUB_DONATIONS, -cents, "USD")],
+        source=f"github:{node}",
+    )
+    tx = await money.record(session, movement)
+    if tx is None:
+        return "duplicate"
+    await repo.link_webhook_event(session, "github", delivery_id, tx)
     return "applied"
