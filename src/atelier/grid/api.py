@@ -324,8 +324,7 @@ async def pop(body: Capabilities, principal: WorkerPrincipal, request: Request) 
 async def cluster_status(request: Request) -> ClusterOut:
     """The cluster, public: worker names, capabilities, states and stats; no owners."""
     async with unit_of_work(runtime_of(request)) as session:
-        workers, counts = await service.cluster(session)
-        return ClusterOut.of(workers, counts)
+        return ClusterOut.of(await service.cluster(session))
 
 
 @workers_router.delete(

@@ -48,8 +48,7 @@ router = APIRouter(include_in_schema=False)
 
 
 async def cluster_now(session: AsyncSession) -> ClusterOut:
-    workers, counts = await service.cluster(session)
-    return ClusterOut.of(workers, counts)
+    return ClusterOut.of(await service.cluster(session))
 
 
 @router.get("/grid")

@@ -179,6 +179,15 @@ class WorkerOut(BaseModel):
         return cls.model_validate(worker)
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """The grid now: its workers, its open requests by state, and its throughput."""
+
+    workers: list[Worker]
+    open_by_state: dict[str, int]
+    done_last_hour: int
+
+
 class ClusterOut(BaseModel):
     workers: list[WorkerOut]
     active: int
@@ -187,15 +196,15 @@ class ClusterOut(BaseModel):
     done_last_hour: int = Field(default=0, description="jobs finished in the last hour")
 
     @classmethod
-    def of(cls, workers: list[Worker], requests_by_state: dict[str, int]) -> ClusterOut:
-        counts = requests_by_state
+    def of(cls, cluster: Cluster) -> ClusterOut:
+        counts = cluster.open_by_state
         return cls(
-            workers=[WorkerOut.of(w) for w in workers],
-            active=sum(1 for w in workers if w.state == WorkerState.ACTIVE),
+            workers=[WorkerOut.of(w) for w in cluster.workers],
+            active=sum(1 for w in cluster.workers if w.state == WorkerState.ACTIVE),
             queued=counts.get(RequestState.QUEUED, 0),
             in_progress=counts.get(RequestState.ASSIGNED, 0)
             + counts.get(RequestState.PROCESSING, 0),
-            done_last_hour=counts.get("done_last_hour", 0),
+            done_last_hour=cluster.done_last_hour,
         )
 
 

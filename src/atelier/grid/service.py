@@ -32,7 +32,7 @@ from atelier.grid.models import (
     GenerationRequest,
     Worker,
 )
-from atelier.grid.schemas import Status
+from atelier.grid.schemas import Cluster, Status
 from atelier.grid.specs import JobSpec, build_spec
 from atelier.grid.states import (
     ACTIVE_STATES,
@@ -601,11 +601,12 @@ async def upload_context(
 # -- cluster view and worker administration -------------------------------------------------
 
 
-async def cluster(session: AsyncSession) -> tuple[list[Worker], dict[str, int]]:
-    """The workers, and requests by state (with `done_last_hour`: the grid's throughput)."""
-    counts = await repo.counts_by_state(session)
-    counts["done_last_hour"] = await repo.done_since(session, now_utc() - timedelta(hours=1))
-    return await repo.listed_workers(session), counts
+async def cluster(session: AsyncSession) -> Cluster:
+    return Cluster(
+        await repo.listed_workers(session),
+        await repo.counts_by_state(session),
+        await repo.done_since(session, now_utc() - timedelta(hours=1)),
+    )
 
 
 async def _worker_for_admin(

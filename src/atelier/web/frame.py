@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import mimetypes
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,6 @@ class Visitor:
     signed_in: bool = False
     name: str | None = None
     roles: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def sees(self, item: NavItem) -> bool:
         if item.audience == "everyone":
