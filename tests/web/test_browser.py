@@ -209,6 +209,13 @@ def test_submit_a_music_job_watch_it_and_hear_it(
         )
         assert 0.5 < duration < 2.0  # the WAV decoded and plays in the browser
         checked(p, "job-done")
+        # a cancel from a page left open while the job finished: said on the page
+        token = next(c["value"] for c in p.context.cookies() if c["name"] == "atelier_csrf")  # type: ignore[attr-defined]
+        late = p.request.post(  # type: ignore[attr-defined]
+            p.url + "/cancel", form={"csrf": token}, headers={"Origin": url}
+        )
+        assert late.status == 409 and "the job is already done" in late.text()
+        assert "text/html" in late.headers["content-type"]
         signed_wav = tmp_path / "result.wav"
         file_url = p.locator("#result-audio").get_attribute("src")  # type: ignore[attr-defined]
         signed_wav.write_bytes(p.request.get(f"{url}{file_url}").body())  # type: ignore[attr-defined]

@@ -138,13 +138,32 @@ async def _status(request: Request, principal: Principal, job_id: uuid.UUID) -> 
 async def job_page(request: Request, principal: PagePrincipal, job_id: uuid.UUID) -> Response:
     if principal is None:
         return redirect(request, "/sign-in")
+    return await _job_page(request, principal, job_id)
+
+
+async def _job_page(
+    request: Request,
+    principal: Principal,
+    job_id: uuid.UUID,
+    *,
+    problem: str | None = None,
+    status_code: int = 200,
+) -> Response:
     try:
         job = await _status(request, principal, job_id)
     except AppError as exc:
         return render(request, "missing.html", detail=exc.detail, status_code=exc.status)
     async with unit_of_work(runtime_of(request)) as session:
         visitor = await visitor_for(session, principal)
-    return render(request, "grid/job.html", who=visitor, job=job, **_job_context(job))
+    return render(
+        request,
+        "grid/job.html",
+        who=visitor,
+        job=job,
+        errors={"_": problem} if problem else {},
+        status_code=status_code,
+        **_job_context(job),
+    )
 
 
 def _job_context(job: StatusOut) -> dict[str, Any]:
@@ -200,6 +219,11 @@ async def job_file(request: Request, principal: PagePrincipal, job_id: uuid.UUID
 async def cancel_job(request: Request, principal: PagePrincipal, job_id: uuid.UUID) -> Response:
     if principal is None:
         return redirect(request, "/sign-in")
-    async with unit_of_work(runtime_of(request)) as session:
-        await service.cancel(session, principal, job_id)
+    try:
+        async with unit_of_work(runtime_of(request)) as session:
+            await service.cancel(session, principal, job_id)
+    except AppError as exc:  # finished meanwhile: the page says so
+        return await _job_page(
+            request, principal, job_id, problem=exc.detail, status_code=exc.status
+        )
     return redirect(request, f"/jobs/{job_id}")
