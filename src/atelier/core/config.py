@@ -140,6 +140,16 @@ class Settings(BaseSettings):
     webhook_tolerance_s: int = Field(
         default=300, ge=1, le=3600, description="how old a signed webhook may be"
     )
+    economy_split_bp: tuple[int, int, int] = Field(
+        default=(7500, 1500, 1000),
+        description="a month's pool in basis points: workers, infrastructure, development",
+    )
+    economy_escrow_canaries: int = Field(
+        default=2, ge=0, le=1000, description="canary jobs a new worker passes before it is paid"
+    )
+    economy_escrow_days: int = Field(
+        default=7, ge=0, le=365, description="days a new worker's share stays in escrow"
+    )
     clip_text_model: Path | None = Field(default=None, description="ONNX CLIP text encoder")
     clip_merges: Path | None = Field(
         default=None, description="CLIP BPE merges file (bpe_simple_vocab_16e6.txt.gz)"
@@ -221,6 +231,13 @@ class Settings(BaseSettings):
                 ip_network(network, strict=False)
             except ValueError:
                 raise ValueError(f"{network!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("economy_split_bp")
+    @classmethod
+    def _whole_split(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if min(value) < 0 or sum(value) != 10_000:
+            raise ValueError("three non-negative basis points that sum to 10000")
         return value
 
     @field_validator("quota_per_role")

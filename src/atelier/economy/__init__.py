@@ -1,4 +1,5 @@
-"""Donations, the internal ledger, distributions and transparency (the ledger lands first)."""
+"""Donations, the money ledger, monthly distributions by contribution, payouts and
+transparency; and governance's token ledger."""
 
 from atelier.core.modules import Command, Module
 
@@ -6,6 +7,7 @@ MODULE = Module(
     name="economy",
     models=("atelier.economy.models",),
     routers=("atelier.economy.api:router",),
+    tasks="atelier.economy.tasks",
     commands=(
         Command("ledger", "atelier.economy.cli:ledger_app"),
         Command("economy", "atelier.economy.cli:economy_app"),

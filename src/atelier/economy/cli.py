@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 import sys
+from datetime import date
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.core.cli import fail, with_session
-from atelier.economy import money, service
+from atelier.core.cli import fail, settings_or_exit, with_session
+from atelier.core.clock import now_utc
+from atelier.core.errors import AppError
+from atelier.economy import distribution, money, months, service
+from atelier.economy.distribution import Plan
 
 console = Console()
 ledger_app = typer.Typer(
@@ -83,3 +88,74 @@ def balances() -> None:
     """Each account's balance per currency, from its postings."""
     for (account, currency), amount in sorted(with_session(money.balances).items()):
         console.print(f"{account:50} {amount / 100:>14.2f} {currency}")
+
+
+def _minor(amount: int) -> str:
+    sign = "-" if amount < 0 else ""
+    units, cents = divmod(abs(amount), 100)
+    return f"{sign}{units:,}.{cents:02d}"
+
+
+def _month(label: str | None) -> date:
+    if label is None:
+        return months.previous(months.of(now_utc()))
+    try:
+        return months.parse(label)
+    except AppError as exc:
+        raise fail(exc.detail) from None
+
+
+def print_plan(plan: Plan, *, dry_run: bool) -> None:
+    """A month's split as tables: the pools, then each worker's share (every cent shown)."""
+    state = "dry run: nothing posted" if dry_run else f"closed {plan.closed_at:%Y-%m-%d %H:%M} UTC"
+    split = " / ".join(f"{bp / 100:g}" for bp in plan.split_bp)
+    console.print(
+        f"[bold]{plan.label}[/] ({state}): {plan.contributors} contributors, "
+        f"{plan.units / 1000:,.1f} standard seconds; split {split} %"
+    )
+    if plan.note:
+        console.print(plan.note)
+    pools = Table("currency", "pool", "workers", "infrastructure", "development", "escrowed")
+    for c in plan.currencies:
+        pools.add_row(
+            c.currency,
+            *(_minor(x) for x in (c.pool, c.workers, c.infrastructure, c.development, c.escrowed)),
+        )
+    console.print(pools)
+    for c in plan.currencies:
+        if not c.lines:
+            continue
+        shares = Table(
+            "worker", "units", c.currency, "state", title=f"workers' shares ({c.currency})"
+        )
+        for line in c.lines:
+            shares.add_row(
+                f"{line.name} ({line.worker_id.hex[:8]})",
+                f"{line.units:,}",
+                _minor(line.amount),
+                line.hold or "payable",
+            )
+        console.print(shares)
+        total = sum(line.amount for line in c.lines)
+        console.print(f"sum of shares {_minor(total)} = workers' part {_minor(c.workers)}")
+    if plan.digest:
+        console.print(f"month digest (sha256 of its public postings CSV): {plan.digest}")
+
+
+@economy_app.command("distribute")
+def distribute(
+    month: Annotated[
+        str | None, typer.Argument(help="YYYY-MM (default: the month that just ended)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the split, post nothing")
+    ] = False,
+) -> None:
+    """Close MONTH: split its pool 75/15/10 (ATELIER_ECONOMY_SPLIT_BP) and the workers' part
+    by contribution, exact to the cent; a closed month is shown, never posted twice."""
+    chosen = _month(month)
+    settings = settings_or_exit()
+    plan = with_session(
+        lambda session: distribution.distribute(session, settings, chosen, dry_run=dry_run)
+    )
+    print_plan(plan, dry_run=dry_run)

@@ -5,21 +5,25 @@ integer base units per wallet, weighing votes under the `ledger` strategy)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atelier.core.db import Base
@@ -111,3 +115,115 @@ class WebhookEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
     transaction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("money_transactions.id"))
+
+
+class Contribution(Base):
+    """A worker's accepted job, as the grid reported it (`ArtifactAccepted`): its size in
+    work units (thousandths of a standard second, decision 0017), counted in `month` (the
+    month it was accepted in, or the first month still open when that one was closed)."""
+
+    __tablename__ = "economy_contributions"
+    __table_args__ = (
+        CheckConstraint("units > 0", name="positive_units"),
+        Index("ix_economy_contributions_month_worker", "month", "worker_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    artifact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    worker_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    kind: Mapped[str] = mapped_column(String(10))
+    units: Mapped[int] = mapped_column(BigInteger)
+    month: Mapped[date] = mapped_column(Date)
+    accepted_at: Mapped[datetime]
+
+
+class WorkerStanding(Base):
+    """What the economy knows of a worker: its public name, its owner (who is paid), when
+    it first contributed, and its canary record; a flagged worker's share is held."""
+
+    __tablename__ = "economy_workers"
+
+    worker_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    first_seen_at: Mapped[datetime]
+    canaries_passed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    canaries_failed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    flagged_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class MonthClose(Base):
+    """A distributed (closed) month: it covers every contribution and donation not covered
+    by an earlier close, up to its last day. `digest` is the sha256 of the month's public
+    postings CSV as it was published."""
+
+    __tablename__ = "economy_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    closed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    contributors: Mapped[int] = mapped_column(Integer)
+    units: Mapped[int] = mapped_column(BigInteger)
+    split_bp: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    note: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+
+
+class MonthPool(Base):
+    """One currency's pool of a closed month and how it was split (all in minor units)."""
+
+    __tablename__ = "economy_month_pools"
+
+    month: Mapped[date] = mapped_column(ForeignKey("economy_months.month"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    pool: Mapped[int] = mapped_column(BigInteger)  # negative: a deficit carried forward
+    workers: Mapped[int] = mapped_column(BigInteger)
+    infrastructure: Mapped[int] = mapped_column(BigInteger)
+    development: Mapped[int] = mapped_column(BigInteger)
+    escrowed: Mapped[int] = mapped_column(BigInteger)
+    transaction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("money_transactions.id"))
+
+
+class Share(Base):
+    """A worker's part of a month's workers' pool (public: the worker's name, not its owner)."""
+
+    __tablename__ = "economy_shares"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    worker_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    worker_name: Mapped[str] = mapped_column(String(100))
+    units: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    escrowed: Mapped[bool]
+
+
+class PayoutState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+class Payout(Base):
+    """What a worker's owner is paid for a month (its share, plus escrow released): pending
+    until a payout provider (or an operator paying by hand) sends it."""
+
+    __tablename__ = "economy_payouts"
+    __table_args__ = (
+        UniqueConstraint("month", "currency", "worker_id"),
+        CheckConstraint("amount > 0", name="positive_amount"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    month: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    worker_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(10), server_default=text("'pending'"))
+    provider: Mapped[str | None] = mapped_column(String(20))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    transaction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("money_transactions.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

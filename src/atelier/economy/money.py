@@ -18,12 +18,13 @@ import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.clock import now_utc
 from atelier.core.errors import Conflict, InvalidInput, NotFound
+from atelier.economy import months
 from atelier.economy import repository as repo
 from atelier.economy.models import AccountKind, MoneyTransaction
 
@@ -86,7 +87,7 @@ async def record(session: AsyncSession, movement: Movement) -> uuid.UUID | None:
     ids = await repo.account_ids(session, names, kinds)
     transaction = MoneyTransaction(
         id=uuid.uuid4(),
-        occurred_at=movement.occurred_at or now_utc(),
+        occurred_at=await _dated(session, movement.occurred_at or now_utc()),
         description=movement.description,
         source=movement.source,
         reverses_id=movement.reverses,
@@ -98,6 +99,17 @@ async def record(session: AsyncSession, movement: Movement) -> uuid.UUID | None:
     if not await repo.add_transaction(session, transaction, postings):
         return None
     return transaction.id
+
+
+async def _dated(session: AsyncSession, occurred_at: datetime) -> datetime:
+    """`occurred_at`, or the first instant of the first open month when it falls in a month
+    already closed: a closed month's postings never change (a refund arriving after its
+    month was distributed counts in the next month's pool)."""
+    await repo.lock_months(session, shared=True)
+    closed = await repo.last_closed_month(session)
+    if closed is None:
+        return occurred_at
+    return max(occurred_at, months.start(months.following(closed)))
 
 
 async def reverse(session: AsyncSession, transaction_id: uuid.UUID, why: str) -> uuid.UUID:
@@ -184,4 +196,25 @@ async def postings_csv(session: AsyncSession) -> str:
                 currency,
             ]
         )
+    return out.getvalue()
+
+
+MONTH_CSV_COLUMNS = ["transaction", "occurred_at", "kind", "account", "amount_minor", "currency"]
+
+
+async def month_postings_csv(session: AsyncSession, month: date) -> str:
+    """The public postings of a month: every posting of the transactions dated in it, with
+    what kind of movement it was (the source's prefix: stripe, github, distribution…) but no
+    descriptions (they may name a sponsor). A closed month's file never changes (postings
+    are append-only and nothing is dated into a closed month), so its sha256 is the digest
+    the month was published with."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(MONTH_CSV_COLUMNS)
+    rows = await repo.month_posting_rows(
+        session, months.start(month), months.start(months.following(month))
+    )
+    for tx_id, occurred, source, account, amount, currency in rows:
+        kind = (source or "manual").split(":", 1)[0]
+        writer.writerow([tx_id, occurred.isoformat(), kind, account, amount, currency])
     return out.getvalue()

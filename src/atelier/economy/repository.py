@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -11,11 +11,17 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.economy.models import (
+    Contribution,
     LedgerEntry,
     MoneyAccount,
     MoneyTransaction,
+    MonthClose,
+    MonthPool,
+    Payout,
     Posting,
+    Share,
     WebhookEvent,
+    WorkerStanding,
 )
 
 
@@ -154,3 +160,194 @@ async def link_webhook_event(
         .where(WebhookEvent.provider == provider, WebhookEvent.event_id == event_id)
         .values(transaction_id=transaction_id)
     )
+
+
+# -- contributions, months, shares and payouts --------------------------------------------
+
+
+async def lock_months(session: AsyncSession, *, shared: bool) -> None:
+    """Months close one at a time (exclusive), while postings and contributions, which must
+    land in a month still open, take the lock shared: nothing is recorded into a month while
+    it closes, so a closed month's postings never change."""
+    lock = func.pg_advisory_xact_lock_shared if shared else func.pg_advisory_xact_lock
+    await session.execute(select(lock(func.hashtext("economy:months"))))
+
+
+async def last_closed_month(session: AsyncSession) -> date | None:
+    return await session.scalar(select(func.max(MonthClose.month)))
+
+
+async def add_contribution(session: AsyncSession, contribution: dict[str, Any]) -> bool:
+    """False when this artifact's contribution was already counted."""
+    inserted = await session.scalar(
+        insert(Contribution)
+        .values(**contribution)
+        .on_conflict_do_nothing(index_elements=["artifact_id"])
+        .returning(Contribution.id)
+    )
+    return inserted is not None
+
+
+async def note_worker(
+    session: AsyncSession,
+    worker_id: uuid.UUID,
+    name: str,
+    owner_id: uuid.UUID | None,
+    seen: datetime,
+) -> None:
+    """Remember a worker (its latest name and owner; when it was first seen)."""
+    statement = insert(WorkerStanding).values(
+        worker_id=worker_id, name=name, owner_id=owner_id, first_seen_at=seen
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["worker_id"],
+            set_={
+                "name": statement.excluded.name,
+                "owner_id": func.coalesce(statement.excluded.owner_id, WorkerStanding.owner_id),
+                "first_seen_at": func.least(
+                    WorkerStanding.first_seen_at, statement.excluded.first_seen_at
+                ),
+            },
+        )
+    )
+
+
+async def standing(session: AsyncSession, worker_id: uuid.UUID) -> WorkerStanding | None:
+    return await session.get(WorkerStanding, worker_id)
+
+
+async def standings(session: AsyncSession) -> list[WorkerStanding]:
+    return list(await session.scalars(select(WorkerStanding).order_by(WorkerStanding.name)))
+
+
+async def units_by_worker(
+    session: AsyncSession, after: date | None, upto: date
+) -> list[tuple[uuid.UUID, int]]:
+    """Each worker's work units in the months after `after` (the last close) up to `upto`."""
+    statement = (
+        select(Contribution.worker_id, func.sum(Contribution.units))
+        .where(Contribution.month <= upto)
+        .group_by(Contribution.worker_id)
+    )
+    if after is not None:
+        statement = statement.where(Contribution.month > after)
+    rows = await session.execute(statement)
+    return [(worker_id, int(units)) for worker_id, units in rows.tuples().all()]
+
+
+def _prefixed(prefix: str) -> Any:
+    return MoneyAccount.name.startswith(prefix, autoescape=True)
+
+
+async def sums_by_account(
+    session: AsyncSession,
+    prefix: str,
+    before: datetime | None = None,
+    since: datetime | None = None,
+) -> dict[tuple[str, str], int]:
+    """(account, currency) → the sum of its postings in [since, before), for accounts named
+    `prefix…`."""
+    statement = (
+        select(MoneyAccount.name, Posting.currency, func.sum(Posting.amount))
+        .join(MoneyAccount, MoneyAccount.id == Posting.account_id)
+        .join(MoneyTransaction, MoneyTransaction.id == Posting.transaction_id)
+        .where(_prefixed(prefix))
+        .group_by(MoneyAccount.name, Posting.currency)
+    )
+    if before is not None:
+        statement = statement.where(MoneyTransaction.occurred_at < before)
+    if since is not None:
+        statement = statement.where(MoneyTransaction.occurred_at >= since)
+    rows = await session.execute(statement)
+    return {(name, currency): int(total) for name, currency, total in rows.tuples().all()}
+
+
+async def add_month(
+    session: AsyncSession,
+    close: dict[str, Any],
+    pools: list[dict[str, Any]],
+    shares: list[dict[str, Any]],
+    payouts: list[dict[str, Any]],
+) -> None:
+    """Write a month's close with its pools, shares and payouts (bulk inserts: a month of
+    10,000 workers is 20,000 rows)."""
+    await session.execute(insert(MonthClose).values(**close))
+    if pools:
+        await session.execute(insert(MonthPool), pools)
+    if shares:
+        await session.execute(insert(Share), shares)
+    if payouts:
+        await session.execute(insert(Payout), payouts)
+
+
+async def month_close(session: AsyncSession, month: date) -> MonthClose | None:
+    return await session.get(MonthClose, month)
+
+
+async def months(session: AsyncSession) -> list[MonthClose]:
+    return list(await session.scalars(select(MonthClose).order_by(MonthClose.month.desc())))
+
+
+async def month_pools(session: AsyncSession, month: date) -> list[MonthPool]:
+    return list(
+        await session.scalars(
+            select(MonthPool).where(MonthPool.month == month).order_by(MonthPool.currency)
+        )
+    )
+
+
+async def month_shares(session: AsyncSession, month: date, limit: int | None = None) -> list[Share]:
+    statement = (
+        select(Share)
+        .where(Share.month == month)
+        .order_by(Share.currency, Share.amount.desc(), Share.units.desc(), Share.worker_id)
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return list(await session.scalars(statement))
+
+
+async def month_posting_rows(
+    session: AsyncSession, since: datetime, before: datetime
+) -> list[tuple[uuid.UUID, datetime, str | None, str, int, str]]:
+    """The postings of the transactions that occurred in [since, before), in ledger order:
+    (transaction, occurred_at, source, account, amount, currency)."""
+    rows = await session.execute(
+        select(
+            MoneyTransaction.id,
+            MoneyTransaction.occurred_at,
+            MoneyTransaction.source,
+            MoneyAccount.name,
+            Posting.amount,
+            Posting.currency,
+        )
+        .join(Posting, Posting.transaction_id == MoneyTransaction.id)
+        .join(MoneyAccount, MoneyAccount.id == Posting.account_id)
+        .where(MoneyTransaction.occurred_at >= since, MoneyTransaction.occurred_at < before)
+        .order_by(MoneyTransaction.occurred_at, MoneyTransaction.created_at, Posting.id)
+    )
+    return [tuple(row) for row in rows.tuples().all()]  # type: ignore[misc]
+
+
+async def payouts(
+    session: AsyncSession,
+    *,
+    month: date | None = None,
+    owner_id: uuid.UUID | None = None,
+    state: str | None = None,
+) -> list[Payout]:
+    statement = select(Payout).order_by(Payout.month.desc(), Payout.currency, Payout.amount.desc())
+    if month is not None:
+        statement = statement.where(Payout.month == month)
+    if owner_id is not None:
+        statement = statement.where(Payout.owner_id == owner_id)
+    if state is not None:
+        statement = statement.where(Payout.state == state)
+    return list(await session.scalars(statement))
+
+
+async def payout(
+    session: AsyncSession, payout_id: uuid.UUID, *, lock: bool = False
+) -> Payout | None:
+    return await session.get(Payout, payout_id, with_for_update=lock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from pydantic import BaseModel
 
@@ -32,6 +33,12 @@ class ArtifactAccepted(Event):
     storage_key: str
     model: str | None = None
     worker_id: uuid.UUID | None = None
+    worker_name: str | None = None
+    worker_owner_id: uuid.UUID | None = None
+    # the job's size in thousandths of a standard second (the grid's estimate from its
+    # kind, pixels and length, the same whoever ran it): what the economy pays for
+    work_units: int = 0
+    accepted_at: datetime | None = None
     creator_id: uuid.UUID | None = None
     wallet: str | None = None
     pdq: ImagePdq | None = None  # PNG and JPEG results
