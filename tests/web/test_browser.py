@@ -9,18 +9,22 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from atelier.economy.signatures import stripe_signature
 from tests.helpers import STRONG_PASSWORD, unique_email, verification_token_for
 from tests.servers import atelier_env, running_server, start_worker, stop
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 AXE = Path(__file__).parent / "vendor" / "axe-core-axe.min.js"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+STRIPE = "whsec_browser_" + "e" * 24
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)"
@@ -33,7 +37,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """`atelier serve grid` (the dashboard's service) and an `atelier tasks` (emails)."""
     home = tmp_path_factory.mktemp("site")
-    limits = {"ATELIER_RATE_LIMIT_AUTH": "1000/minute"}
+    limits = {"ATELIER_RATE_LIMIT_AUTH": "1000/minute", "ATELIER_STRIPE_WEBHOOK_SECRET": STRIPE}
     with (
         running_server(home, database_url, ["grid"], **limits) as url,
         (home / "tasks.log").open("wb") as log,
@@ -369,6 +373,43 @@ def test_grid_page(site: tuple[str, Path], page: object) -> None:
     playwright_sync.expect(page.locator("#fig-done")).not_to_have_text("0")  # type: ignore[attr-defined]
     playwright_sync.expect(page.get_by_role("cell", name="browser-rig")).to_be_visible()  # type: ignore[attr-defined]
     checked(page, "grid")
+
+
+def test_transparency_and_earnings(site: tuple[str, Path], page: object) -> None:
+    """A signed Stripe donation and the earlier tests' accepted jobs show on the public
+    page, projected for this month; a bad month is said next to the month field."""
+    url, home = site
+    expect = playwright_sync.expect
+    body = json.dumps(
+        {
+            "id": "evt_browser",
+            "type": "payment_intent.succeeded",
+            "data": {"object": {"id": "pi_browser", "amount_received": 4_200, "currency": "usd"}},
+        }
+    ).encode()
+    t = int(time.time())
+    answer = httpx.post(
+        f"{url}/webhooks/stripe",
+        content=body,
+        headers={"Stripe-Signature": f"t={t},v1={stripe_signature(STRIPE, t, body)}"},
+    )
+    assert answer.json()["outcome"] == "applied", answer.text
+    p = page
+    p.goto(f"{url}/")  # type: ignore[attr-defined]
+    p.get_by_role("navigation").get_by_role("link", name="Transparency").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Where every donated cent goes")).to_be_visible()  # type: ignore[attr-defined]
+    expect(p.locator("#donations")).to_contain_text("42.00 USD")  # type: ignore[attr-defined]
+    expect(p.locator("#shares")).to_contain_text("browser-rig")  # type: ignore[attr-defined]
+    expect(p.locator("#donations-USD")).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "transparency")
+    p.goto(f"{url}/transparency?month=2026-13")  # type: ignore[attr-defined]
+    expect(p.locator("#e-month")).to_contain_text("is not a month")  # type: ignore[attr-defined]
+    checked(p, "transparency-error")
+    _signed_in_member(p, url, home)
+    p.get_by_role("navigation").get_by_role("link", name="Earnings").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Your earnings")).to_be_visible()  # type: ignore[attr-defined]
+    expect(p.get_by_text("No earnings yet")).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "earnings")
 
 
 def _emailed_token(mailbox: Path, address: str) -> str:

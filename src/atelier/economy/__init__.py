@@ -6,7 +6,12 @@ from atelier.core.modules import Command, Module
 MODULE = Module(
     name="economy",
     models=("atelier.economy.models",),
-    routers=("atelier.economy.api:router",),
+    routers=(
+        "atelier.economy.api:router",
+        "atelier.economy.api:transparency_router",
+        "atelier.economy.api:earnings_router",
+    ),
+    pages=("atelier.economy.pages:router",),
     tasks="atelier.economy.tasks",
     commands=(
         Command("ledger", "atelier.economy.cli:ledger_app"),

@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import date
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.core.clock import now_utc
+from atelier.core.config import Settings
 from atelier.core.errors import InvalidInput, ServiceUnavailable
 from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
-from atelier.economy import donations
+from atelier.economy import donations, earnings, months, transparency
+from atelier.economy.distribution import Plan
+from atelier.economy.schemas import EarningsOut, MonthOut, MonthsOut, MonthSummaryOut, StatsOut
 from atelier.economy.signatures import check_github, check_stripe
+from atelier.identity.deps import CurrentPrincipal
 
 router = APIRouter(tags=["donations"])
+T = TypeVar("T")
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -80,3 +89,130 @@ async def github_sponsors_webhook(request: Request) -> dict[str, Any]:
     async with unit_of_work(runtime) as session:
         outcome = await donations.record_github_sponsorship(session, delivery, event)
     return {"received": True, "outcome": outcome}
+
+
+# -- transparency (OBSIDIAN's /api/v1/transparency/*): public, read only -----------------------
+
+transparency_router = APIRouter(prefix="/api/v1/transparency", tags=["transparency"])
+TRANSPARENCY = "/api/v1/transparency"
+
+
+def _csv(text: str, name: str) -> Response:
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def _snapshot(
+    request: Request, key: Hashable, compute: Callable[[AsyncSession, Settings], Awaitable[T]]
+) -> T:
+    """`compute`'s answer from this process's recent answers (public routes must not cost a
+    full computation per visitor), recomputed at once after a month closes."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        last = await transparency.last_close(session)
+
+    async def run() -> T:
+        async with unit_of_work(runtime) as session:
+            return await compute(session, runtime.settings)
+
+    return await transparency.snapshots(runtime).get((key, last), transparency.SNAPSHOT_S, run)
+
+
+async def _report(request: Request, month: date | None) -> transparency.MonthReport:
+    chosen = month or months.of(now_utc())
+    return await _snapshot(
+        request,
+        ("month", chosen),
+        lambda session, settings: transparency.month_report(session, settings, chosen),
+    )
+
+
+@transparency_router.get("/current", response_model=MonthOut)
+async def transparency_current(request: Request) -> MonthOut:
+    """This month as it stands: donations so far by source, and the split the work so far
+    would get (projected; it is final once the month closes)."""
+    return MonthOut.of(await _report(request, None), TRANSPARENCY)
+
+
+@transparency_router.get("/current.csv", response_class=Response)
+async def transparency_current_csv(request: Request) -> Response:
+    """This month's projected shares, one row per worker."""
+    report = await _report(request, None)
+    return _csv(transparency.shares_csv(report), f"atelier-{report.plan.label}-shares.csv")
+
+
+@transparency_router.get("/month/{month}", response_model=MonthOut)
+async def transparency_month(month: str, request: Request) -> MonthOut:
+    """A month (YYYY-MM): closed months as published, with the digest of their postings;
+    404 for a month that has not begun or that a later close covered."""
+    return MonthOut.of(await _report(request, months.parse(month)), TRANSPARENCY)
+
+
+@transparency_router.get("/month/{month}/shares.csv", response_class=Response)
+async def transparency_month_shares(month: str, request: Request) -> Response:
+    """Every worker's share of the month (projected while it is open)."""
+    report = await _report(request, months.parse(month))
+    return _csv(transparency.shares_csv(report), f"atelier-{month}-shares.csv")
+
+
+@transparency_router.get("/month/{month}/postings.csv", response_class=Response)
+async def transparency_month_postings(month: str, request: Request) -> Response:
+    """Every posting dated in the month (no descriptions): for a closed month, its sha256
+    is the month's published digest."""
+    chosen = months.parse(month)
+    text = await _snapshot(
+        request,
+        ("postings", chosen),
+        lambda session, _: transparency.postings_csv(session, chosen),
+    )
+    return _csv(text, f"atelier-{month}-postings.csv")
+
+
+async def _recent(
+    session: AsyncSession, _: Settings
+) -> tuple[list[transparency.MonthRow], list[Plan]]:
+    return await transparency.chart_months(session), await transparency.closed_months(session)
+
+
+@transparency_router.get("/months", response_model=MonthsOut)
+async def transparency_months(request: Request) -> MonthsOut:
+    """Every closed month, and the last 12 months' donations by source and splits."""
+    recent, closed = await _snapshot(request, "months", _recent)
+    return MonthsOut(
+        closed=[plan.label for plan in closed],
+        recent=[MonthSummaryOut.of(row) for row in recent],
+    )
+
+
+@transparency_router.get("/months.csv", response_class=Response)
+async def transparency_months_csv(request: Request) -> Response:
+    """Each closed month's pool and split per currency, with its digest."""
+    _, closed = await _snapshot(request, "months", _recent)
+    return _csv(transparency.months_csv(closed), "atelier-months.csv")
+
+
+@transparency_router.get("/stats", response_model=StatsOut)
+async def transparency_stats(request: Request) -> StatsOut:
+    """Since the start: donated by source, distributed by part, held in escrow, paid out."""
+    return StatsOut.of(await _snapshot(request, "stats", lambda s, _: transparency.stats(s)))
+
+
+@transparency_router.get("/stats.csv", response_class=Response)
+async def transparency_stats_csv(request: Request) -> Response:
+    figures = await _snapshot(request, "stats", lambda s, _: transparency.stats(s))
+    return _csv(transparency.stats_csv(figures), "atelier-stats.csv")
+
+
+earnings_router = APIRouter(prefix="/api/v1/user", tags=["donations"])
+
+
+@earnings_router.get("/earnings", response_model=EarningsOut)
+async def my_earnings(principal: CurrentPrincipal, request: Request) -> EarningsOut:
+    """What the caller's workers earned per month (shares, escrow, payouts by state), what
+    is held now and why, and this month's projected share."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        return EarningsOut.of(await earnings.of_owner(session, runtime.settings, principal.user_id))

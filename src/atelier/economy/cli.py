@@ -150,12 +150,20 @@ def distribute(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the split, post nothing")
     ] = False,
+    early: Annotated[
+        bool,
+        typer.Option(
+            "--early", help="Close the current month now (what arrives later counts next month)"
+        ),
+    ] = False,
 ) -> None:
     """Close MONTH: split its pool 75/15/10 (ATELIER_ECONOMY_SPLIT_BP) and the workers' part
     by contribution, exact to the cent; a closed month is shown, never posted twice."""
     chosen = _month(month)
     settings = settings_or_exit()
     plan = with_session(
-        lambda session: distribution.distribute(session, settings, chosen, dry_run=dry_run)
+        lambda session: distribution.distribute(
+            session, settings, chosen, dry_run=dry_run, early=early
+        )
     )
     print_plan(plan, dry_run=dry_run)

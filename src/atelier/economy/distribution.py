@@ -33,7 +33,7 @@ from atelier.economy.models import MonthClose, WorkerStanding
 from atelier.economy.money import Leg, Movement
 from atelier.economy.split import largest_remainder
 
-DONATIONS = "Income:Donations:"
+DONATIONS = "Income:Donations"  # and its sub-accounts, one per source
 SHARES = "Expenses:Shares:"
 PARTS = ("Workers", "Infrastructure", "Development")
 PAYABLE = "Liabilities:Payable:"
@@ -72,9 +72,12 @@ class CurrencyPlan:
     development: int = 0
     lines: list[WorkerLine] = field(default_factory=list)
     releases: dict[uuid.UUID, int] = field(default_factory=dict)  # escrow paid out now
+    held: int | None = None  # the escrowed total as a close recorded it (lines not read)
 
     @property
     def escrowed(self) -> int:
+        if self.held is not None:
+            return self.held
         return sum(line.amount for line in self.lines if line.escrowed)
 
 
@@ -94,10 +97,12 @@ class Plan:
         return months.label(self.month)
 
 
-def _check_month(month: date, today: date) -> None:
-    if month >= date(today.year, today.month, 1):
+def _check_month(month: date, today: date, *, early: bool) -> None:
+    this_month = date(today.year, today.month, 1)
+    if month > this_month or (month == this_month and not early):
         raise InvalidInput(
-            f"{months.label(month)} is not over yet; a month is distributed once it has ended",
+            f"{months.label(month)} is not over yet; a month is distributed once it has ended"
+            + ("" if month > this_month else " (or closed early on purpose: --early)"),
             slug="month-not-over",
         )
 
@@ -198,10 +203,17 @@ def _releases(
 
 
 async def distribute(
-    session: AsyncSession, settings: Settings, month: date, *, dry_run: bool = False
+    session: AsyncSession,
+    settings: Settings,
+    month: date,
+    *,
+    dry_run: bool = False,
+    early: bool = False,
 ) -> Plan:
     """Close `month` (see the module's docstring); with `dry_run`, only say what it would
-    post. A month already closed is read back, unchanged."""
+    post. A month already closed is read back, unchanged. `early` closes the current month
+    before it ends (an operator's choice: what arrives later this month counts in the next,
+    as anything arriving after a close does)."""
     await repo.lock_months(session, shared=False)
     closed = await read_close(session, month)
     if closed is not None:
@@ -212,7 +224,7 @@ async def distribute(
             f"{months.label(month)} was covered by the close of {months.label(last)}",
             slug="month-covered",
         )
-    _check_month(month, now_utc().date())
+    _check_month(month, now_utc().date(), early=early)
     result = await plan(session, settings, month)
     if dry_run:
         return result
@@ -344,12 +356,15 @@ def _payouts(month: date, current: CurrencyPlan) -> list[dict[str, object]]:
     ]
 
 
-async def read_close(session: AsyncSession, month: date) -> Plan | None:
-    """A closed month as it was closed (its pools and shares), or None."""
+async def read_close(
+    session: AsyncSession, month: date, *, with_shares: bool = True
+) -> Plan | None:
+    """A closed month as it was closed (its pools, and its shares unless not asked), or
+    None."""
     close: MonthClose | None = await repo.month_close(session, month)
     if close is None:
         return None
-    shares = await repo.month_shares(session, month)
+    shares = await repo.month_shares(session, month) if with_shares else []
     currencies = []
     for pool in await repo.month_pools(session, month):
         currencies.append(
@@ -371,6 +386,7 @@ async def read_close(session: AsyncSession, month: date) -> Plan | None:
                     for s in shares
                     if s.currency == pool.currency
                 ],
+                held=pool.escrowed,
             )
         )
     split = close.split_bp

@@ -32,7 +32,7 @@ GITHUB_ACTIONS = (
     "pending_tier_change",
 )
 STRIPE_CLEARING = "Assets:Clearing:Stripe"
-DONATIONS = "Income:Donations:Stripe"
+STRIPE_DONATIONS = "Income:Donations:Stripe"
 STRIPE_EVENTS = ("payment_intent.succeeded", "charge.refunded")
 
 
@@ -54,7 +54,7 @@ def _stripe_movement(event_type: str, obj: dict[str, Any], event_id: str) -> Mov
         pi = _field(obj, "id", str)
         return Movement(
             f"Stripe donation {pi}",
-            [Leg(STRIPE_CLEARING, amount, currency), Leg(DONATIONS, -amount, currency)],
+            [Leg(STRIPE_CLEARING, amount, currency), Leg(STRIPE_DONATIONS, -amount, currency)],
             source=f"stripe:{pi}",
         )
     refunds = ((obj.get("refunds") or {}).get("data")) or []
@@ -65,7 +65,7 @@ def _stripe_movement(event_type: str, obj: dict[str, Any], event_id: str) -> Mov
         return None
     return Movement(
         f"Stripe refund {refund_id} of charge {obj.get('id')}",
-        [Leg(DONATIONS, amount, currency), Leg(STRIPE_CLEARING, -amount, currency)],
+        [Leg(STRIPE_DONATIONS, amount, currency), Leg(STRIPE_CLEARING, -amount, currency)],
         source=f"stripe:refund:{refund_id}",
     )
 

@@ -351,3 +351,44 @@ async def payout(
     session: AsyncSession, payout_id: uuid.UUID, *, lock: bool = False
 ) -> Payout | None:
     return await session.get(Payout, payout_id, with_for_update=lock)
+
+
+async def donations_by_month(
+    session: AsyncSession, since: datetime
+) -> list[tuple[date, str, str, int]]:
+    """(month, donations account, currency, net amount) for postings on `Income:Donations…`
+    dated from `since` on (income is negative: donations less refunds, negated)."""
+    month = func.date_trunc("month", func.timezone("UTC", MoneyTransaction.occurred_at))
+    rows = await session.execute(
+        select(month, MoneyAccount.name, Posting.currency, -func.sum(Posting.amount))
+        .join(MoneyAccount, MoneyAccount.id == Posting.account_id)
+        .join(MoneyTransaction, MoneyTransaction.id == Posting.transaction_id)
+        .where(_prefixed("Income:Donations"), MoneyTransaction.occurred_at >= since)
+        .group_by(month, MoneyAccount.name, Posting.currency)
+        .order_by(month)
+    )
+    return [(m.date(), name, c, int(total)) for m, name, c, total in rows.tuples().all()]
+
+
+async def payout_totals(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """(state, currency) → the sum of payouts in that state."""
+    rows = await session.execute(
+        select(Payout.state, Payout.currency, func.sum(Payout.amount)).group_by(
+            Payout.state, Payout.currency
+        )
+    )
+    return {(state, currency): int(total) for state, currency, total in rows.tuples().all()}
+
+
+async def worker_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(WorkerStanding)) or 0)
+
+
+async def shares_of(session: AsyncSession, worker_ids: list[uuid.UUID]) -> list[Share]:
+    if not worker_ids:
+        return []
+    return list(
+        await session.scalars(
+            select(Share).where(Share.worker_id.in_(worker_ids)).order_by(Share.month.desc())
+        )
+    )
