@@ -173,3 +173,40 @@ def test_the_signature_helper_matches_stripes_documented_scheme(tmp_path: Path) 
     payload = b'{"id":"evt_1"}'
     expected = hmac.new(b"whsec_x", b"1700000000." + payload, hashlib.sha256).hexdigest()
     assert stripe_signature("whsec_x", 1700000000, payload) == expected
+
+
+async def test_a_dispute_posts_back_and_a_won_dispute_posts_again_once(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    paid = _event("payment_intent.succeeded", _payment(6000))
+    await client.post("/webhooks/stripe", content=paid, headers=_signed(paid))
+    before = await _clearing(runtime)
+    dispute = {
+        "id": f"dp_{uuid.uuid4().hex[:12]}",
+        "object": "dispute",
+        "amount": 6000,
+        "currency": "usd",
+        "charge": "ch_disputed",
+        "status": "needs_response",
+    }
+    outcomes = []
+    for kind in (
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.closed",
+        "charge.dispute.funds_reinstated",
+    ):
+        body = _event(kind, dispute)
+        answer = await client.post("/webhooks/stripe", content=body, headers=_signed(body))
+        outcomes.append(answer.json()["outcome"])
+        if kind.endswith("withdrawn"):
+            assert await _clearing(runtime) - before == -6000  # once, however often told
+    assert outcomes == ["kept", "applied", "duplicate", "kept", "applied"]
+    assert await _clearing(runtime) == before  # the dispute was won
+
+
+async def test_a_zero_decimal_currency_is_refused(client: httpx.AsyncClient) -> None:
+    body = _event("payment_intent.succeeded", {**_payment(1000), "currency": "jpy"})
+    answer = await client.post("/webhooks/stripe", content=body, headers=_signed(body))
+    assert answer.status_code == 422 and "no minor units" in answer.json()["detail"]

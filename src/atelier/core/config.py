@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     github_sponsors_webhook_secret: SecretStr | None = Field(
         default=None, description="the GitHub Sponsors webhook's secret"
     )
+    paypal_webhook_id: str | None = Field(
+        default=None, max_length=100, description="the id PayPal gave our webhook (WH-…)"
+    )
     webhook_tolerance_s: int = Field(
         default=300, ge=1, le=3600, description="how old a signed webhook may be"
     )

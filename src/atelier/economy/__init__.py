@@ -10,6 +10,7 @@ MODULE = Module(
         "atelier.economy.api:router",
         "atelier.economy.api:transparency_router",
         "atelier.economy.api:earnings_router",
+        "atelier.economy.api:donate_router",
     ),
     pages=("atelier.economy.pages:router",),
     tasks="atelier.economy.tasks",

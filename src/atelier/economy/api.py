@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from datetime import date
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.clock import now_utc
@@ -17,11 +17,24 @@ from atelier.core.config import Settings
 from atelier.core.errors import InvalidInput, ServiceUnavailable
 from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
-from atelier.economy import donations, earnings, months, transparency
+from atelier.economy import donations, earnings, months, paypal, transparency
 from atelier.economy.distribution import Plan
-from atelier.economy.schemas import EarningsOut, MonthOut, MonthsOut, MonthSummaryOut, StatsOut
-from atelier.economy.signatures import check_github, check_stripe
-from atelier.identity.deps import CurrentPrincipal
+from atelier.economy.schemas import (
+    DonateIn,
+    EarningsOut,
+    MonthOut,
+    MonthsOut,
+    MonthSummaryOut,
+    PledgeOut,
+    StatsOut,
+)
+from atelier.economy.signatures import (
+    check_github,
+    check_paypal,
+    check_paypal_cert_url,
+    check_stripe,
+)
+from atelier.identity.deps import CurrentPrincipal, limit_writes
 
 router = APIRouter(tags=["donations"])
 T = TypeVar("T")
@@ -60,6 +73,36 @@ async def stripe_webhook(request: Request) -> dict[str, Any]:
     event = _json_object(body)
     async with unit_of_work(runtime) as session:
         outcome = await donations.record_stripe_event(session, event)
+    return {"received": True, "outcome": outcome}
+
+
+@router.post("/webhooks/paypal")
+async def paypal_webhook(request: Request) -> dict[str, Any]:
+    """PayPal's events (transmission signature under PayPal's certificate): a completed
+    capture is a donation, a refund or reversal posts it back. 401 for a bad, stale or
+    foreign-certificate signature, 422 for an event Atelier does not handle, 503 while
+    PayPal's certificate cannot be fetched; a redelivery answers `duplicate`."""
+    runtime = runtime_of(request)
+    webhook_id = runtime.settings.paypal_webhook_id
+    if webhook_id is None:
+        raise ServiceUnavailable(
+            "PayPal webhooks are not configured (ATELIER_PAYPAL_WEBHOOK_ID)",
+            slug="webhooks-not-configured",
+        )
+    body = await request.body()
+    url = check_paypal_cert_url(request.headers.get("paypal-cert-url"))
+    pem = await paypal.certificate(runtime, url)
+    check_paypal(
+        pem,
+        request.headers,
+        body,
+        webhook_id,
+        now_utc(),
+        runtime.settings.webhook_tolerance_s,
+    )
+    event = _json_object(body)
+    async with unit_of_work(runtime) as session:
+        outcome = await donations.record_paypal_event(session, event)
     return {"received": True, "outcome": outcome}
 
 
@@ -216,3 +259,25 @@ async def my_earnings(principal: CurrentPrincipal, request: Request) -> Earnings
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         return EarningsOut.of(await earnings.of_owner(session, runtime.settings, principal.user_id))
+
+
+donate_router = APIRouter(prefix="/api/v1", tags=["donations"])
+
+
+@donate_router.post(
+    "/donate", response_model=PledgeOut, status_code=201, dependencies=[Depends(limit_writes)]
+)
+async def donate(body: DonateIn, principal: CurrentPrincipal, request: Request) -> PledgeOut:
+    """Pledge a donation (OBSIDIAN's `/api/v1/donate`): recorded as a pledge, not money,
+    until a provider's payment names it (`pay_with`); only then is it posted."""
+    async with unit_of_work(runtime_of(request)) as session:
+        pledged = await donations.pledge(
+            session, principal.user_id, body.amount, body.currency, body.message
+        )
+        return PledgeOut.of(pledged)
+
+
+@donate_router.get("/user/pledges", response_model=list[PledgeOut])
+async def my_pledges(principal: CurrentPrincipal, request: Request) -> list[PledgeOut]:
+    async with unit_of_work(runtime_of(request)) as session:
+        return [PledgeOut.of(p) for p in await donations.pledges_of(session, principal.user_id)]

@@ -227,3 +227,43 @@ class Payout(Base):
     transaction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("money_transactions.id"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PledgeState(StrEnum):
+    PLEDGED = "pledged"
+    CONFIRMED = "confirmed"
+
+
+class Pledge(Base):
+    """A donation announced through the API (`POST /api/v1/donate`): not money until a
+    provider's verified event naming it (`metadata.pledge_id` on Stripe, `custom_id` on
+    PayPal) confirms it; only then is anything posted."""
+
+    __tablename__ = "economy_pledges"
+    __table_args__ = (CheckConstraint("amount > 0", name="positive_amount"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    message: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(10), server_default=text("'pledged'"))
+    transaction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("money_transactions.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    confirmed_at: Mapped[datetime | None]
+
+
+class PayoutAccount(Base):
+    """Where a contributor is paid: a payout provider and the contributor's account there
+    (a Stripe Connect account id, `acct_…`)."""
+
+    __tablename__ = "economy_payout_accounts"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(20))
+    destination: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

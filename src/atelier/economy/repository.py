@@ -18,6 +18,8 @@ from atelier.economy.models import (
     MonthClose,
     MonthPool,
     Payout,
+    Pledge,
+    PledgeState,
     Posting,
     Share,
     WebhookEvent,
@@ -392,3 +394,31 @@ async def shares_of(session: AsyncSession, worker_ids: list[uuid.UUID]) -> list[
             select(Share).where(Share.worker_id.in_(worker_ids)).order_by(Share.month.desc())
         )
     )
+
+
+async def confirm_pledge(
+    session: AsyncSession, pledge_id: uuid.UUID, transaction_id: uuid.UUID
+) -> bool:
+    """Mark a pledge paid by `transaction_id` (once; False when unknown or already paid)."""
+    confirmed = await session.scalar(
+        update(Pledge)
+        .where(Pledge.id == pledge_id, Pledge.state == PledgeState.PLEDGED)
+        .values(state=PledgeState.CONFIRMED, transaction_id=transaction_id, confirmed_at=func.now())
+        .returning(Pledge.id)
+    )
+    return confirmed is not None
+
+
+async def pledges_of(session: AsyncSession, user_id: uuid.UUID) -> list[Pledge]:
+    return list(
+        await session.scalars(
+            select(Pledge).where(Pledge.user_id == user_id).order_by(Pledge.created_at.desc())
+        )
+    )
+
+
+async def add_pledge(session: AsyncSession, pledge: Pledge) -> Pledge:
+    session.add(pledge)
+    await session.flush()
+    await session.refresh(pledge)
+    return pledge

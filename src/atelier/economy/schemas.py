@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from atelier.core.schemas import Body
+
 if TYPE_CHECKING:
     from atelier.economy.distribution import CurrencyPlan, WorkerLine
     from atelier.economy.earnings import Earnings
+    from atelier.economy.models import Pledge
     from atelier.economy.transparency import MonthReport, MonthRow, Stats
 
 SHARES_SHOWN = 50
@@ -172,4 +175,37 @@ class EarningsOut(BaseModel):
             held=earnings.held,
             holds=earnings.holds,
             projected=earnings.projected,
+        )
+
+
+class DonateIn(Body):
+    amount: int = Field(gt=0, le=10**11, description="minor units (cents)")
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    message: str = Field(default="", max_length=500)
+
+
+class PledgeOut(BaseModel):
+    id: uuid.UUID
+    amount: int
+    currency: str
+    message: str
+    state: str = Field(description="pledged until a provider's payment names it: confirmed")
+    created_at: datetime
+    confirmed_at: datetime | None
+    pay_with: dict[str, str] = Field(description="how a provider's payment names this pledge")
+
+    @classmethod
+    def of(cls, pledge: Pledge) -> PledgeOut:
+        return cls(
+            id=pledge.id,
+            amount=pledge.amount,
+            currency=pledge.currency,
+            message=pledge.message,
+            state=pledge.state,
+            created_at=pledge.created_at,
+            confirmed_at=pledge.confirmed_at,
+            pay_with={
+                "stripe": f"a PaymentIntent with metadata[pledge_id]={pledge.id}",
+                "paypal": f"an order whose purchase unit has custom_id={pledge.id}",
+            },
         )
