@@ -409,6 +409,13 @@ def test_transparency_and_earnings(site: tuple[str, Path], page: object) -> None
     p.get_by_role("navigation").get_by_role("link", name="Earnings").click()  # type: ignore[attr-defined]
     expect(p.get_by_role("heading", name="Your earnings")).to_be_visible()  # type: ignore[attr-defined]
     expect(p.get_by_text("No earnings yet")).to_be_visible()  # type: ignore[attr-defined]
+    p.get_by_label("Stripe Connect account").fill("https://evil.example")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Save").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-destination")).to_contain_text("is not a stripe-connect account")  # type: ignore[attr-defined]
+    checked(p, "earnings-error")
+    p.get_by_label("Stripe Connect account").fill("acct_1Browser42")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Save").click()  # type: ignore[attr-defined]
+    expect(p.locator("#account-saved")).to_contain_text("acct_1Browser42")  # type: ignore[attr-defined]
     checked(p, "earnings")
 
 

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     github_sponsors_webhook_secret: SecretStr | None = Field(
         default=None, description="the GitHub Sponsors webhook's secret"
     )
+    stripe_api_key: SecretStr | None = Field(
+        default=None, description="Stripe secret key (sk_…): payouts by Stripe Connect transfers"
+    )
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com", description="Stripe's API (a stand-in in tests)"
+    )
     paypal_webhook_id: str | None = Field(
         default=None, max_length=100, description="the id PayPal gave our webhook (WH-…)"
     )

@@ -17,7 +17,7 @@ from atelier.core.config import Settings
 from atelier.core.errors import InvalidInput, ServiceUnavailable
 from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
-from atelier.economy import donations, earnings, months, paypal, transparency
+from atelier.economy import donations, earnings, months, payouts, paypal, transparency
 from atelier.economy.distribution import Plan
 from atelier.economy.schemas import (
     DonateIn,
@@ -25,6 +25,8 @@ from atelier.economy.schemas import (
     MonthOut,
     MonthsOut,
     MonthSummaryOut,
+    PayoutAccountIn,
+    PayoutAccountOut,
     PledgeOut,
     StatsOut,
 )
@@ -34,7 +36,7 @@ from atelier.economy.signatures import (
     check_paypal_cert_url,
     check_stripe,
 )
-from atelier.identity.deps import CurrentPrincipal, limit_writes
+from atelier.identity.deps import CurrentPrincipal, SessionPrincipal, limit_writes
 
 router = APIRouter(tags=["donations"])
 T = TypeVar("T")
@@ -259,6 +261,31 @@ async def my_earnings(principal: CurrentPrincipal, request: Request) -> Earnings
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         return EarningsOut.of(await earnings.of_owner(session, runtime.settings, principal.user_id))
+
+
+@earnings_router.get("/payout-account", response_model=PayoutAccountOut | None)
+async def my_payout_account(
+    principal: CurrentPrincipal, request: Request
+) -> PayoutAccountOut | None:
+    """Where the caller is paid (null: nowhere yet; payouts wait)."""
+    async with unit_of_work(runtime_of(request)) as session:
+        account = await payouts.account_of(session, principal.user_id)
+        return PayoutAccountOut.of(account) if account else None
+
+
+@earnings_router.put(
+    "/payout-account", response_model=PayoutAccountOut, dependencies=[Depends(limit_writes)]
+)
+async def set_payout_account(
+    body: PayoutAccountIn, principal: SessionPrincipal, request: Request
+) -> PayoutAccountOut:
+    """Set where the caller is paid (a signed-in session, not an API key: a leaked key must
+    not redirect anyone's earnings)."""
+    async with unit_of_work(runtime_of(request)) as session:
+        account = await payouts.set_account(
+            session, principal.user_id, body.provider, body.destination
+        )
+        return PayoutAccountOut.of(account)
 
 
 donate_router = APIRouter(prefix="/api/v1", tags=["donations"])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from datetime import date
 from typing import Annotated
 
@@ -15,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atelier.core.cli import fail, settings_or_exit, with_session
 from atelier.core.clock import now_utc
 from atelier.core.errors import AppError
-from atelier.economy import distribution, money, months, service
+from atelier.economy import distribution, money, months, payouts, service
 from atelier.economy.distribution import Plan
+from atelier.economy.models import PayoutState
 
 console = Console()
 ledger_app = typer.Typer(
@@ -167,3 +169,114 @@ def distribute(
         )
     )
     print_plan(plan, dry_run=dry_run)
+
+
+payouts_app = typer.Typer(
+    help="Payouts to contributors: list, export for paying by hand, send, mark.",
+    no_args_is_help=True,
+)
+economy_app.add_typer(payouts_app, name="payouts")
+MonthOption = Annotated[str | None, typer.Option("--month", help="YYYY-MM (default: all)")]
+StateOption = Annotated[
+    str | None, typer.Option("--state", help="pending, sent, confirmed or failed")
+]
+
+
+def _optional_month(label: str | None) -> date | None:
+    return _month(label) if label else None
+
+
+def _state(value: str | None) -> str | None:
+    if value is not None and value not in tuple(PayoutState):
+        raise fail(f"{value!r} is not a payout state ({', '.join(PayoutState)})")
+    return value
+
+
+@payouts_app.command("list")
+def payouts_list(month: MonthOption = None, state: StateOption = None) -> None:
+    """Payouts with their state (amounts in the currency's units)."""
+    chosen, wanted = _optional_month(month), _state(state)
+    rows = with_session(lambda session: payouts.listed(session, chosen, wanted))
+    table = Table("payout", "month", "worker", "amount", "state", "reference / error")
+    for p in rows:
+        table.add_row(
+            str(p.id),
+            months.label(p.month),
+            p.worker_id.hex[:8],
+            f"{_minor(p.amount)} {p.currency}",
+            p.state,
+            p.error or p.reference or "",
+        )
+    console.print(table)
+
+
+@payouts_app.command("export")
+def payouts_export(month: MonthOption = None, state: StateOption = "pending") -> None:
+    """Payouts as CSV on stdout, with each contributor's destination (pay by hand, then
+    `atelier economy payouts mark ID sent --reference R`)."""
+    chosen, wanted = _optional_month(month), _state(state)
+    sys.stdout.write(with_session(lambda session: payouts.export_csv(session, chosen, wanted)))
+
+
+@payouts_app.command("send")
+def payouts_send(month: MonthOption = None) -> None:
+    """Send pending payouts by Stripe Connect transfers now (the task worker does it every
+    10 minutes); needs ATELIER_STRIPE_API_KEY."""
+    import asyncio
+
+    from atelier.core.startup import close_runtime, open_runtime
+    from atelier.economy import scheduled, stripe_connect
+
+    settings = settings_or_exit()
+    chosen = _optional_month(month)
+
+    async def run() -> scheduled.SendReport:
+        runtime = await open_runtime(settings)
+        try:
+            provider = stripe_connect.provider_for(runtime)
+            if provider is None:
+                raise fail("payouts are sent through Stripe Connect: set ATELIER_STRIPE_API_KEY")
+            return await scheduled.send_payouts(runtime, provider, chosen)
+        finally:
+            await close_runtime(runtime)
+
+    report = asyncio.run(run())
+    console.print(f"sent {report.sent}, failed {report.failed}, left pending {report.left}")
+
+
+@payouts_app.command("mark")
+def payouts_mark(
+    payout_id: Annotated[str, typer.Argument(help="The payout's id")],
+    state: Annotated[str, typer.Argument(help="sent, confirmed or failed")],
+    reference: Annotated[str, typer.Option(help="The bank's or provider's reference")] = "",
+    reason: Annotated[str, typer.Option(help="Why it failed")] = "",
+) -> None:
+    """Record a payout paid by hand: sent (posts its money out), confirmed, or failed."""
+    try:
+        chosen = uuid.UUID(payout_id)
+    except ValueError:
+        raise fail(f"{payout_id[:40]!r} is not a payout id") from None
+
+    async def mark(session: AsyncSession) -> str:
+        if state == "sent":
+            done = await payouts.mark_sent(session, chosen, "manual", reference or "by hand")
+        elif state == "confirmed":
+            done = await payouts.mark_confirmed(session, chosen)
+        elif state == "failed":
+            done = await payouts.mark_failed(session, chosen, reason or "failed")
+        else:
+            raise fail(f"{state!r}: mark a payout sent, confirmed or failed")
+        return f"{done.id}: {done.state}"
+
+    console.print(with_session(mark))
+
+
+@payouts_app.command("retry")
+def payouts_retry(payout_id: Annotated[str, typer.Argument(help="The payout's id")]) -> None:
+    """A failed payout back to pending (after its contributor fixed their account)."""
+    try:
+        chosen = uuid.UUID(payout_id)
+    except ValueError:
+        raise fail(f"{payout_id[:40]!r} is not a payout id") from None
+    done = with_session(lambda session: payouts.retry(session, chosen))
+    console.print(f"{done.id}: {done.state}")

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.errors import InvalidInput
-from atelier.economy import money
+from atelier.economy import money, payouts
 from atelier.economy import repository as repo
 from atelier.economy.models import Pledge
 from atelier.economy.money import Leg, Movement
@@ -54,7 +54,9 @@ STRIPE_POSTING = (
     "charge.dispute.funds_reinstated",
 )
 STRIPE_KEPT = ("charge.dispute.created", "charge.dispute.closed")
-STRIPE_EVENTS = STRIPE_POSTING + STRIPE_KEPT
+# our own payouts (Stripe Connect transfers) coming back: confirmed, or reversed
+STRIPE_TRANSFERS = ("transfer.created", "transfer.reversed")
+STRIPE_EVENTS = STRIPE_POSTING + STRIPE_KEPT + STRIPE_TRANSFERS
 PAYPAL_CLEARING = "Assets:Clearing:PayPal"
 PAYPAL_DONATIONS = "Income:Donations:PayPal"
 PAYPAL_EVENTS = (
@@ -171,7 +173,12 @@ def _stripe_movement(event_type: str, obj: dict[str, Any], event_id: str) -> Mov
     return None  # kept for the record, nothing moves
 
 
-def _pledge_of(value: Any) -> uuid.UUID | None:
+def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    found = obj.get("metadata")
+    return found if isinstance(found, dict) else {}
+
+
+def _uuid_of(value: Any) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value)) if value else None
     except ValueError:
@@ -208,10 +215,34 @@ async def record_stripe_event(session: AsyncSession, event: dict[str, Any]) -> s
     if event_type not in STRIPE_EVENTS:
         raise InvalidInput(f"Atelier does not handle {event_type!r} events", slug="unknown-event")
     obj = _field(_field(event, "data", dict), "object", dict)
+    if event_type in STRIPE_TRANSFERS:
+        return await _stripe_transfer(session, event_id, event_type, event, obj)
     movement = _stripe_movement(event_type, obj, event_id)  # validates before storing
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    pledge = _pledge_of(metadata.get("pledge_id")) if event_type == STRIPE_POSTING[0] else None
+    pledge = _uuid_of(_metadata(obj).get("pledge_id")) if event_type == STRIPE_POSTING[0] else None
     return await _apply(session, "stripe", event_id, event_type, event, movement, pledge)
+
+
+async def _stripe_transfer(
+    session: AsyncSession,
+    event_id: str,
+    event_type: str,
+    event: dict[str, Any],
+    transfer: dict[str, Any],
+) -> str:
+    """A payout's transfer, told by Stripe: `transfer.created` confirms the payout it
+    names (`metadata.payout_id`), `transfer.reversed` fails it and posts its money back."""
+    payout_id = _uuid_of(_metadata(transfer).get("payout_id"))
+    if payout_id is None:
+        raise _malformed("a transfer event without metadata.payout_id is not one of ours")
+    if not await repo.add_webhook_event(session, "stripe", event_id, event_type, event):
+        return "duplicate"
+    if event_type == "transfer.created":
+        await payouts.mark_confirmed(session, payout_id)
+    else:
+        await payouts.mark_failed(
+            session, payout_id, f"Stripe reversed transfer {transfer.get('id')}"
+        )
+    return "applied"
 
 
 def _paypal_movement(event_type: str, resource: dict[str, Any]) -> Movement:
@@ -241,7 +272,7 @@ async def record_paypal_event(session: AsyncSession, event: dict[str, Any]) -> s
         raise InvalidInput(f"Atelier does not handle {event_type!r} events", slug="unknown-event")
     resource = _field(event, "resource", dict)
     movement = _paypal_movement(event_type, resource)
-    pledge = _pledge_of(resource.get("custom_id")) if event_type == PAYPAL_EVENTS[0] else None
+    pledge = _uuid_of(resource.get("custom_id")) if event_type == PAYPAL_EVENTS[0] else None
     return await _apply(session, "paypal", event_id, event_type, event, movement, pledge)
 
 

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from atelier.core.clock import now_utc
 from atelier.core.errors import AppError
 from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
-from atelier.economy import earnings, months, transparency
+from atelier.economy import earnings, months, payouts, transparency
 from atelier.economy.distribution import PARTS
+from atelier.economy.schemas import PayoutAccountIn
 from atelier.identity.cookies import PagePrincipal, visitor_for
-from atelier.web.frame import NavItem, add_templates, redirect, render
+from atelier.identity.principal import Principal
+from atelier.web.frame import NavItem, add_templates, check_csrf, field_errors, redirect, render
 
 add_templates(
     Path(__file__).parent / "templates",
@@ -193,13 +197,61 @@ async def transparency_page(
     )
 
 
+async def _earnings(
+    request: Request,
+    principal: Principal,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    saved: bool = False,
+    status_code: int = 200,
+) -> Response:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        visitor = await visitor_for(session, principal)
+        mine = await earnings.of_owner(session, runtime.settings, principal.user_id)
+        account = await payouts.account_of(session, principal.user_id)
+    return render(
+        request,
+        "economy/earnings.html",
+        who=visitor,
+        status_code=status_code,
+        earnings=mine,
+        account=account,
+        errors=errors or {},
+        values=values or {"destination": account.destination if account else ""},
+        saved=saved,
+        money=money,
+    )
+
+
 @router.get("/dashboard/earnings")
 async def earnings_page(request: Request, principal: PagePrincipal) -> Response:
     """What the caller's workers earned, month by month: shares, escrow, payouts."""
     if principal is None:
         return redirect(request, "/sign-in")
-    runtime = runtime_of(request)
-    async with unit_of_work(runtime) as session:
-        visitor = await visitor_for(session, principal)
-        mine = await earnings.of_owner(session, runtime.settings, principal.user_id)
-    return render(request, "economy/earnings.html", who=visitor, earnings=mine, money=money)
+    return await _earnings(request, principal)
+
+
+@router.post("/dashboard/earnings/payout-account", dependencies=[Depends(check_csrf)])
+async def set_payout_account(
+    request: Request,
+    principal: PagePrincipal,
+    destination: Annotated[str, Form()] = "",
+) -> Response:
+    """Where the caller is paid (the API's PUT /api/v1/user/payout-account)."""
+    if principal is None:
+        return redirect(request, "/sign-in")
+    try:
+        body = PayoutAccountIn.from_form({"destination": destination})
+        async with unit_of_work(runtime_of(request)) as session:
+            await payouts.set_account(session, principal.user_id, body.provider, body.destination)
+    except (ValidationError, AppError) as exc:
+        return await _earnings(
+            request,
+            principal,
+            errors=field_errors(exc),
+            values={"destination": destination},
+            status_code=422,
+        )
+    return await _earnings(request, principal, saved=True)

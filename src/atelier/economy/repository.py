@@ -18,6 +18,8 @@ from atelier.economy.models import (
     MonthClose,
     MonthPool,
     Payout,
+    PayoutAccount,
+    PayoutState,
     Pledge,
     PledgeState,
     Posting,
@@ -422,3 +424,44 @@ async def add_pledge(session: AsyncSession, pledge: Pledge) -> Pledge:
     await session.flush()
     await session.refresh(pledge)
     return pledge
+
+
+async def set_payout_account(
+    session: AsyncSession, user_id: uuid.UUID, provider: str, destination: str
+) -> PayoutAccount:
+    statement = insert(PayoutAccount).values(
+        user_id=user_id, provider=provider, destination=destination
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={"provider": provider, "destination": destination, "updated_at": func.now()},
+        )
+    )
+    found = await session.get(PayoutAccount, user_id, populate_existing=True)
+    assert found is not None
+    return found
+
+
+async def payout_account(session: AsyncSession, user_id: uuid.UUID) -> PayoutAccount | None:
+    return await session.get(PayoutAccount, user_id)
+
+
+async def payout_accounts(session: AsyncSession) -> dict[uuid.UUID, PayoutAccount]:
+    return {a.user_id: a for a in await session.scalars(select(PayoutAccount))}
+
+
+async def pending_payouts(
+    session: AsyncSession, provider: str, month: date | None
+) -> list[tuple[uuid.UUID, str]]:
+    """(payout, destination) of pending payouts whose owner is paid through `provider`."""
+    statement = (
+        select(Payout.id, PayoutAccount.destination)
+        .join(PayoutAccount, PayoutAccount.user_id == Payout.owner_id)
+        .where(Payout.state == PayoutState.PENDING, PayoutAccount.provider == provider)
+        .order_by(Payout.month, Payout.id)
+    )
+    if month is not None:
+        statement = statement.where(Payout.month == month)
+    rows = await session.execute(statement)
+    return [(payout_id, destination) for payout_id, destination in rows.tuples().all()]

@@ -13,7 +13,7 @@ from atelier.core.schemas import Body
 if TYPE_CHECKING:
     from atelier.economy.distribution import CurrencyPlan, WorkerLine
     from atelier.economy.earnings import Earnings
-    from atelier.economy.models import Pledge
+    from atelier.economy.models import PayoutAccount, Pledge
     from atelier.economy.transparency import MonthReport, MonthRow, Stats
 
 SHARES_SHOWN = 50
@@ -208,4 +208,23 @@ class PledgeOut(BaseModel):
                 "stripe": f"a PaymentIntent with metadata[pledge_id]={pledge.id}",
                 "paypal": f"an order whose purchase unit has custom_id={pledge.id}",
             },
+        )
+
+
+class PayoutAccountIn(Body):
+    provider: str = Field(default="stripe-connect", description="stripe-connect")
+    destination: str = Field(max_length=100, description="the connected account (acct_…)")
+
+
+class PayoutAccountOut(BaseModel):
+    provider: str
+    destination: str
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, account: PayoutAccount) -> PayoutAccountOut:
+        return cls(
+            provider=account.provider,
+            destination=account.destination,
+            updated_at=account.updated_at,
         )

@@ -1,4 +1,5 @@
-"""The economy counts the grid's accepted work, and closes each month on the 1st."""
+"""The economy counts the grid's accepted work, closes each month on the 1st, and sends
+pending payouts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from atelier.core.errors import AppError
 from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
 from atelier.core.transactions import unit_of_work
-from atelier.economy import contributions, distribution, months
+from atelier.economy import contributions, distribution, months, scheduled, stripe_connect
 from atelier.grid.events import ArtifactAccepted
 
 log = get_logger(__name__)
@@ -58,3 +59,17 @@ async def close_month(timestamp: int | None = None) -> None:
         pools={c.currency: c.pool for c in closed.currencies},
         digest=closed.digest,
     )
+
+
+@blueprint.periodic(cron="*/10 * * * *")
+@blueprint.task(name="send_payouts", queueing_lock="economy_send_payouts", lock="economy_payouts")
+async def send_payouts(timestamp: int | None = None) -> None:
+    """Every 10 minutes, when a Stripe secret key is configured: send pending payouts to
+    contributors who set a Stripe Connect account."""
+    runtime = current_runtime()
+    provider = stripe_connect.provider_for(runtime)
+    if provider is None:
+        return
+    report = await scheduled.send_payouts(runtime, provider)
+    if report.sent or report.failed or report.left:
+        log.info("economy.payouts", sent=report.sent, failed=report.failed, left=report.left)
