@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=40, ge=1, le=500, description="connections kept per process")
 
     grid_max_attempts: int = Field(default=3, ge=1, le=20)
+    grid_canary_rate: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="share of a worker's jobs that are canaries"
+    )
+    grid_canaries_first: int = Field(
+        default=2, ge=0, le=100, description="canary jobs a new worker gets at once"
+    )
     grid_lease_min_s: int = Field(default=60, ge=1)
     grid_lease_factor: float = Field(default=4.0, ge=1.0)
     grid_aging_s: int = Field(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atelier.core.cli import fail, settings_or_exit, with_session
 from atelier.core.clock import now_utc
 from atelier.core.errors import AppError
-from atelier.economy import distribution, money, months, payouts, service
+from atelier.economy import contributions, distribution, money, months, payouts, service
 from atelier.economy.distribution import Plan
 from atelier.economy.models import PayoutState
 
@@ -280,3 +280,42 @@ def payouts_retry(payout_id: Annotated[str, typer.Argument(help="The payout's id
         raise fail(f"{payout_id[:40]!r} is not a payout id") from None
     done = with_session(lambda session: payouts.retry(session, chosen))
     console.print(f"{done.id}: {done.state}")
+
+
+workers_app = typer.Typer(
+    help="What the economy knows of each worker: work this month, canaries, holds.",
+    invoke_without_command=True,
+)
+economy_app.add_typer(workers_app, name="workers")
+
+
+@workers_app.callback()
+def workers_list(ctx: typer.Context) -> None:
+    """Every worker: work units this open month, canaries passed and failed, and why its
+    share would be held (escrow for new workers, a failed canary)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = settings_or_exit()
+    rows = with_session(lambda session: contributions.stats(session, settings))
+    table = Table("worker", "first seen", "units this month", "canaries", "share")
+    for row in rows:
+        w = row.worker
+        table.add_row(
+            f"{w.name} ({w.worker_id})",
+            f"{w.first_seen_at:%Y-%m-%d}",
+            f"{row.units:,}",
+            f"{w.canaries_passed} passed, {w.canaries_failed} failed",
+            row.hold or "paid",
+        )
+    console.print(table)
+
+
+@workers_app.command("clear")
+def workers_clear(worker_id: Annotated[str, typer.Argument(help="The worker's id")]) -> None:
+    """Clear the hold a failed canary put on a worker's share (after looking into it)."""
+    try:
+        chosen = uuid.UUID(worker_id)
+    except ValueError:
+        raise fail(f"{worker_id[:40]!r} is not a worker id") from None
+    worker = with_session(lambda session: contributions.clear_hold(session, chosen))
+    console.print(f"{worker.name}: hold cleared")

@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.core.clock import now_utc
 from atelier.core.config import Settings
+from atelier.core.errors import NotFound
 from atelier.economy import months
 from atelier.economy import repository as repo
 from atelier.economy.models import WorkerStanding
@@ -65,3 +67,46 @@ def hold_reason(settings: Settings, worker: WorkerStanding, at: datetime) -> str
     if worker.first_seen_at + timedelta(days=days) > at:
         return f"escrow: contributing since {worker.first_seen_at.date()}, {days} days needed"
     return None
+
+
+async def record_canary(
+    session: AsyncSession,
+    worker_id: uuid.UUID,
+    worker_name: str,
+    owner_id: uuid.UUID | None,
+    passed: bool,
+    reason: str,
+    at: datetime,
+) -> None:
+    """A worker's canary verdict: a pass counts towards leaving escrow; a failure holds
+    the worker's share until an operator clears it (`atelier economy workers clear`)."""
+    await repo.note_worker(session, worker_id, worker_name, owner_id, at)
+    await repo.count_canary(session, worker_id, passed, None if passed else reason)
+
+
+async def clear_hold(session: AsyncSession, worker_id: uuid.UUID) -> WorkerStanding:
+    """An operator looked into a flagged worker and clears the hold on its share."""
+    worker = await repo.standing(session, worker_id)
+    if worker is None:
+        raise NotFound("the economy knows no such worker", slug="worker-not-found")
+    worker.flagged_reason = None
+    return worker
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    worker: WorkerStanding
+    units: int  # this open period's work units
+    hold: str | None  # why its share would be held if the month closed now
+
+
+async def stats(session: AsyncSession, settings: Settings) -> list[WorkerStats]:
+    """Every worker the economy knows, with its open period's work and its standing."""
+    now = now_utc()
+    units = dict(
+        await repo.units_by_worker(session, await repo.last_closed_month(session), months.of(now))
+    )
+    return [
+        WorkerStats(w, units.get(w.worker_id, 0), hold_reason(settings, w, now))
+        for w in await repo.standings(session)
+    ]

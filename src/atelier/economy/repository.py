@@ -465,3 +465,16 @@ async def pending_payouts(
         statement = statement.where(Payout.month == month)
     rows = await session.execute(statement)
     return [(payout_id, destination) for payout_id, destination in rows.tuples().all()]
+
+
+async def count_canary(
+    session: AsyncSession, worker_id: uuid.UUID, passed: bool, flag: str | None
+) -> None:
+    values: dict[str, Any] = (
+        {"canaries_passed": WorkerStanding.canaries_passed + 1}
+        if passed
+        else {"canaries_failed": WorkerStanding.canaries_failed + 1, "flagged_reason": flag}
+    )
+    await session.execute(
+        update(WorkerStanding).where(WorkerStanding.worker_id == worker_id).values(**values)
+    )

@@ -13,7 +13,7 @@ from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
 from atelier.core.transactions import unit_of_work
 from atelier.economy import contributions, distribution, months, scheduled, stripe_connect
-from atelier.grid.events import ArtifactAccepted
+from atelier.grid.events import ArtifactAccepted, CanaryChecked
 
 log = get_logger(__name__)
 
@@ -36,6 +36,20 @@ async def count_contribution(session: AsyncSession, event: ArtifactAccepted) -> 
             units=event.work_units,
             accepted_at=event.accepted_at or now_utc(),
         ),
+    )
+
+
+@events.subscribe(CanaryChecked)
+async def count_canary(session: AsyncSession, event: CanaryChecked) -> None:
+    """A new worker is paid once it passed its canaries; a failed one holds its share."""
+    await contributions.record_canary(
+        session,
+        event.worker_id,
+        event.worker_name,
+        event.worker_owner_id,
+        event.passed,
+        event.reason,
+        event.checked_at or now_utc(),
     )
 
 

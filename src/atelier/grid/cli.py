@@ -248,6 +248,7 @@ def workers(server: ServerOption = DEFAULT_SERVER) -> None:
         "failed",
         "dropped",
         "compute s",
+        "canaries",
         "last seen",
         title=f"{cluster.active} active · {cluster.queued} queued · "
         f"{cluster.in_progress} in progress",
@@ -262,6 +263,8 @@ def workers(server: ServerOption = DEFAULT_SERVER) -> None:
             str(w.jobs_failed),
             str(w.jobs_dropped),
             f"{w.compute_seconds:.1f}",
+            f"{w.canaries_passed} passed, {w.canaries_failed} failed"
+            + (f": {w.canary_failure}" if w.canary_failure else ""),
             w.last_seen_at.isoformat(timespec="seconds"),
         )
     console.print(table)

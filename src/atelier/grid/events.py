@@ -42,3 +42,16 @@ class ArtifactAccepted(Event):
     creator_id: uuid.UUID | None = None
     wallet: str | None = None
     pdq: ImagePdq | None = None  # PNG and JPEG results
+
+
+class CanaryChecked(Event):
+    """A worker's canary job (a job the platform can render itself) came back: its output
+    matched the platform's own rendering (`passed`), or not, and why. The economy pays a new
+    worker only after it has passed some, and holds a worker's share when one fails."""
+
+    worker_id: uuid.UUID
+    worker_name: str
+    worker_owner_id: uuid.UUID | None = None
+    passed: bool
+    reason: str
+    checked_at: datetime | None = None

@@ -61,6 +61,11 @@ class GenerationRequest(Base):
     impossible_reason: Mapped[str | None] = mapped_column(Text)
     quota_reservation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     artifact_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # A canary: a job the platform made to check one worker's honesty (it looks like any
+    # other job to the worker; only `only_worker` may claim it; its result is compared with
+    # the platform's own rendering, not published).
+    canary: Mapped[bool] = mapped_column(server_default=text("false"))
+    only_worker: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
@@ -71,6 +76,11 @@ class GenerationRequest(Base):
             "ix_grid_requests_queue",
             text("queue_key DESC"),
             postgresql_where=text("state = 'queued'"),
+        ),
+        Index(
+            "ix_grid_requests_only_worker",
+            "only_worker",
+            postgresql_where=text("only_worker IS NOT NULL"),
         ),
     )
 
@@ -95,6 +105,11 @@ class Worker(Base):
     jobs_dropped: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     compute_seconds: Mapped[float] = mapped_column(Float, server_default=text("0"))
     bytes_delivered: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    canaries_passed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    canaries_failed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    canary_failure: Mapped[str | None] = mapped_column(Text)  # the last failed canary's why
+    # the next canary is due once jobs_done reaches this (drawn at random after each one)
+    canary_due_at: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (

@@ -17,7 +17,7 @@ from atelier.grid.models import (
     GenerationRequest,
     Worker,
 )
-from atelier.grid.states import AttemptState, RequestState, WorkerState
+from atelier.grid.states import ACTIVE_STATES, AttemptState, RequestState, WorkerState
 
 _POP = """
     WITH w AS (
@@ -36,6 +36,7 @@ _POP = """
           AND (r.model IS NULL OR r.model = ANY(CAST(%(models)s AS varchar[])))
           AND r.pixels <= %(max_pixels)s
           AND r.duration_s <= %(max_duration_s)s
+          AND (r.only_worker IS NULL OR r.only_worker = w.id)
           AND (NOT (w.id = ANY(r.excluded_workers))
                OR r.updated_at < now() - interval '30 seconds')
         ORDER BY r.queue_key DESC
@@ -363,3 +364,29 @@ async def newest_done(
     for key, value in params.items():
         statement = statement.where(GenerationRequest.params[key].astext == value)
     return await session.scalar(statement.order_by(GenerationRequest.finished_at.desc()).limit(1))
+
+
+async def canary_due_workers(
+    session: AsyncSession, model: str, first: int, offline_s: int
+) -> list[Worker]:
+    """Live, active workers offering `model` for images that are due a canary (fewer than
+    `first` so far, or their jobs have reached `canary_due_at`) and have none open."""
+    open_canary = (
+        select(GenerationRequest.id)
+        .where(
+            GenerationRequest.only_worker == Worker.id,
+            GenerationRequest.canary.is_(True),
+            GenerationRequest.state.in_([RequestState.QUEUED, *ACTIVE_STATES]),
+        )
+        .exists()
+    )
+    statement = select(Worker).where(
+        Worker.state == WorkerState.ACTIVE,
+        Worker.last_seen_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, offline_s),
+        literal("image") == any_(Worker.kinds),
+        literal(model) == any_(Worker.models),
+        (Worker.canaries_passed + Worker.canaries_failed < first)
+        | (Worker.jobs_done >= Worker.canary_due_at),
+        ~open_canary,
+    )
+    return list(await session.scalars(statement.limit(100)))

@@ -24,7 +24,7 @@ from atelier.core.errors import InvalidInput, PayloadTooLarge
 from atelier.core.runtime import Runtime
 from atelier.core.secrets import ensure_private_dir
 from atelier.core.transactions import unit_of_work
-from atelier.grid import service
+from atelier.grid import canaries, service
 from atelier.grid.models import Artifact
 from atelier.grid.validation import inspect
 from atelier.identity.principal import Principal
@@ -52,7 +52,7 @@ async def submit(
     the job asked for (both fault the lease), 409 for a lease no longer the worker's."""
     settings = runtime.settings
     async with unit_of_work(runtime) as session:
-        expected = await service.upload_context(session, settings, principal, lease_id)
+        expected, canary = await service.upload_context(session, settings, principal, lease_id)
     ensure_private_dir(settings.uploads_dir)
     workdir = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
     try:
@@ -68,6 +68,10 @@ async def submit(
             media = await run_limited(
                 inspect, upload, result.content_type, expected, budget=Budget.of(settings)
             )
+            verdict = None
+            if canary is not None:  # compared with the platform's own rendering
+                reference = await anyio.to_thread.run_sync(canaries.reference, canary)
+                verdict = canaries.judge(reference, media.pdq, result.model)
             digest = await anyio.to_thread.run_sync(sha256_file, media.path)
             store = store_for(settings.blobs_dir)
             key = await anyio.to_thread.run_sync(
@@ -83,6 +87,8 @@ async def submit(
                     storage_key=key,
                     compute_seconds=result.compute_seconds,
                     model=result.model,
+                    verdict=verdict,
+                    canary_rate=settings.grid_canary_rate,
                 )
         except MediaRefused as exc:
             await _refuse(runtime, principal, lease_id, exc.reason)

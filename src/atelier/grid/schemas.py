@@ -173,6 +173,11 @@ class WorkerOut(BaseModel):
     jobs_dropped: int
     compute_seconds: float
     bytes_delivered: int
+    canaries_passed: int = Field(
+        default=0, description="canary jobs whose output matched the platform's"
+    )
+    canaries_failed: int = 0
+    canary_failure: str | None = Field(default=None, description="why the last canary failed")
 
     @classmethod
     def of(cls, worker: Worker) -> WorkerOut:

@@ -12,6 +12,7 @@ fault or cancel.
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -24,8 +25,9 @@ from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.db import HotConnection
 from atelier.core.errors import Conflict, Forbidden, NotFound
+from atelier.grid import canaries
 from atelier.grid import repository as repo
-from atelier.grid.events import ArtifactAccepted, ImagePdq
+from atelier.grid.events import ArtifactAccepted, CanaryChecked, ImagePdq
 from atelier.grid.models import (
     Artifact,
     Attempt,
@@ -47,6 +49,8 @@ from atelier.identity.service import accounts, api_keys, quota, wallets
 from atelier.provenance import service as provenance
 from atelier.provenance.signing import SIDECAR_MIME
 from atelier.storage.media import MediaLimits, MediaRefused
+
+_RANDOM = random.SystemRandom()
 
 # -- submitting and following requests -------------------------------------------------------
 
@@ -80,26 +84,60 @@ async def submit(
         session, settings, spec.kind, spec.model, spec.pixels, spec.duration_s
     )
     effective_priority = priority if principal.has_role("admin") else 0
-    request = GenerationRequest(
+    request = _request_of(
+        settings,
+        spec,
         id=request_id,
         user_id=principal.user_id,
+        source=source,
+        wallet=wallet,
+        options=options or {},
+        priority=effective_priority,
+        quota_reservation_id=reservation_id,
+        is_possible=bool(capable),
+        impossible_reason=None if capable else _impossible_reason(spec),
+    )
+    return await repository.add(session, request, refresh=True)
+
+
+def _request_of(settings: Settings, spec: JobSpec, **fields: Any) -> GenerationRequest:
+    """A queued request for `spec` (its place in the queue from its priority and now)."""
+    priority = int(fields.pop("priority", 0))
+    return GenerationRequest(
         kind=spec.kind,
         params=spec.params,
         model=spec.model,
         pixels=spec.pixels,
         duration_s=spec.duration_s,
         estimate_s=spec.estimate_s(),
-        source=source,
-        wallet=wallet,
-        options=options or {},
-        priority=effective_priority,
-        queue_key=effective_priority * settings.grid_aging_s - now_utc().timestamp(),
+        priority=priority,
+        queue_key=priority * settings.grid_aging_s - now_utc().timestamp(),
         max_attempts=settings.grid_max_attempts,
-        quota_reservation_id=reservation_id,
-        is_possible=bool(capable),
-        impossible_reason=None if capable else _impossible_reason(spec),
+        **fields,
     )
-    return await repository.add(session, request, refresh=True)
+
+
+async def schedule_canaries(session: AsyncSession, settings: Settings) -> int:
+    """A canary job for each live worker that is due one (new workers' first few, then at
+    random intervals) and has none open; only that worker may claim it."""
+    due = await repo.canary_due_workers(
+        session, canaries.CANARY_MODEL, settings.grid_canaries_first, settings.grid_worker_offline_s
+    )
+    if not due:
+        return 0
+    account = await accounts.system_account(session, CANARY_EMAIL, ["creator"])
+    made = 0
+    for worker in due:
+        fields = canaries.job_fields(_RANDOM, worker.max_pixels)
+        if fields is None:
+            continue
+        spec = build_spec(str(fields.pop("kind")), fields)
+        request = _request_of(
+            settings, spec, user_id=account.id, source="canary", canary=True, only_worker=worker.id
+        )
+        await repository.add(session, request)
+        made += 1
+    return made
 
 
 async def _capable_workers(
@@ -497,8 +535,11 @@ async def accept(
     storage_key: str,
     compute_seconds: float,
     model: str,
+    verdict: canaries.Verdict | None = None,
+    canary_rate: float = 0.0,
 ) -> Artifact:
-    """The compare-and-set that makes one result the result. Emits `ArtifactAccepted`.
+    """The compare-and-set that makes one result the result. Emits `ArtifactAccepted`; for
+    a canary, `CanaryChecked` with the `verdict` instead (a canary is not published).
 
     MediaRefused when the model the worker reports is not one the job allows."""
     attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
@@ -532,6 +573,11 @@ async def accept(
     worker.bytes_delivered += media.size_bytes
     worker.consecutive_failures = 0
     worker.last_seen_at = now_utc()
+    if request.canary:
+        await _judged(
+            session, worker, verdict or canaries.Verdict(False, "not judged"), canary_rate
+        )
+        return artifact
     accepted = ArtifactAccepted(
         artifact_id=artifact.id,
         request_id=request.id,
@@ -552,6 +598,36 @@ async def accept(
     )
     await events.emit(session, accepted)
     return artifact
+
+
+async def _judged(
+    session: AsyncSession, worker: Worker, verdict: canaries.Verdict, rate: float
+) -> None:
+    """A canary's verdict: counted on the worker; a failed one puts it in maintenance (its
+    owner looks at the machine, then resumes it) and is told to the economy, which holds
+    the worker's share."""
+    worker.jobs_done -= 1  # a canary is not work done for anyone
+    worker.canary_due_at = canaries.next_due(worker.jobs_done, rate, _RANDOM)
+    if verdict.passed is None:
+        return
+    if verdict.passed:
+        worker.canaries_passed += 1
+    else:
+        worker.canaries_failed += 1
+        worker.canary_failure = verdict.reason
+        worker.state = WorkerState.MAINTENANCE
+        worker.maintenance_reason = verdict.reason
+    await events.emit(
+        session,
+        CanaryChecked(
+            worker_id=worker.id,
+            worker_name=worker.name,
+            worker_owner_id=worker.owner_id,
+            passed=verdict.passed,
+            reason=verdict.reason,
+            checked_at=now_utc(),
+        ),
+    )
 
 
 def _checked_model(request: GenerationRequest, worker: Worker, reported: str) -> str:
@@ -595,11 +671,12 @@ def _pdq_out(media: MediaInfo) -> ImagePdq | None:
 
 async def upload_context(
     session: AsyncSession, settings: Settings, principal: Principal, attempt_id: uuid.UUID
-) -> Expectation:
-    """What an upload for this active job must be."""
+) -> tuple[Expectation, dict[str, Any] | None]:
+    """What an upload for this active job must be, and the job's parameters if it is a
+    canary (its result is then compared with the platform's own rendering)."""
     attempt, _, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
-    return expectation_for(settings, request)
+    return expectation_for(settings, request), (request.params if request.canary else None)
 
 
 # -- cluster view and worker administration -------------------------------------------------
@@ -644,12 +721,14 @@ async def resume_worker(
         worker.state = WorkerState.ACTIVE
         worker.maintenance_reason = None
         worker.consecutive_failures = 0
+        worker.canary_due_at = worker.jobs_done  # checked again at once
     return worker
 
 
 # -- the local worker that `atelier up` runs ----------------------------------------------------
 
 LOCAL_WORKER_EMAIL = "local-worker@atelier.localhost"
+CANARY_EMAIL = "canaries@atelier.localhost"  # the platform's account that owns canary jobs
 
 
 async def provision_local_worker(session: AsyncSession) -> str:
@@ -694,6 +773,7 @@ async def sweep(session: AsyncSession, settings: Settings) -> SweepReport:
             )
             faulted += request.state == RequestState.FAULTED
     offline = await repo.mark_silent_workers_offline(session, settings.grid_worker_offline_s)
+    await schedule_canaries(session, settings)
     impossible = 0
     for request in await repo.long_impossible_requests(session, settings.grid_impossible_timeout_s):
         capable = await _capable_workers_for(session, settings, request)
