@@ -83,3 +83,53 @@ def create_database_if_missing(admin_url: str, database: str, template: str | No
                 sql.Identifier(database), sql.Identifier(template)
             )
         conn.execute(statement)
+
+
+def postgres_tool(name: str) -> str:
+    """A PostgreSQL client program (`pg_dump`, `pg_restore`): the newest of the one on PATH
+    and the one pgserver ships (a newer pg_dump reads older servers, never the reverse)."""
+    import re
+    import shutil
+    import subprocess
+
+    import pgserver
+
+    candidates = [
+        str(path)
+        for path in (
+            Path(pgserver.__file__).parent / "pginstall" / "bin" / name,
+            Path(shutil.which(name) or "/nonexistent"),
+        )
+        if path.exists()
+    ]
+    if not candidates:
+        raise FileNotFoundError(f"{name} is neither on PATH nor bundled with pgserver")
+
+    def major(program: str) -> int:
+        shown = subprocess.run(  # noqa: S603 - PostgreSQL's own program, list argv
+            [program, "--version"], capture_output=True, text=True, check=False
+        ).stdout
+        found = re.search(r"(\d+)\.\d+", shown)
+        return int(found[1]) if found else 0
+
+    return max(candidates, key=major)
+
+
+def libpq_environment(url: str) -> dict[str, str]:
+    """A libpq URL as PG* environment variables, so a password never appears in a
+    program's arguments (which other users of the machine can read)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    names = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "password": "PGPASSWORD",
+        "dbname": "PGDATABASE",
+        "sslmode": "PGSSLMODE",
+    }
+    return {
+        names[key]: str(value)
+        for key, value in conninfo_to_dict(url).items()
+        if key in names and value is not None
+    }

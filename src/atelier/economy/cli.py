@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import sys
 import uuid
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,10 +16,19 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.core.cli import fail, settings_or_exit, with_session
+from atelier.core.cli import err, fail, settings_or_exit, with_session
 from atelier.core.clock import now_utc
 from atelier.core.errors import AppError
-from atelier.economy import contributions, distribution, money, months, payouts, service
+from atelier.economy import (
+    contributions,
+    distribution,
+    donations,
+    money,
+    months,
+    payouts,
+    service,
+    transparency,
+)
 from atelier.economy.distribution import Plan
 from atelier.economy.models import PayoutState
 
@@ -109,7 +121,13 @@ def _month(label: str | None) -> date:
 
 def print_plan(plan: Plan, *, dry_run: bool) -> None:
     """A month's split as tables: the pools, then each worker's share (every cent shown)."""
-    state = "dry run: nothing posted" if dry_run else f"closed {plan.closed_at:%Y-%m-%d %H:%M} UTC"
+    state = (
+        f"closed {plan.closed_at:%Y-%m-%d %H:%M} UTC"
+        if plan.closed_at
+        else "dry run: nothing posted"
+        if dry_run
+        else "open"
+    )
     split = " / ".join(f"{bp / 100:g}" for bp in plan.split_bp)
     console.print(
         f"[bold]{plan.label}[/] ({state}): {plan.contributors} contributors, "
@@ -319,3 +337,101 @@ def workers_clear(worker_id: Annotated[str, typer.Argument(help="The worker's id
         raise fail(f"{worker_id[:40]!r} is not a worker id") from None
     worker = with_session(lambda session: contributions.clear_hold(session, chosen))
     console.print(f"{worker.name}: hold cleared")
+
+
+donation_app = typer.Typer(
+    help="Donations that came outside the webhooks (bank transfers, cash, other platforms).",
+    no_args_is_help=True,
+)
+economy_app.add_typer(donation_app, name="donation")
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
+MAX_IMPORT_ROWS = 100_000
+IMPORT_COLUMNS = ("date", "amount", "currency", "source", "reference")
+
+
+@donation_app.command("add")
+def donation_add(
+    amount: Annotated[str, typer.Argument(help="e.g. 25.00")],
+    reference: Annotated[str, typer.Option(help="Your reference for it (it is recorded once)")],
+    currency: Annotated[str, typer.Option(help="Three letters")] = "USD",
+    source: Annotated[str, typer.Option(help="Where it came from: Bank, Cash, …")] = "Bank",
+    on: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: now)")] = None,
+) -> None:
+    """Record one donation in the money ledger (a month already closed: it counts in the
+    first open month)."""
+    try:
+        donation = donations.manual_donation(amount, currency, source, reference, on)
+    except AppError as exc:
+        raise fail(exc.detail) from None
+    outcome = with_session(lambda session: donations.record_manual(session, donation))
+    console.print(f"{reference}: {outcome}")
+
+
+@donation_app.command("import")
+def donation_import(
+    path: Annotated[Path, typer.Argument(help="CSV: date,amount,currency,source,reference")],
+) -> None:
+    """Record donations from a CSV file, all or none: every line is checked first (each
+    problem reported with its line), then all are posted in one transaction; a reference
+    already recorded is skipped, so importing the same file twice changes nothing."""
+    if not path.is_file():
+        raise fail(f"{path} is not a file")
+    if path.stat().st_size > MAX_IMPORT_BYTES:
+        raise fail(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MiB")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise fail(f"{path} is not UTF-8 text") from None
+    if "\x00" in text:
+        raise fail(f"{path} holds NUL bytes: not a CSV file")
+    try:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise fail(f"{path} is not a CSV file the importer reads: {exc}") from None
+    if not rows or set(IMPORT_COLUMNS) - set(rows[0]):
+        raise fail(f"the first line names the columns: {','.join(IMPORT_COLUMNS)}")
+    if len(rows) > MAX_IMPORT_ROWS:
+        raise fail(f"at most {MAX_IMPORT_ROWS} donations per file")
+    checked, problems = [], []
+    for line, row in enumerate(rows, start=2):
+        try:
+            checked.append(
+                donations.manual_donation(
+                    row["amount"] or "",
+                    row["currency"] or "",
+                    row["source"] or "",
+                    row["reference"] or "",
+                    row["date"] or None,
+                )
+            )
+        except AppError as exc:
+            problems.append(f"line {line}: {exc.detail}")
+    if problems:
+        for problem in problems[:20]:
+            err.print(f"[red]error:[/] {problem}")
+        raise fail(f"{len(problems)} line(s) refused; nothing was recorded")
+
+    async def post(session: AsyncSession) -> list[str]:
+        return [await donations.record_manual(session, d) for d in checked]
+
+    outcomes = with_session(post)
+    console.print(
+        f"{outcomes.count('applied')} recorded, {outcomes.count('duplicate')} already recorded"
+    )
+
+
+@economy_app.command("report")
+def report(
+    month: Annotated[str | None, typer.Argument(help="YYYY-MM (default: this month)")] = None,
+) -> None:
+    """A month's report: donations by source, the split (projected while it is open), every
+    worker's share, and its digest once closed."""
+    chosen = _month(month) if month else months.of(now_utc())
+    settings = settings_or_exit()
+    found = with_session(lambda session: transparency.month_report(session, settings, chosen))
+    table = Table("source", "donated", title=f"donations dated in {found.plan.label}")
+    for currency, sources in found.donations.items():
+        for source, amount in sources.items():
+            table.add_row(source, f"{_minor(amount)} {currency}")
+    console.print(table)
+    print_plan(found.plan, dry_run=False)

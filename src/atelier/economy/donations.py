@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.core.clock import now_utc
 from atelier.core.errors import InvalidInput
 from atelier.economy import money, payouts
 from atelier.economy import repository as repo
@@ -316,3 +319,60 @@ async def pledge(
 
 async def pledges_of(session: AsyncSession, user_id: uuid.UUID) -> list[Pledge]:
     return await repo.pledges_of(session, user_id)
+
+
+MANUAL_SOURCE = re.compile(r"^[A-Z][A-Za-z0-9-]{0,40}$")
+
+
+@dataclass(frozen=True)
+class ManualDonation:
+    """A donation that came outside the webhooks (a bank transfer, cash at a meetup), as an
+    operator records it: its own reference makes recording it twice harmless."""
+
+    amount: int  # minor units
+    currency: str
+    source: str  # "Bank", "Open-Collective"…: the income account's last part
+    reference: str
+    occurred_at: datetime
+
+
+def manual_donation(
+    amount: str, currency: str, source: str, reference: str, on: str | None
+) -> ManualDonation:
+    """Checked fields of a manual donation ("25.00", "USD", "Bank", "SEPA-2026-11-03", a
+    YYYY-MM-DD date or None for now)."""
+    if not MANUAL_SOURCE.match(source):
+        raise InvalidInput(
+            f"{source[:40]!r} is not a source name (a capital, then letters, digits, dashes)",
+            slug="invalid-source",
+        )
+    if not 1 <= len(reference) <= 150 or not reference.isprintable():
+        raise InvalidInput("a reference of 1 to 150 printable characters", slug="invalid-source")
+    occurred = now_utc()
+    if on:
+        try:
+            day = date.fromisoformat(on)
+        except ValueError:
+            raise InvalidInput(
+                f"{on[:20]!r} is not a date (YYYY-MM-DD)", slug="invalid-date"
+            ) from None
+        occurred = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        if occurred > now_utc():
+            raise InvalidInput(f"{on} is in the future", slug="invalid-date")
+    return ManualDonation(decimal_cents(amount), _currency(currency), source, reference, occurred)
+
+
+async def record_manual(session: AsyncSession, donation: ManualDonation) -> str:
+    """Post a manual donation once (by its reference): "applied" or "duplicate"."""
+    movement = Movement(
+        f"{donation.source} donation {donation.reference}",
+        _donation(
+            f"Assets:Clearing:{donation.source}",
+            f"Income:Donations:{donation.source}",
+            donation.amount,
+            donation.currency,
+        ),
+        occurred_at=donation.occurred_at,
+        source=f"manual:{donation.source}:{donation.reference}",
+    )
+    return "applied" if await money.record(session, movement) else "duplicate"

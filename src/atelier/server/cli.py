@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,7 +19,7 @@ from atelier.server.runner import PortInUse, ensure_port_free, run_processes
 from atelier.server.services import SERVICES
 
 console = Console(stderr=True)
-db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="The database: migrations and backups.", no_args_is_help=True)
 
 
 def _check_port(settings: Settings) -> None:
@@ -159,4 +160,60 @@ def db_current() -> None:
     url = resolve_database_url(load_settings())
     console.print(
         f"database: {migrate.current_revision(url)}  code head: {migrate.head_revision()}"
+    )
+
+
+@db_app.command("backup")
+def db_backup(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write it (default: $ATELIER_HOME/backups/atelier-<time>.dump)"),
+    ] = None,
+) -> None:
+    """Back the whole database up with pg_dump (custom format: `pg_restore` reads it), the
+    embedded one or ATELIER_DATABASE_URL's; the file is readable by its owner only."""
+    import os
+    import subprocess
+
+    from atelier.core.clock import now_utc
+    from atelier.core.embedded import libpq_environment, postgres_tool
+    from atelier.core.secrets import ensure_private_dir
+
+    settings = load_settings()
+    url = resolve_database_url(settings)
+    if out is None:
+        ensure_private_dir(settings.home / "backups")
+        out = settings.home / "backups" / f"atelier-{now_utc():%Y%m%d-%H%M%S}.dump"
+    env = {**os.environ, **libpq_environment(url)}
+    try:
+        dump, restore = postgres_tool("pg_dump"), postgres_tool("pg_restore")
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as target:
+        done = subprocess.run(  # noqa: S603 - PostgreSQL's own program, list argv
+            [dump, "--format=custom", "--no-owner"],
+            env=env,
+            stdout=target,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    if done.returncode != 0:
+        out.unlink(missing_ok=True)
+        console.print(
+            f"[red]error:[/] pg_dump failed: {done.stderr.decode(errors='replace')[-500:]}"
+        )
+        raise typer.Exit(1)
+    listed = subprocess.run(  # noqa: S603 - PostgreSQL's own program, list argv
+        [restore, "--list", str(out)], capture_output=True, check=False
+    )
+    if listed.returncode != 0:
+        problem = listed.stderr.decode(errors="replace")[-300:]
+        console.print(f"[red]error:[/] the backup does not read back: {problem}")
+        raise typer.Exit(1)
+    tables = sum(1 for line in listed.stdout.decode().splitlines() if " TABLE DATA " in line)
+    console.print(
+        f"backed up {redact_url(url)} to {out} ({out.stat().st_size:,} bytes, {tables} tables)"
     )
