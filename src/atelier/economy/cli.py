@@ -367,13 +367,9 @@ def donation_add(
     console.print(f"{reference}: {outcome}")
 
 
-@donation_app.command("import")
-def donation_import(
-    path: Annotated[Path, typer.Argument(help="CSV: date,amount,currency,source,reference")],
-) -> None:
-    """Record donations from a CSV file, all or none: every line is checked first (each
-    problem reported with its line), then all are posted in one transaction; a reference
-    already recorded is skipped, so importing the same file twice changes nothing."""
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a donations file, or a clear refusal (too big, not UTF-8 text, NUL
+    bytes, not CSV, the wrong columns, too many rows)."""
     if not path.is_file():
         raise fail(f"{path} is not a file")
     if path.stat().st_size > MAX_IMPORT_BYTES:
@@ -392,8 +388,18 @@ def donation_import(
         raise fail(f"the first line names the columns: {','.join(IMPORT_COLUMNS)}")
     if len(rows) > MAX_IMPORT_ROWS:
         raise fail(f"at most {MAX_IMPORT_ROWS} donations per file")
+    return rows
+
+
+@donation_app.command("import")
+def donation_import(
+    path: Annotated[Path, typer.Argument(help="CSV: date,amount,currency,source,reference")],
+) -> None:
+    """Record donations from a CSV file, all or none: every line is checked first (each
+    problem reported with its line), then all are posted in one transaction; a reference
+    already recorded is skipped, so importing the same file twice changes nothing."""
     checked, problems = [], []
-    for line, row in enumerate(rows, start=2):
+    for line, row in enumerate(_csv_rows(path), start=2):
         try:
             checked.append(
                 donations.manual_donation(
