@@ -12,6 +12,7 @@ BENCHMARKS = [
     "benchmarks.bench_provenance",
     "benchmarks.bench_governance",
     "benchmarks.bench_web",
+    "benchmarks.bench_economy",
 ]
 
 

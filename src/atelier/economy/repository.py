@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ARRAY, String, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,18 +48,34 @@ async def lock_wallet(session: AsyncSession, wallet: str) -> None:
 # -- the money ledger ---------------------------------------------------------------------
 
 
+def _bulk_insert(model: Any, rows: list[dict[str, Any]]) -> Any:
+    """INSERT … SELECT unnest(array), … : any number of rows as one array per column, so
+    the statement's size (and its compile and parse time) does not grow with the rows (a
+    month's close writes 10,000 postings, shares and payouts)."""
+    table = model.__table__
+    names = list(rows[0])
+    columns = [
+        func.unnest(
+            bindparam(name, [row[name] for row in rows], type_=ARRAY(table.c[name].type))
+        ).label(name)
+        for name in names
+    ]
+    return insert(model).from_select(names, select(*columns))
+
+
 async def account_ids(session: AsyncSession, names: list[str], kinds: list[str]) -> dict[str, int]:
     """The ids of the named accounts, opening those not seen before (concurrent writers
     open each account once)."""
+    rows = [{"name": n, "kind": k} for n, k in zip(names, kinds, strict=True)]
     await session.execute(
-        insert(MoneyAccount)
-        .values([{"name": n, "kind": k} for n, k in zip(names, kinds, strict=True)])
-        .on_conflict_do_nothing(index_elements=["name"])
+        _bulk_insert(MoneyAccount, rows).on_conflict_do_nothing(index_elements=["name"])
     )
-    rows = await session.execute(
-        select(MoneyAccount.name, MoneyAccount.id).where(MoneyAccount.name.in_(names))
+    found = await session.execute(
+        select(MoneyAccount.name, MoneyAccount.id).where(
+            MoneyAccount.name == any_(bindparam("names", names, type_=ARRAY(String)))
+        )
     )
-    return {name: int(account_id) for name, account_id in rows.tuples().all()}
+    return {name: int(account_id) for name, account_id in found.tuples().all()}
 
 
 async def add_transaction(
@@ -82,7 +98,7 @@ async def add_transaction(
     if inserted is None:
         return False
     await session.execute(
-        insert(Posting).values([{**p, "transaction_id": transaction.id} for p in postings])
+        _bulk_insert(Posting, [{**p, "transaction_id": transaction.id} for p in postings])
     )
     return True
 
@@ -277,12 +293,9 @@ async def add_month(
     """Write a month's close with its pools, shares and payouts (bulk inserts: a month of
     10,000 workers is 20,000 rows)."""
     await session.execute(insert(MonthClose).values(**close))
-    if pools:
-        await session.execute(insert(MonthPool), pools)
-    if shares:
-        await session.execute(insert(Share), shares)
-    if payouts:
-        await session.execute(insert(Payout), payouts)
+    for model, rows in ((MonthPool, pools), (Share, shares), (Payout, payouts)):
+        if rows:
+            await session.execute(_bulk_insert(model, rows))
 
 
 async def month_close(session: AsyncSession, month: date) -> MonthClose | None:
