@@ -130,7 +130,8 @@ def print_plan(plan: Plan, *, dry_run: bool) -> None:
     )
     split = " / ".join(f"{bp / 100:g}" for bp in plan.split_bp)
     console.print(
-        f"[bold]{plan.label}[/] ({state}): {plan.contributors} contributors, "
+        f"[bold]{plan.label}[/] ({state}): {plan.contributors} "
+        f"contributor{'s' if plan.contributors != 1 else ''}, "
         f"{plan.units / 1000:,.1f} standard seconds; split {split} %"
     )
     if plan.note:
