@@ -120,6 +120,12 @@ async def test_a_month_from_webhooks_and_work_to_a_checked_publication(
     assert current["shares"][0]["worker_name"] == "lighthouse-rig"
     assert current["pools"][0]["workers"] == 7_876  # 75% of 10,501 = 7,875.75
 
+    # the worker is unregistered before the month closes: its accepted work still counts
+    public = (await client.get("/api/v1/workers/status")).json()
+    rig = next(w for w in public["workers"] if w["name"] == "lighthouse-rig")
+    gone = await client.delete(f"/api/v1/workers/{rig['id']}", headers=bearer(volunteer))
+    assert gone.status_code == 204, gone.text
+
     dry = await asyncio.to_thread(_distribute, settings, label, "--dry-run", "--early")
     assert "dry run" in dry and "lighthouse-rig" in dry
     assert (await client.get(f"{BASE}/current")).json()["state"] == "open"
