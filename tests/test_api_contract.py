@@ -74,6 +74,7 @@ async def test_the_api_answers_as_documented(
     # configured as in production: unsigned deliveries are then a 401, not a 503
     generous["ATELIER_STRIPE_WEBHOOK_SECRET"] = "whsec_contract_test"
     generous["ATELIER_GITHUB_SPONSORS_WEBHOOK_SECRET"] = "contract-test"
+    generous["ATELIER_PAYPAL_WEBHOOK_ID"] = "WH-CONTRACT-TEST"
     services = ["grid", "provenance", "governance"]
     with running_server(tmp_path / "home", database_url, services, **generous) as url:
         # /events streams for as long as its job lasts; /embed answers a documented 503
