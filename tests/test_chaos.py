@@ -253,7 +253,7 @@ async def _assert_nothing_lost_or_doubled(
             .select_from(OutboxDelivery)
             .where(OutboxDelivery.event_id.in_(events))
         )
-        assert deliveries == 2 * len(jobs)  # provenance and governance, once each
+        assert deliveries == 3 * len(jobs)  # provenance, governance, the economy: once each
         job_proposals = await session.scalar(
             select(func.count()).select_from(Proposal).where(Proposal.job_id.in_(jobs))
         )
