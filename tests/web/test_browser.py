@@ -6,6 +6,7 @@ git)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -406,8 +407,9 @@ def test_transparency_and_earnings(site: tuple[str, Path], page: object) -> None
     expect(p.locator("#e-month")).to_contain_text("is not a month")  # type: ignore[attr-defined]
     checked(p, "transparency-error")
     _signed_in_member(p, url, home)
-    p.get_by_role("navigation").get_by_role("link", name="Earnings").click()  # type: ignore[attr-defined]
+    p.get_by_role("link", name="your earnings").click()  # type: ignore[attr-defined]
     expect(p.get_by_role("heading", name="Your earnings")).to_be_visible()  # type: ignore[attr-defined]
+    expect(p).to_have_title(re.compile(r"^Your earnings"))  # type: ignore[attr-defined]
     expect(p.get_by_text("No earnings yet")).to_be_visible()  # type: ignore[attr-defined]
     p.get_by_label("Stripe Connect account").fill("https://evil.example")  # type: ignore[attr-defined]
     p.get_by_role("button", name="Save").click()  # type: ignore[attr-defined]

@@ -201,6 +201,13 @@ StateOption = Annotated[
 ]
 
 
+def _id(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise fail(f"{value[:40]!r} is not a {what} id") from None
+
+
 def _optional_month(label: str | None) -> date | None:
     return _month(label) if label else None
 
@@ -271,10 +278,7 @@ def payouts_mark(
     reason: Annotated[str, typer.Option(help="Why it failed")] = "",
 ) -> None:
     """Record a payout paid by hand: sent (posts its money out), confirmed, or failed."""
-    try:
-        chosen = uuid.UUID(payout_id)
-    except ValueError:
-        raise fail(f"{payout_id[:40]!r} is not a payout id") from None
+    chosen = _id(payout_id, "payout")
 
     async def mark(session: AsyncSession) -> str:
         if state == "sent":
@@ -293,10 +297,7 @@ def payouts_mark(
 @payouts_app.command("retry")
 def payouts_retry(payout_id: Annotated[str, typer.Argument(help="The payout's id")]) -> None:
     """A failed payout back to pending (after its contributor fixed their account)."""
-    try:
-        chosen = uuid.UUID(payout_id)
-    except ValueError:
-        raise fail(f"{payout_id[:40]!r} is not a payout id") from None
+    chosen = _id(payout_id, "payout")
     done = with_session(lambda session: payouts.retry(session, chosen))
     console.print(f"{done.id}: {done.state}")
 
@@ -332,10 +333,7 @@ def workers_list(ctx: typer.Context) -> None:
 @workers_app.command("clear")
 def workers_clear(worker_id: Annotated[str, typer.Argument(help="The worker's id")]) -> None:
     """Clear the hold a failed canary put on a worker's share (after looking into it)."""
-    try:
-        chosen = uuid.UUID(worker_id)
-    except ValueError:
-        raise fail(f"{worker_id[:40]!r} is not a worker id") from None
+    chosen = _id(worker_id, "worker")
     worker = with_session(lambda session: contributions.clear_hold(session, chosen))
     console.print(f"{worker.name}: hold cleared")
 
