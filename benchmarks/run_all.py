@@ -13,6 +13,7 @@ BENCHMARKS = [
     "benchmarks.bench_governance",
     "benchmarks.bench_web",
     "benchmarks.bench_economy",
+    "benchmarks.bench_films",
 ]
 
 
