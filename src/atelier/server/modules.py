@@ -14,6 +14,7 @@ from atelier import (
     chain,
     core,
     economy,
+    films,
     governance,
     grid,
     identity,
@@ -35,6 +36,7 @@ MODULES: tuple[Module, ...] = (
     chain.MODULE,
     music.MODULE,
     economy.MODULE,
+    films.MODULE,
 )
 
 BY_NAME: dict[str, Module] = {m.name: m for m in MODULES}

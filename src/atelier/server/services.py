@@ -28,8 +28,8 @@ SERVICES: dict[str, ServiceSpec] = {
         ServiceSpec(
             "grid",
             8080,
-            "the web dashboard, accounts, API keys, generation jobs, workers, donations",
-            ["web", "identity", "grid", "economy"],
+            "the web dashboard, accounts, API keys, generation jobs, workers, donations, films",
+            ["web", "identity", "grid", "economy", "films"],
             site=True,
         ),
         ServiceSpec(

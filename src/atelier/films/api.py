@@ -1,0 +1,113 @@
+"""Vividverse's script routes: submit a screenplay (JSON, or a Fountain or text file), list
+them, read one with its parsed structure."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from atelier.core.errors import InvalidInput
+from atelier.core.http import runtime_of
+from atelier.core.schemas import Instant
+from atelier.core.transactions import unit_of_work
+from atelier.films import scripts, service
+from atelier.films.models import ScriptStatus
+from atelier.films.schemas import ScriptDetailOut, ScriptIn, ScriptOut
+from atelier.identity.deps import CurrentPrincipal, limit_writes
+
+router = APIRouter(prefix="/api", tags=["films"])
+
+
+async def _body(request: Request) -> ScriptIn:
+    """The submission: JSON `{text, title?, format?}`, or multipart with a `file` (and
+    optional `title`, `format` fields). Both within the platform's body cap (1 MiB by
+    default: a feature in Fountain is ~150 KB)."""
+    fields: dict[str, Any]
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=5)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("a multipart submission has a `file` field", slug="no-file")
+        fields = {"text": scripts.decode(await upload.read())}
+        for name in ("title", "format"):
+            value = form.get(name)
+            if isinstance(value, str) and value:
+                fields[name] = value
+        if "format" not in fields and (upload.filename or "").lower().endswith(".fountain"):
+            fields["format"] = "fountain"
+    else:
+        try:
+            fields = json.loads(await request.body())
+        except ValueError:
+            raise InvalidInput("the body is not JSON", slug="invalid-json") from None
+    try:
+        return ScriptIn.model_validate(fields)
+    except ValidationError as exc:  # answered like any body FastAPI validates
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from None
+
+
+@router.post(
+    "/scripts",
+    response_model=ScriptDetailOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(limit_writes)],
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": ScriptIn.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "title": {"type": "string"},
+                            "format": {"type": "string", "enum": ["fountain", "text", "auto"]},
+                        },
+                        "required": ["file"],
+                    }
+                },
+            },
+            "required": True,
+        }
+    },
+)
+async def submit_script(request: Request, principal: CurrentPrincipal) -> ScriptDetailOut:
+    """Submit a screenplay (Vividverse's script portal): parsed, hashed and compared with
+    every other; status `pending_validation`. A repeat is flagged `duplicate_of`, a near
+    copy `similar_to` (with its similarity), never refused: the validators decide."""
+    body = await _body(request)
+    prepared = await anyio.to_thread.run_sync(scripts.prepare, body.text, body.format, body.title)
+    async with unit_of_work(runtime_of(request)) as session:
+        return ScriptDetailOut.of(await service.submit(session, principal.user_id, prepared))
+
+
+@router.get("/scripts", response_model=list[ScriptOut])
+async def list_scripts(
+    request: Request,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[Instant | None, Query(description="created_at of the last item seen")] = None,
+    status_filter: Annotated[ScriptStatus | None, Query(alias="status")] = None,
+) -> list[ScriptOut]:
+    """Scripts, newest first, a page at a time."""
+    async with unit_of_work(runtime_of(request)) as session:
+        page = await service.page(session, limit, before, status_filter)
+    return [ScriptOut.of(s) for s in page]
+
+
+@router.get("/scripts/{script_id}", response_model=ScriptDetailOut)
+async def get_script(
+    script_id: uuid.UUID, request: Request, principal: CurrentPrincipal
+) -> ScriptDetailOut:
+    """A script with its parsed structure and its speaking characters."""
+    async with unit_of_work(runtime_of(request)) as session:
+        return ScriptDetailOut.of(await service.get(session, script_id))
