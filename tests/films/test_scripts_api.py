@@ -132,7 +132,7 @@ async def test_listing_by_status_page_by_page(client: httpx.AsyncClient, key: st
         (
             {"files": {"file": ("s.pdf", b"%PDF-1.7\n%...", "application/pdf")}},
             422,
-            "unsupported-script-format",
+            "not-a-screenplay",
         ),
         (
             {"files": {"file": ("s.bin", bytes(range(256)) * 10, "application/octet-stream")}},
@@ -140,7 +140,7 @@ async def test_listing_by_status_page_by_page(client: httpx.AsyncClient, key: st
             "not-a-screenplay",
         ),
         (
-            {"files": {"file": ("big.fountain", b"x" * (2 * 1024 * 1024), "text/plain")}},
+            {"files": {"file": ("big.fountain", b"x" * (11 * 1024 * 1024), "text/plain")}},
             413,
             "payload-too-large",
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import partial
 from typing import Annotated, Any
 
 import anyio
@@ -13,29 +14,39 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from atelier.core.errors import InvalidInput
+from atelier.core.errors import InvalidInput, PayloadTooLarge
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Instant
 from atelier.core.transactions import unit_of_work
-from atelier.films import scripts, service
+from atelier.films import pdf, scripts, service
 from atelier.films.models import ScriptStatus
 from atelier.films.schemas import ScriptDetailOut, ScriptIn, ScriptOut
 from atelier.identity.deps import CurrentPrincipal, limit_writes
+from atelier.storage.media import MediaRefused
+from atelier.storage.sandbox import Budget, run_limited
 
 router = APIRouter(prefix="/api", tags=["films"])
 
 
-async def _body(request: Request) -> ScriptIn:
-    """The submission: JSON `{text, title?, format?}`, or multipart with a `file` (and
-    optional `title`, `format` fields). Both within the platform's body cap (1 MiB by
-    default: a feature in Fountain is ~150 KB)."""
+async def _body(request: Request) -> tuple[ScriptIn, bool]:
+    """The submission: JSON `{text, title?, format?}` (within the platform's JSON cap, 1 MiB
+    by default: a feature in Fountain is ~150 KB), or multipart with a `file` of at most
+    `MAX_UPLOAD_BYTES` (a PDF carries its fonts) and optional `title` and `format`; and
+    whether it came as a PDF."""
     fields: dict[str, Any]
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=5)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput("a multipart submission has a `file` field", slug="no-file")
-        fields = {"text": scripts.decode(await upload.read())}
+        data = await upload.read(scripts.MAX_UPLOAD_BYTES + 1)
+        if len(data) > scripts.MAX_UPLOAD_BYTES:
+            raise PayloadTooLarge(
+                f"a screenplay file is at most {scripts.MAX_UPLOAD_BYTES // 2**20} MiB"
+            )
+        if data.startswith(b"%PDF"):
+            return await _pdf(request, data, form.get("title")), True
+        fields = {"text": scripts.decode(data)}
         for name in ("title", "format"):
             value = form.get(name)
             if isinstance(value, str) and value:
@@ -48,11 +59,22 @@ async def _body(request: Request) -> ScriptIn:
         except ValueError:
             raise InvalidInput("the body is not JSON", slug="invalid-json") from None
     try:
-        return ScriptIn.model_validate(fields)
+        return ScriptIn.model_validate(fields), False
     except ValidationError as exc:  # answered like any body FastAPI validates
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         ) from None
+
+
+async def _pdf(request: Request, data: bytes, title: object) -> ScriptIn:
+    """A PDF's pages as laid-out text, read in the media sandbox."""
+    budget = Budget.of(runtime_of(request).settings)
+    try:
+        text, pdf_title = await run_limited(pdf.laid_out_text, data, budget=budget)
+    except MediaRefused as exc:
+        raise InvalidInput(exc.reason, slug="not-a-screenplay") from None
+    chosen = title if isinstance(title, str) and title else pdf_title
+    return ScriptIn(text=text, title=chosen, format="text")
 
 
 @router.post(
@@ -84,8 +106,16 @@ async def submit_script(request: Request, principal: CurrentPrincipal) -> Script
     """Submit a screenplay (Vividverse's script portal): parsed, hashed and compared with
     every other; status `pending_validation`. A repeat is flagged `duplicate_of`, a near
     copy `similar_to` (with its similarity), never refused: the validators decide."""
-    body = await _body(request)
-    prepared = await anyio.to_thread.run_sync(scripts.prepare, body.text, body.format, body.title)
+    body, from_pdf = await _body(request)
+    prepared = await anyio.to_thread.run_sync(
+        partial(
+            scripts.prepare,
+            body.text,
+            body.format,
+            body.title,
+            from_pdf=from_pdf,
+        )
+    )
     async with unit_of_work(runtime_of(request)) as session:
         return ScriptDetailOut.of(await service.submit(session, principal.user_id, prepared))
 

@@ -15,6 +15,7 @@ from atelier.films.screenplay import Screenplay
 
 Format = Literal["fountain", "text", "auto"]
 MAX_TITLE = 300
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # a PDF screenplay with its fonts
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,7 @@ class Prepared:
 
 
 def decode(data: bytes) -> str:
-    """An uploaded file as text: UTF-8 (with or without a BOM); PDF and binary refused."""
-    if data.startswith(b"%PDF"):
-        raise InvalidInput(
-            "PDF screenplays are not read yet; send the Fountain or plain text",
-            slug="unsupported-script-format",
-        )
+    """An uploaded text file as text: UTF-8 (with or without a BOM); binary refused."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -50,15 +46,18 @@ def normalise(text: str) -> str:
     return "\n".join(line.rstrip() for line in lines).strip("\n") + "\n"
 
 
-def prepare(text: str, fmt: Format, title: str | None) -> Prepared:
+def prepare(text: str, fmt: Format, title: str | None, *, from_pdf: bool = False) -> Prepared:
+    """`text` read as `fmt` (a PDF's laid-out text is read as laid-out text)."""
     if "\x00" in text:
         raise InvalidInput("a screenplay holds no NUL characters", slug="not-a-screenplay")
     normal = normalise(text)
     laid_out = fmt == "text" or (fmt == "auto" and layout.looks_laid_out(normal))
-    play = layout.from_text(normal) if laid_out else fountain.parse(normal)
-    if not any(play.count(kind) for kind in ("scene_heading", "dialogue", "action")):
+    play = layout.from_text(normal) if laid_out or from_pdf else fountain.parse(normal)
+    if from_pdf:
+        play.source_format = "pdf"
+    if not play.count("scene_heading") and play.count("dialogue") < 2:
         raise InvalidInput(
-            "no scene, action or dialogue in it: a title page alone is not a screenplay",
+            "no scene heading and hardly any dialogue: this does not read as a screenplay",
             slug="not-a-screenplay",
         )
     chosen = " ".join((title or play.title or "").split())[:MAX_TITLE]

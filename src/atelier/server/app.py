@@ -26,6 +26,7 @@ from atelier.core.limits import pin_recursion_limit
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
 from atelier.core.startup import close_runtime, open_runtime
+from atelier.films.scripts import MAX_UPLOAD_BYTES as MAX_SCRIPT_UPLOAD
 from atelier.server.modules import task_blueprints
 from atelier.server.openapi import install_problem_openapi
 from atelier.server.services import SERVICES, routers_for
@@ -54,6 +55,7 @@ def http_policy(settings: Settings) -> HttpPolicy:
             UploadLimit(p, settings.max_verify_bytes + ENVELOPE_SLACK, anonymous)
             for p in PROVENANCE_UPLOADS
         ),
+        UploadLimit("/api/scripts", MAX_SCRIPT_UPLOAD + ENVELOPE_SLACK, ENVELOPE_SLACK),
     ]
     return HttpPolicy(
         max_body_bytes=settings.max_body_bytes,
