@@ -1,4 +1,5 @@
-"""Fountain parsing, side by side with screenplain and jouvence in one run.
+"""Fountain parsing, side by side with screenplain and jouvence in one run; and the
+aggregation of validators' scores.
 
 The script is tests/films/samples.feature(): a generated feature-length screenplay (~142 KB,
 150 scenes, ~880 speeches, every element type; no copyrighted script is shipped), without
@@ -19,9 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from tests.films.samples import feature
 
-from atelier.films import fountain
+from atelier.films import fountain, scoring
 from benchmarks.common import Row, summary_ms, write_results
 
 
@@ -72,11 +74,32 @@ def bench(runs: int) -> list[Row]:
     ]
 
 
+def bench_aggregation(scripts: int, per_script: int, runs: int) -> list[Row]:
+    """Scores of every script at once: raw means, Bayesian averages, calibration."""
+    rng = np.random.default_rng(1)
+    validators = max(50, scripts * per_script // 200)
+    ratings = scoring.Ratings(
+        np.repeat(np.arange(scripts), per_script),
+        rng.integers(0, validators, scripts * per_script),
+        rng.integers(1, 11, (scripts * per_script, len(scoring.RUBRIC))).astype(float),
+        scripts,
+        validators,
+    )
+    samples, _ = _timed(lambda: scoring.aggregate(ratings), runs)
+    note = f"{scripts:,} scripts x {per_script} validations, {validators:,} validators, 6 criteria"
+    return [
+        Row(
+            "aggregate every script's scores", summary_ms(samples)["p50"] / 1000, "s", "< 1 s", note
+        )
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     rows = bench(5 if args.quick else 30)
+    rows += bench_aggregation(10_000, 20, 3 if args.quick else 10)
     path = write_results("films", rows, {"cores": os.cpu_count() or 0})
     print(path.read_text())
 

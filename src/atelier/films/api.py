@@ -20,8 +20,16 @@ from atelier.core.schemas import Instant
 from atelier.core.transactions import unit_of_work
 from atelier.films import pdf, scripts, service
 from atelier.films.models import ScriptStatus
-from atelier.films.schemas import ScriptDetailOut, ScriptIn, ScriptOut
-from atelier.identity.deps import CurrentPrincipal, limit_writes
+from atelier.films.schemas import (
+    ScoreOut,
+    ScriptDetailOut,
+    ScriptIn,
+    ScriptOut,
+    ValidationIn,
+    ValidationOut,
+)
+from atelier.identity.deps import CurrentPrincipal, limit_writes, require_role
+from atelier.identity.principal import Principal
 from atelier.storage.media import MediaRefused
 from atelier.storage.sandbox import Budget, run_limited
 
@@ -141,3 +149,34 @@ async def get_script(
     """A script with its parsed structure and its speaking characters."""
     async with unit_of_work(runtime_of(request)) as session:
         return ScriptDetailOut.of(await service.get(session, script_id))
+
+
+@router.post(
+    "/validations",
+    response_model=ValidationOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(limit_writes)],
+)
+async def submit_validation(
+    body: ValidationIn,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role("validator"))],
+) -> ValidationOut:
+    """A validator's scores of a script on the rubric (Vividverse's validator dashboard):
+    one per validator and script, a later one replacing it while scoring is open; 403 for
+    the script's author, 409 once scoring has closed."""
+    async with unit_of_work(runtime_of(request)) as session:
+        validation = await service.validate(
+            session, principal.user_id, body.script_id, body.scores, body.comments
+        )
+        return ValidationOut.of(validation)
+
+
+@router.get("/scripts/{script_id}/score", response_model=ScoreOut)
+async def script_score(
+    script_id: uuid.UUID, request: Request, principal: CurrentPrincipal
+) -> ScoreOut:
+    """The script's scores: raw mean, Bayesian average and bias-calibrated mean per
+    criterion and overall, the number of validations, and the validators' agreement."""
+    async with unit_of_work(runtime_of(request)) as session:
+        return ScoreOut.of(script_id, await service.score(session, script_id))

@@ -7,7 +7,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,3 +57,23 @@ class Script(Base):
     similar_to: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("film_scripts.id"))
     similarity: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Validation(Base):
+    """A validator's scores of a script on the rubric (1-10 each), with comments: one per
+    validator and script, replaced by a later one while the script is open for scoring."""
+
+    __tablename__ = "film_validations"
+    __table_args__ = (UniqueConstraint("script_id", "validator_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    script_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("film_scripts.id", ondelete="CASCADE"), index=True
+    )
+    validator_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    scores: Mapped[dict[str, int]] = mapped_column(JSONB)
+    comments: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

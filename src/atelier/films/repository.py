@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.films.models import Script
+from atelier.films.models import Script, Validation
 
 
 async def add(session: AsyncSession, script: Script) -> Script:
@@ -48,3 +49,41 @@ async def page(
     if status is not None:
         statement = statement.where(Script.status == status)
     return list(await session.scalars(statement))
+
+
+async def upsert_validation(
+    session: AsyncSession,
+    script_id: uuid.UUID,
+    validator_id: uuid.UUID,
+    scores: dict[str, int],
+    comments: str,
+) -> Validation:
+    """One validation per validator and script: a later one replaces it (concurrent ones
+    end as one row, the last to commit)."""
+    statement = insert(Validation).values(
+        script_id=script_id, validator_id=validator_id, scores=scores, comments=comments
+    )
+    validation_id = await session.scalar(
+        statement.on_conflict_do_update(
+            index_elements=["script_id", "validator_id"],
+            set_={"scores": scores, "comments": comments, "updated_at": func.now()},
+        ).returning(Validation.id)
+    )
+    found = await session.get(Validation, validation_id, populate_existing=True)
+    assert found is not None
+    return found
+
+
+async def lock_script(session: AsyncSession, script_id: uuid.UUID) -> Script | None:
+    return await session.get(Script, script_id, with_for_update={"read": True})
+
+
+async def all_ratings(
+    session: AsyncSession,
+) -> list[tuple[uuid.UUID, uuid.UUID, dict[str, int]]]:
+    """(script, validator, scores) of every validation (the prior and the biases are
+    estimated from all of them)."""
+    rows = await session.execute(
+        select(Validation.script_id, Validation.validator_id, Validation.scores)
+    )
+    return [tuple(row) for row in rows.tuples().all()]  # type: ignore[misc]

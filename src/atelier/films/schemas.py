@@ -6,12 +6,14 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, field_validator
 
 from atelier.core.schemas import Body
+from atelier.films.scoring import PRIOR_WEIGHT, RUBRIC
 
 if TYPE_CHECKING:
-    from atelier.films.models import Script
+    from atelier.films.models import Script, Validation
+    from atelier.films.service import Score
 
 
 class ScriptIn(Body):
@@ -72,4 +74,72 @@ class ScriptDetailOut(ScriptOut):
         ordered = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
         return cls(
             **ScriptOut.of(script).model_dump(), structure=script.structure, characters=ordered
+        )
+
+
+class ValidationIn(Body):
+    script_id: uuid.UUID
+    scores: dict[str, StrictInt] = Field(description=f"each of {', '.join(RUBRIC)}: 1 to 10")
+    comments: str = Field(default="", max_length=5000)
+
+    @field_validator("scores")
+    @classmethod
+    def _rubric(cls, scores: dict[str, int]) -> dict[str, int]:
+        missing, unknown = set(RUBRIC) - set(scores), set(scores) - set(RUBRIC)
+        if missing or unknown:
+            raise ValueError(
+                f"score exactly {', '.join(RUBRIC)}"
+                + (f"; missing {', '.join(sorted(missing))}" if missing else "")
+                + (f"; unknown {', '.join(sorted(unknown))[:200]}" if unknown else "")
+            )
+        out_of_range = [c for c, v in scores.items() if isinstance(v, bool) or not 1 <= v <= 10]
+        if out_of_range:
+            raise ValueError(f"scores are whole numbers from 1 to 10: {', '.join(out_of_range)}")
+        return scores
+
+
+class ValidationOut(BaseModel):
+    id: uuid.UUID
+    script_id: uuid.UUID
+    validator_id: uuid.UUID
+    scores: dict[str, int]
+    comments: str
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, validation: Validation) -> ValidationOut:
+        return cls(
+            id=validation.id,
+            script_id=validation.script_id,
+            validator_id=validation.validator_id,
+            scores=validation.scores,
+            comments=validation.comments,
+            updated_at=validation.updated_at,
+        )
+
+
+class ScoreOut(BaseModel):
+    script_id: uuid.UUID
+    validations: int
+    raw_mean: dict[str, float] = Field(description="per criterion and overall")
+    bayesian: dict[str, float] = Field(
+        description=f"shrunk towards the mean of all validations by {PRIOR_WEIGHT:g} "
+        "pseudo-validations"
+    )
+    calibrated: dict[str, float] = Field(description="less each validator's estimated bias")
+    agreement: float | None = Field(
+        description="Krippendorff's alpha (ordinal) over the criteria and validators"
+    )
+    note: str
+
+    @classmethod
+    def of(cls, script_id: uuid.UUID, score: Score) -> ScoreOut:
+        return cls(
+            script_id=script_id,
+            validations=score.validations,
+            raw_mean=score.raw,
+            bayesian=score.bayesian,
+            calibrated=score.calibrated,
+            agreement=None if score.alpha is None else round(score.alpha, 4),
+            note=score.note,
         )

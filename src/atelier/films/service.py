@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.core.errors import NotFound
+from atelier.core.errors import Conflict, Forbidden, NotFound
 from atelier.films import repository as repo
-from atelier.films import similarity
-from atelier.films.models import Script
+from atelier.films import scoring, similarity
+from atelier.films.models import Script, ScriptStatus, Validation
 from atelier.films.scripts import Prepared
 
 
@@ -58,3 +61,87 @@ async def page(
     session: AsyncSession, limit: int, before: datetime | None, status: str | None
 ) -> list[Script]:
     return await repo.page(session, limit=limit, before=before, status=status)
+
+
+@dataclass(frozen=True)
+class Score:
+    """A script's scores as `GET /api/scripts/{id}/score` answers them."""
+
+    validations: int
+    raw: dict[str, float]
+    bayesian: dict[str, float]
+    calibrated: dict[str, float]
+    alpha: float | None
+    note: str
+
+
+async def validate(
+    session: AsyncSession,
+    validator_id: uuid.UUID,
+    script_id: uuid.UUID,
+    scores: dict[str, int],
+    comments: str,
+) -> Validation:
+    """A validator's scores of a script (a later one replaces theirs) while it is open for
+    scoring; an author does not validate their own script."""
+    script = await repo.lock_script(session, script_id)
+    if script is None:
+        raise NotFound("no such script", slug="script-not-found")
+    if script.author_id == validator_id:
+        raise Forbidden("an author does not validate their own script", slug="own-script")
+    if script.status != ScriptStatus.PENDING_VALIDATION:
+        raise Conflict(f"scoring of this script is closed ({script.status})", slug="scoring-closed")
+    return await repo.upsert_validation(session, script_id, validator_id, scores, comments)
+
+
+def _ratings(
+    rows: list[tuple[uuid.UUID, uuid.UUID, dict[str, int]]],
+) -> tuple[scoring.Ratings, dict[uuid.UUID, int], dict[uuid.UUID, int]]:
+    scripts: dict[uuid.UUID, int] = {}
+    validators: dict[uuid.UUID, int] = {}
+    s_index, v_index, values = [], [], []
+    for script_id, validator_id, scores in rows:
+        s_index.append(scripts.setdefault(script_id, len(scripts)))
+        v_index.append(validators.setdefault(validator_id, len(validators)))
+        values.append([float(scores[c]) for c in scoring.RUBRIC])
+    ratings = scoring.Ratings(
+        np.asarray(s_index, dtype=np.int64),
+        np.asarray(v_index, dtype=np.int64),
+        np.asarray(values, dtype=np.float64).reshape(-1, len(scoring.RUBRIC)),
+        len(scripts),
+        len(validators),
+    )
+    return ratings, scripts, validators
+
+
+def _named(row: NDArray[np.float64]) -> dict[str, float]:
+    named = {c: round(float(v), 3) for c, v in zip(scoring.RUBRIC, row, strict=True)}
+    named["overall"] = round(float(np.mean(row)), 3)
+    return named
+
+
+async def score(session: AsyncSession, script_id: uuid.UUID) -> Score:
+    await get(session, script_id)
+    rows = await repo.all_ratings(session)
+    mine = [scores for s, _, scores in rows if s == script_id]
+    if not mine:
+        empty = {c: 0.0 for c in (*scoring.RUBRIC, "overall")}
+        return Score(0, empty, empty, empty, None, "no validations yet")
+    ratings, scripts, _ = _ratings(rows)
+    result = scoring.aggregate(ratings)
+    index = scripts[script_id]
+    alpha = scoring.alpha_ordinal([[float(v[c]) for c in scoring.RUBRIC] for v in mine])
+    if alpha is None:
+        note = "agreement cannot be measured: fewer than two validations, or no variation"
+    elif alpha < scoring.TRUST_ALPHA:
+        note = f"agreement is too low to trust (alpha {alpha:.2f} < {scoring.TRUST_ALPHA})"
+    else:
+        note = f"validators agree (alpha {alpha:.2f})"
+    return Score(
+        len(mine),
+        _named(result.raw[index]),
+        _named(result.bayesian[index]),
+        _named(result.calibrated[index]),
+        alpha,
+        note,
+    )

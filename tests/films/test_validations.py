@@ -1,0 +1,156 @@
+"""Validators score scripts on the rubric through the API: one validation each (a later or
+concurrent one replaces it), never their own script, scores in range; the score route's
+means, Bayesian average, calibration and agreement."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+
+from atelier.core.runtime import Runtime
+from atelier.films.models import Script, Validation
+from atelier.films.scoring import RUBRIC
+from tests.films.test_scripts_api import SHORT
+from tests.grid.helpers import account_with_key
+from tests.helpers import bearer
+
+
+def _scores(value: int, **changed: int) -> dict[str, int]:
+    return {c: changed.get(c, value) for c in RUBRIC}
+
+
+async def _script(client: httpx.AsyncClient, key: str, title: str) -> str:
+    sent = await client.post(
+        "/api/scripts", headers=bearer(key), json={"text": SHORT, "title": title}
+    )
+    assert sent.status_code == 201, sent.text
+    return str(sent.json()["id"])
+
+
+async def test_validators_score_and_the_score_aggregates(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    _, author = await account_with_key(runtime)
+    script = await _script(client, author, "Scored")
+    validators = [(await account_with_key(runtime, ["validator"]))[1] for _ in range(3)]
+    empty = (await client.get(f"/api/scripts/{script}/score", headers=bearer(author))).json()
+    assert empty["validations"] == 0 and empty["note"] == "no validations yet"
+    for key, value in zip(validators, (8, 7, 9), strict=True):
+        sent = await client.post(
+            "/api/validations",
+            headers=bearer(key),
+            json={
+                "script_id": script,
+                "scores": _scores(value, dialogue=value - 1),
+                "comments": "ok",
+            },
+        )
+        assert sent.status_code == 201, sent.text
+    score = (await client.get(f"/api/scripts/{script}/score", headers=bearer(author))).json()
+    assert score["validations"] == 3
+    assert score["raw_mean"]["story"] == 8.0 and score["raw_mean"]["dialogue"] == 7.0
+    assert score["raw_mean"]["overall"] == pytest.approx((8 * 5 + 7) / 6, abs=1e-3)
+    assert set(score["bayesian"]) == {*RUBRIC, "overall"}
+    assert score["agreement"] is not None and "alpha" in score["note"]
+
+    # a second opinion replaces the first; ten at once still end as one
+    first = validators[0]
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/api/validations",
+                headers=bearer(first),
+                json={"script_id": script, "scores": _scores(v)},
+            )
+            for v in range(1, 11)
+        )
+    )
+    assert {a.status_code for a in answers} == {201}
+    async with runtime.sessions() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Validation)
+            .where(Validation.script_id == uuid.UUID(script))
+        )
+    assert count == 3
+
+
+async def test_discordant_validators_are_said_to_disagree(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    _, author = await account_with_key(runtime)
+    script = await _script(client, author, "Divisive")
+    for value in (1, 10, 2, 9):
+        key = (await account_with_key(runtime, ["validator"]))[1]
+        scores = _scores(value, story=11 - value, structure=(value * 7) % 10 + 1)
+        await client.post(
+            "/api/validations", headers=bearer(key), json={"script_id": script, "scores": scores}
+        )
+    score = (await client.get(f"/api/scripts/{script}/score", headers=bearer(author))).json()
+    assert "too low to trust" in score["note"]
+
+
+@pytest.mark.parametrize(
+    "scores",
+    [
+        _scores(0),
+        _scores(11),
+        {**_scores(5), "story": 7.5},
+        {**_scores(5), "story": "7"},
+        {**_scores(5), "story": True},
+        {c: 5 for c in RUBRIC[1:]},
+        {**_scores(5), "vibes": 10},
+        {},
+    ],
+)
+async def test_scores_out_of_the_rubric_are_refused(
+    client: httpx.AsyncClient, runtime: Runtime, scores: dict[str, Any]
+) -> None:
+    _, author = await account_with_key(runtime)
+    script = await _script(client, author, "Strict")
+    key = (await account_with_key(runtime, ["validator"]))[1]
+    answer = await client.post(
+        "/api/validations", headers=bearer(key), json={"script_id": script, "scores": scores}
+    )
+    assert answer.status_code == 422, answer.text
+
+
+async def test_who_may_validate_and_when(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    author_id, author = await account_with_key(runtime, ["creator", "validator"])
+    script = await _script(client, author, "Mine")
+    own = await client.post(
+        "/api/validations",
+        headers=bearer(author),
+        json={"script_id": script, "scores": _scores(10)},
+    )
+    assert own.status_code == 403 and own.json()["type"] == "/problems/own-script"
+    _, creator = await account_with_key(runtime)
+    plain = await client.post(
+        "/api/validations",
+        headers=bearer(creator),
+        json={"script_id": script, "scores": _scores(5)},
+    )
+    assert plain.status_code == 403
+    validator = (await account_with_key(runtime, ["validator"]))[1]
+    missing = await client.post(
+        "/api/validations",
+        headers=bearer(validator),
+        json={"script_id": str(uuid.uuid4()), "scores": _scores(5)},
+    )
+    assert missing.status_code == 404
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(
+            update(Script).where(Script.id == uuid.UUID(script)).values(status="selected")
+        )
+    closed = await client.post(
+        "/api/validations",
+        headers=bearer(validator),
+        json={"script_id": script, "scores": _scores(5)},
+    )
+    assert closed.status_code == 409 and closed.json()["type"] == "/problems/scoring-closed"
+    assert author_id is not None
