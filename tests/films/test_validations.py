@@ -154,3 +154,47 @@ async def test_who_may_validate_and_when(client: httpx.AsyncClient, runtime: Run
     )
     assert closed.status_code == 409 and closed.json()["type"] == "/problems/scoring-closed"
     assert author_id is not None
+
+
+async def test_an_admin_closes_the_round_by_the_stated_rule(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # earlier tests' scripts are pending too: the rule reads them all
+    _, admin = await account_with_key(runtime, ["admin"])
+    _, author = await account_with_key(runtime)
+    validators = [(await account_with_key(runtime, ["validator"]))[1] for _ in range(3)]
+    strong = await _script(client, author, "Strong")
+    weak = await _script(client, author, "Weak")
+    unreviewed = await _script(client, author, "Unreviewed")
+    for key in validators:
+        for script, value in ((strong, 9), (weak, 6)):
+            await client.post(
+                "/api/validations",
+                headers=bearer(key),
+                json={"script_id": script, "scores": _scores(value)},
+            )
+    refused = await client.post("/api/rounds", headers=bearer(author), json={"min_validations": 3})
+    assert refused.status_code == 403
+    none = await client.post("/api/rounds", headers=bearer(admin), json={"min_validations": 99})
+    assert none.status_code == 409 and none.json()["type"] == "/problems/no-eligible-script"
+    closed = await client.post("/api/rounds", headers=bearer(admin), json={"min_validations": 3})
+    assert closed.status_code == 201, closed.text
+    record = closed.json()
+    assert record["rule"]["min_validations"] == 3 and "calibrated" in record["rule"]["rule"]
+    by_id = {c["script_id"]: c for c in record["candidates"]}
+    assert by_id[unreviewed]["eligible"] is False and by_id[unreviewed]["validations"] == 0
+    eligible = [c for c in record["candidates"] if c["eligible"]]
+    best = max(eligible, key=lambda c: (c["calibrated_overall"], c["bayesian_overall"]))
+    assert record["selected_script_id"] == best["script_id"]  # recomputed from the record
+    assert by_id[strong]["calibrated_overall"] > by_id[weak]["calibrated_overall"]
+    statuses = {
+        s: (await client.get(f"/api/scripts/{s}", headers=bearer(author))).json()["status"]
+        for s in (strong, weak, unreviewed)
+    }
+    assert statuses[weak] == statuses[unreviewed] == "not_selected"
+    assert statuses[strong] in ("selected", "not_selected")  # another test's script may win
+    assert (
+        await client.get(f"/api/rounds/{record['id']}", headers=bearer(author))
+    ).json() == record
+    again = await client.post("/api/rounds", headers=bearer(admin), json={"min_validations": 1})
+    assert again.status_code == 409  # nothing is pending any more

@@ -21,6 +21,8 @@ from atelier.core.transactions import unit_of_work
 from atelier.films import pdf, scripts, service
 from atelier.films.models import ScriptStatus
 from atelier.films.schemas import (
+    RoundIn,
+    RoundOut,
     ScoreOut,
     ScriptDetailOut,
     ScriptIn,
@@ -180,3 +182,24 @@ async def script_score(
     criterion and overall, the number of validations, and the validators' agreement."""
     async with unit_of_work(runtime_of(request)) as session:
         return ScoreOut.of(script_id, await service.score(session, script_id))
+
+
+@router.post("/rounds", response_model=RoundOut, status_code=status.HTTP_201_CREATED)
+async def close_round(
+    body: RoundIn,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role("admin"))],
+) -> RoundOut:
+    """Close the scoring round (an admin): the rule selects one script (`selected`), the
+    other pending scripts become `not_selected`, and the record keeps every candidate's
+    figures so anyone can recompute the choice. 409 `no-eligible-script` changes nothing."""
+    async with unit_of_work(runtime_of(request)) as session:
+        return RoundOut.of(
+            await service.close_round(session, principal.user_id, body.min_validations)
+        )
+
+
+@router.get("/rounds/{round_id}", response_model=RoundOut)
+async def get_round(round_id: uuid.UUID, request: Request, principal: CurrentPrincipal) -> RoundOut:
+    async with unit_of_work(runtime_of(request)) as session:
+        return RoundOut.of(await service.get_selection(session, round_id))

@@ -77,3 +77,17 @@ class Validation(Base):
     comments: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Selection(Base):
+    """A closed round: the rule it applied, every candidate with the figures the rule read
+    (so anyone can recompute the choice), and the script it selected."""
+
+    __tablename__ = "film_selections"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    closed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    rule: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    selected_script_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("film_scripts.id"))
+    closed_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.films.models import Script, Validation
+from atelier.films.models import Script, ScriptStatus, Selection, Validation
 
 
 async def add(session: AsyncSession, script: Script) -> Script:
@@ -87,3 +87,26 @@ async def all_ratings(
         select(Validation.script_id, Validation.validator_id, Validation.scores)
     )
     return [tuple(row) for row in rows.tuples().all()]  # type: ignore[misc]
+
+
+async def pending_scripts(session: AsyncSession) -> list[Script]:
+    """Scripts open for scoring, locked: a round closes them all at once."""
+    return list(
+        await session.scalars(
+            select(Script)
+            .where(Script.status == ScriptStatus.PENDING_VALIDATION)
+            .order_by(Script.created_at, Script.id)
+            .with_for_update()
+        )
+    )
+
+
+async def add_selection(session: AsyncSession, selection: Selection) -> Selection:
+    session.add(selection)
+    await session.flush()
+    await session.refresh(selection)
+    return selection
+
+
+async def selection(session: AsyncSession, selection_id: uuid.UUID) -> Selection | None:
+    return await session.get(Selection, selection_id)

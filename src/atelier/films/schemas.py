@@ -12,7 +12,7 @@ from atelier.core.schemas import Body
 from atelier.films.scoring import PRIOR_WEIGHT, RUBRIC
 
 if TYPE_CHECKING:
-    from atelier.films.models import Script, Validation
+    from atelier.films.models import Script, Selection, Validation
     from atelier.films.service import Score
 
 
@@ -142,4 +142,26 @@ class ScoreOut(BaseModel):
             calibrated=score.calibrated,
             agreement=None if score.alpha is None else round(score.alpha, 4),
             note=score.note,
+        )
+
+
+class RoundIn(Body):
+    min_validations: int = Field(default=3, ge=1, le=1000)
+
+
+class RoundOut(BaseModel):
+    id: uuid.UUID
+    rule: dict[str, Any] = Field(description="the rule applied, and its parameters")
+    candidates: list[dict[str, Any]] = Field(description="every candidate's figures")
+    selected_script_id: uuid.UUID
+    closed_at: datetime
+
+    @classmethod
+    def of(cls, selection: Selection) -> RoundOut:
+        return cls(
+            id=selection.id,
+            rule=selection.rule,
+            candidates=selection.candidates,
+            selected_script_id=selection.selected_script_id,
+            closed_at=selection.closed_at,
         )

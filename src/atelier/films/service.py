@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atelier.core.errors import Conflict, Forbidden, NotFound
 from atelier.films import repository as repo
 from atelier.films import scoring, similarity
-from atelier.films.models import Script, ScriptStatus, Validation
+from atelier.films.models import Script, ScriptStatus, Selection, Validation
 from atelier.films.scripts import Prepared
 
 
@@ -120,15 +121,23 @@ def _named(row: NDArray[np.float64]) -> dict[str, float]:
     return named
 
 
+async def _aggregate(
+    session: AsyncSession,
+) -> tuple[
+    list[tuple[uuid.UUID, uuid.UUID, dict[str, int]]], scoring.Aggregate, dict[uuid.UUID, int]
+]:
+    rows = await repo.all_ratings(session)
+    ratings, scripts, _ = _ratings(rows)
+    return rows, scoring.aggregate(ratings), scripts
+
+
 async def score(session: AsyncSession, script_id: uuid.UUID) -> Score:
     await get(session, script_id)
-    rows = await repo.all_ratings(session)
+    rows, result, scripts = await _aggregate(session)
     mine = [scores for s, _, scores in rows if s == script_id]
     if not mine:
         empty = {c: 0.0 for c in (*scoring.RUBRIC, "overall")}
         return Score(0, empty, empty, empty, None, "no validations yet")
-    ratings, scripts, _ = _ratings(rows)
-    result = scoring.aggregate(ratings)
     index = scripts[script_id]
     alpha = scoring.alpha_ordinal([[float(v[c]) for c in scoring.RUBRIC] for v in mine])
     if alpha is None:
@@ -145,3 +154,87 @@ async def score(session: AsyncSession, script_id: uuid.UUID) -> Score:
         alpha,
         note,
     )
+
+
+SELECTION_RULE = (
+    "among scripts pending validation with at least `min_validations` validations, the "
+    "highest calibrated overall score; ties to the higher Bayesian overall, then more "
+    "validations, then the earlier submission"
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A script as a round's rule read it (kept in the round's record)."""
+
+    script_id: str
+    title: str
+    submitted_at: str
+    validations: int
+    calibrated_overall: float | None
+    bayesian_overall: float | None
+    eligible: bool
+
+    def rank(self) -> tuple[float, float, int, str, str]:
+        return (
+            -(self.calibrated_overall or 0.0),
+            -(self.bayesian_overall or 0.0),
+            -self.validations,
+            self.submitted_at,
+            self.script_id,
+        )
+
+
+def _candidate(
+    script: Script, result: scoring.Aggregate, index: dict[uuid.UUID, int], minimum: int
+) -> Candidate:
+    at = index.get(script.id)
+    count = int(result.counts[at]) if at is not None else 0
+    return Candidate(
+        script_id=str(script.id),
+        title=script.title,
+        submitted_at=script.created_at.isoformat(),
+        validations=count,
+        calibrated_overall=round(float(result.calibrated[at].mean()), 6)
+        if at is not None
+        else None,
+        bayesian_overall=round(float(result.bayesian[at].mean()), 6) if at is not None else None,
+        eligible=count >= minimum,
+    )
+
+
+async def close_round(
+    session: AsyncSession, closed_by: uuid.UUID, min_validations: int
+) -> Selection:
+    """Close scoring: the rule picks one script (`selected`); every other pending script is
+    `not_selected`. The record keeps every candidate's figures. Nothing changes when no
+    script is eligible."""
+    pending = await repo.pending_scripts(session)
+    _, result, index = await _aggregate(session)
+    candidates = [_candidate(script, result, index, min_validations) for script in pending]
+    eligible = [c for c in candidates if c.eligible]
+    if not eligible:
+        raise Conflict(
+            f"no script pending validation has {min_validations} validations yet",
+            slug="no-eligible-script",
+        )
+    winner = min(eligible, key=Candidate.rank)
+    for script in pending:
+        chosen = str(script.id) == winner.script_id
+        script.status = ScriptStatus.SELECTED if chosen else ScriptStatus.NOT_SELECTED
+    return await repo.add_selection(
+        session,
+        Selection(
+            closed_by=closed_by,
+            rule={"min_validations": min_validations, "rule": SELECTION_RULE},
+            candidates=[dataclasses.asdict(c) for c in candidates],
+            selected_script_id=uuid.UUID(winner.script_id),
+        ),
+    )
+
+
+async def get_selection(session: AsyncSession, selection_id: uuid.UUID) -> Selection:
+    found = await repo.selection(session, selection_id)
+    if found is None:
+        raise NotFound("no such round", slug="round-not-found")
+    return found
