@@ -421,6 +421,65 @@ def test_transparency_and_earnings(site: tuple[str, Path], page: object) -> None
     checked(p, "earnings")
 
 
+SCREENPLAY = (
+    "Title: Coffee Break\nAuthor: Jo\n\nINT. OFFICE - DAY\n\nRain on glass.\n\n"
+    "MAYA\n(tired)\nAnother one?\n\nLEO (O.S.)\nAlways.\n\nCUT TO:\n\nEXT. STREET - NIGHT\n\n"
+    "They walk.\n"
+)
+
+
+def test_submit_a_screenplay_and_score_it(
+    site: tuple[str, Path], page: object, database_url: str
+) -> None:
+    """A writer submits a screenplay on the portal (an empty form is said to be empty); a
+    validator scores it on the rubric and sees the scores."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    _signed_in_member(p, url, home)
+    p.get_by_role("navigation").get_by_role("link", name="Films").click()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Submit").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-text")).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "films-error")
+    p.get_by_label("Or paste it (Fountain)").fill(SCREENPLAY)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Submit").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Coffee Break")).to_be_visible()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="INT. OFFICE - DAY")).to_be_visible()  # type: ignore[attr-defined]
+    expect(p.locator(".cue").first).to_have_text("MAYA")  # type: ignore[attr-defined]
+    script_url = p.url  # type: ignore[attr-defined]
+    checked(p, "films-script")
+    p.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
+
+    validator = _signed_in_member(p, url, home)
+    promoted = subprocess.run(
+        [sys.executable, "-m", "atelier", "user", "promote", validator, "validator"],
+        env=atelier_env(home, database_url),
+        capture_output=True,
+        check=False,
+    )
+    assert promoted.returncode == 0, promoted.stderr
+    p.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
+    p.goto(f"{url}/sign-in")  # type: ignore[attr-defined]
+    p.get_by_label("Email").fill(validator)  # type: ignore[attr-defined]
+    p.get_by_label("Password").fill(STRONG_PASSWORD)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign in", exact=True).click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Your dashboard")).to_be_visible()  # type: ignore[attr-defined]
+    p.goto(script_url)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Save my scores").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-story")).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "films-rubric-error")
+    for criterion, value in zip(
+        ("Story", "Characters", "Dialogue", "Structure", "Originality", "Feasibility"),
+        ("8", "7", "9", "6", "7", "8"),
+        strict=True,
+    ):
+        p.get_by_label(f"{criterion} (1-10)").select_option(value)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Save my scores").click()  # type: ignore[attr-defined]
+    expect(p.locator("#score-note")).to_contain_text("1 validation")  # type: ignore[attr-defined]
+    expect(p.locator("#scores")).to_contain_text("9.00")  # type: ignore[attr-defined]
+    checked(p, "films-scored")
+
+
 def _emailed_token(mailbox: Path, address: str) -> str:
     import time
 

@@ -8,4 +8,5 @@ MODULE = Module(
     name="films",
     models=("atelier.films.models",),
     routers=("atelier.films.api:router",),
+    pages=("atelier.films.pages:router",),
 )

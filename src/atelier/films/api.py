@@ -14,11 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from atelier.core.errors import InvalidInput, PayloadTooLarge
+from atelier.core.errors import InvalidInput
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Instant
 from atelier.core.transactions import unit_of_work
-from atelier.films import pdf, scripts, service
+from atelier.films import reading, scripts, service
 from atelier.films.models import ScriptStatus
 from atelier.films.schemas import (
     RoundIn,
@@ -32,8 +32,6 @@ from atelier.films.schemas import (
 )
 from atelier.identity.deps import CurrentPrincipal, limit_writes, require_role
 from atelier.identity.principal import Principal
-from atelier.storage.media import MediaRefused
-from atelier.storage.sandbox import Budget, run_limited
 
 router = APIRouter(prefix="/api", tags=["films"])
 
@@ -49,14 +47,14 @@ async def _body(request: Request) -> tuple[ScriptIn, bool]:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput("a multipart submission has a `file` field", slug="no-file")
-        data = await upload.read(scripts.MAX_UPLOAD_BYTES + 1)
-        if len(data) > scripts.MAX_UPLOAD_BYTES:
-            raise PayloadTooLarge(
-                f"a screenplay file is at most {scripts.MAX_UPLOAD_BYTES // 2**20} MiB"
-            )
-        if data.startswith(b"%PDF"):
-            return await _pdf(request, data, form.get("title")), True
-        fields = {"text": scripts.decode(data)}
+        read = await reading.read_upload(
+            runtime_of(request), await upload.read(scripts.MAX_UPLOAD_BYTES + 1)
+        )
+        if read.from_pdf:
+            title = form.get("title")
+            chosen = title if isinstance(title, str) and title else read.title
+            return ScriptIn(text=read.text, title=chosen, format="text"), True
+        fields = {"text": read.text}
         for name in ("title", "format"):
             value = form.get(name)
             if isinstance(value, str) and value:
@@ -74,17 +72,6 @@ async def _body(request: Request) -> tuple[ScriptIn, bool]:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         ) from None
-
-
-async def _pdf(request: Request, data: bytes, title: object) -> ScriptIn:
-    """A PDF's pages as laid-out text, read in the media sandbox."""
-    budget = Budget.of(runtime_of(request).settings)
-    try:
-        text, pdf_title = await run_limited(pdf.laid_out_text, data, budget=budget)
-    except MediaRefused as exc:
-        raise InvalidInput(exc.reason, slug="not-a-screenplay") from None
-    chosen = title if isinstance(title, str) and title else pdf_title
-    return ScriptIn(text=text, title=chosen, format="text")
 
 
 @router.post(
