@@ -36,16 +36,27 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture(scope="module")
 def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """`atelier serve grid` (the dashboard's service) and an `atelier tasks` (emails)."""
+    """`atelier serve grid governance` (the dashboard's service, and the chain's routes) and
+    an `atelier tasks` (emails, chain ticks). The server holds the embedded chain; the task
+    worker reaches it over the server's /chain/rpc, as a second process must (otherwise the
+    first of the two to touch the chain would lock the other out)."""
     home = tmp_path_factory.mktemp("site")
     limits = {"ATELIER_RATE_LIMIT_AUTH": "1000/minute", "ATELIER_STRIPE_WEBHOOK_SECRET": STRIPE}
     with (
-        running_server(home, database_url, ["grid"], **limits) as url,
+        running_server(home, database_url, ["grid", "governance"], **limits) as url,
         (home / "tasks.log").open("wb") as log,
     ):
+        chain = httpx.get(f"{url}/api/chain", timeout=60).json()
         tasks = subprocess.Popen(
             [sys.executable, "-m", "atelier", "tasks"],
-            env=atelier_env(home, database_url, **limits),
+            env=atelier_env(
+                home,
+                database_url,
+                ATELIER_CHAIN_RPC_URL=chain["rpc_url"],
+                ATELIER_CHAIN_TOKEN_ADDRESS=chain["token"],
+                ATELIER_CHAIN_VOTING_ADDRESS=chain["voting"],
+                **limits,
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
