@@ -105,9 +105,7 @@ def balances() -> None:
 
 
 def _minor(amount: int) -> str:
-    sign = "-" if amount < 0 else ""
-    units, cents = divmod(abs(amount), 100)
-    return f"{sign}{units:,}.{cents:02d}"
+    return money.decimal(amount, grouping=True)
 
 
 def _month(label: str | None) -> date:

@@ -134,10 +134,13 @@ async def balances(session: AsyncSession, at: datetime | None = None) -> dict[tu
     return await repo.balances(session, at)
 
 
-def _money(amount: int, currency: str) -> str:
+def decimal(amount: int, currency: str = "", *, grouping: bool = False) -> str:
+    """Minor units as an exact decimal amount: "-1234.05 USD" (the journal's form), or
+    "-1,234.05 USD" with `grouping` (pages and tables); no currency, no suffix."""
     sign = "-" if amount < 0 else ""
     units, cents = divmod(abs(amount), 100)
-    return f"{sign}{units}.{cents:02d} {currency}"
+    whole = f"{units:,}" if grouping else str(units)
+    return f"{sign}{whole}.{cents:02d}" + (f" {currency}" if currency else "")
 
 
 def _quoted(text: str) -> str:
@@ -162,7 +165,7 @@ async def journal(session: AsyncSession) -> str:
                 lines.append(f"  source: {_quoted(source)}")
             if reverses:
                 lines.append(f"  reverses: {_quoted(str(reverses))}")
-        lines.append(f"  {account}  {_money(amount, currency)}")
+        lines.append(f"  {account}  {decimal(amount, currency)}")
     return "\n".join(lines) + "\n"
 
 

@@ -22,6 +22,7 @@ from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
 from atelier.economy import earnings, months, payouts, transparency
 from atelier.economy.distribution import PARTS
+from atelier.economy.money import decimal
 from atelier.economy.schemas import PayoutAccountIn
 from atelier.identity.cookies import PagePrincipal, visitor_for
 from atelier.identity.principal import Principal
@@ -44,9 +45,7 @@ SLOT_W = 10.0
 
 def money(amount: int, currency: str = "") -> str:
     """Minor units as a decimal amount, exactly ("-1,234.05 USD")."""
-    sign = "-" if amount < 0 else ""
-    units, cents = divmod(abs(amount), 100)
-    return f"{sign}{units:,}.{cents:02d}{' ' + currency if currency else ''}"
+    return decimal(amount, currency, grouping=True)
 
 
 @dataclass(frozen=True)

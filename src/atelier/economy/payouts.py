@@ -197,14 +197,13 @@ async def export_csv(session: AsyncSession, month: date | None, state: str | Non
     accounts = await repo.payout_accounts(session)
     for payout in await repo.payouts(session, month=month, state=state):
         account = accounts.get(payout.owner_id) if payout.owner_id else None
-        units, cents = divmod(payout.amount, 100)
         writer.writerow(
             [
                 payout.id,
                 months.label(payout.month),
                 payout.currency,
                 payout.amount,
-                f"{units}.{cents:02d}",
+                money.decimal(payout.amount),
                 payout.worker_id,
                 payout.owner_id or "",
                 payout.state,
