@@ -3,6 +3,7 @@ and a feature-length script counted the same as by screenplain and jouvence."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atelier.films import fountain
-from atelier.films.screenplay import Element
+from atelier.films.screenplay import Element, Screenplay
 from tests.films.samples import feature
 
 
@@ -209,3 +210,8 @@ def test_a_feature_counts_as_screenplain_and_jouvence_count_it() -> None:
     assert play.count("scene_heading") == sum(1 for s in scenes if s.header)
     assert play.count("transition") == sum(p.type == document.TYPE_TRANSITION for p in paragraphs)
     assert len(play.scenes) == play.count("scene_heading") + 1  # and the title's preamble
+
+
+def test_a_stored_structure_reads_back_as_the_same_screenplay() -> None:
+    play = fountain.parse(feature(scenes=20))
+    assert Screenplay.from_dict(dataclasses.asdict(play)) == play

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, StrictInt, field_validator
 
 from atelier.core.schemas import Body
 from atelier.films.scoring import PRIOR_WEIGHT, RUBRIC
+from atelier.films.screenplay import Screenplay
 
 if TYPE_CHECKING:
     from atelier.films.models import Script, Selection, Validation
@@ -67,13 +68,9 @@ class ScriptDetailOut(ScriptOut):
 
     @classmethod
     def of(cls, script: Script) -> ScriptDetailOut:
-        counts: dict[str, int] = {}
-        for element in script.structure.get("elements", []):
-            if element.get("type") == "dialogue" and element.get("character"):
-                counts[element["character"]] = counts.get(element["character"], 0) + 1
-        ordered = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        characters = Screenplay.from_dict(script.structure).characters
         return cls(
-            **ScriptOut.of(script).model_dump(), structure=script.structure, characters=ordered
+            **ScriptOut.of(script).model_dump(), structure=script.structure, characters=characters
         )
 
 

@@ -9,7 +9,7 @@ checks, shots, voices, subtitles) reads this structure and nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 ElementType = Literal[
     "scene_heading",
@@ -100,6 +100,19 @@ class Screenplay:
             if element.type == "dialogue" and element.character:
                 counts[element.character] = counts.get(element.character, 0) + 1
         return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> Screenplay:
+        """A screenplay as `dataclasses.asdict` stored it (a script's `structure`)."""
+        elements = [
+            Element(**{**e, "lines": [Line(**line) for line in e.get("lines", [])]})
+            for e in stored.get("elements", [])
+        ]
+        return cls(
+            title_page=stored.get("title_page", {}),
+            elements=elements,
+            source_format=stored.get("source_format", "fountain"),
+        )
 
     def count(self, kind: ElementType) -> int:
         return sum(1 for element in self.elements if element.type == kind)
