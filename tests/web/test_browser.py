@@ -489,6 +489,9 @@ def test_submit_a_screenplay_and_score_it(
     expect(p.locator("#score-note")).to_contain_text("1 validation")  # type: ignore[attr-defined]
     expect(p.locator("#scores")).to_contain_text("9.00")  # type: ignore[attr-defined]
     checked(p, "films-scored")
+    missing = p.goto(f"{url}/films/scripts/00000000-0000-0000-0000-000000000000")  # type: ignore[attr-defined]
+    assert missing.status == 404
+    expect(p.get_by_role("heading", name="Not found")).to_be_visible()  # type: ignore[attr-defined]
 
 
 def _emailed_token(mailbox: Path, address: str) -> str:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -14,14 +16,21 @@ from atelier.web.frame import CSRF_COOKIE
 
 
 async def test_pages_render_with_their_headers(client: httpx.AsyncClient) -> None:
-    for path in ("/", "/register", "/sign-in", "/grid", "/verify-email?token=x"):
+    for path in ("/", "/register", "/sign-in", "/grid", "/verify-email?token=x", "/transparency"):
         page = await client.get(path)
         assert page.status_code == 200, (path, page.text[:300])
         assert page.headers["content-type"].startswith("text/html")
         assert "default-src 'self'" in page.headers["content-security-policy"]
         assert page.headers["cache-control"] == "no-store"
         assert '<main id="main">' in page.text
-    assert (await client.get("/dashboard")).status_code == 303  # signed out: to sign in
+    for members_only in (
+        "/dashboard",
+        "/dashboard/earnings",
+        "/films",
+        f"/films/scripts/{uuid.uuid4()}",
+    ):
+        answer = await client.get(members_only)
+        assert answer.status_code == 303 and answer.headers["location"] == "/sign-in"
 
 
 async def test_a_form_without_its_csrf_token_is_refused(client: httpx.AsyncClient) -> None:
