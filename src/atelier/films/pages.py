@@ -104,8 +104,10 @@ async def _script_page(
         visitor = await visitor_for(session, principal)
         try:
             script = await service.get(session, script_id)
-        except AppError:
-            return render(request, "missing.html", who=visitor, status_code=404)
+        except AppError as exc:
+            return render(
+                request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
+            )
         score = await service.score(session, script_id)
     may_validate = (
         principal.has_role("validator")
