@@ -239,3 +239,52 @@ def test_events_are_typed_and_their_topics_derived() -> None:
         reacting.setdefault(subscription.event.topic, []).append(subscription.name)
     assert "provenance.process_artifact" in reacting["grid.artifact_accepted"]
     assert "governance.job_proposal" in reacting["grid.artifact_accepted"]
+
+
+class Parcel(BaseModel):
+    arrivals_needed: int
+
+
+arrivals: Counter[str] = Counter()  # key → parcels arrived (work done elsewhere)
+DELIVERY = Flow("tests.delivery", Parcel)
+
+
+@DELIVERY.step("await")
+async def await_parcels(ctx: StepContext[Parcel]) -> None:
+    calls[ctx.key, "await"] += 1
+    if arrivals[ctx.key] < ctx.input.arrivals_needed:
+        async with ctx.wait(f"{arrivals[ctx.key]} of {ctx.input.arrivals_needed} arrived"):
+            return
+    async with ctx.finish() as session:
+        await _mark(session, ctx.key, "arrived")
+
+
+@DELIVERY.step("sign")
+async def sign_for(ctx: StepContext[Parcel]) -> None:
+    async with ctx.finish() as session:
+        await _mark(session, ctx.key, "signed")
+
+
+async def test_a_waiting_step_stops_the_run_until_it_is_woken(runtime: Runtime) -> None:
+    key = uuid.uuid4().hex
+    async with unit_of_work(runtime) as session:
+        run_id = await flows.start(session, DELIVERY, key, Parcel(arrivals_needed=2))
+    assert await flows.run(runtime, run_id) == "waiting"
+    arrivals[key] += 1
+    assert await flows.run(runtime, run_id) == "waiting"
+    async with runtime.sessions() as session:
+        view = await flows.run_of(session, DELIVERY.name, key)
+        assert view is not None and view.state == "running"
+        assert view.steps["await"].shown == "1 of 2 arrived"
+        run = await session.get(FlowRun, run_id)
+        assert run is not None and run.state == "running"
+    assert await _marks(runtime, key) == []  # a waiting step wrote nothing final
+    arrivals[key] += 1
+    async with unit_of_work(runtime) as session:  # woken: runs once the caller commits
+        assert await flows.wake_run(session, DELIVERY, key)
+    await drain_tasks(runtime)
+    assert await _marks(runtime, key) == ["arrived", "signed"]
+    assert (await _steps(runtime, run_id))["await"].attempts == 0  # waiting is no failure
+    async with unit_of_work(runtime) as session:  # an ended run is not woken
+        assert not await flows.wake_run(session, DELIVERY, key)
+    assert calls[key, "await"] == 3

@@ -26,9 +26,22 @@ def test_shots_voices_seeds_and_music() -> None:
     assert {job.fields["voice"] for job in keeper_lines} == {film.voices["KEEPER"]}
     assert film.music[1].fields["prompt"].startswith("tense")  # "runs"
     assert film.music[0].fields["prompt"].startswith("dark")  # night
+    # each line is heard over the latest shot of its scene before it
+    assert [line.shot for line in film.lines] == [0, 1, 1]
+    assert [shot.shot for shot in film.shots] == [0, 1, 2]
     for job in film.jobs:  # every job is one the grid accepts, costed as the grid costs it
         assert build_spec(job.kind, dict(job.fields)).estimate_s() == job.estimate_s
     assert film.compute_seconds == round(sum(job.estimate_s for job in film.jobs), 3)
+
+
+def test_lines_before_any_action_play_over_the_scenes_first_shot() -> None:
+    story = (
+        "INT. BAR - NIGHT\n\nANNA\nLate again.\n\nBEN walks in.\n\nBEN\nTraffic.\n\n"
+        "A GLASS breaks.\n\nA GLASS breaks.\n\nANNA\nTwice?\n"
+    )
+    film = planning.plan(fountain.parse(story))
+    assert len(film.shots) == 3  # identical actions are two shots
+    assert [line.shot for line in film.lines] == [0, 0, 2]
 
 
 def test_the_same_screenplay_plans_the_same_film() -> None:

@@ -13,8 +13,11 @@ a no-op); once that commits, the `core:run_flow` task runs it. Each step
 After a crash or a failure the run resumes at the first step not done, with the outputs of
 the steps before it; a failing step is retried alone (with backoff, up to `max_attempts`),
 then the flow's `on_give_up` records the failure. A step that knows its failure is final
-writes it in `ctx.fail()`. Slow work may repeat after a crash, so it must be safe to repeat
-(content-addressed writes, idempotent uploads), as an outbox handler's must.
+writes it in `ctx.fail()`. A step that must wait for work done elsewhere (grid jobs) records
+what it has so far in `ctx.wait()`: the run stops there, still running, and runs again when
+`wake_run` wakes it (or when the stalled-run sweep finds it quiet), resuming at that step.
+Slow work may repeat after a crash, so it must be safe to repeat (content-addressed writes,
+idempotent uploads), as an outbox handler's must.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class StepState(StrEnum):
     DONE = "done"
     FAILED = "failed"  # final: the run ended here
     RETRYING = "retrying"  # an attempt failed; the step runs again
+    WAITING = "waiting"  # the step waits for work done elsewhere; it runs again when woken
 
 
 I = TypeVar("I", bound=BaseModel)  # noqa: E741 (a flow's input)
@@ -91,7 +95,7 @@ class FlowStep(Base):
         ForeignKey("flow_runs.id", ondelete="CASCADE"), primary_key=True
     )
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    state: Mapped[str] = mapped_column(String(20))  # done | failed | retrying
+    state: Mapped[str] = mapped_column(String(20))  # done | failed | retrying | waiting
     output: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
     note: Mapped[str | None] = mapped_column(Text, default=None)  # shown in status views
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed attempts
@@ -139,6 +143,13 @@ class StepContext(Generic[I]):
     ) -> AsyncIterator[AsyncSession]:
         """The step's one transaction: its writes and its completion commit together."""
         async with self._closing(StepState.DONE, output, note, None) as session:
+            yield session
+
+    @asynccontextmanager
+    async def wait(self, note: str) -> AsyncIterator[AsyncSession]:
+        """Not done yet: the writes (what the step found so far) commit with the step shown
+        waiting (`note`), and the run stops here until it is woken."""
+        async with self._closing(StepState.WAITING, None, note, None) as session:
             yield session
 
     @asynccontextmanager
@@ -227,6 +238,22 @@ async def start(session: AsyncSession, flow: Flow[I], key: str, flow_input: I) -
     return run_id
 
 
+async def wake_run(session: AsyncSession, flow: Flow[Any], key: str) -> bool:
+    """Run `flow`'s run about `key` again once the caller commits (a waiting step looks
+    again); False when there is no such run still going."""
+    run_id = await session.scalar(
+        select(FlowRun.id).where(
+            FlowRun.flow == flow.name,
+            FlowRun.key == key,
+            FlowRun.state.in_((RunState.PENDING, RunState.RUNNING)),
+        )
+    )
+    if run_id is None:
+        return False
+    session.info.setdefault(FLOWS_STARTED, []).append(str(run_id))
+    return True
+
+
 async def run(runtime: Runtime, run_id: uuid.UUID) -> str:
     """Run (or resume) a flow run until it ends or a step fails; its state after."""
     async with runtime.sessions() as session:
@@ -257,6 +284,8 @@ async def run(runtime: Runtime, run_id: uuid.UUID) -> str:
         assert ctx.closed is not None
         if ctx.closed.state == StepState.FAILED:
             return RunState.FAILED
+        if ctx.closed.state == StepState.WAITING:
+            return StepState.WAITING
         done = {**done, name: ctx.closed}
     async with runtime.sessions() as session, session.begin():
         await _close_run(session, run_id, RunState.SUCCEEDED, None)
@@ -383,7 +412,7 @@ async def stalled(session: AsyncSession, quiet_s: float, limit: int = 100) -> li
 
 @dataclass(frozen=True)
 class StepView:
-    state: str  # done | failed | retrying
+    state: str  # done | failed | retrying | waiting
     note: str | None
     error: str | None
     attempts: int
@@ -393,6 +422,8 @@ class StepView:
         """One phrase for a status view: `done`, its note (`skipped (…)`), or the failure."""
         if self.state == StepState.DONE:
             return self.note or "done"
+        if self.state == StepState.WAITING:
+            return self.note or "waiting"
         if self.state == StepState.RETRYING:
             return f"retrying (attempt {self.attempts + 1}: {self.error})"
         return f"failed ({self.error})" if self.error else "failed"

@@ -1,26 +1,34 @@
-"""Vividverse's script routes: submit a screenplay (JSON, or a Fountain or text file), list
-them, read one with its parsed structure."""
+"""Vividverse's routes: submit a screenplay (JSON, or a Fountain, PDF or text file), list
+them, read one with its parsed structure; validations, scores and rounds; films of the
+selected script (cost, start, progress, events, files)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from atelier.core.errors import InvalidInput
+from atelier.core.errors import InvalidInput, ServiceUnavailable
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Instant
 from atelier.core.transactions import unit_of_work
-from atelier.films import reading, scripts, service
+from atelier.films import flows as film_flows
+from atelier.films import movies, reading, scripts, service
 from atelier.films.models import ScriptStatus
 from atelier.films.schemas import (
+    MovieIn,
+    MovieOut,
+    ProgressIn,
     RoundIn,
     RoundOut,
     ScoreOut,
@@ -190,3 +198,139 @@ async def close_round(
 async def get_round(round_id: uuid.UUID, request: Request, principal: CurrentPrincipal) -> RoundOut:
     async with unit_of_work(runtime_of(request)) as session:
         return RoundOut.of(await service.get_selection(session, round_id))
+
+
+# -- movies ---------------------------------------------------------------------------------
+
+MOVIE_SSE_POLL_S = 1.0
+MOVIE_SSE_MAX_S = 1800.0  # a watcher reconnects after this (EventSource does by itself)
+MOVIE_WATCHERS_MAX = 200  # open movie event streams per process: the rest get a 503
+_watchers = 0
+
+
+@router.post(
+    "/movies/generate",
+    response_model=MovieOut,
+    responses={200: {"model": MovieOut, "description": "the same film was already costed"}},
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(limit_writes)],
+)
+async def generate_movie(
+    body: MovieIn, request: Request, response: Response, principal: CurrentPrincipal
+) -> MovieOut:
+    """Plan and cost the film of a script (jobs per kind, the grid's compute seconds and
+    current ETA); with `confirm: true` also start it. An admin may film any script; its
+    author, a script a round selected (403 otherwise). The same script and options give
+    the same film (200)."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        movie, created = await film_flows.estimate(session, runtime.settings, principal, body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    async with unit_of_work(runtime) as session:
+        return MovieOut.of(await movies.view(session, movie.id))
+
+
+@router.post(
+    "/movies/{movie_id}/start", response_model=MovieOut, dependencies=[Depends(limit_writes)]
+)
+async def start_movie(
+    movie_id: uuid.UUID, request: Request, principal: CurrentPrincipal
+) -> MovieOut:
+    """Confirm a costed film: its jobs go to the grid (a film already started is left as
+    it is)."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        await film_flows.confirm(session, principal, movie_id)
+    async with unit_of_work(runtime) as session:
+        return MovieOut.of(await movies.view(session, movie_id))
+
+
+@router.put("/movies/{movie_id}/progress", response_model=MovieOut)
+async def report_movie_progress(
+    movie_id: uuid.UUID,
+    body: ProgressIn,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role("admin"))],
+) -> MovieOut:
+    """The seed's progress route, for an orchestrator (admin): percent (never backwards)
+    and what is being done, while the film is being made (409 otherwise)."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        await movies.report_progress(session, principal, movie_id, body)
+    async with unit_of_work(runtime) as session:
+        return MovieOut.of(await movies.view(session, movie_id))
+
+
+@router.get("/movies", response_model=list[MovieOut])
+async def list_movies(script_id: uuid.UUID, request: Request) -> list[MovieOut]:
+    """The films of a script, newest first (public: a film is made to be watched)."""
+    async with unit_of_work(runtime_of(request)) as session:
+        found = await movies.movies_of(session, script_id)
+        return [MovieOut.of(await movies.view(session, movie.id)) for movie in found[:50]]
+
+
+@router.get("/movies/{movie_id}", response_model=MovieOut)
+async def get_movie(movie_id: uuid.UUID, request: Request) -> MovieOut:
+    """A film: its plan and cost, each step's state, jobs per kind and state, percent
+    done, and once made its video, poster and subtitles (public)."""
+    async with unit_of_work(runtime_of(request)) as session:
+        return MovieOut.of(await movies.view(session, movie_id))
+
+
+@router.get("/movies/{movie_id}/events", response_class=StreamingResponse)
+async def movie_events(movie_id: uuid.UUID, request: Request) -> StreamingResponse:
+    """Server-sent events: a `movie` event (the film as `GET /api/movies/{id}` answers) on
+    every change, until the film is made or failed."""
+    global _watchers
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        first = MovieOut.of(await movies.view(session, movie_id))  # 404 before streaming
+    if _watchers >= MOVIE_WATCHERS_MAX:
+        raise ServiceUnavailable(
+            "too many viewers follow films right now", slug="too-many-watchers"
+        )
+    _watchers += 1
+
+    async def stream() -> AsyncIterator[bytes]:
+        global _watchers
+        try:
+            current, last, quiet = first, None, 0.0
+            for _ in range(int(MOVIE_SSE_MAX_S / MOVIE_SSE_POLL_S)):
+                if await request.is_disconnected():
+                    return
+                marker = (current.status, current.progress, current.stage, current.steps)
+                if marker != last:
+                    last, quiet = marker, 0.0
+                    yield f"event: movie\ndata: {current.model_dump_json()}\n\n".encode()
+                    if current.status in ("completed", "failed"):
+                        return
+                elif quiet >= 15:
+                    quiet = 0.0
+                    yield b": keep-alive\n\n"
+                await asyncio.sleep(MOVIE_SSE_POLL_S)
+                quiet += MOVIE_SSE_POLL_S
+                async with unit_of_work(runtime) as session:
+                    current = MovieOut.of(await movies.view(session, movie_id))
+        finally:
+            _watchers -= 1
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get("/movies/{movie_id}/{name}", response_class=FileResponse)
+async def movie_file(movie_id: uuid.UUID, name: str, request: Request) -> FileResponse:
+    """A made film's files: `video` (the C2PA-signed MP4, seekable with Range requests),
+    `poster.jpg`, `subtitles.srt`, `subtitles.vtt` (public)."""
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        path, media_type, filename = await movies.file_of(session, runtime.settings, movie_id, name)
+    return FileResponse(
+        path,
+        media_type=media_type,
+        filename=filename,
+        content_disposition_type="inline",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

@@ -54,6 +54,10 @@ class Job:
     scene: int
     estimate_s: float
     character: str | None = None
+    # the shot (its index in `Plan.shots`) the job is seen or heard over: a shot's own
+    # index; a line's, the latest shot of its scene before it (the scene's first shot for
+    # lines before any action); a music cue spans its scene and has none
+    shot: int | None = None
 
 
 @dataclass
@@ -98,9 +102,11 @@ def _mood(time: str, words: str) -> str:
     return "dark, ambient" if "night" in time else "light, ambient"
 
 
-def _job(kind: str, fields: dict[str, Any], scene: int, character: str | None = None) -> Job:
+def _job(
+    kind: str, fields: dict[str, Any], scene: int, character: str | None, shot: int | None
+) -> Job:
     spec = build_spec(kind, dict(fields))
-    return Job(kind, fields, scene, spec.estimate_s(), character)
+    return Job(kind, fields, scene, spec.estimate_s(), character, shot)
 
 
 def plan(play: Screenplay, options: PlanOptions = PlanOptions()) -> Plan:
@@ -115,6 +121,7 @@ def plan(play: Screenplay, options: PlanOptions = PlanOptions()) -> Plan:
         actions = [e.text for e in scene.elements if e.type == "action" and e.text.strip()]
         if scene.heading is None and not actions and not in_scene:
             continue  # sections and synopses before the first scene: nothing to film
+        first_shot = len(result.shots)
         for text in actions or [scene.title or place]:
             named = [n for n in _CAPITALISED.findall(text) if n in result.seeds]
             who = (named or in_scene or [None])[0]
@@ -129,17 +136,21 @@ def plan(play: Screenplay, options: PlanOptions = PlanOptions()) -> Plan:
             }
             if options.video:
                 fields["duration_s"] = options.shot_seconds
-            result.shots.append(_job(str(fields.pop("kind")), fields, number, who))
+            kind = str(fields.pop("kind"))
+            result.shots.append(_job(kind, fields, number, who, len(result.shots)))
         seconds = len(actions or [1]) * options.shot_seconds
+        shown, seen = first_shot, 0
         for element in scene.elements:
+            if element.type == "action" and element.text.strip():
+                shown, seen = first_shot + seen, seen + 1
             if element.type == "dialogue" and element.character and element.speech.strip():
                 text = element.speech[:2000]
                 seconds += len(text.split()) / WORDS_PER_SECOND
                 voice = {"prompt": text, "voice": result.voices[element.character]}
-                result.lines.append(_job("speech", voice, number, element.character))
+                result.lines.append(_job("speech", voice, number, element.character, shown))
         cue = {
             "prompt": f"{_mood(time, ' '.join(actions))} score for {place.lower()}",
             "duration_s": round(min(300.0, max(4.0, seconds)), 1),
         }
-        result.music.append(_job("music", cue, number))
+        result.music.append(_job("music", cue, number, None, None))
     return result

@@ -1,15 +1,24 @@
-"""Screenplay queries."""
+"""Screenplay and movie queries."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.films.models import Script, ScriptStatus, Selection, Validation
+from atelier.films.models import (
+    JobState,
+    Movie,
+    MovieJob,
+    MovieStatus,
+    Script,
+    ScriptStatus,
+    Selection,
+    Validation,
+)
 
 
 async def add(session: AsyncSession, script: Script) -> Script:
@@ -110,3 +119,80 @@ async def add_selection(session: AsyncSession, selection: Selection) -> Selectio
 
 async def selection(session: AsyncSession, selection_id: uuid.UUID) -> Selection | None:
     return await session.get(Selection, selection_id)
+
+
+async def add_movie(session: AsyncSession, movie: Movie, jobs: list[MovieJob]) -> Movie:
+    session.add(movie)
+    await session.flush()
+    for job in jobs:
+        job.movie_id = movie.id
+    session.add_all(jobs)
+    await session.flush()
+    await session.refresh(movie)
+    return movie
+
+
+async def movie(
+    session: AsyncSession, movie_id: uuid.UUID, *, for_update: bool = False
+) -> Movie | None:
+    return await session.get(
+        Movie, movie_id, with_for_update=for_update or None, populate_existing=for_update
+    )
+
+
+async def movie_like(
+    session: AsyncSession, script_id: uuid.UUID, options: dict[str, object]
+) -> Movie | None:
+    """A film of the script made (or being made, or costed) with the same options."""
+    return await session.scalar(
+        select(Movie)
+        .where(
+            Movie.script_id == script_id,
+            Movie.options == options,
+            Movie.status != MovieStatus.FAILED,
+        )
+        .order_by(Movie.created_at.desc())
+        .limit(1)
+    )
+
+
+async def movies_of(session: AsyncSession, script_id: uuid.UUID) -> list[Movie]:
+    return list(
+        await session.scalars(
+            select(Movie).where(Movie.script_id == script_id).order_by(Movie.created_at.desc())
+        )
+    )
+
+
+async def jobs(
+    session: AsyncSession, movie_id: uuid.UUID, *, for_update: bool = False
+) -> list[MovieJob]:
+    statement = select(MovieJob).where(MovieJob.movie_id == movie_id).order_by(MovieJob.position)
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    return list(await session.scalars(statement))
+
+
+async def job_counts(session: AsyncSession, movie_id: uuid.UUID) -> list[tuple[str, str, int]]:
+    """(kind, state, jobs) of a film's jobs, and as state `reused` those done without a
+    grid request of their own."""
+    reused = (MovieJob.state == JobState.DONE) & MovieJob.request_id.is_(None)
+    shown = case((reused, "reused"), else_=MovieJob.state)
+    rows = await session.execute(
+        select(MovieJob.kind, shown, func.count())
+        .where(MovieJob.movie_id == movie_id)
+        .group_by(MovieJob.kind, shown)
+    )
+    return [(kind, state, int(count)) for kind, state, count in rows.tuples()]
+
+
+async def done_results(session: AsyncSession, cache_keys: set[str]) -> dict[str, tuple[str, str]]:
+    """For each content key some film has done: that result's blob key and sha256."""
+    if not cache_keys:
+        return {}
+    rows = await session.execute(
+        select(MovieJob.cache_key, MovieJob.storage_key, MovieJob.sha256)
+        .where(MovieJob.cache_key.in_(cache_keys), MovieJob.state == JobState.DONE)
+        .distinct(MovieJob.cache_key)
+    )
+    return {key: (blob, digest) for key, blob, digest in rows.tuples() if blob and digest}

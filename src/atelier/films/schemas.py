@@ -1,4 +1,4 @@
-"""The scripts routes' bodies and answers."""
+"""The scripts and movies routes' bodies and answers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from atelier.films.screenplay import Screenplay
 
 if TYPE_CHECKING:
     from atelier.films.models import Script, Selection, Validation
+    from atelier.films.movies import MovieView
     from atelier.films.service import Score
 
 
@@ -161,4 +162,92 @@ class RoundOut(BaseModel):
             candidates=selection.candidates,
             selected_script_id=selection.selected_script_id,
             closed_at=selection.closed_at,
+        )
+
+
+class MovieOptions(Body):
+    """How the film is made. The defaults make a 768x432 film of stills, 4 s per shot."""
+
+    video: bool = Field(default=False, description="a video clip per shot instead of a still")
+    width: int = Field(default=768, ge=64, le=1920, multiple_of=8)
+    height: int = Field(default=432, ge=64, le=1080, multiple_of=8)
+    shot_seconds: float = Field(default=4.0, ge=1.0, le=30.0)
+    crossfade_s: float = Field(
+        default=0.0, ge=0.0, le=2.0, description="a crossfade at each scene boundary (0: cuts)"
+    )
+
+
+class MovieIn(Body):
+    script_id: uuid.UUID
+    options: MovieOptions = Field(default_factory=MovieOptions)
+    confirm: bool = Field(
+        default=False,
+        description="false: plan and cost only; true: also start (POST /api/movies/{id}/start "
+        "starts an estimate later)",
+    )
+
+
+class ProgressIn(Body):
+    progress: float = Field(ge=0, le=100, description="percent done (never goes back)")
+    stage: str = Field(min_length=1, max_length=200, description="what is being done")
+
+
+class MovieOut(BaseModel):
+    id: uuid.UUID
+    script_id: uuid.UUID
+    title: str
+    status: str = Field(
+        description="estimated | generating | assembling | signing | completed | failed"
+    )
+    progress: float = Field(description="percent, 0-100")
+    stage: str | None
+    error: str | None
+    options: dict[str, Any]
+    jobs_by_kind: dict[str, int] = Field(description="the plan: grid jobs per kind")
+    compute_seconds: float = Field(description="the grid's estimate of the plan's compute")
+    eta_s: float | None = Field(description="when costed: the grid's ETA (null: no worker)")
+    jobs: dict[str, dict[str, int]] = Field(description="per kind: jobs in each state")
+    reused: int = Field(description="jobs whose result an earlier film had already made")
+    steps: dict[str, str] = Field(description="the film's flow: each step's state")
+    duration_s: float | None
+    video_url: str | None
+    poster_url: str | None
+    subtitles: dict[str, str] = Field(description="srt and vtt URLs, once made")
+    artifact_id: uuid.UUID | None = Field(description="the film as a grid artifact")
+    cid: str | None = Field(description="the signed film's CID")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, view: MovieView) -> MovieOut:
+        movie = view.movie
+        base = f"/api/movies/{movie.id}"
+        made = movie.vtt_key is not None
+        return cls(
+            id=movie.id,
+            script_id=movie.script_id,
+            title=movie.title,
+            status=view.status,
+            progress=round(view.progress, 1),
+            stage=movie.stage,
+            error=movie.error,
+            options=movie.options,
+            jobs_by_kind=movie.jobs_by_kind,
+            compute_seconds=movie.compute_seconds,
+            eta_s=movie.eta_s,
+            jobs=view.jobs,
+            reused=view.reused,
+            steps=view.steps,
+            duration_s=movie.duration_s,
+            video_url=f"{base}/video" if view.status == "completed" else None,
+            poster_url=f"{base}/poster.jpg" if movie.poster_key else None,
+            subtitles={"srt": f"{base}/subtitles.srt", "vtt": f"{base}/subtitles.vtt"}
+            if made
+            else {},
+            artifact_id=movie.artifact_id,
+            cid=view.cid,
+            created_at=movie.created_at,
+            started_at=movie.started_at,
+            finished_at=movie.finished_at,
         )

@@ -65,6 +65,10 @@ class GenerationRequest(Base):
     # other job to the worker; only `only_worker` may claim it; its result is compared with
     # the platform's own rendering, not published).
     canary: Mapped[bool] = mapped_column(server_default=text("false"))
+    # The film this job is part of (a shot, a line, a music cue, or the assembled film).
+    film_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("film_movies.id", ondelete="SET NULL"), index=True
+    )
     only_worker: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -145,7 +149,9 @@ class Attempt(Base):
 
 
 class Artifact(Base):
-    """An accepted, validated result, stored content-addressed in the blob store."""
+    """An accepted, validated result, stored content-addressed in the blob store. Without
+    an attempt and a worker when the platform made it itself from other artifacts (a film
+    joined from its shots): validated and accepted the same way, paid to no worker."""
 
     __tablename__ = "artifacts"
 
@@ -153,8 +159,8 @@ class Artifact(Base):
     request_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("grid_requests.id", ondelete="CASCADE"), unique=True
     )
-    attempt_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("grid_attempts.id"))
-    worker_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("grid_workers.id"))
+    attempt_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("grid_attempts.id"))
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("grid_workers.id"))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     storage_key: Mapped[str] = mapped_column(String(200))
     mime: Mapped[str] = mapped_column(String(50))

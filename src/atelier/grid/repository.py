@@ -200,6 +200,34 @@ async def queue_ahead(session: AsyncSession, request: GenerationRequest) -> tupl
     return int(row[0]), float(row[1])
 
 
+async def queued_seconds_by_kind(session: AsyncSession) -> dict[str, float]:
+    """The estimated seconds of the queued requests, per kind (canaries count: they run)."""
+    rows = await session.execute(
+        select(GenerationRequest.kind, func.sum(GenerationRequest.estimate_s))
+        .where(GenerationRequest.state == RequestState.QUEUED)
+        .group_by(GenerationRequest.kind)
+    )
+    return {kind: float(seconds or 0) for kind, seconds in rows.tuples()}
+
+
+async def outcomes(
+    session: AsyncSession, request_ids: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, str, str | None, str | None, str | None]]:
+    """State, fault reason and accepted bytes (blob key, sha256) of each request."""
+    statement = (
+        select(
+            GenerationRequest.id,
+            GenerationRequest.state,
+            GenerationRequest.fault_reason.label("reason"),
+            Artifact.storage_key,
+            Artifact.sha256,
+        )
+        .outerjoin(Artifact, Artifact.id == GenerationRequest.artifact_id)
+        .where(GenerationRequest.id.in_(request_ids))
+    )
+    return list((await session.execute(statement)).tuples().all())
+
+
 async def count_live_capable_workers(
     session: AsyncSession,
     spec_kind: str,

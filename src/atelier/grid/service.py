@@ -67,9 +67,11 @@ async def submit(
     options: dict[str, Any] | None = None,
     priority: int = 0,
     charge_quota: bool = True,
+    film_id: uuid.UUID | None = None,
 ) -> GenerationRequest:
     """Queue a request. `charge_quota` is False for work the platform does for the creator
-    (a personalization the community approved), which their daily quota does not pay for."""
+    (a personalization the community approved, a film's shots), which their daily quota
+    does not pay for. `film_id` ties the job to the film it is part of."""
     spec = build_spec(kind, fields)
     if wallet is not None:
         wallet = await wallets.callers_wallet(session, principal.user_id, wallet)
@@ -96,6 +98,7 @@ async def submit(
         quota_reservation_id=reservation_id,
         is_possible=bool(capable),
         impossible_reason=None if capable else _impossible_reason(spec),
+        film_id=film_id,
     )
     return await repository.add(session, request, refresh=True)
 
@@ -282,6 +285,121 @@ async def _finish(
             await quota.commit(session, request.quota_reservation_id)
         else:
             await quota.release(session, request.quota_reservation_id)
+
+
+PLATFORM_ASSEMBLY = "film-assembly"  # the source of a film the platform joined itself
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a job is, for the domain that asked for it: its state, and once done the
+    accepted bytes (their blob key and sha256)."""
+
+    state: str
+    storage_key: str | None
+    sha256: str | None
+    reason: str | None
+
+    @property
+    def ended_without_result(self) -> bool:
+        return self.state in (RequestState.FAULTED, RequestState.CANCELLED)
+
+
+async def outcomes(session: AsyncSession, request_ids: list[uuid.UUID]) -> dict[uuid.UUID, Outcome]:
+    rows = await repo.outcomes(session, request_ids)
+    return {
+        request_id: Outcome(state, storage_key, sha256, reason)
+        for request_id, state, reason, storage_key, sha256 in rows
+    }
+
+
+@dataclass(frozen=True)
+class Work:
+    """Work of one kind to be queued: its estimated seconds and its largest job."""
+
+    seconds: float
+    pixels: int
+    duration_s: float
+
+
+async def eta_for(session: AsyncSession, settings: Settings, work: dict[str, Work]) -> float | None:
+    """When work queued now would be done: per kind, the seconds already queued plus its
+    own, shared among the live workers able to run its largest job; the slowest kind. None
+    when no live worker can run some kind."""
+    queued = await repo.queued_seconds_by_kind(session)
+    slowest = 0.0
+    for kind, wanted in work.items():
+        workers = await _capable_workers(
+            session, settings, kind, None, wanted.pixels, wanted.duration_s
+        )
+        if not workers:
+            return None
+        slowest = max(slowest, (queued.get(kind, 0.0) + wanted.seconds) / workers)
+    return round(slowest, 1)
+
+
+async def accept_platform_work(
+    session: AsyncSession,
+    media: MediaInfo,
+    *,
+    creator_id: uuid.UUID,
+    film_id: uuid.UUID,
+    prompt: str,
+    model: str,
+    sha256: str,
+    storage_key: str,
+) -> Artifact:
+    """Accept a video the platform made itself from accepted artifacts (a film joined from
+    its shots; `media` is the grid's validation of it): a done request and its artifact,
+    with no worker and no lease, announced as `ArtifactAccepted` so that it is signed,
+    fingerprinted and put to a vote like any result. It pays no worker (no work units)."""
+    params: dict[str, Any] = {"format": media.format, "prompt": prompt, "width": media.width}
+    params |= {"height": media.height, "duration_s": media.duration_s}
+    request = GenerationRequest(
+        kind="video",
+        params=params,
+        model=model,
+        pixels=(media.width or 0) * (media.height or 0),
+        duration_s=media.duration_s or 0.0,
+        estimate_s=0.0,
+        queue_key=0.0,  # never queued
+        max_attempts=0,
+        user_id=creator_id,
+        source=PLATFORM_ASSEMBLY,
+        film_id=film_id,
+        state=RequestState.DONE,
+        progress=100,
+        finished_at=now_utc(),
+    )
+    await repository.add(session, request)
+    artifact = Artifact(
+        request_id=request.id,
+        sha256=sha256,
+        storage_key=storage_key,
+        mime=media.mime,
+        format=media.format,
+        size_bytes=media.size_bytes,
+        width=media.width,
+        height=media.height,
+        duration_s=media.duration_s,
+        model=model,
+    )
+    await repository.add(session, artifact)
+    request.artifact_id = artifact.id
+    accepted = ArtifactAccepted(
+        artifact_id=artifact.id,
+        request_id=request.id,
+        kind=request.kind,
+        sha256=sha256,
+        mime=media.mime,
+        format=media.format,
+        storage_key=storage_key,
+        model=model,
+        accepted_at=now_utc(),
+        creator_id=creator_id,
+    )
+    await events.emit(session, accepted)
+    return artifact
 
 
 async def history(
