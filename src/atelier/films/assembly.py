@@ -35,7 +35,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FFMPEG_TIMEOUT_S = 1800
+FFMPEG_TIMEOUT_S = 1800  # a join or a poster (stream copy: minutes even for a feature)
+CLIP_TIMEOUT_S, CLIP_TIMEOUT_PER_S = 60.0, 20.0  # a clip: a minute, and 20 s per second
 LINE_GAP_S = 0.35  # silence before each line of a segment
 MUSIC_VOLUME = 0.25  # the score under the voices
 CUE_WIDTH, CUE_ROWS = 42, 2  # a subtitle: at most two rows of 42 characters
@@ -262,7 +263,9 @@ def ffmpeg_binary() -> str:
     return binary
 
 
-def run_ffmpeg(arguments: list[str], workdir: Path, what: str) -> None:
+def run_ffmpeg(
+    arguments: list[str], workdir: Path, what: str, timeout_s: float = FFMPEG_TIMEOUT_S
+) -> None:
     log = workdir / "ffmpeg.log"
     with log.open("wb") as errors:  # a file: a full stderr pipe would deadlock
         try:
@@ -270,11 +273,11 @@ def run_ffmpeg(arguments: list[str], workdir: Path, what: str) -> None:
                 [ffmpeg_binary(), "-nostdin", "-y", "-v", "error", *arguments],
                 stdout=subprocess.DEVNULL,
                 stderr=errors,
-                timeout=FFMPEG_TIMEOUT_S,
+                timeout=timeout_s,
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise AssemblyError(f"{what}: ffmpeg ran past {FFMPEG_TIMEOUT_S} s") from None
+            raise AssemblyError(f"{what}: ffmpeg ran past {timeout_s:g} s") from None
     if done.returncode != 0:
         tail = log.read_text(errors="replace")[-600:]
         raise AssemblyError(f"{what}: ffmpeg failed: {tail}")
@@ -322,8 +325,23 @@ def _segment_graph(segment: Segment, n: int, inputs: list[str], fmt: Format) -> 
     return graph
 
 
+def _check_still(path: Path, scene: int) -> None:
+    """A still must decode before FFmpeg loops it: FFmpeg's image loop spins forever on
+    some broken files instead of failing."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise AssemblyError(f"a picture of scene {scene + 1} does not decode: {exc}") from None
+
+
 def render_clip(clip: Clip, fmt: Format, out: Path, workdir: Path) -> None:
     """Encode `clip` into `out` in the film's format (the only encode its frames get)."""
+    for segment in clip.segments:
+        if segment.still:
+            _check_still(segment.picture, segment.scene)
     inputs: list[str] = []
     graph: list[str] = []
     for n, segment in enumerate(clip.segments):
@@ -349,8 +367,6 @@ def render_clip(clip: Clip, fmt: Format, out: Path, workdir: Path) -> None:
         video,
         "-map",
         audio,
-        "-frames:v",
-        str(frames),
         "-c:v",
         "libx264",
         "-preset",
@@ -371,14 +387,16 @@ def render_clip(clip: Clip, fmt: Format, out: Path, workdir: Path) -> None:
         str(fmt.sample_rate),
         "-ac",
         "2",
-        "-t",
-        f"{fmt.seconds(frames):.6f}",
+        "-t",  # a bound, past the trims: an input that never ends cannot keep FFmpeg going
+        f"{fmt.seconds(frames) + 1:.3f}",
         "-movflags",
         "+faststart",
         str(out),
     ]
-    run_ffmpeg(arguments, workdir, f"clip of scene {clip.segments[0].scene + 1}")
-    check_clip(out, fmt, fmt.seconds(frames))
+    seconds = fmt.seconds(frames)
+    what = f"clip of scene {clip.segments[0].scene + 1}"
+    run_ffmpeg(arguments, workdir, what, CLIP_TIMEOUT_S + CLIP_TIMEOUT_PER_S * seconds)
+    check_clip(out, fmt, seconds)
 
 
 @dataclass(frozen=True)
@@ -396,24 +414,26 @@ class ClipInfo:
 
 
 def probe_clip(path: Path) -> ClipInfo:
+    """A clip's stream parameters (a missing stream reads as codec `none`)."""
     import av
 
     try:
         with av.open(str(path)) as container:
-            video, audio = container.streams.video[0], container.streams.audio[0]
+            video = container.streams.video[0] if container.streams.video else None
+            audio = container.streams.audio[0] if container.streams.audio else None
             return ClipInfo(
-                video.codec_context.name,
-                video.codec_context.width,
-                video.codec_context.height,
-                float(video.average_rate or 0),
-                str(video.time_base),
-                str(video.codec_context.pix_fmt),
-                audio.codec_context.name,
-                audio.codec_context.sample_rate,
-                audio.codec_context.channels,
+                video.codec_context.name if video else "none",
+                video.codec_context.width if video else 0,
+                video.codec_context.height if video else 0,
+                float(video.base_rate or video.average_rate or 0) if video else 0.0,
+                str(video.time_base) if video else "",
+                str(video.codec_context.pix_fmt) if video else "",
+                audio.codec_context.name if audio else "none",
+                audio.codec_context.sample_rate if audio else 0,
+                audio.codec_context.channels if audio else 0,
                 float(container.duration or 0) / 1_000_000,
             )
-    except (av.error.FFmpegError, IndexError, ValueError, OSError) as exc:
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
         raise AssemblyError(f"{path.name} does not open as a clip: {exc}") from None
 
 
