@@ -494,6 +494,78 @@ def test_submit_a_screenplay_and_score_it(
     expect(p.get_by_role("heading", name="Not found")).to_be_visible()  # type: ignore[attr-defined]
 
 
+def test_film_a_script_and_watch_it_with_subtitles(
+    site: tuple[str, Path], page: object, database_url: str
+) -> None:
+    """An admin plans a script's film (a bad size is said next to its field), sees the plan
+    and its cost, starts it, follows it live while a worker makes it, and watches it with
+    its subtitle track."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    producer = _signed_in_member(p, url, home)
+    p.get_by_label("New key's name").fill("film rig")  # type: ignore[attr-defined]
+    p.get_by_label("Scope").select_option("worker")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Create key").click()  # type: ignore[attr-defined]
+    key = p.locator("#new-key").inner_text().strip()  # type: ignore[attr-defined]
+    promoted = subprocess.run(
+        [sys.executable, "-m", "atelier", "user", "promote", producer, "admin"],
+        env=atelier_env(home, database_url),
+        capture_output=True,
+        check=False,
+    )
+    assert promoted.returncode == 0, promoted.stderr
+    p.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
+    p.goto(f"{url}/sign-in")  # type: ignore[attr-defined]
+    p.get_by_label("Email").fill(producer)  # type: ignore[attr-defined]
+    p.get_by_label("Password").fill(STRONG_PASSWORD)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign in", exact=True).click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Your dashboard")).to_be_visible()  # type: ignore[attr-defined]
+    p.goto(f"{url}/films")  # type: ignore[attr-defined]
+    story = SCREENPLAY.replace("Coffee Break", "Tea Break").replace("Always.", "Every day.")
+    p.get_by_label("Or paste it (Fountain)").fill(story)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Submit").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Tea Break")).to_be_visible()  # type: ignore[attr-defined]
+    p.get_by_label("Width (px)").fill("100")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Plan and cost a film").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-width")).to_contain_text("multiple of 8")  # type: ignore[attr-defined]
+    checked(p, "films-film-error")
+    p.get_by_label("Width (px)").fill("256")  # type: ignore[attr-defined]
+    p.get_by_label("Height (px)").fill("144")  # type: ignore[attr-defined]
+    p.get_by_label("Seconds per shot").fill("2")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Plan and cost a film").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Plan and cost")).to_be_visible()  # type: ignore[attr-defined]
+    expect(p.locator("#movie-status")).to_have_text("estimated")  # type: ignore[attr-defined]
+    expect(p.locator("#plan")).to_contain_text("speech")  # type: ignore[attr-defined]
+    checked(p, "films-movie-plan")
+    worker = start_worker(home, url, key, "film-rig")
+    try:
+        p.get_by_role("button", name="Start the film").click()  # type: ignore[attr-defined]
+        expect(p.locator("#movie-steps")).to_contain_text("submit")  # type: ignore[attr-defined]
+        expect(p.locator("#watch-now")).to_be_visible(timeout=180_000)  # type: ignore[attr-defined]
+    finally:
+        stop(worker)
+    p.reload()  # type: ignore[attr-defined]
+    expect(p.locator("#player")).to_be_visible()  # type: ignore[attr-defined]
+    playable = p.evaluate(  # type: ignore[attr-defined]
+        """async () => {
+            const video = document.querySelector('#player');
+            if (video.readyState < 1) {
+                await new Promise(r => video.addEventListener('loadedmetadata', r, {once: true}));
+            }
+            const track = video.textTracks[0];
+            track.mode = 'showing';
+            await new Promise(r => setTimeout(r, 500));
+            return {duration: video.duration, width: video.videoWidth, kind: track.kind,
+                    cues: track.cues ? track.cues.length : 0};
+        }"""
+    )
+    assert playable["width"] == 256 and playable["duration"] > 4, playable
+    assert playable["kind"] == "subtitles" and playable["cues"] >= 2, playable
+    expect(p.locator("#movie-cid")).not_to_have_text("—")  # type: ignore[attr-defined]
+    checked(p, "films-movie-watch")
+
+
 def _emailed_token(mailbox: Path, address: str) -> str:
     import time
 

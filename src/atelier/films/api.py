@@ -4,7 +4,6 @@ selected script (cost, start, progress, events, files)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -18,12 +17,12 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from atelier.core.errors import InvalidInput, ServiceUnavailable
+from atelier.core.errors import InvalidInput
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Instant
 from atelier.core.transactions import unit_of_work
 from atelier.films import flows as film_flows
-from atelier.films import movies, reading, scripts, service
+from atelier.films import movies, reading, scripts, service, watching
 from atelier.films.models import ScriptStatus
 from atelier.films.schemas import (
     MovieIn,
@@ -202,11 +201,6 @@ async def get_round(round_id: uuid.UUID, request: Request, principal: CurrentPri
 
 # -- movies ---------------------------------------------------------------------------------
 
-MOVIE_SSE_POLL_S = 1.0
-MOVIE_SSE_MAX_S = 1800.0  # a watcher reconnects after this (EventSource does by itself)
-MOVIE_WATCHERS_MAX = 200  # open movie event streams per process: the rest get a 503
-_watchers = 0
-
 
 @router.post(
     "/movies/generate",
@@ -281,39 +275,17 @@ async def get_movie(movie_id: uuid.UUID, request: Request) -> MovieOut:
 @router.get("/movies/{movie_id}/events", response_class=StreamingResponse)
 async def movie_events(movie_id: uuid.UUID, request: Request) -> StreamingResponse:
     """Server-sent events: a `movie` event (the film as `GET /api/movies/{id}` answers) on
-    every change, until the film is made or failed."""
-    global _watchers
+    every change, until the film is made or failed (public; 503 when too many follow)."""
     runtime = runtime_of(request)
-    async with unit_of_work(runtime) as session:
-        first = MovieOut.of(await movies.view(session, movie_id))  # 404 before streaming
-    if _watchers >= MOVIE_WATCHERS_MAX:
-        raise ServiceUnavailable(
-            "too many viewers follow films right now", slug="too-many-watchers"
-        )
-    _watchers += 1
+    first = await watching.snapshot(runtime, movie_id)  # 404 before the stream starts
+    changes = watching.follow(runtime, first, request.is_disconnected)
 
     async def stream() -> AsyncIterator[bytes]:
-        global _watchers
-        try:
-            current, last, quiet = first, None, 0.0
-            for _ in range(int(MOVIE_SSE_MAX_S / MOVIE_SSE_POLL_S)):
-                if await request.is_disconnected():
-                    return
-                marker = (current.status, current.progress, current.stage, current.steps)
-                if marker != last:
-                    last, quiet = marker, 0.0
-                    yield f"event: movie\ndata: {current.model_dump_json()}\n\n".encode()
-                    if current.status in ("completed", "failed"):
-                        return
-                elif quiet >= 15:
-                    quiet = 0.0
-                    yield b": keep-alive\n\n"
-                await asyncio.sleep(MOVIE_SSE_POLL_S)
-                quiet += MOVIE_SSE_POLL_S
-                async with unit_of_work(runtime) as session:
-                    current = MovieOut.of(await movies.view(session, movie_id))
-        finally:
-            _watchers -= 1
+        async for movie in changes:
+            if movie is None:
+                yield b": keep-alive\n\n"
+            else:
+                yield f"event: movie\ndata: {movie.model_dump_json()}\n\n".encode()
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}

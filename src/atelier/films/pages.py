@@ -1,17 +1,19 @@
 """Vividverse's pages: the script portal (submit a screenplay, see every script with its
 flags), a script's page (the screenplay as it was read, its scores and agreement) with the
-rubric form for validators."""
+rubric form for validators and its films, and the movie viewer (the player with subtitle
+tracks, progress while the film is made, its plan and cost)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -19,12 +21,22 @@ from atelier.core.errors import AppError, Forbidden
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Body
 from atelier.core.transactions import unit_of_work
-from atelier.films import reading, scoring, scripts, service
-from atelier.films.models import ScriptStatus
-from atelier.films.schemas import ScriptIn, ValidationIn
+from atelier.films import flows as film_flows
+from atelier.films import movies, reading, scoring, scripts, service, watching
+from atelier.films.models import Script, ScriptStatus
+from atelier.films.schemas import MovieIn, MovieOptions, ScriptIn, ValidationIn
 from atelier.identity.cookies import PagePrincipal, visitor_for
 from atelier.identity.principal import Principal
-from atelier.web.frame import NavItem, add_templates, check_csrf, field_errors, redirect, render
+from atelier.web.frame import (
+    NavItem,
+    add_templates,
+    check_csrf,
+    field_errors,
+    fragment,
+    redirect,
+    render,
+    sse_event,
+)
 
 add_templates(Path(__file__).parent / "templates", nav=(NavItem("Films", "/films", "members"),))
 
@@ -109,6 +121,7 @@ async def _script_page(
                 request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
             )
         score = await service.score(session, script_id)
+        films = await movies.movies_of(session, script_id)
     may_validate = (
         principal.has_role("validator")
         and script.author_id != principal.user_id
@@ -124,9 +137,21 @@ async def _script_page(
         score=score,
         rubric=scoring.RUBRIC,
         may_validate=may_validate,
+        may_film=_may_film(principal, script),
+        films=films,
+        options=MovieOptions(),
         errors=errors or {},
         values=values or {},
     )
+
+
+def _may_film(principal: Principal | None, script: Script) -> bool:
+    """Whether to offer the film form (the service decides again when it is sent)."""
+    if principal is None:
+        return False
+    if principal.has_role("admin"):
+        return True
+    return script.status == ScriptStatus.SELECTED and script.author_id == principal.user_id
 
 
 @router.get("/films/scripts/{script_id}")
@@ -168,3 +193,96 @@ async def validate(request: Request, principal: PagePrincipal, script_id: uuid.U
             request, principal, script_id, errors=field_errors(exc), values=values, status_code=422
         )
     return redirect(request, f"/films/scripts/{script_id}")
+
+
+@router.post("/films/scripts/{script_id}/movies", dependencies=[Csrf])
+async def plan_film(request: Request, principal: PagePrincipal, script_id: uuid.UUID) -> Response:
+    """Plan and cost a film of the script; the viewer then shows the plan, and its Start
+    button confirms it."""
+    if principal is None:
+        return redirect(request, "/sign-in")
+    values = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    runtime = runtime_of(request)
+    try:
+        body = MovieIn(script_id=script_id, options=MovieOptions.from_form(values))
+        async with unit_of_work(runtime) as session:
+            movie, _ = await film_flows.estimate(session, runtime.settings, principal, body)
+    except (ValidationError, AppError) as exc:
+        return await _script_page(
+            request, principal, script_id, errors=field_errors(exc), values=values, status_code=422
+        )
+    return redirect(request, f"/films/movies/{movie.id}")
+
+
+async def _movie_page(
+    request: Request,
+    principal: Principal | None,
+    movie_id: uuid.UUID,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        visitor = await visitor_for(session, principal)
+        try:
+            movie = await watching.snapshot(runtime, movie_id)
+        except AppError as exc:
+            return render(
+                request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
+            )
+        script = await service.get(session, movie.script_id)
+    return render(
+        request,
+        "films/movie.html",
+        who=visitor,
+        status_code=status_code,
+        movie=movie,
+        script=script,
+        may_start=movie.status == "estimated" and _may_film(principal, script),
+        ended=movie.status in watching.ENDED,
+        errors=errors or {},
+    )
+
+
+@router.get("/films/movies/{movie_id}")
+async def movie_page(request: Request, principal: PagePrincipal, movie_id: uuid.UUID) -> Response:
+    """The movie viewer (public: a film is made to be watched)."""
+    return await _movie_page(request, principal, movie_id)
+
+
+@router.post("/films/movies/{movie_id}/start", dependencies=[Csrf])
+async def start_film(request: Request, principal: PagePrincipal, movie_id: uuid.UUID) -> Response:
+    if principal is None:
+        return redirect(request, "/sign-in")
+    try:
+        async with unit_of_work(runtime_of(request)) as session:
+            await film_flows.confirm(session, principal, movie_id)
+    except AppError as exc:
+        return await _movie_page(
+            request, principal, movie_id, errors=field_errors(exc), status_code=exc.status
+        )
+    return redirect(request, f"/films/movies/{movie_id}")
+
+
+@router.get("/films/movies/{movie_id}/events")
+async def movie_page_events(request: Request, movie_id: uuid.UUID) -> Response:
+    """The viewer's progress as HTML, pushed on every change until the film ends (htmx's
+    SSE swap); the page reloads itself then, with the player."""
+    runtime = runtime_of(request)
+    first = await watching.snapshot(runtime, movie_id)
+    changes = watching.follow(runtime, first, request.is_disconnected)
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for movie in changes:
+            if movie is None:
+                yield b": keep-alive\n\n"
+                continue
+            yield sse_event("movie", fragment("films/movie_progress.html", movie=movie))
+            if movie.status in watching.ENDED:
+                yield sse_event("done", "")
+                return
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )

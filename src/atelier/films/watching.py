@@ -1,0 +1,66 @@
+"""Following a film while it is made: one loop for the API's event stream and the viewer
+page's, with one cap on how many are open (a film's page is public, so its followers are
+bounded: each polls the database)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from atelier.core.errors import ServiceUnavailable
+from atelier.core.runtime import Runtime
+from atelier.core.transactions import unit_of_work
+from atelier.films import movies
+from atelier.films.schemas import MovieOut
+
+POLL_S = 1.0
+MAX_S = 1800.0  # a follower reconnects after this (EventSource does by itself)
+KEEP_ALIVE_S = 15.0
+MAX_FOLLOWERS = 200  # open streams per process; the next one gets a 503
+ENDED = ("completed", "failed")
+_followers = 0
+
+
+async def snapshot(runtime: Runtime, movie_id: uuid.UUID) -> MovieOut:
+    async with unit_of_work(runtime) as session:
+        return MovieOut.of(await movies.view(session, movie_id))
+
+
+def follow(
+    runtime: Runtime, first: MovieOut, disconnected: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[MovieOut | None]:
+    """The film on every change (None: nothing changed for a while, say something to keep
+    the connection), until it ends or the follower leaves. 503 when too many follow."""
+    global _followers
+    if _followers >= MAX_FOLLOWERS:
+        raise ServiceUnavailable(
+            "too many viewers follow films right now", slug="too-many-watchers"
+        )
+    _followers += 1
+    return _changes(runtime, first, disconnected)
+
+
+async def _changes(
+    runtime: Runtime, current: MovieOut, disconnected: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[MovieOut | None]:
+    global _followers
+    try:
+        last, quiet = None, 0.0
+        for _ in range(int(MAX_S / POLL_S)):
+            if await disconnected():
+                return
+            marker = (current.status, current.progress, current.stage, current.steps)
+            if marker != last:
+                last, quiet = marker, 0.0
+                yield current
+                if current.status in ENDED:
+                    return
+            elif quiet >= KEEP_ALIVE_S:
+                quiet = 0.0
+                yield None
+            await asyncio.sleep(POLL_S)
+            quiet += POLL_S
+            current = await snapshot(runtime, current.id)
+    finally:
+        _followers -= 1
