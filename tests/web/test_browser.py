@@ -191,6 +191,27 @@ def _signed_in_member(page: object, url: str, home: Path) -> str:
     return address
 
 
+def _promote_and_sign_in_again(
+    page: object, url: str, home: Path, database_url: str, address: str, role: str
+) -> None:
+    """`atelier user promote` (the operator's command), then a new sign-in: the session's
+    roles are the ones it was signed in with."""
+    promoted = subprocess.run(
+        [sys.executable, "-m", "atelier", "user", "promote", address, role],
+        env=atelier_env(home, database_url),
+        capture_output=True,
+        check=False,
+    )
+    assert promoted.returncode == 0, promoted.stderr
+    p = page
+    p.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
+    p.goto(f"{url}/sign-in")  # type: ignore[attr-defined]
+    p.get_by_label("Email").fill(address)  # type: ignore[attr-defined]
+    p.get_by_label("Password").fill(STRONG_PASSWORD)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Sign in", exact=True).click()  # type: ignore[attr-defined]
+    playwright_sync.expect(p.get_by_role("heading", name="Your dashboard")).to_be_visible()  # type: ignore[attr-defined]
+
+
 def test_submit_a_music_job_watch_it_and_hear_it(
     site: tuple[str, Path], page: object, tmp_path: Path
 ) -> None:
@@ -462,19 +483,7 @@ def test_submit_a_screenplay_and_score_it(
     p.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
 
     validator = _signed_in_member(p, url, home)
-    promoted = subprocess.run(
-        [sys.executable, "-m", "atelier", "user", "promote", validator, "validator"],
-        env=atelier_env(home, database_url),
-        capture_output=True,
-        check=False,
-    )
-    assert promoted.returncode == 0, promoted.stderr
-    p.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
-    p.goto(f"{url}/sign-in")  # type: ignore[attr-defined]
-    p.get_by_label("Email").fill(validator)  # type: ignore[attr-defined]
-    p.get_by_label("Password").fill(STRONG_PASSWORD)  # type: ignore[attr-defined]
-    p.get_by_role("button", name="Sign in", exact=True).click()  # type: ignore[attr-defined]
-    expect(p.get_by_role("heading", name="Your dashboard")).to_be_visible()  # type: ignore[attr-defined]
+    _promote_and_sign_in_again(p, url, home, database_url, validator, "validator")
     p.goto(script_url)  # type: ignore[attr-defined]
     p.get_by_role("button", name="Save my scores").click()  # type: ignore[attr-defined]
     expect(p.locator("#e-story")).to_be_visible()  # type: ignore[attr-defined]
@@ -508,19 +517,7 @@ def test_film_a_script_and_watch_it_with_subtitles(
     p.get_by_label("Scope").select_option("worker")  # type: ignore[attr-defined]
     p.get_by_role("button", name="Create key").click()  # type: ignore[attr-defined]
     key = p.locator("#new-key").inner_text().strip()  # type: ignore[attr-defined]
-    promoted = subprocess.run(
-        [sys.executable, "-m", "atelier", "user", "promote", producer, "admin"],
-        env=atelier_env(home, database_url),
-        capture_output=True,
-        check=False,
-    )
-    assert promoted.returncode == 0, promoted.stderr
-    p.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
-    p.goto(f"{url}/sign-in")  # type: ignore[attr-defined]
-    p.get_by_label("Email").fill(producer)  # type: ignore[attr-defined]
-    p.get_by_label("Password").fill(STRONG_PASSWORD)  # type: ignore[attr-defined]
-    p.get_by_role("button", name="Sign in", exact=True).click()  # type: ignore[attr-defined]
-    expect(p.get_by_role("heading", name="Your dashboard")).to_be_visible()  # type: ignore[attr-defined]
+    _promote_and_sign_in_again(p, url, home, database_url, producer, "admin")
     p.goto(f"{url}/films")  # type: ignore[attr-defined]
     story = SCREENPLAY.replace("Coffee Break", "Tea Break").replace("Always.", "Every day.")
     p.get_by_label("Or paste it (Fountain)").fill(story)  # type: ignore[attr-defined]

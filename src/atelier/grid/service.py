@@ -372,7 +372,24 @@ async def accept_platform_work(
         finished_at=now_utc(),
     )
     await repository.add(session, request)
-    artifact = Artifact(
+    artifact = _artifact_of(request, media, sha256, storage_key, model)
+    await repository.add(session, artifact)
+    request.artifact_id = artifact.id
+    await events.emit(session, _accepted(request, artifact, media, accepted_at=now_utc()))
+    return artifact
+
+
+def _artifact_of(
+    request: GenerationRequest,
+    media: MediaInfo,
+    sha256: str,
+    storage_key: str,
+    model: str,
+    **lease: Any,
+) -> Artifact:
+    """The artifact of `request`'s accepted `media` (`lease`: the attempt and worker that
+    made it, and the compute they are credited; none for platform work)."""
+    return Artifact(
         request_id=request.id,
         sha256=sha256,
         storage_key=storage_key,
@@ -383,23 +400,29 @@ async def accept_platform_work(
         height=media.height,
         duration_s=media.duration_s,
         model=model,
+        **lease,
     )
-    await repository.add(session, artifact)
-    request.artifact_id = artifact.id
-    accepted = ArtifactAccepted(
+
+
+def _accepted(
+    request: GenerationRequest, artifact: Artifact, media: MediaInfo, **worker: Any
+) -> ArtifactAccepted:
+    """What the rest of the platform is told of an accepted artifact (`worker`: who made
+    it, the work units and when; none for platform work)."""
+    return ArtifactAccepted(
         artifact_id=artifact.id,
         request_id=request.id,
         kind=request.kind,
-        sha256=sha256,
-        mime=media.mime,
-        format=media.format,
-        storage_key=storage_key,
-        model=model,
-        accepted_at=now_utc(),
-        creator_id=creator_id,
+        sha256=artifact.sha256,
+        mime=artifact.mime,
+        format=artifact.format,
+        storage_key=artifact.storage_key,
+        model=artifact.model,
+        creator_id=request.user_id,
+        wallet=request.wallet,
+        pdq=_pdq_out(media),
+        **worker,
     )
-    await events.emit(session, accepted)
-    return artifact
 
 
 async def history(
@@ -667,19 +690,14 @@ async def accept(
         raise Conflict("a result for this job was already accepted", slug="job-accepted")
     wall_s = (now_utc() - attempt.leased_at).total_seconds()
     credited_s = max(0.0, min(compute_seconds, wall_s))  # a worker cannot claim more than it held
-    artifact = Artifact(
-        request_id=request.id,
+    artifact = _artifact_of(
+        request,
+        media,
+        sha256,
+        storage_key,
+        model,
         attempt_id=attempt.id,
         worker_id=worker.id,
-        sha256=sha256,
-        storage_key=storage_key,
-        mime=media.mime,
-        format=media.format,
-        size_bytes=media.size_bytes,
-        width=media.width,
-        height=media.height,
-        duration_s=media.duration_s,
-        model=model,
         compute_seconds=credited_s,
     )
     await repository.add(session, artifact)
@@ -696,23 +714,15 @@ async def accept(
             session, worker, verdict or canaries.Verdict(False, "not judged"), canary_rate
         )
         return artifact
-    accepted = ArtifactAccepted(
-        artifact_id=artifact.id,
-        request_id=request.id,
-        kind=request.kind,
-        sha256=sha256,
-        mime=media.mime,
-        format=media.format,
-        storage_key=storage_key,
-        model=artifact.model,
+    accepted = _accepted(
+        request,
+        artifact,
+        media,
         worker_id=worker.id,
         worker_name=worker.name,
         worker_owner_id=worker.owner_id,
         work_units=round(request.estimate_s * 1000),
         accepted_at=worker.last_seen_at,
-        creator_id=request.user_id,
-        wallet=request.wallet,
-        pdq=_pdq_out(media),
     )
     await events.emit(session, accepted)
     return artifact
