@@ -56,6 +56,7 @@ UNIT_RUNNERS = {
     "flows.py",
     "scheduled.py",
     "results.py",
+    "watching.py",
     "voting.py",
     "deps.py",
     "cookies.py",

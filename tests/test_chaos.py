@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from atelier.core.events import OutboxDelivery, OutboxEvent
+from atelier.core.events import OutboxDelivery, OutboxEvent, handlers_for
 from atelier.core.flows import FlowRun, FlowStep
 from atelier.core.runtime import Runtime
 from atelier.governance.models import Proposal, Vote
@@ -253,7 +253,9 @@ async def _assert_nothing_lost_or_doubled(
             .select_from(OutboxDelivery)
             .where(OutboxDelivery.event_id.in_(events))
         )
-        assert deliveries == 3 * len(jobs)  # provenance, governance, the economy: once each
+        # provenance, governance, the economy, films: each handler once per event
+        handlers = len(handlers_for(ArtifactAccepted.topic))
+        assert handlers == 4 and deliveries == handlers * len(jobs)
         job_proposals = await session.scalar(
             select(func.count()).select_from(Proposal).where(Proposal.job_id.in_(jobs))
         )
