@@ -25,6 +25,7 @@ from atelier.core.flows import FlowRun, FlowStep
 from atelier.core.runtime import Runtime
 from atelier.core.transactions import unit_of_work
 from atelier.films import flows as film_flows
+from atelier.films import watching
 from atelier.films.flows import MAKE_FILM
 from atelier.films.models import MovieJob
 from atelier.grid import service as grid_service
@@ -365,3 +366,18 @@ async def test_an_orchestrator_killed_mid_film_resumes_without_redoing_a_shot(
     made = (await client.get(f"/api/movies/{movie['id']}")).json()
     assert made["status"] == "completed", made
     assert await _film_requests(runtime, movie["id"]) == total  # no shot made twice
+
+
+async def test_following_films_is_capped(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, admin = await account_with_key(runtime, ["admin"])
+    script_id = await _script(client, admin, STORY.replace("tea", "milk"))
+    body = {"script_id": script_id, "options": SMALL}
+    movie = (await client.post("/api/movies/generate", headers=bearer(admin), json=body)).json()
+    monkeypatch.setattr(watching, "MAX_FOLLOWERS", 0)  # a full house
+    for path in (f"/api/movies/{movie['id']}/events", f"/films/movies/{movie['id']}/events"):
+        refused = await client.get(path)
+        assert refused.status_code == 503, path
+        assert refused.json()["type"] == "/problems/too-many-watchers"
+    assert watching._followers == 0  # the streams that ran gave their places back

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from functools import partial
 from typing import Annotated, Any
 
@@ -281,11 +282,12 @@ async def movie_events(movie_id: uuid.UUID, request: Request) -> StreamingRespon
     changes = watching.follow(runtime, first, request.is_disconnected)
 
     async def stream() -> AsyncIterator[bytes]:
-        async for movie in changes:
-            if movie is None:
-                yield b": keep-alive\n\n"
-            else:
-                yield f"event: movie\ndata: {movie.model_dump_json()}\n\n".encode()
+        async with aclosing(changes):  # its place is given back however the stream ends
+            async for movie in changes:
+                if movie is None:
+                    yield b": keep-alive\n\n"
+                else:
+                    yield f"event: movie\ndata: {movie.model_dump_json()}\n\n".encode()
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}

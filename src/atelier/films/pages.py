@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -274,14 +275,15 @@ async def movie_page_events(request: Request, movie_id: uuid.UUID) -> Response:
     changes = watching.follow(runtime, first, request.is_disconnected)
 
     async def stream() -> AsyncIterator[bytes]:
-        async for movie in changes:
-            if movie is None:
-                yield b": keep-alive\n\n"
-                continue
-            yield sse_event("movie", fragment("films/movie_progress.html", movie=movie))
-            if movie.status in watching.ENDED:
-                yield sse_event("done", "")
-                return
+        async with aclosing(changes):  # its place is given back however the stream ends
+            async for movie in changes:
+                if movie is None:
+                    yield b": keep-alive\n\n"
+                    continue
+                yield sse_event("movie", fragment("films/movie_progress.html", movie=movie))
+                if movie.status in watching.ENDED:
+                    yield sse_event("done", "")
+                    return
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from atelier.core.errors import ServiceUnavailable
 from atelier.core.runtime import Runtime
@@ -29,22 +29,21 @@ async def snapshot(runtime: Runtime, movie_id: uuid.UUID) -> MovieOut:
 
 def follow(
     runtime: Runtime, first: MovieOut, disconnected: Callable[[], Awaitable[bool]]
-) -> AsyncIterator[MovieOut | None]:
+) -> AsyncGenerator[MovieOut | None, None]:
     """The film on every change (None: nothing changed for a while, say something to keep
     the connection), until it ends or the follower leaves. 503 when too many follow."""
-    global _followers
     if _followers >= MAX_FOLLOWERS:
         raise ServiceUnavailable(
             "too many viewers follow films right now", slug="too-many-watchers"
         )
-    _followers += 1
     return _changes(runtime, first, disconnected)
 
 
 async def _changes(
     runtime: Runtime, current: MovieOut, disconnected: Callable[[], Awaitable[bool]]
-) -> AsyncIterator[MovieOut | None]:
+) -> AsyncGenerator[MovieOut | None, None]:
     global _followers
+    _followers += 1  # counted once the stream runs: a stream never started holds no place
     try:
         last, quiet = None, 0.0
         for _ in range(int(MAX_S / POLL_S)):
