@@ -381,3 +381,26 @@ async def test_following_films_is_capped(
         assert refused.status_code == 503, path
         assert refused.json()["type"] == "/problems/too-many-watchers"
     assert watching._followers == 0  # the streams that ran gave their places back
+
+
+async def test_the_same_line_said_twice_is_made_once(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    _, admin = await account_with_key(runtime, ["admin"])
+    _, volunteer = await account_with_key(runtime)
+    story = (
+        "Title: Echo\n\nINT. CAVE - NIGHT\n\nIDA calls out.\n\nIDA\nHello?\n\n"
+        "Water drips.\n\nIDA\nHello?\n"
+    )
+    script_id = await _script(client, admin, story)
+    body = {"script_id": script_id, "options": SMALL, "confirm": True}
+    movie = (await client.post("/api/movies/generate", headers=bearer(admin), json=body)).json()
+    assert movie["jobs_by_kind"] == {"image": 2, "speech": 2, "music": 1}
+    await drain_tasks(runtime)
+    assert await _film_requests(runtime, movie["id"]) == 4  # one request for both lines
+    await _jobs_done(client, runtime, volunteer, tmp_path / "w", 4)
+    await drain_tasks(runtime)
+    made = (await client.get(f"/api/movies/{movie['id']}")).json()
+    assert made["status"] == "completed" and made["jobs"]["speech"] == {"done": 2}, made
+    vtt = (await client.get(made["subtitles"]["vtt"])).text
+    assert vtt.count("Hello?") == 2

@@ -3,7 +3,8 @@ publish, keyed by the film.
 
 - submit: every planned job becomes a grid request tied to the film (`film_id`), unless
   some film already made a job with the same content (`MovieJob.cache_key`): that result
-  is reused, so a film made again, or a film sharing shots, runs none of them twice.
+  is reused, so a film made again, or a film sharing shots, runs none of them twice; jobs
+  of the same content within the film (a line said twice) share one request.
 - render: waits (the step is woken by each accepted job, and looked at by the stalled-run
   sweep) until every job is done; a job whose request failed is submitted again alone, up
   to `MAX_TRIES`, then the film fails saying which job.
@@ -91,19 +92,29 @@ async def _locked(session: AsyncSession, movie_id: uuid.UUID) -> tuple[Movie, li
 
 
 async def _queue(
-    session: AsyncSession, settings: Settings, principal: Principal, movie: Movie, job: MovieJob
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    movie: Movie,
+    job: MovieJob,
+    submitted: dict[str, uuid.UUID],
 ) -> None:
-    request = await grid.submit(
-        session,
-        settings,
-        principal,
-        job.kind,
-        dict(job.fields),
-        source="film",
-        charge_quota=False,
-        film_id=movie.id,
-    )
-    job.request_id, job.state, job.tries = request.id, JobState.QUEUED, job.tries + 1
+    """Put the job on the grid, unless a job of the same content was just put there (the
+    same line said twice): `submitted` maps content keys to the requests queued for them."""
+    request_id = submitted.get(job.cache_key)
+    if request_id is None:
+        request = await grid.submit(
+            session,
+            settings,
+            principal,
+            job.kind,
+            dict(job.fields),
+            source="film",
+            charge_quota=False,
+            film_id=movie.id,
+        )
+        request_id = submitted[job.cache_key] = request.id
+    job.request_id, job.state, job.tries = request_id, JobState.QUEUED, job.tries + 1
 
 
 async def _maker(session: AsyncSession, movie: Movie) -> Principal:
@@ -125,14 +136,14 @@ async def submit(ctx: Ctx) -> None:
         planned = [job for job in jobs if job.state == JobState.PLANNED]
         cached = await repo.done_results(session, {job.cache_key for job in planned})
         principal = await _maker(session, movie)
-        reused = 0
+        reused, submitted = 0, dict[str, uuid.UUID]()
         for job in planned:
             hit = cached.get(job.cache_key)
             if hit is not None and store.exists(hit[0]):
                 job.storage_key, job.sha256, job.state = hit[0], hit[1], JobState.DONE
                 reused += 1
             else:
-                await _queue(session, settings, principal, movie, job)
+                await _queue(session, settings, principal, movie, job, submitted)
         stage = f"{len(planned) - reused} jobs on the grid"
         movies.record_progress(movie, movies.rendered_share(jobs), stage + f", {reused} reused")
 
@@ -181,6 +192,7 @@ async def render(ctx: Ctx) -> None:
     async with closing as session:
         movie, jobs = await _locked(session, ctx.input.movie_id)
         principal = await _maker(session, movie)
+        submitted = dict[str, uuid.UUID]()
         for job in jobs:
             outcome = ended.get(job.position)
             if outcome is None or job.state != JobState.QUEUED:
@@ -190,7 +202,7 @@ async def render(ctx: Ctx) -> None:
                 job.state = JobState.DONE
             else:  # the job alone goes back to the grid, as a new request
                 job.error = outcome.reason
-                await _queue(session, settings, principal, movie, job)
+                await _queue(session, settings, principal, movie, job, submitted)
         if waiting:
             stage = f"{done} of {len(jobs)} jobs done"
             movies.record_progress(movie, movies.rendered_share(jobs), stage)
