@@ -138,6 +138,10 @@ async def test_only_an_admin_films_a_script_no_round_selected(
     assert (await client.put(url, headers=bearer(author), json=progress)).status_code == 403
     not_running = await client.put(url, headers=bearer(admin), json=progress)
     assert not_running.status_code == 409
+    for wrong in ({"progress": 150, "stage": "x"}, {"progress": 5, "stage": ""}, {"progress": 5}):
+        assert (await client.put(url, headers=bearer(admin), json=wrong)).status_code == 422
+    unknown = await client.post(f"/api/movies/{uuid.uuid4()}/start", headers=bearer(admin))
+    assert unknown.status_code == 404 and unknown.json()["type"] == "/problems/movie-not-found"
     assert (await client.get(f"/api/movies/{movie['id']}/video")).status_code == 404
     assert (await client.get(f"/api/movies/{movie['id']}/../../etc")).status_code == 404
     assert (await client.get(f"/api/movies/{uuid.uuid4()}")).status_code == 404

@@ -220,9 +220,8 @@ async def generate_movie(
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         movie, created = await film_flows.estimate(session, runtime.settings, principal, body)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    async with unit_of_work(runtime) as session:
+        if not created:
+            response.status_code = status.HTTP_200_OK
         return MovieOut.of(await movies.view(session, movie.id))
 
 
@@ -237,7 +236,6 @@ async def start_movie(
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         await film_flows.confirm(session, principal, movie_id)
-    async with unit_of_work(runtime) as session:
         return MovieOut.of(await movies.view(session, movie_id))
 
 
@@ -253,7 +251,6 @@ async def report_movie_progress(
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         await movies.report_progress(session, principal, movie_id, body)
-    async with unit_of_work(runtime) as session:
         return MovieOut.of(await movies.view(session, movie_id))
 
 

@@ -32,7 +32,7 @@ import subprocess
 import tempfile
 import textwrap
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 FFMPEG_TIMEOUT_S = 1800  # a join or a poster (stream copy: minutes even for a feature)
@@ -162,17 +162,7 @@ def with_music_offsets(segments: Sequence[Segment], fmt: Format) -> list[Segment
     for segment in segments:
         if segment.scene != scene:
             scene, offset = segment.scene, 0.0
-        placed.append(
-            Segment(
-                segment.scene,
-                segment.picture,
-                segment.still,
-                segment.lines,
-                segment.min_seconds,
-                segment.music,
-                offset,
-            )
-        )
+        placed.append(replace(segment, music_offset_s=offset))
         offset += fmt.seconds(segment.frames(fmt))
     return placed
 

@@ -160,9 +160,7 @@ async def render(ctx: Ctx) -> None:
     ended = {
         job.position: found[job.request_id]
         for job in jobs
-        if job.state == JobState.QUEUED
-        and job.request_id in found
-        and (found[job.request_id].state == "done" or found[job.request_id].ended_without_result)
+        if job.state == JobState.QUEUED and job.request_id in found and found[job.request_id].ended
     }
     spent = [
         job
@@ -184,8 +182,7 @@ async def render(ctx: Ctx) -> None:
     done = sum(
         1
         for job in jobs
-        if job.state == JobState.DONE
-        or (job.position in ended and ended[job.position].state == "done")
+        if job.state == JobState.DONE or (job.position in ended and ended[job.position].done)
     )
     waiting = done < len(jobs)
     closing = ctx.wait(f"{done} of {len(jobs)} jobs done") if waiting else ctx.finish()
@@ -197,7 +194,7 @@ async def render(ctx: Ctx) -> None:
             outcome = ended.get(job.position)
             if outcome is None or job.state != JobState.QUEUED:
                 continue
-            if outcome.state == "done":
+            if outcome.done:
                 job.storage_key, job.sha256 = outcome.storage_key, outcome.sha256
                 job.state = JobState.DONE
             else:  # the job alone goes back to the grid, as a new request

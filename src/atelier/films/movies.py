@@ -47,15 +47,28 @@ def cache_key(kind: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
-def _may_make(principal: Principal, script: Script) -> None:
+def _refusal(principal: Principal, script: Script) -> Forbidden | None:
+    """Why the caller may not film the script (None: they may)."""
     if principal.has_role("admin"):
-        return
+        return None
     if script.status != ScriptStatus.SELECTED:
-        raise Forbidden(
+        return Forbidden(
             "only an admin may film a script no round has selected", slug="script-not-selected"
         )
     if script.author_id != principal.user_id:
-        raise Forbidden("only its author or an admin may film this script", slug="not-your-script")
+        return Forbidden("only its author or an admin may film this script", slug="not-your-script")
+    return None
+
+
+def may_make(principal: Principal | None, script: Script) -> bool:
+    """Whether to offer the film form (the service decides again when it is sent)."""
+    return principal is not None and _refusal(principal, script) is None
+
+
+def _may_make(principal: Principal, script: Script) -> None:
+    refused = _refusal(principal, script)
+    if refused is not None:
+        raise refused
 
 
 def _work(film: planning.Plan) -> dict[str, grid.Work]:

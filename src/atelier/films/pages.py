@@ -24,8 +24,8 @@ from atelier.core.schemas import Body
 from atelier.core.transactions import unit_of_work
 from atelier.films import flows as film_flows
 from atelier.films import movies, reading, scoring, scripts, service, watching
-from atelier.films.models import Script, ScriptStatus
-from atelier.films.schemas import MovieIn, MovieOptions, ScriptIn, ValidationIn
+from atelier.films.models import ScriptStatus
+from atelier.films.schemas import MovieIn, MovieOptions, MovieOut, ScriptIn, ValidationIn
 from atelier.identity.cookies import PagePrincipal, visitor_for
 from atelier.identity.principal import Principal
 from atelier.web.frame import (
@@ -138,21 +138,12 @@ async def _script_page(
         score=score,
         rubric=scoring.RUBRIC,
         may_validate=may_validate,
-        may_film=_may_film(principal, script),
+        may_film=movies.may_make(principal, script),
         films=films,
         options=MovieOptions(),
         errors=errors or {},
         values=values or {},
     )
-
-
-def _may_film(principal: Principal | None, script: Script) -> bool:
-    """Whether to offer the film form (the service decides again when it is sent)."""
-    if principal is None:
-        return False
-    if principal.has_role("admin"):
-        return True
-    return script.status == ScriptStatus.SELECTED and script.author_id == principal.user_id
 
 
 @router.get("/films/scripts/{script_id}")
@@ -227,7 +218,7 @@ async def _movie_page(
     async with unit_of_work(runtime) as session:
         visitor = await visitor_for(session, principal)
         try:
-            movie = await watching.snapshot(runtime, movie_id)
+            movie = MovieOut.of(await movies.view(session, movie_id))
         except AppError as exc:
             return render(
                 request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
@@ -240,7 +231,7 @@ async def _movie_page(
         status_code=status_code,
         movie=movie,
         script=script,
-        may_start=movie.status == "estimated" and _may_film(principal, script),
+        may_start=movie.status == "estimated" and movies.may_make(principal, script),
         ended=movie.status in watching.ENDED,
         errors=errors or {},
     )

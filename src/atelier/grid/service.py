@@ -301,6 +301,15 @@ class Outcome:
     reason: str | None
 
     @property
+    def done(self) -> bool:
+        return self.state == RequestState.DONE
+
+    @property
+    def ended(self) -> bool:
+        """Done or not, it will not change any more."""
+        return self.done or self.ended_without_result
+
+    @property
     def ended_without_result(self) -> bool:
         return self.state in (RequestState.FAULTED, RequestState.CANCELLED)
 
