@@ -209,6 +209,38 @@ class Settings(BaseSettings):
     chain_relay_grace_s: int = Field(
         default=3600, ge=60, description="on-chain window beyond the off-chain one, for relays"
     )
+    solana_rpc_url: str = Field(
+        default="embedded",
+        description="Solana JSON-RPC URL; `embedded` = LiteSVM in this process, its state kept "
+        "in $ATELIER_HOME/solana",
+    )
+    solana_commitment: Literal["processed", "confirmed", "finalized"] = Field(
+        default="confirmed", description="what the market waits for before a sale is settled"
+    )
+    solana_cluster: str = Field(
+        default="solana:devnet",
+        description="CAIP-2 id the Actions endpoints announce (X-Blockchain-Ids) for a cluster",
+    )
+    market_reserve_name: str = Field(
+        default="monads.skr", description="the platform-fee reserve's name (shown, resolved below)"
+    )
+    market_reserve_address: str | None = Field(
+        default=None,
+        description="the address `market_reserve_name` resolves to; required on a cluster, a "
+        "platform-held account on the embedded runtime",
+    )
+    market_fee_bps: int = Field(
+        default=250, ge=0, le=10_000, description="platform fee on every sale, basis points"
+    )
+    market_auction_extension_s: int = Field(
+        default=900, ge=0, description="a bid this close to an auction's end extends it to this"
+    )
+    market_min_increment_bps: int = Field(
+        default=500, ge=1, le=10_000, description="default least raise over the leading bid"
+    )
+    market_faucet_lamports: int = Field(
+        default=20 * 10**9, ge=0, description="development faucet per wallet (embedded only)"
+    )
     governance_job_window_s: int = Field(
         default=3 * 86400, ge=60, description="voting window of a finished job's proposal"
     )

@@ -47,6 +47,15 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
+def on_this_machine(request: Request) -> bool:
+    """The request comes from a loopback address (what the embedded chains' RPC serve)."""
+    host = request.client.host if request.client else None
+    try:
+        return host is not None and ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _problem(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:

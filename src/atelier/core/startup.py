@@ -7,6 +7,7 @@ none (procrastinate defers by name), one that runs them passes the platform's.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,6 +78,13 @@ async def open_runtime(
 
 
 async def close_runtime(runtime: Runtime) -> None:
+    for adapter in list(runtime.adapters.values()):  # e.g. the embedded Solana runtime's lock
+        closing = getattr(adapter, "close", None)
+        if callable(closing):
+            done = closing()
+            if inspect.isawaitable(done):
+                await done
+    runtime.adapters.clear()
     await runtime.hot.close()
     await runtime.tasks.close_async()
     await runtime.engine.dispose()

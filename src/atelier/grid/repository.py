@@ -261,6 +261,32 @@ async def artifact(session: AsyncSession, artifact_id: uuid.UUID) -> Artifact | 
     return await session.get(Artifact, artifact_id)
 
 
+async def artifact_with_request(
+    session: AsyncSession, artifact_id: uuid.UUID
+) -> tuple[Artifact, GenerationRequest] | None:
+    row = (
+        await session.execute(
+            select(Artifact, GenerationRequest)
+            .join(GenerationRequest, GenerationRequest.id == Artifact.request_id)
+            .where(Artifact.id == artifact_id)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def artifacts_of_users(
+    session: AsyncSession, user_ids: list[uuid.UUID], limit: int
+) -> list[tuple[Artifact, GenerationRequest]]:
+    rows = await session.execute(
+        select(Artifact, GenerationRequest)
+        .join(GenerationRequest, GenerationRequest.id == Artifact.request_id)
+        .where(GenerationRequest.user_id.in_(user_ids), GenerationRequest.source != "film-assembly")
+        .order_by(Artifact.created_at.desc())
+        .limit(limit)
+    )
+    return [(a, r) for a, r in rows.tuples().all()]
+
+
 async def worker(
     session: AsyncSession, worker_id: uuid.UUID, *, for_update: bool = False, fresh: bool = False
 ) -> Worker | None:

@@ -231,8 +231,17 @@ async def result_of(
     request = await _owned(session, principal, request_id)
     if request.state != RequestState.DONE or request.artifact_id is None:
         raise Conflict(f"the job is {request.state}; there is no result yet", slug="no-result")
-    artifact = await repo.artifact(session, request.artifact_id)
-    assert artifact is not None
+    return await artifact_download(session, request.artifact_id, sidecar=sidecar)
+
+
+async def artifact_download(
+    session: AsyncSession, artifact_id: uuid.UUID, *, sidecar: bool = False
+) -> Download:
+    """An accepted artifact's file as it is handed out (the signed copy), whoever asks: the
+    caller has decided they may have it (its job's owner; anyone, once it is a minted NFT)."""
+    artifact = await repo.artifact(session, artifact_id)
+    if artifact is None:
+        raise NotFound("no such artifact", slug="artifact-not-found")
     delivered = (await provenance.trail_of(session, artifact.id)).delivery
     if delivered.state == "signing":
         raise Conflict(
@@ -254,6 +263,32 @@ async def result_of(
         )
     kind = "sidecar" if delivered.sidecar_key else "embedded"
     return Download(delivered.storage_key, artifact.mime, artifact.format, delivered.sha256, kind)
+
+
+@dataclass(frozen=True)
+class Made:
+    """An accepted artifact with the job that made it: who, what kind, from what prompt."""
+
+    artifact: Artifact
+    request_id: uuid.UUID
+    user_id: uuid.UUID
+    kind: str
+    prompt: str
+
+
+def _made(artifact: Artifact, request: GenerationRequest) -> Made:
+    prompt = request.params.get("prompt") or request.params.get("text") or ""
+    return Made(artifact, request.id, request.user_id, request.kind, str(prompt)[:500])
+
+
+async def made(session: AsyncSession, artifact_id: uuid.UUID) -> Made | None:
+    found = await repo.artifact_with_request(session, artifact_id)
+    return None if found is None else _made(*found)
+
+
+async def made_by(session: AsyncSession, user_ids: list[uuid.UUID], limit: int = 200) -> list[Made]:
+    """The newest accepted artifacts of these users' own jobs (a studio's assets)."""
+    return [_made(a, r) for a, r in await repo.artifacts_of_users(session, user_ids, limit)]
 
 
 async def cancel(

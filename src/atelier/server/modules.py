@@ -18,6 +18,7 @@ from atelier import (
     governance,
     grid,
     identity,
+    market,
     music,
     provenance,
     server,
@@ -37,6 +38,7 @@ MODULES: tuple[Module, ...] = (
     music.MODULE,
     economy.MODULE,
     films.MODULE,
+    market.MODULE,
 )
 
 BY_NAME: dict[str, Module] = {m.name: m for m in MODULES}

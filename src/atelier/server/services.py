@@ -28,8 +28,9 @@ SERVICES: dict[str, ServiceSpec] = {
         ServiceSpec(
             "grid",
             8080,
-            "the web dashboard, accounts, API keys, generation jobs, workers, donations, films",
-            ["web", "identity", "grid", "economy", "films"],
+            "the web dashboard, accounts, API keys, generation jobs, workers, donations, films, "
+            "the NFT market",
+            ["web", "identity", "grid", "economy", "films", "market"],
             site=True,
         ),
         ServiceSpec(
@@ -44,7 +45,12 @@ SERVICES: dict[str, ServiceSpec] = {
         ServiceSpec("engine", 5400, "model registry, quality benchmarks, A/B tests"),
         ServiceSpec("camera", 5002, "edge camera node"),
         ServiceSpec("vault", 5003, "biometric vault"),
-        ServiceSpec("solana", 5001, "Solana sessions, actions and settlement"),
+        ServiceSpec(
+            "solana",
+            5001,
+            "the Solana runtime, the NFT market, Actions (Blinks)",
+            ["identity", "chain", "market"],
+        ),
     )
 }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from ipaddress import ip_address
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from atelier.chain.evm.client import EvmChain, chain_for
 from atelier.core.errors import Forbidden, InvalidInput, NotFound
-from atelier.core.http import runtime_of
+from atelier.core.http import on_this_machine, runtime_of
 
 router = APIRouter(tags=["chain"])
 
@@ -79,7 +78,7 @@ async def embedded_rpc(request: Request) -> JSONResponse:
         raise NotFound(
             "this Atelier uses an external chain; see GET /api/chain", slug="no-embedded-chain"
         )
-    if not _on_this_machine(request):
+    if not on_this_machine(request):
         raise Forbidden("the embedded chain serves this machine only", slug="not-local")
     try:
         body = await request.json()
@@ -105,11 +104,3 @@ async def embedded_rpc(request: Request) -> JSONResponse:
             answer = await chain.run(partial(EvmChain.rpc, method=method, params=params))
         answers.append({"jsonrpc": "2.0", "id": call.get("id"), **answer})
     return JSONResponse(answers if isinstance(body, list) else answers[0])
-
-
-def _on_this_machine(request: Request) -> bool:
-    host = request.client.host if request.client else None
-    try:
-        return host is not None and ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -18,9 +18,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import struct
-import zlib
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,6 +31,7 @@ from web3 import EthereumTesterProvider, Web3
 
 from atelier.chain.evm.contracts import Deployment, deploy
 from atelier.core.config import Settings
+from atelier.core.journal import Journal, replay
 from atelier.core.limits import pin_recursion_limit
 from atelier.core.logging import get_logger
 from atelier.core.secrets import ensure_private_dir, seal, unseal, write_private_file
@@ -45,7 +43,6 @@ log = get_logger(__name__)
 GENESIS_ETHER = 10**9 * 10**18
 EMBEDDED_SUPPLY = 1_000_000 * 10**18
 _SET, _DELETE = b"S", b"D"
-_HEADER = struct.Struct("<cII")
 _COMPACT_FACTOR = 4
 
 
@@ -53,75 +50,33 @@ class JournaledDB(MemoryDB):
     """py-evm's in-memory store, with every write also appended to a journal file."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(dict(_replay(path)))
+        state: dict[bytes, bytes] = {}
+        for op, key, value in replay(path, frozenset({_SET, _DELETE})):
+            if op == _SET:
+                state[key] = value
+            else:
+                state.pop(key, None)
+        super().__init__(state)
         self.path = path
-        self._journal: BinaryIO = path.open("ab")
-        self._dirty = False
+        self._journal = Journal(path)
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         super().__setitem__(key, value)
-        self._append(_SET, key, value)
+        self._journal.append(_SET, key, value)
 
     def __delitem__(self, key: bytes) -> None:
         super().__delitem__(key)
-        self._append(_DELETE, key, b"")
-
-    def _append(self, op: bytes, key: bytes, value: bytes) -> None:
-        body = _HEADER.pack(op, len(key), len(value)) + key + value
-        self._journal.write(body + struct.pack("<I", zlib.crc32(body)))
-        self._dirty = True
+        self._journal.append(_DELETE, key)
 
     def flush(self) -> None:
         """Make what was written durable (after each call into the chain that wrote)."""
-        if self._dirty:
-            self._journal.flush()
-            os.fsync(self._journal.fileno())
-            self._dirty = False
+        self._journal.flush()
 
     def compact_if_large(self) -> None:
         """Rewrite the journal as one record per live key once it is mostly history."""
-        live = sum(len(k) + len(v) + _HEADER.size + 4 for k, v in self.kv_store.items())
-        if self.path.stat().st_size <= _COMPACT_FACTOR * max(live, 1 << 20):
-            return
-        self._journal.close()
-        fresh = self.path.with_suffix(".compacting")
-        with fresh.open("wb") as out:
-            for key, value in self.kv_store.items():
-                body = _HEADER.pack(_SET, len(key), len(value)) + key + value
-                out.write(body + struct.pack("<I", zlib.crc32(body)))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(fresh, self.path)
-        self._journal = self.path.open("ab")
-
-
-def _replay(path: Path) -> Iterator[tuple[bytes, bytes]]:
-    """The journal's live key-value pairs; a torn or corrupt tail is cut off."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    state: dict[bytes, bytes] = {}
-    position = good = 0
-    while position + _HEADER.size + 4 <= len(data):
-        op, key_len, value_len = _HEADER.unpack_from(data, position)
-        end = position + _HEADER.size + key_len + value_len
-        if end + 4 > len(data) or op not in (_SET, _DELETE):
-            break
-        body = data[position:end]
-        (crc,) = struct.unpack_from("<I", data, end)
-        if zlib.crc32(body) != crc:
-            break
-        key = body[_HEADER.size : _HEADER.size + key_len]
-        if op == _SET:
-            state[key] = body[_HEADER.size + key_len :]
-        else:
-            state.pop(key, None)
-        position = good = end + 4
-    if good < len(data):
-        log.warning("chain.journal_tail_dropped", bytes=len(data) - good)
-        with path.open("r+b") as handle:
-            handle.truncate(good)
-    yield from state.items()
+        live = sum(len(k) + len(v) + 13 for k, v in self.kv_store.items())
+        if self._journal.size() > _COMPACT_FACTOR * max(live, 1 << 20):
+            self._journal.rewrite((_SET, k, v) for k, v in self.kv_store.items())
 
 
 class NoPlatformKey(RuntimeError):

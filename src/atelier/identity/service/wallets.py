@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -291,3 +292,37 @@ async def unlink_wallet(session: AsyncSession, user_id: uuid.UUID, wallet_id: uu
             slug="last-sign-in-method",
         )
     await rows.remove(session, target)
+
+
+@dataclass(frozen=True)
+class SolanaWallet:
+    """A user's Solana wallet: `secret` (the 32-byte seed, in memory only) when the platform
+    holds it, else None (the user signs in their own wallet)."""
+
+    address: str
+    secret: bytes | None
+
+
+async def solana_wallet(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID
+) -> SolanaWallet | None:
+    """The user's Solana wallet for the market: one the platform holds first (it can sign
+    here), else the first they linked."""
+    linked = [w for w in await repo.wallets_of(session, user_id) if w.chain == "solana"]
+    held = next((w for w in linked if w.sealed_key is not None), None)
+    if held is not None and held.sealed_key is not None:
+        return SolanaWallet(held.address, custody.unseal(settings, held.address, held.sealed_key))
+    return SolanaWallet(linked[0].address, None) if linked else None
+
+
+async def solana_address(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    """The address `solana_wallet` would sign with, without opening its key."""
+    linked = [w for w in await repo.wallets_of(session, user_id) if w.chain == "solana"]
+    held = next((w for w in linked if w.sealed_key is not None), None)
+    return (held or linked[0]).address if linked else None
+
+
+async def owner_of(session: AsyncSession, chain: Chain, address: str) -> uuid.UUID | None:
+    """The account a wallet is linked to, if any (verified or not)."""
+    wallet = await repo.wallet_by_address(session, chain, address)
+    return wallet.user_id if wallet else None

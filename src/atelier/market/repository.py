@@ -1,0 +1,298 @@
+"""Market queries. Rows a sale changes are read `FOR UPDATE`: two buyers of one listing
+are served one after the other, and the second finds it sold."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.market.models import (
+    Bid,
+    BidStatus,
+    Collection,
+    Intent,
+    IntentStatus,
+    Listing,
+    ListingStatus,
+    Member,
+    Nft,
+    NftStatus,
+    Offer,
+    OfferStatus,
+    Sale,
+    Studio,
+)
+
+
+async def studio(session: AsyncSession, studio_id: uuid.UUID) -> Studio | None:
+    return await session.get(Studio, studio_id)
+
+
+async def studio_by_slug(session: AsyncSession, slug: str) -> Studio | None:
+    return await session.scalar(select(Studio).where(Studio.slug == slug))
+
+
+async def studios_of(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Studio, str]]:
+    rows = await session.execute(
+        select(Studio, Member.role)
+        .join(Member, Member.studio_id == Studio.id)
+        .where(Member.user_id == user_id)
+        .order_by(Studio.created_at)
+    )
+    return [(s, role) for s, role in rows.tuples().all()]
+
+
+async def member(session: AsyncSession, studio_id: uuid.UUID, user_id: uuid.UUID) -> Member | None:
+    return await session.get(Member, (studio_id, user_id))
+
+
+async def members(session: AsyncSession, studio_id: uuid.UUID) -> list[Member]:
+    return list(
+        await session.scalars(
+            select(Member).where(Member.studio_id == studio_id).order_by(Member.created_at)
+        )
+    )
+
+
+async def owners(session: AsyncSession, studio_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Member)
+            .where(Member.studio_id == studio_id, Member.role == "owner")
+        )
+        or 0
+    )
+
+
+async def collection(
+    session: AsyncSession, collection_id: uuid.UUID, *, for_update: bool = False
+) -> Collection | None:
+    return await session.get(Collection, collection_id, with_for_update=for_update)
+
+
+async def collections_of(session: AsyncSession, studio_id: uuid.UUID) -> list[Collection]:
+    return list(
+        await session.scalars(
+            select(Collection)
+            .where(Collection.studio_id == studio_id)
+            .order_by(Collection.created_at)
+        )
+    )
+
+
+async def nft(session: AsyncSession, nft_id: uuid.UUID, *, for_update: bool = False) -> Nft | None:
+    return await session.get(Nft, nft_id, with_for_update=for_update, populate_existing=for_update)
+
+
+async def nft_by_mint(session: AsyncSession, mint: str) -> Nft | None:
+    return await session.scalar(select(Nft).where(Nft.mint == mint))
+
+
+async def nfts_of(session: AsyncSession, collection_id: uuid.UUID, *, drafts: bool) -> list[Nft]:
+    statement = select(Nft).where(Nft.collection_id == collection_id)
+    if not drafts:
+        statement = statement.where(Nft.status == NftStatus.MINTED)
+    return list(await session.scalars(statement.order_by(Nft.created_at)))
+
+
+async def minted_nfts(session: AsyncSession, limit: int = 1000) -> list[Nft]:
+    return list(
+        await session.scalars(
+            select(Nft).where(Nft.status == NftStatus.MINTED).order_by(Nft.minted_at).limit(limit)
+        )
+    )
+
+
+async def listing(
+    session: AsyncSession, listing_id: uuid.UUID, *, for_update: bool = False
+) -> Listing | None:
+    return await session.get(
+        Listing, listing_id, with_for_update=for_update, populate_existing=for_update
+    )
+
+
+async def active_listing(session: AsyncSession, nft_id: uuid.UUID) -> Listing | None:
+    return await session.scalar(
+        select(Listing).where(Listing.nft_id == nft_id, Listing.status == ListingStatus.ACTIVE)
+    )
+
+
+async def search_listings(
+    session: AsyncSession,
+    *,
+    collection_id: uuid.UUID | None,
+    kind: str | None,
+    min_price: int | None,
+    max_price: int | None,
+    limit: int,
+    after_price: int | None,
+    after_id: uuid.UUID | None,
+) -> list[tuple[Listing, Nft]]:
+    """Active listings, cheapest first (auctions and Dutch listings by their stored `price`
+    column: the current price of a Dutch one is computed on the page), keyset-paged."""
+    statement = (
+        select(Listing, Nft)
+        .join(Nft, Nft.id == Listing.nft_id)
+        .where(Listing.status == ListingStatus.ACTIVE)
+    )
+    if collection_id is not None:
+        statement = statement.where(Listing.collection_id == collection_id)
+    if kind is not None:
+        statement = statement.where(Listing.kind == kind)
+    if min_price is not None:
+        statement = statement.where(Listing.price >= min_price)
+    if max_price is not None:
+        statement = statement.where(Listing.price <= max_price)
+    if after_price is not None and after_id is not None:
+        statement = statement.where(
+            or_(
+                Listing.price > after_price,
+                (Listing.price == after_price) & (Listing.id > after_id),
+            )
+        )
+    statement = statement.order_by(Listing.price, Listing.id).limit(limit)
+    return [(listing, nft) for listing, nft in (await session.execute(statement)).tuples().all()]
+
+
+async def due_auctions(session: AsyncSession, now: datetime, limit: int = 100) -> list[uuid.UUID]:
+    """Auctions whose time is up (English ones only once a bid started their timer)."""
+    return list(
+        await session.scalars(
+            select(Listing.id)
+            .where(
+                Listing.status == ListingStatus.ACTIVE,
+                Listing.kind.in_(("english", "dutch")),
+                Listing.ends_at.is_not(None),
+                Listing.ends_at <= now,
+            )
+            .limit(limit)
+        )
+    )
+
+
+async def leading_bid(
+    session: AsyncSession, listing_id: uuid.UUID, *, for_update: bool = False
+) -> Bid | None:
+    statement = select(Bid).where(Bid.listing_id == listing_id, Bid.status == BidStatus.LEADING)
+    if for_update:
+        statement = statement.with_for_update()
+    return await session.scalar(statement)
+
+
+async def bids_of(session: AsyncSession, listing_id: uuid.UUID) -> list[Bid]:
+    return list(
+        await session.scalars(
+            select(Bid).where(Bid.listing_id == listing_id).order_by(Bid.created_at.desc())
+        )
+    )
+
+
+async def offer(
+    session: AsyncSession, offer_id: uuid.UUID, *, for_update: bool = False
+) -> Offer | None:
+    return await session.get(Offer, offer_id, with_for_update=for_update, populate_existing=True)
+
+
+async def offers_of(session: AsyncSession, nft_id: uuid.UUID) -> list[Offer]:
+    return list(
+        await session.scalars(
+            select(Offer)
+            .where(Offer.nft_id == nft_id, Offer.status == OfferStatus.OPEN)
+            .order_by(Offer.amount.desc())
+        )
+    )
+
+
+async def expired_offers(session: AsyncSession, now: datetime, limit: int = 100) -> list[uuid.UUID]:
+    return list(
+        await session.scalars(
+            select(Offer.id)
+            .where(Offer.status == OfferStatus.OPEN, Offer.expires_at <= now)
+            .limit(limit)
+        )
+    )
+
+
+async def sales_of(
+    session: AsyncSession,
+    *,
+    collection_id: uuid.UUID | None = None,
+    nft_id: uuid.UUID | None = None,
+    limit: int = 200,
+) -> list[Sale]:
+    statement = select(Sale).order_by(Sale.created_at.desc()).limit(limit)
+    if collection_id is not None:
+        statement = statement.where(Sale.collection_id == collection_id)
+    if nft_id is not None:
+        statement = statement.where(Sale.nft_id == nft_id)
+    return list(await session.scalars(statement))
+
+
+async def collection_stats(session: AsyncSession, collection_id: uuid.UUID) -> dict[str, Any]:
+    sold = (
+        await session.execute(
+            select(
+                func.count(), func.coalesce(func.sum(Sale.price), 0), func.max(Sale.price)
+            ).where(Sale.collection_id == collection_id)
+        )
+    ).one()
+    floor = await session.scalar(
+        select(func.min(Listing.price)).where(
+            Listing.collection_id == collection_id,
+            Listing.status == ListingStatus.ACTIVE,
+            Listing.kind == "fixed",
+        )
+    )
+    return {
+        "sales": int(sold[0]),
+        "volume": int(sold[1]),
+        "highest": None if sold[2] is None else int(sold[2]),
+        "floor": None if floor is None else int(floor),
+    }
+
+
+async def set_owner(session: AsyncSession, nft_id: uuid.UUID, owner: str) -> None:
+    await session.execute(update(Nft).where(Nft.id == nft_id).values(owner_address=owner))
+
+
+async def intent(
+    session: AsyncSession, intent_id: uuid.UUID, *, for_update: bool = False
+) -> Intent | None:
+    return await session.get(
+        Intent, intent_id, with_for_update=for_update, populate_existing=for_update
+    )
+
+
+async def pending_intents(session: AsyncSession, limit: int = 200) -> list[uuid.UUID]:
+    return list(
+        await session.scalars(
+            select(Intent.id)
+            .where(Intent.status == IntentStatus.PENDING)
+            .order_by(Intent.created_at)
+            .limit(limit)
+        )
+    )
+
+
+async def pending_intents_for(session: AsyncSession, listing_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(Intent.id)
+        .where(Intent.listing_id == listing_id, Intent.status == IntentStatus.PENDING)
+        .limit(1)
+    )
+    return found is not None
+
+
+async def pending_mint(session: AsyncSession, nft_id: uuid.UUID) -> Intent | None:
+    return await session.scalar(
+        select(Intent).where(
+            Intent.nft_id == nft_id,
+            Intent.kind == "mint",
+            Intent.status == IntentStatus.PENDING,
+        )
+    )
