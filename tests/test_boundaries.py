@@ -50,6 +50,7 @@ CORE_INFRASTRUCTURE = {
 }
 UNIT_RUNNERS = {
     "api.py",
+    "actions.py",
     "pages.py",
     "cli.py",
     "tasks.py",

@@ -263,7 +263,7 @@ async def test_the_embedded_rpc_serves_this_machine_only(client: httpx.AsyncClie
 
 
 async def test_rpc_methods_over_loopback(client: httpx.AsyncClient) -> None:
-    """solana-style JSON-RPC works with our RPC client; airdrops are not offered; bad
+    """solana-style JSON-RPC works with our RPC client; the faucet is capped; bad
     parameters are JSON-RPC errors, not 500s."""
     rpc = RpcSolana(f"{client.base_url}/solana/rpc")
     rpc._http = client
@@ -275,11 +275,15 @@ async def test_rpc_methods_over_loopback(client: httpx.AsyncClient) -> None:
                 "jsonrpc": "2.0",
                 "id": 1,
                 "method": "requestAirdrop",
-                "params": [str(payer.pubkey()), SOL],
+                "params": [str(payer.pubkey()), 10**12],
             },
         )
     ).json()
-    assert refused["error"]["code"] == -32601
+    assert refused["error"]["code"] == -32602  # more than the faucet gives
+    other = (
+        await client.post("/solana/rpc", json={"id": 9, "method": "eth_sendTransaction"})
+    ).json()
+    assert other["error"]["code"] == -32601
     bad = (
         await client.post(
             "/solana/rpc",

@@ -41,7 +41,11 @@ def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     worker reaches it over the server's /chain/rpc, as a second process must (otherwise the
     first of the two to touch the chain would lock the other out)."""
     home = tmp_path_factory.mktemp("site")
-    limits = {"ATELIER_RATE_LIMIT_AUTH": "1000/minute", "ATELIER_STRIPE_WEBHOOK_SECRET": STRIPE}
+    limits = {
+        "ATELIER_RATE_LIMIT_AUTH": "1000/minute",
+        "ATELIER_STRIPE_WEBHOOK_SECRET": STRIPE,
+        "ATELIER_MARKET_AUCTION_EXTENSION_S": "120",
+    }
     with (
         running_server(home, database_url, ["grid", "governance"], **limits) as url,
         (home / "tasks.log").open("wb") as log,
@@ -55,6 +59,7 @@ def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 ATELIER_CHAIN_RPC_URL=chain["rpc_url"],
                 ATELIER_CHAIN_TOKEN_ADDRESS=chain["token"],
                 ATELIER_CHAIN_VOTING_ADDRESS=chain["voting"],
+                ATELIER_SOLANA_RPC_URL=httpx.get(f"{url}/api/solana", timeout=60).json()["rpc_url"],
                 **limits,
             ),
             stdout=log,
@@ -574,3 +579,196 @@ def _emailed_token(mailbox: Path, address: str) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+SOLANA_WALLET = """
+(function () {
+  const wallet = {
+    version: "1.0.0", name: "Test Wallet", icon: "data:image/svg+xml;base64,PHN2Zy8+",
+    chains: ["solana:atelier-embedded"], accounts: [],
+    features: {
+      "standard:connect": { version: "1.0.0", connect: async () => {
+        const account = { address: window.__solanaAddress, publicKey: new Uint8Array(32),
+                          chains: ["solana:atelier-embedded"], features: [] };
+        wallet.accounts = [account];
+        return { accounts: [account] };
+      } },
+      "solana:signTransaction": { version: "1.0.0", supportedTransactionVersions: ["legacy"],
+        signTransaction: async (...inputs) => Promise.all(inputs.map(async (input) => {
+          let text = ""; input.transaction.forEach((b) => { text += String.fromCharCode(b); });
+          const signed = atob(await window.__solanaSign(btoa(text)));
+          return { signedTransaction: Uint8Array.from(signed, (c) => c.charCodeAt(0)) };
+        })) },
+    },
+  };
+  const register = ({ register }) => register(wallet);
+  window.addEventListener("wallet-standard:app-ready", (event) => register(event.detail));
+  window.dispatchEvent(new CustomEvent("wallet-standard:register-wallet", { detail: register }));
+})();
+"""
+
+
+def _solana_wallet(page: object, url: str) -> str:
+    """A Wallet Standard wallet of the visitor's own in the page (it signs with a key only
+    the test holds), funded from the development faucet; its address."""
+    import base64
+
+    from solders.keypair import Keypair
+    from solders.transaction import Transaction
+
+    keypair = Keypair()
+
+    def sign(transaction_b64: str) -> str:
+        transaction = Transaction.from_bytes(base64.b64decode(transaction_b64))
+        transaction.partial_sign([keypair], transaction.message.recent_blockhash)
+        return base64.b64encode(bytes(transaction)).decode()
+
+    page.expose_function("__solanaSign", sign)  # type: ignore[attr-defined]
+    page.add_init_script(f"window.__solanaAddress = '{keypair.pubkey()}';" + SOLANA_WALLET)  # type: ignore[attr-defined]
+    funded = httpx.post(
+        f"{url}/solana/rpc",
+        json={"id": 1, "method": "requestAirdrop", "params": [str(keypair.pubkey()), 10 * 10**9]},
+        timeout=30,
+    ).json()
+    assert "result" in funded, funded
+    return str(keypair.pubkey())
+
+
+def _make_artifact(p: object, url: str, home: Path) -> None:
+    """A worker of the member's own makes an image on the jobs page."""
+    expect = playwright_sync.expect
+    p.get_by_label("New key's name").fill("market rig")  # type: ignore[attr-defined]
+    p.get_by_label("Scope").select_option("worker")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Create key").click()  # type: ignore[attr-defined]
+    key = p.locator("#new-key").inner_text().strip()  # type: ignore[attr-defined]
+    worker = start_worker(home, url, key, "market-rig", "--kinds", "image")
+    try:
+        for prompt in ("a lighthouse at dusk", "a harbour at dawn", "a boat in fog"):
+            p.goto(f"{url}/jobs")  # type: ignore[attr-defined]
+            p.get_by_label("Kind").select_option("image")  # type: ignore[attr-defined]
+            p.get_by_label("Prompt (for speech: the text to say)").fill(prompt)  # type: ignore[attr-defined]
+            p.get_by_role("button", name="Submit").click()  # type: ignore[attr-defined]
+            expect(p.locator("#job-state")).to_have_text("done", timeout=90_000)  # type: ignore[attr-defined]
+            expect(p.locator("#result-c2pa")).to_contain_text("signed")  # type: ignore[attr-defined]
+    finally:
+        stop(worker)
+
+
+def _mint_and_list(p: object, name: str, *, kind: str = "fixed", **fields: str) -> str:
+    """From the studio page: an NFT draft of the next artifact, minted, listed; the listing's
+    address."""
+    expect = playwright_sync.expect
+    p.get_by_label("NFT name (at most 32 bytes)").fill(name)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Make the NFT draft").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name=name)).to_be_visible()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Mint the NFT").click()  # type: ignore[attr-defined]
+    expect(p.locator("#nft-mint")).not_to_have_text("not minted")  # type: ignore[attr-defined]
+    p.get_by_label("How").select_option(kind)  # type: ignore[attr-defined]
+    for label, value in fields.items():
+        p.get_by_label(label).fill(value)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="List it").click()  # type: ignore[attr-defined]
+    expect(p.locator("#listing-status")).to_have_text("active")  # type: ignore[attr-defined]
+    return str(p.url)  # type: ignore[attr-defined]
+
+
+def test_a_studio_mints_lists_and_sells_on_solana(
+    site: tuple[str, Path], page: object, database_url: str
+) -> None:
+    """The market's done-when, in the browser: a creator makes a studio and a collection
+    from their generated artifacts, mints and lists; another member buys through the page
+    with the wallet Atelier holds; a wallet of the visitor's own buys through the Blink;
+    an auction extended by a late bid settles; the amounts are the chain's."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    _signed_in_member(p, url, home)
+    _make_artifact(p, url, home)
+    p.goto(f"{url}/market")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Make my market wallet").click()  # type: ignore[attr-defined]
+    expect(p.locator("#market-balance")).to_contain_text("20 SOL")  # type: ignore[attr-defined]
+    creator_wallet = p.locator("#market-wallet").inner_text()  # type: ignore[attr-defined]
+    p.get_by_label("New studio's name").fill("Lighthouse Works")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Create the studio").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Lighthouse Works")).to_be_visible()  # type: ignore[attr-defined]
+    p.get_by_label("Name (at most 32 bytes)").fill("x" * 40)  # type: ignore[attr-defined]
+    p.get_by_label("Symbol (at most 10 bytes)").fill("LHT")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Create the collection").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-name")).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "market-studio-error")
+    p.get_by_label("Name (at most 32 bytes)").fill("Lighthouses")  # type: ignore[attr-defined]
+    p.get_by_label("Royalty on resales, %").fill("5")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Create the collection").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Lighthouses")).to_be_visible()  # type: ignore[attr-defined]
+    studio = p.get_by_role("link", name="Lighthouse Works").get_attribute("href")  # type: ignore[attr-defined]
+    p.goto(f"{url}{studio}")  # type: ignore[attr-defined]
+    checked(p, "market-studio")
+    first = _mint_and_list(p, "Lighthouse #1", **{"Price, SOL (fixed)": "1.5"})
+    checked(p, "market-listing")
+    p.goto(f"{url}{studio}")  # type: ignore[attr-defined]
+    p.get_by_label("Artifact", exact=True).select_option(index=1)  # type: ignore[attr-defined]
+    second = _mint_and_list(p, "Lighthouse #2", **{"Price, SOL (fixed)": "2"})
+    p.goto(f"{url}{studio}")  # type: ignore[attr-defined]
+    p.get_by_label("Artifact", exact=True).select_option(index=2)  # type: ignore[attr-defined]
+    auction = _mint_and_list(
+        p,
+        "Lighthouse #3",
+        kind="english",
+        **{"Reserve, SOL (auction)": "1", "Duration, minutes (auctions)": "1"},
+    )
+
+    # another member buys the first through the page, with the wallet Atelier holds
+    p.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
+    _signed_in_member(p, url, home)
+    p.goto(f"{url}/market")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Make my market wallet").click()  # type: ignore[attr-defined]
+    buyer_wallet = p.locator("#market-wallet").inner_text()  # type: ignore[attr-defined]
+    checked(p, "market")
+    p.goto(first)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Buy for 1.5 SOL with my market wallet").click()  # type: ignore[attr-defined]
+    expect(p.locator("#listing-status")).to_have_text("sold")  # type: ignore[attr-defined]
+    p.get_by_role("link", name="The NFT and its provenance").click()  # type: ignore[attr-defined]
+    expect(p.locator("#nft-owner")).to_have_text(buyer_wallet)  # type: ignore[attr-defined]
+    expect(p.locator("#sales")).to_contain_text("1.5")  # type: ignore[attr-defined]
+    expect(p.locator("#provenance")).to_contain_text("signed")  # type: ignore[attr-defined]
+    checked(p, "market-nft")
+
+    # an auction: a bid, then one in the last seconds extends it; the market settles it
+    p.goto(auction)  # type: ignore[attr-defined]
+    p.get_by_label("Your bid, SOL").fill("0.5")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Bid with my market wallet").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-amount")).to_contain_text("at least")  # type: ignore[attr-defined]
+    p.get_by_label("Your bid, SOL").fill("1")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Bid with my market wallet").click()  # type: ignore[attr-defined]
+    expect(p.locator("#leading-bid")).to_contain_text("1 SOL")  # type: ignore[attr-defined]
+    expect(p.locator(".countdown")).to_contain_text("s left")  # type: ignore[attr-defined]
+    first_end = p.locator("#ends-at").get_attribute("datetime")  # type: ignore[attr-defined]
+    checked(p, "market-auction")
+    p.get_by_label("Your bid, SOL").fill("1.2")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Bid with my market wallet").click()  # type: ignore[attr-defined]
+    expect(p.locator("#leading-bid")).to_contain_text("1.2 SOL")  # type: ignore[attr-defined]
+    assert p.locator("#ends-at").get_attribute("datetime") > first_end  # type: ignore[attr-defined]
+    listing_id = auction.rsplit("/", 1)[1]
+    import psycopg
+
+    with psycopg.connect(database_url) as db:  # time passes: the auction's end is reached
+        db.execute(
+            "UPDATE market_listings SET ends_at = now() - interval '1 second' WHERE id = %s",
+            (listing_id,),
+        )
+    expect(p.locator("#listing-status")).to_have_text("sold", timeout=60_000)  # type: ignore[attr-defined]
+    expect(p.locator("#bids")).to_contain_text("won")  # type: ignore[attr-defined]
+
+    # a wallet of the visitor's own buys the second through its Blink
+    own = _solana_wallet(p, url)
+    p.goto(second)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Buy with a wallet of my own").click()  # type: ignore[attr-defined]
+    expect(p.locator("#listing-status")).to_have_text("sold", timeout=30_000)  # type: ignore[attr-defined]
+    p.get_by_role("link", name="The NFT and its provenance").click()  # type: ignore[attr-defined]
+    expect(p.locator("#nft-owner")).to_have_text(own)  # type: ignore[attr-defined]
+    sale = httpx.get(f"{url}/api/market/nfts/{p.url.rsplit('/', 1)[1]}", timeout=30).json()[
+        "sales"
+    ][0]  # type: ignore[attr-defined]
+    assert sale["price"] == 2 * 10**9
+    assert sale["fee"] == 2 * 10**9 * 250 // 10_000
+    assert sale["royalties"] == 2 * 10**9 - sale["fee"]  # a first sale: all to the creator
+    assert [p_["address"] for p_ in sale["payouts"] if p_["role"] == "royalty"] == [creator_wallet]

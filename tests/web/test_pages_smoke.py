@@ -16,7 +16,15 @@ from atelier.web.frame import CSRF_COOKIE
 
 
 async def test_pages_render_with_their_headers(client: httpx.AsyncClient) -> None:
-    for path in ("/", "/register", "/sign-in", "/grid", "/verify-email?token=x", "/transparency"):
+    for path in (
+        "/",
+        "/register",
+        "/sign-in",
+        "/grid",
+        "/verify-email?token=x",
+        "/transparency",
+        "/market",
+    ):
         page = await client.get(path)
         assert page.status_code == 200, (path, page.text[:300])
         assert page.headers["content-type"].startswith("text/html")

@@ -9,5 +9,6 @@ MODULE = Module(
     name="market",
     models=("atelier.market.models",),
     routers=("atelier.market.api:router", "atelier.market.actions:router"),
+    pages=("atelier.market.pages:router",),
     tasks="atelier.market.tasks",
 )

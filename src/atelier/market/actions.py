@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -35,6 +35,7 @@ from solders.transaction import Transaction
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.chain.solana import metaplex, programs
+from atelier.chain.solana.client import cluster_id
 from atelier.chain.solana.embedded import BLOCKHASH_LIFETIME_S
 from atelier.core import repository as rows
 from atelier.core.clock import now_utc
@@ -47,14 +48,16 @@ from atelier.identity.service import wallets
 from atelier.market import escrow, indexing, studios, trading
 from atelier.market import repository as repo
 from atelier.market.models import Intent, IntentKind, ListingKind, Nft
+from atelier.market.schemas import LAMPORTS_PER_SOL, lamports_of_sol, sol
 
 router = APIRouter(tags=["actions"])
+# Errors here are the spec's `{"message": …}`, not problems (server/openapi.py documents it).
+SPEC_ERRORS = {"x-solana-action-errors": True}
 ACTION_VERSION = "2.4"
 MAX_BODY_ACCOUNT = 64
 # How long an intent waits for its transaction: a blockhash's life on a cluster (~150
 # slots, about a minute) with room to spare.
 INTENT_LIFETIME = timedelta(seconds=max(BLOCKHASH_LIFETIME_S * 2, 180))
-LAMPORTS = Decimal(programs.LAMPORTS_PER_SOL)
 
 
 def _headers(runtime: Runtime) -> dict[str, str]:
@@ -67,15 +70,16 @@ def _headers(runtime: Runtime) -> dict[str, str]:
         ),
         "Access-Control-Expose-Headers": "X-Action-Version, X-Blockchain-Ids, Content-Type",
         "X-Action-Version": ACTION_VERSION,
-        "X-Blockchain-Ids": blockchain_id(runtime),
+        "X-Blockchain-Ids": cluster_id(runtime.settings),
     }
 
 
-def blockchain_id(runtime: Runtime) -> str:
-    """CAIP-2: the cluster the transactions are for (the embedded runtime has its own)."""
-    if runtime.settings.solana_rpc_url == "embedded":
-        return "solana:atelier-embedded"
-    return runtime.settings.solana_cluster
+def _uuid(text: str) -> uuid.UUID | None:
+    """A path's id; the Actions answer their own errors, so FastAPI does not parse it."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 def _answer(runtime: Runtime, body: dict[str, Any], status: int = 200) -> JSONResponse:
@@ -86,21 +90,11 @@ def _error(runtime: Runtime, message: str, status: int = 400) -> JSONResponse:
     return _answer(runtime, {"message": message}, status)
 
 
-def sol(lamports: int) -> str:
-    return f"{(Decimal(lamports) / LAMPORTS).normalize():f}"
-
-
 def _lamports(text: str | None) -> int:
-    """An amount in SOL as the Action's parameter carries it, in whole lamports."""
     try:
-        value = Decimal(text or "") * LAMPORTS
-    except InvalidOperation:
-        raise ValueError("amount is a number of SOL") from None
-    if not value.is_finite() or value != value.to_integral_value() or value <= 0:
-        raise ValueError("amount is a positive number of SOL, to the lamport")
-    if value > programs.MAX_LAMPORTS:
-        raise ValueError("amount is more lamports than there can be")
-    return int(value)
+        return lamports_of_sol(text)
+    except ValueError as exc:
+        raise ValueError(f"amount {exc}") from None
 
 
 async def _account(request: Request) -> Pubkey:
@@ -117,7 +111,7 @@ async def _account(request: Request) -> Pubkey:
         raise ValueError("`account` is not a Solana address") from None
 
 
-@router.get("/actions.json")
+@router.get("/actions.json", openapi_extra=SPEC_ERRORS)
 async def actions_json(request: Request) -> JSONResponse:
     """Which pages of this site are Actions (the spec's actions.json)."""
     runtime = runtime_of(request)
@@ -164,14 +158,15 @@ async def _nft_card(session: AsyncSession, runtime: Runtime, nft: Nft) -> dict[s
 # -- GET: the Actions' metadata -----------------------------------------------------------
 
 
-@router.get("/api/actions/{verb}/{subject_id}")
-async def action_metadata(request: Request, verb: str, subject_id: uuid.UUID) -> JSONResponse:
+@router.get("/api/actions/{verb}/{subject_id}", openapi_extra=SPEC_ERRORS)
+async def action_metadata(request: Request, verb: str, subject_id: str) -> JSONResponse:
     runtime = runtime_of(request)
-    if verb not in ("buy", "bid", "offer", "mint"):
-        return _error(runtime, f"no {verb[:20]!r} action here", 404)
+    subject = _uuid(subject_id)
+    if verb not in ("buy", "bid", "offer", "mint") or subject is None:
+        return _error(runtime, f"no {verb[:20]!r} action for {subject_id[:40]!r} here", 404)
     try:
         async with unit_of_work(runtime) as session:
-            body = await _metadata(session, runtime, verb, subject_id)
+            body = await _metadata(session, runtime, verb, subject)
     except AppError as exc:
         return _error(runtime, exc.detail, exc.status)
     return _answer(runtime, body)
@@ -234,7 +229,7 @@ async def _listing_metadata(
         "name": "amount",
         "label": f"SOL (at least {sol(least)})",
         "required": True,
-        "min": float(Decimal(least) / LAMPORTS),
+        "min": float(Decimal(least) / LAMPORTS_PER_SOL),
     }
     return {
         "type": "action",
@@ -248,14 +243,17 @@ async def _listing_metadata(
 # -- POST: a transaction for the account --------------------------------------------------
 
 
-@router.post("/api/actions/landed/{intent_id}")
-async def action_landed(request: Request, intent_id: uuid.UUID) -> JSONResponse:
+@router.post("/api/actions/landed/{intent_id}", openapi_extra=SPEC_ERRORS)
+async def action_landed(request: Request, intent_id: str) -> JSONResponse:
     """The spec's `next` callback: the client confirmed its transaction; record it now."""
     runtime = runtime_of(request)
+    intent_key = _uuid(intent_id)
+    if intent_key is None:
+        return _error(runtime, "no such action", 404)
     try:
         async with unit_of_work(runtime) as session:
-            state = await indexing.settle_intent(session, runtime, intent_id)
-            intent = await repo.intent(session, intent_id)
+            state = await indexing.settle_intent(session, runtime, intent_key)
+            intent = await repo.intent(session, intent_key)
             card = await _nft_card(session, runtime, await _nft_of(session, intent))
     except AppError as exc:
         return _error(runtime, exc.detail, exc.status)
@@ -272,13 +270,14 @@ async def action_landed(request: Request, intent_id: uuid.UUID) -> JSONResponse:
     )
 
 
-@router.post("/api/actions/{verb}/{subject_id}")
+@router.post("/api/actions/{verb}/{subject_id}", openapi_extra=SPEC_ERRORS)
 async def action_transaction(
-    request: Request, verb: str, subject_id: uuid.UUID, amount: str | None = None
+    request: Request, verb: str, subject_id: str, amount: str | None = None
 ) -> JSONResponse:
     runtime = runtime_of(request)
-    if verb not in ("buy", "bid", "offer", "mint"):
-        return _error(runtime, f"no {verb[:20]!r} action here", 404)
+    subject = _uuid(subject_id)
+    if verb not in ("buy", "bid", "offer", "mint") or subject is None:
+        return _error(runtime, f"no {verb[:20]!r} action for {subject_id[:40]!r} here", 404)
     try:
         account = await _account(request)
         lamports = _lamports(amount) if verb in ("bid", "offer") else 0
@@ -289,7 +288,7 @@ async def action_transaction(
             market = await trading.market_of(runtime)
             recent = await market.client.latest_blockhash()
             intent, instructions, signers = await _BUILDERS[verb](
-                session, runtime, market, account, subject_id, lamports
+                session, runtime, market, account, subject, lamports
             )
             transaction = _partially_signed(instructions, account, signers, recent.blockhash)
             await rows.add(session, intent)

@@ -22,6 +22,7 @@ from solders.pubkey import Pubkey
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.chain.solana import programs
+from atelier.core import repository as rows
 from atelier.core.clock import now_utc
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
@@ -110,7 +111,8 @@ async def _landed_offer(session: AsyncSession, market: trading.Market, intent: I
     if await market.client.balance(escrowed) < int(intent.amount):
         return False
     intent.signature = await _signature(market, escrowed)
-    session.add(
+    await rows.add(
+        session,
         Offer(
             id=intent.id,
             nft_id=intent.nft_id,
@@ -119,7 +121,7 @@ async def _landed_offer(session: AsyncSession, market: trading.Market, intent: I
             amount=int(intent.amount),
             expires_at=intent.created_at + trading.OFFER_LIFETIME,
             signature=intent.signature,
-        )
+        ),
     )
     return True
 

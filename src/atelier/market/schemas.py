@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -15,6 +16,26 @@ if TYPE_CHECKING:
     from atelier.market.models import Bid, Collection, Listing, Nft, Offer, Sale, Studio
 
 Lamports = int
+LAMPORTS_PER_SOL = Decimal(10**9)
+MAX_LAMPORTS = 2**64 - 1
+
+
+def lamports_of_sol(text: str | None) -> int:
+    """An amount typed in SOL (an Action's parameter, a page's field), in whole lamports."""
+    try:
+        value = Decimal((text or "").strip()) * LAMPORTS_PER_SOL
+    except InvalidOperation:
+        raise ValueError("is a number of SOL") from None
+    if not value.is_finite() or value != value.to_integral_value() or value <= 0:
+        raise ValueError("is a positive number of SOL, to the lamport (9 decimals)")
+    if value > MAX_LAMPORTS:
+        raise ValueError("is more lamports than there can be")
+    return int(value)
+
+
+def sol(lamports: int) -> str:
+    """Lamports as SOL, without trailing zeros."""
+    return f"{(Decimal(lamports) / LAMPORTS_PER_SOL).normalize():f}"
 
 
 def _bytes_at_most(limit: int) -> Any:

@@ -62,6 +62,7 @@ from atelier.market.models import (
     Role,
     Sale,
 )
+from atelier.market.schemas import sol
 from atelier.market.settlement import Split, SplitError, split_sale
 
 # How long an offer made through an Action stands (the API's offers say their own).
@@ -100,7 +101,8 @@ async def market_of(runtime: Runtime) -> Market:
     authority = platform_keypair(settings, "market")
     if settings.market_reserve_address:
         reserve = Pubkey.from_string(settings.market_reserve_address)
-    elif client.embedded:
+    elif client.embedded or (settings.secrets_dir / "solana-reserve.key").exists():
+        # the embedded runtime's reserve; a second process reaches it over /solana/rpc
         reserve = platform_keypair(settings, "reserve").pubkey()
     else:
         raise ServiceUnavailable(
@@ -397,12 +399,19 @@ def _check_terms(terms: Terms, rent: int, settings: Settings) -> None:
 
     def price(name: str, value: int | None) -> int:
         if value is None:
-            raise InvalidInput(f"a {terms.kind} listing needs {name}", slug="invalid-terms")
-        if not rent <= value <= programs.MAX_LAMPORTS:
             raise InvalidInput(
-                f"{name} is between {rent} lamports (an account's rent) and "
-                f"{programs.MAX_LAMPORTS}",
+                f"a {terms.kind} listing needs {name}",
+                slug="invalid-terms",
+                extra={"errors": [{"loc": ["body", name], "msg": "needed for this kind"}]},
+            )
+        if not rent <= value <= programs.MAX_LAMPORTS:
+            message = (
+                f"{name} is between {rent} lamports (an account's rent) and {programs.MAX_LAMPORTS}"
+            )
+            raise InvalidInput(
+                message,
                 slug="invalid-price",
+                extra={"errors": [{"loc": ["body", name], "msg": message}]},
             )
         return value
 
@@ -667,10 +676,11 @@ async def plan_bid(
     least = least_next_bid(listing, leading)
     if not least <= amount <= programs.MAX_LAMPORTS:
         what = "the reserve" if leading is None else "the leading bid plus the minimum increment"
+        message = f"a bid here is at least {sol(least)} SOL ({least} lamports: {what})"
         raise InvalidInput(
-            f"a bid here is at least {least} lamports ({what})",
+            message,
             slug="bid-too-low",
-            extra={"least": least},
+            extra={"least": least, "errors": [{"loc": ["body", "amount"], "msg": message}]},
         )
     instructions = escrow.deposit_lamports(
         bidder, market.address, escrow.escrow_seed(bid_id), amount, f"atelier:bid:{bid_id}"

@@ -50,6 +50,15 @@ DESCRIPTIONS = {
     "429": "Rate limited: retry after `Retry-After` seconds",
     "default": "Another problem (a conflict, a service unavailable, …)",
 }
+# The Solana Actions spec's error body, which its routes answer instead of a problem (a
+# wallet or a Blink client reads `message`); they say so with this `openapi_extra` key.
+ACTION_ERRORS = "x-solana-action-errors"
+ACTION_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ActionError",
+    "type": "object",
+    "required": ["message"],
+    "properties": {"message": {"type": "string"}},
+}
 _LIMITS = {limit_auth, limit_account_writes, limit_open_writes, limit_worker}
 
 
@@ -91,20 +100,23 @@ def install_problem_openapi(app: FastAPI, routers: list[APIRouter]) -> None:
             components.pop(unused, None)
         components["Problem"] = PROBLEM_SCHEMA
         problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        action_error = {"application/json": {"schema": ACTION_ERROR_SCHEMA}}
         for route in routes:
             if not route.include_in_schema:
                 continue
+            content = action_error if (route.openapi_extra or {}).get(ACTION_ERRORS) else problem
             for method in route.methods or ():
                 operation = schema["paths"].get(route.path_format, {}).get(method.lower())
                 if operation is None:
                     continue
                 responses = operation.setdefault("responses", {})
                 for status in _problem_statuses(route):
-                    responses[status] = {"description": DESCRIPTIONS[status], "content": problem}
-        for operations in schema["paths"].values():  # the operational routes (/ready's 503)
+                    responses[status] = {"description": DESCRIPTIONS[status], "content": content}
+        for path, operations in schema["paths"].items():  # the operational routes (/ready's 503)
+            content = action_error if path.startswith("/api/actions/") else problem
             for operation in operations.values():
                 operation.setdefault("responses", {}).setdefault(
-                    "default", {"description": DESCRIPTIONS["default"], "content": problem}
+                    "default", {"description": DESCRIPTIONS["default"], "content": content}
                 )
         app.openapi_schema = schema
         return schema

@@ -2,8 +2,9 @@
 
 `/solana/rpc` answers the standard methods a wallet, solana-py or web3.js need (reads,
 simulation, `sendTransaction` of transactions the caller signed), for this machine only and
-only for the embedded runtime. Airdrops and anything else that would mint or move lamports
-without a signature are not offered.
+only for the embedded runtime of a development Atelier (no public URL). Like devnet's, its
+`requestAirdrop` hands out test SOL (at most 100 SOL a call): lamports of a runtime that
+lives on this machine only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from solders.transaction import Transaction
 from atelier.chain.solana.client import (
     SolanaClient,
     TransactionRejected,
+    cluster_id,
     solana_for,
 )
 from atelier.chain.solana.programs import associated_token_address
@@ -29,6 +31,8 @@ from atelier.core.http import on_this_machine, runtime_of
 router = APIRouter(tags=["chain"])
 MAX_CALLS = 100
 MAX_TRANSACTION_BYTES = 1232  # a packet: the most a Solana transaction can be
+# The development faucet, as devnet's: test SOL for a wallet of one's own on this machine.
+MAX_AIRDROP = 100 * 10**9
 
 
 @router.get("/api/solana")
@@ -42,7 +46,7 @@ async def solana_info(request: Request) -> dict[str, Any]:
         "slot": await client.slot(),
         "rpc_url": f"{settings.origin}/solana/rpc" if client.embedded else settings.solana_rpc_url,
         "commitment": settings.solana_commitment,
-        "cluster": "embedded" if client.embedded else settings.solana_cluster,
+        "cluster": cluster_id(settings),
     }
 
 
@@ -175,6 +179,15 @@ async def _answer(client: SolanaClient, method: str, params: list[Any]) -> Any: 
                 }
             ],
         )
+    if method == "requestAirdrop":
+        airdrop = getattr(client, "airdrop", None)
+        lamports = params[1] if len(params) > 1 else None
+        if airdrop is None:
+            raise _BadParams("this runtime has no faucet")
+        if not isinstance(lamports, int) or not 0 < lamports <= MAX_AIRDROP:
+            raise _BadParams(f"an airdrop is 1 to {MAX_AIRDROP} lamports")
+        await airdrop(_address(params), lamports)
+        return f"airdrop:{params[0]}:{lamports}"
     if method == "getHealth":
         return "ok"
     if method == "getVersion":
@@ -197,6 +210,7 @@ METHODS = frozenset(
         "getHealth",
         "getVersion",
         "getTokenLargestAccounts",
+        "requestAirdrop",
     }
 )
 
@@ -206,7 +220,11 @@ async def embedded_solana_rpc(request: Request) -> JSONResponse:
     """JSON-RPC for the embedded Solana runtime, for clients on this machine only."""
     runtime = runtime_of(request)
     settings = runtime.settings
-    if settings.solana_rpc_url != "embedded" or settings.env == "production":
+    if (
+        settings.solana_rpc_url != "embedded"
+        or settings.env == "production"
+        or settings.public_url is not None
+    ):
         raise NotFound(
             "this Atelier uses a Solana cluster; see GET /api/solana", slug="no-embedded-solana"
         )

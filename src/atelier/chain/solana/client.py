@@ -267,6 +267,13 @@ async def confirm(
         await asyncio.sleep(poll_s)
 
 
+def cluster_id(settings: Any) -> str:
+    """CAIP-2: the cluster transactions are for (the embedded runtime is its own)."""
+    if settings.solana_rpc_url == EMBEDDED:
+        return "solana:atelier-embedded"
+    return str(settings.solana_cluster)
+
+
 def open_client(settings: Any) -> SolanaClient:
     from atelier.chain.solana.embedded import EmbeddedSolana
 

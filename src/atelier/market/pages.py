@@ -1,0 +1,628 @@
+"""The market's pages: the market (listings, your studios, your market wallet), a studio
+(collections, members, the members' artifacts to make NFTs from), a collection (its NFTs,
+floor, volume, price history), an NFT (its artifact and provenance; mint, drop, list, offer,
+accept) and a listing (buy; an auction's live countdown and bids over SSE).
+
+Every form posts to the same services as the API and shows the API's problem beside the
+field it concerns. A wallet Atelier holds signs on the server (the development wallet of
+the embedded default); a wallet of your own signs in the browser through the Actions
+endpoints (static/solana-wallet.js, wallet-standard)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
+from solders.pubkey import Pubkey
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.chain.solana.client import cluster_id
+from atelier.core.clock import now_utc
+from atelier.core.errors import AppError, InvalidInput, ServiceUnavailable
+from atelier.core.http import runtime_of
+from atelier.core.transactions import unit_of_work
+from atelier.identity.cookies import PagePrincipal, visitor_for
+from atelier.identity.principal import Principal
+from atelier.identity.service import wallets
+from atelier.market import repository as repo
+from atelier.market import studios, trading
+from atelier.market.models import ListingKind, NftStatus, Role
+from atelier.market.schemas import CollectionIn, NftIn, StudioIn, lamports_of_sol, sol
+from atelier.web.frame import (
+    NavItem,
+    add_templates,
+    check_csrf,
+    field_errors,
+    fragment,
+    redirect,
+    render,
+    sse_event,
+)
+
+add_templates(Path(__file__).parent / "templates", nav=(NavItem("Market", "/market", "everyone"),))
+
+router = APIRouter(include_in_schema=False)
+Csrf = Depends(check_csrf)
+# Auction pages following their bids at once, per process (each holds a loop that reads
+# the listing once a second).
+MAX_WATCHERS = 200
+_watchers = asyncio.Semaphore(MAX_WATCHERS)
+Page = Callable[[], Awaitable[Response]]
+
+
+def _sol_field(values: dict[str, str], name: str, *, required: bool = True) -> int | None:
+    text = values.get(name, "").strip()
+    if not text and not required:
+        return None
+    try:
+        return lamports_of_sol(text)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{name} {exc}", extra={"errors": [{"loc": [name], "msg": f"SOL amount {exc}"}]}
+        ) from None
+
+
+def _int_field(values: dict[str, str], name: str) -> int | None:
+    text = values.get(name, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise InvalidInput(
+            f"{name} is a whole number",
+            extra={"errors": [{"loc": [name], "msg": "a whole number"}]},
+        )
+    return int(text)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return {k: v for k, v in (await request.form(max_fields=30)).items() if isinstance(v, str)}
+
+
+async def _wallet(
+    session: AsyncSession, runtime: Any, principal: Principal | None
+) -> dict[str, Any] | None:
+    if principal is None:
+        return None
+    address = await wallets.solana_address(session, principal.user_id)
+    if address is None:
+        return None
+    try:
+        market = await trading.market_of(runtime)
+        balance = await market.client.balance(Pubkey.from_string(address))
+    except ServiceUnavailable:
+        balance = None
+    return {"address": address, "balance": None if balance is None else sol(balance)}
+
+
+# -- the market ---------------------------------------------------------------------------
+
+
+async def _market(
+    request: Request,
+    principal: Principal | None,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        visitor = await visitor_for(session, principal)
+        found = await repo.search_listings(
+            session,
+            collection_id=None,
+            kind=None,
+            min_price=None,
+            max_price=None,
+            limit=60,
+            after_price=None,
+            after_id=None,
+        )
+        mine = await repo.studios_of(session, principal.user_id) if principal else []
+        wallet = await _wallet(session, runtime, principal)
+    now = now_utc()
+    listings = [
+        {"listing": listing, "nft": nft, "price": trading.current_price(listing, now)}
+        for listing, nft in found
+    ]
+    return render(
+        request,
+        "market/market.html",
+        who=visitor,
+        status_code=status_code,
+        listings=listings,
+        studios=mine,
+        wallet=wallet,
+        sol=sol,
+        errors=errors or {},
+        values=values or {},
+        signed_in=principal is not None,
+    )
+
+
+@router.get("/market")
+async def market_page(request: Request, principal: PagePrincipal) -> Response:
+    return await _market(request, principal)
+
+
+@router.post("/market/wallet", dependencies=[Csrf])
+async def make_wallet(request: Request, principal: PagePrincipal) -> Response:
+    if principal is None:
+        return redirect(request, "/sign-in")
+    try:
+        async with unit_of_work(runtime_of(request)) as session:
+            await trading.market_wallet(session, runtime_of(request), principal)
+    except AppError as exc:
+        return await _market(request, principal, errors=field_errors(exc), status_code=exc.status)
+    return redirect(request, "/market")
+
+
+@router.post("/market/studios", dependencies=[Csrf])
+async def create_studio(request: Request, principal: PagePrincipal) -> Response:
+    if principal is None:
+        return redirect(request, "/sign-in")
+    values = await _form(request)
+    try:
+        body = StudioIn.from_form(values)
+        async with unit_of_work(runtime_of(request)) as session:
+            studio = await studios.create_studio(
+                session, principal, body.name, body.description, {}
+            )
+    except (ValidationError, AppError) as exc:
+        return await _market(
+            request, principal, errors=field_errors(exc), values=values, status_code=422
+        )
+    return redirect(request, f"/market/studios/{studio.id}")
+
+
+# -- a studio -----------------------------------------------------------------------------
+
+
+async def _studio(
+    request: Request,
+    principal: Principal | None,
+    studio_id: uuid.UUID,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    async with unit_of_work(runtime_of(request)) as session:
+        visitor = await visitor_for(session, principal)
+        try:
+            studio, role = await studios.studio_for(session, studio_id, principal, None)
+        except AppError as exc:
+            return render(
+                request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
+            )
+        collections = [
+            c for c in await repo.collections_of(session, studio_id) if role or c.published
+        ]
+        members = await repo.members(session, studio_id) if role else []
+        assets = await studios.assets(session, principal, studio_id) if principal and role else []
+    return render(
+        request,
+        "market/studio.html",
+        who=visitor,
+        status_code=status_code,
+        studio=studio,
+        role=role,
+        collections=collections,
+        members=members,
+        assets=assets,
+        may_edit=role in (Role.OWNER, Role.EDITOR),
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+@router.get("/market/studios/{studio_id}")
+async def studio_page(request: Request, principal: PagePrincipal, studio_id: uuid.UUID) -> Response:
+    return await _studio(request, principal, studio_id)
+
+
+@router.post("/market/studios/{studio_id}/collections", dependencies=[Csrf])
+async def create_collection(
+    request: Request, principal: PagePrincipal, studio_id: uuid.UUID
+) -> Response:
+    if principal is None:
+        return redirect(request, "/sign-in")
+    values = await _form(request)
+    try:
+        royalty = values.get("royalty_percent", "").strip() or "0"
+        bps = int(float(royalty) * 100) if royalty.replace(".", "", 1).isdigit() else -1
+        body = CollectionIn.model_validate(
+            {
+                "studio_id": str(studio_id),
+                "name": values.get("name", ""),
+                "symbol": values.get("symbol", ""),
+                "description": values.get("description", ""),
+                "seller_fee_basis_points": bps,
+            }
+        )
+        async with unit_of_work(runtime_of(request)) as session:
+            collection = await studios.create_collection(
+                session,
+                principal,
+                studio_id,
+                name=body.name,
+                symbol=body.symbol,
+                description=body.description,
+                seller_fee_basis_points=body.seller_fee_basis_points,
+                creators=None,
+            )
+    except (ValidationError, AppError) as exc:
+        errors = field_errors(exc)
+        if "seller_fee_basis_points" in errors:
+            errors["royalty_percent"] = "a royalty from 0 to 100 %"
+        return await _studio(
+            request, principal, studio_id, errors=errors, values=values, status_code=422
+        )
+    return redirect(request, f"/market/collections/{collection.id}")
+
+
+@router.post("/market/studios/{studio_id}/nfts", dependencies=[Csrf])
+async def draft_nft(request: Request, principal: PagePrincipal, studio_id: uuid.UUID) -> Response:
+    if principal is None:
+        return redirect(request, "/sign-in")
+    values = await _form(request)
+    try:
+        body = NftIn.model_validate(
+            {
+                "collection_id": values.get("collection_id", ""),
+                "artifact_id": values.get("artifact_id", ""),
+                "name": values.get("nft_name", ""),
+                "description": values.get("nft_description", ""),
+            }
+        )
+        async with unit_of_work(runtime_of(request)) as session:
+            nft = await studios.draft_nft(
+                session,
+                principal,
+                body.collection_id,
+                body.artifact_id,
+                body.name,
+                body.description,
+            )
+    except (ValidationError, AppError) as exc:
+        errors = {
+            f"nft_{k}" if k in ("name", "description") else k: v
+            for k, v in field_errors(exc).items()
+        }
+        return await _studio(
+            request, principal, studio_id, errors=errors, values=values, status_code=422
+        )
+    return redirect(request, f"/market/nfts/{nft.id}")
+
+
+# -- a collection -------------------------------------------------------------------------
+
+
+@router.get("/market/collections/{collection_id}")
+async def collection_page(
+    request: Request, principal: PagePrincipal, collection_id: uuid.UUID
+) -> Response:
+    async with unit_of_work(runtime_of(request)) as session:
+        visitor = await visitor_for(session, principal)
+        try:
+            view = await studios.collection_for(session, collection_id, principal)
+        except AppError as exc:
+            return render(
+                request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
+            )
+        nfts = await repo.nfts_of(session, collection_id, drafts=view.role is not None)
+        stats = await repo.collection_stats(session, collection_id)
+        sales = await repo.sales_of(session, collection_id=collection_id)
+    return render(
+        request,
+        "market/collection.html",
+        who=visitor,
+        view=view,
+        nfts=nfts,
+        stats=stats,
+        sales=sales,
+        sol=sol,
+    )
+
+
+# -- an NFT -------------------------------------------------------------------------------
+
+
+async def _nft(
+    request: Request,
+    principal: Principal | None,
+    nft_id: uuid.UUID,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        visitor = await visitor_for(session, principal)
+        try:
+            nft, view = await studios.nft_for(session, nft_id, principal)
+        except AppError as exc:
+            return render(
+                request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
+            )
+        listing = await repo.active_listing(session, nft_id)
+        offers = await repo.offers_of(session, nft_id)
+        sales = await repo.sales_of(session, nft_id=nft_id)
+        wallet = await _wallet(session, runtime, principal)
+    facts = {a["trait_type"]: a["value"] for a in nft.attributes}
+    mine = wallet is not None and nft.owner_address == wallet["address"]
+    return render(
+        request,
+        "market/nft.html",
+        who=visitor,
+        status_code=status_code,
+        nft=nft,
+        view=view,
+        listing=listing,
+        offers=offers,
+        sales=sales,
+        facts=facts,
+        wallet=wallet,
+        mine=mine,
+        may_edit=view.role in (Role.OWNER, Role.EDITOR),
+        draft=nft.status == NftStatus.DRAFT,
+        sol=sol,
+        errors=errors or {},
+        values=values or {},
+        signed_in=principal is not None,
+        chain=cluster_id(runtime.settings),
+    )
+
+
+@router.get("/market/nfts/{nft_id}")
+async def nft_page(request: Request, principal: PagePrincipal, nft_id: uuid.UUID) -> Response:
+    return await _nft(request, principal, nft_id)
+
+
+async def _nft_action(
+    request: Request,
+    principal: Principal | None,
+    nft_id: uuid.UUID,
+    act: Callable[[AsyncSession, Principal, dict[str, str]], Awaitable[str | None]],
+) -> Response:
+    """Run a form's action in one unit of work; its problem is shown on the NFT's page."""
+    if principal is None:
+        return redirect(request, "/sign-in")
+    values = await _form(request)
+    try:
+        async with unit_of_work(runtime_of(request)) as session:
+            target = await act(session, principal, values)
+    except (ValidationError, AppError) as exc:
+        status = exc.status if isinstance(exc, AppError) else 422
+        return await _nft(
+            request, principal, nft_id, errors=field_errors(exc), values=values, status_code=status
+        )
+    return redirect(request, target or f"/market/nfts/{nft_id}")
+
+
+@router.post("/market/nfts/{nft_id}/mint", dependencies=[Csrf])
+async def mint(request: Request, principal: PagePrincipal, nft_id: uuid.UUID) -> Response:
+    async def act(session: AsyncSession, who: Principal, _: dict[str, str]) -> None:
+        await trading.mint(session, runtime_of(request), who, nft_id)
+
+    return await _nft_action(request, principal, nft_id, act)
+
+
+@router.post("/market/nfts/{nft_id}/drop", dependencies=[Csrf])
+async def drop(request: Request, principal: PagePrincipal, nft_id: uuid.UUID) -> Response:
+    async def act(session: AsyncSession, who: Principal, values: dict[str, str]) -> None:
+        price = _sol_field(values, "drop_price", required=False)
+        await trading.open_drop(session, runtime_of(request), who, nft_id, price)
+
+    return await _nft_action(request, principal, nft_id, act)
+
+
+@router.post("/market/nfts/{nft_id}/listings", dependencies=[Csrf])
+async def list_nft(request: Request, principal: PagePrincipal, nft_id: uuid.UUID) -> Response:
+    async def act(session: AsyncSession, who: Principal, values: dict[str, str]) -> str:
+        kind = (
+            ListingKind(values.get("kind", "fixed"))
+            if values.get("kind") in ("fixed", "english", "dutch")
+            else ListingKind.FIXED
+        )
+        minutes = _int_field(values, "duration_min")
+        terms = trading.Terms(
+            kind,
+            price=_sol_field(values, "price") if kind == ListingKind.FIXED else None,
+            reserve=_sol_field(values, "reserve") if kind == ListingKind.ENGLISH else None,
+            start_price=_sol_field(values, "start_price") if kind == ListingKind.DUTCH else None,
+            end_price=_sol_field(values, "end_price") if kind == ListingKind.DUTCH else None,
+            duration_s=minutes * 60 if minutes is not None else None,
+        )
+        listing = await trading.list_nft(session, runtime_of(request), who, nft_id, terms)
+        return f"/market/listings/{listing.id}"
+
+    return await _nft_action(request, principal, nft_id, act)
+
+
+@router.post("/market/nfts/{nft_id}/offers", dependencies=[Csrf])
+async def make_offer(request: Request, principal: PagePrincipal, nft_id: uuid.UUID) -> Response:
+    async def act(session: AsyncSession, who: Principal, values: dict[str, str]) -> None:
+        amount = _sol_field(values, "offer")
+        assert amount is not None
+        await trading.make_offer(session, runtime_of(request), who, nft_id, amount, 7 * 86400)
+
+    return await _nft_action(request, principal, nft_id, act)
+
+
+@router.post("/market/nfts/{nft_id}/offers/{offer_id}/accept", dependencies=[Csrf])
+async def accept_offer(
+    request: Request, principal: PagePrincipal, nft_id: uuid.UUID, offer_id: uuid.UUID
+) -> Response:
+    async def act(session: AsyncSession, who: Principal, _: dict[str, str]) -> None:
+        await trading.accept_offer(session, runtime_of(request), who, offer_id)
+
+    return await _nft_action(request, principal, nft_id, act)
+
+
+# -- a listing ----------------------------------------------------------------------------
+
+
+async def _listing_context(session: AsyncSession, listing_id: uuid.UUID) -> dict[str, Any] | None:
+    listing = await repo.listing(session, listing_id)
+    if listing is None:
+        return None
+    bids = await repo.bids_of(session, listing_id)
+    leading = next((b for b in bids if b.status == "leading"), None)
+    least = (
+        trading.least_next_bid(listing, leading) if listing.kind == ListingKind.ENGLISH else None
+    )
+    return {
+        "listing": listing,
+        "bids": bids,
+        "least": least,
+        "sol": sol,
+        "price": trading.current_price(listing, now_utc()),
+        "ended": listing.ends_at is not None and now_utc() >= listing.ends_at,
+    }
+
+
+async def _listing(
+    request: Request,
+    principal: Principal | None,
+    listing_id: uuid.UUID,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    runtime = runtime_of(request)
+    async with unit_of_work(runtime) as session:
+        visitor = await visitor_for(session, principal)
+        context = await _listing_context(session, listing_id)
+        if context is None:
+            return render(
+                request, "missing.html", who=visitor, detail="no such listing", status_code=404
+            )
+        nft, view = await studios.nft_for(session, context["listing"].nft_id, None)
+        wallet = await _wallet(session, runtime, principal)
+    return render(
+        request,
+        "market/listing.html",
+        who=visitor,
+        status_code=status_code,
+        nft=nft,
+        view=view,
+        wallet=wallet,
+        errors=errors or {},
+        values=values or {},
+        signed_in=principal is not None,
+        embedded=runtime.settings.solana_rpc_url == "embedded",
+        chain=cluster_id(runtime.settings),
+        **context,
+    )
+
+
+@router.get("/market/listings/{listing_id}")
+async def listing_page(
+    request: Request, principal: PagePrincipal, listing_id: uuid.UUID
+) -> Response:
+    return await _listing(request, principal, listing_id)
+
+
+@router.get("/market/auctions/{listing_id}")
+async def auction_page(request: Request, listing_id: uuid.UUID) -> Response:
+    return redirect(request, f"/market/listings/{listing_id}")
+
+
+async def _listing_action(
+    request: Request,
+    principal: Principal | None,
+    listing_id: uuid.UUID,
+    act: Callable[[AsyncSession, Principal, dict[str, str]], Awaitable[None]],
+) -> Response:
+    if principal is None:
+        return redirect(request, "/sign-in")
+    values = await _form(request)
+    try:
+        async with unit_of_work(runtime_of(request)) as session:
+            await act(session, principal, values)
+    except (ValidationError, AppError) as exc:
+        status = exc.status if isinstance(exc, AppError) else 422
+        return await _listing(
+            request,
+            principal,
+            listing_id,
+            errors=field_errors(exc),
+            values=values,
+            status_code=status,
+        )
+    return redirect(request, f"/market/listings/{listing_id}")
+
+
+@router.post("/market/listings/{listing_id}/buy", dependencies=[Csrf])
+async def buy(request: Request, principal: PagePrincipal, listing_id: uuid.UUID) -> Response:
+    async def act(session: AsyncSession, who: Principal, _: dict[str, str]) -> None:
+        await trading.buy(session, runtime_of(request), who, listing_id)
+
+    return await _listing_action(request, principal, listing_id, act)
+
+
+@router.post("/market/listings/{listing_id}/bids", dependencies=[Csrf])
+async def bid(request: Request, principal: PagePrincipal, listing_id: uuid.UUID) -> Response:
+    async def act(session: AsyncSession, who: Principal, values: dict[str, str]) -> None:
+        amount = _sol_field(values, "amount")
+        assert amount is not None
+        await trading.bid(session, runtime_of(request), who, listing_id, amount)
+
+    return await _listing_action(request, principal, listing_id, act)
+
+
+@router.post("/market/listings/{listing_id}/settle", dependencies=[Csrf])
+async def settle(request: Request, principal: PagePrincipal, listing_id: uuid.UUID) -> Response:
+    async def act(session: AsyncSession, who: Principal, _: dict[str, str]) -> None:
+        await trading.settle(session, runtime_of(request), listing_id)
+
+    return await _listing_action(request, principal, listing_id, act)
+
+
+@router.post("/market/listings/{listing_id}/cancel", dependencies=[Csrf])
+async def cancel(request: Request, principal: PagePrincipal, listing_id: uuid.UUID) -> Response:
+    async def act(session: AsyncSession, who: Principal, _: dict[str, str]) -> None:
+        await trading.cancel_listing(session, runtime_of(request), who, listing_id)
+
+    return await _listing_action(request, principal, listing_id, act)
+
+
+@router.get("/market/listings/{listing_id}/events")
+async def listing_events(request: Request, listing_id: uuid.UUID) -> Response:
+    """The auction's state and bids as HTML, pushed when they change (htmx SSE), until the
+    listing closes. At most MAX_WATCHERS at once per process: more get 503."""
+    if _watchers.locked():
+        raise ServiceUnavailable(
+            "too many people are watching auctions; try again soon", slug="too-many-watchers"
+        )
+    runtime = runtime_of(request)
+
+    async def stream() -> AsyncIterator[bytes]:
+        async with _watchers:
+            shown = None
+            while not await request.is_disconnected():
+                async with unit_of_work(runtime) as session:
+                    context = await _listing_context(session, listing_id)
+                if context is None:
+                    return
+                html = fragment("market/auction_state.html", **context)
+                if html != shown:
+                    shown = html
+                    yield sse_event("auction", html)
+                if context["listing"].status != "active":
+                    yield sse_event("done", "")
+                    return
+                await asyncio.sleep(1.0)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
