@@ -14,6 +14,7 @@ BENCHMARKS = [
     "benchmarks.bench_web",
     "benchmarks.bench_economy",
     "benchmarks.bench_films",
+    "benchmarks.bench_market",
 ]
 
 

@@ -669,3 +669,97 @@ async def test_bad_collections_are_refused(
         "/api/market/collections", headers=world.creator.auth, json={**body, **changes}
     )
     assert answer.status_code == status, answer.text
+
+
+async def test_a_sponsorship_shares_in_sales_in_its_period(
+    client: httpx.AsyncClient, runtime: Runtime, world: World
+) -> None:
+    collection = await client.post(
+        "/api/market/collections",
+        headers=world.creator.auth,
+        json={
+            "studio_id": world.studio_id,
+            "name": "Sponsored",
+            "symbol": "SPN",
+            "seller_fee_basis_points": 0,
+        },
+    )
+    assert collection.status_code == 201
+    sponsor = str(Keypair().pubkey())
+    await _solana(runtime).airdrop(Pubkey.from_string(sponsor), SOL)  # an account that exists
+    now = now_utc()
+    body = {
+        "studio_id": world.studio_id,
+        "collection_id": collection.json()["id"],
+        "sponsor_name": "Harbour Paints",
+        "sponsor_address": sponsor,
+        "amount": 50 * SOL,
+        "revenue_share_bps": 1000,
+        "starts_at": (now - timedelta(days=1)).isoformat(),
+        "ends_at": (now + timedelta(days=30)).isoformat(),
+    }
+    refused = await client.post("/api/market/sponsorships", headers=world.buyer.auth, json=body)
+    assert refused.status_code == 403  # only the studio's owners sign agreements
+    backwards = await client.post(
+        "/api/market/sponsorships",
+        headers=world.creator.auth,
+        json={**body, "ends_at": (now - timedelta(days=2)).isoformat()},
+    )
+    assert backwards.status_code == 422
+    signed = await client.post("/api/market/sponsorships", headers=world.creator.auth, json=body)
+    assert signed.status_code == 201, signed.text
+    draft = await client.post(
+        "/api/market/nfts",
+        headers=world.creator.auth,
+        json={
+            "collection_id": collection.json()["id"],
+            "artifact_id": str(world.artifacts[5]),
+            "name": "Sponsored #1",
+        },
+    )
+    nft = (
+        await client.post(f"/api/market/nfts/{draft.json()['id']}/mint", headers=world.creator.auth)
+    ).json()
+    listed = await client.post(
+        "/api/market/listings",
+        headers=world.creator.auth,
+        json={"nft_id": nft["id"], "price": 3 * SOL},
+    )
+    before = (await _balances(runtime, [sponsor]))[sponsor]
+    sale = (
+        await client.post(
+            f"/api/market/listings/{listed.json()['id']}/buy", headers=world.rival.auth
+        )
+    ).json()
+    after = (await _balances(runtime, [sponsor]))[sponsor]
+    assert after - before == 3 * SOL * 1000 // 10_000
+    roles = {p["role"]: p["lamports"] for p in sale["payouts"]}
+    assert roles["sponsor"] == 3 * SOL // 10
+    assert sum(p["lamports"] for p in sale["payouts"]) == 3 * SOL
+    report = (
+        await client.get(
+            f"/api/market/studios/{world.studio_id}/sponsorships", headers=world.creator.auth
+        )
+    ).json()
+    mine = next(r for r in report if r["id"] == signed.json()["id"])
+    assert mine["report"] == {"sales": 1, "volume": 3 * SOL, "received": 3 * SOL // 10}
+    # outside the period, nothing is shared
+    async with runtime.sessions() as session, session.begin():
+        from atelier.market.models import Sponsorship
+
+        await session.execute(
+            update(Sponsorship)
+            .where(Sponsorship.id == uuid.UUID(signed.json()["id"]))
+            .values(
+                ends_at=now_utc() - timedelta(seconds=1), starts_at=now_utc() - timedelta(days=2)
+            )
+        )
+    relisted = await client.post(
+        "/api/market/listings", headers=world.rival.auth, json={"nft_id": nft["id"], "price": SOL}
+    )
+    resale = (
+        await client.post(
+            f"/api/market/listings/{relisted.json()['id']}/buy", headers=world.buyer.auth
+        )
+    ).json()
+    assert "sponsor" not in {p["role"] for p in resale["payouts"]}

@@ -35,6 +35,8 @@ from atelier.market.schemas import (
     OfferIn,
     OfferOut,
     SaleOut,
+    SponsorshipIn,
+    SponsorshipOut,
     StudioIn,
     StudioOut,
     WalletOut,
@@ -393,6 +395,38 @@ async def cancel_offer(
     async with unit_of_work(runtime_of(request)) as session:
         offer = await trading.close_offer(session, runtime_of(request), offer_id, principal)
     return OfferOut.of(offer)
+
+
+@router.post("/sponsorships", response_model=SponsorshipOut, status_code=201, dependencies=WRITES)
+async def create_sponsorship(
+    request: Request, principal: CurrentPrincipal, body: SponsorshipIn
+) -> SponsorshipOut:
+    """A sponsor's agreement with a studio (or one collection): its share of every sale in
+    the period is paid at settlement, in the sale's own transaction."""
+    async with unit_of_work(runtime_of(request)) as session:
+        agreement = await studios.create_sponsorship(
+            session,
+            principal,
+            body.studio_id,
+            collection_id=body.collection_id,
+            sponsor_name=body.sponsor_name,
+            sponsor_address=body.sponsor_address,
+            amount=body.amount,
+            revenue_share_bps=body.revenue_share_bps,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+        )
+    return SponsorshipOut.of(agreement)
+
+
+@router.get("/studios/{studio_id}/sponsorships", response_model=list[SponsorshipOut])
+async def studio_sponsorships(
+    request: Request, principal: CurrentPrincipal, studio_id: uuid.UUID
+) -> list[SponsorshipOut]:
+    """The studio's agreements with what each shared in (sales, volume, received)."""
+    async with unit_of_work(runtime_of(request)) as session:
+        reports = await studios.sponsorship_reports(session, principal, studio_id)
+    return [SponsorshipOut.of(agreement, report) for agreement, report in reports]
 
 
 @router.get("")

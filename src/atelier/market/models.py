@@ -162,7 +162,7 @@ class Listing(Base):
             unique=True,
             postgresql_where=text("status = 'active'"),
         ),
-        Index("ix_market_listings_status_price", "status", "price"),
+        Index("ix_market_listings_status_price", "status", "price", "id"),
         CheckConstraint("kind IN ('fixed', 'english', 'dutch')", name="known_kind"),
     )
 
@@ -231,6 +231,34 @@ class Offer(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
+class Sponsorship(Base):
+    """A sponsor's agreement with a studio, or one of its collections: what they put in
+    (`amount`, lamports, informational), the period, and the share of every sale in scope
+    they receive (`revenue_share_bps`, paid at settlement in the sale's own transaction)."""
+
+    __tablename__ = "market_sponsorships"
+    __table_args__ = (
+        CheckConstraint("revenue_share_bps BETWEEN 0 AND 10000", name="share_in_range"),
+        CheckConstraint("ends_at > starts_at", name="period_forward"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    studio_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("market_studios.id", ondelete="CASCADE"), index=True
+    )
+    collection_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("market_collections.id", ondelete="CASCADE")
+    )
+    sponsor_name: Mapped[str] = mapped_column(String(100))
+    sponsor_address: Mapped[str] = mapped_column(String(44))
+    amount: Mapped[int] = mapped_column(Lamports)
+    revenue_share_bps: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
 class Sale(Base):
     """One settled sale: the price and exactly where every lamport of it went, in the one
     Solana transaction `signature`. A listing sells at most once (unique)."""
@@ -247,6 +275,9 @@ class Sale(Base):
         ForeignKey("market_listings.id"), unique=True
     )
     offer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("market_offers.id"), unique=True)
+    sponsorship_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("market_sponsorships.id"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(10))
     price: Mapped[int] = mapped_column(Lamports)
     buyer_address: Mapped[str] = mapped_column(String(44))

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.market.models import (
@@ -16,6 +16,7 @@ from atelier.market.models import (
     Collection,
     Intent,
     IntentStatus,
+    Lamports,
     Listing,
     ListingStatus,
     Member,
@@ -24,6 +25,7 @@ from atelier.market.models import (
     Offer,
     OfferStatus,
     Sale,
+    Sponsorship,
     Studio,
 )
 
@@ -149,11 +151,9 @@ async def search_listings(
     if max_price is not None:
         statement = statement.where(Listing.price <= max_price)
     if after_price is not None and after_id is not None:
+        # a row comparison: the (status, price, id) index serves it as one range scan
         statement = statement.where(
-            or_(
-                Listing.price > after_price,
-                (Listing.price == after_price) & (Listing.id > after_id),
-            )
+            tuple_(Listing.price, Listing.id) > tuple_(after_price, after_id)
         )
     statement = statement.order_by(Listing.price, Listing.id).limit(limit)
     return [(listing, nft) for listing, nft in (await session.execute(statement)).tuples().all()]
@@ -296,3 +296,52 @@ async def pending_mint(session: AsyncSession, nft_id: uuid.UUID) -> Intent | Non
             Intent.status == IntentStatus.PENDING,
         )
     )
+
+
+async def sponsorship_for(
+    session: AsyncSession, studio_id: uuid.UUID, collection_id: uuid.UUID, at: datetime
+) -> Sponsorship | None:
+    """The agreement that shares in a sale now: the collection's own before its studio's,
+    the earliest signed first."""
+    return await session.scalar(
+        select(Sponsorship)
+        .where(
+            Sponsorship.studio_id == studio_id,
+            or_(Sponsorship.collection_id.is_(None), Sponsorship.collection_id == collection_id),
+            Sponsorship.starts_at <= at,
+            Sponsorship.ends_at > at,
+        )
+        .order_by(Sponsorship.collection_id.is_(None), Sponsorship.created_at)
+        .limit(1)
+    )
+
+
+async def sponsorships_of(session: AsyncSession, studio_id: uuid.UUID) -> list[Sponsorship]:
+    return list(
+        await session.scalars(
+            select(Sponsorship)
+            .where(Sponsorship.studio_id == studio_id)
+            .order_by(Sponsorship.starts_at)
+        )
+    )
+
+
+async def sponsorship(session: AsyncSession, sponsorship_id: uuid.UUID) -> Sponsorship | None:
+    return await session.get(Sponsorship, sponsorship_id)
+
+
+async def sponsorship_report(session: AsyncSession, sponsorship_id: uuid.UUID) -> dict[str, int]:
+    """Sales the agreement shared in, their volume, and what the sponsor received."""
+    shared = func.jsonb_path_query_first(
+        Sale.payouts, text("'$[*] ? (@.role == \"sponsor\").lamports'")
+    )
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(Sale.price), 0),
+                func.coalesce(func.sum(shared.cast(Lamports)), 0),
+            ).where(Sale.sponsorship_id == sponsorship_id)
+        )
+    ).one()
+    return {"sales": int(row[0]), "volume": int(row[1]), "received": int(row[2])}

@@ -10,10 +10,19 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from atelier.chain.solana.metaplex import MAX_NAME_LENGTH, MAX_SYMBOL_LENGTH
-from atelier.core.schemas import Body
+from atelier.core.schemas import Body, Instant
 
 if TYPE_CHECKING:
-    from atelier.market.models import Bid, Collection, Listing, Nft, Offer, Sale, Studio
+    from atelier.market.models import (
+        Bid,
+        Collection,
+        Listing,
+        Nft,
+        Offer,
+        Sale,
+        Sponsorship,
+        Studio,
+    )
 
 Lamports = int
 LAMPORTS_PER_SOL = Decimal(10**9)
@@ -342,6 +351,49 @@ class SaleOut(BaseModel):
             signature=sale.signature,
             slot=sale.slot,
             created_at=sale.created_at,
+        )
+
+
+class SponsorshipIn(Body):
+    studio_id: uuid.UUID
+    collection_id: uuid.UUID | None = Field(default=None, description="else the whole studio")
+    sponsor_name: str = Field(min_length=1, max_length=100)
+    sponsor_address: str = Field(description="the Solana address its share is paid to")
+    amount: Lamports = Field(ge=0, le=MAX_LAMPORTS, description="what the sponsor puts in")
+    revenue_share_bps: int = Field(ge=0, le=10_000)
+    starts_at: Instant
+    ends_at: Instant
+
+    _address = field_validator("sponsor_address")(_solana_address)
+
+
+class SponsorshipOut(BaseModel):
+    id: uuid.UUID
+    studio_id: uuid.UUID
+    collection_id: uuid.UUID | None
+    sponsor_name: str
+    sponsor_address: str
+    amount: Lamports
+    revenue_share_bps: int
+    starts_at: datetime
+    ends_at: datetime
+    report: dict[str, int] | None = Field(
+        default=None, description="sales shared in, their volume, lamports received"
+    )
+
+    @classmethod
+    def of(cls, s: Sponsorship, report: dict[str, int] | None = None) -> SponsorshipOut:
+        return cls(
+            id=s.id,
+            studio_id=s.studio_id,
+            collection_id=s.collection_id,
+            sponsor_name=s.sponsor_name,
+            sponsor_address=s.sponsor_address,
+            amount=int(s.amount),
+            revenue_share_bps=s.revenue_share_bps,
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            report=report,
         )
 
 

@@ -29,6 +29,7 @@ class Payout:
     address: str
     lamports: int
     role: str  # "fee" | "sponsor" | "royalty" | "seller"
+    ref: str | None = None  # the sponsorship a sponsor's payout comes from
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,13 @@ class Split:
     def of_payouts(cls, payouts: list[dict[str, object]]) -> Split:
         """The split a built transaction carried, from its stored payouts."""
         parts = [
-            Payout(str(p["address"]), int(str(p["lamports"])), str(p["role"])) for p in payouts
+            Payout(
+                str(p["address"]),
+                int(str(p["lamports"])),
+                str(p["role"]),
+                None if p.get("ref") is None else str(p["ref"]),
+            )
+            for p in payouts
         ]
 
         def total(role: str) -> int:
@@ -55,8 +62,14 @@ class Split:
 
     def stored(self) -> list[dict[str, object]]:
         return [
-            {"address": p.address, "lamports": p.lamports, "role": p.role} for p in self.payouts
+            {"address": p.address, "lamports": p.lamports, "role": p.role}
+            | ({"ref": p.ref} if p.ref else {})
+            for p in self.payouts
         ]
+
+    @property
+    def sponsorship(self) -> str | None:
+        return next((p.ref for p in self.payouts if p.role == "sponsor"), None)
 
     def transfers(self) -> list[tuple[str, int]]:
         """One transfer per address (a creator who sells is paid once), amounts above 0, in
@@ -88,8 +101,9 @@ def split_sale(
     royalty_bps: int,
     creators: list[tuple[str, int]],
     primary: bool,
-    sponsor: tuple[str, int] | None = None,
+    sponsor: tuple[str, int, str] | None = None,
 ) -> Split:
+    """`sponsor`: (address, basis points, the agreement's id) when one applies."""
     if not 0 < price <= MAX_LAMPORTS:
         raise SplitError(f"a price is between 1 and {MAX_LAMPORTS} lamports")
     if creators and sum(share for _, share in creators) != 100:
@@ -108,7 +122,7 @@ def split_sale(
         royalty_pool = 0
     payouts = [Payout(reserve, fee, "fee")]
     if sponsor is not None:
-        payouts.append(Payout(sponsor[0], sponsored, "sponsor"))
+        payouts.append(Payout(sponsor[0], sponsored, "sponsor", sponsor[2]))
     royalties = shares_of(royalty_pool, [share for _, share in creators]) if creators else []
     payouts += [
         Payout(address, amount, "royalty")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,7 @@ from atelier.grid import service as grid
 from atelier.identity.principal import Principal
 from atelier.identity.service import wallets
 from atelier.market import repository as repo
-from atelier.market.models import Collection, Member, Nft, NftStatus, Role, Studio
+from atelier.market.models import Collection, Member, Nft, NftStatus, Role, Sponsorship, Studio
 from atelier.provenance import service as provenance
 
 _RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.OWNER: 2}
@@ -276,3 +277,57 @@ async def create_collection(
         ),
         refresh=True,
     )
+
+
+async def create_sponsorship(
+    session: AsyncSession,
+    principal: Principal,
+    studio_id: uuid.UUID,
+    *,
+    collection_id: uuid.UUID | None,
+    sponsor_name: str,
+    sponsor_address: str,
+    amount: int,
+    revenue_share_bps: int,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> Sponsorship:
+    """A sponsor's agreement (studio owners sign them): from `starts_at` to `ends_at`, the
+    sponsor receives `revenue_share_bps` of each sale in its scope, at settlement."""
+    await studio_for(session, studio_id, principal, Role.OWNER)
+    if collection_id is not None:
+        collection = await repo.collection(session, collection_id)
+        if collection is None or collection.studio_id != studio_id:
+            raise NotFound("no such collection in this studio", slug="collection-not-found")
+    if ends_at <= starts_at:
+        raise InvalidInput(
+            "the agreement ends after it starts",
+            slug="invalid-sponsorship",
+            extra={"errors": [{"loc": ["body", "ends_at"], "msg": "after starts_at"}]},
+        )
+    return await rows.add(
+        session,
+        Sponsorship(
+            studio_id=studio_id,
+            collection_id=collection_id,
+            sponsor_name=sponsor_name,
+            sponsor_address=sponsor_address,
+            amount=amount,
+            revenue_share_bps=revenue_share_bps,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            created_by=principal.user_id,
+        ),
+        refresh=True,
+    )
+
+
+async def sponsorship_reports(
+    session: AsyncSession, principal: Principal, studio_id: uuid.UUID
+) -> list[tuple[Sponsorship, dict[str, int]]]:
+    """Every agreement of the studio with what it shared in (its members see them)."""
+    await studio_for(session, studio_id, principal, Role.VIEWER)
+    return [
+        (agreement, await repo.sponsorship_report(session, agreement.id))
+        for agreement in await repo.sponsorships_of(session, studio_id)
+    ]

@@ -454,8 +454,16 @@ def current_price(listing: Listing, at: datetime) -> int | None:
 async def split_for(
     session: AsyncSession, market: Market, nft: Nft, price: int, seller: str
 ) -> Split:
+    """Where `price` goes for this NFT now: fee, the sponsorship in force (if any),
+    royalties or the primary split, the seller."""
     collection = await repo.collection(session, nft.collection_id)
     assert collection is not None
+    agreement = await repo.sponsorship_for(session, collection.studio_id, collection.id, now_utc())
+    sponsor = (
+        (agreement.sponsor_address, agreement.revenue_share_bps, str(agreement.id))
+        if agreement
+        else None
+    )
     try:
         split = split_sale(
             price,
@@ -465,6 +473,7 @@ async def split_for(
             royalty_bps=collection.seller_fee_basis_points,
             creators=[(c["address"], int(c["share"])) for c in collection.creators],
             primary=not nft.primary_sale_happened,
+            sponsor=sponsor,
         )
     except SplitError as exc:
         raise InvalidInput(str(exc), slug="invalid-split") from None
@@ -516,6 +525,7 @@ async def record_sale(
             payouts=split.stored(),
             signature=signature,
             slot=slot,
+            sponsorship_id=uuid.UUID(split.sponsorship) if split.sponsorship else None,
         ),
         refresh=True,
     )

@@ -1,8 +1,8 @@
-"""market studios collections nfts listings bids offers sales intents
+"""market studios collections nfts listings bids offers sales intents sponsorships
 
 Revision ID: 0019
 Revises: 0018
-Create Date: 2026-12-01 11:14:00
+Create Date: 2026-12-01 11:32:17
 """
 
 from __future__ import annotations
@@ -111,6 +111,54 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_market_studio_members_user_id"), "market_studio_members", ["user_id"], unique=False
+    )
+    op.create_table(
+        "market_sponsorships",
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("studio_id", sa.UUID(), nullable=False),
+        sa.Column("collection_id", sa.UUID(), nullable=True),
+        sa.Column("sponsor_name", sa.String(length=100), nullable=False),
+        sa.Column("sponsor_address", sa.String(length=44), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=20, scale=0), nullable=False),
+        sa.Column("revenue_share_bps", sa.Integer(), nullable=False),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.UUID(), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "ends_at > starts_at", name=op.f("ck_market_sponsorships_period_forward")
+        ),
+        sa.CheckConstraint(
+            "revenue_share_bps BETWEEN 0 AND 10000",
+            name=op.f("ck_market_sponsorships_share_in_range"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["collection_id"],
+            ["market_collections.id"],
+            name=op.f("fk_market_sponsorships_collection_id_market_collections"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["users.id"],
+            name=op.f("fk_market_sponsorships_created_by_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["studio_id"],
+            ["market_studios.id"],
+            name=op.f("fk_market_sponsorships_studio_id_market_studios"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_market_sponsorships")),
+    )
+    op.create_index(
+        op.f("ix_market_sponsorships_studio_id"), "market_sponsorships", ["studio_id"], unique=False
     )
     op.create_table(
         "market_nfts",
@@ -225,7 +273,10 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_market_listings_nft_id"), "market_listings", ["nft_id"], unique=False)
     op.create_index(
-        "ix_market_listings_status_price", "market_listings", ["status", "price"], unique=False
+        "ix_market_listings_status_price",
+        "market_listings",
+        ["status", "price", "id"],
+        unique=False,
     )
     op.create_index(
         "uq_market_listings_active_nft",
@@ -360,6 +411,7 @@ def upgrade() -> None:
         sa.Column("collection_id", sa.UUID(), nullable=False),
         sa.Column("listing_id", sa.UUID(), nullable=True),
         sa.Column("offer_id", sa.UUID(), nullable=True),
+        sa.Column("sponsorship_id", sa.UUID(), nullable=True),
         sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("price", sa.Numeric(precision=20, scale=0), nullable=False),
         sa.Column("buyer_address", sa.String(length=44), nullable=False),
@@ -396,6 +448,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["offer_id"], ["market_offers.id"], name=op.f("fk_market_sales_offer_id_market_offers")
         ),
+        sa.ForeignKeyConstraint(
+            ["sponsorship_id"],
+            ["market_sponsorships.id"],
+            name=op.f("fk_market_sales_sponsorship_id_market_sponsorships"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_market_sales")),
         sa.UniqueConstraint("listing_id", name=op.f("uq_market_sales_listing_id")),
         sa.UniqueConstraint("offer_id", name=op.f("uq_market_sales_offer_id")),
@@ -407,9 +464,13 @@ def upgrade() -> None:
         ["collection_id", "created_at"],
         unique=False,
     )
+    op.create_index(
+        op.f("ix_market_sales_sponsorship_id"), "market_sales", ["sponsorship_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_market_sales_sponsorship_id"), table_name="market_sales")
     op.drop_index("ix_market_sales_collection_at", table_name="market_sales")
     op.drop_table("market_sales")
     op.drop_index("ix_market_intents_status_expires", table_name="market_intents")
@@ -431,6 +492,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_market_nfts_owner_address"), table_name="market_nfts")
     op.drop_index(op.f("ix_market_nfts_collection_id"), table_name="market_nfts")
     op.drop_table("market_nfts")
+    op.drop_index(op.f("ix_market_sponsorships_studio_id"), table_name="market_sponsorships")
+    op.drop_table("market_sponsorships")
     op.drop_index(op.f("ix_market_studio_members_user_id"), table_name="market_studio_members")
     op.drop_table("market_studio_members")
     op.drop_index(op.f("ix_market_collections_studio_id"), table_name="market_collections")
