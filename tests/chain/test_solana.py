@@ -320,3 +320,30 @@ async def test_rpc_methods_over_loopback(client: httpx.AsyncClient) -> None:
     assert await rpc.balance(to.pubkey()) == 0
     assert await rpc.slot() >= 0
     assert await rpc.rent_exempt(0) > 0
+
+
+def test_bubblegum_leaf_and_mint_match_metaplex() -> None:
+    """Compressed NFTs: our leaf schema and mint_v1 bytes equal mpl-bubblegum's (they are
+    not run on chain: LiteSVM has no Bubblegum)."""
+    from atelier.chain.solana import bubblegum
+
+    ref = json.loads((Path(__file__).parent / "fixtures" / "bubblegum_reference.json").read_text())
+    args = bubblegum.MetadataArgs(
+        name=ref["name"],
+        symbol=ref["symbol"],
+        uri=ref["uri"],
+        seller_fee_basis_points=ref["fee"],
+        creators=[metaplex.Creator(Pubkey.from_string(a), share) for a, share in ref["creators"]],
+        collection=metaplex.CollectionRef(Pubkey.from_string(ref["collection"])),
+    )
+    tree, owner = Pubkey.from_string(ref["tree"]), Pubkey.from_string(ref["owner"])
+    assert str(bubblegum.asset_id(tree, ref["nonce"])) == ref["asset_id"]
+    assert str(bubblegum.tree_config(tree)) == ref["tree_config"]
+    assert bubblegum.data_hash(args).hex() == ref["data_hash"]
+    assert bubblegum.creator_hash(args.creators).hex() == ref["creator_hash"]
+    assert bubblegum.leaf_hash(tree, ref["nonce"], owner, args).hex() == ref["leaf_hash"]
+    instruction = bubblegum.mint_v1(
+        merkle_tree=tree, owner=owner, payer=owner, tree_authority=owner, args=args
+    )
+    assert bytes(instruction.data).hex() == ref["mint_v1_data"]
+    assert instruction.program_id == bubblegum.BUBBLEGUM_PROGRAM
