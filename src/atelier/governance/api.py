@@ -9,7 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from atelier.chain.evm.client import chain_for
+from atelier.chain.solana.client import solana_for
 from atelier.core import idempotency
+from atelier.core.clock import now_utc
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Instant, Text
 from atelier.core.transactions import autocommit, unit_of_work
@@ -58,7 +60,9 @@ async def create_proposal(
         quorum=body.quorum,
         majority=body.majority,
         allow_vote_change=body.allow_vote_change,
+        action=dict(body.action) if body.action is not None else None,
     )
+    solana = await solana_for(runtime) if body.strategy == "spl" else None
     async with unit_of_work(runtime) as session:
         claim = await idempotency.claim(session, request, principal.user_id)
         if claim.replay is not None:
@@ -70,6 +74,7 @@ async def create_proposal(
             spec,
             author_id=principal.user_id,
             on_chain=principal.has_role("validator"),  # mirroring costs the relayer gas
+            solana=solana,
         )
         result = await service.tally(session, proposal)
         out = ProposalWithTally(**ProposalOut.of(proposal).model_dump(), result=TallyOut.of(result))
@@ -113,6 +118,28 @@ async def typed_data(
     async with autocommit(runtime) as conn:
         terms = await service.terms_of(runtime.adapters, conn, some_id)
     return service.typed_data(await chain_for(runtime), terms, wallet, vote, reason, timestamp)
+
+
+@router.get("/vote/{some_id}/message")
+async def solana_vote_message(
+    some_id: uuid.UUID,
+    request: Request,
+    wallet: Annotated[Text, Query(min_length=32, max_length=44)],
+    vote: Annotated[Text, Query(min_length=1, max_length=40)],
+    reason: Annotated[Text, Query(max_length=ballots.MAX_REASON_CHARS)] = "",
+    timestamp: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+) -> dict[str, Any]:
+    """For an `spl` proposal: the text a Solana wallet signs (`signMessage`, ed25519); post
+    the base58 signature with the same wallet, vote, reason and timestamp to
+    `POST /api/vote`."""
+    runtime = runtime_of(request)
+    async with autocommit(runtime) as conn:
+        terms = await service.terms_of(runtime.adapters, conn, some_id)
+    stamp = timestamp if timestamp is not None else int(now_utc().timestamp())
+    return {
+        "message": service.solana_message(terms, wallet, vote, reason, stamp),
+        "timestamp": stamp,
+    }
 
 
 @router.post("/vote", response_model=VoteReceipt, dependencies=[Depends(limit_open_writes)])

@@ -153,3 +153,35 @@ def recover_address(domain: Domain, ballot: Ballot, signature: str) -> bytes:
 def recover(domain: Domain, ballot: Ballot, signature: str) -> str:
     """The checksummed address that signed `ballot` under `domain`."""
     return str(to_checksum_address(recover_address(domain, ballot, signature)))
+
+
+# -- Solana votes (the `spl` strategy) ------------------------------------------------------
+#
+# A Solana wallet signs text (`signMessage`, ed25519), not EIP-712: the vote is this message,
+# every field on its own line, the proposal named by its id. The signature is the 64 bytes
+# in base58, as Solana writes signatures. These votes are never relayed to the EVM chain.
+
+
+def solana_message(proposal_id: str, voter: str, choice: str, reason: str, timestamp: int) -> str:
+    return (
+        "Atelier vote\n"
+        f"proposal: {proposal_id}\n"
+        f"voter: {voter}\n"
+        f"choice: {choice}\n"
+        f"timestamp: {timestamp}\n"
+        f"reason: {reason}"
+    )
+
+
+def verify_solana(message: str, voter: str, signature: str) -> bool:
+    """The base58 ed25519 `signature` is `voter`'s over `message`; malformed is a
+    BadSignature."""
+    from solders.pubkey import Pubkey
+    from solders.signature import Signature
+
+    try:
+        parsed = Signature.from_string(signature)
+        key = Pubkey.from_string(voter)
+    except ValueError as exc:
+        raise BadSignature(f"not a base58 ed25519 signature: {exc}") from None
+    return bool(parsed.verify(key, message.encode()))

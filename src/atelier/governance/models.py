@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from atelier.core.db import Base
 
-STRATEGIES = ("one-wallet-one-vote", "verified-wallets", "erc20", "ledger", "quadratic")
+STRATEGIES = ("one-wallet-one-vote", "verified-wallets", "erc20", "ledger", "quadratic", "spl")
 MAJORITIES = ("simple", "two-thirds")
 BINARY_CHOICES = ["approve", "reject"]
 
@@ -109,6 +109,9 @@ class Proposal(Base):
     chain_vote_end: Mapped[datetime | None]
     # 'applied' / 'rejected' once the indexer read UpgradeApplied / UpgradeRejected.
     chain_outcome: Mapped[str | None] = mapped_column(String(10))
+    # What passing it does, for proposals that act (AiNFT's DAO): {"kind": "treasury-spend",
+    # "to", "lamports"} or {"kind": "market-fee", "fee_bps"}; the market executes it once.
+    action: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -159,7 +162,7 @@ class Vote(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     proposal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("proposals.id", ondelete="CASCADE"))
-    voter: Mapped[str] = mapped_column(String(42))
+    voter: Mapped[str] = mapped_column(String(44))  # 0x… (EVM) or base58 (Solana, `spl`)
     choice: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str] = mapped_column(Text, server_default="")
     signed_timestamp: Mapped[int | None] = mapped_column(BigInteger)
@@ -185,3 +188,16 @@ class Tally:
     state: str  # pending | active | closed
     outcome: str | None  # passed | rejected | no-quorum | tie (None while not closed)
     winner: str | None
+
+
+class SplBalance(Base):
+    """An `spl` proposal's snapshot: each holder's balance of the proposal's SPL token at
+    the slot it was made (read from the chain once, so later transfers change nothing)."""
+
+    __tablename__ = "governance_spl_balances"
+
+    proposal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("proposals.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner: Mapped[str] = mapped_column(String(44), primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(20, 0))

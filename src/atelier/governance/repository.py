@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.db import HotConnection
@@ -20,6 +20,7 @@ from atelier.governance.models import (
     ChainStatus,
     Proposal,
     RelayStatus,
+    SplBalance,
     Terms,
     Vote,
     VoteSource,
@@ -197,3 +198,22 @@ async def proposals_to_apply(session: AsyncSession, chain_now: datetime) -> list
             .with_for_update(skip_locked=True)
         )
     )
+
+
+async def add_spl_balances(
+    session: AsyncSession, proposal_id: uuid.UUID, balances: dict[str, int]
+) -> None:
+    if balances:
+        await session.execute(
+            insert(SplBalance),
+            [{"proposal_id": proposal_id, "owner": o, "amount": a} for o, a in balances.items()],
+        )
+
+
+async def spl_power(session: AsyncSession, proposal_id: uuid.UUID, owner: str) -> Decimal:
+    amount = await session.scalar(
+        select(SplBalance.amount).where(
+            SplBalance.proposal_id == proposal_id, SplBalance.owner == owner
+        )
+    )
+    return Decimal(amount or 0)

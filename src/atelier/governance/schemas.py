@@ -18,11 +18,19 @@ class ProposalIn(Body):
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(default="", max_length=20_000)
     choices: list[str] = Field(default_factory=lambda: list(BINARY_CHOICES), max_length=10)
-    strategy: Literal["one-wallet-one-vote", "verified-wallets", "erc20", "ledger", "quadratic"] = (
-        "one-wallet-one-vote"
-    )
+    strategy: Literal[
+        "one-wallet-one-vote", "verified-wallets", "erc20", "ledger", "quadratic", "spl"
+    ] = "one-wallet-one-vote"
     strategy_params: dict[str, str] = Field(
-        default_factory=dict, description='erc20: {"token": "0x…"}; quadratic: {"base": "erc20"}'
+        default_factory=dict,
+        description='erc20: {"token": "0x…"}; quadratic: {"base": "erc20"}; '
+        'spl: {"mint": "<base58>"} (Solana wallets vote, weighed by their balance at the slot)',
+    )
+    action: dict[str, str | int] | None = Field(
+        default=None,
+        max_length=5,
+        description='what passing does (AiNFT DAO): {"kind": "treasury-spend", "to", "lamports"} '
+        'or {"kind": "market-fee", "fee_bps"}; approve/reject only',
     )
     starts_at: Instant | None = None
     ends_at: Instant
@@ -73,6 +81,7 @@ class ProposalOut(BaseModel):
     allow_vote_change: bool
     chain_status: str
     chain_outcome: str | None
+    action: dict[str, Any] | None = None
     created_at: datetime
 
     @classmethod
@@ -95,6 +104,7 @@ class ProposalOut(BaseModel):
             allow_vote_change=p.allow_vote_change,
             chain_status=p.chain_status,
             chain_outcome=p.chain_outcome,
+            action=p.action,
             created_at=p.created_at,
         )
 
@@ -110,11 +120,13 @@ class VoteIn(Body):
 
     job_id: uuid.UUID | None = None
     proposal_id: uuid.UUID | None = None
-    wallet: str = Field(min_length=40, max_length=42)
+    wallet: str = Field(min_length=32, max_length=44, description="0x… or, on spl, base58")
     vote: str = Field(min_length=1, max_length=40)
     reason: str = Field(default="", max_length=MAX_REASON_CHARS)
     timestamp: int | None = Field(default=None, ge=0, lt=2**63)
-    signature: str | None = Field(default=None, max_length=140)
+    signature: str | None = Field(
+        default=None, max_length=140, description="EIP-712 (hex) or, on spl, ed25519 (base58)"
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> VoteIn:

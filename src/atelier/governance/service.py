@@ -17,10 +17,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 from sqlalchemy.ext.asyncio import AsyncSession
 from web3 import Web3
 
 from atelier.chain.evm.client import EvmChain
+from atelier.chain.solana.client import SolanaClient
 from atelier.core import repository
 from atelier.core.clock import now_utc
 from atelier.core.config import Settings
@@ -81,6 +84,46 @@ class ProposalSpec:
     quorum: Decimal = Decimal(0)
     majority: str = "simple"
     allow_vote_change: bool = False
+    action: dict[str, Any] | None = None
+
+
+ACTIONS = ("treasury-spend", "market-fee")
+MAX_LAMPORTS = 2**64 - 1
+
+
+def _solana_address(value: object) -> str | None:
+    try:
+        return str(Pubkey.from_string(str(value)))
+    except ValueError:
+        return None
+
+
+def _action_problems(spec: ProposalSpec, choices: tuple[str, ...]) -> list[tuple[str, str]]:
+    """What passing the proposal would do, checked now (not when it is executed)."""
+    action = spec.action
+    if action is None:
+        return []
+    problems = []
+    kind = action.get("kind")
+    if kind not in ACTIONS:
+        problems.append(("action", f"kind is one of {', '.join(ACTIONS)}"))
+    if list(choices) != BINARY_CHOICES:
+        problems.append(("action", "a proposal that acts is approve/reject"))
+    if kind == "treasury-spend":
+        lamports = action.get("lamports")
+        if _solana_address(action.get("to")) is None:
+            problems.append(("action", "to is a Solana address"))
+        if (
+            not isinstance(lamports, int)
+            or isinstance(lamports, bool)
+            or not 0 < lamports <= MAX_LAMPORTS
+        ):
+            problems.append(("action", "lamports is a whole number from 1 to 2^64 - 1"))
+    if kind == "market-fee":
+        fee = action.get("fee_bps")
+        if not isinstance(fee, int) or isinstance(fee, bool) or not 0 <= fee <= 10_000:
+            problems.append(("action", "fee_bps is a whole number from 0 to 10000"))
+    return problems
 
 
 def _checked_spec(spec: ProposalSpec, starts: datetime, ends: datetime) -> ProposalSpec:
@@ -97,6 +140,9 @@ def _checked_spec(spec: ProposalSpec, starts: datetime, ends: datetime) -> Propo
     params = dict(spec.strategy_params or {})
     if spec.strategy == "quadratic" and params.get("base", "erc20") not in ("erc20", "ledger"):
         problems.append(("strategy_params", "quadratic's base is erc20 or ledger"))
+    if spec.strategy == "spl" and _solana_address(params.get("mint")) is None:
+        problems.append(("strategy_params", "spl needs mint: the SPL token's address"))
+    problems += _action_problems(spec, choices)
     if "token" in params:
         if Web3.is_address(str(params["token"])):
             params["token"] = Web3.to_checksum_address(str(params["token"]))
@@ -143,9 +189,11 @@ async def create_proposal(
     author_id: uuid.UUID | None = None,
     job_id: uuid.UUID | None = None,
     on_chain: bool = False,
+    solana: SolanaClient | None = None,
 ) -> Proposal:
     """A proposal, mirrored on chain (at the relayer's cost) only when `on_chain`: the author
-    holds a role that may spend it, or it is a verified creator's job."""
+    holds a role that may spend it, or it is a verified creator's job. An `spl` proposal's
+    snapshot is every holder's balance of its token, read from `solana` now."""
     starts = spec.starts_at or now_utc()
     ends = spec.ends_at or starts + timedelta(seconds=settings.governance_job_window_s)
     spec = _checked_spec(spec, starts, ends)
@@ -177,7 +225,16 @@ async def create_proposal(
         allow_vote_change=spec.allow_vote_change,
         chain_status=ChainStatus.PENDING if relayable else ChainStatus.OFF,
         chain_vote_end=ends + grace if relayable else None,
+        action=spec.action,
     )
+    if spec.strategy == "spl":
+        if solana is None:
+            raise RuntimeError("an spl proposal needs the Solana runtime")
+        holders = await solana.token_holders(Pubkey.from_string(str(params["mint"])))
+        proposal.strategy_params = {**params, "slot": await solana.slot()}
+        added = await repository.add(session, proposal)
+        await repo.add_spl_balances(session, added.id, {str(o): a for o, a in holders.items()})
+        return added
     return await repository.add(session, proposal)
 
 
@@ -298,6 +355,8 @@ async def cast_vote(
     decides between concurrent copies.
     """
     _check_choice_and_reason(terms.choices, request.choice, request.reason)
+    if terms.strategy == "spl":
+        return await _cast_solana_vote(session, conn, settings, terms, request, principal)
     voter = checksum(request.wallet)
     domain = vote_domain(chain)
     now = now_utc()
@@ -332,6 +391,20 @@ async def cast_vote(
         )
     _check_window(terms, timestamp, now, settings.governance_clock_skew_s)
     power = await voting_power(session, chain, terms, voter)
+    return await _store(session, conn, terms, request, voter, timestamp, signature, power, now)
+
+
+async def _store(
+    session: AsyncSession,
+    conn: HotConnection,
+    terms: Terms,
+    request: VoteRequest,
+    voter: str,
+    timestamp: int,
+    signature: str,
+    power: Decimal,
+    now: datetime,
+) -> tuple[Vote, str]:
     if power <= 0:
         raise Forbidden(
             f"{voter} had no voting power at the snapshot ({terms.strategy})",
@@ -355,6 +428,75 @@ async def cast_vote(
         raise _no_proposal(terms.id)
     replaced = _replace(stored, terms, values, now)
     return stored, "replaced" if replaced else "unchanged"
+
+
+async def _cast_solana_vote(
+    session: AsyncSession,
+    conn: HotConnection,
+    settings: Settings,
+    terms: Terms,
+    request: VoteRequest,
+    principal: Principal | None,
+) -> tuple[Vote, str]:
+    """A vote on an `spl` proposal: signed by a Solana wallet over `ballots.solana_message`
+    (or by one Atelier holds for the signed-in caller), weighed by the snapshot."""
+    voter = _solana_address(request.wallet)
+    if voter is None or request.wallet.startswith("0x"):
+        raise InvalidInput(
+            "this proposal's voters are Solana wallets (base58 addresses)",
+            slug="invalid-wallet",
+            extra={"errors": [{"loc": ["body", "wallet"], "msg": "not a Solana address"}]},
+        )
+    now = now_utc()
+    timestamp = request.timestamp if request.timestamp is not None else int(now.timestamp())
+    message = ballots.solana_message(
+        str(terms.id), voter, request.choice, request.reason, timestamp
+    )
+    signature = request.signature
+    if signature is None:
+        held = (
+            await wallets.solana_wallet(session, settings, principal.user_id) if principal else None
+        )
+        if held is None or held.secret is None or held.address != voter:
+            raise Forbidden(
+                "Atelier holds no such wallet for you; sign the vote yourself",
+                slug="signature-required",
+            )
+        signature = str(Keypair.from_seed(held.secret).sign_message(message.encode()))
+    elif request.timestamp is None:
+        raise InvalidInput(
+            "timestamp (the one you signed) is required",
+            slug="invalid-vote",
+            extra={"errors": [{"loc": ["body", "timestamp"], "msg": "missing"}]},
+        )
+    try:
+        valid = ballots.verify_solana(message, voter, signature)
+    except BadSignature as exc:
+        raise InvalidInput(str(exc), slug="malformed-signature") from None
+    if not valid:
+        raise Forbidden(
+            "the signature was not made by this wallet over this vote's message "
+            "(GET /api/vote/{id}/message gives it)",
+            slug="signature-mismatch",
+        )
+    _check_window(terms, timestamp, now, settings.governance_clock_skew_s)
+    power = await repo.spl_power(session, terms.id, voter)
+    return await _store(session, conn, terms, request, voter, timestamp, signature, power, now)
+
+
+def solana_message(
+    terms: Terms, wallet: str, choice: str, reason: str, timestamp: int | None
+) -> str:
+    """What a Solana wallet signs to vote on an `spl` proposal."""
+    _check_choice_and_reason(terms.choices, choice, reason)
+    voter = _solana_address(wallet)
+    if terms.strategy != "spl" or voter is None:
+        raise InvalidInput(
+            "Solana wallets vote on spl proposals; give a base58 wallet",
+            slug="invalid-wallet",
+        )
+    stamp = timestamp if timestamp is not None else int(now_utc().timestamp())
+    return ballots.solana_message(str(terms.id), voter, choice, reason, stamp)
 
 
 async def _sign_for(

@@ -12,6 +12,9 @@
   holder).
 - `ledger`: the internal ledger balance at the snapshot time.
 - `quadratic`: the square root of a base strategy's power (`base`: erc20 or ledger).
+- `spl`: a Solana wallet's balance of an SPL token (`mint`) at the slot the proposal was
+  made, read from the chain then (governance_spl_balances): AiNFT's DAO. Its votes are
+  signed by Solana wallets (ballots.solana_message).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from web3 import Web3
 from atelier.chain.evm.client import EvmChain
 from atelier.chain.evm.contracts import token_contract
 from atelier.economy import service as ledger
+from atelier.governance import repository as repo
 from atelier.governance.models import Terms
 from atelier.identity.service import wallets
 
@@ -51,6 +55,8 @@ async def _base_power(
         return Decimal(1 if owner is not None else 0)
     if strategy == "ledger":
         return Decimal(await ledger.balance_at(session, voter, proposal.snapshot_at))
+    if strategy == "spl":
+        return await repo.spl_power(session, proposal.id, voter)
     if strategy == "erc20":
         if chain is None or proposal.snapshot_block is None:
             raise RuntimeError("an erc20 proposal needs a chain and a snapshot block")

@@ -18,8 +18,8 @@ from atelier.core.transactions import unit_of_work
 from atelier.grid import service as grid
 from atelier.identity.deps import CurrentPrincipal, OptionalPrincipal, limit_writes
 from atelier.market import repository as repo
-from atelier.market import studios, trading
-from atelier.market.models import Listing, ListingKind, Role
+from atelier.market import studios, trading, treasury
+from atelier.market.models import Listing, ListingKind, Role, TreasuryAction
 from atelier.market.schemas import (
     BidIn,
     BidOut,
@@ -429,12 +429,57 @@ async def studio_sponsorships(
     return [SponsorshipOut.of(agreement, report) for agreement, report in reports]
 
 
+@router.post("/treasury/{proposal_id}/execute", dependencies=WRITES)
+async def execute_proposal(
+    request: Request, principal: CurrentPrincipal, proposal_id: uuid.UUID
+) -> dict[str, Any]:
+    """Do what a passed DAO proposal decided (a spend from the reserve, a new platform fee),
+    once; anyone may ask, the proposal decides (the market also does it on its own)."""
+    async with unit_of_work(runtime_of(request)) as session:
+        done = await treasury.execute(session, runtime_of(request), proposal_id)
+    return _treasury_out(done)
+
+
+def _treasury_out(done: TreasuryAction) -> dict[str, Any]:
+    return {
+        "proposal_id": done.proposal_id,
+        "kind": done.kind,
+        "outcome": done.outcome,
+        "to": done.to_address,
+        "lamports": None if done.lamports is None else int(done.lamports),
+        "fee_bps": done.fee_bps,
+        "signature": done.signature,
+        "executed_at": done.executed_at,
+    }
+
+
+@router.get("/treasury")
+async def treasury_info(request: Request) -> dict[str, Any]:
+    """The reserve (name, address, balance), the platform fee in force, what the DAO did."""
+    runtime = runtime_of(request)
+    market = await trading.market_of(runtime)
+    async with unit_of_work(runtime) as session:
+        fee = await trading.fee_bps(session, market)
+        actions = await repo.treasury_actions(session)
+    return {
+        "reserve": {
+            "name": market.reserve_name,
+            "address": str(market.reserve),
+            "balance": await market.client.balance(market.reserve),
+        },
+        "fee_bps": fee,
+        "actions": [_treasury_out(a) for a in actions],
+    }
+
+
 @router.get("")
 async def market_info(request: Request) -> dict[str, Any]:
     market = await trading.market_of(runtime_of(request))
+    async with unit_of_work(runtime_of(request)) as session:
+        fee = await trading.fee_bps(session, market)
     return {
         "authority": str(market.address),
         "reserve": {"name": market.reserve_name, "address": str(market.reserve)},
-        "fee_bps": market.fee_bps,
+        "fee_bps": fee,
         "embedded": market.client.embedded,
     }

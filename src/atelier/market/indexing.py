@@ -179,9 +179,12 @@ async def settle_intent(session: AsyncSession, runtime: Runtime, intent_id: uuid
 
 async def follow_owners(session: AsyncSession, runtime: Runtime, limit: int = 500) -> int:
     """NFTs that moved outside Atelier: their owner updated, their listing closed."""
+    minted = await repo.minted_nfts(session, limit)
+    if not minted:
+        return 0  # nothing to follow: the chain is not even opened
     market = await trading.market_of(runtime)
     moved = 0
-    for nft in await repo.minted_nfts(session, limit):
+    for nft in minted:
         assert nft.mint is not None
         mint = Pubkey.from_string(nft.mint)
         listing = await repo.active_listing(session, nft.id)

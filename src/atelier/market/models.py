@@ -331,3 +331,23 @@ class Intent(Base):
     signature: Mapped[str | None] = mapped_column(String(100))
     expires_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class TreasuryAction(Base):
+    """What a passed DAO proposal made the market do, once: a spend from the reserve (with
+    its transaction) or a new platform fee. The proposal id is the key: executing it again
+    finds this row and does nothing."""
+
+    __tablename__ = "market_treasury_actions"
+
+    proposal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("proposals.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    # "executed", or the tally's outcome when the proposal did not pass (nothing was done)
+    outcome: Mapped[str] = mapped_column(String(20))
+    to_address: Mapped[str | None] = mapped_column(String(44))
+    lamports: Mapped[int | None] = mapped_column(Lamports)
+    fee_bps: Mapped[int | None] = mapped_column(Integer)
+    signature: Mapped[str | None] = mapped_column(String(100))
+    executed_at: Mapped[datetime] = mapped_column(server_default=func.now())

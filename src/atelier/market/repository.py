@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.governance.models import Proposal
 from atelier.market.models import (
     Bid,
     BidStatus,
@@ -27,6 +28,7 @@ from atelier.market.models import (
     Sale,
     Sponsorship,
     Studio,
+    TreasuryAction,
 )
 
 
@@ -345,3 +347,45 @@ async def sponsorship_report(session: AsyncSession, sponsorship_id: uuid.UUID) -
         )
     ).one()
     return {"sales": int(row[0]), "volume": int(row[1]), "received": int(row[2])}
+
+
+async def treasury_action(session: AsyncSession, proposal_id: uuid.UUID) -> TreasuryAction | None:
+    return await session.get(TreasuryAction, proposal_id)
+
+
+async def treasury_actions(session: AsyncSession, limit: int = 100) -> list[TreasuryAction]:
+    return list(
+        await session.scalars(
+            select(TreasuryAction).order_by(TreasuryAction.executed_at.desc()).limit(limit)
+        )
+    )
+
+
+async def current_fee_bps(session: AsyncSession) -> int | None:
+    """The platform fee the DAO last set, if it ever did."""
+    return await session.scalar(
+        select(TreasuryAction.fee_bps)
+        .where(TreasuryAction.kind == "market-fee", TreasuryAction.outcome == "executed")
+        .order_by(TreasuryAction.executed_at.desc())
+        .limit(1)
+    )
+
+
+async def actions_to_execute(
+    session: AsyncSession, now: datetime, limit: int = 20
+) -> list[uuid.UUID]:
+    """Closed proposals that carry an action the market has not executed (passed or not:
+    the caller tallies them)."""
+    return list(
+        await session.scalars(
+            select(Proposal.id)
+            .outerjoin(TreasuryAction, TreasuryAction.proposal_id == Proposal.id)
+            .where(
+                Proposal.action.is_not(None),
+                Proposal.ends_at <= now,
+                TreasuryAction.proposal_id.is_(None),
+            )
+            .order_by(Proposal.ends_at)
+            .limit(limit)
+        )
+    )

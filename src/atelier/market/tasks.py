@@ -17,5 +17,5 @@ blueprint = procrastinate.Blueprint()
 @blueprint.task(name="tick", queueing_lock="market_tick", lock="market_tick")
 async def market_tick(timestamp: int | None = None) -> None:
     report = await scheduled.tick(current_runtime())
-    if report.settled or report.refunded or report.failed or report.landed or report.moved:
+    if any(report.__dict__.values()):
         log.info("market.tick", **report.__dict__)

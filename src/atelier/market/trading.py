@@ -451,6 +451,12 @@ def current_price(listing: Listing, at: datetime) -> int | None:
 # -- the split ----------------------------------------------------------------------------
 
 
+async def fee_bps(session: AsyncSession, market: Market) -> int:
+    """The platform fee now: the DAO's last `market-fee` decision, else the setting."""
+    decided = await repo.current_fee_bps(session)
+    return market.fee_bps if decided is None else decided
+
+
 async def split_for(
     session: AsyncSession, market: Market, nft: Nft, price: int, seller: str
 ) -> Split:
@@ -469,7 +475,7 @@ async def split_for(
             price,
             seller=seller,
             reserve=str(market.reserve),
-            fee_bps=market.fee_bps,
+            fee_bps=await fee_bps(session, market),
             royalty_bps=collection.seller_fee_basis_points,
             creators=[(c["address"], int(c["share"])) for c in collection.creators],
             primary=not nft.primary_sale_happened,

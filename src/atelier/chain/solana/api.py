@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from solders.account import Account
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
@@ -24,7 +25,7 @@ from atelier.chain.solana.client import (
     cluster_id,
     solana_for,
 )
-from atelier.chain.solana.programs import associated_token_address
+from atelier.chain.solana.programs import TOKEN_PROGRAM, associated_token_address
 from atelier.core.errors import Forbidden, InvalidInput, NotFound
 from atelier.core.http import on_this_machine, runtime_of
 
@@ -124,17 +125,7 @@ async def _answer(client: SolanaClient, method: str, params: list[Any]) -> Any: 
         account = await client.account(_address(params))
         if account is None:
             return _context(slot, None)
-        return _context(
-            slot,
-            {
-                "lamports": account.lamports,
-                "owner": str(account.owner),
-                "data": [base64.b64encode(bytes(account.data)).decode(), "base64"],
-                "executable": account.executable,
-                "rentEpoch": account.rent_epoch,
-                "space": len(account.data),
-            },
-        )
+        return _context(slot, _account_json(account))
     if method == "getBalance":
         return _context(slot, await client.balance(_address(params)))
     if method in ("getSlot", "getBlockHeight"):
@@ -188,11 +179,47 @@ async def _answer(client: SolanaClient, method: str, params: list[Any]) -> Any: 
             raise _BadParams(f"an airdrop is 1 to {MAX_AIRDROP} lamports")
         await airdrop(_address(params), lamports)
         return f"airdrop:{params[0]}:{lamports}"
+    if method == "getProgramAccounts":
+        return await _token_accounts(client, params)
     if method == "getHealth":
         return "ok"
     if method == "getVersion":
         return {"solana-core": "litesvm", "feature-set": 0}
     return None
+
+
+async def _token_accounts(client: SolanaClient, params: list[Any]) -> list[dict[str, Any]]:
+    """getProgramAccounts for the one question asked of it here: the token accounts of a
+    mint (`filters`: a memcmp of the mint at offset 0, and dataSize 165)."""
+    program = _address(params)
+    options = params[1] if len(params) > 1 and isinstance(params[1], dict) else {}
+    given = options.get("filters")
+    filters: list[Any] = given if isinstance(given, list) else []
+    mints = [
+        f["memcmp"].get("bytes")
+        for f in filters
+        if isinstance(f, dict)
+        and isinstance(f.get("memcmp"), dict)
+        and f["memcmp"].get("offset") == 0
+    ]
+    accounts = getattr(client, "token_accounts", None)
+    if program != TOKEN_PROGRAM or len(mints) != 1 or accounts is None:
+        raise _BadParams("only the token accounts of one mint (a memcmp at offset 0) are served")
+    found = await accounts(_address([mints[0]]))
+    return [
+        {"pubkey": str(address), "account": _account_json(account)} for address, account in found
+    ]
+
+
+def _account_json(account: Account) -> dict[str, Any]:
+    return {
+        "lamports": account.lamports,
+        "owner": str(account.owner),
+        "data": [base64.b64encode(bytes(account.data)).decode(), "base64"],
+        "executable": account.executable,
+        "rentEpoch": account.rent_epoch,
+        "space": len(account.data),
+    }
 
 
 METHODS = frozenset(
@@ -211,6 +238,7 @@ METHODS = frozenset(
         "getVersion",
         "getTokenLargestAccounts",
         "requestAirdrop",
+        "getProgramAccounts",
     }
 )
 

@@ -29,7 +29,7 @@ from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
-from atelier.chain.solana.programs import parse_token_account
+from atelier.chain.solana.programs import TOKEN_PROGRAM, parse_token_account
 from atelier.core.errors import ServiceUnavailable
 from atelier.core.runtime import Runtime
 
@@ -93,6 +93,7 @@ class SolanaClient(Protocol):
         self, address: Pubkey, *, until: str | None = None, limit: int = 1000
     ) -> list[SignatureInfo]: ...
     async def holder(self, mint: Pubkey) -> Pubkey | None: ...
+    async def token_holders(self, mint: Pubkey) -> dict[Pubkey, int]: ...
 
 
 def is_blockhash_error(text: str) -> bool:
@@ -210,6 +211,22 @@ class RpcSolana:
         account = await self.account(Pubkey.from_string(held[0]["address"]))
         holding = parse_token_account(bytes(account.data)) if account else None
         return holding.owner if holding else None
+
+    async def token_holders(self, mint: Pubkey) -> dict[Pubkey, int]:
+        """Every wallet holding some of `mint`, with how much (getProgramAccounts over the
+        token program, filtered by the mint; a governance snapshot)."""
+        options = {
+            "encoding": "base64",
+            "commitment": self.commitment,
+            "filters": [{"dataSize": 165}, {"memcmp": {"offset": 0, "bytes": str(mint)}}],
+        }
+        result = await self.call("getProgramAccounts", [str(TOKEN_PROGRAM), options])
+        holders: dict[Pubkey, int] = {}
+        for entry in result:
+            holding = parse_token_account(base64.b64decode(entry["account"]["data"][0]))
+            if holding is not None and holding.mint == mint and holding.amount > 0:
+                holders[holding.owner] = holders.get(holding.owner, 0) + holding.amount
+        return holders
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -249,6 +249,26 @@ class EmbeddedSolana:
                 return holding.owner
         return None
 
+    def _token_accounts(self, mint: Pubkey) -> list[tuple[Pubkey, Account]]:
+        found = []
+        for address, account in self.svm.get_program_accounts(TOKEN_PROGRAM):
+            holding = parse_token_account(bytes(account.data))
+            if holding is not None and holding.mint == mint:
+                found.append((address, account))
+        return found
+
+    async def token_accounts(self, mint: Pubkey) -> list[tuple[Pubkey, Account]]:
+        """Every token account of `mint` (getProgramAccounts filtered by the mint)."""
+        return await self._run(lambda: self._token_accounts(mint))
+
+    async def token_holders(self, mint: Pubkey) -> dict[Pubkey, int]:
+        holders: dict[Pubkey, int] = {}
+        for _, account in await self.token_accounts(mint):
+            holding = parse_token_account(bytes(account.data))
+            if holding is not None and holding.amount > 0:
+                holders[holding.owner] = holders.get(holding.owner, 0) + holding.amount
+        return holders
+
     async def holder(self, mint: Pubkey) -> Pubkey | None:
         """The wallet holding an NFT (a scan of every token account: a development runtime)."""
         return await self._run(lambda: self._holder(mint))

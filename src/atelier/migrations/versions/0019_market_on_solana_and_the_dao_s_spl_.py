@@ -1,8 +1,8 @@
-"""market studios collections nfts listings bids offers sales intents sponsorships
+"""market on solana and the DAO's spl strategy
 
 Revision ID: 0019
 Revises: 0018
-Create Date: 2026-12-01 11:32:17
+Create Date: 2026-12-01 11:37:03
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ branch_labels = None
 depends_on = None
 
 
+# the DAO's `spl` strategy joins the proposals' strategies
+OLD_STRATEGIES = ("one-wallet-one-vote", "verified-wallets", "erc20", "ledger", "quadratic")
+NEW_STRATEGIES = (*OLD_STRATEGIES, "spl")
+
+
 def upgrade() -> None:
+    op.drop_constraint(op.f("ck_proposals_known_strategy"), "proposals", type_="check")
+    op.create_check_constraint(
+        op.f("ck_proposals_known_strategy"), "proposals", f"strategy IN {NEW_STRATEGIES}"
+    )
     op.create_table(
         "market_studios",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -159,6 +168,42 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_market_sponsorships_studio_id"), "market_sponsorships", ["studio_id"], unique=False
+    )
+    op.create_table(
+        "governance_spl_balances",
+        sa.Column("proposal_id", sa.UUID(), nullable=False),
+        sa.Column("owner", sa.String(length=44), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=20, scale=0), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["proposal_id"],
+            ["proposals.id"],
+            name=op.f("fk_governance_spl_balances_proposal_id_proposals"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("proposal_id", "owner", name=op.f("pk_governance_spl_balances")),
+    )
+    op.create_table(
+        "market_treasury_actions",
+        sa.Column("proposal_id", sa.UUID(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
+        sa.Column("to_address", sa.String(length=44), nullable=True),
+        sa.Column("lamports", sa.Numeric(precision=20, scale=0), nullable=True),
+        sa.Column("fee_bps", sa.Integer(), nullable=True),
+        sa.Column("signature", sa.String(length=100), nullable=True),
+        sa.Column(
+            "executed_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["proposal_id"],
+            ["proposals.id"],
+            name=op.f("fk_market_treasury_actions_proposal_id_proposals"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("proposal_id", name=op.f("pk_market_treasury_actions")),
     )
     op.create_table(
         "market_nfts",
@@ -467,9 +512,31 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_market_sales_sponsorship_id"), "market_sales", ["sponsorship_id"], unique=False
     )
+    op.add_column(
+        "proposals", sa.Column("action", postgresql.JSONB(astext_type=sa.Text()), nullable=True)
+    )
+    op.alter_column(
+        "votes",
+        "voter",
+        existing_type=sa.VARCHAR(length=42),
+        type_=sa.String(length=44),
+        existing_nullable=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_constraint(op.f("ck_proposals_known_strategy"), "proposals", type_="check")
+    op.create_check_constraint(
+        op.f("ck_proposals_known_strategy"), "proposals", f"strategy IN {OLD_STRATEGIES}"
+    )
+    op.alter_column(
+        "votes",
+        "voter",
+        existing_type=sa.String(length=44),
+        type_=sa.VARCHAR(length=42),
+        existing_nullable=False,
+    )
+    op.drop_column("proposals", "action")
     op.drop_index(op.f("ix_market_sales_sponsorship_id"), table_name="market_sales")
     op.drop_index("ix_market_sales_collection_at", table_name="market_sales")
     op.drop_table("market_sales")
@@ -492,6 +559,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_market_nfts_owner_address"), table_name="market_nfts")
     op.drop_index(op.f("ix_market_nfts_collection_id"), table_name="market_nfts")
     op.drop_table("market_nfts")
+    op.drop_table("market_treasury_actions")
+    op.drop_table("governance_spl_balances")
     op.drop_index(op.f("ix_market_sponsorships_studio_id"), table_name="market_sponsorships")
     op.drop_table("market_sponsorships")
     op.drop_index(op.f("ix_market_studio_members_user_id"), table_name="market_studio_members")
