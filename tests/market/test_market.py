@@ -190,6 +190,18 @@ async def test_studios_keep_their_drafts_to_themselves(
             f"/api/market/collections/{world.collection_id}", headers=world.outsider.auth
         )
     ).status_code in (200, 404)
+    # owners set the studio's preferences; nobody else does
+    patched = await client.patch(
+        f"/api/market/studios/{world.studio_id}",
+        headers=world.creator.auth,
+        json={"description": "Lighthouses at every hour", "settings": {"default_royalty_bps": 500}},
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["settings"] == {"default_royalty_bps": 500}
+    stranger = await client.patch(
+        f"/api/market/studios/{world.studio_id}", headers=world.outsider.auth, json={"name": "Mine"}
+    )
+    assert stranger.status_code == 403
     # a viewer sees drafts but cannot make one
     set_member = await client.put(
         f"/api/market/studios/{world.studio_id}/members",

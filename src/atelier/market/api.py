@@ -39,6 +39,7 @@ from atelier.market.schemas import (
     SponsorshipOut,
     StudioIn,
     StudioOut,
+    StudioPatch,
     WalletOut,
 )
 from atelier.storage.blobs import store_for
@@ -89,6 +90,23 @@ async def studio_detail(
         "members": [{"user_id": m.user_id, "role": m.role} for m in members],
         "collections": [CollectionOut.of(c) for c in collections if role or c.published],
     }
+
+
+@router.patch("/studios/{studio_id}", response_model=StudioOut, dependencies=WRITES)
+async def update_studio(
+    request: Request, principal: CurrentPrincipal, studio_id: uuid.UUID, body: StudioPatch
+) -> StudioOut:
+    """Rename, describe, set preferences (owners)."""
+    async with unit_of_work(runtime_of(request)) as session:
+        studio, role = await studios.update_studio(
+            session,
+            principal,
+            studio_id,
+            name=body.name,
+            description=body.description,
+            settings=dict(body.settings) if body.settings is not None else None,
+        )
+    return StudioOut.of(studio, role)
 
 
 @router.put("/studios/{studio_id}/members", status_code=204, dependencies=WRITES)

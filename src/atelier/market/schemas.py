@@ -74,6 +74,12 @@ class StudioIn(Body):
     )
 
 
+class StudioPatch(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=80)
+    description: str | None = Field(default=None, max_length=5000)
+    settings: dict[str, str | int | bool] | None = Field(default=None, max_length=50)
+
+
 class StudioOut(BaseModel):
     id: uuid.UUID
     name: str

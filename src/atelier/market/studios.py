@@ -62,6 +62,26 @@ async def create_studio(
     return studio
 
 
+async def update_studio(
+    session: AsyncSession,
+    principal: Principal,
+    studio_id: uuid.UUID,
+    *,
+    name: str | None,
+    description: str | None,
+    settings: dict[str, Any] | None,
+) -> tuple[Studio, Role | None]:
+    """Owners rename, describe and set a studio's preferences (its slug stays)."""
+    studio, role = await studio_for(session, studio_id, principal, Role.OWNER)
+    if name is not None:
+        studio.name = name
+    if description is not None:
+        studio.description = description
+    if settings is not None:
+        studio.settings = settings
+    return studio, role
+
+
 async def role_in(
     session: AsyncSession, studio_id: uuid.UUID, principal: Principal | None
 ) -> Role | None:
