@@ -56,6 +56,23 @@ def on_this_machine(request: Request) -> bool:
         return False
 
 
+async def json_rpc_calls(request: Request, limit: int = 100) -> tuple[list[dict[str, Any]], bool]:
+    """A JSON-RPC request's calls (one, or a batch of at most `limit`), each with a method;
+    and whether it came as a batch (the answer then is a list too)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidInput("a JSON-RPC request body is JSON", slug="invalid-json-rpc") from None
+    calls = body if isinstance(body, list) else [body]
+    if (
+        not calls
+        or len(calls) > limit
+        or not all(isinstance(c, dict) and isinstance(c.get("method"), str) for c in calls)
+    ):
+        raise InvalidInput(f"each call (at most {limit}) needs a method", slug="invalid-json-rpc")
+    return calls, isinstance(body, list)
+
+
 def _problem(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:

@@ -1,5 +1,6 @@
 """An append-only journal of framed records, for in-process state that must survive a
-restart (the embedded EVM chain's key-value store, the embedded Solana runtime's accounts).
+restart (the embedded EVM chain's key-value store, the embedded Solana runtime's accounts),
+and the lock that keeps such state to one process.
 
 Each record is `op (1 byte) | key length | value length | key | value | crc32`. Replaying
 reads records up to the first one cut short or corrupt (a crash mid-write) and truncates the
@@ -8,6 +9,7 @@ file there, so the next append starts on a clean boundary.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import zlib
@@ -91,3 +93,26 @@ class Journal:
     def close(self) -> None:
         self.flush()
         self._file.close()
+
+
+class DirectoryInUse(RuntimeError):
+    """Another process holds the directory (its pid is in the message)."""
+
+
+def hold_directory(directory: Path, what: str, hint: str) -> BinaryIO:
+    """An exclusive lock on `directory` for this process's life: state in one process's
+    memory is that process's, and two appending to one journal would corrupt it. The lock
+    file names the holder's pid, which the refusal quotes (with `hint`)."""
+    handle = (directory / "lock").open("a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().decode(errors="replace").strip() or "?"
+        handle.close()
+        raise DirectoryInUse(f"{what} in {directory} is open in process {holder}: {hint}") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()).encode())
+    handle.flush()
+    return handle

@@ -386,13 +386,20 @@ async def nft_page(request: Request, principal: PagePrincipal, nft_id: uuid.UUID
     return await _nft(request, principal, nft_id)
 
 
-async def _nft_action(
+Act = Callable[[AsyncSession, Principal, dict[str, str]], Awaitable[str | None]]
+Shown = Callable[..., Awaitable[Response]]
+
+
+async def _form_action(
     request: Request,
     principal: Principal | None,
-    nft_id: uuid.UUID,
-    act: Callable[[AsyncSession, Principal, dict[str, str]], Awaitable[str | None]],
+    subject: uuid.UUID,
+    act: Act,
+    shown: Shown,
+    back: str,
 ) -> Response:
-    """Run a form's action in one unit of work; its problem is shown on the NFT's page."""
+    """Run a form's action in one unit of work, then go to where it says (else `back`); its
+    problem is shown on the page `shown` renders, beside the field it concerns."""
     if principal is None:
         return redirect(request, "/sign-in")
     values = await _form(request)
@@ -401,10 +408,21 @@ async def _nft_action(
             target = await act(session, principal, values)
     except (ValidationError, AppError) as exc:
         status = exc.status if isinstance(exc, AppError) else 422
-        return await _nft(
-            request, principal, nft_id, errors=field_errors(exc), values=values, status_code=status
+        return await shown(
+            request,
+            principal,
+            subject,
+            errors=field_errors(exc),
+            values=values,
+            status_code=status,
         )
-    return redirect(request, target or f"/market/nfts/{nft_id}")
+    return redirect(request, target or back)
+
+
+async def _nft_action(
+    request: Request, principal: Principal | None, nft_id: uuid.UUID, act: Act
+) -> Response:
+    return await _form_action(request, principal, nft_id, act, _nft, f"/market/nfts/{nft_id}")
 
 
 @router.post("/market/nfts/{nft_id}/mint", dependencies=[Csrf])
@@ -538,28 +556,10 @@ async def auction_page(request: Request, listing_id: uuid.UUID) -> Response:
 
 
 async def _listing_action(
-    request: Request,
-    principal: Principal | None,
-    listing_id: uuid.UUID,
-    act: Callable[[AsyncSession, Principal, dict[str, str]], Awaitable[None]],
+    request: Request, principal: Principal | None, listing_id: uuid.UUID, act: Act
 ) -> Response:
-    if principal is None:
-        return redirect(request, "/sign-in")
-    values = await _form(request)
-    try:
-        async with unit_of_work(runtime_of(request)) as session:
-            await act(session, principal, values)
-    except (ValidationError, AppError) as exc:
-        status = exc.status if isinstance(exc, AppError) else 422
-        return await _listing(
-            request,
-            principal,
-            listing_id,
-            errors=field_errors(exc),
-            values=values,
-            status_code=status,
-        )
-    return redirect(request, f"/market/listings/{listing_id}")
+    back = f"/market/listings/{listing_id}"
+    return await _form_action(request, principal, listing_id, act, _listing, back)
 
 
 @router.post("/market/listings/{listing_id}/buy", dependencies=[Csrf])

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from atelier.chain.evm.client import EvmChain, chain_for
-from atelier.core.errors import Forbidden, InvalidInput, NotFound
-from atelier.core.http import on_this_machine, runtime_of
+from atelier.core.errors import Forbidden, NotFound
+from atelier.core.http import json_rpc_calls, on_this_machine, runtime_of
 
 router = APIRouter(tags=["chain"])
 
@@ -80,17 +80,7 @@ async def embedded_rpc(request: Request) -> JSONResponse:
         )
     if not on_this_machine(request):
         raise Forbidden("the embedded chain serves this machine only", slug="not-local")
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidInput("a JSON-RPC request body is JSON", slug="invalid-json-rpc") from None
-    calls = body if isinstance(body, list) else [body]
-    if (
-        not calls
-        or len(calls) > 100
-        or not all(isinstance(c, dict) and isinstance(c.get("method"), str) for c in calls)
-    ):
-        raise InvalidInput("each call (at most 100) needs a method", slug="invalid-json-rpc")
+    calls, batch = await json_rpc_calls(request, 100)
     chain = await chain_for(runtime)
     answers = []
     for call in calls:
@@ -103,4 +93,4 @@ async def embedded_rpc(request: Request) -> JSONResponse:
         else:
             answer = await chain.run(partial(EvmChain.rpc, method=method, params=params))
         answers.append({"jsonrpc": "2.0", "id": call.get("id"), **answer})
-    return JSONResponse(answers if isinstance(body, list) else answers[0])
+    return JSONResponse(answers if batch else answers[0])

@@ -15,9 +15,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,7 +29,7 @@ from web3 import EthereumTesterProvider, Web3
 
 from atelier.chain.evm.contracts import Deployment, deploy
 from atelier.core.config import Settings
-from atelier.core.journal import Journal, replay
+from atelier.core.journal import DirectoryInUse, Journal, hold_directory, replay
 from atelier.core.limits import pin_recursion_limit
 from atelier.core.logging import get_logger
 from atelier.core.secrets import ensure_private_dir, seal, unseal, write_private_file
@@ -105,30 +103,21 @@ def platform_key(settings: Settings, *, create: bool = True) -> LocalAccount:
     return account
 
 
-class ChainInUse(RuntimeError):
+class ChainInUse(DirectoryInUse):
     """Another process has this home's embedded chain open."""
 
 
 def _hold(directory: Path) -> BinaryIO:
-    """An exclusive lock on the chain directory for this process's life: a chain in process
-    memory is one process's, and two appending to one journal would corrupt it."""
-    handle = (directory / "lock").open("a+b")
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().decode(errors="replace").strip() or "?"
-        handle.close()
-        raise ChainInUse(
-            f"the embedded chain in {directory} is open in process {holder}: run the platform as "
-            "one process (atelier up), or set ATELIER_CHAIN_RPC_URL to that process's "
-            "/chain/rpc (with ATELIER_CHAIN_TOKEN_ADDRESS and ATELIER_CHAIN_VOTING_ADDRESS)"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()).encode())
-    handle.flush()
-    return handle
+        return hold_directory(
+            directory,
+            "the embedded chain",
+            "run the platform as one process (atelier up), or set ATELIER_CHAIN_RPC_URL to that "
+            "process's /chain/rpc (with ATELIER_CHAIN_TOKEN_ADDRESS and "
+            "ATELIER_CHAIN_VOTING_ADDRESS)",
+        )
+    except DirectoryInUse as exc:
+        raise ChainInUse(str(exc)) from None
 
 
 class EmbeddedChain:

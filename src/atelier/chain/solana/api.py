@@ -26,8 +26,8 @@ from atelier.chain.solana.client import (
     solana_for,
 )
 from atelier.chain.solana.programs import TOKEN_PROGRAM, associated_token_address
-from atelier.core.errors import Forbidden, InvalidInput, NotFound
-from atelier.core.http import on_this_machine, runtime_of
+from atelier.core.errors import Forbidden, NotFound
+from atelier.core.http import json_rpc_calls, on_this_machine, runtime_of
 
 router = APIRouter(tags=["chain"])
 MAX_CALLS = 100
@@ -258,17 +258,7 @@ async def embedded_solana_rpc(request: Request) -> JSONResponse:
         )
     if not on_this_machine(request):
         raise Forbidden("the embedded Solana runtime serves this machine only", slug="not-local")
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidInput("a JSON-RPC request body is JSON", slug="invalid-json-rpc") from None
-    calls = body if isinstance(body, list) else [body]
-    if (
-        not calls
-        or len(calls) > MAX_CALLS
-        or not all(isinstance(c, dict) and isinstance(c.get("method"), str) for c in calls)
-    ):
-        raise InvalidInput("each call (at most 100) needs a method", slug="invalid-json-rpc")
+    calls, batch = await json_rpc_calls(request, MAX_CALLS)
     client = await solana_for(runtime)
     answers = []
     for call in calls:
@@ -284,4 +274,4 @@ async def embedded_solana_rpc(request: Request) -> JSONResponse:
             except TransactionRejected as exc:
                 answer = {"error": {"code": -32002, "message": str(exc)}}
         answers.append({"jsonrpc": "2.0", "id": call.get("id"), **answer})
-    return JSONResponse(answers if isinstance(body, list) else answers[0])
+    return JSONResponse(answers if batch else answers[0])

@@ -16,8 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
 import struct
 import threading
 import time
@@ -44,7 +42,7 @@ from atelier.chain.solana.client import (
 )
 from atelier.chain.solana.programs import TOKEN_PROGRAM, parse_token_account
 from atelier.core.config import Settings
-from atelier.core.journal import Journal, replay
+from atelier.core.journal import DirectoryInUse, Journal, hold_directory, replay
 from atelier.core.logging import get_logger
 from atelier.core.secrets import ensure_private_dir
 
@@ -60,28 +58,20 @@ _SYSVAR_OWNER = Pubkey.from_string("Sysvar1111111111111111111111111111111111111"
 _COMPACT_FACTOR = 4
 
 
-class RuntimeInUse(RuntimeError):
+class RuntimeInUse(DirectoryInUse):
     """Another process has this home's embedded Solana runtime open."""
 
 
 def _hold(directory: Path) -> BinaryIO:
-    handle = (directory / "lock").open("a+b")
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().decode(errors="replace").strip() or "?"
-        handle.close()
-        raise RuntimeInUse(
-            f"the embedded Solana runtime in {directory} is open in process {holder}: run the "
-            "platform as one process (atelier up), or set ATELIER_SOLANA_RPC_URL to that "
-            "process's /solana/rpc"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()).encode())
-    handle.flush()
-    return handle
+        return hold_directory(
+            directory,
+            "the embedded Solana runtime",
+            "run the platform as one process (atelier up), or set ATELIER_SOLANA_RPC_URL to "
+            "that process's /solana/rpc",
+        )
+    except DirectoryInUse as exc:
+        raise RuntimeInUse(str(exc)) from None
 
 
 class EmbeddedSolana:
