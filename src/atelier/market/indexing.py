@@ -136,9 +136,12 @@ async def _landed_mint(session: AsyncSession, market: trading.Market, intent: In
     if nft.status != NftStatus.DRAFT:
         return False
     intent.signature = await _signature(market, mint)
-    await trading.minted(session, market, nft, mint, owner, intent.signature)
     collection = await repo.collection(session, nft.collection_id)
     assert collection is not None
+    creator = str(collection.creators[0]["address"])
+    await trading.minted(
+        session, market, nft, mint, owner, intent.signature, Pubkey.from_string(creator)
+    )
     await trading.record_sale(
         session,
         market,
@@ -146,7 +149,7 @@ async def _landed_mint(session: AsyncSession, market: trading.Market, intent: In
         Split.of_payouts(intent.payouts),
         kind="drop",
         buyer=intent.account,
-        seller=str(collection.creators[0]["address"]),
+        seller=creator,
         signature=intent.signature,
     )
     return True

@@ -4,9 +4,9 @@ while the rows it changes are locked, recorded in the same database transaction.
 Rows first, chain second, commit last: the listing (or offer) is read `FOR UPDATE`, so two
 buyers are served in turn and the second finds it sold; the chain transaction is then sent
 and confirmed; the sale is written and committed. Should the commit fail after the chain
-took the transaction, the indexer finds the NFT where the chain says it is and writes the
-sale from the listing's terms (market/indexing.py): the chain is the truth, the database
-catches up.
+took the transaction, the indexer finds the NFT where the chain says it is (its owner is
+updated, the listing closed: market/indexing.py); the chain is the truth, and the sale's
+payouts stay there, in the transaction whose memo names the listing.
 
 Users sign with the Solana wallet the platform holds for them (their development or
 custodial wallet); a wallet of their own signs the same transactions through the Actions
@@ -219,7 +219,10 @@ async def mint(
     except metaplex.MetadataError as exc:
         raise InvalidInput(str(exc), slug="invalid-metadata") from None
     instructions = programs.mint_nft_instructions(
-        minter.pubkey(), mint_key.pubkey(), minter.pubkey(), await market.client.rent_exempt(82)
+        minter.pubkey(),
+        mint_key.pubkey(),
+        minter.pubkey(),
+        await market.client.rent_exempt(programs.MINT_SIZE),
     )
     if not market.client.embedded:
         instructions.insert(
@@ -243,14 +246,21 @@ async def mint(
 
 
 async def minted(
-    session: AsyncSession, market: Market, nft: Nft, mint: Pubkey, owner: Pubkey, signature: str
+    session: AsyncSession,
+    market: Market,
+    nft: Nft,
+    mint: Pubkey,
+    owner: Pubkey,
+    signature: str,
+    update_authority: Pubkey | None = None,
 ) -> None:
     """Record a mint that landed; on the embedded runtime, put its Token Metadata account in
-    place (on a cluster the program made it from the mint's instruction)."""
+    place (on a cluster the program made it from the mint's instruction). A drop's metadata
+    stays the creator's to update (`update_authority`), not the collector's."""
     collection = await repo.collection(session, nft.collection_id)
     assert collection is not None
     metadata = metaplex.Metadata(
-        update_authority=owner,
+        update_authority=update_authority or owner,
         mint=mint,
         name=nft.name,
         symbol=collection.symbol,
