@@ -453,3 +453,37 @@ async def test_an_nft_sold_elsewhere_is_followed(
         "/api/market/listings", headers=shop.creator, json={"nft_id": minted["id"], "price": SOL}
     )
     assert refused.status_code == 403
+
+
+async def test_a_bid_overtaken_on_its_way_is_refunded(
+    client: httpx.AsyncClient, runtime: Runtime, shop: Shop
+) -> None:
+    """A wallet's bid built before another took the lead still lands (it refunds nobody);
+    it does not count, and its lamports go straight back."""
+    nft = await _nft(client, shop, 1, mint=True)
+    auction = (
+        await client.post(
+            "/api/market/listings",
+            headers=shop.creator,
+            json={"nft_id": nft["id"], "kind": "english", "reserve": SOL, "duration_s": 600},
+        )
+    ).json()
+    late = await _wallet(runtime)
+    answer = (
+        await client.post(
+            f"/api/actions/bid/{auction['id']}?amount=1.5", json={"account": str(late.pubkey())}
+        )
+    ).json()
+    first = await client.post(
+        f"/api/market/listings/{auction['id']}/bids", headers=shop.rival, json={"amount": 2 * SOL}
+    )
+    assert first.status_code == 201
+    before = await _rpc(client).balance(late.pubkey())
+    await _sign_and_send(client, answer, late)
+    assert (await client.post(answer["links"]["next"]["href"], json={})).status_code == 200
+    bids = (await client.get(f"/api/market/listings/{auction['id']}")).json()["bids"]
+    states = {b["bidder_address"]: b["status"] for b in bids}
+    assert states[str(late.pubkey())] == "refunded"
+    assert list(states.values()).count("leading") == 1
+    after = await _rpc(client).balance(late.pubkey())
+    assert before - after == 5000  # only its own transaction's fee: the 1.5 SOL came back

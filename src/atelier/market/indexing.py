@@ -30,6 +30,7 @@ from atelier.market import escrow, trading
 from atelier.market import repository as repo
 from atelier.market.models import (
     Bid,
+    BidStatus,
     Intent,
     IntentKind,
     IntentStatus,
@@ -93,7 +94,6 @@ async def _landed_bid(session: AsyncSession, market: trading.Market, intent: Int
     listing = await repo.listing(session, intent.listing_id, for_update=True)
     leading = await repo.leading_bid(session, intent.listing_id, for_update=True)
     assert listing is not None
-    plan = trading.BidPlan(listing, leading, [])
     placed = Bid(
         id=intent.id,
         listing_id=intent.listing_id,
@@ -102,7 +102,30 @@ async def _landed_bid(session: AsyncSession, market: trading.Market, intent: Int
         amount=int(intent.amount),
     )
     intent.signature = await _signature(market, escrowed)
-    await trading.place_bid(session, plan, placed, intent.signature)
+    in_order = (leading.id if leading else None) == intent.outbids
+    open_now = listing.status == ListingStatus.ACTIVE and (
+        listing.ends_at is None or now_utc() < listing.ends_at
+    )
+    if not (in_order and open_now):
+        # Another bid took the lead (or the auction closed) while this one was on its way:
+        # it landed, but does not count. Its lamports go straight back.
+        placed.status, placed.signature = BidStatus.REFUNDED, intent.signature
+        placed.refund_signature = await trading.send(
+            market,
+            escrow.refund(
+                market.address,
+                escrow.escrow_seed(intent.id),
+                Pubkey.from_string(intent.account),
+                int(intent.amount),
+                f"atelier:refund:{intent.id}",
+            ),
+            market.authority,
+        )
+        await rows.add(session, placed)
+        return True
+    await trading.place_bid(
+        session, trading.BidPlan(listing, leading, []), placed, intent.signature
+    )
     return True
 
 
