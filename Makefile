@@ -66,7 +66,14 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python 3.11 or 3.12 (apt-get install python3)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,camera]"
+	$(BIN)/python -m pip install --quiet --no-deps "mediapipe==0.10.21"
+	@# faces the camera tests recognise: the test images inside face_recognition's sdist
+	mkdir -p $(VENV)/share/face-images $(VENV)/cache
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: \
+		"face_recognition==1.3.0" -d $(VENV)/cache
+	tar -xzf $(VENV)/cache/face_recognition-1.3.0.tar.gz -C $(VENV)/share/face-images \
+		--strip-components=3 face_recognition-1.3.0/tests/test_images
 	@touch $(STAMP)
 
 clean:

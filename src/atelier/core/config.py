@@ -241,6 +241,62 @@ class Settings(BaseSettings):
     market_faucet_lamports: int = Field(
         default=20 * 10**9, ge=0, description="development faucet per wallet (embedded only)"
     )
+    camera_name: str = Field(
+        default="atelier-camera",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,31}$",
+        description="this camera node's name: its PDA seed and what check-ins must name",
+    )
+    camera_source: str = Field(
+        default="/dev/video0",
+        description="the camera node's video: a V4L2 device, an RTSP/HTTP URL or a video file",
+    )
+    camera_fps: float = Field(default=15.0, gt=0, le=60, description="frames taken per second")
+    camera_width: int = Field(default=640, ge=64, le=3840, description="frame width, pixels")
+    camera_height: int = Field(default=360, ge=64, le=2160, description="frame height, pixels")
+    camera_ring_s: float = Field(
+        default=10.0, ge=1, le=120, description="seconds of past frames a recording may include"
+    )
+    camera_host: str = Field(
+        default="127.0.0.1", description="where the camera node's three services listen"
+    )
+    camera_port: int = Field(default=5002, ge=1, le=65535, description="the camera service")
+    vault_port: int = Field(default=5003, ge=1, le=65535, description="the biometric vault")
+    camera_solana_port: int = Field(
+        default=5001, ge=1, le=65535, description="the camera's Solana middleware"
+    )
+    camera_vault_url: str | None = Field(
+        default=None, description="the vault the camera uses; default its own on vault_port"
+    )
+    camera_middleware_url: str | None = Field(
+        default=None,
+        description="the Solana middleware the camera uses; default its own on camera_solana_port",
+    )
+    camera_solana_rpc_url: str = Field(
+        default="http://127.0.0.1:8080/solana/rpc",
+        description="the Solana JSON-RPC the middleware sends check-ins to (default: the "
+        "platform's embedded runtime, served to loopback callers in development)",
+    )
+    camera_program_id: str = Field(
+        default="Hx5JaUCZXQqvcYzTcdgm9ZE3sqhMWqwAhNXZBrzWm45S",
+        description="the program id camera PDAs are derived from",
+    )
+    camera_secret: SecretStr | None = Field(
+        default=None,
+        description="the operator's secret: the vault's device key and the node's service "
+        "tokens come from it; generated into ATELIER_HOME/secrets when unset",
+    )
+    camera_session_ttl_s: int = Field(
+        default=4 * 3600, ge=60, description="a check-in ends by itself after this long"
+    )
+    camera_template_ttl_s: int = Field(
+        default=4 * 3600, ge=60, description="an enrolled face is purged after this long at most"
+    )
+    camera_match_distance: float = Field(
+        default=0.5, gt=0, lt=2, description="largest face distance still accepted as a match"
+    )
+    camera_match_margin: float = Field(
+        default=0.08, ge=0, lt=1, description="how much nearer the best match than the next"
+    )
     governance_job_window_s: int = Field(
         default=3 * 86400, ge=60, description="voting window of a finished job's proposal"
     )

@@ -15,7 +15,8 @@ from atelier.core.cli import settings_or_exit
 from atelier.core.config import Settings
 from atelier.core.db import redact_url, resolve_database_url
 from atelier.core.logging import configure_logging
-from atelier.server.runner import PortInUse, ensure_port_free, run_processes
+from atelier.core.ports import PortInUse, ensure_port_free
+from atelier.server.runner import run_processes
 from atelier.server.services import SERVICES
 
 console = Console(stderr=True)
@@ -105,6 +106,15 @@ def serve(
     if unknown:
         console.print(f"[red]unknown service {', '.join(unknown)}[/]; known: {', '.join(SERVICES)}")
         raise typer.Exit(2)
+    edge = [s for s in service if SERVICES[s].edge]
+    if edge:
+        if len(edge) != len(service):
+            console.print("[red]camera, vault and solana (the camera node) are served apart[/]")
+            raise typer.Exit(2)
+        from atelier.camera.cli import run_services
+
+        run_services(edge, camera_host=host)
+        return
     settings = load_settings(port=port or SERVICES[service[0]].port, host=host)
     _check_port(settings)
     url = resolve_database_url(settings)

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from atelier import (
+    camera,
     chain,
     core,
     economy,
@@ -39,6 +40,7 @@ MODULES: tuple[Module, ...] = (
     economy.MODULE,
     films.MODULE,
     market.MODULE,
+    camera.MODULE,
 )
 
 BY_NAME: dict[str, Module] = {m.name: m for m in MODULES}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -19,6 +18,7 @@ import uvicorn
 
 from atelier.core.config import Settings
 from atelier.core.logging import get_logger
+from atelier.core.ports import PortInUse
 from atelier.core.runtime import Runtime
 from atelier.core.secrets import ensure_private_dir
 from atelier.core.startup import close_runtime, open_runtime
@@ -31,20 +31,6 @@ from atelier.server.app import create_app
 from atelier.server.modules import task_blueprints
 
 log = get_logger("atelier.runner")
-
-
-class PortInUse(Exception):
-    pass
-
-
-def ensure_port_free(host: str, port: int) -> None:
-    """Fail before starting anything when the port is taken (uvicorn would exit mid-startup)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 class _QuietSignalsServer(uvicorn.Server):

@@ -20,6 +20,8 @@ class ServiceSpec:
     description: str
     modules: list[str] = field(default_factory=list)
     site: bool = False  # serves the web dashboard: every domain's pages
+    # a camera-node service (DESIGN.md section 6.8): no database, its own app and settings
+    edge: bool = False
 
 
 SERVICES: dict[str, ServiceSpec] = {
@@ -30,7 +32,7 @@ SERVICES: dict[str, ServiceSpec] = {
             8080,
             "the web dashboard, accounts, API keys, generation jobs, workers, donations, films, "
             "the NFT market",
-            ["web", "identity", "grid", "economy", "films", "market"],
+            ["web", "identity", "grid", "economy", "films", "market", "chain"],
             site=True,
         ),
         ServiceSpec(
@@ -43,14 +45,9 @@ SERVICES: dict[str, ServiceSpec] = {
             ["identity", "grid", "governance", "chain", "music"],
         ),
         ServiceSpec("engine", 5400, "model registry, quality benchmarks, A/B tests"),
-        ServiceSpec("camera", 5002, "edge camera node"),
-        ServiceSpec("vault", 5003, "biometric vault"),
-        ServiceSpec(
-            "solana",
-            5001,
-            "the Solana runtime, the NFT market, Actions (Blinks)",
-            ["identity", "chain", "market"],
-        ),
+        ServiceSpec("camera", 5002, "edge camera node: capture, faces, stream, photos", edge=True),
+        ServiceSpec("vault", 5003, "the camera node's biometric vault", edge=True),
+        ServiceSpec("solana", 5001, "the camera node's Solana middleware (check-ins)", edge=True),
     )
 }
 

@@ -105,9 +105,15 @@ class RpcSolana:
 
     embedded = False
 
-    def __init__(self, url: str, commitment: Commitment = "confirmed", timeout: float = 30) -> None:
+    def __init__(
+        self,
+        url: str,
+        commitment: Commitment = "confirmed",
+        timeout: float = 30,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.url, self.commitment = url, commitment
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
         self._ids = 0
 
     async def call(self, method: str, params: list[Any]) -> Any:
