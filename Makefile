@@ -74,6 +74,13 @@ $(STAMP): pyproject.toml
 		"face_recognition==1.3.0" -d $(VENV)/cache
 	tar -xzf $(VENV)/cache/face_recognition-1.3.0.tar.gz -C $(VENV)/share/face-images \
 		--strip-components=3 face_recognition-1.3.0/tests/test_images
+	@# hands the gesture tests read: the photos inside npm's fingerpose 0.1.0 (MIT)
+	mkdir -p $(VENV)/share/hand-images
+	$(BIN)/python scripts/fetch_npm_tarball.py fingerpose 0.1.0 \
+		sha512-OXIRuRTgukBOo4xUO+vPchzHftZOPxO7VRh4HDjTg5NGr4gSkiY+LQShjsKAzmpRiRdmTgDh0dNsGpWa1Jsx3Q== \
+		$(VENV)/cache/fingerpose-0.1.0.tgz
+	tar -xzf $(VENV)/cache/fingerpose-0.1.0.tgz -C $(VENV)/share/hand-images \
+		--strip-components=2 package/assets
 	@touch $(STAMP)
 
 clean:

@@ -15,6 +15,7 @@ BENCHMARKS = [
     "benchmarks.bench_economy",
     "benchmarks.bench_films",
     "benchmarks.bench_market",
+    "benchmarks.bench_camera",
 ]
 
 

@@ -98,20 +98,21 @@ class CameraNode:
     platform: str
 
 
-@pytest.fixture(scope="module")
-async def node(
-    settings: Settings, runtime: Runtime, face_video: Path, database_url: str
+@contextlib.asynccontextmanager
+async def running_node(
+    settings: Settings, runtime: Runtime, video: Path, database_url: str, name: str
 ) -> AsyncIterator[CameraNode]:
+    """The platform (for its embedded Solana runtime) and the node's three services."""
     platform_port = free_port()
     edge = make_settings(
-        settings.home,
+        settings.home / name,
         database_url,
-        camera_source=str(face_video),
+        camera_source=str(video),
         camera_port=free_port(),
         vault_port=free_port(),
         camera_solana_port=free_port(),
         camera_solana_rpc_url=f"http://127.0.0.1:{platform_port}/solana/rpc",
-        camera_name="test-camera",
+        camera_name=name,
     )
     peers = peers_of(edge)
     async with (
@@ -121,6 +122,14 @@ async def node(
         serving(build_camera(edge, peers), edge.camera_port) as camera,
     ):
         yield CameraNode(edge, camera, vault, middleware, platform)
+
+
+@pytest.fixture(scope="module")
+async def node(
+    settings: Settings, runtime: Runtime, face_video: Path, database_url: str
+) -> AsyncIterator[CameraNode]:
+    async with running_node(settings, runtime, face_video, database_url, "test-camera") as n:
+        yield n
 
 
 @pytest.fixture

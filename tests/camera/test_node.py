@@ -295,6 +295,20 @@ async def test_fifty_viewers_share_one_stream(node: CameraNode, http: httpx.Asyn
 
     await until(all_gone, "the viewers to be counted out", timeout_s=15)
 
+    async def watch_until_cancelled() -> None:
+        async with http.stream("GET", f"{node.camera}/stream") as response:
+            async for _ in response.aiter_bytes():
+                pass
+
+    dropping = [asyncio.create_task(watch_until_cancelled()) for _ in range(50)]
+    await asyncio.sleep(1.5)
+    for viewer in dropping:  # they all go at once, mid-stream
+        viewer.cancel()
+    await asyncio.gather(*dropping, return_exceptions=True)
+    await until(all_gone, "the dropped viewers to be counted out", timeout_s=15)
+    frame = await asyncio.wait_for(one_frame(http, node), 10)  # the stream still flows
+    assert frame.shape == (360, 640, 3)
+
 
 async def test_the_node_services_refuse_strangers(
     node: CameraNode, http: httpx.AsyncClient

@@ -1,22 +1,28 @@
-"""Photos the node takes: made from the private-safe frame (faces of people not checked in are
-already blurred), C2PA-signed with the node's own certificate (provenance's signing used as a
-library), kept with a metadata file that says when, by whom and who was checked in."""
+"""Photos and videos the node takes: made from the private-safe frames (faces of people not
+checked in are already blurred), C2PA-signed with the node's own certificate (provenance's
+signing used as a library), kept with a metadata file that says when, by whom and who was
+checked in. A video is H.264 in MP4 with each frame at the time it was taken (the capture
+rate varies; the timestamps say what really happened)."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import secrets
 import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
+import numpy as np
 from PIL import Image
 
-from atelier.camera.pipeline import Processed, encode_jpeg
+from atelier.camera.pipeline import Kept, Processed, encode_jpeg
 from atelier.core.secrets import ensure_private_dir
 from atelier.provenance.certificates import SigningIdentity, create_chain, load_identity
 from atelier.provenance.signing import sign
@@ -24,6 +30,13 @@ from atelier.provenance.signing import sign
 DIGITAL_CAPTURE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
 CAPTURE_LABEL = "org.atelier.capture"
 MAX_LISTED = 200
+MILLISECOND = Fraction(1, 1000)
+SUFFIX = {"photo": ".jpg", "video": ".mp4"}
+MIME = {"photo": "image/jpeg", "video": "video/mp4"}
+
+
+class NothingRecorded(Exception):
+    pass
 
 
 @dataclass
@@ -40,6 +53,9 @@ class MediaRecord:
     sha256: str
     bytes: int
     c2pa: bool
+    trigger: str = "api"  # api, gesture:<name>
+    duration_s: float | None = None  # videos
+    frames: int | None = None
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,51 +101,106 @@ class MediaStore:
         self.camera, self.identity = camera, identity
         self._lock = threading.Lock()
 
-    def path(self, record_id: str) -> Path:
+    def path(self, record_id: str, kind: str = "photo") -> Path:
         if not record_id.isalnum():
             raise KeyError(record_id)
-        return self.directory / f"{record_id}.jpg"
+        return self.directory / f"{record_id}{SUFFIX[kind]}"
 
-    def photo(self, processed: Processed, *, taken_by: str, checked_in: list[str]) -> MediaRecord:
-        taken_at = datetime.fromtimestamp(processed.at, UTC).isoformat(timespec="milliseconds")
-        record_id = datetime.fromtimestamp(processed.at, UTC).strftime(
-            "%Y%m%d%H%M%S"
-        ) + secrets.token_hex(4)
-        jpeg = encode_jpeg(Image.fromarray(processed.frame), quality=90)
-        destination = self.path(record_id)
-        with tempfile.NamedTemporaryFile(suffix=".jpg", dir=self.directory) as plain:
-            plain.write(jpeg)
-            plain.flush()
+    def _signed(self, kind: str, record_id: str, plain: bytes, taken_at: str) -> bytes:
+        destination = self.path(record_id, kind)
+        with tempfile.NamedTemporaryFile(suffix=SUFFIX[kind], dir=self.directory) as unsigned:
+            unsigned.write(plain)
+            unsigned.flush()
             sign(
                 self.identity,
-                Path(plain.name),
-                "image/jpeg",
+                Path(unsigned.name),
+                MIME[kind],
                 destination,
                 capture_manifest(self.camera, taken_at),
             )
-        data = destination.read_bytes()
-        record = MediaRecord(
-            id=record_id,
-            kind="photo",
-            camera=self.camera,
-            taken_at=taken_at,
-            taken_by=taken_by,
-            named=sorted(set(processed.named)),
-            checked_in=sorted(checked_in),
-            width=int(processed.frame.shape[1]),
-            height=int(processed.frame.shape[0]),
-            sha256=hashlib.sha256(data).hexdigest(),
-            bytes=len(data),
-            c2pa=True,
-        )
-        (self.directory / f"{record_id}.json").write_text(json.dumps(asdict(record)))
+        return destination.read_bytes()
+
+    def _keep(self, record: MediaRecord) -> MediaRecord:
+        (self.directory / f"{record.id}.json").write_text(json.dumps(asdict(record)))
         return record
 
-    def records(self, *, wallet: str | None) -> list[MediaRecord]:
+    def photo(
+        self, processed: Processed, *, taken_by: str, checked_in: list[str], trigger: str = "api"
+    ) -> MediaRecord:
+        taken_at, record_id = _stamp(processed.at)
+        jpeg = encode_jpeg(Image.fromarray(processed.frame), quality=90)
+        data = self._signed("photo", record_id, jpeg, taken_at)
+        return self._keep(
+            MediaRecord(
+                id=record_id,
+                kind="photo",
+                camera=self.camera,
+                taken_at=taken_at,
+                taken_by=taken_by,
+                named=sorted(set(processed.named)),
+                checked_in=sorted(checked_in),
+                width=int(processed.frame.shape[1]),
+                height=int(processed.frame.shape[0]),
+                sha256=hashlib.sha256(data).hexdigest(),
+                bytes=len(data),
+                c2pa=True,
+                trigger=trigger,
+            )
+        )
+
+    def video(
+        self, frames: list[Kept], *, taken_by: str, checked_in: list[str], trigger: str = "api"
+    ) -> MediaRecord:
+        """Encode the frames (JPEGs of the private-safe frames) as MP4 and sign it."""
+        if not frames:
+            raise NothingRecorded("no frames were recorded: the source gave none")
+        taken_at, record_id = _stamp(frames[0].at)
+        first = Image.open(io.BytesIO(frames[0].jpeg))
+        width, height = first.width - first.width % 2, first.height - first.height % 2
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=30)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.time_base = stream.codec_context.time_base = MILLISECOND
+            stream.options = {"crf": "23", "preset": "veryfast"}
+            last_pts = -1
+            for kept in frames:
+                rgb = np.asarray(Image.open(io.BytesIO(kept.jpeg)).convert("RGB"))
+                frame = av.VideoFrame.from_ndarray(rgb[:height, :width], format="rgb24")
+                frame.pts = max(last_pts + 1, round((kept.at - frames[0].at) * 1000))
+                frame.time_base = MILLISECOND  # (the muxer changes the stream's own)
+                last_pts = frame.pts
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        data = self._signed("video", record_id, buffer.getvalue(), taken_at)
+        named = sorted({wallet for kept in frames for wallet in kept.named})
+        return self._keep(
+            MediaRecord(
+                id=record_id,
+                kind="video",
+                camera=self.camera,
+                taken_at=taken_at,
+                taken_by=taken_by,
+                named=named,
+                checked_in=sorted(checked_in),
+                width=width,
+                height=height,
+                sha256=hashlib.sha256(data).hexdigest(),
+                bytes=len(data),
+                c2pa=True,
+                trigger=trigger,
+                duration_s=round(frames[-1].at - frames[0].at, 3),
+                frames=len(frames),
+            )
+        )
+
+    def records(self, *, wallet: str | None, kind: str = "photo") -> list[MediaRecord]:
         """Newest first; a wallet sees what it took or was checked in for."""
         found = []
         for meta in sorted(self.directory.glob("*.json"), reverse=True):
             record = MediaRecord(**json.loads(meta.read_text()))
+            if record.kind != kind:
+                continue
             if wallet is None or wallet == record.taken_by or wallet in record.checked_in:
                 found.append(record)
             if len(found) >= MAX_LISTED:
@@ -141,3 +212,11 @@ class MediaStore:
         if not record_id.isalnum() or not meta.exists():
             raise KeyError(record_id)
         return MediaRecord(**json.loads(meta.read_text()))
+
+
+def _stamp(at: float) -> tuple[str, str]:
+    """(ISO time, record id): ids sort by time, with random bits against collisions."""
+    moment = datetime.fromtimestamp(at, UTC)
+    return moment.isoformat(timespec="milliseconds"), moment.strftime(
+        "%Y%m%d%H%M%S"
+    ) + secrets.token_hex(4)

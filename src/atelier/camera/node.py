@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,15 +18,17 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from atelier.camera.capture import FrameSource
 from atelier.camera.edge import Peer, bearer, edge_app
+from atelier.camera.hands import GESTURES
 from atelier.camera.keys import same_token
-from atelier.camera.media import MediaStore
-from atelier.camera.pipeline import Pipeline, short_wallet
+from atelier.camera.media import MediaRecord, MediaStore, NothingRecorded
+from atelier.camera.pipeline import Pipeline, Recording, short_wallet
+from atelier.camera.streaming import RTMP_URL, FfmpegFeed, Hls, rtmp_feed
 from atelier.core.errors import (
     AppError,
     Conflict,
@@ -41,6 +44,10 @@ from atelier.core.logging import get_logger
 log = get_logger("atelier.camera.node")
 SYNC_PERIOD_S = 1.0
 MAX_VIEWERS = 100
+PHOTO_GESTURE = "peace"  # held for 3 of 5 looks, it takes a photo
+GESTURE_PHOTO_COOLDOWN_S = 10.0
+MAX_RECORDINGS = 4  # running at once
+MAX_RECORD_S = 60.0
 BOUNDARY = "atelier-frame"
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -60,7 +67,48 @@ class Node:
     match_distance: float
     match_margin: float
     template_ttl_s: float
+    ring_s: float
     present: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hls: Hls | None = None
+    recordings: dict[str, tuple[str, Recording]] = field(default_factory=dict)
+    rtmp: FfmpegFeed | None = None
+    last_gesture_photo: float = 0.0
+
+    async def gesture(self, gesture: str) -> None:
+        """A gesture became current: the photo gesture takes a photo, while someone is
+        checked in (a stranger's wave takes nothing) and not more than once in a while."""
+        if gesture != PHOTO_GESTURE or not self.present:
+            return
+        if time.monotonic() - self.last_gesture_photo < GESTURE_PHOTO_COOLDOWN_S:
+            return
+        self.last_gesture_photo = time.monotonic()
+        latest = await self.pipeline.fresh()
+        if latest is None:
+            return
+        record = await asyncio.to_thread(
+            self.media.photo,
+            latest,
+            taken_by="gesture",
+            checked_in=list(self.present),
+            trigger=f"gesture:{gesture}",
+        )
+        log.info("camera.gesture_photo", photo=record.id)
+
+    async def finish(self, recording: Recording, taken_by: str) -> MediaRecord:
+        """Wait for a recording to end, then encode and sign it."""
+        await asyncio.to_thread(recording.done.wait, MAX_RECORD_S + 5)
+        self.pipeline.stop(recording)
+        try:
+            return await asyncio.to_thread(
+                self.media.video,
+                recording.frames,
+                taken_by=taken_by,
+                checked_in=list(self.present),
+            )
+        except NothingRecorded as exc:
+            raise ServiceUnavailable(
+                f"{exc}; it is {self.source.status.state}", slug="no-frames"
+            ) from None
 
     async def identify(self, template: np.ndarray) -> str | None:
         found = await self.vault.call(
@@ -142,6 +190,23 @@ class CheckInIn(BaseModel):
 
 class EnrolIn(BaseModel):
     consent: bool
+
+
+class RecordIn(BaseModel):
+    seconds: float = Field(default=10.0, gt=0, le=MAX_RECORD_S, description="from now on")
+    past_s: float = Field(default=0.0, ge=0, description="from the ring buffer, before now")
+
+
+class StartIn(BaseModel):
+    past_s: float = Field(default=0.0, ge=0, description="from the ring buffer, before now")
+
+
+class StopIn(BaseModel):
+    id: str = Field(max_length=64)
+
+
+class PushIn(BaseModel):
+    url: str = Field(max_length=2048, description="rtmp:// or rtmps:// ingest URL with its key")
 
 
 @router.get("/api/health")
@@ -277,13 +342,152 @@ async def photos(actor: Actor, node: TheNode) -> list[dict[str, Any]]:
 
 @router.get("/api/photos/{record_id}")
 async def photo(record_id: str, actor: Actor, node: TheNode) -> FileResponse:
+    return _media(node, record_id, "photo", actor)
+
+
+@router.get("/api/gesture/current")
+async def current_gesture(node: TheNode) -> dict[str, Any]:
+    """The gesture of the largest hand in view (3 of the last 5 looks agree), every hand
+    seen, and which gesture takes a photo."""
+    gestures = node.pipeline.gestures
+    return {
+        "gesture": gestures.current,
+        "since": gestures.since or None,
+        "hands": [{"box": list(h.box), "gesture": h.gesture} for h in list(gestures.hands)],
+        "gestures": list(GESTURES),
+        "photo_gesture": PHOTO_GESTURE,
+        "enabled": node.pipeline.hands is not None,
+    }
+
+
+def _past(node: Node, past_s: float) -> float:
+    if past_s > node.ring_s:
+        raise InvalidInput(
+            f"the ring buffer holds {node.ring_s:g} s: past_s must be at most that",
+            slug="past-too-long",
+        )
+    return past_s
+
+
+@router.post("/api/record", status_code=201)
+async def record(body: RecordIn, actor: Actor, node: TheNode) -> dict[str, Any]:
+    """Record `past_s` seconds from the ring buffer and `seconds` more; answers with the
+    signed video once it is made."""
+    if len(node.recordings) >= MAX_RECORDINGS:
+        raise TooManyRequests("too many recordings are running", retry_after_s=10)
+    recording = node.pipeline.record(past_s=_past(node, body.past_s), seconds=body.seconds)
+    video = await node.finish(recording, actor or "operator")
+    return video.public()
+
+
+@router.post("/api/record/start", status_code=201)
+async def start_recording(body: StartIn, actor: Actor, node: TheNode) -> dict[str, Any]:
+    """Start recording (at most MAX_RECORD_S seconds); `/api/record/stop` makes the video."""
+    if len(node.recordings) >= MAX_RECORDINGS:
+        raise TooManyRequests("too many recordings are running", retry_after_s=10)
+    recording = node.pipeline.record(past_s=_past(node, body.past_s), seconds=MAX_RECORD_S)
+    recording_id = secrets.token_hex(8)
+    node.recordings[recording_id] = (actor or "operator", recording)
+    return {"id": recording_id, "started_at": recording.started, "max_s": MAX_RECORD_S}
+
+
+@router.post("/api/record/stop")
+async def stop_recording(body: StopIn, actor: Actor, node: TheNode) -> dict[str, Any]:
+    started = node.recordings.get(body.id)
+    if started is None or (actor is not None and started[0] != actor):
+        raise NotFound("no such recording", slug="no-such-recording")
+    del node.recordings[body.id]
+    node.pipeline.stop(started[1])
+    video = await node.finish(started[1], started[0])
+    return video.public()
+
+
+@router.get("/api/videos")
+async def videos(actor: Actor, node: TheNode) -> list[dict[str, Any]]:
+    return [r.public() for r in node.media.records(wallet=actor, kind="video")]
+
+
+def _media(node: Node, record_id: str, kind: str, actor: str | None) -> FileResponse:
     try:
         record = node.media.record(record_id)
     except KeyError:
-        raise NotFound("no such photo", slug="no-such-photo") from None
-    if actor is not None and actor != record.taken_by and actor not in record.checked_in:
-        raise NotFound("no such photo", slug="no-such-photo")
-    return FileResponse(node.media.path(record_id), media_type="image/jpeg")
+        raise NotFound(f"no such {kind}", slug=f"no-such-{kind}") from None
+    allowed = actor is None or actor == record.taken_by or actor in record.checked_in
+    if record.kind != kind or not allowed:
+        raise NotFound(f"no such {kind}", slug=f"no-such-{kind}")
+    media_type = "image/jpeg" if kind == "photo" else "video/mp4"
+    return FileResponse(node.media.path(record_id, kind), media_type=media_type)
+
+
+@router.get("/api/videos/{record_id}")
+async def video(record_id: str, actor: Actor, node: TheNode) -> FileResponse:
+    return _media(node, record_id, "video", actor)
+
+
+def _operator(actor: str | None) -> None:
+    if actor is not None:
+        raise Forbidden(
+            "only the operator may send the camera's stream elsewhere", slug="operator-only"
+        )
+
+
+@router.post("/api/stream/start", status_code=201)
+async def push_start(body: PushIn, actor: Actor, node: TheNode) -> dict[str, Any]:
+    """Push the stream (overlays, blurring) to an RTMP ingest, restarted whenever it drops,
+    until `/api/stream/stop`. The operator's token only: the camera's picture leaves the
+    building."""
+    _operator(actor)
+    if not RTMP_URL.match(body.url):
+        raise InvalidInput(
+            "the URL must be rtmp:// or rtmps://host[:port]/path", slug="bad-stream-url"
+        )
+    if node.rtmp is not None:
+        await node.rtmp.stop()
+    node.rtmp = rtmp_feed(node.pipeline.hub, body.url, node.pipeline.fps)
+    node.rtmp.start()
+    return node.rtmp.status.public()
+
+
+@router.post("/api/stream/stop")
+async def push_stop(actor: Actor, node: TheNode) -> dict[str, Any]:
+    _operator(actor)
+    if node.rtmp is None:
+        raise Conflict("no stream is being pushed", slug="not-streaming")
+    await node.rtmp.stop()
+    stopped = node.rtmp.status.public()
+    node.rtmp = None
+    return stopped
+
+
+@router.get("/api/stream/status")
+async def stream_status(node: TheNode) -> dict[str, Any]:
+    hls = node.hls.feed.status.public() if node.hls and node.hls.feed else None
+    return {
+        "mjpeg": {"url": "/stream", "viewers": node.pipeline.hub.viewers},
+        "rtmp": node.rtmp.status.public() if node.rtmp else None,
+        "hls": {"url": "/api/stream/hls/index.m3u8", "feed": hls},
+    }
+
+
+@router.get("/api/stream/hls/index.m3u8")
+async def hls_playlist(node: TheNode) -> Response:
+    """HLS for browsers (started by the first request, stopped when idle)."""
+    playlist = await node.hls.playlist() if node.hls else None
+    if playlist is None:
+        raise ServiceUnavailable("the HLS stream is starting: try again", slug="hls-starting")
+    return Response(
+        playlist,
+        media_type="application/vnd.apple.mpegurl",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/api/stream/hls/{segment}")
+async def hls_segment(segment: str, node: TheNode) -> FileResponse:
+    path = node.hls.segment(segment) if node.hls else None
+    if path is None:
+        raise NotFound("no such segment (they last about 12 seconds)", slug="no-such-segment")
+    return FileResponse(path, media_type="video/mp2t")
 
 
 @router.get("/stream")
@@ -345,6 +549,8 @@ def camera_app(node: Node) -> FastAPI:
                     await node.sync_sessions()
                 except AppError as exc:
                     log.warning("camera.sync_failed", error=exc.detail)
+                if node.hls is not None:
+                    await node.hls.stop_when_idle()
                 await asyncio.sleep(SYNC_PERIOD_S)
 
         syncing = asyncio.create_task(sync_forever())
@@ -354,6 +560,10 @@ def camera_app(node: Node) -> FastAPI:
             syncing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await syncing
+            if node.rtmp is not None:
+                await node.rtmp.stop()
+            if node.hls is not None:
+                await node.hls.stop()
             await asyncio.to_thread(node.source.stop)
 
     app = edge_app("Atelier camera node", "Capture, faces, check-in, photos, the stream.")

@@ -9,7 +9,12 @@ unknown face is never labelled with someone's name, and a person who checks out 
 again on the next frame.
 
 Recognition (a dlib descriptor, ~60 ms, then the vault's open-set match over HTTP) runs off
-the capture thread, at most a few per second per face, so the stream keeps its rate.
+the capture thread, at most a few per second per face, so the stream keeps its rate. Hands
+are found on the same motion-gated frames; a gesture counts once 3 of the last 5 looks at the
+largest hand agree.
+
+The ring buffer keeps the last seconds as JPEGs of the private-safe frame (about 40 KB each
+instead of 700 KB of pixels), which is what recordings are made of.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import io
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from atelier.camera.faces import Face, FaceDetector, FaceEncoder, good_enough
+from atelier.camera.hands import Hand, HandDetector
 from atelier.core.logging import get_logger
 
 log = get_logger("atelier.camera.pipeline")
@@ -41,8 +47,12 @@ DETECT_AT_LEAST_EVERY_S = 1.0
 MAX_RECOGNITIONS_IN_FLIGHT = 2
 JPEG_QUALITY = 80
 IDLE_WAIT_S = 5.0
+RING_JPEG_QUALITY = 85
+GESTURE_LOOKS, GESTURE_NEEDED = 5, 3
+MAX_RECORDING_FRAMES = 60 * 30  # a recording's frames in memory at most (about 70 MB)
 
 Identify = Callable[[np.ndarray], Awaitable[str | None]]
+OnGesture = Callable[[str], Coroutine[Any, Any, None]]
 
 
 def short_wallet(wallet: str) -> str:
@@ -133,15 +143,23 @@ def blur_faces(frame: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.
     return np.asarray(image)
 
 
+FACE_COLOUR, HAND_COLOUR = (46, 204, 113), (241, 196, 15)
+
+
 def draw_overlays(
-    frame: np.ndarray, labels: list[tuple[tuple[int, int, int, int], str]]
+    frame: np.ndarray,
+    labels: list[tuple[tuple[int, int, int, int], str]],
+    hands: list[Hand] | None = None,
 ) -> Image.Image:
+    """Boxes and names of checked-in people, and every hand with its gesture."""
     image = Image.fromarray(frame)
     draw = ImageDraw.Draw(image)
-    for box, text in labels:
-        draw.rectangle(box, outline=(46, 204, 113), width=3)
+    shown = [(box, text, FACE_COLOUR) for box, text in labels]
+    shown += [(hand.box, hand.gesture or "hand", HAND_COLOUR) for hand in hands or []]
+    for box, text, colour in shown:
+        draw.rectangle(box, outline=colour, width=3)
         draw.rectangle(
-            (box[0], max(0, box[1] - 16), box[0] + 8 * len(text) + 6, box[1]), fill=(46, 204, 113)
+            (box[0], max(0, box[1] - 16), box[0] + 8 * len(text) + 6, box[1]), fill=colour
         )
         draw.text((box[0] + 3, max(0, box[1] - 15)), text, fill=(0, 0, 0))
     return image
@@ -155,32 +173,36 @@ def encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
 
 class StreamHub:
     """One JPEG per processed frame, shared by every MJPEG viewer: viewers wait for the next
-    version and always get the newest (a slow one skips frames, it never queues them)."""
+    version and always get the newest (a slow one skips frames, it never queues them).
+
+    Each version has an event of its own, set once and replaced: a viewer that goes away
+    while waiting leaves nothing behind (an `asyncio.Condition` waited on under `wait_for`
+    can be left unbalanced by a cancellation, and then every other viewer waits forever).
+    `publish` runs on the event loop (the capture thread schedules it)."""
 
     def __init__(self) -> None:
         self.jpeg: bytes | None = None
         self.version = 0
         self.viewers = 0
-        self._changed: asyncio.Condition | None = None
+        self._fresh: asyncio.Event | None = None
 
     def bind(self) -> None:
-        self._changed = asyncio.Condition()
+        self._fresh = asyncio.Event()
 
-    async def publish(self, jpeg: bytes) -> None:
-        assert self._changed is not None
-        async with self._changed:
-            self.jpeg, self.version = jpeg, self.version + 1
-            self._changed.notify_all()
+    def publish(self, jpeg: bytes) -> None:
+        assert self._fresh is not None
+        self.jpeg, self.version = jpeg, self.version + 1
+        published, self._fresh = self._fresh, asyncio.Event()
+        published.set()
 
     async def next(self, seen: int) -> tuple[int, bytes | None]:
         """The newest frame after version `seen` (or the same one after a few idle seconds,
         so a viewer of a stalled source notices a closed connection)."""
-        assert self._changed is not None
-        async with self._changed:
-            if self.version == seen:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), IDLE_WAIT_S)
-            return self.version, self.jpeg
+        assert self._fresh is not None
+        if self.version == seen:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fresh.wait(), IDLE_WAIT_S)
+        return self.version, self.jpeg
 
 
 @dataclass
@@ -193,6 +215,61 @@ class Processed:
     named: list[str]
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A frame of the ring buffer: the private-safe frame as a JPEG."""
+
+    at: float
+    jpeg: bytes
+    named: tuple[str, ...]
+
+
+class Recording:
+    """Frames collected for a video: the ring's past, then every new frame until it is
+    stopped (or full)."""
+
+    def __init__(self, past: list[Kept], until: float | None) -> None:
+        self.frames: list[Kept] = list(past)
+        self.until = until  # stop by itself at this time (None: when asked)
+        self.started = time.time()
+        self.done = threading.Event()
+
+    def add(self, kept: Kept) -> None:
+        if self.done.is_set():
+            return
+        self.frames.append(kept)
+        if len(self.frames) >= MAX_RECORDING_FRAMES or (
+            self.until is not None and kept.at >= self.until
+        ):
+            self.done.set()
+
+
+@dataclass
+class Gestures:
+    """The largest hand's gesture over the last looks; `current` once 3 of 5 agree."""
+
+    looks: deque[str | None] = field(default_factory=lambda: deque(maxlen=GESTURE_LOOKS))
+    current: str | None = None
+    since: float = 0.0
+    hands: list[Hand] = field(default_factory=list)
+
+    def look(self, hands: list[Hand], now: float) -> bool:
+        """Record one look; True when the current gesture changed."""
+        self.hands = hands
+        largest = max(
+            hands, key=lambda h: (h.box[2] - h.box[0]) * (h.box[3] - h.box[1]), default=None
+        )
+        self.looks.append(largest.gesture if largest else None)
+        counts: dict[str | None, int] = {}
+        for gesture in self.looks:
+            counts[gesture] = counts.get(gesture, 0) + 1
+        agreed = next((g for g, n in counts.items() if n >= GESTURE_NEEDED), None)
+        if agreed == self.current:
+            return False
+        self.current, self.since = agreed, now
+        return True
+
+
 class Pipeline:
     def __init__(
         self,
@@ -202,13 +279,29 @@ class Pipeline:
         *,
         fps: float,
         ring_s: float,
+        hands: HandDetector | None = None,
+        on_gesture: OnGesture | None = None,
+        motion_level: float = MOTION_LEVEL,
     ) -> None:
         self.detector, self.encoder, self.identify = detector, encoder, identify
+        self.hands, self.on_gesture = hands, on_gesture
+        self.motion_level = motion_level  # below 0: no gate, every frame is detected on
+        self.fps = fps
         self.tracker = Tracker()
         self.hub = StreamHub()
-        self.ring: deque[Processed] = deque(maxlen=max(1, int(fps * ring_s)))
+        self.gestures = Gestures()
+        self.ring: deque[Kept] = deque(maxlen=max(1, int(fps * ring_s)))
+        self.latest: Processed | None = None
+        self.recordings: list[Recording] = []
         self.present: set[str] = set()  # wallets checked in right now
-        self.stats: dict[str, Any] = {"frames": 0, "detections": 0, "gated": 0, "faces": 0}
+        self.stats: dict[str, Any] = {
+            "frames": 0,
+            "detections": 0,
+            "gated": 0,
+            "faces": 0,
+            "hands": 0,
+            "gestures": 0,
+        }
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_thumb: np.ndarray | None = None
         self._last_detect = 0.0
@@ -224,7 +317,7 @@ class Pipeline:
         thumb = np.asarray(Image.fromarray(frame).convert("L").resize((64, 36)), dtype=np.float32)
         moved = (
             self._last_thumb is None
-            or float(np.abs(thumb - self._last_thumb).mean()) > MOTION_LEVEL
+            or float(np.abs(thumb - self._last_thumb).mean()) > self.motion_level
             or now - self._last_detect > DETECT_AT_LEAST_EVERY_S
         )
         if moved:
@@ -238,12 +331,17 @@ class Pipeline:
         """One frame, on the capture thread."""
         now = time.time()
         self.stats["frames"] += 1
-        if self._moved(frame, now):
+        moved = self._moved(frame, now)
+        if moved:
             self._faces = self.detector.detect(frame)
             self._last_detect = now
             self.stats["detections"] += 1
         else:
             self.stats["gated"] += 1
+        # a hand changing its gesture moves too few pixels to open the motion gate: once a
+        # hand is in view, every frame is looked at until it leaves
+        if self.hands is not None and (moved or self.gestures.hands):
+            self._look_at_hands(frame, now)
         with self._lock:
             tracks = (
                 self.tracker.update(self._faces, now) if self._faces or self.tracker.tracks else []
@@ -261,11 +359,49 @@ class Pipeline:
         self.stats["faces"] = len(tracks)
         safe = blur_faces(frame, hidden)
         processed = Processed(now, safe, [w for _, w in named])
-        self.ring.append(processed)
-        jpeg = encode_jpeg(draw_overlays(safe, [(b, short_wallet(w)) for b, w in named]))
+        self.latest = processed
+        kept = Kept(
+            now, encode_jpeg(Image.fromarray(safe), RING_JPEG_QUALITY), tuple(processed.named)
+        )
+        with self._lock:
+            self.ring.append(kept)
+            for recording in self.recordings:
+                recording.add(kept)
+            self.recordings = [r for r in self.recordings if not r.done.is_set()]
+        labels = [(b, short_wallet(w)) for b, w in named]
+        jpeg = encode_jpeg(draw_overlays(safe, labels, self.gestures.hands))
         if self._loop is not None:
-            asyncio.run_coroutine_threadsafe(self.hub.publish(jpeg), self._loop)
+            with contextlib.suppress(RuntimeError):  # the loop closed: the node is stopping
+                self._loop.call_soon_threadsafe(self.hub.publish, jpeg)
         return processed
+
+    def _look_at_hands(self, frame: np.ndarray, now: float) -> None:
+        assert self.hands is not None
+        hands = self.hands.detect(frame)
+        self.stats["hands"] = len(hands)
+        if self.gestures.look(hands, now) and self.gestures.current is not None:
+            self.stats["gestures"] = self.stats.get("gestures", 0) + 1
+            if self.on_gesture is not None and self._loop is not None:
+                asyncio.run_coroutine_threadsafe(self.on_gesture(self.gestures.current), self._loop)
+
+    def record(self, *, past_s: float, seconds: float | None) -> Recording:
+        """Start a recording `past_s` back in the ring; it stops by itself after `seconds`
+        more, or when `stop` is called."""
+        now = time.time()
+        with self._lock:
+            past = [k for k in self.ring if k.at >= now - past_s]
+            recording = Recording(past, None if seconds is None else now + seconds)
+            if seconds is not None and seconds <= 0:
+                recording.done.set()
+            else:
+                self.recordings.append(recording)
+        return recording
+
+    def stop(self, recording: Recording) -> None:
+        with self._lock:
+            recording.done.set()
+            if recording in self.recordings:
+                self.recordings.remove(recording)
 
     async def fresh(self, timeout_s: float = 3.0) -> Processed | None:
         """The first frame processed after this call: what a photo is made of, so that who
@@ -273,8 +409,9 @@ class Pipeline:
         asked = time.time()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.ring and self.ring[-1].at > asked:
-                return self.ring[-1]
+            latest = self.latest
+            if latest is not None and latest.at > asked:
+                return latest
             await asyncio.sleep(0.02)
         return None
 

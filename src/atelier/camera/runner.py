@@ -20,11 +20,13 @@ from atelier.camera import keys
 from atelier.camera.capture import FrameSource
 from atelier.camera.edge import Peer
 from atelier.camera.faces import FaceDetector, FaceEncoder
+from atelier.camera.hands import HandDetector
 from atelier.camera.media import MediaStore, node_identity
 from atelier.camera.middleware_api import Middleware, middleware_app
 from atelier.camera.node import Node, camera_app
 from atelier.camera.pipeline import Pipeline
 from atelier.camera.sessions import Sessions
+from atelier.camera.streaming import Hls, hls_directory
 from atelier.camera.vault import Vault
 from atelier.camera.vault_api import vault_app
 from atelier.chain.solana.client import RpcSolana
@@ -91,12 +93,17 @@ def build_camera(settings: Settings, peers: Peers) -> FastAPI:
     async def identify(template: object) -> str | None:
         return await holder["node"].identify(template)  # type: ignore[arg-type]
 
+    async def gesture(name: str) -> None:
+        await holder["node"].gesture(name)
+
     pipeline = Pipeline(
         FaceDetector(),
         FaceEncoder(),
         identify,
         fps=settings.camera_fps,
         ring_s=settings.camera_ring_s,
+        hands=HandDetector(),
+        on_gesture=gesture,
     )
     source = FrameSource(
         settings.camera_source,
@@ -121,6 +128,8 @@ def build_camera(settings: Settings, peers: Peers) -> FastAPI:
         match_distance=settings.camera_match_distance,
         match_margin=settings.camera_match_margin,
         template_ttl_s=settings.camera_template_ttl_s,
+        ring_s=settings.camera_ring_s,
+        hls=Hls(pipeline.hub, settings.camera_fps, hls_directory(directory / "hls")),
     )
     holder["node"] = node
     return camera_app(node)

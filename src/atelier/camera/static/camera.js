@@ -1,5 +1,5 @@
 // The camera page: check in with a Solana wallet (Wallet Standard), enrol or forget a face,
-// take photos. Every error the API returns is shown next to the control it concerns.
+// take photos and videos, see the current gesture. Every error the API returns is shown next to the control it concerns.
 (function () {
   var wallets = [];
   function register() {
@@ -39,6 +39,29 @@
     $("face").hidden = !signedIn;
     $("media").hidden = !signedIn;
   }
+  var fetched = {};  // media id -> object URL, fetched once
+  async function gallery(kind, tag, records) {
+    var items = await Promise.all(records.map(async function (record) {
+      if (!fetched[record.id]) {
+        var answer = await fetch("/api/" + kind + "/" + record.id, { headers: { Authorization: "Bearer " + token } });
+        fetched[record.id] = URL.createObjectURL(await answer.blob());
+      }
+      var item = document.createElement("li"), element = document.createElement(tag);
+      element.src = fetched[record.id];
+      if (tag === "video") { element.controls = true; element.setAttribute("aria-label", "video taken " + record.taken_at); }
+      else element.alt = "photo taken " + record.taken_at + (record.trigger !== "api" ? " by " + record.trigger : "");
+      item.appendChild(element);
+      return item;
+    }));
+    $(kind).replaceChildren.apply($(kind), items);
+  }
+  async function gesture() {
+    try {
+      var current = await api("GET", "/api/gesture/current");
+      $("gesture").textContent = "Gesture: " + (current.gesture ? current.gesture.replace("_", " ") : "none") +
+        (current.hands.length ? " · " + current.hands.length + " hand(s)" : "");
+    } catch (error) { $("gesture").textContent = "Gesture: " + error.message; }
+  }
   async function refresh() {
     try {
       var status = await api("GET", "/api/status");
@@ -55,15 +78,8 @@
       var active = faces.filter(function (f) { return !f.purged_at; });
       $("face-state").textContent = active.length ? "Your face is enrolled until " +
         new Date(active[0].expires_at * 1000).toLocaleString() : "No face enrolled.";
-      var photos = await api("GET", "/api/photos");
-      $("photos").replaceChildren.apply($("photos"), await Promise.all(photos.map(async function (p) {
-        var item = document.createElement("li"), image = document.createElement("img");
-        var blob = await (await fetch("/api/photos/" + p.id, { headers: { Authorization: "Bearer " + token } })).blob();
-        image.src = URL.createObjectURL(blob);
-        image.alt = "photo taken " + p.taken_at;
-        item.appendChild(image);
-        return item;
-      })));
+      await gallery("photos", "img", await api("GET", "/api/photos"));
+      await gallery("videos", "video", await api("GET", "/api/videos"));
     } catch (error) {
       token = null; sessionStorage.removeItem("camera-token"); show(false);
     }
@@ -110,7 +126,15 @@
     $("capture-button").addEventListener("click", function () {
       act("capture-error", function () { return api("POST", "/api/capture"); });
     });
+    $("record-button").addEventListener("click", function () {
+      $("record-button").disabled = true;
+      act("capture-error", function () {
+        return api("POST", "/api/record", { seconds: 10, past_s: 5 });
+      }).finally(function () { $("record-button").disabled = false; });
+    });
     refresh();
+    gesture();
     setInterval(refresh, 5000);
+    setInterval(gesture, 1000);
   });
 })();
