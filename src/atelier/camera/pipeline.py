@@ -389,7 +389,8 @@ class Pipeline:
         more, or when `stop` is called."""
         now = time.time()
         with self._lock:
-            past = [k for k in self.ring if k.at >= now - past_s]
+            # at least the frame on screen now: a recording stopped at once still holds it
+            past = [k for k in self.ring if k.at >= now - past_s] or list(self.ring)[-1:]
             recording = Recording(past, None if seconds is None else now + seconds)
             if seconds is not None and seconds <= 0:
                 recording.done.set()
