@@ -176,6 +176,14 @@ async def test_sigkill_mid_flight_loses_and_doubles_nothing(
                 return all(a.status_code == 200 for a in answers)
 
             assert await _until("every job's proposal", proposals_made, timeout_s=120)
+
+            # the other reactions (economy, films) may still be queued: the task worker must
+            # deliver them before it is stopped (else they wait for the next worker)
+            async def all_reactions_delivered() -> bool:
+                expected = len(handlers_for(ArtifactAccepted.topic)) * len(jobs)
+                return await _deliveries(runtime, jobs) == expected
+
+            assert await _until("every reaction delivered", all_reactions_delivered, 120)
         finally:
             for process in processes.values():
                 if process.poll() is None:
@@ -185,6 +193,21 @@ async def test_sigkill_mid_flight_loses_and_doubles_nothing(
     await _assert_nothing_lost_or_doubled(
         runtime, [uuid.UUID(j) for j in jobs], uuid.UUID(proposal_id)
     )
+
+
+async def _deliveries(runtime: Runtime, jobs: list[str]) -> int:
+    """How many reactions to the jobs' ArtifactAccepted events were delivered."""
+    async with runtime.sessions() as session:
+        events = select(OutboxEvent.id).where(
+            OutboxEvent.topic == ArtifactAccepted.topic,
+            OutboxEvent.payload["request_id"].astext.in_(jobs),
+        )
+        count = await session.scalar(
+            select(func.count())
+            .select_from(OutboxDelivery)
+            .where(OutboxDelivery.event_id.in_(events))
+        )
+    return int(count or 0)
 
 
 async def _any(states: Any, wanted: set[str]) -> bool:
