@@ -3,6 +3,7 @@ sessions that end by themselves."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import threading
 import time
@@ -13,6 +14,7 @@ import pytest
 from solders.pubkey import Pubkey
 
 from atelier.camera.capture import FrameSource, _shown
+from atelier.camera.edge import every
 from atelier.camera.sessions import CheckInRefused, Sessions
 from tests.camera.conftest import write_video
 from tests.camera.test_vault import Clock
@@ -107,3 +109,23 @@ def test_checking_in_again_ends_the_earlier_session(tmp_path: Path) -> None:
     second, _ = sessions.start(sessions.spend(sessions.challenge(EVM_WALLET, "evm").nonce), None)
     assert first.end_reason == "checked-in-again" and second.active
     assert [s.wallet for s in sessions.active()] == [EVM_WALLET]
+
+
+async def test_a_failing_round_does_not_end_the_periodic_work() -> None:
+    """Expiry and session sync run in `every`: a round that raises (a full disk, a peer that
+    is down) is logged, and the next round still runs."""
+    rounds: list[int] = []
+
+    async def work() -> None:
+        rounds.append(len(rounds))
+        if len(rounds) <= 2:
+            raise OSError("No space left on device")
+
+    async with every(0.01, work, name="test"):
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(rounds) < 5:
+            assert asyncio.get_running_loop().time() < deadline, rounds
+            await asyncio.sleep(0.01)
+    count = len(rounds)
+    await asyncio.sleep(0.05)
+    assert len(rounds) == count  # and it stops with the block

@@ -5,6 +5,9 @@ its services to each other, over HTTP only."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -22,8 +25,36 @@ from atelier.core.errors import (
     Unauthorized,
 )
 from atelier.core.http import HttpPolicy, RequestContextMiddleware, install_problem_handlers
+from atelier.core.logging import get_logger
+
+log = get_logger("atelier.camera")
 
 MAX_BODY_BYTES = 64 * 1024  # a 128-number template as JSON is ~3 KB; nothing sends more
+
+
+@contextlib.asynccontextmanager
+async def every(
+    period_s: float, work: Callable[[], Awaitable[None]], *, name: str
+) -> AsyncIterator[None]:
+    """Run `work` every `period_s` seconds while the block lasts (a service's lifespan). A
+    round that fails is logged and the next one runs: a full disk or a peer that is down
+    for a while must not end expiry or session sync for good."""
+
+    async def forever() -> None:
+        while True:
+            try:
+                await work()
+            except Exception as exc:  # any failure of one round; the loop goes on
+                log.warning("camera.round_failed", work=name, error=str(exc)[:200])
+            await asyncio.sleep(period_s)
+
+    task = asyncio.create_task(forever(), name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def edge_app(title: str, description: str) -> FastAPI:

@@ -22,7 +22,7 @@ from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
-from atelier.camera.edge import bearer, edge_app, unauthorized
+from atelier.camera.edge import bearer, edge_app, every, unauthorized
 from atelier.camera.keys import same_token
 from atelier.camera.sessions import Challenge, CheckInRefused, Session, Sessions
 from atelier.camera.vault_api import WALLET
@@ -239,19 +239,12 @@ async def resolve(body: TokenIn, _: ServiceCall, mw: TheMiddleware) -> dict[str,
 def middleware_app(middleware: Middleware) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async def sweep_forever() -> None:
-            while True:
-                for session in middleware.sessions.expire():
-                    log.info("camera.session_expired", session=session.id)
-                await asyncio.sleep(SWEEP_PERIOD_S)
+        async def sweep() -> None:
+            for session in middleware.sessions.expire():
+                log.info("camera.session_expired", session=session.id)
 
-        sweeping = asyncio.create_task(sweep_forever())
-        try:
+        async with every(SWEEP_PERIOD_S, sweep, name="session-expiry"):
             yield
-        finally:
-            sweeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeping
 
     app = edge_app(
         "Atelier camera node: Solana middleware", "Wallet check-ins, the camera PDA, sessions."

@@ -23,14 +23,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 from atelier.camera.capture import FrameSource
-from atelier.camera.edge import Peer, bearer, edge_app
+from atelier.camera.edge import Peer, bearer, edge_app, every
 from atelier.camera.hands import GESTURES
 from atelier.camera.keys import same_token
 from atelier.camera.media import MediaRecord, MediaStore, NothingRecorded
 from atelier.camera.pipeline import Pipeline, Recording, short_wallet
 from atelier.camera.streaming import RTMP_URL, FfmpegFeed, Hls, rtmp_feed
 from atelier.core.errors import (
-    AppError,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -543,23 +542,17 @@ def camera_app(node: Node) -> FastAPI:
         node.pipeline.bind(asyncio.get_running_loop())
         node.source.start()
 
-        async def sync_forever() -> None:
-            while True:
-                try:
-                    await node.sync_sessions()
-                except AppError as exc:
-                    log.warning("camera.sync_failed", error=exc.detail)
+        async def sync() -> None:
+            try:
+                await node.sync_sessions()
+            finally:
                 if node.hls is not None:
                     await node.hls.stop_when_idle()
-                await asyncio.sleep(SYNC_PERIOD_S)
 
-        syncing = asyncio.create_task(sync_forever())
         try:
-            yield
+            async with every(SYNC_PERIOD_S, sync, name="session-sync"):
+                yield
         finally:
-            syncing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await syncing
             if node.rtmp is not None:
                 await node.rtmp.stop()
             if node.hls is not None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from pydantic import BaseModel, Field
 
-from atelier.camera.edge import bearer, edge_app, unauthorized
+from atelier.camera.edge import bearer, edge_app, every, unauthorized
 from atelier.camera.keys import same_token
 from atelier.camera.vault import TEMPLATE_SIZE, Subject, Vault, VaultError
 from atelier.core.errors import InvalidInput, NotFound
@@ -181,19 +181,12 @@ def audit(vault: TheVault, actor: Actor, limit: int = 200) -> dict[str, Any]:
 def vault_app(vault: Vault, token: str) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async def expire_forever() -> None:
-            while True:
-                for subject in await asyncio.to_thread(vault.expire):
-                    log.info("vault.expired", subject=subject.id)
-                await asyncio.sleep(EXPIRY_PERIOD_S)
+        async def expire() -> None:
+            for subject in await asyncio.to_thread(vault.expire):
+                log.info("vault.expired", subject=subject.id)
 
-        expiring = asyncio.create_task(expire_forever())
-        try:
+        async with every(EXPIRY_PERIOD_S, expire, name="template-expiry"):
             yield
-        finally:
-            expiring.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await expiring
 
     app = edge_app(
         "Atelier camera node: biometric vault",
