@@ -106,7 +106,11 @@ class MediaStore:
             raise KeyError(record_id)
         return self.directory / f"{record_id}{SUFFIX[kind]}"
 
-    def _signed(self, kind: str, record_id: str, plain: bytes, taken_at: str) -> bytes:
+    def _store(
+        self, kind: str, plain: bytes, at: float, *, checked_in: list[str], **fields: Any
+    ) -> MediaRecord:
+        """Sign `plain` with the node's certificate, keep it and its metadata file."""
+        taken_at, record_id = _stamp(at)
         destination = self.path(record_id, kind)
         with tempfile.NamedTemporaryFile(suffix=SUFFIX[kind], dir=self.directory) as unsigned:
             unsigned.write(plain)
@@ -118,34 +122,34 @@ class MediaStore:
                 destination,
                 capture_manifest(self.camera, taken_at),
             )
-        return destination.read_bytes()
-
-    def _keep(self, record: MediaRecord) -> MediaRecord:
+        data = destination.read_bytes()
+        record = MediaRecord(
+            id=record_id,
+            kind=kind,
+            camera=self.camera,
+            taken_at=taken_at,
+            checked_in=sorted(checked_in),
+            sha256=hashlib.sha256(data).hexdigest(),
+            bytes=len(data),
+            c2pa=True,
+            **fields,
+        )
         (self.directory / f"{record.id}.json").write_text(json.dumps(asdict(record)))
         return record
 
     def photo(
         self, processed: Processed, *, taken_by: str, checked_in: list[str], trigger: str = "api"
     ) -> MediaRecord:
-        taken_at, record_id = _stamp(processed.at)
-        jpeg = encode_jpeg(Image.fromarray(processed.frame), quality=90)
-        data = self._signed("photo", record_id, jpeg, taken_at)
-        return self._keep(
-            MediaRecord(
-                id=record_id,
-                kind="photo",
-                camera=self.camera,
-                taken_at=taken_at,
-                taken_by=taken_by,
-                named=sorted(set(processed.named)),
-                checked_in=sorted(checked_in),
-                width=int(processed.frame.shape[1]),
-                height=int(processed.frame.shape[0]),
-                sha256=hashlib.sha256(data).hexdigest(),
-                bytes=len(data),
-                c2pa=True,
-                trigger=trigger,
-            )
+        return self._store(
+            "photo",
+            encode_jpeg(Image.fromarray(processed.frame), quality=90),
+            processed.at,
+            checked_in=checked_in,
+            taken_by=taken_by,
+            named=sorted(set(processed.named)),
+            width=int(processed.frame.shape[1]),
+            height=int(processed.frame.shape[0]),
+            trigger=trigger,
         )
 
     def video(
@@ -154,7 +158,6 @@ class MediaStore:
         """Encode the frames (JPEGs of the private-safe frames) as MP4 and sign it."""
         if not frames:
             raise NothingRecorded("no frames were recorded: the source gave none")
-        taken_at, record_id = _stamp(frames[0].at)
         first = Image.open(io.BytesIO(frames[0].jpeg))
         width, height = first.width - first.width % 2, first.height - first.height % 2
         buffer = io.BytesIO()
@@ -172,26 +175,18 @@ class MediaStore:
                 last_pts = frame.pts
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
-        data = self._signed("video", record_id, buffer.getvalue(), taken_at)
-        named = sorted({wallet for kept in frames for wallet in kept.named})
-        return self._keep(
-            MediaRecord(
-                id=record_id,
-                kind="video",
-                camera=self.camera,
-                taken_at=taken_at,
-                taken_by=taken_by,
-                named=named,
-                checked_in=sorted(checked_in),
-                width=width,
-                height=height,
-                sha256=hashlib.sha256(data).hexdigest(),
-                bytes=len(data),
-                c2pa=True,
-                trigger=trigger,
-                duration_s=round(frames[-1].at - frames[0].at, 3),
-                frames=len(frames),
-            )
+        return self._store(
+            "video",
+            buffer.getvalue(),
+            frames[0].at,
+            checked_in=checked_in,
+            taken_by=taken_by,
+            named=sorted({wallet for kept in frames for wallet in kept.named}),
+            width=width,
+            height=height,
+            trigger=trigger,
+            duration_s=round(frames[-1].at - frames[0].at, 3),
+            frames=len(frames),
         )
 
     def records(self, *, wallet: str | None, kind: str = "photo") -> list[MediaRecord]:
