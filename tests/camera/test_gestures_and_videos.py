@@ -3,6 +3,7 @@ photo taken by a gesture, and recordings that reach back into the ring buffer.""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 import sys
@@ -221,6 +222,23 @@ async def test_a_recording_reaches_into_the_past_and_is_signed(
         f"{node.camera}/api/record/stop", json={"id": started.json()["id"]}, headers=me
     )
     assert again.status_code == 404
+
+    started_ids = [
+        (await http.post(f"{node.camera}/api/record/start", json={}, headers=me)).json()["id"]
+        for _ in range(2)
+    ]
+    waiting = [
+        asyncio.create_task(http.post(f"{node.camera}/api/record", json={"seconds": 3}, headers=me))
+        for _ in range(2)
+    ]
+    await asyncio.sleep(1)
+    for route, body in (("record", {"seconds": 1}), ("record/start", {})):
+        full = await http.post(f"{node.camera}/api/{route}", json=body, headers=me)
+        assert full.status_code == 429, full.text  # four at once at most, of either kind
+    for recording in started_ids:
+        done = await http.post(f"{node.camera}/api/record/stop", json={"id": recording}, headers=me)
+        assert done.status_code == 200, done.text
+    assert [(await task).status_code for task in waiting] == [201, 201]
 
     for bad in ({"seconds": 0}, {"seconds": 61}, {"past_s": 11}, {"seconds": "x"}):
         refused = await http.post(f"{node.camera}/api/record", json=bad, headers=me)

@@ -372,7 +372,7 @@ def _past(node: Node, past_s: float) -> float:
 async def record(body: RecordIn, actor: Actor, node: TheNode) -> dict[str, Any]:
     """Record `past_s` seconds from the ring buffer and `seconds` more; answers with the
     signed video once it is made."""
-    if len(node.recordings) >= MAX_RECORDINGS:
+    if len(node.pipeline.recordings) >= MAX_RECORDINGS:
         raise TooManyRequests("too many recordings are running", retry_after_s=10)
     recording = node.pipeline.record(past_s=_past(node, body.past_s), seconds=body.seconds)
     video = await node.finish(recording, actor or "operator")
@@ -382,7 +382,7 @@ async def record(body: RecordIn, actor: Actor, node: TheNode) -> dict[str, Any]:
 @router.post("/api/record/start", status_code=201)
 async def start_recording(body: StartIn, actor: Actor, node: TheNode) -> dict[str, Any]:
     """Start recording (at most MAX_RECORD_S seconds); `/api/record/stop` makes the video."""
-    if len(node.recordings) >= MAX_RECORDINGS:
+    if len(node.pipeline.recordings) >= MAX_RECORDINGS:
         raise TooManyRequests("too many recordings are running", retry_after_s=10)
     recording = node.pipeline.record(past_s=_past(node, body.past_s), seconds=MAX_RECORD_S)
     recording_id = secrets.token_hex(8)
