@@ -12,6 +12,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.atelier-installed
 # Debian packages the platform needs at run time (grows with the media, chain and web issues).
 APT_PACKAGES := ffmpeg espeak-ng ipfs-cid libchromaprint-tools g++ chromium
+# installed without their recommends: Blender (Cycles, headless) for render and 3D jobs, and
+# the NumPy its glTF importer needs
+APT_LEAN_PACKAGES := blender python3-numpy
 
 .PHONY: run test lint format bench contracts system bootstrap clean help
 
@@ -50,13 +53,17 @@ bootstrap: system $(STAMP)
 
 # Debian packages, installed only when missing and only when we may (root + apt).
 system:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@missing=""; for p in $(APT_PACKAGES) $(APT_LEAN_PACKAGES); do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing Debian packages:$$missing"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				$$(echo "$$missing" | tr ' ' '\n' | grep -vxF -e '' $(APT_LEAN_PACKAGES:%=-e %)) >/dev/null; \
+			lean="$$(echo "$$missing" | tr ' ' '\n' | grep -xF $(APT_LEAN_PACKAGES:%=-e %) || true)"; \
+			[ -z "$$lean" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends $$lean >/dev/null; \
 		else \
 			echo "note: Debian packages missing:$$missing (run as root, or install them yourself)"; \
 		fi; \

@@ -16,6 +16,7 @@ BENCHMARKS = [
     "benchmarks.bench_films",
     "benchmarks.bench_market",
     "benchmarks.bench_camera",
+    "benchmarks.bench_engine",
 ]
 
 

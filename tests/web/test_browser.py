@@ -772,3 +772,41 @@ def test_a_studio_mints_lists_and_sells_on_solana(
     assert sale["fee"] == 2 * 10**9 * 250 // 10_000
     assert sale["royalties"] == 2 * 10**9 - sale["fee"]  # a first sale: all to the creator
     assert [p_["address"] for p_ in sale["payouts"] if p_["role"] == "royalty"] == [creator_wallet]
+
+
+def test_models_page_shows_versions_and_an_admins_rollback_error(
+    site: tuple[str, Path], page: object, database_url: str, tmp_path: Path
+) -> None:
+    """A version whose weights do not match their sha256 is rejected by `atelier models
+    update`; an admin sees it on /models, checks the catalog again from the page, and a
+    rollback with nothing to restore answers beside its button."""
+    url, home = site
+    catalog = tmp_path / "catalog"
+    folder = catalog / "image" / "forged" / "1"
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(b"not the pinned weights")
+    manifest = {"name": "forged", "version": "1", "capability": "image", "sha256": "ab" * 32}
+    manifest |= {"backend": "onnx-image", "weights": "model.onnx"}
+    (folder / "model.json").write_text(json.dumps(manifest))
+    checked_catalog = subprocess.run(
+        [sys.executable, "-m", "atelier", "models", "update"],
+        env=atelier_env(home, database_url, ATELIER_MODEL_CATALOG=str(catalog)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked_catalog.returncode == 0, checked_catalog.stderr
+    assert "rejected forged@1" in " ".join(checked_catalog.stdout.split())
+    p = page
+    address = _signed_in_member(p, url, home)
+    _promote_and_sign_in_again(p, url, home, database_url, address, "admin")
+    p.goto(f"{url}/models")  # type: ignore[attr-defined]
+    row = p.locator('tr[data-model="forged@1"]')  # type: ignore[attr-defined]
+    playwright_sync.expect(row.locator(".status")).to_have_text("rejected")
+    playwright_sync.expect(row).to_contain_text("not the")
+    p.get_by_role("button", name="Check the catalog now").click()  # type: ignore[attr-defined]
+    playwright_sync.expect(p.locator("#notice")).to_contain_text("Catalog checked")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Roll image back to its previous champion").click()  # type: ignore[attr-defined]
+    error = p.locator("#e-rollback-image")  # type: ignore[attr-defined]
+    playwright_sync.expect(error).to_contain_text("nothing to roll back to")
+    checked(p, "models")

@@ -186,6 +186,41 @@ class Settings(BaseSettings):
         default=None, description="ONNX image model file a worker offers (see docs/operations.md)"
     )
 
+    # The engine (DESIGN.md section 6.9): catalog, update checks, A/B tests, thresholds.
+    model_catalog: Path | None = Field(
+        default=None,
+        description="directory of model versions (docs/engine.md); unset: <home>/catalog",
+    )
+    engine_update_every_h: float = Field(default=24.0, gt=0, description="update check period")
+    engine_benchmark_timeout_s: int = Field(
+        default=1800, ge=10, description="a benchmark whose jobs are not all done by then fails"
+    )
+    engine_activate_gain: float = Field(
+        default=0.10, ge=0, description="relative quality gain that activates without an A/B test"
+    )
+    engine_ab_alpha: float = Field(default=0.05, gt=0, lt=1, description="A/B false-positive rate")
+    engine_ab_max_hours: float = Field(default=24.0, gt=0, description="an A/B test's longest run")
+    engine_ab_challenger_share: float = Field(
+        default=0.5, gt=0, lt=1, description="share of live jobs an A/B test's challenger runs"
+    )
+    engine_rollback_days: float = Field(default=7.0, ge=0, description="how long rollback is open")
+    engine_image_min_psnr_db: float = Field(default=30.0, description="image benchmark bar")
+    engine_image_min_ssim: float = Field(default=0.85, description="image benchmark bar")
+    engine_image_max_lpips: float = Field(default=0.15, description="image benchmark bar")
+    engine_image_max_fid: float = Field(default=20.0, description="image benchmark bar")
+    engine_render_min_psnr_db: float = Field(default=35.0, description="render benchmark bar")
+    engine_render_min_ssim: float = Field(default=0.92, description="render benchmark bar")
+    engine_3d_min_mesh_quality: float = Field(default=0.90, description="3D benchmark bar")
+    engine_3d_min_texture_px: int = Field(default=2048, description="3D benchmark bar")
+    engine_lpips_model: Path | None = Field(
+        default=None, description="LPIPS as an ONNX file (two images in, a distance out)"
+    )
+    engine_lpips_sha256: str | None = Field(default=None, description="the LPIPS file's sha256")
+    engine_fid_model: Path | None = Field(
+        default=None, description="FID's feature extractor as an ONNX file"
+    )
+    engine_fid_sha256: str | None = Field(default=None, description="the FID file's sha256")
+
     chain_rpc_url: str = Field(
         default="embedded",
         description="EVM JSON-RPC URL; `embedded` = an in-process eth-tester chain with the "
@@ -381,6 +416,10 @@ class Settings(BaseSettings):
     @property
     def blobs_dir(self) -> Path:
         return self.home / "blobs"
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.model_catalog or self.home / "catalog"
 
     @property
     def uploads_dir(self) -> Path:

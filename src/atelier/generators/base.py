@@ -21,6 +21,7 @@ MIME_BY_FORMAT = {
     "exr": "image/x-exr",
     "wav": "audio/wav",
     "mp4": "video/mp4",
+    "glb": "model/gltf-binary",
 }
 
 

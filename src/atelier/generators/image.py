@@ -101,7 +101,7 @@ def save_image(image: Image.Image, path: Path, fmt: str) -> None:
 
 class ProceduralImageBackend:
     name = "procedural-image"
-    kinds: tuple[str, ...] = ("image", "render")
+    kinds: tuple[str, ...] = ("image",)
     models: tuple[str, ...] = (MODEL,)
 
     def generate(

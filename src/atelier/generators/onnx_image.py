@@ -37,7 +37,7 @@ class OnnxImageBackend:
     name = "onnx-image"
     kinds: tuple[str, ...] = ("image",)
 
-    def __init__(self, model_path: Path) -> None:
+    def __init__(self, model_path: Path, model_id: str | None = None) -> None:
         import onnxruntime as ort
 
         if not model_path.is_file():
@@ -53,7 +53,7 @@ class OnnxImageBackend:
             raise ValueError(f"{model_path.name} has no 'latent' input (see the model contract)")
         self.latent_shape = inputs["latent"].shape
         self.text_dims = inputs["text_embedding"].shape[1] if "text_embedding" in inputs else None
-        self.models: tuple[str, ...] = (f"onnx:{model_path.stem}",)
+        self.models: tuple[str, ...] = (model_id or f"onnx:{model_path.stem}",)
 
     def _latent_dims(self, width: int, height: int) -> tuple[int, int, int]:
         channels = self.latent_shape[1] if isinstance(self.latent_shape[1], int) else 4

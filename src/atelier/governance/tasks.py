@@ -10,7 +10,7 @@ from atelier.core import events
 from atelier.core.logging import get_logger
 from atelier.core.runtime import current_runtime
 from atelier.governance import scheduled, service
-from atelier.grid.events import ArtifactAccepted
+from atelier.grid.events import BENCHMARK_SOURCE, ArtifactAccepted
 
 log = get_logger(__name__)
 
@@ -20,7 +20,7 @@ blueprint = procrastinate.Blueprint()
 @events.subscribe(ArtifactAccepted)
 async def job_proposal(session: AsyncSession, event: ArtifactAccepted) -> None:
     """The seed's render + vote flow: a completed job is put to the community's vote."""
-    if event.creator_id is None:
+    if event.creator_id is None or event.source == BENCHMARK_SOURCE:
         return
     runtime = current_runtime()
     proposal = await service.create_job_proposal(

@@ -59,7 +59,7 @@ async def _status(
         return StatusOut.of(view, base)
 
 
-async def _submit(
+async def submit_job(
     request: Request,
     principal: Principal,
     kind: str,
@@ -151,7 +151,7 @@ async def generate(
     """Queue a generation (music by default; also image, speech, video, render). Send an
     `Idempotency-Key` to retry safely: the same key answers the same job."""
     fields = body.model_dump(exclude={"kind", "priority", "wallet"})
-    return await _submit(
+    return await submit_job(
         request,
         principal,
         body.kind,
@@ -222,7 +222,7 @@ async def submit_render_job(
         "height": body.height,
         "seed": body.seed,
     }
-    return await _submit(
+    return await submit_job(
         request,
         principal,
         "render",

@@ -24,11 +24,11 @@ from atelier.core.cli import (
     unreachable,
 )
 from atelier.core.logging import configure_logging
-from atelier.generators.registry import available_backends
+from atelier.generators.registry import CatalogLoader, available_backends
 from atelier.grid.client import GridClient, GridError, WorkerCapabilities
 from atelier.grid.schemas import StatusOut, WorkerOut
 from atelier.grid.specs import KINDS
-from atelier.grid.worker import WorkerLoop, capabilities_of, default_name
+from atelier.grid.worker import WorkerLoop, catalog_refresh, default_name
 
 console = Console()
 job_app = typer.Typer(help="Submit generation jobs and follow them.", no_args_is_help=True)
@@ -74,6 +74,14 @@ def worker(
         Path | None,
         typer.Option(envvar="ATELIER_WORKER_ONNX_IMAGE_MODEL", help="ONNX image model to offer"),
     ] = None,
+    catalog_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalog",
+            envvar="ATELIER_MODEL_CATALOG",
+            help="Model catalog: offer its versions whose weights match their sha256",
+        ),
+    ] = None,
 ) -> None:
     """Run a volunteer worker: pull jobs from SERVER, generate, upload. Ctrl-C finishes the
     current job and exits; a second Ctrl-C gives it back to the queue at once."""
@@ -85,18 +93,26 @@ def worker(
     if unknown:
         raise fail(f"unknown kinds {', '.join(unknown)}; kinds are {', '.join(KINDS)}")
     try:
-        backends, missing = available_backends(onnx_image_model)
+        builtins, missing = available_backends(onnx_image_model)
     except (FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
+    refresh = catalog_refresh(
+        name or default_name(),
+        builtins,
+        CatalogLoader(catalog_dir),
+        kinds,
+        max_pixels,
+        max_duration,
+    )
+    backends, caps = refresh()
     for reason in missing:
         err.print(f"[yellow]note:[/] {reason}")
-    caps = capabilities_of(name or default_name(), backends, kinds, max_pixels, max_duration)
     if not caps.kinds:
         raise fail("this machine can offer none of the requested kinds")
 
     async def main() -> int:
         async with GridClient(server, api_key) as client:
-            loop = WorkerLoop(client, caps, backends, max_jobs=max_jobs)
+            loop = WorkerLoop(client, caps, backends, max_jobs=max_jobs, refresh=refresh)
             running = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 running.add_signal_handler(sig, loop.request_stop)

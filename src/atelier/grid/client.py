@@ -14,7 +14,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class WorkerCapabilities:
     max_pixels: int = 4096 * 4096
     max_duration_s: float = 600.0
     version: str | None = None
+    backends: list[dict[str, Any]] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
         return {
@@ -50,6 +51,7 @@ class WorkerCapabilities:
             "max_pixels": self.max_pixels,
             "max_duration_s": self.max_duration_s,
             "version": self.version,
+            "backends": self.backends,
         }
 
 

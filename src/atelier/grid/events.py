@@ -9,6 +9,8 @@ from pydantic import BaseModel
 
 from atelier.core.events import Event
 
+BENCHMARK_SOURCE = "benchmark"  # a job's source when the engine measures a model with it
+
 
 class ImagePdq(BaseModel):
     """The PDQ perceptual hash of an accepted image (hex, 256 bits), computed while the
@@ -42,6 +44,9 @@ class ArtifactAccepted(Event):
     creator_id: uuid.UUID | None = None
     wallet: str | None = None
     pdq: ImagePdq | None = None  # PNG and JPEG results
+    # who asked: "obsidian"/"soulvan" (a creator's API call), "film", "engine", or
+    # "benchmark" (the engine measuring a model, not a creator's work: not put to a vote)
+    source: str | None = None
 
 
 class CanaryChecked(Event):
@@ -55,3 +60,20 @@ class CanaryChecked(Event):
     passed: bool
     reason: str
     checked_at: datetime | None = None
+
+
+class JobEnded(Event):
+    """A job reached an end (done, faulted or cancelled); canaries excepted. `experiment_id`
+    and `arm` say which A/B test chose its model; `quality` is a no-reference score in [0, 1]
+    of a done job's output where the grid measured one (an image's PDQ quality / 100)."""
+
+    request_id: uuid.UUID
+    kind: str
+    state: str
+    source: str
+    model: str | None = None
+    experiment_id: uuid.UUID | None = None
+    arm: str | None = None
+    compute_s: float | None = None
+    quality: float | None = None
+    reason: str | None = None

@@ -70,6 +70,9 @@ class GenerationRequest(Base):
         ForeignKey("film_movies.id", ondelete="SET NULL"), index=True
     )
     only_worker: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # The A/B test that chose this job's model, and the arm it fell in (grid.routing).
+    experiment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    arm: Mapped[str | None] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[datetime | None]
@@ -97,6 +100,10 @@ class Worker(Base):
     name: Mapped[str] = mapped_column(String(100))
     kinds: Mapped[list[str]] = mapped_column(ARRAY(String(10)))
     models: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
+    # what runs them: [{"name": backend, "kinds": [...], "models": [...]}] as the worker said
+    backends: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
+    )
     max_pixels: Mapped[int] = mapped_column(BigInteger)
     max_duration_s: Mapped[float] = mapped_column(Float)
     version: Mapped[str | None] = mapped_column(String(50))
@@ -172,3 +179,18 @@ class Artifact(Base):
     model: Mapped[str | None] = mapped_column(String(100))
     compute_seconds: Mapped[float] = mapped_column(Float, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ModelRoute(Base):
+    """Which model version runs a kind's jobs that name none: its `champion`, or, while an
+    A/B test runs, the champion or the `challenger` by a deterministic split of the job's
+    id (grid.routing). The engine sets routes; the grid only follows them."""
+
+    __tablename__ = "grid_model_routes"
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    champion: Mapped[str] = mapped_column(String(100))
+    challenger: Mapped[str | None] = mapped_column(String(100))
+    experiment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    challenger_share: Mapped[float] = mapped_column(Float, server_default=text("0.5"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

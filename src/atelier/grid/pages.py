@@ -69,7 +69,7 @@ async def grid_figures(request: Request) -> Response:
 
 # -- jobs (Soulvan's JobSubmissionForm and JobStatusViewer) -----------------------------------
 
-KINDS = ("music", "image", "speech", "video", "render")
+KINDS = ("music", "image", "speech", "video", "render", "3d")
 PAGE_SIZE = 20
 BASE = "/api/v1/generate"  # the API twin of these pages (the status's URLs point there)
 

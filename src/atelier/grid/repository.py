@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import Row, any_, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from atelier.grid.models import (
     Artifact,
     Attempt,
     GenerationRequest,
+    ModelRoute,
     Worker,
 )
 from atelier.grid.states import ACTIVE_STATES, AttemptState, RequestState, WorkerState
@@ -25,7 +27,8 @@ _POP = """
         SET last_seen_at = now(),
             state = CASE WHEN state = 'maintenance' THEN 'maintenance' ELSE 'active' END,
             kinds = CAST(%(kinds)s AS varchar[]), models = CAST(%(models)s AS varchar[]),
-            max_pixels = %(max_pixels)s, max_duration_s = %(max_duration_s)s, version = %(version)s
+            max_pixels = %(max_pixels)s, max_duration_s = %(max_duration_s)s, version = %(version)s,
+            backends = %(backends)s
         WHERE owner_id = %(owner_id)s AND name = %(name)s
         RETURNING id, state, maintenance_reason
     ), candidate AS (
@@ -82,6 +85,7 @@ async def pop(
         "min_ttl": min_ttl_s,
         "factor": lease_factor,
         **caps,
+        "backends": Jsonb(caps.get("backends") or []),
     }
     cursor = await conn.execute(_POP, values)
     return await cursor.fetchone()
@@ -212,8 +216,9 @@ async def queued_seconds_by_kind(session: AsyncSession) -> dict[str, float]:
 
 async def outcomes(
     session: AsyncSession, request_ids: list[uuid.UUID]
-) -> list[tuple[uuid.UUID, str, str | None, str | None, str | None]]:
-    """State, fault reason and accepted bytes (blob key, sha256) of each request."""
+) -> list[tuple[uuid.UUID, str, str | None, str | None, str | None, float | None]]:
+    """State, fault reason, accepted bytes (blob key, sha256) and the compute seconds
+    credited for them, of each request."""
     statement = (
         select(
             GenerationRequest.id,
@@ -221,6 +226,7 @@ async def outcomes(
             GenerationRequest.fault_reason.label("reason"),
             Artifact.storage_key,
             Artifact.sha256,
+            Artifact.compute_seconds,
         )
         .outerjoin(Artifact, Artifact.id == GenerationRequest.artifact_id)
         .where(GenerationRequest.id.in_(request_ids))
@@ -444,3 +450,45 @@ async def canary_due_workers(
         ~open_canary,
     )
     return list(await session.scalars(statement.limit(100)))
+
+
+async def route(session: AsyncSession, kind: str) -> ModelRoute | None:
+    return await session.get(ModelRoute, kind)
+
+
+async def upsert_route(
+    session: AsyncSession,
+    kind: str,
+    champion: str,
+    challenger: str | None,
+    experiment_id: uuid.UUID | None,
+    challenger_share: float,
+) -> None:
+    values = {
+        "kind": kind,
+        "champion": champion,
+        "challenger": challenger,
+        "experiment_id": experiment_id,
+        "challenger_share": challenger_share,
+    }
+    statement = insert(ModelRoute).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[ModelRoute.kind],
+        set_={
+            **{k: statement.excluded[k] for k in values if k != "kind"},
+            "updated_at": func.now(),
+        },
+    )
+    await session.execute(statement)
+
+
+async def live_workers(session: AsyncSession, offline_s: int) -> list[Worker]:
+    statement = (
+        select(Worker)
+        .where(
+            Worker.state == WorkerState.ACTIVE,
+            Worker.last_seen_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, offline_s),
+        )
+        .order_by(Worker.name)
+    )
+    return list((await session.scalars(statement)).all())

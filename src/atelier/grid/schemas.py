@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the worker's client imports this module: no database, no pr
     from atelier.grid.models import Artifact, GenerationRequest, Worker
     from atelier.provenance.service import Delivery
 
-Kind = Literal["image", "music", "speech", "video", "render"]
+Kind = Literal["image", "music", "speech", "video", "render", "3d"]
 
 
 class GenerateIn(Body):
@@ -143,6 +143,16 @@ class StatusOut(BaseModel):
         )
 
 
+class BackendCaps(Body):
+    """One backend of a worker: what it runs (`/api/capabilities` lists them)."""
+
+    name: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9._:@-]+$")
+    kinds: list[Kind] = Field(min_length=1)
+    models: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50
+    )
+
+
 class Capabilities(Body):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
     kinds: list[Kind] = Field(min_length=1)
@@ -150,6 +160,7 @@ class Capabilities(Body):
     max_pixels: int = Field(default=4096 * 4096, ge=0)
     max_duration_s: float = Field(default=600.0, ge=0)
     version: str | None = Field(default=None, max_length=50)
+    backends: list[BackendCaps] = Field(default_factory=list, max_length=20)
 
 
 class HeartbeatIn(Body):

@@ -25,9 +25,9 @@ from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.db import HotConnection
 from atelier.core.errors import Conflict, Forbidden, NotFound
-from atelier.grid import canaries
+from atelier.grid import canaries, routing
 from atelier.grid import repository as repo
-from atelier.grid.events import ArtifactAccepted, CanaryChecked, ImagePdq
+from atelier.grid.events import ArtifactAccepted, CanaryChecked, ImagePdq, JobEnded
 from atelier.grid.models import (
     Artifact,
     Attempt,
@@ -82,6 +82,7 @@ async def submit(
             session, settings, principal.user_id, list(principal.roles), reference=str(request_id)
         )
         reservation_id = reservation.id
+    spec, experiment_id, arm = await _routed(session, settings, spec, request_id)
     capable = await _capable_workers(
         session, settings, spec.kind, spec.model, spec.pixels, spec.duration_s
     )
@@ -99,8 +100,53 @@ async def submit(
         is_possible=bool(capable),
         impossible_reason=None if capable else _impossible_reason(spec),
         film_id=film_id,
+        experiment_id=experiment_id,
+        arm=arm,
     )
     return await repository.add(session, request, refresh=True)
+
+
+async def _routed(
+    session: AsyncSession, settings: Settings, spec: JobSpec, request_id: uuid.UUID
+) -> tuple[JobSpec, uuid.UUID | None, str | None]:
+    """The model a job that names none runs: its kind's route (the champion, or an A/B
+    test's arm for this job), when a live worker offers that model; else any model, as
+    before routes existed, so that a route never strands a job."""
+    if spec.model is not None:
+        return spec, None, None
+    route = await repo.route(session, spec.kind)
+    if route is None:
+        return spec, None, None
+    arm, model = routing.CHAMPION, route.champion
+    if route.challenger is not None and route.experiment_id is not None:
+        arm = routing.arm_for(request_id, route.experiment_id, route.challenger_share)
+        model = route.challenger if arm == routing.CHALLENGER else route.champion
+    chosen = replace(spec, model=model)
+    if not await _capable_workers(
+        session, settings, spec.kind, model, spec.pixels, spec.duration_s
+    ):
+        return spec, None, None
+    in_test = route.experiment_id if route.challenger is not None else None
+    return chosen, in_test, arm if in_test is not None else None
+
+
+async def set_route(
+    session: AsyncSession,
+    kind: str,
+    champion: str,
+    *,
+    challenger: str | None = None,
+    experiment_id: uuid.UUID | None = None,
+    challenger_share: float = 0.5,
+) -> None:
+    """Route `kind`'s jobs that name no model to `champion`, or split them with
+    `challenger` for `experiment_id` (the engine's registry calls this)."""
+    await repo.upsert_route(session, kind, champion, challenger, experiment_id, challenger_share)
+
+
+async def live_workers(session: AsyncSession, settings: Settings) -> list[Worker]:
+    """Active workers seen recently: what the grid can do right now."""
+    return await repo.live_workers(session, settings.grid_worker_offline_s)
 
 
 def _request_of(settings: Settings, spec: JobSpec, **fields: Any) -> GenerationRequest:
@@ -308,8 +354,18 @@ async def cancel(
 
 
 async def _finish(
-    session: AsyncSession, request: GenerationRequest, state: str, reason: str | None
+    session: AsyncSession,
+    request: GenerationRequest,
+    state: str,
+    reason: str | None,
+    *,
+    model: str | None = None,
+    compute_s: float | None = None,
+    quality: float | None = None,
 ) -> None:
+    """End a request (`model`, `compute_s`, `quality`: what made a done job's accepted
+    result, what it cost and scored), settle its quota, and say so with `JobEnded`
+    (canaries excepted)."""
     request.state = state
     request.fault_reason = reason if state == RequestState.FAULTED else request.fault_reason
     request.finished_at = now_utc()
@@ -320,6 +376,20 @@ async def _finish(
             await quota.commit(session, request.quota_reservation_id)
         else:
             await quota.release(session, request.quota_reservation_id)
+    if not request.canary:
+        ended = JobEnded(
+            request_id=request.id,
+            kind=request.kind,
+            state=state,
+            source=request.source,
+            model=model or request.model,
+            experiment_id=request.experiment_id,
+            arm=request.arm,
+            compute_s=compute_s,
+            quality=quality,
+            reason=reason or (request.fault_reason if state != RequestState.DONE else None),
+        )
+        await events.emit(session, ended)
 
 
 PLATFORM_ASSEMBLY = "film-assembly"  # the source of a film the platform joined itself
@@ -334,6 +404,7 @@ class Outcome:
     storage_key: str | None
     sha256: str | None
     reason: str | None
+    compute_s: float | None = None
 
     @property
     def done(self) -> bool:
@@ -352,8 +423,8 @@ class Outcome:
 async def outcomes(session: AsyncSession, request_ids: list[uuid.UUID]) -> dict[uuid.UUID, Outcome]:
     rows = await repo.outcomes(session, request_ids)
     return {
-        request_id: Outcome(state, storage_key, sha256, reason)
-        for request_id, state, reason, storage_key, sha256 in rows
+        request_id: Outcome(state, storage_key, sha256, reason, compute_s)
+        for request_id, state, reason, storage_key, sha256, compute_s in rows
     }
 
 
@@ -465,6 +536,7 @@ def _accepted(
         creator_id=request.user_id,
         wallet=request.wallet,
         pdq=_pdq_out(media),
+        source=request.source,
         **worker,
     )
 
@@ -499,6 +571,14 @@ def _caps(capabilities: dict[str, Any]) -> dict[str, Any]:
         "max_pixels": int(capabilities.get("max_pixels", 0)),
         "max_duration_s": float(capabilities.get("max_duration_s", 0)),
         "version": capabilities.get("version"),
+        "backends": [
+            {
+                "name": b["name"],
+                "kinds": sorted(set(b["kinds"])),
+                "models": sorted(set(b["models"])),
+            }
+            for b in capabilities.get("backends") or []
+        ],
     }
 
 
@@ -668,13 +748,15 @@ async def reject(
     """The attempt failed: a result failed validation, or the worker could not do the job.
     The request retries elsewhere or faults. A failure the job itself caused (parameters no
     backend can use) does not count against the worker: no one's job can put it in
-    maintenance."""
+    maintenance. Nor does a failure of an A/B test's challenger: that is the model's, and
+    the test counts it."""
     attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
     await repo.end_attempt(session, attempt.id, AttemptState.REJECTED, reason)
     if worker_at_fault:
         worker.jobs_failed += 1
-        _count_failure(worker, settings, f"results rejected: {reason}")
+        if request.arm != routing.CHALLENGER:
+            _count_failure(worker, settings, f"results rejected: {reason}")
     await _retry_or_fault(session, request, worker.id, f"result rejected: {reason}")
     return request
 
@@ -747,7 +829,17 @@ async def accept(
     await repository.add(session, artifact)
     request.artifact_id = artifact.id
     request.progress = 100
-    await _finish(session, request, RequestState.DONE, None)
+    pdq = _pdq_out(media)
+    quality = None if pdq is None else pdq.quality / 100
+    await _finish(
+        session,
+        request,
+        RequestState.DONE,
+        None,
+        model=model,
+        compute_s=credited_s,
+        quality=quality,
+    )
     worker.jobs_done += 1
     worker.compute_seconds += credited_s
     worker.bytes_delivered += media.size_bytes

@@ -40,6 +40,6 @@ TERMINAL_STATES = frozenset({RequestState.DONE, RequestState.FAULTED, RequestSta
 ACTIVE_STATES = frozenset({RequestState.ASSIGNED, RequestState.PROCESSING})
 
 
-def known(states: type[StrEnum]) -> str:
-    """A CHECK constraint's condition: the column holds one of `states`."""
-    return "state IN (" + ", ".join(f"'{s.value}'" for s in states) + ")"
+def known(states: type[StrEnum], column: str = "state") -> str:
+    """A CHECK constraint's condition: `column` holds one of `states`."""
+    return f"{column} IN (" + ", ".join(f"'{s.value}'" for s in states) + ")"

@@ -12,6 +12,7 @@ and match the job: the exact width and height asked for, and the duration asked 
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from PIL import Image
 
 from atelier.provenance.fingerprints import Pdq, pdq_of_image
 from atelier.storage.canonical import canonicalize
+from atelier.storage.gltf import glb_layout
 from atelier.storage.media import (
     DECLARED_ALIASES,
     IMAGE_DECODE_ERRORS,
@@ -81,7 +83,7 @@ def _inspect(path: Path, declared_mime: str | None, expected: Expectation) -> Me
         raise MediaRefused(f"the file is {size} bytes; the limit is {expected.max_bytes}")
     real = sniff_path(path)
     if real is None:
-        raise MediaRefused("the file is not PNG, JPEG, EXR, WAV or MP4")
+        raise MediaRefused("the file is not PNG, JPEG, EXR, WAV, MP4 or glTF binary")
     declared = DECLARED_ALIASES.get(declared_mime or "", declared_mime)
     if declared and declared != "application/octet-stream" and declared != MIME[real]:
         raise MediaRefused(f"declared {declared_mime} but the file is {real.upper()}")
@@ -102,7 +104,35 @@ def _inspect(path: Path, declared_mime: str | None, expected: Expectation) -> Me
 def _decoded(path: Path, fmt: str, limits: MediaLimits) -> MediaInfo:
     if fmt in ("png", "jpeg"):
         return _image(path, fmt)
+    if fmt == "glb":
+        return _model(path, limits)
     return _av(path, fmt, limits)
+
+
+MAX_MODEL_VERTICES = 4_000_000
+
+
+def _model(path: Path, limits: MediaLimits) -> MediaInfo:
+    """A 3D model: its structure checked (storage.gltf) and each image in it decoded within
+    the pixel limit; its width and height are its largest texture's."""
+    data = path.read_bytes()
+    layout = glb_layout(data)
+    if layout.vertices > MAX_MODEL_VERTICES:
+        raise MediaRefused(f"the model has more than {MAX_MODEL_VERTICES} vertices")
+    if not layout.triangles:
+        raise MediaRefused("the model has no triangles")
+    width = height = 0
+    for name, offset, length in layout.images:
+        try:
+            with Image.open(io.BytesIO(data[offset : offset + length])) as image:
+                if image.width * image.height > limits.max_pixels:
+                    raise MediaRefused(f"the model's image {name!r} exceeds the pixel limit")
+                image.load()
+                if image.width * image.height > width * height and name != "turntable":
+                    width, height = image.size
+        except IMAGE_DECODE_ERRORS as exc:
+            raise MediaRefused(f"the model's image {name!r} does not decode: {exc}") from None
+    return MediaInfo(path, "glb", MIME["glb"], len(data), width or None, height or None)
 
 
 def _check_against_job(info: MediaInfo, expected: Expectation) -> None:

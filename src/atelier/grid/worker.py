@@ -12,6 +12,7 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import httpx
 
 from atelier.core.logging import get_logger
 from atelier.generators.base import Backend, JobUnsuitable
-from atelier.generators.registry import pick
+from atelier.generators.registry import CatalogLoader, pick
 from atelier.grid.client import GridClient, GridError, WorkerCapabilities
 from atelier.grid.schemas import JobPayload
 
@@ -43,11 +44,25 @@ def capabilities_of(
     offered = sorted({k for b in backends for k in b.kinds})
     chosen = [k for k in offered if kinds is None or k in kinds]
     models = sorted({m for b in backends for m in b.models})
-    return WorkerCapabilities(name, chosen, models, max_pixels, max_duration_s, "atelier/0.1")
+    offered_by = [
+        {"name": b.name, "kinds": [k for k in b.kinds if k in chosen], "models": list(b.models)}
+        for b in backends
+        if any(k in chosen for k in b.kinds)
+    ]
+    return WorkerCapabilities(
+        name, chosen, models, max_pixels, max_duration_s, "atelier/0.1", offered_by
+    )
+
+
+Refresh = Callable[[], tuple[list[Backend], WorkerCapabilities]]
 
 
 @dataclass
 class WorkerLoop:
+    """`refresh`, when given, is called (in a thread) every `refresh_every_s` between jobs:
+    the backends and capabilities it returns replace the worker's (a model version dropped
+    into the catalog is offered without a restart)."""
+
     client: GridClient
     caps: WorkerCapabilities
     backends: list[Backend]
@@ -57,6 +72,9 @@ class WorkerLoop:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     release_now: asyncio.Event = field(default_factory=asyncio.Event)
     done: int = 0
+    refresh: Refresh | None = None
+    refresh_every_s: float = 30.0
+    _refreshed_at: float = field(default_factory=time.monotonic)
 
     def request_stop(self) -> None:
         """First call: finish the current job, then exit. Second: give it back now."""
@@ -67,6 +85,7 @@ class WorkerLoop:
     async def run(self) -> None:
         backoff = 1.0
         while not self.stop.is_set():
+            await self._maybe_refresh()
             try:
                 popped = await self.client.pop(self.caps)
                 backoff = 1.0
@@ -88,6 +107,15 @@ class WorkerLoop:
             self.done += 1
             if self.max_jobs is not None and self.done >= self.max_jobs:
                 return
+
+    async def _maybe_refresh(self) -> None:
+        if self.refresh is None or time.monotonic() - self._refreshed_at < self.refresh_every_s:
+            return
+        self._refreshed_at = time.monotonic()
+        try:
+            self.backends, self.caps = await asyncio.to_thread(self.refresh)
+        except Exception as exc:  # a bad catalog must not stop the worker
+            log.warning("worker.refresh_failed", error=str(exc))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -193,3 +221,23 @@ class WorkerLoop:
         except (GridError, httpx.HTTPError) as exc:
             log.warning("worker.release_failed", lease_id=str(job.lease_id), reason=str(exc))
         log.info("worker.job_given_back", lease_id=str(job.lease_id), reason=reason, failed=failed)
+
+
+def catalog_refresh(
+    name: str,
+    builtins: list[Backend],
+    loader: CatalogLoader,
+    kinds: list[str] | None,
+    max_pixels: int,
+    max_duration_s: float,
+) -> Refresh:
+    """A `refresh` offering the built-in backends and the catalog's current versions."""
+
+    def refresh() -> tuple[list[Backend], WorkerCapabilities]:
+        found, problems = loader.load()
+        for problem in problems:
+            log.warning("worker.catalog_version_skipped", reason=problem)
+        backends = [*builtins, *found]
+        return backends, capabilities_of(name, backends, kinds, max_pixels, max_duration_s)
+
+    return refresh

@@ -31,7 +31,7 @@ TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trai
 GENERATION_LABEL = "org.atelier.generation"
 WALLET_PROOF_LABEL = "org.atelier.wallet-proof"
 EMBEDDABLE = {"image/png", "image/jpeg", "audio/wav", "video/mp4"}
-SIDECAR_ONLY = {"image/x-exr"}
+SIDECAR_ONLY = {"image/x-exr", "model/gltf-binary"}
 SIDECAR_MIME = "application/c2pa"
 
 

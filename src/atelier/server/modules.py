@@ -15,6 +15,7 @@ from atelier import (
     chain,
     core,
     economy,
+    engine,
     films,
     governance,
     grid,
@@ -40,6 +41,7 @@ MODULES: tuple[Module, ...] = (
     economy.MODULE,
     films.MODULE,
     market.MODULE,
+    engine.MODULE,
     camera.MODULE,
 )
 

@@ -23,10 +23,10 @@ from atelier.core.runtime import Runtime
 from atelier.core.secrets import ensure_private_dir
 from atelier.core.startup import close_runtime, open_runtime
 from atelier.core.transactions import unit_of_work
-from atelier.generators.registry import available_backends
+from atelier.generators.registry import CatalogLoader, available_backends
 from atelier.grid.client import GridClient
 from atelier.grid.service import provision_local_worker
-from atelier.grid.worker import WorkerLoop, capabilities_of
+from atelier.grid.worker import WorkerLoop, catalog_refresh
 from atelier.server.app import create_app
 from atelier.server.modules import task_blueprints
 
@@ -65,16 +65,26 @@ async def _start_local_worker(runtime: Runtime) -> tuple[WorkerLoop, asyncio.Tas
     """The built-in worker with the offline backends, talking HTTP to this very server."""
     async with unit_of_work(runtime) as session:
         api_key = await provision_local_worker(session)
-    backends, missing = available_backends(runtime.settings.worker_onnx_image_model)
+    builtins, missing = available_backends(runtime.settings.worker_onnx_image_model)
     for reason in missing:
         log.warning("local_worker.backend_missing", reason=reason)
+    refresh = catalog_refresh(
+        "local",
+        builtins,
+        CatalogLoader(runtime.settings.catalog_dir),
+        None,
+        runtime.settings.grid_max_pixels,
+        600.0,
+    )
+    backends, caps = await asyncio.to_thread(refresh)
     client = GridClient(f"http://127.0.0.1:{runtime.settings.port}", api_key)
     loop = WorkerLoop(
         client,
-        capabilities_of("local", backends, None, runtime.settings.grid_max_pixels, 600.0),
+        caps,
         backends,
         workdir=runtime.settings.uploads_dir,
         idle_poll_s=1.0,
+        refresh=refresh,
     )
     ensure_private_dir(runtime.settings.uploads_dir)
     return loop, asyncio.create_task(loop.run())

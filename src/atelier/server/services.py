@@ -32,7 +32,7 @@ SERVICES: dict[str, ServiceSpec] = {
             8080,
             "the web dashboard, accounts, API keys, generation jobs, workers, donations, films, "
             "the NFT market",
-            ["web", "identity", "grid", "economy", "films", "market", "chain"],
+            ["web", "identity", "grid", "economy", "films", "market", "chain", "engine"],
             site=True,
         ),
         ServiceSpec(
@@ -44,7 +44,12 @@ SERVICES: dict[str, ServiceSpec] = {
             "jobs (Soulvan), proposals, signed votes, music styles",
             ["identity", "grid", "governance", "chain", "music"],
         ),
-        ServiceSpec("engine", 5400, "model registry, quality benchmarks, A/B tests"),
+        ServiceSpec(
+            "engine",
+            5400,
+            "model registry, quality benchmarks, A/B tests, image/render/3D generation",
+            ["identity", "engine"],
+        ),
         ServiceSpec("camera", 5002, "edge camera node: capture, faces, stream, photos", edge=True),
         ServiceSpec("vault", 5003, "the camera node's biometric vault", edge=True),
         ServiceSpec("solana", 5001, "the camera node's Solana middleware (check-ins)", edge=True),

@@ -19,6 +19,7 @@ import subprocess
 import zlib
 from pathlib import Path
 
+from atelier.storage.gltf import canonical_glb
 from atelier.storage.media import MediaRefused, exr_end, exr_layout
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -53,6 +54,8 @@ def canonicalize(source: Path, fmt: str, target: Path) -> Path:
         target.write_bytes(canonical_exr(source.read_bytes()))
     elif fmt == "mp4":
         remux_mp4(source, target)
+    elif fmt == "glb":
+        target.write_bytes(canonical_glb(source.read_bytes()))
     else:
         raise MediaRefused(f"no canonical form for {fmt}")
     return target

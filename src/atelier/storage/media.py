@@ -34,6 +34,7 @@ MIME = {
     "exr": "image/x-exr",
     "wav": "audio/wav",
     "mp4": "video/mp4",
+    "glb": "model/gltf-binary",
 }
 DECLARED_ALIASES = {
     "audio/x-wav": "audio/wav",
@@ -53,6 +54,8 @@ def sniff(head: bytes) -> str | None:
         return "mp4"
     if head.startswith(b"\x76\x2f\x31\x01"):
         return "exr"
+    if head.startswith(b"glTF"):
+        return "glb"
     return None
 
 
@@ -108,6 +111,11 @@ def probe(path: Path, fmt: str, limits: MediaLimits) -> Probe:
             found = Probe("exr", layout.width, layout.height)
         elif fmt == "mp4":
             found = _av_probe(path)
+        elif fmt == "glb":
+            from atelier.storage.gltf import glb_layout  # it raises this module's MediaRefused
+
+            glb_layout(path.read_bytes())
+            found = Probe("glb")
         else:
             raise MediaRefused(f"{fmt!r} is not a media format Atelier reads")
     except MediaRefused:

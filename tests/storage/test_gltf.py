@@ -1,0 +1,115 @@
+"""Hostile glTF binaries from workers: refused with a clear reason, or stored canonical."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pygltflib
+import pytest
+
+from atelier.generators.mesh3d import blob, glb_bytes, lathe, mesh_quality, texture_png
+from atelier.grid.validation import Expectation, inspect
+from atelier.storage.gltf import canonical_glb, glb_layout
+from atelier.storage.media import MediaLimits, MediaRefused
+
+LIMITS = MediaLimits(max_pixels=4096 * 4096, max_duration_s=600)
+EXPECT = Expectation("glb", 64 * 1024 * 1024, LIMITS)
+
+
+def good_glb() -> bytes:
+    rng = np.random.default_rng(1)
+    mesh = lathe(rng, 16)
+    return glb_bytes(mesh, [("texture", texture_png(["red"], rng, 256))], "vase", {"k": 1})
+
+
+def with_document(change: object) -> bytes:
+    """The good file with its JSON replaced by `change(document)`'s result."""
+    data = good_glb()
+    layout = glb_layout(data)
+    document = json.loads(json.dumps(layout.document))
+    change(document)  # type: ignore[operator]
+    text = json.dumps(document).encode()
+    text += b" " * (-len(text) % 4)
+    binary = data[layout.bin_offset : layout.bin_offset + layout.bin_length]
+    body = struct.pack("<II", len(text), 0x4E4F534A) + text
+    body += struct.pack("<II", len(binary), 0x004E4942) + binary
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
+
+
+def refused(tmp_path: Path, data: bytes) -> str:
+    path = tmp_path / "model.glb"
+    path.write_bytes(data)
+    with pytest.raises(MediaRefused) as caught:
+        inspect(path, "model/gltf-binary", EXPECT)
+    return caught.value.reason
+
+
+def test_a_good_model_passes_and_its_canonical_form_drops_what_follows(tmp_path: Path) -> None:
+    data = good_glb()
+    path = tmp_path / "model.glb"
+    path.write_bytes(data + b"<script>smuggled</script>")
+    info = inspect(path, "model/gltf-binary", EXPECT)
+    assert (info.format, info.width, info.height) == ("glb", 256, 256)
+    stored = info.path.read_bytes()
+    assert b"smuggled" not in stored
+    (tmp_path / "read.glb").write_bytes(stored)
+    model = pygltflib.GLTF2().load_binary(str(tmp_path / "read.glb"))
+    assert model.accessors[0].count == glb_layout(data).vertices
+    assert canonical_glb(stored) == stored  # canonical is a fixed point
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda d: d["buffers"][0].update(uri="http://10.0.0.1/steal"), "no URIs"),
+        (lambda d: d["images"][0].update(uri="file:///etc/passwd"), "inside the buffer"),
+        (lambda d: d["accessors"][0].update(count=10**9), "reads past its view"),
+        (lambda d: d["bufferViews"][0].update(byteOffset=10**9), "outside its buffer"),
+        (lambda d: d["accessors"][1].update(componentType=1), "unknown component type"),
+        (lambda d: d["meshes"][0]["primitives"][0].update(indices=99), "does not exist"),
+        (lambda d: d["asset"].update(version="1.0"), "asset.version"),
+        (lambda d: d["accessors"][0].update(sparse={}), "sparse"),
+        (lambda d: d.update(images=[d["images"][0]] * 9), "at most 8 images"),
+        (lambda d: d["buffers"][0].update(byteLength=10**9), "longer than its BIN"),
+    ],
+)
+def test_hostile_documents_are_refused(tmp_path: Path, change: object, reason: str) -> None:
+    assert reason in refused(tmp_path, with_document(change))
+
+
+def test_hostile_containers_are_refused(tmp_path: Path) -> None:
+    data = good_glb()
+    assert "truncated" in refused(tmp_path, data[: len(data) // 2])
+    assert "version 1" in refused(tmp_path, data[:4] + struct.pack("<I", 1) + data[8:])
+    depth = b"[" * 100_000 + b"]" * 100_000
+    bomb = struct.pack("<4sII", b"glTF", 2, 20 + len(depth)) + struct.pack(
+        "<II", len(depth), 0x4E4F534A
+    )
+    assert "does not parse" in refused(tmp_path, bomb + depth)
+    huge = struct.pack("<4sII", b"glTF", 2, 24) + struct.pack("<II", 2**31, 0x4E4F534A) + b"{}  "
+    assert "JSON chunk" in refused(tmp_path, huge)
+    nul = data.replace(b'"vase"', b'"va\\u0000"', 1)
+    assert refused(tmp_path, nul)  # a length no longer matching its chunk, or a bad name
+    broken_image = with_document(lambda d: None).replace(b"IDAT", b"IDAX", 1)
+    assert "does not decode" in refused(tmp_path, broken_image)
+
+
+def test_meshes_are_closed_and_well_shaped() -> None:
+    """Welded by position (UV seams and poles repeat vertices), every edge of the mesh is
+    shared by exactly two triangles: the surface is closed."""
+    for shape in (lathe, blob):
+        mesh = shape(np.random.default_rng(3), 32)
+        assert mesh_quality(mesh) > 0.9
+        keys = [tuple(p) for p in np.round(mesh.positions, 5).tolist()]
+        welded = [{key: i for i, key in enumerate(keys)}[key] for key in keys]
+        edges: dict[tuple[int, int], int] = {}
+        for triangle in mesh.triangles.tolist():
+            a, b, c = (welded[v] for v in triangle)
+            for edge in ((a, b), (b, c), (c, a)):
+                key = (min(edge), max(edge))
+                edges[key] = edges.get(key, 0) + 1
+        assert set(edges.values()) == {2}
+        assert np.allclose(np.linalg.norm(mesh.normals, axis=1), 1, atol=1e-4)
