@@ -51,7 +51,7 @@ def update() -> None:
 
     report = with_session(check)
     for model_id in report.found:
-        console.print(f"found {model_id}: its benchmark runs on the grid")
+        console.print(f"found {model_id}: its benchmark starts on the grid within a minute")
     for model_id, reason in report.rejected.items():
         console.print(f"[red]rejected[/] {model_id}: {reason}")
     for path, reason in report.unreadable.items():
