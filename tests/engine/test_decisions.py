@@ -3,13 +3,16 @@ the traffic split's determinism and balance."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from atelier.engine.decisions import Action, Scores, Thresholds, decide
 from atelier.engine.sequential import ArmStats, Verdict, look, radius
+from atelier.generators import catalog
 from atelier.grid.routing import CHALLENGER, CHAMPION, arm_for
 
 IMAGE_BARS = Thresholds(min_psnr_db=30, min_ssim=0.85, max_lpips=0.15, max_fid=20)
@@ -114,3 +117,30 @@ def test_the_split_is_deterministic_balanced_and_independent_per_experiment() ->
     agree = sum(a == b for a, b in zip(arms, other, strict=True)) / len(jobs)
     assert 0.45 < agree < 0.55  # another experiment's split is unrelated to this one's
     assert set(arms) == {CHAMPION, CHALLENGER}
+
+
+def test_catalog_manifests_are_checked(tmp_path: Path) -> None:
+    """A manifest must name a backend that serves its capability, weights beside it, and a
+    sha256; the others are reported, never loaded."""
+    cases = {
+        "wrong-capability": {"capability": "music", "backend": "onnx-image"},
+        "outside": {"weights": "../../../../etc/passwd"},
+        "short-sha": {"sha256": "abc"},
+        "bad-name": {"name": "../x"},
+    }
+    for label, change in cases.items():
+        folder = tmp_path / "image" / label / "1"
+        folder.mkdir(parents=True)
+        manifest = {"name": label, "version": "1", "capability": "image", "backend": "onnx-image"}
+        manifest |= {"weights": "model.onnx", "sha256": "ab" * 32, **change}
+        (folder / "model.json").write_text(json.dumps(manifest))
+    (tmp_path / "image" / "junk" / "1").mkdir(parents=True)
+    (tmp_path / "image" / "junk" / "1" / "model.json").write_bytes(b"\0" * 10)
+    entries, unreadable = catalog.scan(tmp_path)
+    assert entries == []
+    reasons = {u.path.parent.parent.name: u.reason for u in unreadable}
+    assert "runs image models" in reasons["wrong-capability"]
+    assert "beside the manifest" in reasons["outside"]
+    assert "64 hex" in reasons["short-sha"]
+    assert "not a name" in reasons["bad-name"]
+    assert "junk" in reasons

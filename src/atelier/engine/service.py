@@ -345,6 +345,27 @@ async def evaluate(
     champion, challenger = await _arms(session, experiment)
     expired = (now or now_utc()) >= experiment.ends_at
     look = sequential.look(champion, challenger, experiment.alpha, expired=expired)
+    decided = look.verdict != sequential.Verdict.CONTINUE
+    if decided or _worth_keeping(champion.jobs + challenger.jobs):
+        await _record_look(session, experiment, look, champion, challenger)
+    if decided:
+        await _conclude(session, experiment, look.verdict, _summary(look, champion, challenger))
+    return look
+
+
+def _worth_keeping(jobs: int) -> bool:
+    """Which looks are stored for the plot: every one of the first 100 jobs, every 10th to
+    1,000, every 100th after (a day of traffic stays a few hundred rows)."""
+    return jobs <= 100 or (jobs <= 1000 and jobs % 10 == 0) or jobs % 100 == 0
+
+
+async def _record_look(
+    session: AsyncSession,
+    experiment: Experiment,
+    look: sequential.Look,
+    champion: sequential.ArmStats,
+    challenger: sequential.ArmStats,
+) -> None:
     row = Look(
         experiment_id=experiment.id,
         champion_jobs=champion.jobs,
@@ -355,9 +376,6 @@ async def evaluate(
         high=min(1.0, look.high),
     )
     await rows.add(session, row)
-    if look.verdict != sequential.Verdict.CONTINUE:
-        await _conclude(session, experiment, look.verdict, _summary(look, champion, challenger))
-    return look
 
 
 def _summary(

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CAPABILITIES = ("image", "music", "speech", "video", "render", "3d")
-BACKENDS = ("onnx-image",)  # backends that load catalog weights (the others are built in)
+# backends that load catalog weights, and the capability each serves (the others are built in)
+BACKENDS = {"onnx-image": "image"}
 MANIFEST = "model.json"
 MAX_MANIFEST_BYTES = 64 * 1024
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")
@@ -78,6 +79,10 @@ def _entry(manifest: Path) -> Entry:
         raise ValueError(f"capability must be one of {', '.join(CAPABILITIES)}")
     if fields["backend"] not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
+    if BACKENDS[fields["backend"]] != fields["capability"]:
+        raise ValueError(
+            f"the {fields['backend']} backend runs {BACKENDS[fields['backend']]} models"
+        )
     if not SHA256.match(fields["sha256"].lower()):
         raise ValueError("sha256 must be 64 hex digits")
     weights = (manifest.parent / fields["weights"]).resolve()
