@@ -107,5 +107,10 @@ async def test_capabilities_and_bad_parameters(
     assert answer.status_code == 422
     empty = await client.post("/api/generate/3d", headers=bearer(creator), json={"prompt": " "})
     assert empty.status_code == 422 and "prompt" in empty.text
+    for image, reason in (("not base64!", "not base64"), ("R0lGODlhAQABAAAAACw=", "PNG or a JPEG")):
+        picture = {"prompt": "a relief", "image": image}
+        answer = await client.post("/api/generate/3d", headers=bearer(creator), json=picture)
+        assert answer.status_code == 422 and reason in answer.text, answer.text
+        assert answer.json()["errors"][0]["loc"] == ["body", "image"]
     unsigned = await client.post("/api/generate/image", json={"prompt": "x"})
     assert unsigned.status_code == 401

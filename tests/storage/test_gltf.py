@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import struct
 from pathlib import Path
@@ -9,8 +11,18 @@ from pathlib import Path
 import numpy as np
 import pygltflib
 import pytest
+from PIL import Image, ImageDraw
 
-from atelier.generators.mesh3d import blob, glb_bytes, lathe, mesh_quality, texture_png
+from atelier.generators.base import JobUnsuitable
+from atelier.generators.mesh3d import (
+    ProceduralMeshBackend,
+    blob,
+    decode_picture,
+    glb_bytes,
+    lathe,
+    mesh_quality,
+    texture_png,
+)
 from atelier.grid.validation import Expectation, inspect
 from atelier.storage.gltf import canonical_glb, glb_layout
 from atelier.storage.media import MediaLimits, MediaRefused
@@ -113,3 +125,36 @@ def test_meshes_are_closed_and_well_shaped() -> None:
                 edges[key] = edges.get(key, 0) + 1
         assert set(edges.values()) == {2}
         assert np.allclose(np.linalg.norm(mesh.normals, axis=1), 1, atol=1e-4)
+
+
+def picture_base64(fmt: str = "PNG", size: tuple[int, int] = (200, 120)) -> str:
+    picture = Image.new("RGB", size, (20, 20, 20))
+    ImageDraw.Draw(picture).ellipse((40, 20, 160, 100), fill=(240, 200, 160))
+    out = io.BytesIO()
+    picture.save(out, fmt)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def test_a_picture_becomes_a_closed_relief_textured_with_it(tmp_path: Path) -> None:
+    backend = ProceduralMeshBackend(None)  # no turntable: no Blender needed here
+    params = {"prompt": "a cameo", "image": picture_base64(), "texture": 256, "detail": 32}
+    output = backend.generate("3d", params, tmp_path, lambda _: None)
+    model = pygltflib.GLTF2().load_binary(str(output.path))
+    blob_bytes = model.binary_blob()
+    view = model.bufferViews[model.images[0].bufferView]
+    texture = Image.open(
+        io.BytesIO(blob_bytes[view.byteOffset : view.byteOffset + view.byteLength])
+    )
+    assert texture.size == (256, 256)
+    assert texture.getpixel((128, 128))[0] > 200  # the picture's bright ellipse, centred
+    low, high = model.accessors[0].min, model.accessors[0].max
+    assert high[0] - low[0] == pytest.approx(2.0, abs=1e-5)  # the long side spans 2
+    assert high[2] - low[2] == pytest.approx(2 * 120 / 200, abs=1e-5)  # the short one 1.2
+    mesh, _, _ = backend.build(params)
+    assert mesh_quality(mesh) > 0.9
+    for bad, reason in (("not base64!", "base64"), (picture_base64("GIF"), "PNG or a JPEG")):
+        with pytest.raises(JobUnsuitable, match=reason):
+            decode_picture(bad)
+    huge = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * (600 * 1024)).decode()
+    with pytest.raises(JobUnsuitable, match="larger than 512 KiB"):
+        decode_picture(huge)

@@ -143,6 +143,12 @@ class ModelIn(Body):
     prompt: str = Field(min_length=1, max_length=2000)
     texture: Literal[256, 512, 1024, 2048, 4096] = 2048
     detail: int = Field(default=48, ge=8, le=256, description="rings of the mesh")
+    image: str | None = Field(
+        default=None,
+        max_length=700_000,
+        description="a picture (base64 PNG or JPEG, up to 512 KiB) to raise as a relief: "
+        "its brightness is the height, the picture its texture",
+    )
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     model: str | None = Field(default=None, max_length=100)
     wallet: str | None = Field(default=None, max_length=64)

@@ -14,6 +14,8 @@ independent glTF library.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import json
 import math
@@ -127,6 +129,80 @@ def blob(rng: np.random.Generator, detail: int) -> Mesh:
     ).reshape(-1, 3)
     uv = np.stack(np.meshgrid(theta / math.pi, phi / (2 * math.pi), indexing="ij"), -1)
     return _mesh(positions, uv[..., ::-1].reshape(-1, 2), _grid(rows, columns))
+
+
+MAX_IMAGE_BYTES = 512 * 1024  # a 3D job's source picture, base64 in its parameters
+RELIEF_DEPTH = 0.6  # the brightest point stands this far above the slab's base
+
+
+def decode_picture(text: str, *, load: bool = True) -> Image.Image:
+    """A job's picture: base64 PNG or JPEG (a `data:` URL prefix is allowed), bounded in
+    bytes and pixels before it is decoded (`load=False`: headers only, as the API checks it
+    at submit). JobUnsuitable when it is not one."""
+    payload = text.split(",", 1)[1] if text.startswith("data:") else text
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise JobUnsuitable("image is not base64") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise JobUnsuitable(f"image is larger than {MAX_IMAGE_BYTES // 1024} KiB")
+    if not (data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff")):
+        raise JobUnsuitable("image must be a PNG or a JPEG")
+    try:
+        picture = Image.open(io.BytesIO(data))
+        if picture.width * picture.height > 4096 * 4096:
+            raise JobUnsuitable("image is larger than 4096x4096 pixels")
+        if not load:
+            return picture
+        picture.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise JobUnsuitable(f"image does not decode: {exc}") from None
+    return picture.convert("RGB")
+
+
+def relief(picture: Image.Image, detail: int) -> Mesh:
+    """A closed slab whose top is the picture as a height field: brightness stands for
+    nearness (a depth cue, not a learned depth estimate), walls and a flat base close it."""
+    n = detail
+    grey = picture.convert("L").resize((n + 1, n + 1), Image.Resampling.BILINEAR)
+    height = np.asarray(grey, dtype=np.float64)[::-1] / 255.0 * RELIEF_DEPTH
+    aspect = picture.width / picture.height  # the longer side spans [-1, 1]
+    half_x, half_y = (1.0, 1 / aspect) if aspect >= 1 else (aspect, 1.0)
+    xs, ys = np.linspace(-half_x, half_x, n + 1), np.linspace(-half_y, half_y, n + 1)
+    gx, gy = np.meshgrid(xs, ys)
+    top = np.stack([gx, gy, 0.2 + height], -1).reshape(-1, 3)
+    bottom = np.stack([gx, gy, np.zeros_like(gx)], -1).reshape(-1, 3)
+    u, v = np.meshgrid(np.linspace(0, 1, n + 1), np.linspace(1, 0, n + 1))
+    uv = np.stack([u, v], -1).reshape(-1, 2)
+    grid = _grid_open(n)
+    count = (n + 1) ** 2
+    triangles = [grid, grid[:, ::-1] + count]
+    ring = _boundary(n)
+    for a, b in zip(ring, np.roll(ring, -1), strict=True):
+        triangles.append(np.array([[a, b, a + count], [b, b + count, a + count]], dtype=np.uint32))
+    return _mesh(
+        np.vstack([top, bottom]), np.vstack([uv, uv]), np.vstack(triangles).astype(np.uint32)
+    )
+
+
+def _grid_open(n: int) -> U32:
+    r, c = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    a = r * (n + 1) + c
+    return (
+        np.stack([a, a + 1, a + n + 2, a, a + n + 2, a + n + 1], -1)
+        .reshape(-1, 3)
+        .astype(np.uint32)
+    )
+
+
+def _boundary(n: int) -> NDArray[np.int64]:
+    """The grid's edge vertices, once round, counter-clockwise seen from above."""
+    side = np.arange(n)
+    bottom = side
+    right = n + (n + 1) * side
+    top = (n + 1) * (n + 1) - 1 - side
+    left = (n + 1) * (n - side)
+    return np.concatenate([bottom, right, top, left])
 
 
 def _mesh(positions: NDArray[Any], uvs: NDArray[Any], triangles: U32) -> Mesh:
@@ -303,6 +379,11 @@ class ProceduralMeshBackend:
             raise JobUnsuitable("detail must be between 8 and 256")
         words = [w.strip(".,!?;:").lower() for w in str(params.get("prompt") or "").split()]
         rng = np.random.default_rng(seed_for(params))
+        if params.get("image"):
+            picture = decode_picture(str(params["image"]))
+            texture = io.BytesIO()
+            picture.resize((side, side), Image.Resampling.BICUBIC).save(texture, "PNG")
+            return relief(picture, detail), texture.getvalue(), words
         shape = blob if any(w in BLOB_WORDS for w in words) else lathe
         return shape(rng, detail), texture_png(words, rng, side), words
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from atelier.core.errors import InvalidInput
+from atelier.generators.base import JobUnsuitable
 from atelier.generators.blender import DEFAULT_SAMPLES, MAX_PIXEL_SAMPLES, MAX_SAMPLES
-from atelier.generators.mesh3d import TEXTURE_SIDES
+from atelier.generators.mesh3d import TEXTURE_SIDES, decode_picture
 
 KINDS = ("image", "music", "speech", "video", "render", "3d")
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -414,7 +415,7 @@ def _check_voice(kind: str, params: dict[str, Any], errors: Errors) -> None:
 def _check_model_fields(kind: str, params: dict[str, Any], errors: Errors) -> None:
     """A 3D job's prompt, texture side and mesh detail; no other kind has them."""
     if kind != "3d":
-        for name in ("texture", "detail"):
+        for name in ("texture", "detail", "image"):
             if name in params:
                 errors.append(_error(name, f"{kind} jobs have no {name}"))
         return
@@ -426,6 +427,11 @@ def _check_model_fields(kind: str, params: dict[str, Any], errors: Errors) -> No
     detail = int(params.setdefault("detail", 48))
     if not 8 <= detail <= 256:
         errors.append(_error("detail", "must be between 8 and 256"))
+    if "image" in params:
+        try:
+            decode_picture(str(params["image"]), load=False)
+        except JobUnsuitable as exc:
+            errors.append(_error("image", str(exc)))
 
 
 def _check_samples(kind: str, params: dict[str, Any], pixels: int, errors: Errors) -> None:
