@@ -125,28 +125,15 @@ def backend_rows(repeat: int) -> list[Row]:
                     renderer.models[0],
                 )
             )
-        mesh = ProceduralMeshBackend(renderer)
+        for label, renderer_or_none in (("+ 4-view turntable", renderer), ("no turntable", None)):
+            mesh = ProceduralMeshBackend(renderer_or_none)
 
-        def model() -> None:
-            out = Path(tempfile.mkdtemp(dir=tmp))
-            mesh.generate(
-                "3d", {"prompt": "a twisted blue vase", "texture": 2048}, out, lambda _: None
-            )
+            def model(mesh=mesh) -> None:  # type: ignore[no-untyped-def]
+                out = Path(tempfile.mkdtemp(dir=tmp))
+                params = {"prompt": "a twisted blue vase", "texture": 2048}
+                mesh.generate("3d", params, out, lambda _: None)
 
-        rows.append(
-            Row("3D: mesh + 2048² texture + 4-view turntable", _best(model, repeat), "s/job")
-        )
-        bare = ProceduralMeshBackend(None)
-
-        def bare_model() -> None:
-            out = Path(tempfile.mkdtemp(dir=tmp))
-            bare.generate(
-                "3d", {"prompt": "a twisted blue vase", "texture": 2048}, out, lambda _: None
-            )
-
-        rows.append(
-            Row("3D: mesh + 2048² texture, no turntable", _best(bare_model, repeat), "s/job")
-        )
+            rows.append(Row(f"3D: mesh + 2048² texture, {label}", _best(model, repeat), "s/job"))
     return rows
 
 

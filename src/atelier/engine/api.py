@@ -187,52 +187,47 @@ async def models_rollback(capability: str, principal: Admin, request: Request) -
     return RollbackOut(capability=capability, champion=restored, replaced=replaced)
 
 
-@router.post(
-    "/generate/image",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=StatusOut,
-    dependencies=WriteLimited,
-)
+JOB_ROUTE: dict[str, Any] = {
+    "status_code": status.HTTP_202_ACCEPTED,
+    "response_model": StatusOut,
+    "dependencies": WriteLimited,
+}
+
+
+async def _job(
+    request: Request, principal: Principal, kind: str, body: ImageIn | RenderIn | ModelIn
+) -> StatusOut | JSONResponse:
+    """A generation route's body as a grid job of `kind` (followed at
+    `/api/v1/generate/status/{id}`; `Idempotency-Key` honoured)."""
+    fields = body.model_dump(exclude={"wallet"}, exclude_none=True)
+    return await submit_job(
+        request, principal, kind, fields, GENERATE_BASE, source="engine", wallet=body.wallet
+    )
+
+
+@router.post("/generate/image", **JOB_ROUTE)
 async def generate_image(
     body: ImageIn, principal: CurrentPrincipal, request: Request
 ) -> StatusOut | JSONResponse:
     """An image job on the grid, run by the champion image model (or an A/B test's arm)
-    unless `model` names a version. Follow it at `/api/v1/generate/status/{id}`."""
-    fields = body.model_dump(exclude={"wallet"}, exclude_none=True)
-    return await submit_job(
-        request, principal, "image", fields, GENERATE_BASE, source="engine", wallet=body.wallet
-    )
+    unless `model` names a version."""
+    return await _job(request, principal, "image", body)
 
 
-@router.post(
-    "/render/rtx",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=StatusOut,
-    dependencies=WriteLimited,
-)
+@router.post("/render/rtx", **JOB_ROUTE)
 async def render_rtx(
     body: RenderIn, principal: CurrentPrincipal, request: Request
 ) -> StatusOut | JSONResponse:
     """A path-traced render on the grid: Blender's Cycles on a worker that runs it (CPU, or
-    OptiX/CUDA where the worker has a GPU), to PNG or EXR."""
-    fields = body.model_dump(exclude={"wallet"}, exclude_none=True)
-    return await submit_job(
-        request, principal, "render", fields, GENERATE_BASE, source="engine", wallet=body.wallet
-    )
+    OptiX/CUDA/HIP where the worker has a GPU), to PNG or EXR."""
+    return await _job(request, principal, "render", body)
 
 
-@router.post(
-    "/generate/3d",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=StatusOut,
-    dependencies=WriteLimited,
-)
+@router.post("/generate/3d", **JOB_ROUTE)
 async def generate_3d(
     body: ModelIn, principal: CurrentPrincipal, request: Request
 ) -> StatusOut | JSONResponse:
-    """A 3D model on the grid: a textured mesh from the prompt as glTF binary (`.glb`), its
-    turntable preview (four Cycles renders) stored inside as the image named `turntable`."""
-    fields = body.model_dump(exclude={"wallet"}, exclude_none=True)
-    return await submit_job(
-        request, principal, "3d", fields, GENERATE_BASE, source="engine", wallet=body.wallet
-    )
+    """A 3D model on the grid: a textured mesh from the prompt (or a relief of `image`) as
+    glTF binary (`.glb`), its turntable preview (four Cycles renders) stored inside as the
+    image named `turntable`."""
+    return await _job(request, principal, "3d", body)
