@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from PIL import Image
 
 from atelier.core.runtime import Runtime
 from atelier.generators.registry import available_backends
-from tests.grid.helpers import account_with_key, worker_loop
+from tests.grid.helpers import account_with_key, session_for, worker_loop
 from tests.helpers import bearer, drain_tasks
 
 pytestmark = pytest.mark.skipif(
@@ -27,9 +28,9 @@ pytestmark = pytest.mark.skipif(
 
 async def made(
     client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path, route: str, body: dict[str, Any]
-) -> tuple[dict[str, Any], bytes, str]:
+) -> tuple[dict[str, Any], bytes, str, uuid.UUID]:
     """Submit to `route`, let one worker run the job, and download the signed result."""
-    _, creator = await account_with_key(runtime)
+    creator_id, creator = await account_with_key(runtime)
     submitted = await client.post(route, headers=bearer(creator), json=body)
     assert submitted.status_code == 202, submitted.text
     job_id = submitted.json()["job_id"]
@@ -42,14 +43,14 @@ async def made(
     assert status["state"] == "done", status
     download = await client.get(status["result_url"], headers=bearer(creator))
     assert download.status_code == 200
-    return status, download.content, creator
+    return status, download.content, creator, creator_id
 
 
 async def test_render_rtx_is_path_traced_by_blender_on_a_worker(
     client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
 ) -> None:
     body = {"prompt": "two gold metal spheres on marble", "width": 256, "height": 144}
-    status, content, _ = await made(
+    status, content, _, _ = await made(
         client, runtime, tmp_path, "/api/render/rtx", body | {"samples": 8}
     )
     assert status["result"]["model"].startswith("blender-cycles-")
@@ -59,7 +60,7 @@ async def test_render_rtx_is_path_traced_by_blender_on_a_worker(
     assert pixels.std() > 10  # a lit scene, not a flat fill
     exr = body | {"format": "exr", "samples": 4, "prompt": "a glass torus"}
     (tmp_path / "exr").mkdir()
-    status, content, _ = await made(client, runtime, tmp_path / "exr", "/api/render/rtx", exr)
+    status, content, _, _ = await made(client, runtime, tmp_path / "exr", "/api/render/rtx", exr)
     assert content[:4] == b"\x76\x2f\x31\x01" and status["result"]["mime"] == "image/x-exr"
 
 
@@ -67,7 +68,9 @@ async def test_generate_3d_makes_a_glb_with_its_turntable(
     client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
 ) -> None:
     body = {"prompt": "a twisted blue vase", "texture": 512, "detail": 24}
-    status, content, creator = await made(client, runtime, tmp_path, "/api/generate/3d", body)
+    status, content, creator, creator_id = await made(
+        client, runtime, tmp_path, "/api/generate/3d", body
+    )
     assert status["result"]["mime"] == "model/gltf-binary"
     assert status["result"]["model"] == "procedural-mesh-v1"
     path = tmp_path / "vase.glb"
@@ -88,6 +91,12 @@ async def test_generate_3d_makes_a_glb_with_its_turntable(
     assert model.extras["mesh_quality"] > 0.9
     sidecar = await client.get(status["result"]["manifest_url"], headers=bearer(creator))
     assert sidecar.status_code == 200  # glTF cannot embed C2PA: its manifest is a sidecar
+    cookies = {"atelier_session": await session_for(runtime, creator_id)}
+    page = await client.get(f"/jobs/{status['job_id']}", cookies=cookies)
+    assert 'id="result-turntable"' in page.text
+    preview = await client.get(f"/jobs/{status['job_id']}/turntable", cookies=cookies)
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(preview.content)).size == (1024, 256)
 
 
 async def test_capabilities_and_bad_parameters(

@@ -11,12 +11,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.core.errors import AppError
+from atelier.core.errors import AppError, NotFound
 from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
 from atelier.grid import service
@@ -25,6 +26,7 @@ from atelier.grid.states import TERMINAL_STATES, RequestState
 from atelier.identity.cookies import PagePrincipal, visitor_for
 from atelier.identity.principal import Principal
 from atelier.storage.blobs import store_for
+from atelier.storage.gltf import glb_layout
 from atelier.web.frame import (
     NavItem,
     add_templates,
@@ -173,6 +175,7 @@ def _job_context(job: StatusOut) -> dict[str, Any]:
         "terminal": job.state in TERMINAL_STATES,
         "media": mime.split("/")[0] if mime else None,
         "file_url": f"/jobs/{job.id}/file" if job.state == RequestState.DONE else None,
+        "preview_url": f"/jobs/{job.id}/turntable" if mime == "model/gltf-binary" else None,
     }
 
 
@@ -213,6 +216,36 @@ async def job_file(request: Request, principal: PagePrincipal, job_id: uuid.UUID
         download = await service.result_of(session, principal, job_id)
     path = store_for(runtime_of(request).settings.blobs_dir).path(download.storage_key)
     return FileResponse(path, media_type=download.mime, headers={"Cache-Control": "no-store"})
+
+
+def _turntable(path: Path) -> tuple[bytes, str] | None:
+    """The turntable image stored inside a 3D result (a checked GLB), if it has one."""
+    data = path.read_bytes()
+    layout = glb_layout(data)
+    images = {name: (offset, length) for name, offset, length in layout.images}
+    if "turntable" not in images:
+        return None
+    offset, length = images["turntable"]
+    mime = next(
+        str(i.get("mimeType")) for i in layout.document["images"] if i.get("name") == "turntable"
+    )
+    return data[offset : offset + length], mime
+
+
+@router.get("/jobs/{job_id}/turntable")
+async def job_turntable(request: Request, principal: PagePrincipal, job_id: uuid.UUID) -> Response:
+    """A 3D result's preview: the four Cycles views stored inside its GLB."""
+    if principal is None:
+        return redirect(request, "/sign-in")
+    async with unit_of_work(runtime_of(request)) as session:
+        download = await service.result_of(session, principal, job_id)
+    if download.mime != "model/gltf-binary":
+        raise NotFound("this result is not a 3D model", slug="no-turntable")
+    path = store_for(runtime_of(request).settings.blobs_dir).path(download.storage_key)
+    found = await anyio.to_thread.run_sync(_turntable, path)
+    if found is None:
+        raise NotFound("this model was made without a turntable preview", slug="no-turntable")
+    return Response(found[0], media_type=found[1], headers={"Cache-Control": "no-store"})
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[Depends(check_csrf)])
