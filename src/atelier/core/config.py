@@ -191,6 +191,15 @@ class Settings(BaseSettings):
         default=None,
         description="directory of model versions (docs/engine.md); unset: <home>/catalog",
     )
+    model_provider_url: str | None = Field(
+        default=None, description="a model provider's API whose new versions join the catalog"
+    )
+    model_provider_token: SecretStr | None = Field(
+        default=None, description="bearer token for the model provider's API"
+    )
+    model_provider_max_bytes: int = Field(
+        default=4 * 1024**3, ge=1024, description="largest weights file fetched from the provider"
+    )
     engine_update_every_h: float = Field(default=24.0, gt=0, description="update check period")
     engine_benchmark_timeout_s: int = Field(
         default=1800, ge=10, description="a benchmark whose jobs are not all done by then fails"

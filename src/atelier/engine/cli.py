@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import typer
@@ -45,6 +46,14 @@ def update() -> None:
     """Check the catalog now (as the periodic check does): new versions are registered and
     their benchmarks start on the grid."""
     settings = settings_or_exit()
+    fetched = asyncio.run(flows.fetch_from_provider(settings))
+    if fetched is not None:
+        for label in fetched.fetched:
+            console.print(f"fetched {label} from the provider")
+        for label, reason in fetched.refused.items():
+            console.print(f"[red]refused[/] {label} from the provider: {reason}")
+        if fetched.error:
+            console.print(f"[red]provider:[/] {fetched.error}")
 
     async def check(session: AsyncSession) -> service.UpdateReport:
         return await flows.check_updates(session, settings, service.ENGINE)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -30,13 +31,16 @@ from atelier.core import repository as rows
 from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.flows import Flow, StepContext
-from atelier.engine import decisions, quality, service, suites
+from atelier.core.logging import get_logger
+from atelier.engine import decisions, provider, quality, service, suites
 from atelier.engine import repository as repo
 from atelier.engine.models import BenchmarkJob, VersionStatus
 from atelier.grid import service as grid
 from atelier.grid.events import BENCHMARK_SOURCE
 from atelier.identity.service import accounts
 from atelier.storage.blobs import store_for
+
+log = get_logger("atelier.engine")
 
 ENGINE_EMAIL = "engine@atelier.local"
 
@@ -65,6 +69,28 @@ async def check_updates(
     for model_id, capability in report.found.items():
         started = BenchmarkStarted(model_id=model_id, capability=capability)
         await flows.start(session, BENCHMARK, model_id, started)
+    return report
+
+
+async def fetch_from_provider(settings: Settings) -> provider.SyncReport | None:
+    """New versions from the configured provider into the catalog (no transaction open: the
+    weights may be large); refusals are logged as alerts."""
+    if settings.model_provider_url is None:
+        return None
+    token = settings.model_provider_token
+    report = await anyio.to_thread.run_sync(
+        partial(
+            provider.sync,
+            settings.model_provider_url,
+            settings.catalog_dir,
+            token=None if token is None else token.get_secret_value(),
+            max_bytes=settings.model_provider_max_bytes,
+        )
+    )
+    for label, reason in report.refused.items():
+        log.error("engine.alert", source="provider", model=label, problem=reason)
+    if report.error:
+        log.error("engine.alert", source="provider", problem=report.error)
     return report
 
 

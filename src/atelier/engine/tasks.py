@@ -40,8 +40,11 @@ async def tick(timestamp: int | None = None) -> None:
     if expired:
         log.info("engine.experiments_expired", count=expired)
     async with unit_of_work(runtime) as session:
-        if not await service.update_due(session, runtime.settings):
-            return
+        due = await service.update_due(session, runtime.settings)
+    if not due:
+        return
+    await flows.fetch_from_provider(runtime.settings)
+    async with unit_of_work(runtime) as session:
         try:
             report = await flows.check_updates(session, runtime.settings, service.ENGINE)
         except Conflict:
