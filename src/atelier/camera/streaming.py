@@ -77,8 +77,13 @@ class FfmpegFeed:
             self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Cancel the feed and wait until it has ended (and killed FFmpeg). Cancelled again
+        each second: on Python 3.11 `asyncio.wait_for` can swallow a cancellation that
+        arrives as its inner wait completes (gh-86296), and the feed would go on for ever."""
         if self._task is not None:
-            self._task.cancel()
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self.status.state, self.status.since = "stopped", time.time()
