@@ -158,3 +158,28 @@ def test_a_picture_becomes_a_closed_relief_textured_with_it(tmp_path: Path) -> N
     huge = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * (600 * 1024)).decode()
     with pytest.raises(JobUnsuitable, match="larger than 512 KiB"):
         decode_picture(huge)
+
+
+def test_a_3d_benchmark_measures_mesh_quality_and_texture_side(tmp_path: Path) -> None:
+    """The engine's 3D bars are measured from the GLBs themselves (read back from bytes)."""
+    from atelier.engine import suites
+
+    backend = ProceduralMeshBackend(None)
+    outputs = []
+    for index, texture in enumerate((2048, 1024)):
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        made = backend.generate(
+            "3d", {"prompt": "a vase", "texture": texture}, folder, lambda _: None
+        )
+        outputs.append(suites.Output(made.path, compute_s=0.5))
+    suite = suites.load(None, "3d")
+    scores = suites.score(suite, outputs[:1], suites.Networks())
+    assert scores.mesh_quality is not None and scores.mesh_quality > 0.9
+    assert scores.texture_px == 2048
+    both = suites.Suite("3d", suite.cases * 2, suite.digest)
+    assert suites.score(both, outputs, suites.Networks()).texture_px == 1024  # the smallest
+    broken = tmp_path / "broken.glb"
+    broken.write_bytes(outputs[0].path.read_bytes()[:200])
+    failed = suites.score(suite, [suites.Output(broken)], suites.Networks())
+    assert failed.error is not None and "truncated" in failed.error

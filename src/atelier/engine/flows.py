@@ -172,6 +172,8 @@ def _scores_by_model(
         _pinned(settings.engine_lpips_model, settings.engine_lpips_sha256),
         _pinned(settings.engine_fid_model, settings.engine_fid_sha256),
     )
+    for problem in nets.problems:  # a configured network that does not load is an alert
+        log.error("engine.alert", source="benchmark", problem=problem)
     outputs: dict[str, list[suites.Output]] = {}
     for job in jobs:
         outcome = found.get(job.request_id)

@@ -13,6 +13,7 @@ from the blob store.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,9 @@ from PIL import Image
 
 from atelier.engine import quality
 from atelier.engine.decisions import Scores, Thresholds
+from atelier.generators.mesh3d import shape_share
+from atelier.storage.gltf import first_mesh, glb_layout
+from atelier.storage.media import MediaRefused
 
 MAX_CASES = 64
 PSNR_CAP_DB = 100.0  # identical images (+inf dB) count as 100 dB, so that means stay finite
@@ -154,6 +158,25 @@ def _image_metrics(
     }
 
 
+def _model_metrics(paths: list[Path]) -> dict[str, float | None]:
+    """3D outputs: the mean share of well-shaped triangles, and the smallest texture side
+    (the turntable preview is not a texture)."""
+    qualities: list[float] = []
+    sides: list[int] = []
+    for path in paths:
+        data = path.read_bytes()
+        positions, triangles = first_mesh(data)
+        qualities.append(shape_share(positions, triangles))
+        for name, offset, length in glb_layout(data).images:
+            if name != "turntable":
+                with Image.open(io.BytesIO(data[offset : offset + length])) as texture:
+                    sides.append(min(texture.size))
+    return {
+        "mesh_quality": _mean(qualities),
+        "texture_px": min(sides) if sides else None,
+    }
+
+
 def score(suite: Suite, outputs: list[Output], nets: Networks) -> Scores:
     """The suite's scores for one version's outputs (in case order)."""
     failures = sum(1 for o in outputs if o.path is None)
@@ -167,7 +190,9 @@ def score(suite: Suite, outputs: list[Output], nets: Networks) -> Scores:
             with Image.open(case.reference) as ref, Image.open(output.path) as out:
                 pairs.append((ref.copy(), out.copy()))
         metrics = _image_metrics(pairs, nets) if pairs else {}
-    except (OSError, quality.MetricError, ValueError) as exc:
+        if suite.capability == "3d":
+            metrics |= _model_metrics([o.path for o in outputs if o.path is not None])
+    except (OSError, quality.MetricError, ValueError, MediaRefused) as exc:
         return Scores(len(outputs), failures, None, seconds_per_job=speed, error=str(exc))
     ssim = metrics.get("ssim")
     done_share = (len(outputs) - failures) / len(outputs) if outputs else 0.0
@@ -179,6 +204,8 @@ def score(suite: Suite, outputs: list[Output], nets: Networks) -> Scores:
         ssim=ssim,
         lpips=metrics.get("lpips"),
         fid=metrics.get("fid"),
+        mesh_quality=metrics.get("mesh_quality"),
+        texture_px=None if metrics.get("texture_px") is None else int(metrics["texture_px"] or 0),
         seconds_per_job=speed,
         error=next((o.error for o in outputs if o.path is None and o.error), None)
         if failures == len(outputs)

@@ -215,10 +215,10 @@ def _mesh(positions: NDArray[Any], uvs: NDArray[Any], triangles: U32) -> Mesh:
     return Mesh(points, _normals(points, kept), uvs.astype(np.float32), kept)
 
 
-def triangle_quality(mesh: Mesh) -> F32:
+def triangle_quality(positions: F32, triangles: U32) -> F32:
     """Each triangle's shape quality, 4√3·area / (sum of squared edges): 1 equilateral, 0
     degenerate."""
-    a, b, c = (mesh.positions[mesh.triangles[:, i]].astype(np.float64) for i in range(3))
+    a, b, c = (positions[triangles[:, i]].astype(np.float64) for i in range(3))
     area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
     edges = ((b - a) ** 2).sum(1) + ((c - b) ** 2).sum(1) + ((a - c) ** 2).sum(1)
     quality: F32 = (4 * math.sqrt(3) * area / np.where(edges == 0, 1, edges)).astype(np.float32)
@@ -227,7 +227,11 @@ def triangle_quality(mesh: Mesh) -> F32:
 
 def mesh_quality(mesh: Mesh, good: float = 0.2) -> float:
     """The engine's mesh score: the share of well-shaped triangles (quality ≥ `good`)."""
-    quality = triangle_quality(mesh)
+    return shape_share(mesh.positions, mesh.triangles, good)
+
+
+def shape_share(positions: F32, triangles: U32, good: float = 0.2) -> float:
+    quality = triangle_quality(positions, triangles)
     return float(np.mean(quality >= good)) if len(quality) else 0.0
 
 

@@ -15,6 +15,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from atelier.storage.media import MediaRefused
 
 MAGIC = b"glTF"
@@ -178,3 +181,28 @@ def canonical_glb(data: bytes) -> bytes:
         parts += [struct.pack("<II", len(binary), BIN_CHUNK), binary]
     body = b"".join(parts)
     return struct.pack("<4sII", MAGIC, 2, 12 + len(body)) + body
+
+
+def first_mesh(data: bytes) -> tuple[NDArray[np.float32], NDArray[np.uint32]]:
+    """The first primitive's positions (n, 3) and triangles (m, 3) of a checked GLB whose
+    accessors are tightly packed (float VEC3 positions, unsigned int or short indices)."""
+    layout = glb_layout(data)
+    document = layout.document
+    primitive = document["meshes"][0]["primitives"][0]
+
+    def read(index: int, dtype: str, width: int) -> NDArray[Any]:
+        accessor = document["accessors"][index]
+        view = document["bufferViews"][accessor["bufferView"]]
+        start = layout.bin_offset + view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
+        count = accessor["count"] * width
+        return np.frombuffer(data, dtype=dtype, count=count, offset=start)
+
+    positions = read(primitive["attributes"]["POSITION"], "<f4", 3).reshape(-1, 3)
+    indices_type = document["accessors"][primitive["indices"]]["componentType"]
+    dtype = {5125: "<u4", 5123: "<u2"}.get(indices_type)
+    if dtype is None:
+        raise MediaRefused("the model's indices are not unsigned int or short")
+    triangles = read(primitive["indices"], dtype, 1).astype(np.uint32).reshape(-1, 3)
+    if triangles.size and int(triangles.max()) >= len(positions):
+        raise MediaRefused("the model's indices point past its vertices")
+    return positions.astype(np.float32), triangles
