@@ -44,19 +44,8 @@ def info_out(found: service.Info) -> ModelsInfoOut:
     challengers = {c: a["challenger"] for c, a in found.aliases.items() if "challenger" in a}
     named = found.aliases_by_model()
     versions = [
-        VersionOut(
-            model_id=v.model_id,
-            capability=v.capability,
-            name=v.name,
-            version=v.version,
-            source=v.source,
-            backend=v.backend,
-            weights_sha256=v.weights_sha256,
-            status=v.status,
-            status_reason=v.status_reason,
-            aliases=sorted(named.get(v.model_id, [])),
-            scores=v.scores,
-            created_at=v.created_at,
+        VersionOut.model_validate(v).model_copy(
+            update={"aliases": sorted(named.get(v.model_id, []))}
         )
         for v in found.versions
     ]
@@ -86,29 +75,12 @@ def info_out(found: service.Info) -> ModelsInfoOut:
             decided_at=e.decided_at,
             champion=arm(found.arms[e.id], service.CHAMPION, e.champion),
             challenger=arm(found.arms[e.id], service.CHALLENGER, e.challenger),
-            looks=[
-                LookOut(
-                    champion_jobs=look.champion_jobs,
-                    challenger_jobs=look.challenger_jobs,
-                    low=look.low,
-                    high=look.high,
-                    at=look.at,
-                )
-                for look in found.looks[e.id]
-            ],
+            looks=[LookOut.model_validate(look) for look in found.looks[e.id]],
         )
         for e in found.experiments
     ]
     events = [
-        EventOut(
-            capability=e.capability,
-            action=e.action,
-            model_id=e.model_id,
-            previous=e.previous,
-            detail=e.detail,
-            actor=service.public_actor(e.actor),
-            at=e.at,
-        )
+        EventOut.model_validate(e).model_copy(update={"actor": service.public_actor(e.actor)})
         for e in found.events
     ]
     return ModelsInfoOut(

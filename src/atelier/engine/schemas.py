@@ -6,12 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from atelier.core.schemas import Body
 
 
 class VersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     model_id: str
     capability: str
     name: str
@@ -21,7 +23,7 @@ class VersionOut(BaseModel):
     weights_sha256: str | None
     status: str
     status_reason: str | None
-    aliases: list[str]
+    aliases: list[str] = Field(default_factory=list)
     scores: dict[str, Any] | None
     created_at: datetime
 
@@ -35,6 +37,8 @@ class ArmOut(BaseModel):
 
 
 class LookOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     champion_jobs: int
     challenger_jobs: int
     low: float
@@ -59,6 +63,8 @@ class ExperimentOut(BaseModel):
 
 
 class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     capability: str
     action: str
     model_id: str | None
