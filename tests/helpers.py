@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
@@ -11,8 +14,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import uvicorn
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from fastapi import FastAPI
 from siwe import SiweMessage
 from solders.keypair import Keypair
 
@@ -157,3 +162,26 @@ def cli_wallet(out: Path, chain: str = "evm", style: str = "chrome") -> tuple[st
     assert created.exit_code == 0, created.output
     profile = next(p for p in out.glob("*.json") if not p.name.endswith(".keystore.json"))
     return profile.stem, passphrase
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
+    server = _Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -35,6 +35,7 @@ CORE_INFRASTRUCTURE = {
     "core/" + name
     for name in (
         "events.py",
+        "realtime.py",  # the outbox's live reader: it runs its own reads
         "flows.py",
         "idempotency.py",
         "ratelimit.py",

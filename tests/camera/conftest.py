@@ -4,10 +4,9 @@ the embedded Solana runtime, and a video of real faces as the source."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +14,6 @@ import av
 import httpx
 import numpy as np
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from PIL import Image
 
 from atelier.camera.runner import build_camera, build_middleware, build_vault, peers_of
@@ -24,6 +21,7 @@ from atelier.core.config import Settings
 from atelier.core.runtime import Runtime
 from atelier.server.app import create_app
 from tests.conftest import make_settings
+from tests.helpers import serving
 from tests.servers import free_port
 
 FACES = Path(sys.prefix) / "share" / "face-images"
@@ -64,29 +62,6 @@ def write_video(path: Path, frames: int = 45, fps: int = 15) -> Path:
 @pytest.fixture(scope="session")
 def face_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "faces.mp4")
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI, port: int) -> AsyncIterator[str]:
-    server = _Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @dataclass

@@ -60,6 +60,7 @@ def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 ATELIER_CHAIN_TOKEN_ADDRESS=chain["token"],
                 ATELIER_CHAIN_VOTING_ADDRESS=chain["voting"],
                 ATELIER_SOLANA_RPC_URL=httpx.get(f"{url}/api/solana", timeout=60).json()["rpc_url"],
+                ATELIER_PUBLIC_URL=url,  # where the embedded Farcaster hub is served
                 **limits,
             ),
             stdout=log,
@@ -273,6 +274,30 @@ def test_submit_a_music_job_watch_it_and_hear_it(
         checked(p, "jobs")
     finally:
         stop(worker)
+
+
+def test_the_jobs_list_follows_a_job_live(site: tuple[str, Path], page: object) -> None:
+    """The jobs page, left open, shows a job's new state the moment it changes (pushed over
+    the realtime WebSocket, no reload)."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    _signed_in_member(p, url, home)
+    p.goto(f"{url}/jobs")  # type: ignore[attr-defined]
+    p.get_by_label("Kind").select_option("speech")  # type: ignore[attr-defined]
+    p.get_by_label("Prompt (for speech: the text to say)").fill("nobody runs speech here")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Submit").click()  # type: ignore[attr-defined]
+    expect(p.locator("#job-state")).to_have_text("queued")  # type: ignore[attr-defined]
+    job_url = p.url  # type: ignore[attr-defined]
+    p.goto(f"{url}/jobs")  # type: ignore[attr-defined]
+    expect(p.locator("html[data-live=connected]")).to_have_count(1)  # type: ignore[attr-defined]
+    row = p.locator(f"tr[data-live-id='{job_url.rsplit('/', 1)[1]}']")  # type: ignore[attr-defined]
+    expect(row.locator("[data-live-field=state]")).to_have_text("queued")
+    token = next(c["value"] for c in p.context.cookies() if c["name"] == "atelier_csrf")  # type: ignore[attr-defined]
+    cancelled = p.request.post(job_url + "/cancel", form={"csrf": token}, headers={"Origin": url})  # type: ignore[attr-defined]
+    assert cancelled.ok
+    expect(row.locator("[data-live-field=state]")).to_have_text("cancelled")
+    checked(p, "jobs-live")
 
 
 def test_propose_vote_with_a_held_wallet_and_see_the_tally(
@@ -810,3 +835,28 @@ def test_models_page_shows_versions_and_an_admins_rollback_error(
     error = p.locator("#e-rollback-image")  # type: ignore[attr-defined]
     playwright_sync.expect(error).to_contain_text("nothing to roll back to")
     checked(p, "models")
+
+
+def test_an_admin_casts_and_the_feed_shows_it_live(
+    site: tuple[str, Path], page: object, database_url: str
+) -> None:
+    """An admin casts as the platform from /feed (an empty cast is refused beside its
+    field); the task worker indexes it from the embedded hub and the open page shows it."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    address = _signed_in_member(p, url, home)
+    _promote_and_sign_in_again(p, url, home, database_url, address, "admin")
+    p.goto(f"{url}/feed")  # type: ignore[attr-defined]
+    expect(p.locator("html[data-live=connected]")).to_have_count(1)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Cast", exact=True).click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-text")).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "feed-error")
+    p.get_by_label("What to say (at most 320 bytes)").fill("a fox made on Atelier")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Cast", exact=True).click()  # type: ignore[attr-defined]
+    expect(p.locator("#notice")).to_contain_text("sent to the hub")  # type: ignore[attr-defined]
+    expect(p.locator("html[data-live=connected]")).to_have_count(1)  # type: ignore[attr-defined]
+    expect(p.locator("#casts")).to_contain_text("a fox made on Atelier", timeout=30_000)  # type: ignore[attr-defined]
+    expect(p.locator("#casts")).to_contain_text("verified")  # type: ignore[attr-defined]
+    checked(p, "feed")
+

@@ -265,6 +265,27 @@ class Settings(BaseSettings):
         default="solana:devnet",
         description="CAIP-2 id the Actions endpoints announce (X-Blockchain-Ids) for a cluster",
     )
+    farcaster_hub_url: str = Field(
+        default="embedded",
+        description="the Farcaster hub whose HTTP API (/v1/…) the social indexer follows; "
+        "`embedded` = the development stand-in hub this server runs at /farcaster/hub "
+        "(messages kept in $ATELIER_HOME/farcaster); empty: no Farcaster",
+    )
+    farcaster_fids: list[int] = Field(
+        default_factory=list,
+        description="the accounts (fids) whose casts the feed follows, besides the platform's",
+    )
+    farcaster_fid: int = Field(
+        default=1, ge=1, lt=2**63, description="the platform's own fid: cross-posts are its casts"
+    )
+    farcaster_signer_key: SecretStr | None = Field(
+        default=None,
+        description="hex ed25519 private key of a signer the hub accepts for farcaster_fid; "
+        "generated (sealed in $ATELIER_HOME/farcaster) when unset, for the embedded hub",
+    )
+    farcaster_network: Literal["mainnet", "testnet", "devnet"] = Field(
+        default="mainnet", description="the network cross-posts are signed for"
+    )
     market_reserve_name: str = Field(
         default="monads.skr", description="the platform-fee reserve's name (shown, resolved below)"
     )

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
+from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import BigInteger, ForeignKey, String, func, select, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import BigInteger, ForeignKey, Index, String, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -65,6 +66,12 @@ class Event(BaseModel):
         cls.publisher = domain or cls.__module__
         cls.topic = topic or f"{domain}.{_snake(cls.__name__)}"
 
+    def audience(self) -> tuple[str, ...]:
+        """Which clients may see this event live (core/realtime.py): `"public"`,
+        `"user:<id>"`, `"role:<role>"`. None by default: an event is for subscribers inside
+        the platform unless its domain says who outside may see it."""
+        return ()
+
 
 E = TypeVar("E", bound=Event)
 # What a subscriber is: it receives the event as the model it subscribed to.
@@ -77,8 +84,17 @@ class OutboxEvent(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(100), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # who may see it live (empty: nobody outside): a trigger NOTIFYs realtime listeners
+    audience: Mapped[list[str]] = mapped_column(
+        ARRAY(String(100)), server_default=text("'{}'::varchar[]")
+    )
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     dispatched_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        # a reconnecting client's replay reads only the events someone outside may see
+        Index("ix_outbox_events_visible", "id", postgresql_where=text("cardinality(audience) > 0")),
+    )
 
 
 class OutboxDelivery(Base):
@@ -139,7 +155,9 @@ def reactions() -> list[Subscription]:
 
 async def emit(session: AsyncSession, event: Event) -> OutboxEvent:
     """Record `event` in the caller's transaction; it is dispatched only if that commits."""
-    row = OutboxEvent(topic=event.topic, payload=event.model_dump(mode="json"))
+    row = OutboxEvent(
+        topic=event.topic, payload=event.model_dump(mode="json"), audience=list(event.audience())
+    )
     session.add(row)
     await session.flush()
     session.info[OUTBOX_FLAG] = True
@@ -184,3 +202,35 @@ async def record_delivery(session: AsyncSession, event_id: int, handler: str) ->
         .returning(OutboxDelivery.event_id)
     )
     return inserted is not None
+
+
+async def for_audience(
+    session: AsyncSession,
+    after_id: int,
+    scopes: frozenset[str],
+    limit: int,
+    *,
+    topics: frozenset[str] | None = None,
+) -> list[OutboxEvent]:
+    """Events after `after_id` that one of `scopes` may see, oldest first."""
+    query = (
+        select(OutboxEvent)
+        .where(
+            OutboxEvent.id > after_id,
+            func.cardinality(OutboxEvent.audience) > 0,
+            OutboxEvent.audience.overlap(sorted(scopes)),
+        )
+        .order_by(OutboxEvent.id)
+        .limit(limit)
+    )
+    if topics is not None:
+        query = query.where(OutboxEvent.topic.in_(sorted(topics)))
+    return list(await session.scalars(query))
+
+
+NOTIFY_CHANNEL = "atelier_events"  # the trigger of migration 0021 notifies it at commit
+
+
+async def listen(conn: AsyncConnection[Any]) -> None:
+    """Have `conn` (autocommit) receive a notification for each client-visible event."""
+    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")

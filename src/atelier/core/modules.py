@@ -34,6 +34,9 @@ class Module:
     # subscriptions and flows; its `blueprint`, if it has one, holds its procrastinate tasks.
     tasks: str | None = None
     commands: tuple[Command, ...] = ()
+    # ASGI apps mounted whole under a path ("/socket.io=module:attribute"), for protocols
+    # that are not FastAPI routes
+    mounts: tuple[str, ...] = ()
 
 
 def load(target: str) -> Any:

@@ -77,3 +77,17 @@ class JobEnded(Event):
     compute_s: float | None = None
     quality: float | None = None
     reason: str | None = None
+
+
+class JobChanged(Event):
+    """A creator's job moved: queued, assigned, processing (with its progress in [0, 1]) or
+    an end. Only its owner sees it, live, on the jobs pages (core/realtime.py)."""
+
+    request_id: uuid.UUID
+    owner_id: uuid.UUID
+    kind: str
+    state: str
+    progress: float = 0.0
+
+    def audience(self) -> tuple[str, ...]:
+        return (f"user:{self.owner_id}",)

@@ -1,19 +1,18 @@
 """The grid's pages: the public grid (workers, states and why a worker is in maintenance,
-the queue, what runs now, refreshed live), and a member's jobs: submit, watch live over
-server-sent events, see or hear the result with its provenance, cancel, page through."""
+the queue, what runs now, refreshed live), and a member's jobs: submit, watch live over the
+realtime WebSocket (static/live.js), see or hear the result with its provenance, cancel,
+page through."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,10 +35,7 @@ from atelier.web.frame import (
     fragment,
     redirect,
     render,
-    sse_event,
 )
-
-SSE_POLL_S = 0.5
 
 add_templates(
     Path(__file__).parent / "templates",
@@ -179,32 +175,15 @@ def _job_context(job: StatusOut) -> dict[str, Any]:
     }
 
 
-@router.get("/jobs/{job_id}/events")
-async def job_events(request: Request, principal: PagePrincipal, job_id: uuid.UUID) -> Response:
-    """The job's status as HTML, pushed on every change until it ends (htmx's SSE swap)."""
+@router.get("/jobs/{job_id}/status")
+async def job_status(request: Request, principal: PagePrincipal, job_id: uuid.UUID) -> Response:
+    """The job's status as HTML, which the page fetches again on each of the job's events
+    (static/live.js, over the realtime WebSocket)."""
     if principal is None:
         return redirect(request, "/sign-in")
-    who = principal
-    csrf = csrf_token(request)
-    await _status(request, who, job_id)  # 404 before the stream starts
-
-    async def stream() -> AsyncIterator[bytes]:
-        last = None
-        while not await request.is_disconnected():
-            job = await _status(request, who, job_id)
-            marker = (job.state, job.progress, job.queue_position)
-            if marker != last:
-                last = marker
-                html = fragment("grid/job_status.html", job=job, csrf=csrf, **_job_context(job))
-                yield sse_event("status", html)
-                if job.state in TERMINAL_STATES:
-                    yield sse_event("done", "")  # htmx closes the stream (no reconnecting)
-                    return
-            await asyncio.sleep(SSE_POLL_S)
-
-    return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
-    )
+    job = await _status(request, principal, job_id)
+    html = fragment("grid/job_status.html", job=job, csrf=csrf_token(request), **_job_context(job))
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/jobs/{job_id}/file")

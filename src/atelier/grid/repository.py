@@ -50,7 +50,15 @@ _POP = """
         SET state = 'assigned', attempts = r.attempts + 1, current_attempt_id = %(attempt_id)s,
             progress = 0, updated_at = now()
         FROM candidate WHERE r.id = candidate.id
-        RETURNING r.id, r.kind, r.params, r.model, r.estimate_s
+        RETURNING r.id, r.kind, r.params, r.model, r.estimate_s, r.user_id, r.canary
+    ), announced AS (
+        -- grid.events.JobChanged, for the owner's live pages (core/realtime.py)
+        INSERT INTO outbox_events (topic, payload, audience)
+        SELECT 'grid.job_changed',
+               jsonb_build_object('request_id', claimed.id, 'owner_id', claimed.user_id,
+                                  'kind', claimed.kind, 'state', 'assigned', 'progress', 0.0),
+               ARRAY['user:' || claimed.user_id::text]::varchar[]
+        FROM claimed WHERE NOT claimed.canary
     ), lease AS (
         INSERT INTO grid_attempts (id, request_id, worker_id, state, leased_at, expires_at)
         SELECT %(attempt_id)s, claimed.id, w.id, 'active', now(),

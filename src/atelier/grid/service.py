@@ -27,7 +27,7 @@ from atelier.core.db import HotConnection
 from atelier.core.errors import Conflict, Forbidden, NotFound
 from atelier.grid import canaries, routing
 from atelier.grid import repository as repo
-from atelier.grid.events import ArtifactAccepted, CanaryChecked, ImagePdq, JobEnded
+from atelier.grid.events import ArtifactAccepted, CanaryChecked, ImagePdq, JobChanged, JobEnded
 from atelier.grid.models import (
     Artifact,
     Attempt,
@@ -103,7 +103,22 @@ async def submit(
         experiment_id=experiment_id,
         arm=arm,
     )
-    return await repository.add(session, request, refresh=True)
+    request = await repository.add(session, request, refresh=True)
+    await _announce(session, request)
+    return request
+
+
+async def _announce(session: AsyncSession, request: GenerationRequest) -> None:
+    """Tell the job's owner, live, where it is now (canaries have no owner to tell)."""
+    if not request.canary:
+        changed = JobChanged(
+            request_id=request.id,
+            owner_id=request.user_id,
+            kind=request.kind,
+            state=request.state,
+            progress=request.progress,
+        )
+        await events.emit(session, changed)
 
 
 async def _routed(
@@ -376,6 +391,7 @@ async def _finish(
             await quota.commit(session, request.quota_reservation_id)
         else:
             await quota.release(session, request.quota_reservation_id)
+    await _announce(session, request)
     if not request.canary:
         ended = JobEnded(
             request_id=request.id,
@@ -714,10 +730,13 @@ async def report_progress(
 ) -> GenerationRequest:
     attempt, worker, request = await _workers_attempt(session, principal, attempt_id)
     _require_active(attempt, request)
+    moved = request.state != RequestState.PROCESSING or progress > request.progress
     request.state = RequestState.PROCESSING
     request.progress = max(request.progress, progress)
     request.updated_at = now_utc()
     worker.last_seen_at = now_utc()
+    if moved:
+        await _announce(session, request)
     return request
 
 
@@ -733,6 +752,7 @@ async def release(
     request.current_attempt_id = None
     request.progress = 0
     request.updated_at = now_utc()
+    await _announce(session, request)
     return request
 
 
@@ -790,6 +810,7 @@ async def _retry_or_fault(
         request.state = RequestState.QUEUED
         request.fault_reason = reason  # the latest problem stays visible while it retries
         request.updated_at = now_utc()
+        await _announce(session, request)
 
 
 async def accept(

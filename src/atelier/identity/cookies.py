@@ -12,11 +12,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from atelier.core.errors import AppError
 from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
-from atelier.identity.deps import authenticate
+from atelier.identity.deps import authenticate, bearer, current_principal
 from atelier.identity.models import User
 from atelier.identity.principal import Principal
 from atelier.identity.schemas import TokenPair
@@ -77,6 +78,34 @@ async def page_principal(request: Request) -> Principal | None:
 
 
 PagePrincipal = Annotated[Principal | None, Depends(page_principal)]
+
+
+async def connection_principal(conn: HTTPConnection) -> Principal | None:
+    """The caller of a long-lived connection (a WebSocket, an event stream): its bearer
+    credential (which must then be valid), else its access cookie if that is still good
+    (no refresh: the connection's answer cannot set cookies), else nobody. A cookie counts
+    only from our own pages (`Origin` absent or ours): a page elsewhere cannot open a
+    WebSocket that acts as the visitor."""
+    credential = bearer(conn)
+    if credential is not None:
+        return await current_principal(await authenticate(conn, credential))
+    access = conn.cookies.get(ACCESS_COOKIE)
+    if not access or not same_origin(conn):
+        return None
+    try:
+        return await authenticate(conn, access)
+    except AppError:
+        return None
+
+
+def same_origin(conn: HTTPConnection) -> bool:
+    """The request comes from our own pages, or from no page at all (no `Origin`)."""
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return True
+    ours = runtime_of(conn).settings.origin.rstrip("/")
+    host = conn.headers.get("host", "")
+    return origin.rstrip("/") == ours or origin.split("://", 1)[-1] == host
 
 
 async def visitor_for(

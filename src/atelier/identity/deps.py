@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from atelier.core import ratelimit
 from atelier.core.config import parse_rate
@@ -29,7 +30,7 @@ def client_info(request: Request) -> ClientInfo:
     )
 
 
-def _bearer(request: Request) -> str | None:
+def bearer(request: HTTPConnection) -> str | None:
     header = request.headers.get("authorization")
     if not header:
         return None
@@ -41,7 +42,7 @@ def _bearer(request: Request) -> str | None:
     return credential.strip()
 
 
-async def authenticate(request: Request, credential: str) -> Principal:
+async def authenticate(request: HTTPConnection, credential: str) -> Principal:
     runtime = runtime_of(request)
     async with autocommit(runtime) as conn:
         if tokens.looks_like_api_key(credential):
@@ -57,7 +58,7 @@ async def any_principal(request: Request) -> Principal:
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
-    credential = _bearer(request)
+    credential = bearer(request)
     if credential is None:
         raise Unauthorized(
             "sign in first: send 'Authorization: Bearer <access token or API key>'",

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.core import flows
+from atelier.core import events, flows
 from atelier.core.config import Settings
 from atelier.core.errors import InvalidInput
 from atelier.core.flows import Flow, StepContext
@@ -23,6 +23,7 @@ from atelier.grid.events import ArtifactAccepted, ImagePdq
 from atelier.identity.service import wallets
 from atelier.provenance import originality, service, signing
 from atelier.provenance import repository as repo
+from atelier.provenance.events import ArtifactSigned
 from atelier.provenance.fingerprints import Fingerprints, Pdq
 from atelier.provenance.models import ManifestState
 from atelier.storage.blobs import store_for
@@ -185,6 +186,7 @@ async def sign(ctx: Ctx) -> None:
             await repo.update_record(
                 session, event.artifact_id, manifest_state=ManifestState.FAILED, error=str(exc)
             )
+            await events.emit(session, _signed(event, signed=False))
         return
     note = "done (platform-held wallet proof)" if proof else None
     written = {"creator_id": event.creator_id, "wallet": event.wallet, "generation": generation}
@@ -194,6 +196,16 @@ async def sign(ctx: Ctx) -> None:
         await repo.update_record(
             session, event.artifact_id, **written, **service.signed_values(copy)
         )
+        await events.emit(session, _signed(event, signed=True))
+
+
+def _signed(event: ArtifactAccepted, *, signed: bool) -> ArtifactSigned:
+    return ArtifactSigned(
+        artifact_id=event.artifact_id,
+        request_id=event.request_id,
+        creator_id=event.creator_id,
+        signed=signed,
+    )
 
 
 @SIGN_ARTIFACT.step("publish")

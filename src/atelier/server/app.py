@@ -24,12 +24,13 @@ from atelier.core.http import (
 )
 from atelier.core.limits import pin_recursion_limit
 from atelier.core.logging import get_logger
+from atelier.core.modules import load
 from atelier.core.runtime import Runtime
 from atelier.core.startup import close_runtime, open_runtime
 from atelier.films.scripts import MAX_UPLOAD_BYTES as MAX_SCRIPT_UPLOAD
 from atelier.server.modules import task_blueprints
 from atelier.server.openapi import install_problem_openapi
-from atelier.server.services import SERVICES, routers_for
+from atelier.server.services import SERVICES, mounts_for, routers_for
 
 log = get_logger("atelier.server")
 
@@ -112,6 +113,8 @@ def create_app(
     routers = routers_for(names)
     for router in routers:
         app.include_router(router)
+    for path, target in mounts_for(names):
+        app.mount(path, load(target))
     pin_recursion_limit()  # the routers' imports (py-evm, py_ecc) raise it for the process
     install_problem_openapi(app, routers)
     _add_operational_routes(app)

@@ -23,7 +23,9 @@ from atelier import (
     market,
     music,
     provenance,
+    realtime,
     server,
+    social,
     web,
 )
 from atelier.core.modules import Module, load
@@ -43,6 +45,8 @@ MODULES: tuple[Module, ...] = (
     market.MODULE,
     engine.MODULE,
     camera.MODULE,
+    realtime.MODULE,
+    social.MODULE,
 )
 
 BY_NAME: dict[str, Module] = {m.name: m for m in MODULES}

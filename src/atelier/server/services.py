@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 
-from atelier.server.modules import routers_of, site_pages
+from atelier.server.modules import BY_NAME, routers_of, site_pages
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,18 @@ SERVICES: dict[str, ServiceSpec] = {
             8080,
             "the web dashboard, accounts, API keys, generation jobs, workers, donations, films, "
             "the NFT market",
-            ["web", "identity", "grid", "economy", "films", "market", "chain", "engine"],
+            [
+                "web",
+                "identity",
+                "grid",
+                "economy",
+                "films",
+                "market",
+                "chain",
+                "engine",
+                "realtime",
+                "social",
+            ],
             site=True,
         ),
         ServiceSpec(
@@ -42,7 +53,7 @@ SERVICES: dict[str, ServiceSpec] = {
             "governance",
             5300,
             "jobs (Soulvan), proposals, signed votes, music styles",
-            ["identity", "grid", "governance", "chain", "music"],
+            ["identity", "grid", "governance", "chain", "music", "realtime"],
         ),
         ServiceSpec(
             "engine",
@@ -62,3 +73,10 @@ def routers_for(names: list[str]) -> list[APIRouter]:
     modules = list(dict.fromkeys(m for name in names for m in SERVICES[name].modules))
     pages = site_pages() if any(SERVICES[name].site for name in names) else []
     return routers_of(modules) + pages
+
+
+def mounts_for(names: list[str]) -> list[tuple[str, str]]:
+    """(path, "module:attribute") of the ASGI apps the named services mount whole."""
+    modules = list(dict.fromkeys(m for name in names for m in SERVICES[name].modules))
+    mounts = [mount for m in modules for mount in BY_NAME[m].mounts]
+    return [(path, target) for path, _, target in (m.partition("=") for m in mounts)]

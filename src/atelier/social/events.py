@@ -1,0 +1,16 @@
+"""What social tells the rest of the platform."""
+
+from __future__ import annotations
+
+from atelier.core.events import Event
+
+
+class CastIndexed(Event):
+    """A verified cast joined the feed (public: the feed page refreshes on it)."""
+
+    hash: str
+    fid: int
+    text: str
+
+    def audience(self) -> tuple[str, ...]:
+        return ("public",)
