@@ -860,3 +860,47 @@ def test_an_admin_casts_and_the_feed_shows_it_live(
     expect(p.locator("#casts")).to_contain_text("verified")  # type: ignore[attr-defined]
     checked(p, "feed")
 
+
+def test_a_member_automates_and_reads_the_log(site: tuple[str, Path], page: object) -> None:
+    """A rule made on /automation (a condition on a field its event lacks is refused beside
+    the condition) fires in the task worker when the member's job is cancelled; its run is
+    in the log with what it did."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    _signed_in_member(p, url, home)
+    p.goto(f"{url}/automation")  # type: ignore[attr-defined]
+    p.get_by_label("Name", exact=True).fill("tell me")  # type: ignore[attr-defined]
+    p.get_by_label("When").select_option("grid.job_changed")  # type: ignore[attr-defined]
+    p.get_by_label("Field", exact=True).fill("colour")  # type: ignore[attr-defined]
+    p.get_by_label("Value", exact=True).fill("cancelled")  # type: ignore[attr-defined]
+    p.get_by_label("Action", exact=True).select_option("email")  # type: ignore[attr-defined]
+    p.get_by_label(
+        "Text (the cast, the job's prompt, the email or webhook body; {field} takes the event's)"
+    ).fill("job {request_id} is {state}")  # type: ignore[attr-defined]
+    p.get_by_label("Target (the job's kind, the webhook URL, the email subject)").fill(
+        "a job ended"
+    )  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Save the rule").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-conditions")).to_contain_text("no field 'colour'")  # type: ignore[attr-defined]
+    checked(p, "automation-error")
+    p.get_by_label("Field", exact=True).fill("state")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Save the rule").click()  # type: ignore[attr-defined]
+    rule = p.locator("section[data-rule='tell me']")  # type: ignore[attr-defined]
+    expect(rule).to_contain_text("No runs yet")
+    p.goto(f"{url}/jobs")  # type: ignore[attr-defined]
+    p.get_by_label("Kind").select_option("speech")  # type: ignore[attr-defined]
+    p.get_by_label("Prompt (for speech: the text to say)").fill("cancel me")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Submit").click()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Cancel this job").click()  # type: ignore[attr-defined]
+    expect(p.locator("#job-state")).to_have_text("cancelled")  # type: ignore[attr-defined]
+    for _ in range(30):
+        p.goto(f"{url}/automation")  # type: ignore[attr-defined]
+        if (
+            rule.locator(".outcome").count()
+            and rule.locator(".outcome").first.inner_text() != "running"
+        ):
+            break
+        p.wait_for_timeout(1000)  # type: ignore[attr-defined]
+    expect(rule.locator(".outcome").first).to_have_text("done")
+    checked(p, "automation")

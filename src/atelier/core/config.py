@@ -286,6 +286,11 @@ class Settings(BaseSettings):
     farcaster_network: Literal["mainnet", "testnet", "devnet"] = Field(
         default="mainnet", description="the network cross-posts are signed for"
     )
+    automation_private_targets: bool = Field(
+        default=False,
+        description="let automation webhooks call private and loopback addresses (tests, "
+        "closed networks); off, a rule cannot reach this machine or its network",
+    )
     market_reserve_name: str = Field(
         default="monads.skr", description="the platform-fee reserve's name (shown, resolved below)"
     )

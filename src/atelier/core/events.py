@@ -19,7 +19,9 @@ shows it as a table generated from this registry).
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -74,6 +76,27 @@ class Event(BaseModel):
 
 
 E = TypeVar("E", bound=Event)
+
+# A session's `info` key: the chain of automation rules whose action this transaction is
+# (the events it emits carry it, so a rule set off by its own action is recognised).
+CAUSE = "atelier.event_cause"
+_DELIVERING: ContextVar[OutboxEvent | None] = ContextVar("atelier_delivering", default=None)
+
+
+def delivering() -> OutboxEvent | None:
+    """The stored event the running handler was called for (its id and cause)."""
+    return _DELIVERING.get()
+
+
+@contextmanager
+def delivery(row: OutboxEvent) -> Iterator[None]:
+    token = _DELIVERING.set(row)
+    try:
+        yield
+    finally:
+        _DELIVERING.reset(token)
+
+
 # What a subscriber is: it receives the event as the model it subscribed to.
 Reaction = Callable[[AsyncSession, E], Awaitable[None]]
 
@@ -88,6 +111,8 @@ class OutboxEvent(Base):
     audience: Mapped[list[str]] = mapped_column(
         ARRAY(String(100)), server_default=text("'{}'::varchar[]")
     )
+    # the automation rules whose actions led to it (loops are cut off by it)
+    cause: Mapped[list[str] | None] = mapped_column(JSONB, default=None)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     dispatched_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -155,8 +180,12 @@ def reactions() -> list[Subscription]:
 
 async def emit(session: AsyncSession, event: Event) -> OutboxEvent:
     """Record `event` in the caller's transaction; it is dispatched only if that commits."""
+    cause = session.info.get(CAUSE)
     row = OutboxEvent(
-        topic=event.topic, payload=event.model_dump(mode="json"), audience=list(event.audience())
+        topic=event.topic,
+        payload=event.model_dump(mode="json"),
+        audience=list(event.audience()),
+        cause=list(cause) if cause else None,
     )
     session.add(row)
     await session.flush()

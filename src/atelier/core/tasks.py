@@ -83,7 +83,8 @@ async def handle_event(event_id: int, handler: str) -> None:
         row = await events.stored(session, event_id)
         if row is None:
             return
-        await sub.handler(session, events.parse(sub, row))
+        with events.delivery(row):
+            await sub.handler(session, events.parse(sub, row))
 
 
 # A failing step is retried by procrastinate (the flow counts its attempts and gives up

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from atelier import (
+    automation,
     camera,
     chain,
     core,
@@ -47,6 +48,7 @@ MODULES: tuple[Module, ...] = (
     camera.MODULE,
     realtime.MODULE,
     social.MODULE,
+    automation.MODULE,
 )
 
 BY_NAME: dict[str, Module] = {m.name: m for m in MODULES}

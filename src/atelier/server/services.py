@@ -43,6 +43,7 @@ SERVICES: dict[str, ServiceSpec] = {
                 "engine",
                 "realtime",
                 "social",
+                "automation",
             ],
             site=True,
         ),

@@ -1,0 +1,133 @@
+"""What a rule can do. Each action is checked when the rule is saved (its kind, its fields,
+whether the owner may) and performed by one step of the rule's run (flows.py), so a failing
+action is retried alone and the ones before it are not repeated.
+
+- `submit_job` {job, prompt}: a grid job of kind `job` as the rule's owner, charged to their
+  quota; it is queued in the step's own transaction (exactly once).
+- `post_cast` {text}: a cast as the platform's Farcaster account (admins' rules only); signed
+  with the run's start as its timestamp, so a retried step sends the same message, which a
+  hub keeps once.
+- `webhook` {url, body}: a JSON POST with `X-Atelier-Delivery` (the same on a retry, for the
+  receiver to drop repeats) and `X-Atelier-Signature` (HMAC-SHA256 of the body with the
+  rule's id as key context); public addresses only unless the operator allows private ones.
+- `email` {subject, body}: to the rule's owner (never to an address the rule names).
+
+Texts are templates: `{field}` takes the triggering event's field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+
+from atelier.core.config import Settings
+from atelier.grid.specs import KINDS as JOB_KINDS
+
+KINDS = ("submit_job", "post_cast", "webhook", "email")
+MAX_ACTIONS = 5
+FIELDS = {
+    "submit_job": {"job": 20, "prompt": 500},
+    "post_cast": {"text": 320},
+    "webhook": {"url": 500, "body": 4000},
+    "email": {"subject": 200, "body": 4000},
+}
+REQUIRED = {"submit_job": ("job", "prompt"), "post_cast": ("text",), "webhook": ("url",)}
+REQUIRED["email"] = ("subject", "body")
+
+
+class ActionError(ValueError):
+    """An action a rule cannot have (said in words, with its index)."""
+
+
+def check(actions: list[dict[str, Any]], *, admin: bool) -> None:
+    if not actions:
+        raise ActionError("a rule needs at least one action")
+    if len(actions) > MAX_ACTIONS:
+        raise ActionError(f"a rule has at most {MAX_ACTIONS} actions")
+    for index, action in enumerate(actions):
+        where = f"action {index + 1}"
+        kind = action.get("kind")
+        if kind not in KINDS:
+            raise ActionError(f"{where}: {kind!r} is not one of {', '.join(KINDS)}")
+        allowed = FIELDS[str(kind)]
+        for name, value in action.items():
+            if name == "kind":
+                continue
+            if name not in allowed:
+                raise ActionError(f"{where}: {kind} has no field {name!r}")
+            if not isinstance(value, str) or len(value) > allowed[name]:
+                raise ActionError(f"{where}: {name} is text of at most {allowed[name]} characters")
+        missing = [n for n in REQUIRED[str(kind)] if not str(action.get(n, "")).strip()]
+        if missing:
+            raise ActionError(f"{where}: {kind} needs {', '.join(missing)}")
+        _check_kind(where, str(kind), action, admin)
+
+
+def _check_kind(where: str, kind: str, action: dict[str, Any], admin: bool) -> None:
+    if kind == "post_cast" and not admin:
+        raise ActionError(f"{where}: only an admin's rule may cast as the platform")
+    if kind == "submit_job" and action["job"] not in JOB_KINDS:
+        raise ActionError(f"{where}: {action['job']!r} is not a job kind")
+    if kind == "webhook":
+        parts = urlsplit(str(action["url"]))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ActionError(f"{where}: the webhook URL must be http(s)://host/…")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    url: str
+    body: bytes
+    delivery_id: str
+    signature: str
+
+
+class TargetRefused(Exception):
+    """A webhook target this server may not call (a private address)."""
+
+
+async def _public_only(settings: Settings, host: str, port: int) -> None:
+    """Refuse targets on this machine or a private network (server-side request forgery),
+    unless `ATELIER_AUTOMATION_PRIVATE_TARGETS` allows them."""
+    if settings.automation_private_targets:
+        return
+    found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    for *_, address in found:
+        ip = ipaddress.ip_address(address[0])
+        if not ip.is_global:
+            raise TargetRefused(f"{host} is a private address; webhooks go to public hosts")
+
+
+async def post_webhook(settings: Settings, delivery: Delivery) -> dict[str, Any]:
+    parts = urlsplit(delivery.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    await _public_only(settings, parts.hostname or "", port)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Atelier-Automation",
+        "X-Atelier-Delivery": delivery.delivery_id,
+        "X-Atelier-Signature": delivery.signature,
+    }
+    async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as http:
+        answer = await http.post(delivery.url, content=delivery.body, headers=headers)
+    if answer.status_code >= 400:
+        raise RuntimeError(f"the webhook answered HTTP {answer.status_code}")
+    return {"status": answer.status_code}
+
+
+def webhook_body(template: str | None, payload: dict[str, Any], render: Any) -> bytes:
+    """The body sent: the rendered template when it is JSON, else the event itself."""
+    if template:
+        text = render(template, payload)
+        try:
+            return json.dumps(json.loads(text)).encode()
+        except ValueError:
+            return json.dumps({"text": text}).encode()
+    return json.dumps({"event": payload}).encode()
