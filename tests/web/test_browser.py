@@ -904,3 +904,25 @@ def test_a_member_automates_and_reads_the_log(site: tuple[str, Path], page: obje
         p.wait_for_timeout(1000)  # type: ignore[attr-defined]
     expect(rule.locator(".outcome").first).to_have_text("done")
     checked(p, "automation")
+
+
+def test_an_admin_reads_the_days_activity(
+    site: tuple[str, Path], page: object, database_url: str
+) -> None:
+    """The analytics page shows today's sign-ups (this admin's own, at least) as a count
+    and a chart."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    address = _signed_in_member(p, url, home)
+    _promote_and_sign_in_again(p, url, home, database_url, address, "admin")
+    p.get_by_role("navigation").get_by_role("link", name="Analytics").click()  # type: ignore[attr-defined]
+    signups = p.locator("section[data-metric=signups]")  # type: ignore[attr-defined]
+    expect(signups.locator("svg rect")).to_have_count(30)
+    for _ in range(30):  # the task worker counts the sign-up from its event
+        if int(signups.locator(".today").inner_text()) >= 1:
+            break
+        p.wait_for_timeout(1000)  # type: ignore[attr-defined]
+        p.reload()  # type: ignore[attr-defined]
+    assert int(signups.locator(".today").inner_text()) >= 1
+    checked(p, "analytics")

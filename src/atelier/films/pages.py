@@ -18,12 +18,15 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from atelier.core import events
+from atelier.core.clock import now_utc
 from atelier.core.errors import AppError, Forbidden
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Body
 from atelier.core.transactions import unit_of_work
 from atelier.films import flows as film_flows
 from atelier.films import movies, reading, scoring, scripts, service, watching
+from atelier.films.events import FilmViewed
 from atelier.films.models import ScriptStatus
 from atelier.films.schemas import MovieIn, MovieOptions, MovieOut, ScriptIn, ValidationIn
 from atelier.identity.cookies import PagePrincipal, visitor_for
@@ -213,6 +216,7 @@ async def _movie_page(
     *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    viewing: bool = False,
 ) -> Response:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
@@ -224,6 +228,10 @@ async def _movie_page(
                 request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
             )
         script = await service.get(session, movie.script_id)
+        if viewing and principal is not None and movie.status == "completed":
+            # signed-in viewers only: an anonymous GET must not write (nor inflate counts)
+            viewed = FilmViewed(movie_id=movie.id, viewer_id=principal.user_id, at=now_utc())
+            await events.emit(session, viewed)
     return render(
         request,
         "films/movie.html",
@@ -240,7 +248,7 @@ async def _movie_page(
 @router.get("/films/movies/{movie_id}")
 async def movie_page(request: Request, principal: PagePrincipal, movie_id: uuid.UUID) -> Response:
     """The movie viewer (public: a film is made to be watched)."""
-    return await _movie_page(request, principal, movie_id)
+    return await _movie_page(request, principal, movie_id, viewing=True)
 
 
 @router.post("/films/movies/{movie_id}/start", dependencies=[Csrf])

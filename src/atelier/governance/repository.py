@@ -217,3 +217,15 @@ async def spl_power(session: AsyncSession, proposal_id: uuid.UUID, owner: str) -
         )
     )
     return Decimal(amount or 0)
+
+
+async def votes_between(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
+    """(votes cast, distinct voters) in [start, end): for the product's analytics."""
+    row = (
+        await session.execute(
+            select(func.count(), func.count(func.distinct(Vote.voter))).where(
+                Vote.created_at >= start, Vote.created_at < end
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])

@@ -604,3 +604,8 @@ async def proposals_page(
     return await repo.proposals_page(
         session, limit=limit, before=before, open_at=now_utc() if open_only else None
     )
+
+
+async def votes_between(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
+    """Votes cast and distinct voters in [start, end) (the product's analytics)."""
+    return await repo.votes_between(session, start, end)

@@ -389,3 +389,15 @@ async def actions_to_execute(
             .limit(limit)
         )
     )
+
+
+async def sales_between(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
+    """(sales settled, distinct buyers) in [start, end): for the product's analytics."""
+    row = (
+        await session.execute(
+            select(func.count(), func.count(func.distinct(Sale.buyer_address))).where(
+                Sale.created_at >= start, Sale.created_at < end
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])

@@ -351,3 +351,8 @@ async def sponsorship_reports(
         (agreement, await repo.sponsorship_report(session, agreement.id))
         for agreement in await repo.sponsorships_of(session, studio_id)
     ]
+
+
+async def sales_between(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
+    """Sales settled and distinct buyers in [start, end) (the product's analytics)."""
+    return await repo.sales_between(session, start, end)

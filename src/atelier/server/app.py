@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import atelier
+from atelier.analytics import metrics as product_metrics
 from atelier.core import migrate
 from atelier.core.config import Settings
 from atelier.core.errors import ServiceUnavailable
@@ -150,5 +151,6 @@ def _add_operational_routes(app: FastAPI) -> None:
         return JSONResponse({"status": "ready", "schema": current})
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        await product_metrics.refresh(runtime_of(request))
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from atelier import (
+    analytics,
     automation,
     camera,
     chain,
@@ -49,6 +50,7 @@ MODULES: tuple[Module, ...] = (
     realtime.MODULE,
     social.MODULE,
     automation.MODULE,
+    analytics.MODULE,
 )
 
 BY_NAME: dict[str, Module] = {m.name: m for m in MODULES}

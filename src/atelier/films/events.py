@@ -1,0 +1,17 @@
+"""What films tell the rest of the platform."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from atelier.core.events import Event
+
+
+class FilmViewed(Event):
+    """A signed-in member opened a finished film's viewer (anonymous views are not
+    counted: a public page must not write for anyone who asks)."""
+
+    movie_id: uuid.UUID
+    viewer_id: uuid.UUID
+    at: datetime
