@@ -1,6 +1,6 @@
-"""The product counters on /metrics: today's rollups as Prometheus gauges, read from the
-database at most every 15 s per process (a scrape, or anyone calling /metrics, costs no
-more than that)."""
+"""The product counters on /metrics: today's rollups as Prometheus gauges. The server reads
+them from the database at most every 15 s per process (`due`), so a scrape, or anyone
+calling /metrics, costs no more than that."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ import time
 
 from prometheus_client import Gauge
 
-from atelier.analytics import service
-from atelier.core.clock import now_utc
-from atelier.core.runtime import Runtime
-from atelier.core.transactions import unit_of_work
+from atelier.analytics.service import METRICS
 
 EVENTS = Gauge("atelier_product_events_today", "product facts today (UTC)", ["metric"])
 PEOPLE = Gauge("atelier_product_people_today", "distinct people behind them today", ["metric"])
@@ -19,14 +16,17 @@ REFRESH_S = 15.0
 _read_at = 0.0
 
 
-async def refresh(runtime: Runtime) -> None:
+def due() -> bool:
+    """True at most once every REFRESH_S: time to read the counts again."""
     global _read_at
     if time.monotonic() - _read_at < REFRESH_S:
-        return
+        return False
     _read_at = time.monotonic()
-    async with unit_of_work(runtime) as session:
-        today = await service.on(session, now_utc().date())
-    for metric in service.METRICS:
+    return True
+
+
+def show(today: dict[str, tuple[int, int]]) -> None:
+    for metric in METRICS:
         count, people = today.get(metric, (0, 0))
         EVENTS.labels(metric).set(count)
         PEOPLE.labels(metric).set(people)

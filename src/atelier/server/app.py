@@ -13,7 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import atelier
 from atelier.analytics import metrics as product_metrics
+from atelier.analytics import service as analytics
 from atelier.core import migrate
+from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.errors import ServiceUnavailable
 from atelier.core.http import (
@@ -28,6 +30,7 @@ from atelier.core.logging import get_logger
 from atelier.core.modules import load
 from atelier.core.runtime import Runtime
 from atelier.core.startup import close_runtime, open_runtime
+from atelier.core.transactions import unit_of_work
 from atelier.films.scripts import MAX_UPLOAD_BYTES as MAX_SCRIPT_UPLOAD
 from atelier.server.modules import task_blueprints
 from atelier.server.openapi import install_problem_openapi
@@ -152,5 +155,8 @@ def _add_operational_routes(app: FastAPI) -> None:
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        await product_metrics.refresh(runtime_of(request))
+        if product_metrics.due():
+            async with unit_of_work(runtime_of(request)) as session:
+                today = await analytics.on(session, now_utc().date())
+            product_metrics.show(today)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
