@@ -926,3 +926,48 @@ def test_an_admin_reads_the_days_activity(
         p.reload()  # type: ignore[attr-defined]
     assert int(signups.locator(".today").inner_text()) >= 1
     checked(p, "analytics")
+
+
+def test_an_admin_hides_an_artifact_and_its_owner_reads_why(
+    site: tuple[str, Path], page: object, database_url: str
+) -> None:
+    """An admin's own music job, hidden from /admin with a reason (a form without one is
+    refused beside it); the job page then says why and offers an appeal."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    address = _signed_in_member(p, url, home)
+    _promote_and_sign_in_again(p, url, home, database_url, address, "admin")
+    p.goto(f"{url}/dashboard")  # type: ignore[attr-defined]
+    p.get_by_label("New key's name").fill("rig")  # type: ignore[attr-defined]
+    p.get_by_label("Scope").select_option("worker")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Create key").click()  # type: ignore[attr-defined]
+    key = p.locator("#new-key").inner_text().strip()  # type: ignore[attr-defined]
+    worker = start_worker(home, url, key, "admin-rig", "--kinds", "music")
+    try:
+        p.goto(f"{url}/jobs")  # type: ignore[attr-defined]
+        p.get_by_label("Kind").select_option("music")  # type: ignore[attr-defined]
+        p.get_by_label("Prompt (for speech: the text to say)").fill("a logo jingle")  # type: ignore[attr-defined]
+        p.get_by_label("Duration in seconds (music, video)").fill("1")  # type: ignore[attr-defined]
+        p.get_by_role("button", name="Submit").click()  # type: ignore[attr-defined]
+        expect(p.locator("#job-state")).to_have_text("done", timeout=90_000)  # type: ignore[attr-defined]
+    finally:
+        stop(worker)
+    job_url = p.url  # type: ignore[attr-defined]
+    artifact = p.locator("#result-artifact").inner_text().strip()  # type: ignore[attr-defined]
+    p.get_by_role("navigation").get_by_role("link", name="Admin").click()  # type: ignore[attr-defined]
+    p.get_by_label("Its id (a cast's 0x hash)").fill(artifact)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Hide").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-hide")).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "admin-error")
+    p.get_by_label("Its id (a cast's 0x hash)").fill(artifact)  # type: ignore[attr-defined]
+    p.get_by_label("Why (its owner reads this)").fill("sounds like a registered jingle")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Hide").click()  # type: ignore[attr-defined]
+    expect(p.locator("#notice")).to_contain_text("hidden")  # type: ignore[attr-defined]
+    expect(p.locator(f"[data-case='{artifact}'] .case-state")).to_have_text("hidden")  # type: ignore[attr-defined]
+    checked(p, "admin")
+    p.goto(job_url)  # type: ignore[attr-defined]
+    expect(p.locator("#moderation-reason")).to_have_text("sounds like a registered jingle")  # type: ignore[attr-defined]
+    p.get_by_label("Why it should be shown again").fill("I wrote it")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Appeal").click()  # type: ignore[attr-defined]
+    expect(p.locator("#moderation")).to_contain_text("waiting for an admin")  # type: ignore[attr-defined]

@@ -263,3 +263,11 @@ NOTIFY_CHANNEL = "atelier_events"  # the trigger of migration 0021 notifies it a
 async def listen(conn: AsyncConnection[Any]) -> None:
     """Have `conn` (autocommit) receive a notification for each client-visible event."""
     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+
+async def backlog(session: AsyncSession) -> int:
+    """Events committed and not yet dispatched to their subscribers."""
+    count = await session.scalar(
+        select(func.count()).select_from(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
+    )
+    return int(count or 0)

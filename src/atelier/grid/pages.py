@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,7 @@ from atelier.grid.schemas import ClusterOut, GenerateIn, StatusOut
 from atelier.grid.states import TERMINAL_STATES, RequestState
 from atelier.identity.cookies import PagePrincipal, visitor_for
 from atelier.identity.principal import Principal
+from atelier.moderation import service as moderation
 from atelier.storage.blobs import store_for
 from atelier.storage.gltf import glb_layout
 from atelier.web.frame import (
@@ -225,6 +226,27 @@ async def job_turntable(request: Request, principal: PagePrincipal, job_id: uuid
     if found is None:
         raise NotFound("this model was made without a turntable preview", slug="no-turntable")
     return Response(found[0], media_type=found[1], headers={"Cache-Control": "no-store"})
+
+
+@router.post("/jobs/{job_id}/appeal", dependencies=[Depends(check_csrf)])
+async def appeal_hidden_result(
+    request: Request, principal: PagePrincipal, job_id: uuid.UUID, text: str = Form("")
+) -> Response:
+    """The owner appeals the moderators' decision about this job's result."""
+    if principal is None:
+        return redirect(request, "/sign-in")
+    try:
+        job = await _status(request, principal, job_id)
+        if job.moderation is None:
+            raise NotFound("this job's result is not hidden", slug="not-hidden")
+        async with unit_of_work(runtime_of(request)) as session:
+            case_id = uuid.UUID(job.moderation["case_id"])
+            await moderation.appeal(session, principal, case_id, text.strip() or "-")
+    except AppError as exc:
+        return await _job_page(
+            request, principal, job_id, problem=exc.detail, status_code=exc.status
+        )
+    return redirect(request, f"/jobs/{job_id}")
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[Depends(check_csrf)])

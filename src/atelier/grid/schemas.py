@@ -71,6 +71,7 @@ class Status:
     is_possible: bool
     provenance: dict[str, Any] | None
     delivery: Delivery | None
+    moderation: dict[str, Any] | None = None
 
 
 class StatusOut(BaseModel):
@@ -91,6 +92,9 @@ class StatusOut(BaseModel):
     finished_at: datetime | None
     params: dict[str, Any]
     result: dict[str, Any] | None = None
+    moderation: dict[str, Any] | None = Field(
+        default=None, description="Set when moderators hid the result: why, and any appeal"
+    )
 
     @classmethod
     def of(cls, view: Status, base: str) -> StatusOut:
@@ -138,6 +142,7 @@ class StatusOut(BaseModel):
             created_at=request.created_at,
             updated_at=request.updated_at,
             finished_at=request.finished_at,
+            moderation=view.moderation,
             params=request.params,
             result=result,
         )

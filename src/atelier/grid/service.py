@@ -46,6 +46,7 @@ from atelier.grid.states import (
 from atelier.grid.validation import Expectation, MediaInfo, duration_tolerance
 from atelier.identity.principal import Principal
 from atelier.identity.service import accounts, api_keys, quota, wallets
+from atelier.moderation import service as moderation
 from atelier.provenance import service as provenance
 from atelier.provenance.signing import SIDECAR_MIME
 from atelier.storage.media import MediaLimits, MediaRefused
@@ -262,7 +263,16 @@ async def status(
         trail, delivered = found.summary, found.delivery
         if delivered.state == "signing":
             state = "signing"
-    return Status(request, state, position, eta, artifact, possible, trail, delivered)
+    case = await moderation.case_for(session, "artifact", str(artifact.id)) if artifact else None
+    moderated = None
+    if case is not None and case.hidden:
+        moderated = {
+            "case_id": str(case.id),
+            "reason": case.reason,
+            "appeal": case.appeal,
+            "resolution": case.resolution,
+        }
+    return Status(request, state, position, eta, artifact, possible, trail, delivered, moderated)
 
 
 async def _owned(

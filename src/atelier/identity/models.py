@@ -40,6 +40,8 @@ class User(Base):
         ARRAY(String(20)), server_default=text("ARRAY['creator']::varchar[]")
     )
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # an admin's override of the daily generation quota its roles give (None: the roles')
+    daily_quota: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 

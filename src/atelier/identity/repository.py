@@ -234,3 +234,18 @@ async def apply_settlement(
 
 async def quota_usage(session: AsyncSession, user_id: uuid.UUID, day: date) -> QuotaUsage | None:
     return await session.get(QuotaUsage, (user_id, day))
+
+
+async def daily_quota_of(session: AsyncSession, user_id: uuid.UUID) -> int | None:
+    """The user's quota override, if an admin set one."""
+    return await session.scalar(select(User.daily_quota).where(User.id == user_id))
+
+
+async def find_users(session: AsyncSession, query: str | None, limit: int) -> list[User]:
+    statement = select(User).order_by(User.created_at.desc()).limit(limit)
+    if query:
+        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(
+            User.email.ilike(pattern, escape="\\") | User.display_name.ilike(pattern, escape="\\")
+        )
+    return list(await session.scalars(statement))

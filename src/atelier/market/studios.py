@@ -24,6 +24,7 @@ from atelier.identity.principal import Principal
 from atelier.identity.service import wallets
 from atelier.market import repository as repo
 from atelier.market.models import Collection, Member, Nft, NftStatus, Role, Sponsorship, Studio
+from atelier.moderation import service as moderation
 from atelier.provenance import service as provenance
 
 _RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.OWNER: 2}
@@ -175,6 +176,11 @@ async def nft_for(
     studio, role = await studio_for(session, collection.studio_id, principal, None)
     if nft.status == NftStatus.DRAFT and nft.drop_price is None and role is None:
         raise NotFound("no such NFT", slug="nft-not-found")
+    case = await moderation.case_for(session, "nft", str(nft.id))
+    if case is not None and case.hidden and role is None:
+        raise NotFound(
+            "this NFT was hidden by the moderators; its studio sees why", slug="nft-hidden"
+        )
     if at_least is not None and (role is None or _RANK[role] < _RANK[at_least]):
         raise Forbidden(
             f"this needs the {at_least.value} role in the studio", slug="studio-role-required"
@@ -353,6 +359,17 @@ async def sponsorship_reports(
     ]
 
 
+async def artifact_of_nft(session: AsyncSession, nft_id: uuid.UUID) -> uuid.UUID | None:
+    """The artifact an NFT is of (whose creator a moderation case concerns)."""
+    nft = await repo.nft(session, nft_id)
+    return nft.artifact_id if nft is not None else None
+
+
 async def sales_between(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
     """Sales settled and distinct buyers in [start, end) (the product's analytics)."""
     return await repo.sales_between(session, start, end)
+
+
+async def studios_of(session: AsyncSession, principal: Principal) -> list[tuple[Studio, str]]:
+    """The caller's studios, each with their role in it."""
+    return await repo.studios_of(session, principal.user_id)

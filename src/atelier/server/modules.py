@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from atelier import (
+    admin,
     analytics,
     automation,
     camera,
@@ -23,6 +24,7 @@ from atelier import (
     grid,
     identity,
     market,
+    moderation,
     music,
     provenance,
     realtime,
@@ -51,6 +53,8 @@ MODULES: tuple[Module, ...] = (
     social.MODULE,
     automation.MODULE,
     analytics.MODULE,
+    moderation.MODULE,
+    admin.MODULE,
 )
 
 BY_NAME: dict[str, Module] = {m.name: m for m in MODULES}

@@ -44,6 +44,8 @@ SERVICES: dict[str, ServiceSpec] = {
                 "realtime",
                 "social",
                 "automation",
+                "moderation",
+                "admin",
             ],
             site=True,
         ),

@@ -23,12 +23,13 @@ from atelier.core import events
 from atelier.core.config import Settings
 from atelier.core.errors import InvalidInput, NotFound, ServiceUnavailable
 from atelier.core.secrets import seal, unseal, write_private_file
+from atelier.moderation import service as moderation
 from atelier.social import farcaster
 from atelier.social import repository as repo
 from atelier.social.events import CastIndexed
 from atelier.social.farcaster import MessageRefused, Verified
 from atelier.social.hub import HubClient, HubError
-from atelier.social.models import Cast
+from atelier.social.models import Cast, HubCursor
 
 EMBEDDED = "embedded"
 STANDIN_PATH = "/farcaster/hub"
@@ -179,6 +180,8 @@ async def feed(
     )
     following = _cursor_of(casts[limit - 1]) if len(casts) > limit else None
     casts = casts[:limit]
+    hidden = await moderation.hidden(session, "cast", ["0x" + c.hash.hex() for c in casts])
+    casts = [c for c in casts if "0x" + c.hash.hex() not in hidden]  # a page may come short
     profiles = await repo.names(session, sorted({c.fid for c in casts}))
     return FeedPage(casts, profiles, following)
 
@@ -189,7 +192,8 @@ async def cast(session: AsyncSession, hash_hex: str) -> Cast:
     except ValueError:
         raise InvalidInput("a cast hash is 0x and 40 hex digits", slug="invalid-hash") from None
     found = await repo.cast(session, digest) if len(digest) == farcaster.HASH_BYTES else None
-    if found is None or found.removed_at is not None:
+    hidden = found is not None and await moderation.hidden(session, "cast", [hash_hex.lower()])
+    if found is None or found.removed_at is not None or hidden:
         raise NotFound("no such cast in the feed", slug="cast-not-found")
     return found
 
@@ -258,3 +262,8 @@ async def post_cast(
     except HubError as exc:
         raise ServiceUnavailable(f"the Farcaster hub refused or missed the cast: {exc}") from None
     return message
+
+
+async def hub_status(session: AsyncSession) -> list[HubCursor]:
+    """Where the indexer is in each hub's stream, with its counts and last error."""
+    return await repo.cursors(session)

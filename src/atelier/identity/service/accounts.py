@@ -139,3 +139,43 @@ async def system_account(session: AsyncSession, email: str, roles: list[str]) ->
 async def is_verified(session: AsyncSession, user_id: uuid.UUID) -> bool:
     user = await repo.user_by_id(session, user_id)
     return user is not None and user.is_active and user.email_verified_at is not None
+
+
+async def find_users(session: AsyncSession, query: str | None, limit: int) -> list[User]:
+    """Accounts for an admin: those whose email or name contains `query`, else the newest."""
+    return await repo.find_users(session, query, limit)
+
+
+async def administer(
+    session: AsyncSession,
+    admin: Principal,
+    user_id: uuid.UUID,
+    *,
+    roles: list[str] | None = None,
+    active: bool | None = None,
+    daily_quota: int | None = None,
+    clear_quota: bool = False,
+) -> User:
+    """An admin's changes to an account: its roles, whether it may sign in (a disabled
+    account's sessions and keys stop working at once: every request checks), its daily
+    quota override. An admin cannot take their own admin role or disable themselves."""
+    user = await get_user(session, user_id)
+    if roles is not None:
+        unknown = sorted(set(roles) - set(ROLES))
+        if unknown:
+            raise InvalidInput(
+                f"unknown roles {', '.join(unknown)}; roles are {', '.join(ROLES)}",
+                slug="unknown-role",
+            )
+        if user.id == admin.user_id and "admin" not in roles:
+            raise Conflict("you cannot take away your own admin role", slug="own-admin-role")
+        user.roles = sorted(set(roles))
+    if active is not None:
+        if user.id == admin.user_id and not active:
+            raise Conflict("you cannot disable your own account", slug="own-account")
+        user.is_active = active
+    if clear_quota:
+        user.daily_quota = None
+    elif daily_quota is not None:
+        user.daily_quota = daily_quota
+    return user

@@ -44,11 +44,19 @@ async def usage(
     row = await repo.quota_usage(session, user_id, day)
     return Usage(
         day=day,
-        limit=settings.quota_for_roles(roles),
+        limit=await limit_for(session, settings, user_id, roles),
         used=row.used if row else 0,
         reserved=row.reserved if row else 0,
         resets_at=next_reset(day),
     )
+
+
+async def limit_for(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, roles: list[str]
+) -> int:
+    """Generations a day: an admin's override for this account, else its roles' quota."""
+    override = await repo.daily_quota_of(session, user_id)
+    return override if override is not None else settings.quota_for_roles(roles)
 
 
 async def reserve(
@@ -64,7 +72,7 @@ async def reserve(
     if amount < 1:
         raise InvalidInput("a reservation must be for at least one generation")
     day = utc_day()
-    limit = settings.quota_for_roles(roles)
+    limit = await limit_for(session, settings, user_id, roles)
     if await repo.reserve_quota(session, user_id, day, amount, limit) is None:
         resets_at = next_reset(day)
         raise TooManyRequests(
