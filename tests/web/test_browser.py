@@ -971,3 +971,41 @@ def test_an_admin_hides_an_artifact_and_its_owner_reads_why(
     p.get_by_label("Why it should be shown again").fill("I wrote it")  # type: ignore[attr-defined]
     p.get_by_role("button", name="Appeal").click()  # type: ignore[attr-defined]
     expect(p.locator("#moderation")).to_contain_text("waiting for an admin")  # type: ignore[attr-defined]
+
+
+def test_a_member_saves_a_prompt_and_runs_an_agent(site: tuple[str, Path], page: object) -> None:
+    """A prompt saved in the library (an empty one is refused beside its field), an agent
+    planned from it with its cost shown, started, and followed live to its ranking."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    _signed_in_member(p, url, home)
+    p.get_by_label("New key's name").fill("rig")  # type: ignore[attr-defined]
+    p.get_by_label("Scope").select_option("worker")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Create key").click()  # type: ignore[attr-defined]
+    key = p.locator("#new-key").inner_text().strip()  # type: ignore[attr-defined]
+    p.get_by_role("navigation").get_by_role("link", name="Studio").click()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Save the prompt").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-text")).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "studio-error")
+    p.get_by_label("Name", exact=True).fill("fox")  # type: ignore[attr-defined]
+    p.get_by_label("Text ({variables} in braces; a default can follow later)").fill(
+        "a red fox in snow"
+    )  # type: ignore[attr-defined]
+    p.get_by_label("Tags (comma-separated)").fill("animals")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Save the prompt").click()  # type: ignore[attr-defined]
+    expect(p.locator("[data-prompt=fox]")).to_contain_text("v1")  # type: ignore[attr-defined]
+    p.get_by_label("…or one of yours").select_option(label="fox (v1)")  # type: ignore[attr-defined]
+    p.get_by_label("How many to make (empty: the template's)").fill("2")  # type: ignore[attr-defined]
+    p.get_by_label("How many to keep").fill("1")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Plan it").click()  # type: ignore[attr-defined]
+    expect(p.locator("#plan")).to_contain_text("2 image, keep the best 1")  # type: ignore[attr-defined]
+    checked(p, "agent-plan")
+    worker = start_worker(home, url, key, "agent-rig", "--kinds", "image")
+    try:
+        p.get_by_role("button", name="Start it").click()  # type: ignore[attr-defined]
+        expect(p.locator("#agent-status")).to_have_text("done", timeout=120_000)  # type: ignore[attr-defined]
+    finally:
+        stop(worker)
+    expect(p.locator("#ranked tbody tr")).to_have_count(2)  # type: ignore[attr-defined]
+    checked(p, "agent-done")

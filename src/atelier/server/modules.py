@@ -30,6 +30,7 @@ from atelier import (
     realtime,
     server,
     social,
+    studio,
     web,
 )
 from atelier.core.modules import Module, load
@@ -55,6 +56,7 @@ MODULES: tuple[Module, ...] = (
     analytics.MODULE,
     moderation.MODULE,
     admin.MODULE,
+    studio.MODULE,
 )
 
 BY_NAME: dict[str, Module] = {m.name: m for m in MODULES}

@@ -46,6 +46,7 @@ SERVICES: dict[str, ServiceSpec] = {
                 "automation",
                 "moderation",
                 "admin",
+                "studio",
             ],
             site=True,
         ),

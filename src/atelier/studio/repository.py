@@ -1,0 +1,79 @@
+"""Studio queries: prompts with their versions, agent runs."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.studio.models import AgentRun, Prompt, PromptVersion
+
+
+async def add(session: AsyncSession, row: Prompt | PromptVersion | AgentRun) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def prompt(
+    session: AsyncSession, prompt_id: uuid.UUID, owner_id: uuid.UUID, *, lock: bool = False
+) -> Prompt | None:
+    query = select(Prompt).where(Prompt.id == prompt_id, Prompt.owner_id == owner_id)
+    return await session.scalar(query.with_for_update() if lock else query)
+
+
+async def prompts_of(session: AsyncSession, owner_id: uuid.UUID, tag: str | None) -> list[Prompt]:
+    query = select(Prompt).where(Prompt.owner_id == owner_id).order_by(Prompt.updated_at.desc())
+    if tag:
+        query = query.where(Prompt.tags.contains([tag]))
+    return list(await session.scalars(query))
+
+
+async def versions(session: AsyncSession, prompt_id: uuid.UUID) -> list[PromptVersion]:
+    query = (
+        select(PromptVersion)
+        .where(PromptVersion.prompt_id == prompt_id)
+        .order_by(PromptVersion.version.desc())
+    )
+    return list(await session.scalars(query))
+
+
+async def version(session: AsyncSession, prompt_id: uuid.UUID, number: int) -> PromptVersion | None:
+    return await session.scalar(
+        select(PromptVersion).where(
+            PromptVersion.prompt_id == prompt_id, PromptVersion.version == number
+        )
+    )
+
+
+async def run(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    owner_id: uuid.UUID | None = None,
+    *,
+    lock: bool = False,
+) -> AgentRun | None:
+    query = select(AgentRun).where(AgentRun.id == run_id)
+    if owner_id is not None:
+        query = query.where(AgentRun.owner_id == owner_id)
+    return await session.scalar(query.with_for_update() if lock else query)
+
+
+async def runs_of(session: AsyncSession, owner_id: uuid.UUID, limit: int = 20) -> list[AgentRun]:
+    query = (
+        select(AgentRun)
+        .where(AgentRun.owner_id == owner_id)
+        .order_by(AgentRun.created_at.desc())
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+async def runs_waiting_on(session: AsyncSession, request_id: uuid.UUID) -> list[uuid.UUID]:
+    """Running agents that submitted this job (a job ending wakes them)."""
+    rows = await session.scalars(
+        select(AgentRun.id).where(
+            AgentRun.status == "running", AgentRun.job_ids.contains([request_id])
+        )
+    )
+    return list(rows)

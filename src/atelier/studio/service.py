@@ -1,0 +1,224 @@
+"""Studio logic: the prompt library (versions, variables, tags) and agents' plans, with
+their cost shown before anything runs (the grid's estimate of the compute, when the queue
+would be through it, and what it takes of the owner's daily quota)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atelier.core.clock import now_utc
+from atelier.core.config import Settings
+from atelier.core.errors import Conflict, InvalidInput, NotFound
+from atelier.grid import service as grid
+from atelier.grid.specs import build_spec
+from atelier.identity.principal import Principal
+from atelier.identity.service import quota
+from atelier.studio import repository as repo
+from atelier.studio import templates
+from atelier.studio.models import AgentRun, AgentStatus, Prompt, PromptVersion
+
+
+def _invalid(message: str, where: str) -> InvalidInput:
+    errors = [{"loc": ["body", where], "msg": message, "type": "value_error"}]
+    return InvalidInput(message, slug="invalid-studio-input", extra={"errors": errors})
+
+
+def _checked_text(text: str, defaults: dict[str, str]) -> dict[str, str]:
+    cleaned = text.strip()
+    if not cleaned:
+        raise _invalid("a prompt needs some text", "text")
+    if len(cleaned) > templates.MAX_PROMPT:
+        raise _invalid(f"a prompt is at most {templates.MAX_PROMPT} characters", "text")
+    names = templates.variables_in(cleaned)
+    unknown = sorted(set(defaults) - set(names))
+    if unknown:
+        raise _invalid(f"the text has no variable {unknown[0]!r} to give a default", "variables")
+    return {name: defaults.get(name, "") for name in names}
+
+
+async def save_prompt(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str,
+    text: str,
+    tags: list[str],
+    defaults: dict[str, str],
+) -> tuple[Prompt, PromptVersion]:
+    variables = _checked_text(text, defaults)
+    found = Prompt(
+        id=uuid.uuid4(),
+        owner_id=principal.user_id,
+        name=name.strip() or "untitled",
+        tags=sorted({t.strip().lower() for t in tags if t.strip()}),
+        latest=1,
+    )
+    await repo.add(session, found)
+    first = PromptVersion(prompt_id=found.id, version=1, text=text.strip(), variables=variables)
+    await repo.add(session, first)
+    return found, first
+
+
+async def owned_prompt(
+    session: AsyncSession, principal: Principal, prompt_id: uuid.UUID, *, lock: bool = False
+) -> Prompt:
+    found = await repo.prompt(session, prompt_id, principal.user_id, lock=lock)
+    if found is None:
+        raise NotFound("no such prompt of yours", slug="prompt-not-found")
+    return found
+
+
+async def revise(
+    session: AsyncSession,
+    principal: Principal,
+    prompt_id: uuid.UUID,
+    text: str,
+    defaults: dict[str, str],
+) -> PromptVersion:
+    """A new version (the old ones stay, for agents that used them)."""
+    found = await owned_prompt(session, principal, prompt_id, lock=True)
+    variables = _checked_text(text, defaults)
+    found.latest += 1
+    found.updated_at = now_utc()
+    revised = PromptVersion(
+        prompt_id=found.id, version=found.latest, text=text.strip(), variables=variables
+    )
+    await repo.add(session, revised)
+    return revised
+
+
+async def prompts(
+    session: AsyncSession, principal: Principal, tag: str | None = None
+) -> list[Prompt]:
+    return await repo.prompts_of(session, principal.user_id, tag)
+
+
+async def versions(
+    session: AsyncSession, principal: Principal, prompt_id: uuid.UUID
+) -> list[PromptVersion]:
+    await owned_prompt(session, principal, prompt_id)
+    return await repo.versions(session, prompt_id)
+
+
+async def render(
+    session: AsyncSession,
+    principal: Principal,
+    prompt_id: uuid.UUID,
+    values: dict[str, str],
+    version: int | None = None,
+) -> str:
+    found = await owned_prompt(session, principal, prompt_id)
+    chosen = await repo.version(session, found.id, version or found.latest)
+    if chosen is None:
+        raise NotFound(f"the prompt has no version {version}", slug="version-not-found")
+    text, missing = templates.fill(chosen.text, values, chosen.variables)
+    if missing:
+        raise _invalid(f"give a value for {', '.join(missing)}", "variables")
+    return text
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    template: str
+    prompt: str
+    n: int | None
+    keep: int | None
+    studio_id: uuid.UUID | None
+    collection_name: str | None
+    cast: bool
+
+
+async def plan(
+    session: AsyncSession, settings: Settings, principal: Principal, asked: AgentRequest
+) -> AgentRun:
+    """An agent run, planned and costed; it runs once started."""
+    template = templates.TEMPLATES.get(asked.template)
+    if template is None:
+        known = ", ".join(templates.TEMPLATES)
+        raise _invalid(f"{asked.template!r} is not a template ({known})", "template")
+    n = asked.n or template.n
+    keep = min(asked.keep or template.keep, n)
+    if asked.cast and not principal.has_role("admin"):
+        raise _invalid("only an admin's agent may cast as the platform", "cast")
+    if asked.studio_id is not None and not asked.collection_name:
+        raise _invalid("name the collection the agent drafts", "collection_name")
+    if not asked.prompt.strip():
+        raise _invalid("give the agent a prompt (or one of yours)", "prompt")
+    spec = build_spec(template.kind, {"prompt": asked.prompt})
+    each = spec.estimate_s()
+    work = {template.kind: grid.Work(each * n, spec.pixels, spec.duration_s)}
+    usage = await quota.usage(session, settings, principal.user_id, list(principal.roles))
+    costs = {
+        "jobs": n,
+        "kind": template.kind,
+        "compute_seconds": round(each * n, 1),
+        "eta_s": await grid.eta_for(session, settings, work),
+        "quota_needed": n,
+        "quota_left": usage.remaining,
+    }
+    run = AgentRun(
+        id=uuid.uuid4(),
+        owner_id=principal.user_id,
+        template=template.name,
+        params={
+            "prompt": asked.prompt,
+            "kind": template.kind,
+            "n": n,
+            "keep": keep,
+            "studio_id": str(asked.studio_id) if asked.studio_id else None,
+            "collection_name": asked.collection_name,
+            "cast": asked.cast,
+        },
+        plan=costs,
+        status=AgentStatus.ESTIMATED,
+        job_ids=[],
+        ranked=[],
+        nft_ids=[],
+    )
+    await repo.add(session, run)
+    return run
+
+
+async def owned_run(
+    session: AsyncSession, principal: Principal, run_id: uuid.UUID, *, lock: bool = False
+) -> AgentRun:
+    found = await repo.run(session, run_id, principal.user_id, lock=lock)
+    if found is None:
+        raise NotFound("no such agent run of yours", slug="agent-not-found")
+    return found
+
+
+async def mark_started(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> AgentRun:
+    found = await owned_run(session, principal, run_id, lock=True)
+    if found.status != AgentStatus.ESTIMATED:
+        raise Conflict(f"this agent is already {found.status}", slug="agent-started")
+    if found.plan["quota_needed"] > found.plan["quota_left"]:
+        raise Conflict(
+            "your daily quota does not cover this agent's jobs; lower how many it makes",
+            slug="quota-too-small",
+        )
+    found.status, found.started_at = AgentStatus.RUNNING, now_utc()
+    return found
+
+
+async def runs(session: AsyncSession, principal: Principal) -> list[AgentRun]:
+    return await repo.runs_of(session, principal.user_id)
+
+
+def ranked(candidates: list[dict[str, Any]], keep: int) -> list[dict[str, Any]]:
+    """Best first by originality (0 to 1, 0.6 of the score) and quality (0 to 1, 0.4); a
+    missing measure counts as 0.5."""
+
+    def score(c: dict[str, Any]) -> float:
+        originality = c.get("originality")
+        quality = c.get("quality")
+        return 0.6 * (0.5 if originality is None else originality) + 0.4 * (
+            0.5 if quality is None else quality
+        )
+
+    ordered = sorted(candidates, key=score, reverse=True)
+    return [{**c, "score": round(score(c), 4), "kept": i < keep} for i, c in enumerate(ordered)]
