@@ -17,6 +17,7 @@ BENCHMARKS = [
     "benchmarks.bench_market",
     "benchmarks.bench_camera",
     "benchmarks.bench_engine",
+    "benchmarks.bench_realtime",
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,9 +40,19 @@ async def delete_rule(session: AsyncSession, found: Rule) -> None:
     await session.delete(found)
 
 
-async def listening(session: AsyncSession, topic: str) -> list[tuple[Rule, list[str]]]:
-    """Enabled rules on an event topic, each with its owner's roles (enabled owners only)."""
-    rows = await session.execute(
+async def listening(
+    session: AsyncSession,
+    topic: str,
+    *,
+    everyone: bool,
+    owners: list[uuid.UUID],
+    roles: list[str],
+) -> list[tuple[Rule, list[str]]]:
+    """Enabled rules on an event topic whose owner may see the event (`everyone`: a public
+    event; else owners named by its audience, or holding one of its roles), each with its
+    owner's roles (enabled owners only). The audience is applied here, not after loading
+    every rule on the topic: a user's event costs the rules of that user."""
+    query = (
         select(Rule, User.roles)
         .join(User, User.id == Rule.owner_id)
         .where(
@@ -52,6 +62,9 @@ async def listening(session: AsyncSession, topic: str) -> list[tuple[Rule, list[
             User.is_active.is_(True),
         )
     )
+    if not everyone:
+        query = query.where(or_(Rule.owner_id.in_(owners), User.roles.overlap(roles)))
+    rows = await session.execute(query)
     return [(found, list(roles)) for found, roles in rows.tuples()]
 
 

@@ -218,7 +218,12 @@ async def fire_for_event(
     chain: list[str],
 ) -> list[Fired]:
     fired = []
-    for rule, roles in await repo.listening(session, topic):
+    owners = [uuid.UUID(a[5:]) for a in audience if a.startswith("user:")]
+    roles = [a[5:] for a in audience if a.startswith("role:")]
+    found = await repo.listening(
+        session, topic, everyone="public" in audience, owners=owners, roles=roles
+    )
+    for rule, roles in found:
         if not scopes_of(rule.owner_id, roles) & set(audience):
             continue  # the owner could not see this event: neither may their rule
         if not conds.holds(rule.conditions, payload):

@@ -22,6 +22,7 @@ import contextlib
 import json
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -42,7 +43,7 @@ ADAPTER = "realtime.hub"
 PUBLIC = "public"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Delivered:
     """One event as a client sees it: its outbox id (the resume point), topic and fields."""
 
@@ -53,6 +54,11 @@ class Delivered:
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "topic": self.topic, "data": self.payload}
+
+    @cached_property
+    def text(self) -> str:
+        """The event as one JSON message, serialised once however many clients get it."""
+        return json.dumps(self.as_json(), separators=(",", ":"))
 
 
 class Overflow(Exception):

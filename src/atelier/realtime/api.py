@@ -20,6 +20,7 @@ from atelier.realtime.streams import follow, resume_point, scopes_for, sse_frame
 router = APIRouter(prefix="/api/v1/events", tags=["realtime"])
 
 RETRY_MS = 2000  # how soon an EventSource reconnects
+PING = '{"type":"ping"}'
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 
@@ -103,7 +104,7 @@ async def websocket(ws: WebSocket) -> None:
 async def _send(ws: WebSocket, events: AsyncGenerator[Delivered | None, None]) -> None:
     try:
         async for event in events:
-            await ws.send_json({"type": "ping"} if event is None else event.as_json())
+            await ws.send_text(PING if event is None else event.text)
     except Overflow:
         await ws.send_json({"type": "overflow"})
         await ws.close(code=TRY_AGAIN_LATER, reason="fell behind; reconnect with ?after=")

@@ -126,6 +126,9 @@ async def run_processes(
             lifespan="on",
             server_header=False,
             proxy_headers=False,
+            # events are small JSON messages sent to many clients: compressing each one per
+            # connection costs more CPU (and ~300 KB of zlib state a client) than it saves
+            ws_per_message_deflate=False,
         )
         server = _QuietSignalsServer(config)
         serving = asyncio.create_task(server.serve())
