@@ -17,6 +17,8 @@ from typing import BinaryIO
 
 import base58
 
+from atelier.core.protobuf import varint
+
 CHUNK_SIZE = 262_144
 MAX_LINKS = 174
 _DAG_PB = 0x70
@@ -24,24 +26,12 @@ _SHA2_256 = 0x12
 _UNIXFS_FILE = 2
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def _field_bytes(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
-def _field_varint(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
+def _fieldvarint(number: int, value: int) -> bytes:
+    return varint(number << 3) + varint(value)
 
 
 @dataclass(frozen=True)
@@ -53,12 +43,12 @@ class _Node:
 
 
 def _unixfs(data: bytes | None, file_size: int, block_sizes: list[int]) -> bytes:
-    message = _field_varint(1, _UNIXFS_FILE)
+    message = _fieldvarint(1, _UNIXFS_FILE)
     if data:
         message += _field_bytes(2, data)
-    message += _field_varint(3, file_size)
+    message += _fieldvarint(3, file_size)
     for size in block_sizes:
-        message += _field_varint(4, size)
+        message += _fieldvarint(4, size)
     return message
 
 
@@ -66,9 +56,7 @@ def _block(links: list[_Node], unixfs: bytes) -> bytes:
     encoded = b""
     for link in links:  # dag-pb: links (field 2) before data (field 1)
         body = (
-            _field_bytes(1, link.multihash)
-            + _field_bytes(2, b"")
-            + _field_varint(3, link.tree_size)
+            _field_bytes(1, link.multihash) + _field_bytes(2, b"") + _fieldvarint(3, link.tree_size)
         )
         encoded += _field_bytes(2, body)
     return encoded + _field_bytes(1, unixfs)

@@ -25,6 +25,8 @@ import blake3
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from atelier.core.protobuf import varint
+
 FARCASTER_EPOCH = 1_609_459_200  # 2021-01-01T00:00:00Z: message timestamps count from here
 HASH_BYTES = 20
 MAX_TEXT_BYTES = 1024  # a long cast's limit; anything longer is refused
@@ -60,17 +62,10 @@ class MessageRefused(ValueError):
 
 
 def _varint(value: int) -> bytes:
-    if value < 0 or value >= 2**64:
-        raise MessageRefused("a number is out of the protobuf range")
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    try:
+        return varint(value)
+    except ValueError:
+        raise MessageRefused("a number is out of the protobuf range") from None
 
 
 def _key(number: int, wire: int) -> bytes:
