@@ -315,3 +315,54 @@ async def test_a_dry_run_shows_and_does_nothing(
     runs = await _runs(client, key, rule_id)
     assert [r["outcome"] for r in runs] == ["dry_run"]
     assert await _jobs_of(runtime, user_id) == 0
+
+
+async def test_a_webhook_proposes_and_runs_an_agent(
+    url: str, client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """A delivery makes a proposal and starts a studio agent, both the owner's, once."""
+    _, key = await account_with_key(runtime, ["validator"])
+    created = await _rule(
+        client,
+        key,
+        {
+            "name": "ideas",
+            "trigger": {"kind": "webhook"},
+            "actions": [
+                {"kind": "create_proposal", "title": "Make {subject}?", "body": "from a hook"},
+                {"kind": "run_agent", "template": "music-pack", "prompt": "{subject} in rain"},
+            ],
+        },
+    )
+    assert created.status_code == 201, created.text
+    rule = created.json()
+    body = json.dumps({"subject": "otters"}).encode()
+    secret = rule["webhook_secret"].encode()
+    headers = {
+        "X-Atelier-Signature": "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest(),
+        "X-Atelier-Delivery": "ideas-1",
+    }
+    assert (await client.post(rule["webhook_url"], content=body, headers=headers)).json() == {
+        "fired": True
+    }
+    await drain_tasks(runtime)
+    runs = await _runs(client, key, rule["id"])
+    assert [r["outcome"] for r in runs] == ["done"], runs
+    made = {r["kind"]: r for r in runs[0]["results"]}
+    proposal = await client.get(f"/api/proposals/{made['create_proposal']['proposal_id']}")
+    assert proposal.status_code == 200 and proposal.json()["title"] == "Make otters?"
+    agent = await client.get(
+        f"/api/studio/agents/{made['run_agent']['agent_id']}", headers=bearer(key)
+    )
+    assert agent.json()["params"]["prompt"] == "otters in rain"
+    assert agent.json()["status"] in ("running", "done")
+    bad = await _rule(
+        client,
+        key,
+        {
+            "name": "x",
+            "trigger": {"kind": "webhook"},
+            "actions": [{"kind": "run_agent", "template": "opera", "prompt": "x"}],
+        },
+    )
+    assert bad.status_code == 422 and "not an agent template" in bad.json()["detail"]

@@ -11,6 +11,10 @@ action is retried alone and the ones before it are not repeated.
   receiver to drop repeats) and `X-Atelier-Signature` (HMAC-SHA256 of the body with the
   rule's id as key context); public addresses only unless the operator allows private ones.
 - `email` {subject, body}: to the rule's owner (never to an address the rule names).
+- `create_proposal` {title, body}: an off-chain proposal by the owner, open for the usual
+  window (one per run: created in the step's transaction).
+- `run_agent` {template, prompt}: an AI studio agent as the owner, planned and started in
+  the step's transaction (its own flow then runs; its jobs take the owner's quota).
 
 Texts are templates: `{field}` takes the triggering event's field.
 """
@@ -29,17 +33,22 @@ import httpx
 
 from atelier.core.config import Settings
 from atelier.grid.specs import KINDS as JOB_KINDS
+from atelier.studio.templates import TEMPLATES
 
-KINDS = ("submit_job", "post_cast", "webhook", "email")
+KINDS = ("submit_job", "post_cast", "webhook", "email", "create_proposal", "run_agent")
 MAX_ACTIONS = 5
 FIELDS = {
     "submit_job": {"job": 20, "prompt": 500},
     "post_cast": {"text": 320},
     "webhook": {"url": 500, "body": 4000},
     "email": {"subject": 200, "body": 4000},
+    "create_proposal": {"title": 200, "body": 4000},
+    "run_agent": {"template": 30, "prompt": 1000},
 }
 REQUIRED = {"submit_job": ("job", "prompt"), "post_cast": ("text",), "webhook": ("url",)}
 REQUIRED["email"] = ("subject", "body")
+REQUIRED["create_proposal"] = ("title",)
+REQUIRED["run_agent"] = ("template", "prompt")
 
 
 class ActionError(ValueError):
@@ -75,6 +84,8 @@ def _check_kind(where: str, kind: str, action: dict[str, Any], admin: bool) -> N
         raise ActionError(f"{where}: only an admin's rule may cast as the platform")
     if kind == "submit_job" and action["job"] not in JOB_KINDS:
         raise ActionError(f"{where}: {action['job']!r} is not a job kind")
+    if kind == "run_agent" and action["template"] not in TEMPLATES:
+        raise ActionError(f"{where}: {action['template']!r} is not an agent template")
     if kind == "webhook":
         parts = urlsplit(str(action["url"]))
         if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -21,13 +21,18 @@ from atelier.automation import conditions as conds
 from atelier.automation import repository as repo
 from atelier.automation.models import RunOutcome
 from atelier.automation.service import Fired
+from atelier.chain.evm.client import chain_for
 from atelier.core import events, flows
 from atelier.core.clock import now_utc
 from atelier.core.flows import Flow, StepContext
+from atelier.governance import service as governance
 from atelier.grid import service as grid
+from atelier.identity.principal import Principal
 from atelier.identity.service import accounts
 from atelier.social import farcaster
 from atelier.social import service as social
+from atelier.studio import flows as studio_flows
+from atelier.studio import service as studio
 
 SOURCE = "automation"
 
@@ -87,6 +92,13 @@ async def _perform(ctx: Ctx, index: int) -> None:
             )
             await _record(session, ctx, index, {"kind": kind, "job_id": str(job.id)})
         return
+    if kind in IN_STEP:
+        async with ctx.finish() as session:
+            session.info[events.CAUSE] = [*ctx.input.chain, str(ctx.input.rule_id)]
+            owner = await accounts.principal_for(session, ctx.input.owner_id, SOURCE)
+            made = await IN_STEP[kind](session, ctx, owner, action)
+            await _record(session, ctx, index, {"kind": kind, **made})
+        return
     if kind == "post_cast":
         result = await _cast(ctx, action)
     elif kind == "webhook":
@@ -96,6 +108,42 @@ async def _perform(ctx: Ctx, index: int) -> None:
     async with ctx.finish(Done(result=result)) as session:
         session.info[events.CAUSE] = [*ctx.input.chain, str(ctx.input.rule_id)]
         await _record(session, ctx, index, {"kind": kind, **result})
+
+
+async def _proposal(
+    session: AsyncSession, ctx: Ctx, owner: Principal, action: dict[str, Any]
+) -> dict[str, Any]:
+    spec = governance.ProposalSpec(title=action["title"], body=action.get("body", ""))
+    proposal = await governance.create_proposal(
+        session,
+        ctx.runtime.settings,
+        await chain_for(ctx.runtime),
+        spec,
+        author_id=owner.user_id,
+        on_chain=False,
+    )
+    return {"proposal_id": str(proposal.id)}
+
+
+async def _agent(
+    session: AsyncSession, ctx: Ctx, owner: Principal, action: dict[str, Any]
+) -> dict[str, Any]:
+    asked = studio.AgentRequest(
+        template=action["template"],
+        prompt=action["prompt"],
+        n=None,
+        keep=None,
+        studio_id=None,
+        collection_name=None,
+        cast=False,
+    )
+    run = await studio.plan(session, ctx.runtime.settings, owner, asked)
+    run = await studio.mark_started(session, owner, run.id)
+    await studio_flows.start(session, run)
+    return {"agent_id": str(run.id)}
+
+
+IN_STEP = {"create_proposal": _proposal, "run_agent": _agent}
 
 
 async def _cast(ctx: Ctx, action: dict[str, Any]) -> dict[str, Any]:

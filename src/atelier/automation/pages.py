@@ -24,8 +24,21 @@ add_templates(Path(__file__).parent / "templates", nav=(NavItem("Automation", "/
 
 router = APIRouter(include_in_schema=False)
 Csrf = Depends(check_csrf)
-TARGET_OF = {"submit_job": "job", "webhook": "url", "email": "subject"}
-TEXT_OF = {"submit_job": "prompt", "post_cast": "text", "webhook": "body", "email": "body"}
+TARGET_OF = {
+    "submit_job": "job",
+    "webhook": "url",
+    "email": "subject",
+    "create_proposal": "title",
+    "run_agent": "template",
+}
+TEXT_OF = {
+    "submit_job": "prompt",
+    "post_cast": "text",
+    "webhook": "body",
+    "email": "body",
+    "create_proposal": "body",
+    "run_agent": "prompt",
+}
 
 
 async def _page(

@@ -19,13 +19,15 @@ class ConditionIn(Body):
 
 
 class ActionIn(Body):
-    kind: Literal["submit_job", "post_cast", "webhook", "email"]
+    kind: Literal["submit_job", "post_cast", "webhook", "email", "create_proposal", "run_agent"]
     job: Text | None = Field(default=None, max_length=20, description="submit_job: the job's kind")
     prompt: Text | None = Field(default=None, max_length=500)
     text: Text | None = Field(default=None, max_length=320)
     url: Text | None = Field(default=None, max_length=500)
     body: Text | None = Field(default=None, max_length=4000)
     subject: Text | None = Field(default=None, max_length=200)
+    title: Text | None = Field(default=None, max_length=200, description="create_proposal")
+    template: Text | None = Field(default=None, max_length=30, description="run_agent")
 
     def stored(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
