@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from ipaddress import ip_network
@@ -96,6 +97,9 @@ def create_app(
             return
         opened = await open_runtime(settings, database_url, blueprints=task_blueprints())
         app.state.runtime = opened
+        # What is imported and built by now lives as long as the process: out of the
+        # collector's sight, a full collection no longer walks the chain libraries' objects.
+        gc.freeze()
         try:
             yield
         finally:
