@@ -50,8 +50,7 @@ class Fired:
 
 
 def _invalid(message: str, where: str) -> InvalidInput:
-    errors = [{"loc": ["body", where], "msg": message, "type": "value_error"}]
-    return InvalidInput(message, slug="invalid-rule", extra={"errors": errors})
+    return InvalidInput.on_field(where, message, slug="invalid-rule")
 
 
 def _check(

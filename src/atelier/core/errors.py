@@ -66,6 +66,13 @@ class InvalidInput(AppError):
     slug = "invalid-input"
     title = "Invalid input"
 
+    @classmethod
+    def on_field(cls, field: str, message: str, *, slug: str) -> InvalidInput:
+        """A problem with one field of the request's body, listed in `errors` as a
+        validation error is (pages show it beside that field)."""
+        errors = [{"loc": ["body", field], "msg": message, "type": "value_error"}]
+        return cls(message, slug=slug, extra={"errors": errors})
+
 
 class Unauthorized(AppError):
     status = 401

@@ -233,8 +233,7 @@ def cast_text(text: str) -> str:
     elif len(cleaned.encode()) > MAX_CAST_BYTES:
         problem = f"a cast is at most {MAX_CAST_BYTES} bytes of text"
     if problem is not None:
-        errors = [{"loc": ["body", "text"], "msg": problem, "type": "value_error"}]
-        raise InvalidInput(problem, slug="invalid-cast", extra={"errors": errors})
+        raise InvalidInput.on_field("text", problem, slug="invalid-cast")
     return cleaned
 
 

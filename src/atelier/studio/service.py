@@ -23,8 +23,7 @@ from atelier.studio.models import AgentRun, AgentStatus, Prompt, PromptVersion
 
 
 def _invalid(message: str, where: str) -> InvalidInput:
-    errors = [{"loc": ["body", where], "msg": message, "type": "value_error"}]
-    return InvalidInput(message, slug="invalid-studio-input", extra={"errors": errors})
+    return InvalidInput.on_field(where, message, slug="invalid-studio-input")
 
 
 def _checked_text(text: str, defaults: dict[str, str]) -> dict[str, str]:
