@@ -10,6 +10,7 @@ import hmac
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,12 @@ import pytest
 from fastapi import FastAPI, Request
 from sqlalchemy import func, select
 
+from atelier.automation import flows as automation_flows
+from atelier.automation import service as automation
+from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.runtime import Runtime
+from atelier.core.transactions import unit_of_work
 from atelier.grid.models import GenerationRequest
 from atelier.server.app import create_app
 from atelier.social import farcaster
@@ -366,3 +371,52 @@ async def test_a_webhook_proposes_and_runs_an_agent(
         },
     )
     assert bad.status_code == 422 and "not an agent template" in bad.json()["detail"]
+
+
+async def test_a_scheduled_rule_fires_once_per_time_and_misses_are_not_made_up(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """The every-minute task, run as the clock moves on: one run for the latest due time,
+    none again for the same time, none for an event rule; a schedule only on a schedule."""
+    _, key = await account_with_key(runtime)
+    created = await _rule(
+        client,
+        key,
+        {
+            "name": "hourly",
+            "trigger": {"kind": "schedule", "schedule": "0 * * * *"},
+            "actions": [{"kind": "email", "subject": "tick", "body": "at {scheduled_for}"}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    rule_id = created.json()["id"]
+    later = now_utc() + timedelta(hours=3, minutes=1)  # three hours due: one run, not three
+    async with unit_of_work(runtime) as session:
+        fired = await automation.fire_schedules(session, later)
+        await automation_flows.start(session, fired)
+    async with unit_of_work(runtime) as session:
+        assert await automation.fire_schedules(session, later) == []
+    await drain_tasks(runtime)
+    runs = await _runs(client, key, rule_id)
+    assert [r["outcome"] for r in runs] == ["done"], runs
+    expected = later.replace(minute=0, second=0, microsecond=0).isoformat()
+    assert runs[0]["inputs"] == {"scheduled_for": expected}
+    event_rule = await _rule(
+        client,
+        key,
+        {
+            "name": "e",
+            "trigger": {"kind": "event", "topic": "grid.job_changed"},
+            "actions": [{"kind": "email", "subject": "s", "body": "b"}],
+        },
+    )
+    refused = await client.patch(
+        f"/api/automation/rules/{event_rule.json()['id']}",
+        headers=bearer(key),
+        json={"schedule": "* * * * *"},
+    )
+    assert refused.status_code == 422 and refused.json()["errors"][0]["loc"] == ["body", "schedule"]
+    renamed = await client.patch(
+        f"/api/automation/rules/{rule_id}", headers=bearer(key), json={"schedule": "nonsense"}
+    )
+    assert renamed.status_code == 422

@@ -143,18 +143,16 @@ async def update(
     changes: dict[str, Any],
 ) -> Rule:
     rule = await owned(session, principal, rule_id)
-    merged = {
-        "conditions": changes.get("conditions", rule.conditions),
-        "actions": changes.get("actions", rule.actions),
-    }
+    if changes.get("schedule") is not None and rule.trigger != TriggerKind.SCHEDULE:
+        raise _invalid(f"a rule triggered by {rule.trigger} has no schedule", "schedule")
     _check(
         settings,
         principal,
         rule.trigger,
         rule.topic,
         changes.get("schedule", rule.schedule),
-        merged["conditions"],
-        merged["actions"],
+        changes.get("conditions", rule.conditions),
+        changes.get("actions", rule.actions),
     )
     for name in ("name", "enabled", "conditions", "actions", "max_runs_per_hour", "schedule"):
         if name in changes:
