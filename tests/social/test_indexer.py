@@ -272,3 +272,15 @@ async def test_the_stand_in_refuses_bad_submissions(url: str) -> None:
         assert missing.status_code == 404
         bad_cursor = await http.get("/api/social/feed", params={"cursor": "nonsense"})
         assert bad_cursor.status_code == 422
+
+
+async def test_the_client_reads_a_cast_by_id_and_the_hubs_info(
+    url: str, runtime: Runtime, author: Ed25519PrivateKey
+) -> None:
+    hub = standin(runtime)
+    kept = hub.submit(_cast(author, FOLLOWED, "fetch me by id"))
+    client_of_hub = HubClient(f"{url}/farcaster/hub")
+    found = await client_of_hub.cast_by_id(FOLLOWED, "0x" + kept.hash.hex())
+    assert farcaster.verify(found).hash == kept.hash
+    assert await client_of_hub.cast_by_id(FOLLOWED, "0x" + "00" * 20) is None  # a 404
+    assert (await client_of_hub.info())["version"] == "atelier-standin"

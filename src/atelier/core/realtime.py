@@ -109,7 +109,6 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._last_id = 0
-        self.delivered = 0
 
     @property
     def subscribers(self) -> int:
@@ -165,7 +164,6 @@ class Hub:
         for subscriber in reached:
             if subscriber.wants(event):
                 subscriber.offer(event)
-                self.delivered += 1
 
     async def _listen(self) -> None:
         while True:
