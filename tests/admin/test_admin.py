@@ -14,6 +14,7 @@ from atelier.core.runtime import Runtime
 from atelier.core.transactions import unit_of_work
 from atelier.social import farcaster
 from atelier.social import service as social
+from tests.governance.helpers import signed_vote, verified_voter
 from tests.grid.helpers import account_with_key, worker_loop
 from tests.helpers import bearer, drain_tasks
 
@@ -133,6 +134,13 @@ async def test_hidden_content_leaves_public_view_and_its_owner_can_appeal(
     ).json()
     status = (await client.get(f"/api/jobs/{job_id}", headers=bearer(owner))).json()
     assert status["moderation"]["reason"] == "looks like a logo"
+    # its upgrade proposal leaves the listings and takes no votes
+    listed = (await client.get("/api/proposals", params={"limit": 200})).json()
+    assert job_id not in {p["job_id"] for p in listed}
+    voter = await verified_voter(client, runtime)
+    vote = await signed_vote(client, job_id, voter, "approve", key="job_id")
+    refused = await client.post("/api/vote", json=vote)
+    assert refused.status_code == 409 and refused.json()["type"].endswith("/proposal-hidden")
     mine = (await client.get("/api/moderation/mine", headers=bearer(owner))).json()
     assert [c["id"] for c in mine] == [case["id"]]
     _, stranger = await account_with_key(runtime)
@@ -160,6 +168,9 @@ async def test_hidden_content_leaves_public_view_and_its_owner_can_appeal(
     assert decided.json()["hidden"] is False
     status = (await client.get(f"/api/jobs/{job_id}", headers=bearer(owner))).json()
     assert status["moderation"] is None
+    listed = (await client.get("/api/proposals", params={"limit": 200})).json()
+    assert job_id in {p["job_id"] for p in listed}
+    assert (await client.post("/api/vote", json=vote)).status_code == 201
     del owner_id
 
 

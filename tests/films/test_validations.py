@@ -198,3 +198,52 @@ async def test_an_admin_closes_the_round_by_the_stated_rule(
     ).json() == record
     again = await client.post("/api/rounds", headers=bearer(admin), json={"min_validations": 1})
     assert again.status_code == 409  # nothing is pending any more
+
+
+async def test_a_hidden_script_leaves_the_portal_and_the_round(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Its author still reads it (and why); nobody else, nor its films; no validator scores
+    it and a round passes it over, leaving it pending for an appeal."""
+    _, admin = await account_with_key(runtime, ["admin"])
+    author_id, author = await account_with_key(runtime)
+    _, validator = await account_with_key(runtime, ["validator"])
+    hidden = await _script(client, author, "Hidden")
+    other = await _script(client, author, "Shown")
+    for script in (hidden, other):
+        sent = await client.post(
+            "/api/validations",
+            headers=bearer(validator),
+            json={"script_id": script, "scores": _scores(9)},
+        )
+        assert sent.status_code == 201
+    case = await client.post(
+        "/api/admin/moderation",
+        headers=bearer(admin),
+        json={"kind": "script", "target_id": hidden, "reason": "plagiarised"},
+    )
+    assert case.status_code == 201, case.text
+    for who in (validator, None):
+        seen = await client.get(f"/api/scripts/{hidden}", headers=bearer(who) if who else {})
+        assert seen.status_code in (401, 404)
+    refused = await client.get(f"/api/scripts/{hidden}", headers=bearer(validator))
+    assert refused.json()["type"] == "/problems/script-hidden"
+    films = await client.get("/api/movies", params={"script_id": hidden})
+    assert films.status_code == 404
+    assert (await client.get(f"/api/scripts/{hidden}", headers=bearer(author))).status_code == 200
+    listed = (await client.get("/api/scripts", headers=bearer(validator))).json()
+    assert hidden not in {s["id"] for s in listed} and other in {s["id"] for s in listed}
+    rescored = await client.post(
+        "/api/validations",
+        headers=bearer(validator),
+        json={"script_id": hidden, "scores": _scores(3)},
+    )
+    assert rescored.status_code == 404
+    closed = await client.post("/api/rounds", headers=bearer(admin), json={"min_validations": 1})
+    assert closed.status_code == 201, closed.text
+    assert hidden not in {c["script_id"] for c in closed.json()["candidates"]}
+    async with runtime.sessions() as session:
+        assert (await session.get(Script, uuid.UUID(hidden))).status == "pending_validation"  # type: ignore[union-attr]
+    mine = (await client.get("/api/moderation/mine", headers=bearer(author))).json()
+    assert [c["reason"] for c in mine] == ["plagiarised"]
+    assert author_id is not None

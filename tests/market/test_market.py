@@ -775,3 +775,80 @@ async def test_a_sponsorship_shares_in_sales_in_its_period(
         )
     ).json()
     assert "sponsor" not in {p["role"] for p in resale["payouts"]}
+
+
+async def test_what_the_moderators_hide_leaves_the_market(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    world: World,
+    spare: dict,  # type: ignore[type-arg]
+) -> None:
+    """A hidden NFT leaves the listings, its collection's public page and its own routes
+    (its studio still sees it, and why); a hidden artifact cannot be drafted and leaves the
+    studio's assets. Restored, everything is back as it was."""
+    _, admin = await account_with_key(runtime, ["admin"])
+    listed = await client.post(
+        "/api/market/listings",
+        headers=world.creator.auth,
+        json={"nft_id": spare["id"], "price": SOL},
+    )
+    assert listed.status_code == 201, listed.text
+    listing_id = listed.json()["id"]
+
+    async def public_view() -> tuple[set[str], set[str], int, int]:
+        listings = (await client.get("/api/market/listings", params={"limit": 100})).json()
+        collection = (await client.get(f"/api/market/collections/{world.collection_id}")).json()
+        nft = await client.get(f"/api/market/nfts/{spare['id']}", headers=world.outsider.auth)
+        listing = await client.get(f"/api/market/listings/{listing_id}")
+        return (
+            {item["id"] for item in listings},
+            {n["id"] for n in collection["nfts"]},
+            nft.status_code,
+            listing.status_code,
+        )
+
+    before = await public_view()
+    assert listing_id in before[0] and spare["id"] in before[1] and before[2:] == (200, 200)
+    case = await client.post(
+        "/api/admin/moderation",
+        headers=bearer(admin),
+        json={"kind": "nft", "target_id": spare["id"], "reason": "a trademark"},
+    )
+    assert case.status_code == 201, case.text
+    hidden = await public_view()
+    assert listing_id not in hidden[0] and spare["id"] not in hidden[1]
+    assert hidden[2:] == (404, 404)
+    refused = await client.get(f"/api/market/nfts/{spare['id']}/media")
+    assert refused.status_code == 404 and refused.json()["type"].endswith("nft-hidden")
+    studio_view = await client.get(f"/api/market/nfts/{spare['id']}", headers=world.creator.auth)
+    assert studio_view.status_code == 200
+    mine = (await client.get("/api/moderation/mine", headers=world.creator.auth)).json()
+    assert [c["reason"] for c in mine if c["id"] == case.json()["id"]] == ["a trademark"]
+
+    # a hidden artifact: no new drafts of it, gone from the studio's assets
+    artifact = str(world.artifacts[4])
+    artifact_case = await client.post(
+        "/api/admin/moderation",
+        headers=bearer(admin),
+        json={"kind": "artifact", "target_id": artifact, "reason": "not theirs"},
+    )
+    assert artifact_case.status_code == 201
+    drafted = await client.post(
+        "/api/market/nfts",
+        headers=world.creator.auth,
+        json={"collection_id": world.collection_id, "artifact_id": artifact, "name": "Again"},
+    )
+    assert drafted.status_code == 404 and drafted.json()["type"].endswith("artifact-hidden")
+    assets = await client.get(
+        f"/api/market/studios/{world.studio_id}/assets", headers=world.creator.auth
+    )
+    assert artifact not in {a["artifact_id"] for a in assets.json()}
+
+    for restored in (case.json()["id"], artifact_case.json()["id"]):
+        decided = await client.post(
+            f"/api/admin/moderation/{restored}/decide",
+            headers=bearer(admin),
+            json={"restore": True, "note": "fine after all"},
+        )
+        assert decided.status_code == 200
+    assert await public_view() == before

@@ -973,6 +973,36 @@ def test_an_admin_hides_an_artifact_and_its_owner_reads_why(
     expect(p.locator("#moderation")).to_contain_text("waiting for an admin")  # type: ignore[attr-defined]
 
 
+def test_an_admin_hides_a_script_and_its_author_appeals(
+    site: tuple[str, Path], page: object, database_url: str
+) -> None:
+    """An admin's own screenplay, hidden as a script from /admin: its page tells its author
+    why and takes the appeal."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    address = _signed_in_member(p, url, home)
+    _promote_and_sign_in_again(p, url, home, database_url, address, "admin")
+    p.goto(f"{url}/films")  # type: ignore[attr-defined]
+    p.get_by_label("Or paste it (Fountain)").fill(SCREENPLAY)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Submit").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Coffee Break")).to_be_visible()  # type: ignore[attr-defined]
+    script_url = p.url  # type: ignore[attr-defined]
+    script_id = script_url.rsplit("/", 1)[1]
+    p.get_by_role("navigation").get_by_role("link", name="Admin").click()  # type: ignore[attr-defined]
+    p.get_by_label("What").select_option("script")  # type: ignore[attr-defined]
+    p.get_by_label("Its id (a cast's 0x hash)").fill(script_id)  # type: ignore[attr-defined]
+    p.get_by_label("Why (its owner reads this)").fill("copies a produced play")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Hide").click()  # type: ignore[attr-defined]
+    expect(p.locator(f"[data-case='{script_id}'] .case-state")).to_have_text("hidden")  # type: ignore[attr-defined]
+    p.goto(script_url)  # type: ignore[attr-defined]
+    expect(p.locator("#moderation-reason")).to_have_text("copies a produced play")  # type: ignore[attr-defined]
+    checked(p, "films-script-hidden")
+    p.get_by_label("Why it should be shown again").fill("it is my own adaptation")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Appeal").click()  # type: ignore[attr-defined]
+    expect(p.locator("#moderation")).to_contain_text("waiting for an admin")  # type: ignore[attr-defined]
+
+
 def test_a_member_saves_a_prompt_and_runs_an_agent(site: tuple[str, Path], page: object) -> None:
     """A prompt saved in the library (an empty one is refused beside its field), an agent
     planned from it with its cost shown, started, and followed live to its ranking."""

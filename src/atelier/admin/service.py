@@ -16,6 +16,7 @@ from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.errors import InvalidInput, NotFound
 from atelier.core.runtime import Runtime
+from atelier.films import service as films
 from atelier.grid import service as grid
 from atelier.identity.principal import Principal
 from atelier.market import studios as market
@@ -50,11 +51,15 @@ async def _owner(session: AsyncSession, kind: str, target_id: str) -> uuid.UUID 
         ident = uuid.UUID(target_id)
     except ValueError:
         raise InvalidInput(f"an {kind} id is a UUID", slug="invalid-target") from None
-    artifact_id = ident if kind == "artifact" else await market.artifact_of_nft(session, ident)
-    made = await grid.made(session, artifact_id) if artifact_id is not None else None
-    if made is None:
+    if kind == "script":
+        owner = await films.author_of(session, ident)
+    else:
+        artifact_id = ident if kind == "artifact" else await market.artifact_of_nft(session, ident)
+        made = await grid.made(session, artifact_id) if artifact_id is not None else None
+        owner = made.user_id if made is not None else None
+    if owner is None:
         raise NotFound(f"no such {kind}", slug="target-not-found")
-    return made.user_id
+    return owner
 
 
 async def hide(

@@ -38,7 +38,12 @@ from atelier.films.schemas import (
     ValidationIn,
     ValidationOut,
 )
-from atelier.identity.deps import CurrentPrincipal, limit_writes, require_role
+from atelier.identity.deps import (
+    CurrentPrincipal,
+    OptionalPrincipal,
+    limit_writes,
+    require_role,
+)
 from atelier.identity.principal import Principal
 
 router = APIRouter(prefix="/api", tags=["films"])
@@ -145,7 +150,7 @@ async def get_script(
 ) -> ScriptDetailOut:
     """A script with its parsed structure and its speaking characters."""
     async with unit_of_work(runtime_of(request)) as session:
-        return ScriptDetailOut.of(await service.get(session, script_id))
+        return ScriptDetailOut.of(await service.get(session, script_id, principal))
 
 
 @router.post(
@@ -176,7 +181,7 @@ async def script_score(
     """The script's scores: raw mean, Bayesian average and bias-calibrated mean per
     criterion and overall, the number of validations, and the validators' agreement."""
     async with unit_of_work(runtime_of(request)) as session:
-        return ScoreOut.of(script_id, await service.score(session, script_id))
+        return ScoreOut.of(script_id, await service.score(session, script_id, principal))
 
 
 @router.post("/rounds", response_model=RoundOut, status_code=status.HTTP_201_CREATED)
@@ -222,7 +227,7 @@ async def generate_movie(
         movie, created = await film_flows.estimate(session, runtime.settings, principal, body)
         if not created:
             response.status_code = status.HTTP_200_OK
-        return MovieOut.of(await movies.view(session, movie.id))
+        return MovieOut.of(await movies.view(session, movie.id, principal))
 
 
 @router.post(
@@ -236,7 +241,7 @@ async def start_movie(
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         await film_flows.confirm(session, principal, movie_id)
-        return MovieOut.of(await movies.view(session, movie_id))
+        return MovieOut.of(await movies.view(session, movie_id, principal))
 
 
 @router.put("/movies/{movie_id}/progress", response_model=MovieOut)
@@ -251,32 +256,37 @@ async def report_movie_progress(
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         await movies.report_progress(session, principal, movie_id, body)
-        return MovieOut.of(await movies.view(session, movie_id))
+        return MovieOut.of(await movies.view(session, movie_id, principal))
 
 
 @router.get("/movies", response_model=list[MovieOut])
-async def list_movies(script_id: uuid.UUID, request: Request) -> list[MovieOut]:
+async def list_movies(
+    script_id: uuid.UUID, request: Request, viewer: OptionalPrincipal
+) -> list[MovieOut]:
     """The films of a script, newest first (public: a film is made to be watched)."""
     async with unit_of_work(runtime_of(request)) as session:
-        found = await movies.movies_of(session, script_id)
-        return [MovieOut.of(await movies.view(session, movie.id)) for movie in found[:50]]
+        found = await movies.movies_of(session, script_id, viewer)
+        return [MovieOut.of(await movies.view(session, m.id, viewer)) for m in found[:50]]
 
 
 @router.get("/movies/{movie_id}", response_model=MovieOut)
-async def get_movie(movie_id: uuid.UUID, request: Request) -> MovieOut:
+async def get_movie(movie_id: uuid.UUID, request: Request, viewer: OptionalPrincipal) -> MovieOut:
     """A film: its plan and cost, each step's state, jobs per kind and state, percent
-    done, and once made its video, poster and subtitles (public)."""
+    done, and once made its video, poster and subtitles (public; the film of a script the
+    moderators hid is 404 `script-hidden` but to its author and admins)."""
     async with unit_of_work(runtime_of(request)) as session:
-        return MovieOut.of(await movies.view(session, movie_id))
+        return MovieOut.of(await movies.view(session, movie_id, viewer))
 
 
 @router.get("/movies/{movie_id}/events", response_class=StreamingResponse)
-async def movie_events(movie_id: uuid.UUID, request: Request) -> StreamingResponse:
+async def movie_events(
+    movie_id: uuid.UUID, request: Request, viewer: OptionalPrincipal
+) -> StreamingResponse:
     """Server-sent events: a `movie` event (the film as `GET /api/movies/{id}` answers) on
     every change, until the film is made or failed (public; 503 when too many follow)."""
     runtime = runtime_of(request)
-    first = await watching.snapshot(runtime, movie_id)  # 404 before the stream starts
-    changes = watching.follow(runtime, first, request.is_disconnected)
+    first = await watching.snapshot(runtime, movie_id, viewer)  # 404 before the stream starts
+    changes = watching.follow(runtime, first, request.is_disconnected, viewer)
 
     async def stream() -> AsyncIterator[bytes]:
         async with aclosing(changes):  # its place is given back however the stream ends
@@ -292,12 +302,16 @@ async def movie_events(movie_id: uuid.UUID, request: Request) -> StreamingRespon
 
 
 @router.get("/movies/{movie_id}/{name}", response_class=FileResponse)
-async def movie_file(movie_id: uuid.UUID, name: str, request: Request) -> FileResponse:
+async def movie_file(
+    movie_id: uuid.UUID, name: str, request: Request, viewer: OptionalPrincipal
+) -> FileResponse:
     """A made film's files: `video` (the C2PA-signed MP4, seekable with Range requests),
     `poster.jpg`, `subtitles.srt`, `subtitles.vtt` (public)."""
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        path, media_type, filename = await movies.file_of(session, runtime.settings, movie_id, name)
+        path, media_type, filename = await movies.file_of(
+            session, runtime.settings, movie_id, name, viewer
+        )
     return FileResponse(
         path,
         media_type=media_type,

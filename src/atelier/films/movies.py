@@ -22,7 +22,7 @@ from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from atelier.core.flows import run_of
-from atelier.films import planning
+from atelier.films import planning, service
 from atelier.films import repository as repo
 from atelier.films.models import JobState, Movie, MovieJob, MovieStatus, Script, ScriptStatus
 from atelier.films.schemas import MovieIn, ProgressIn
@@ -197,10 +197,13 @@ class MovieView:
     signed_key: str | None
 
 
-async def view(session: AsyncSession, movie_id: uuid.UUID) -> MovieView:
+async def view(session: AsyncSession, movie_id: uuid.UUID, viewer: Principal | None) -> MovieView:
+    """A film as `viewer` may see it: the film of a script the moderators hid is hidden
+    with it (404 `script-hidden`) from all but the script's author and admins."""
     movie = await repo.movie(session, movie_id)
     if movie is None:
         raise NotFound("no such film", slug="movie-not-found")
+    await service.get(session, movie.script_id, viewer)
     jobs: dict[str, dict[str, int]] = {}
     reused = 0
     for kind, state, count in await repo.job_counts(session, movie_id):
@@ -220,7 +223,10 @@ async def view(session: AsyncSession, movie_id: uuid.UUID) -> MovieView:
     return MovieView(movie, status, movie.progress, jobs, reused, steps, cid, signed_key)
 
 
-async def movies_of(session: AsyncSession, script_id: uuid.UUID) -> list[Movie]:
+async def movies_of(
+    session: AsyncSession, script_id: uuid.UUID, viewer: Principal | None
+) -> list[Movie]:
+    await service.get(session, script_id, viewer)
     return await repo.movies_of(session, script_id)
 
 
@@ -233,13 +239,17 @@ FILES = {
 
 
 async def file_of(
-    session: AsyncSession, settings: Settings, movie_id: uuid.UUID, name: str
+    session: AsyncSession,
+    settings: Settings,
+    movie_id: uuid.UUID,
+    name: str,
+    viewer: Principal | None,
 ) -> tuple[Path, str, str]:
     """A made film's file (path, media type, download name): the video is the signed copy
     (the one whose C2PA manifest and CID the film's page shows); 409 until it is signed."""
     if name not in FILES:
         raise NotFound("no such file of a film", slug="movie-file-not-found")
-    shown = await view(session, movie_id)
+    shown = await view(session, movie_id, viewer)
     movie = shown.movie
     keys = {"poster.jpg": movie.poster_key, "subtitles.srt": movie.srt_key}
     keys |= {"subtitles.vtt": movie.vtt_key, "video": shown.signed_key}

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from atelier.core import events
 from atelier.core.clock import now_utc
-from atelier.core.errors import AppError, Forbidden
+from atelier.core.errors import AppError, Forbidden, NotFound
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Body
 from atelier.core.transactions import unit_of_work
@@ -31,6 +31,7 @@ from atelier.films.models import ScriptStatus
 from atelier.films.schemas import MovieIn, MovieOptions, MovieOut, ScriptIn, ValidationIn
 from atelier.identity.cookies import PagePrincipal, visitor_for
 from atelier.identity.principal import Principal
+from atelier.moderation import service as moderation
 from atelier.web.frame import (
     NavItem,
     add_templates,
@@ -119,13 +120,14 @@ async def _script_page(
     async with unit_of_work(runtime_of(request)) as session:
         visitor = await visitor_for(session, principal)
         try:
-            script = await service.get(session, script_id)
+            script = await service.get(session, script_id, principal)
         except AppError as exc:
             return render(
                 request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
             )
-        score = await service.score(session, script_id)
-        films = await movies.movies_of(session, script_id)
+        score = await service.score(session, script_id, principal)
+        hidden_case = await moderation.case_for(session, "script", str(script.id))
+        films = await movies.movies_of(session, script_id, principal)
     may_validate = (
         principal.has_role("validator")
         and script.author_id != principal.user_id
@@ -143,6 +145,7 @@ async def _script_page(
         may_validate=may_validate,
         may_film=movies.may_make(principal, script),
         films=films,
+        hidden_case=hidden_case if hidden_case is not None and hidden_case.hidden else None,
         options=MovieOptions(),
         errors=errors or {},
         values=values or {},
@@ -154,6 +157,27 @@ async def script_page(request: Request, principal: PagePrincipal, script_id: uui
     if principal is None:
         return redirect(request, "/sign-in")
     return await _script_page(request, principal, script_id)
+
+
+@router.post("/films/scripts/{script_id}/appeal", dependencies=[Csrf])
+async def appeal_hidden_script(
+    request: Request, principal: PagePrincipal, script_id: uuid.UUID, text: str = Form("")
+) -> Response:
+    """The author appeals the moderators' decision about their script."""
+    if principal is None:
+        return redirect(request, "/sign-in")
+    try:
+        async with unit_of_work(runtime_of(request)) as session:
+            script = await service.get(session, script_id, principal)
+            case = await moderation.case_for(session, "script", str(script.id))
+            if case is None or not case.hidden:
+                raise NotFound("this script is not hidden", slug="not-hidden")
+            await moderation.appeal(session, principal, case.id, text.strip() or "-")
+    except AppError as exc:
+        return await _script_page(
+            request, principal, script_id, errors=field_errors(exc), status_code=exc.status
+        )
+    return redirect(request, f"/films/scripts/{script_id}")
 
 
 class RubricForm(Body):
@@ -222,12 +246,12 @@ async def _movie_page(
     async with unit_of_work(runtime) as session:
         visitor = await visitor_for(session, principal)
         try:
-            movie = MovieOut.of(await movies.view(session, movie_id))
+            movie = MovieOut.of(await movies.view(session, movie_id, principal))
         except AppError as exc:
             return render(
                 request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
             )
-        script = await service.get(session, movie.script_id)
+        script = await service.get(session, movie.script_id, principal)
         if viewing and principal is not None and movie.status == "completed":
             # signed-in viewers only: an anonymous GET must not write (nor inflate counts)
             viewed = FilmViewed(movie_id=movie.id, viewer_id=principal.user_id, at=now_utc())
@@ -266,12 +290,14 @@ async def start_film(request: Request, principal: PagePrincipal, movie_id: uuid.
 
 
 @router.get("/films/movies/{movie_id}/events")
-async def movie_page_events(request: Request, movie_id: uuid.UUID) -> Response:
+async def movie_page_events(
+    request: Request, principal: PagePrincipal, movie_id: uuid.UUID
+) -> Response:
     """The viewer's progress as HTML, pushed on every change until the film ends (htmx's
     SSE swap); the page reloads itself then, with the player."""
     runtime = runtime_of(request)
-    first = await watching.snapshot(runtime, movie_id)
-    changes = watching.follow(runtime, first, request.is_disconnected)
+    first = await watching.snapshot(runtime, movie_id, principal)
+    changes = watching.follow(runtime, first, request.is_disconnected, principal)
 
     async def stream() -> AsyncIterator[bytes]:
         async with aclosing(changes):  # its place is given back however the stream ends

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import case, func, select
@@ -50,9 +51,16 @@ async def script(session: AsyncSession, script_id: uuid.UUID) -> Script | None:
 
 
 async def page(
-    session: AsyncSession, *, limit: int, before: datetime | None, status: str | None
+    session: AsyncSession,
+    *,
+    limit: int,
+    before: datetime | None,
+    status: str | None,
+    hidden: Collection[uuid.UUID] = (),
 ) -> list[Script]:
     statement = select(Script).order_by(Script.created_at.desc(), Script.id).limit(limit)
+    if hidden:
+        statement = statement.where(Script.id.not_in(hidden))
     if before is not None:
         statement = statement.where(Script.created_at < before)
     if status is not None:

@@ -16,6 +16,8 @@ from atelier.films import repository as repo
 from atelier.films import scoring, similarity
 from atelier.films.models import Script, ScriptStatus, Selection, Validation
 from atelier.films.scripts import Prepared
+from atelier.identity.principal import Principal
+from atelier.moderation import service as moderation
 
 
 async def submit(session: AsyncSession, author_id: uuid.UUID, prepared: Prepared) -> Script:
@@ -51,17 +53,29 @@ async def submit(session: AsyncSession, author_id: uuid.UUID, prepared: Prepared
     )
 
 
-async def get(session: AsyncSession, script_id: uuid.UUID) -> Script:
+async def get(session: AsyncSession, script_id: uuid.UUID, viewer: Principal | None) -> Script:
+    """A script as `viewer` may see it: one the moderators hid is 404 `script-hidden` to
+    all but its author (who is told why) and admins."""
     found = await repo.script(session, script_id)
     if found is None:
         raise NotFound("no such script", slug="script-not-found")
+    may_see = viewer is not None and (viewer.user_id == found.author_id or viewer.has_role("admin"))
+    await moderation.refuse_if_hidden(session, "script", str(found.id), may_see=may_see)
     return found
+
+
+async def author_of(session: AsyncSession, script_id: uuid.UUID) -> uuid.UUID | None:
+    """Whose script it is (a moderator's case tells them why it was hidden)."""
+    found = await repo.script(session, script_id)
+    return found.author_id if found is not None else None
 
 
 async def page(
     session: AsyncSession, limit: int, before: datetime | None, status: str | None
 ) -> list[Script]:
-    return await repo.page(session, limit=limit, before=before, status=status)
+    """A page of scripts, newest first, without those the moderators hid."""
+    hidden = {uuid.UUID(h) for h in await moderation.all_hidden(session, "script")}
+    return await repo.page(session, limit=limit, before=before, status=status, hidden=hidden)
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,7 @@ async def validate(
         raise Forbidden("an author does not validate their own script", slug="own-script")
     if script.status != ScriptStatus.PENDING_VALIDATION:
         raise Conflict(f"scoring of this script is closed ({script.status})", slug="scoring-closed")
+    await moderation.refuse_if_hidden(session, "script", str(script.id), may_see=False)
     return await repo.upsert_validation(session, script_id, validator_id, scores, comments)
 
 
@@ -131,8 +146,8 @@ async def _aggregate(
     return rows, scoring.aggregate(ratings), scripts
 
 
-async def score(session: AsyncSession, script_id: uuid.UUID) -> Score:
-    await get(session, script_id)
+async def score(session: AsyncSession, script_id: uuid.UUID, viewer: Principal | None) -> Score:
+    await get(session, script_id, viewer)
     rows, result, scripts = await _aggregate(session)
     mine = [scores for s, _, scores in rows if s == script_id]
     if not mine:
@@ -208,8 +223,10 @@ async def close_round(
 ) -> Selection:
     """Close scoring: the rule picks one script (`selected`); every other pending script is
     `not_selected`. The record keeps every candidate's figures. Nothing changes when no
-    script is eligible."""
-    pending = await repo.pending_scripts(session)
+    script is eligible. A script the moderators hid is no candidate and stays pending (an
+    appeal may restore it for the next round)."""
+    hidden = {uuid.UUID(h) for h in await moderation.all_hidden(session, "script")}
+    pending = [s for s in await repo.pending_scripts(session) if s.id not in hidden]
     _, result, index = await _aggregate(session)
     candidates = [_candidate(script, result, index, min_validations) for script in pending]
     eligible = [c for c in candidates if c.eligible]

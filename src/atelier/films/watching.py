@@ -13,6 +13,7 @@ from atelier.core.runtime import Runtime
 from atelier.core.transactions import unit_of_work
 from atelier.films import movies
 from atelier.films.schemas import MovieOut
+from atelier.identity.principal import Principal
 
 POLL_S = 1.0
 MAX_S = 1800.0  # a follower reconnects after this (EventSource does by itself)
@@ -22,13 +23,16 @@ ENDED = ("completed", "failed")
 _followers = 0
 
 
-async def snapshot(runtime: Runtime, movie_id: uuid.UUID) -> MovieOut:
+async def snapshot(runtime: Runtime, movie_id: uuid.UUID, viewer: Principal | None) -> MovieOut:
     async with unit_of_work(runtime) as session:
-        return MovieOut.of(await movies.view(session, movie_id))
+        return MovieOut.of(await movies.view(session, movie_id, viewer))
 
 
 def follow(
-    runtime: Runtime, first: MovieOut, disconnected: Callable[[], Awaitable[bool]]
+    runtime: Runtime,
+    first: MovieOut,
+    disconnected: Callable[[], Awaitable[bool]],
+    viewer: Principal | None,
 ) -> AsyncGenerator[MovieOut | None, None]:
     """The film on every change (None: nothing changed for a while, say something to keep
     the connection), until it ends or the follower leaves. 503 when too many follow."""
@@ -36,11 +40,14 @@ def follow(
         raise ServiceUnavailable(
             "too many viewers follow films right now", slug="too-many-watchers"
         )
-    return _changes(runtime, first, disconnected)
+    return _changes(runtime, first, disconnected, viewer)
 
 
 async def _changes(
-    runtime: Runtime, current: MovieOut, disconnected: Callable[[], Awaitable[bool]]
+    runtime: Runtime,
+    current: MovieOut,
+    disconnected: Callable[[], Awaitable[bool]],
+    viewer: Principal | None,
 ) -> AsyncGenerator[MovieOut | None, None]:
     global _followers
     _followers += 1  # counted once the stream runs: a stream never started holds no place
@@ -60,6 +67,6 @@ async def _changes(
                 yield None
             await asyncio.sleep(POLL_S)
             quiet += POLL_S
-            current = await snapshot(runtime, current.id)
+            current = await snapshot(runtime, current.id, viewer)
     finally:
         _followers -= 1

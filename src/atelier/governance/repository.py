@@ -8,6 +8,7 @@ authentication; everything else goes through the ORM session.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -45,9 +46,16 @@ async def proposal_by_chain_key(session: AsyncSession, key: bytes) -> Proposal |
 
 
 async def proposals_page(
-    session: AsyncSession, *, limit: int, before: datetime | None, open_at: datetime | None
+    session: AsyncSession,
+    *,
+    limit: int,
+    before: datetime | None,
+    open_at: datetime | None,
+    hidden_jobs: Collection[uuid.UUID] = (),
 ) -> list[Proposal]:
     statement = select(Proposal).order_by(Proposal.created_at.desc(), Proposal.id).limit(limit)
+    if hidden_jobs:
+        statement = statement.where(Proposal.job_id.is_(None) | Proposal.job_id.not_in(hidden_jobs))
     if before is not None:
         statement = statement.where(Proposal.created_at < before)
     if open_at is not None:

@@ -46,6 +46,7 @@ from atelier.governance.models import (
     VoteSource,
 )
 from atelier.governance.strategies import voting_power
+from atelier.grid import service as grid
 from atelier.identity.principal import Principal
 from atelier.identity.service import accounts, wallets
 
@@ -355,6 +356,11 @@ async def cast_vote(
     decides between concurrent copies.
     """
     _check_choice_and_reason(terms.choices, request.choice, request.reason)
+    if terms.job_id is not None and await grid.result_hidden(session, terms.job_id):
+        raise Conflict(
+            "the moderators hid this job's result: its proposal takes no more votes",
+            slug="proposal-hidden",
+        )
     if terms.strategy == "spl":
         return await _cast_solana_vote(session, conn, settings, terms, request, principal)
     voter = checksum(request.wallet)
@@ -601,8 +607,14 @@ async def votes_page(
 async def proposals_page(
     session: AsyncSession, limit: int, before: datetime | None, open_only: bool
 ) -> list[Proposal]:
+    """A page of proposals, newest first, without those of jobs whose result the
+    moderators hid."""
     return await repo.proposals_page(
-        session, limit=limit, before=before, open_at=now_utc() if open_only else None
+        session,
+        limit=limit,
+        before=before,
+        open_at=now_utc() if open_only else None,
+        hidden_jobs=await grid.jobs_with_hidden_results(session),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -289,16 +290,28 @@ async def artifact_with_request(
 
 
 async def artifacts_of_users(
-    session: AsyncSession, user_ids: list[uuid.UUID], limit: int
+    session: AsyncSession, user_ids: list[uuid.UUID], limit: int, hidden: Collection[uuid.UUID]
 ) -> list[tuple[Artifact, GenerationRequest]]:
-    rows = await session.execute(
+    statement = (
         select(Artifact, GenerationRequest)
         .join(GenerationRequest, GenerationRequest.id == Artifact.request_id)
         .where(GenerationRequest.user_id.in_(user_ids), GenerationRequest.source != "film-assembly")
         .order_by(Artifact.created_at.desc())
         .limit(limit)
     )
+    if hidden:
+        statement = statement.where(Artifact.id.not_in(hidden))
+    rows = await session.execute(statement)
     return [(a, r) for a, r in rows.tuples().all()]
+
+
+async def requests_of_artifacts(
+    session: AsyncSession, artifact_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    if not artifact_ids:
+        return set()
+    query = select(Artifact.request_id).where(Artifact.id.in_(artifact_ids))
+    return set(await session.scalars(query))
 
 
 async def worker(

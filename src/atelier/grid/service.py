@@ -358,8 +358,27 @@ async def made(session: AsyncSession, artifact_id: uuid.UUID) -> Made | None:
 
 
 async def made_by(session: AsyncSession, user_ids: list[uuid.UUID], limit: int = 200) -> list[Made]:
-    """The newest accepted artifacts of these users' own jobs (a studio's assets)."""
-    return [_made(a, r) for a, r in await repo.artifacts_of_users(session, user_ids, limit)]
+    """The newest accepted artifacts of these users' own jobs (a studio's assets), but
+    those the moderators hid."""
+    hidden = await _hidden_artifacts(session)
+    found = await repo.artifacts_of_users(session, user_ids, limit, hidden)
+    return [_made(a, r) for a, r in found]
+
+
+async def _hidden_artifacts(session: AsyncSession) -> set[uuid.UUID]:
+    return {uuid.UUID(a) for a in await moderation.all_hidden(session, "artifact")}
+
+
+async def jobs_with_hidden_results(session: AsyncSession) -> set[uuid.UUID]:
+    """Jobs whose result the moderators hid (their proposals leave the listings)."""
+    return await repo.requests_of_artifacts(session, await _hidden_artifacts(session))
+
+
+async def result_hidden(session: AsyncSession, job_id: uuid.UUID) -> bool:
+    request = await repo.request(session, job_id)
+    if request is None or request.artifact_id is None:
+        return False
+    return bool(await moderation.hidden(session, "artifact", [str(request.artifact_id)]))
 
 
 async def cancel(

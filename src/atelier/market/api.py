@@ -166,7 +166,9 @@ async def collection_detail(
     history (every sale)."""
     async with unit_of_work(runtime_of(request)) as session:
         view = await studios.collection_for(session, collection_id, principal)
-        nfts = await repo.nfts_of(session, collection_id, drafts=view.role is not None)
+        outsider = view.role is None
+        hidden = await studios.hidden_nfts(session) if outsider else set()
+        nfts = await repo.nfts_of(session, collection_id, drafts=not outsider, hidden=hidden)
         stats = await repo.collection_stats(session, collection_id)
         sales = await repo.sales_of(session, collection_id=collection_id)
     return {
@@ -328,16 +330,21 @@ async def search_listings(
             limit=limit,
             after_price=after_price,
             after_id=after_id,
+            hidden=await studios.hidden_nfts(session),
         )
         return [await _listing_out(session, listing) for listing, _ in found]
 
 
 @router.get("/listings/{listing_id}")
-async def listing_detail(request: Request, listing_id: uuid.UUID) -> dict[str, Any]:
+async def listing_detail(
+    request: Request, principal: OptionalPrincipal, listing_id: uuid.UUID
+) -> dict[str, Any]:
+    """A listing and its bids (404 `nft-hidden` when the moderators hid its NFT)."""
     async with unit_of_work(runtime_of(request)) as session:
         listing = await repo.listing(session, listing_id)
         if listing is None:
             raise NotFound("no such listing", slug="listing-not-found")
+        await studios.nft_for(session, listing.nft_id, principal)
         bids = await repo.bids_of(session, listing_id)
         return {
             "listing": await _listing_out(session, listing),

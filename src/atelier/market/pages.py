@@ -123,6 +123,7 @@ async def _market(
             limit=60,
             after_price=None,
             after_id=None,
+            hidden=await studios.hidden_nfts(session),
         )
         mine = await repo.studios_of(session, principal.user_id) if principal else []
         wallet = await _wallet(session, runtime, principal)
@@ -316,7 +317,9 @@ async def collection_page(
             return render(
                 request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
             )
-        nfts = await repo.nfts_of(session, collection_id, drafts=view.role is not None)
+        outsider = view.role is None
+        hidden = await studios.hidden_nfts(session) if outsider else set()
+        nfts = await repo.nfts_of(session, collection_id, drafts=not outsider, hidden=hidden)
         stats = await repo.collection_stats(session, collection_id)
         sales = await repo.sales_of(session, collection_id=collection_id)
     return render(
@@ -524,7 +527,7 @@ async def _listing(
             return render(
                 request, "missing.html", who=visitor, detail="no such listing", status_code=404
             )
-        nft, view = await studios.nft_for(session, context["listing"].nft_id, None)
+        nft, view = await studios.nft_for(session, context["listing"].nft_id, principal)
         wallet = await _wallet(session, runtime, principal)
     return render(
         request,

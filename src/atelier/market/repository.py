@@ -4,6 +4,7 @@ are served one after the other, and the second finds it sold."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
@@ -97,10 +98,18 @@ async def nft_by_mint(session: AsyncSession, mint: str) -> Nft | None:
     return await session.scalar(select(Nft).where(Nft.mint == mint))
 
 
-async def nfts_of(session: AsyncSession, collection_id: uuid.UUID, *, drafts: bool) -> list[Nft]:
+async def nfts_of(
+    session: AsyncSession,
+    collection_id: uuid.UUID,
+    *,
+    drafts: bool,
+    hidden: AbstractSet[uuid.UUID] = frozenset(),
+) -> list[Nft]:
     statement = select(Nft).where(Nft.collection_id == collection_id)
     if not drafts:
         statement = statement.where(Nft.status == NftStatus.MINTED)
+    if hidden:
+        statement = statement.where(Nft.id.not_in(hidden))
     return list(await session.scalars(statement.order_by(Nft.created_at)))
 
 
@@ -136,14 +145,18 @@ async def search_listings(
     limit: int,
     after_price: int | None,
     after_id: uuid.UUID | None,
+    hidden: AbstractSet[uuid.UUID] = frozenset(),
 ) -> list[tuple[Listing, Nft]]:
     """Active listings, cheapest first (auctions and Dutch listings by their stored `price`
-    column: the current price of a Dutch one is computed on the page), keyset-paged."""
+    column: the current price of a Dutch one is computed on the page), keyset-paged;
+    without the NFTs in `hidden`."""
     statement = (
         select(Listing, Nft)
         .join(Nft, Nft.id == Listing.nft_id)
         .where(Listing.status == ListingStatus.ACTIVE)
     )
+    if hidden:
+        statement = statement.where(Listing.nft_id.not_in(hidden))
     if collection_id is not None:
         statement = statement.where(Listing.collection_id == collection_id)
     if kind is not None:

@@ -176,16 +176,18 @@ async def nft_for(
     studio, role = await studio_for(session, collection.studio_id, principal, None)
     if nft.status == NftStatus.DRAFT and nft.drop_price is None and role is None:
         raise NotFound("no such NFT", slug="nft-not-found")
-    case = await moderation.case_for(session, "nft", str(nft.id))
-    if case is not None and case.hidden and role is None:
-        raise NotFound(
-            "this NFT was hidden by the moderators; its studio sees why", slug="nft-hidden"
-        )
+    await moderation.refuse_if_hidden(session, "nft", str(nft.id), may_see=role is not None)
     if at_least is not None and (role is None or _RANK[role] < _RANK[at_least]):
         raise Forbidden(
             f"this needs the {at_least.value} role in the studio", slug="studio-role-required"
         )
     return nft, CollectionView(collection, studio, role)
+
+
+async def hidden_nfts(session: AsyncSession) -> set[uuid.UUID]:
+    """NFTs the moderators hid: the public listings leave them out (their studio still
+    sees them, and why)."""
+    return {uuid.UUID(n) for n in await moderation.all_hidden(session, "nft")}
 
 
 async def assets(
@@ -236,6 +238,7 @@ async def draft_nft(
         raise NotFound(
             "no such artifact among this studio's members' work", slug="artifact-not-found"
         )
+    await moderation.refuse_if_hidden(session, "artifact", str(artifact_id), may_see=False)
     trail = await provenance.trail_of(session, artifact_id)
     if trail.delivery.state != "signed":
         raise Conflict(

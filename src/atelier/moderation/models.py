@@ -17,7 +17,7 @@ class Case(Base):
     __tablename__ = "moderation_cases"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    target_kind: Mapped[str] = mapped_column(String(10))  # artifact, nft, cast
+    target_kind: Mapped[str] = mapped_column(String(10))  # artifact, nft, cast, script
     target_id: Mapped[str] = mapped_column(String(80))
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True

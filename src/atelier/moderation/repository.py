@@ -39,6 +39,11 @@ async def hidden_ids(session: AsyncSession, kind: str, target_ids: list[str]) ->
     return set(rows)
 
 
+async def all_hidden(session: AsyncSession, kind: str) -> set[str]:
+    query = select(Case.target_id).where(Case.target_kind == kind, Case.hidden.is_(True))
+    return set(await session.scalars(query))
+
+
 async def cases_of(session: AsyncSession, owner_id: uuid.UUID) -> list[Case]:
     query = select(Case).where(Case.owner_id == owner_id).order_by(Case.created_at.desc())
     return list(await session.scalars(query))

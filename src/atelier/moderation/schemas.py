@@ -34,7 +34,7 @@ class AppealIn(Body):
 
 
 class HideIn(Body):
-    kind: Literal["artifact", "nft", "cast"]
+    kind: Literal["artifact", "nft", "cast", "script"]
     target_id: Text = Field(min_length=1, max_length=80)
     reason: Text = Field(min_length=3, max_length=1000)
 

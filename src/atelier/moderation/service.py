@@ -16,7 +16,7 @@ from atelier.moderation import repository as repo
 from atelier.moderation.events import ContentModerated
 from atelier.moderation.models import Case
 
-KINDS = ("artifact", "nft", "cast")
+KINDS = ("artifact", "nft", "cast", "script")
 
 
 async def hide(
@@ -99,6 +99,27 @@ async def _announce(session: AsyncSession, found: Case) -> None:
 async def hidden(session: AsyncSession, kind: str, target_ids: list[str]) -> set[str]:
     """Which of these are hidden (the public listings leave them out)."""
     return await repo.hidden_ids(session, kind, target_ids)
+
+
+async def all_hidden(session: AsyncSession, kind: str) -> set[str]:
+    """Every hidden target of a kind, for listings that leave them out in their own query
+    (so a page is never cut short): a moderator's handful, not the catalogue."""
+    return await repo.all_hidden(session, kind)
+
+
+async def refuse_if_hidden(
+    session: AsyncSession, kind: str, target_id: str, *, may_see: bool
+) -> Case | None:
+    """404 `<kind>-hidden` for content a moderator hid, unless the caller may see it anyway
+    (its owner, who is shown why, and admins); the hiding case otherwise, or None."""
+    found = await repo.case_for(session, kind, target_id)
+    if found is None or not found.hidden:
+        return None
+    if not may_see:
+        raise NotFound(
+            f"this {kind} was hidden by the moderators; its owner sees why", slug=f"{kind}-hidden"
+        )
+    return found
 
 
 async def case_for(session: AsyncSession, kind: str, target_id: str) -> Case | None:

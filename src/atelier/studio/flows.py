@@ -19,6 +19,7 @@ from atelier.core.flows import Flow, StepContext
 from atelier.grid import service as grid
 from atelier.identity.service import accounts
 from atelier.market import studios as market
+from atelier.moderation import service as moderation
 from atelier.provenance import service as provenance
 from atelier.social import farcaster
 from atelier.social import service as social
@@ -99,7 +100,10 @@ async def _candidates(
 ) -> tuple[list[dict[str, Any]], int]:
     """The signed results with their measures, and how many jobs are not settled yet."""
     found, waiting = [], 0
+    hidden = await grid.jobs_with_hidden_results(session)
     for job_id in job_ids:
+        if job_id in hidden:
+            continue
         job = await grid.job_of(session, job_id)
         if job is None or job.state in ("faulted", "cancelled"):
             continue
@@ -154,6 +158,8 @@ async def draft(ctx: Ctx) -> None:
             creators=None,
         )
         kept = [c for c in run.ranked if c.get("kept")]
+        hidden = await moderation.hidden(session, "artifact", [c["artifact_id"] for c in kept])
+        kept = [c for c in kept if c["artifact_id"] not in hidden]  # hidden since they ranked
         nfts = []
         for index, chosen in enumerate(kept, start=1):
             nft = await market.draft_nft(
