@@ -72,10 +72,13 @@ async def feed(
     collection_id: uuid.UUID | None,
     before: tuple[datetime, bytes] | None,
     limit: int,
+    hidden: list[bytes],
 ) -> list[Cast]:
-    """Casts newest first (keyset on time, then hash), not removed; of `fids` and/or
-    linking `collection_id` (either matches when both are given)."""
+    """Casts newest first (keyset on time, then hash), not removed nor `hidden`; of `fids`
+    and/or linking `collection_id` (either matches when both are given)."""
     query = select(Cast).where(Cast.removed_at.is_(None))
+    if hidden:
+        query = query.where(Cast.hash.not_in(hidden))
     matches: list[ColumnElement[bool]] = []
     if fids is not None:
         matches.append(Cast.fid.in_(fids))

@@ -171,17 +171,17 @@ async def feed(
 ) -> FeedPage:
     """Casts newest first: one account's, those linking a collection, or (neither given)
     everything the feed keeps."""
+    hidden = await moderation.all_hidden(session, "cast")
     casts = await repo.feed(
         session,
         fids=[fid] if fid is not None else None,
         collection_id=collection_id,
         before=_parse_cursor(cursor),
         limit=limit + 1,
+        hidden=[bytes.fromhex(h.removeprefix("0x")) for h in hidden],
     )
     following = _cursor_of(casts[limit - 1]) if len(casts) > limit else None
     casts = casts[:limit]
-    hidden = await moderation.hidden(session, "cast", ["0x" + c.hash.hex() for c in casts])
-    casts = [c for c in casts if "0x" + c.hash.hex() not in hidden]  # a page may come short
     profiles = await repo.names(session, sorted({c.fid for c in casts}))
     return FeedPage(casts, profiles, following)
 
