@@ -5,6 +5,9 @@ every sale checked on chain and in the database, and the attacks the issue names
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from atelier.core.clock import now_utc
 from atelier.core.runtime import Runtime
 from atelier.economy.models import MoneyTransaction
 from atelier.identity.service import wallets
-from atelier.market import scheduled
+from atelier.market import escrow, scheduled, trading
 from atelier.market.models import Listing, Offer
 from tests.grid.helpers import account_with_key, asgi_client, worker_loop
 from tests.helpers import bearer, drain_tasks
@@ -852,3 +855,90 @@ async def test_what_the_moderators_hide_leaves_the_market(
         )
         assert decided.status_code == 200
     assert await public_view() == before
+
+
+async def test_a_rule_lists_and_reprices_an_nft(
+    client: httpx.AsyncClient, runtime: Runtime, world: World
+) -> None:
+    """Automation's market actions, fed by a webhook: `list_nft` deposits into escrow in its
+    step and records the listing under the step's id; run again after a deposit that landed
+    unrecorded, it records without a second deposit; `reprice_nft` changes the price."""
+
+    async def deliver(rule: dict, delivery: str, payload: dict) -> None:  # type: ignore[type-arg]
+        body = json.dumps(payload).encode()
+        secret = rule["webhook_secret"].encode()
+        signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+        headers = {"X-Atelier-Signature": signature, "X-Atelier-Delivery": delivery}
+        fired = await client.post(rule["webhook_url"], content=body, headers=headers)
+        assert fired.json() == {"fired": True}, fired.text
+        await drain_tasks(runtime)
+
+    async def rule_of(actions: list) -> dict:  # type: ignore[type-arg]
+        made = await client.post(
+            "/api/automation/rules",
+            headers=world.creator.auth,
+            json={"name": "sell", "trigger": {"kind": "webhook"}, "actions": actions},
+        )
+        assert made.status_code == 201, made.text
+        return made.json()  # type: ignore[no-any-return]
+
+    bad = await client.post(
+        "/api/automation/rules",
+        headers=world.creator.auth,
+        json={
+            "name": "x",
+            "trigger": {"kind": "webhook"},
+            "actions": [{"kind": "list_nft", "nft": "my best one", "price": "1 SOL"}],
+        },
+    )
+    assert bad.status_code == 422 and "UUID" in bad.json()["detail"]
+    nft = await _minted(client, world, 3, "Automated")
+    lister = await rule_of([{"kind": "list_nft", "nft": "{nft}", "price": "{price}"}])
+    await deliver(lister, "sell-1", {"nft": nft["id"], "price": 2 * SOL})
+    runs = (
+        await client.get(f"/api/automation/rules/{lister['id']}/runs", headers=world.creator.auth)
+    ).json()
+    assert [r["outcome"] for r in runs] == ["done"], runs
+    listing_id = runs[0]["results"][0]["listing_id"]
+    assert listing_id == str(uuid.uuid5(uuid.UUID(runs[0]["id"]), "action_1"))
+    listed = (await client.get(f"/api/market/listings/{listing_id}")).json()["listing"]
+    assert listed["price"] == 2 * SOL and listed["status"] == "active"
+    market_address = (await _market(client))["authority"]
+    assert await _holder_amount(runtime, market_address, nft["mint"]) == 1  # in escrow
+
+    repricer = await rule_of([{"kind": "reprice_nft", "nft": "{nft}", "price": 3 * SOL}])
+    await deliver(repricer, "cheaper-1", {"nft": nft["id"]})
+    assert (await client.get(f"/api/market/listings/{listing_id}")).json()["listing"][
+        "price"
+    ] == 3 * SOL
+    auction = await client.patch(
+        f"/api/market/listings/{listing_id}", headers=world.buyer.auth, json={"price": SOL}
+    )
+    assert auction.status_code == 403  # only the seller
+    cancelled = await client.post(
+        f"/api/market/listings/{listing_id}/cancel", headers=world.creator.auth
+    )
+    assert cancelled.status_code == 200
+
+    # a deposit that landed while its step's transaction did not commit: the retried step
+    # finds the NFT in escrow and records the listing, depositing nothing more
+    market = await trading.market_of(runtime)
+    async with runtime.sessions() as session:
+        seller = await trading.signer_of(session, runtime.settings, world.creator.user_id)
+    await trading.send(
+        market,
+        escrow.deposit_nft(
+            seller.pubkey(), market.address, Pubkey.from_string(nft["mint"]), "atelier:list:lost"
+        ),
+        seller,
+    )
+    assert await _holder_amount(runtime, world.creator.address, nft["mint"]) == 0
+    await deliver(lister, "sell-2", {"nft": nft["id"], "price": SOL})
+    runs = (
+        await client.get(f"/api/automation/rules/{lister['id']}/runs", headers=world.creator.auth)
+    ).json()
+    assert [r["outcome"] for r in runs] == ["done", "done"], runs
+    recovered = {r["results"][0]["listing_id"] for r in runs} - {listing_id}
+    detail = (await client.get(f"/api/market/listings/{recovered.pop()}")).json()["listing"]
+    assert detail["status"] == "active" and detail["price"] == SOL
+    assert await _holder_amount(runtime, market_address, nft["mint"]) == 1

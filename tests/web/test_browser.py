@@ -729,6 +729,13 @@ def test_a_studio_mints_lists_and_sells_on_solana(
     checked(p, "market-studio")
     first = _mint_and_list(p, "Lighthouse #1", **{"Price, SOL (fixed)": "1.5"})
     checked(p, "market-listing")
+    p.get_by_label("New price, SOL").fill("0")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Change the price").click()  # type: ignore[attr-defined]
+    expect(p.locator("#e-price")).to_be_visible()  # type: ignore[attr-defined]
+    checked(p, "market-reprice-error")
+    p.get_by_label("New price, SOL").fill("1.75")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Change the price").click()  # type: ignore[attr-defined]
+    expect(p.locator("#current-price")).to_have_text("1.75 SOL")  # type: ignore[attr-defined]
     p.goto(f"{url}{studio}")  # type: ignore[attr-defined]
     p.get_by_label("Artifact", exact=True).select_option(index=1)  # type: ignore[attr-defined]
     second = _mint_and_list(p, "Lighthouse #2", **{"Price, SOL (fixed)": "2"})
@@ -749,11 +756,11 @@ def test_a_studio_mints_lists_and_sells_on_solana(
     buyer_wallet = p.locator("#market-wallet").inner_text()  # type: ignore[attr-defined]
     checked(p, "market")
     p.goto(first)  # type: ignore[attr-defined]
-    p.get_by_role("button", name="Buy for 1.5 SOL with my market wallet").click()  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Buy for 1.75 SOL with my market wallet").click()  # type: ignore[attr-defined]
     expect(p.locator("#listing-status")).to_have_text("sold")  # type: ignore[attr-defined]
     p.get_by_role("link", name="The NFT and its provenance").click()  # type: ignore[attr-defined]
     expect(p.locator("#nft-owner")).to_have_text(buyer_wallet)  # type: ignore[attr-defined]
-    expect(p.locator("#sales")).to_contain_text("1.5")  # type: ignore[attr-defined]
+    expect(p.locator("#sales")).to_contain_text("1.75")  # type: ignore[attr-defined]
     expect(p.locator("#provenance")).to_contain_text("signed")  # type: ignore[attr-defined]
     checked(p, "market-nft")
 

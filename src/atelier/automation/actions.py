@@ -15,6 +15,10 @@ action is retried alone and the ones before it are not repeated.
   window (one per run: created in the step's transaction).
 - `run_agent` {template, prompt}: an AI studio agent as the owner, planned and started in
   the step's transaction (its own flow then runs; its jobs take the owner's quota).
+- `list_nft` {nft, price}: the owner's minted NFT listed at a fixed `price` in lamports from
+  their market wallet (its escrow deposit is sent in the step; the listing's id is the
+  step's, so a retry whose deposit landed records it without depositing again).
+- `reprice_nft` {nft, price}: a new price in lamports for the NFT's open fixed-price listing.
 
 Texts are templates: `{field}` takes the triggering event's field.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,11 +36,21 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
+from atelier.automation import conditions as conds
 from atelier.core.config import Settings
 from atelier.grid.specs import KINDS as JOB_KINDS
 from atelier.studio.templates import TEMPLATES
 
-KINDS = ("submit_job", "post_cast", "webhook", "email", "create_proposal", "run_agent")
+KINDS = (
+    "submit_job",
+    "post_cast",
+    "webhook",
+    "email",
+    "create_proposal",
+    "run_agent",
+    "list_nft",
+    "reprice_nft",
+)
 MAX_ACTIONS = 5
 FIELDS = {
     "submit_job": {"job": 20, "prompt": 500},
@@ -44,11 +59,14 @@ FIELDS = {
     "email": {"subject": 200, "body": 4000},
     "create_proposal": {"title": 200, "body": 4000},
     "run_agent": {"template": 30, "prompt": 1000},
+    "list_nft": {"nft": 60, "price": 40},
+    "reprice_nft": {"nft": 60, "price": 40},
 }
 REQUIRED = {"submit_job": ("job", "prompt"), "post_cast": ("text",), "webhook": ("url",)}
 REQUIRED["email"] = ("subject", "body")
 REQUIRED["create_proposal"] = ("title",)
 REQUIRED["run_agent"] = ("template", "prompt")
+REQUIRED["list_nft"] = REQUIRED["reprice_nft"] = ("nft", "price")
 
 
 class ActionError(ValueError):
@@ -86,10 +104,37 @@ def _check_kind(where: str, kind: str, action: dict[str, Any], admin: bool) -> N
         raise ActionError(f"{where}: {action['job']!r} is not a job kind")
     if kind == "run_agent" and action["template"] not in TEMPLATES:
         raise ActionError(f"{where}: {action['template']!r} is not an agent template")
+    if kind in ("list_nft", "reprice_nft"):
+        try:
+            nft_and_price(action)
+        except ValueError as exc:
+            raise ActionError(f"{where}: {exc}") from None
     if kind == "webhook":
         parts = urlsplit(str(action["url"]))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ActionError(f"{where}: the webhook URL must be http(s)://host/…")
+
+
+def nft_and_price(action: dict[str, Any]) -> tuple[uuid.UUID | None, int | None]:
+    """An NFT action's id and lamports (None for a `{field}` the event fills in later);
+    ValueError, in words, for what cannot be one."""
+    nft, price = str(action["nft"]).strip(), str(action["price"]).strip()
+    nft_id = None if conds.is_template(nft) else _nft_id(nft)
+    lamports = None if conds.is_template(price) else _lamports(price)
+    return nft_id, lamports
+
+
+def _nft_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ValueError(f"nft is an NFT's id (a UUID), not {text[:60]!r}") from None
+
+
+def _lamports(text: str) -> int:
+    if not text.isdecimal() or not 1 <= int(text) < 2**64:
+        raise ValueError(f"price is a whole number of lamports (1 SOL = 10⁹), not {text[:40]!r}")
+    return int(text)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ cannot name a field its event lacks or compare a number with text."""
 from __future__ import annotations
 
 import operator
+import re
 from typing import Any
 
 OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "contains", "in")
@@ -75,6 +76,14 @@ def _holds(condition: dict[str, Any], actual: Any) -> bool:
         return bool(COMPARE[op](actual, expected))
     except TypeError:
         return False
+
+
+PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def is_template(text: str) -> bool:
+    """Whether the text takes an event's field (`{field}`): checked once it is filled in."""
+    return PLACEHOLDER.search(text) is not None
 
 
 def render(template: str, payload: dict[str, Any], limit: int = 2000) -> str:

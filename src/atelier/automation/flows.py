@@ -29,6 +29,8 @@ from atelier.governance import service as governance
 from atelier.grid import service as grid
 from atelier.identity.principal import Principal
 from atelier.identity.service import accounts
+from atelier.market import trading
+from atelier.market.models import ListingKind
 from atelier.social import farcaster
 from atelier.social import service as social
 from atelier.studio import flows as studio_flows
@@ -143,7 +145,36 @@ async def _agent(
     return {"agent_id": str(run.id)}
 
 
-IN_STEP = {"create_proposal": _proposal, "run_agent": _agent}
+async def _listed(
+    session: AsyncSession, ctx: Ctx, owner: Principal, action: dict[str, Any]
+) -> dict[str, Any]:
+    nft_id, price = _filled_nft_action(action)
+    if action["kind"] == "reprice_nft":
+        listing = await trading.reprice_nft(session, ctx.runtime, owner, nft_id, price)
+    else:
+        the_step = uuid.uuid5(ctx.input.run_id, ctx.step)  # the same on every retry
+        terms = trading.Terms(ListingKind.FIXED, price=price)
+        listing = await trading.list_nft(
+            session, ctx.runtime, owner, nft_id, terms, listing_id=the_step
+        )
+    return {"listing_id": str(listing.id), "price": price}
+
+
+def _filled_nft_action(action: dict[str, Any]) -> tuple[uuid.UUID, int]:
+    """The NFT and lamports once the event's fields are in (a template that filled in to
+    something else fails the step, in words)."""
+    nft_id, price = acts.nft_and_price(action)
+    if nft_id is None or price is None:
+        raise ValueError(f"the event did not fill in {action['nft']!r} / {action['price']!r}")
+    return nft_id, price
+
+
+IN_STEP = {
+    "create_proposal": _proposal,
+    "run_agent": _agent,
+    "list_nft": _listed,
+    "reprice_nft": _listed,
+}
 
 
 async def _cast(ctx: Ctx, action: dict[str, Any]) -> dict[str, Any]:

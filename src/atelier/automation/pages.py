@@ -30,6 +30,8 @@ TARGET_OF = {
     "email": "subject",
     "create_proposal": "title",
     "run_agent": "template",
+    "list_nft": "nft",
+    "reprice_nft": "nft",
 }
 TEXT_OF = {
     "submit_job": "prompt",
@@ -38,6 +40,8 @@ TEXT_OF = {
     "email": "body",
     "create_proposal": "body",
     "run_agent": "prompt",
+    "list_nft": "price",
+    "reprice_nft": "price",
 }
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from atelier.automation.models import Rule, Run
 from atelier.core.schemas import Body, Text
@@ -19,7 +19,16 @@ class ConditionIn(Body):
 
 
 class ActionIn(Body):
-    kind: Literal["submit_job", "post_cast", "webhook", "email", "create_proposal", "run_agent"]
+    kind: Literal[
+        "submit_job",
+        "post_cast",
+        "webhook",
+        "email",
+        "create_proposal",
+        "run_agent",
+        "list_nft",
+        "reprice_nft",
+    ]
     job: Text | None = Field(default=None, max_length=20, description="submit_job: the job's kind")
     prompt: Text | None = Field(default=None, max_length=500)
     text: Text | None = Field(default=None, max_length=320)
@@ -28,6 +37,16 @@ class ActionIn(Body):
     subject: Text | None = Field(default=None, max_length=200)
     title: Text | None = Field(default=None, max_length=200, description="create_proposal")
     template: Text | None = Field(default=None, max_length=30, description="run_agent")
+    nft: Text | None = Field(default=None, max_length=60, description="list_nft, reprice_nft")
+    price: Text | None = Field(
+        default=None, max_length=40, description="list_nft, reprice_nft: lamports, or {field}"
+    )
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _lamports_as_text(cls, value: Any) -> Any:
+        """A price may come as a JSON number; it is kept as text, like a `{field}`."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     def stored(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

@@ -34,6 +34,7 @@ from atelier.market.schemas import (
     NftOut,
     OfferIn,
     OfferOut,
+    RepriceIn,
     SaleOut,
     SponsorshipIn,
     SponsorshipOut,
@@ -363,6 +364,19 @@ async def buy_listing(
             session, runtime_of(request), principal, listing_id, body.max_price if body else None
         )
     return SaleOut.of(sale)
+
+
+@router.patch("/listings/{listing_id}", response_model=ListingOut, dependencies=WRITES)
+async def reprice_listing(
+    request: Request, principal: CurrentPrincipal, listing_id: uuid.UUID, body: RepriceIn
+) -> ListingOut:
+    """A new price for your fixed-price listing (409 `not-fixed-price` for auctions,
+    `purchase-pending` while a purchase at the old price is on its way)."""
+    async with unit_of_work(runtime_of(request)) as session:
+        listing = await trading.reprice(
+            session, runtime_of(request), principal, listing_id, body.price
+        )
+        return await _listing_out(session, listing)
 
 
 @router.post("/listings/{listing_id}/cancel", response_model=ListingOut, dependencies=WRITES)

@@ -591,6 +591,16 @@ async def settle(request: Request, principal: PagePrincipal, listing_id: uuid.UU
     return await _listing_action(request, principal, listing_id, act)
 
 
+@router.post("/market/listings/{listing_id}/price", dependencies=[Csrf])
+async def reprice(request: Request, principal: PagePrincipal, listing_id: uuid.UUID) -> Response:
+    async def act(session: AsyncSession, who: Principal, values: dict[str, str]) -> None:
+        price = _sol_field(values, "price")
+        assert price is not None
+        await trading.reprice(session, runtime_of(request), who, listing_id, price)
+
+    return await _listing_action(request, principal, listing_id, act)
+
+
 @router.post("/market/listings/{listing_id}/cancel", dependencies=[Csrf])
 async def cancel(request: Request, principal: PagePrincipal, listing_id: uuid.UUID) -> Response:
     async def act(session: AsyncSession, who: Principal, _: dict[str, str]) -> None:

@@ -217,6 +217,10 @@ class ListingIn(Body):
     end_price: Lamports | None = Field(default=None, ge=1)
 
 
+class RepriceIn(Body):
+    price: Lamports = Field(ge=1, description="the new fixed price")
+
+
 class ListingOut(BaseModel):
     id: uuid.UUID
     nft_id: uuid.UUID

@@ -333,15 +333,26 @@ class Terms:
 
 
 async def _owned_nft(
-    session: AsyncSession, market: Market, principal: Principal, nft_id: uuid.UUID, seller: Keypair
+    session: AsyncSession,
+    market: Market,
+    principal: Principal,
+    nft_id: uuid.UUID,
+    seller: Keypair,
+    *,
+    in_escrow: bool = False,
 ) -> Nft:
+    """The caller's minted NFT, locked, which their wallet holds (or, with `in_escrow`, which
+    the market's escrow holds for them: a listing whose deposit landed unrecorded)."""
     nft, _ = await studios.nft_for(session, nft_id, principal)
     nft = await repo.nft(session, nft_id, for_update=True) or nft
     if nft.status != NftStatus.MINTED or nft.mint is None:
         raise Conflict("only a minted NFT can be sold", slug="not-minted")
     if nft.owner_address != str(seller.pubkey()):
         raise Forbidden("you do not hold this NFT", slug="not-your-nft")
-    if not await holds(market.client, seller.pubkey(), Pubkey.from_string(nft.mint)):
+    mint = Pubkey.from_string(nft.mint)
+    if not await holds(market.client, seller.pubkey(), mint) and not (
+        in_escrow and await holds(market.client, market.address, mint)
+    ):
         raise Conflict(
             "the chain says your wallet no longer holds this NFT (moved elsewhere?)",
             slug="nft-not-held",
@@ -350,17 +361,34 @@ async def _owned_nft(
 
 
 async def list_nft(
-    session: AsyncSession, runtime: Runtime, principal: Principal, nft_id: uuid.UUID, terms: Terms
+    session: AsyncSession,
+    runtime: Runtime,
+    principal: Principal,
+    nft_id: uuid.UUID,
+    terms: Terms,
+    *,
+    listing_id: uuid.UUID | None = None,
 ) -> Listing:
+    """List an NFT: it moves into the market's escrow, then the listing is recorded.
+
+    With a `listing_id` of the caller's (a flow step's, the same on every retry) listing is
+    idempotent: a listing already recorded under it is returned, and an NFT the escrow
+    already holds for the seller with no listing open (the deposit landed, the transaction
+    that would have recorded it did not commit) is recorded without a second deposit."""
+    if listing_id is not None:
+        done = await repo.listing(session, listing_id)
+        if done is not None:
+            return done
     market = await market_of(runtime)
     seller = await signer_of(session, runtime.settings, principal.user_id)
-    nft = await _owned_nft(session, market, principal, nft_id, seller)
+    recovering = listing_id is not None
+    nft = await _owned_nft(session, market, principal, nft_id, seller, in_escrow=recovering)
     if await repo.active_listing(session, nft.id) is not None:
         raise Conflict("this NFT is listed already", slug="already-listed")
     rent = await market.client.rent_exempt(0)
     _check_terms(terms, rent, runtime.settings)
     listing = Listing(
-        id=uuid.uuid4(),
+        id=listing_id or uuid.uuid4(),
         nft_id=nft.id,
         collection_id=nft.collection_id,
         kind=terms.kind,
@@ -390,17 +418,54 @@ async def list_nft(
         assert terms.duration_s is not None
         listing.ends_at = listing.starts_at + timedelta(seconds=terms.duration_s)
     assert nft.mint is not None
-    listing.escrow_signature = await send(
-        market,
-        escrow.deposit_nft(
-            seller.pubkey(),
-            market.address,
-            Pubkey.from_string(nft.mint),
-            f"atelier:list:{listing.id}",
-        ),
-        seller,
-    )
+    mint = Pubkey.from_string(nft.mint)
+    if recovering and await holds(market.client, market.address, mint):
+        deposited = programs.associated_token_address(market.address, mint)
+        found = await market.client.signatures_for(deposited, limit=1)
+        listing.escrow_signature = found[0].signature if found else f"unknown:{deposited}"
+    else:
+        listing.escrow_signature = await send(
+            market,
+            escrow.deposit_nft(seller.pubkey(), market.address, mint, f"atelier:list:{listing.id}"),
+            seller,
+        )
     return await rows.add(session, listing, refresh=True)
+
+
+async def reprice(
+    session: AsyncSession, runtime: Runtime, principal: Principal, listing_id: uuid.UUID, price: int
+) -> Listing:
+    """A new price for a fixed-price listing (the NFT stays in escrow: the price is ours to
+    keep). Refused while a purchase built at the old price is on its way."""
+    listing = await _active(session, listing_id)
+    if listing.seller_id != principal.user_id:
+        raise Forbidden("only the seller reprices a listing", slug="not-your-listing")
+    if listing.kind != ListingKind.FIXED:
+        raise Conflict(
+            "only a fixed-price listing is repriced (an auction's price is its bids)",
+            slug="not-fixed-price",
+        )
+    if await repo.pending_intents_for(session, listing.id):
+        raise Conflict(
+            "a purchase at the current price is on its way; try again once it lands or expires",
+            slug="purchase-pending",
+        )
+    market = await market_of(runtime)
+    _check_terms(
+        Terms(ListingKind.FIXED, price=price), await market.client.rent_exempt(0), runtime.settings
+    )
+    listing.price = price
+    return listing
+
+
+async def reprice_nft(
+    session: AsyncSession, runtime: Runtime, principal: Principal, nft_id: uuid.UUID, price: int
+) -> Listing:
+    """A new price for the NFT's open listing (an automation's action names the NFT)."""
+    listing = await repo.active_listing(session, nft_id)
+    if listing is None:
+        raise Conflict("this NFT has no open listing", slug="not-listed")
+    return await reprice(session, runtime, principal, listing.id, price)
 
 
 def _check_terms(terms: Terms, rent: int, settings: Settings) -> None:
