@@ -150,3 +150,58 @@ async def test_agent_input_is_checked_and_runs_are_private(
     assert (
         await client.get(f"/api/studio/agents/{mine.json()['id']}", headers=bearer(stranger))
     ).status_code == 404
+
+
+LOGLINE = (
+    "A lighthouse keeper in a small harbour town finds a message in a bottle, "
+    "but the storm that brought it is coming back for her."
+)
+
+
+async def test_a_short_film_from_a_logline(
+    client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path
+) -> None:
+    """The short-film template writes the logline's screenplay onto the portal; a member's
+    waits there for a round, an admin's is filmed at once and drafted as an NFT."""
+    _, member = await account_with_key(runtime)
+    body = {"template": "short-film", "prompt": LOGLINE}
+    planned = (await client.post("/api/studio/agents", headers=bearer(member), json=body)).json()
+    assert planned["plan"]["films_now"] is False and planned["plan"]["scenes"] == 2
+    assert planned["plan"]["quota_needed"] == 0 and planned["plan"]["jobs"] > 0
+    await client.post(f"/api/studio/agents/{planned['id']}/start", headers=bearer(member))
+    await drain_tasks(runtime)
+    view = (await client.get(f"/api/studio/agents/{planned['id']}", headers=bearer(member))).json()
+    assert view["status"] == "done", view
+    assert "movie_id" not in view["params"]
+    script = (
+        await client.get(f"/api/scripts/{view['params']['script_id']}", headers=bearer(member))
+    ).json()
+    assert script["title"] == "A Lighthouse Keeper" and script["status"] == "pending_validation"
+    assert script["scenes"] == 2
+
+    _, admin = await account_with_key(runtime, ["admin"])
+    _, volunteer = await account_with_key(runtime)
+    assert (await client.post("/api/market/wallet", headers=bearer(admin))).status_code == 200
+    studio = await client.post("/api/market/studios", headers=bearer(admin), json={"name": "Sea"})
+    body |= {"studio_id": studio.json()["id"], "collection_name": "Harbour Films"}
+    planned = (await client.post("/api/studio/agents", headers=bearer(admin), json=body)).json()
+    assert planned["plan"]["films_now"] is True, planned
+    jobs = planned["plan"]["jobs"]
+    await client.post(f"/api/studio/agents/{planned['id']}/start", headers=bearer(admin))
+    await drain_tasks(runtime)
+    async with worker_loop(client, volunteer, "w-film", tmp_path, max_jobs=jobs) as loop:
+        await asyncio.wait_for(loop.run(), timeout=240)
+    for _ in range(20):
+        await drain_tasks(runtime)
+        view = (
+            await client.get(f"/api/studio/agents/{planned['id']}", headers=bearer(admin))
+        ).json()
+        if view["status"] != "running":
+            break
+        await asyncio.sleep(1)
+    assert view["status"] == "done", view
+    movie = (await client.get(f"/api/movies/{view['params']['movie_id']}")).json()
+    assert movie["status"] == "completed" and movie["cid"]
+    assert len(view["nft_ids"]) == 1, view
+    nft = (await client.get(f"/api/market/nfts/{view['nft_ids'][0]}", headers=bearer(admin))).json()
+    assert nft["nft"]["artifact_id"] == movie["artifact_id"]

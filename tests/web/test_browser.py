@@ -1046,3 +1046,26 @@ def test_a_member_saves_a_prompt_and_runs_an_agent(site: tuple[str, Path], page:
         stop(worker)
     expect(p.locator("#ranked tbody tr")).to_have_count(2)  # type: ignore[attr-defined]
     checked(p, "agent-done")
+
+
+def test_a_member_writes_a_short_film_from_a_logline(site: tuple[str, Path], page: object) -> None:
+    """The short-film template: the plan says the screenplay goes to the portal and its film
+    waits for a round; started, the screenplay is there to read."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    _signed_in_member(p, url, home)
+    p.goto(f"{url}/studio")  # type: ignore[attr-defined]
+    p.get_by_label("Template", exact=True).select_option("short-film")  # type: ignore[attr-defined]
+    p.get_by_label("Prompt (for a short film: its logline)").fill(  # type: ignore[attr-defined]
+        "A lighthouse keeper in a small harbour town finds a message in a bottle, "
+        "but the storm that brought it is coming back for her."
+    )
+    p.get_by_role("button", name="Plan it").click()  # type: ignore[attr-defined]
+    expect(p.locator("#plan-film")).to_contain_text("once a round selects it")  # type: ignore[attr-defined]
+    checked(p, "agent-film-plan")
+    p.get_by_role("button", name="Start it").click()  # type: ignore[attr-defined]
+    expect(p.locator("#agent-status")).to_have_text("done", timeout=60_000)  # type: ignore[attr-defined]
+    p.locator("#agent-script").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="A Lighthouse Keeper")).to_be_visible()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="EXT. SMALL HARBOUR TOWN - NIGHT")).to_be_visible()  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ from atelier.core.flows import run_of
 from atelier.films import planning, service
 from atelier.films import repository as repo
 from atelier.films.models import JobState, Movie, MovieJob, MovieStatus, Script, ScriptStatus
-from atelier.films.schemas import MovieIn, ProgressIn
+from atelier.films.schemas import MovieIn, MovieOptions, ProgressIn
 from atelier.films.screenplay import Screenplay
 from atelier.grid import service as grid
 from atelier.grid.specs import build_spec
@@ -49,7 +49,7 @@ def cache_key(kind: str, fields: dict[str, Any]) -> str:
 
 def _refusal(principal: Principal, script: Script) -> Forbidden | None:
     """Why the caller may not film the script (None: they may)."""
-    if principal.has_role("admin"):
+    if films_any_script(principal):
         return None
     if script.status != ScriptStatus.SELECTED:
         return Forbidden(
@@ -58,6 +58,12 @@ def _refusal(principal: Principal, script: Script) -> Forbidden | None:
     if script.author_id != principal.user_id:
         return Forbidden("only its author or an admin may film this script", slug="not-your-script")
     return None
+
+
+def films_any_script(principal: Principal) -> bool:
+    """Admins film any script, a round's choice or not (so one just submitted, at once);
+    others film their own once a round selects it."""
+    return principal.has_role("admin")
 
 
 def may_make(principal: Principal | None, script: Script) -> bool:
@@ -84,6 +90,29 @@ def _work(film: planning.Plan) -> dict[str, grid.Work]:
     return work
 
 
+async def costed(
+    session: AsyncSession, settings: Settings, play: Screenplay, options: MovieOptions
+) -> tuple[planning.Plan, float | None]:
+    """The film of a screenplay planned (its jobs) and when the grid could make it (None:
+    no live worker takes some kind); 422 when there is nothing to film or too much."""
+    plan_options = planning.PlanOptions(
+        width=options.width,
+        height=options.height,
+        shot_seconds=options.shot_seconds,
+        video=options.video,
+    )
+    film = planning.plan(play, plan_options)
+    if not film.shots:
+        raise InvalidInput("the screenplay has no scene to film", slug="nothing-to-film")
+    if len(film.jobs) > MAX_JOBS:
+        raise InvalidInput(
+            f"the film would take {len(film.jobs)} grid jobs, more than {MAX_JOBS}; "
+            "film a shorter script",
+            slug="film-too-large",
+        )
+    return film, await grid.eta_for(session, settings, _work(film))
+
+
 async def estimate(
     session: AsyncSession, settings: Settings, principal: Principal, body: MovieIn
 ) -> tuple[Movie, bool]:
@@ -98,21 +127,9 @@ async def estimate(
     existing = await repo.movie_like(session, script.id, options)
     if existing is not None:
         return existing, False
-    plan_options = planning.PlanOptions(
-        width=body.options.width,
-        height=body.options.height,
-        shot_seconds=body.options.shot_seconds,
-        video=body.options.video,
+    film, eta_s = await costed(
+        session, settings, Screenplay.from_dict(script.structure), body.options
     )
-    film = planning.plan(Screenplay.from_dict(script.structure), plan_options)
-    if not film.shots:
-        raise InvalidInput("the screenplay has no scene to film", slug="nothing-to-film")
-    if len(film.jobs) > MAX_JOBS:
-        raise InvalidInput(
-            f"the film would take {len(film.jobs)} grid jobs, more than {MAX_JOBS}; "
-            "film a shorter script",
-            slug="film-too-large",
-        )
     movie = Movie(
         script_id=script.id,
         requested_by=principal.user_id,
@@ -121,7 +138,7 @@ async def estimate(
         options=options,
         jobs_by_kind=film.jobs_by_kind,
         compute_seconds=film.compute_seconds,
-        eta_s=await grid.eta_for(session, settings, _work(film)),
+        eta_s=eta_s,
         stage="planned and costed; waiting for confirmation",
     )
     jobs = [

@@ -374,6 +374,12 @@ async def jobs_with_hidden_results(session: AsyncSession) -> set[uuid.UUID]:
     return await repo.requests_of_artifacts(session, await _hidden_artifacts(session))
 
 
+async def film_of(session: AsyncSession, job_id: uuid.UUID) -> uuid.UUID | None:
+    """The film a job is part of (a shot, a line, the joined film), if any."""
+    request = await repo.request(session, job_id)
+    return request.film_id if request is not None else None
+
+
 async def result_hidden(session: AsyncSession, job_id: uuid.UUID) -> bool:
     request = await repo.request(session, job_id)
     if request is None or request.artifact_id is None:

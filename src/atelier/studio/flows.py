@@ -16,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atelier.core import events, flows
 from atelier.core.clock import now_utc
 from atelier.core.flows import Flow, StepContext
+from atelier.films import flows as film_flows
+from atelier.films import movies
+from atelier.films import service as films
+from atelier.films.schemas import MovieIn
 from atelier.grid import service as grid
+from atelier.identity.principal import Principal
 from atelier.identity.service import accounts
 from atelier.market import studios as market
 from atelier.moderation import service as moderation
@@ -24,7 +29,7 @@ from atelier.provenance import service as provenance
 from atelier.social import farcaster
 from atelier.social import service as social
 from atelier.studio import repository as repo
-from atelier.studio import service
+from atelier.studio import service, templates
 from atelier.studio.events import AgentProgressed
 from atelier.studio.models import AgentRun, AgentStatus
 
@@ -60,10 +65,14 @@ async def _run(session: AsyncSession, ctx: Ctx) -> AgentRun:
 
 @AGENT.step("generate")
 async def generate(ctx: Ctx) -> None:
-    """Submit the jobs, charged to the owner's quota, in the step's own transaction."""
+    """Submit the jobs, charged to the owner's quota, in the step's own transaction (a
+    short film: its screenplay, and the film when the owner may film it now)."""
     async with ctx.finish() as session:
         run = await _run(session, ctx)
         owner = await accounts.principal_for(session, run.owner_id, SOURCE)
+        if run.params["kind"] == templates.FILM:
+            run.params = {**run.params, **await _write_and_film(session, ctx, owner, run)}
+            return
         ids = []
         for _ in range(int(run.params["n"])):
             job = await grid.submit(
@@ -78,12 +87,57 @@ async def generate(ctx: Ctx) -> None:
         run.job_ids = ids
 
 
+async def _write_and_film(
+    session: AsyncSession, ctx: Ctx, owner: Principal, run: AgentRun
+) -> dict[str, str]:
+    """The logline's screenplay submitted as the owner's script; filmed at once (costed and
+    started) when they may film any script."""
+    script = await films.submit(session, owner.user_id, service.screenplay_of(run.params["prompt"]))
+    made = {"script_id": str(script.id)}
+    if movies.films_any_script(owner):
+        body = MovieIn(script_id=script.id, confirm=True)
+        movie, _ = await film_flows.estimate(session, ctx.runtime.settings, owner, body)
+        made["movie_id"] = str(movie.id)
+    return made
+
+
+async def _film_candidates(
+    session: AsyncSession, run: AgentRun
+) -> tuple[list[dict[str, Any]], int, str | None]:
+    """The film as the one candidate once it is made and signed; (…, 1, None) while it is
+    being made; its error when it failed. No film (the screenplay waits for a round): none."""
+    if not run.params.get("movie_id"):
+        return [], 0, None
+    owner = await accounts.principal_for(session, run.owner_id, SOURCE)
+    film = await movies.view(session, uuid.UUID(run.params["movie_id"]), owner)
+    if film.status == "failed":
+        return [], 0, f"the film failed: {film.movie.error}"
+    if film.status != "completed" or film.movie.artifact_id is None:
+        return [], 1, None
+    made = await grid.made(session, film.movie.artifact_id)
+    assert made is not None
+    candidates, waiting = await _candidates(session, [made.request_id])
+    return candidates, waiting, None
+
+
 @AGENT.step("collect")
 async def collect(ctx: Ctx) -> None:
     async with ctx.read() as session:
         run = await repo.run(session, ctx.input.run_id)
         assert run is not None
-        candidates, waiting = await _candidates(session, run.job_ids)
+        error = None
+        if run.params["kind"] == templates.FILM:
+            candidates, waiting, error = await _film_candidates(session, run)
+        else:
+            candidates, waiting = await _candidates(session, run.job_ids)
+    if error is not None:
+        async with ctx.fail(error) as session:
+            await _failed(session, ctx, error)
+        return
+    if run.params["kind"] == templates.FILM and not run.params.get("movie_id"):
+        async with ctx.finish(Candidates(items=[])) as session:
+            await _run(session, ctx)  # the screenplay is on the portal: nothing to rank
+        return
     if waiting:
         async with ctx.wait(f"{len(run.job_ids) - waiting} of {len(run.job_ids)} ready"):
             return
@@ -143,7 +197,10 @@ async def draft(ctx: Ctx) -> None:
     """The kept results as NFT drafts of a new collection in the owner's studio."""
     async with ctx.finish() as session:
         run = await _run(session, ctx)
-        if not run.params.get("studio_id"):
+        kept = [c for c in run.ranked if c.get("kept")]
+        hidden = await moderation.hidden(session, "artifact", [c["artifact_id"] for c in kept])
+        kept = [c for c in kept if c["artifact_id"] not in hidden]  # hidden since they ranked
+        if not run.params.get("studio_id") or not kept:
             return
         owner = await accounts.principal_for(session, run.owner_id, SOURCE)
         name = str(run.params["collection_name"])[:32]
@@ -157,9 +214,6 @@ async def draft(ctx: Ctx) -> None:
             seller_fee_basis_points=500,
             creators=None,
         )
-        kept = [c for c in run.ranked if c.get("kept")]
-        hidden = await moderation.hidden(session, "artifact", [c["artifact_id"] for c in kept])
-        kept = [c for c in kept if c["artifact_id"] not in hidden]  # hidden since they ranked
         nfts = []
         for index, chosen in enumerate(kept, start=1):
             nft = await market.draft_nft(
@@ -180,18 +234,17 @@ async def announce(ctx: Ctx) -> None:
     async with ctx.read() as session:
         run = await repo.run(session, ctx.input.run_id)
         assert run is not None
-        cast, collection_id = bool(run.params.get("cast")), run.collection_id
-        kept = sum(1 for c in run.ranked if c.get("kept"))
+        cast = bool(run.params.get("cast"))
         started = (run.started_at or now_utc()).timestamp()
     cast_hash = None
     if cast:
         settings = ctx.runtime.settings
-        link = [f"{settings.origin}/market/collections/{collection_id}"] if collection_id else []
+        text, links = _announcement(run, settings.origin)
         message = await social.post_cast(
             settings,
             social.hub_client(settings),
-            f"New on Atelier: {kept} pieces picked by an agent from {run.params['n']} tries.",
-            link,
+            text,
+            links,
             timestamp=farcaster.farcaster_time(started),
         )
         cast_hash = message["hash"]
@@ -199,6 +252,17 @@ async def announce(ctx: Ctx) -> None:
         found = await _run(session, ctx)
         found.cast_hash = cast_hash
         found.status, found.finished_at = AgentStatus.DONE, now_utc()
+
+
+def _announcement(run: AgentRun, origin: str) -> tuple[str, list[str]]:
+    """The cast's text and links: the film, or the pieces kept and their collection."""
+    links = [f"{origin}/market/collections/{run.collection_id}"] if run.collection_id else []
+    if run.params["kind"] == templates.FILM:
+        movie_id = run.params.get("movie_id")
+        film = [f"{origin}/films/movies/{movie_id}"] if movie_id else []
+        return "New on Atelier: a short film an agent made from a logline.", film + links
+    kept = sum(1 for c in run.ranked if c.get("kept"))
+    return f"New on Atelier: {kept} pieces picked by an agent from {run.params['n']} tries.", links
 
 
 async def _failed(session: AsyncSession, ctx: Ctx, error: str) -> None:

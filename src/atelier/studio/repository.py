@@ -77,3 +77,13 @@ async def runs_waiting_on(session: AsyncSession, request_id: uuid.UUID) -> list[
         )
     )
     return list(rows)
+
+
+async def runs_filming(session: AsyncSession, movie_id: uuid.UUID) -> list[uuid.UUID]:
+    """Running short-film agents waiting on this film."""
+    rows = await session.scalars(
+        select(AgentRun.id).where(
+            AgentRun.status == "running", AgentRun.params["movie_id"].astext == str(movie_id)
+        )
+    )
+    return list(rows)

@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.errors import Conflict, InvalidInput, NotFound
+from atelier.films import logline as films_logline
+from atelier.films import movies, scripts
+from atelier.films.schemas import MovieOptions
 from atelier.grid import service as grid
 from atelier.grid.specs import build_spec
 from atelier.identity.principal import Principal
@@ -139,7 +142,7 @@ async def plan(
     if template is None:
         known = ", ".join(templates.TEMPLATES)
         raise _invalid(f"{asked.template!r} is not a template ({known})", "template")
-    n = asked.n or template.n
+    n = 1 if template.kind == templates.FILM else asked.n or template.n
     keep = min(asked.keep or template.keep, n)
     if asked.cast and not principal.has_role("admin"):
         raise _invalid("only an admin's agent may cast as the platform", "cast")
@@ -147,18 +150,12 @@ async def plan(
         raise _invalid("name the collection the agent drafts", "collection_name")
     if not asked.prompt.strip():
         raise _invalid("give the agent a prompt (or one of yours)", "prompt")
-    spec = build_spec(template.kind, {"prompt": asked.prompt})
-    each = spec.estimate_s()
-    work = {template.kind: grid.Work(each * n, spec.pixels, spec.duration_s)}
+    if template.kind == templates.FILM:
+        costs = await _film_costs(session, settings, principal, asked.prompt)
+    else:
+        costs = await _job_costs(session, settings, template.kind, asked.prompt, n)
     usage = await quota.usage(session, settings, principal.user_id, list(principal.roles))
-    costs = {
-        "jobs": n,
-        "kind": template.kind,
-        "compute_seconds": round(each * n, 1),
-        "eta_s": await grid.eta_for(session, settings, work),
-        "quota_needed": n,
-        "quota_left": usage.remaining,
-    }
+    costs["quota_left"] = usage.remaining
     run = AgentRun(
         id=uuid.uuid4(),
         owner_id=principal.user_id,
@@ -180,6 +177,49 @@ async def plan(
     )
     await repo.add(session, run)
     return run
+
+
+async def _job_costs(
+    session: AsyncSession, settings: Settings, kind: str, prompt: str, n: int
+) -> dict[str, Any]:
+    """`n` jobs of `kind`, as the grid estimates them; each takes one of the day's quota."""
+    spec = build_spec(kind, {"prompt": prompt})
+    each = spec.estimate_s()
+    work = {kind: grid.Work(each * n, spec.pixels, spec.duration_s)}
+    return {
+        "jobs": n,
+        "kind": kind,
+        "compute_seconds": round(each * n, 1),
+        "eta_s": await grid.eta_for(session, settings, work),
+        "quota_needed": n,
+    }
+
+
+def screenplay_of(logline: str) -> scripts.Prepared:
+    """The screenplay a short-film agent writes from its logline, read as the portal would."""
+    try:
+        return scripts.prepare(films_logline.screenplay(logline), "fountain", None)
+    except ValueError as exc:
+        raise _invalid(str(exc), "prompt") from None
+
+
+async def _film_costs(
+    session: AsyncSession, settings: Settings, principal: Principal, logline: str
+) -> dict[str, Any]:
+    """The film of the screenplay the logline makes, costed like any film (films are the
+    platform's work: no quota). Made at once for those who may film any script; for
+    others the screenplay goes to the portal, and a round that selects it lets them film it."""
+    prepared = screenplay_of(logline)
+    film, eta_s = await movies.costed(session, settings, prepared.play, MovieOptions())
+    return {
+        "jobs": len(film.jobs),
+        "kind": templates.FILM,
+        "compute_seconds": round(film.compute_seconds, 1),
+        "eta_s": eta_s,
+        "quota_needed": 0,
+        "scenes": prepared.play.count("scene_heading"),
+        "films_now": movies.films_any_script(principal),
+    }
 
 
 async def owned_run(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 VARIABLE = re.compile(r"\{([a-z_][a-z0-9_]{0,39})\}")
 MAX_PROMPT = 1000
+FILM = "film"  # a template of this kind films a screenplay instead of generating n jobs
 
 
 def variables_in(text: str) -> list[str]:
@@ -61,6 +62,16 @@ TEMPLATES = {
             4,
             4,
             "Four tracks in one style, ranked, drafted as a collection of sounds.",
+        ),
+        Template(
+            "short-film",
+            "A short film from a logline",
+            FILM,
+            1,
+            1,
+            "Your logline (the prompt) becomes a screenplay, a scene per turn of it said by a "
+            "narrator, submitted to the films portal; an admin's agent films it at once and "
+            "drafts the film, others film it once a round selects the script.",
         ),
     )
 }
