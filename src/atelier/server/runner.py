@@ -27,7 +27,7 @@ from atelier.generators.registry import CatalogLoader, available_backends
 from atelier.grid.client import GridClient
 from atelier.grid.service import provision_local_worker
 from atelier.grid.worker import WorkerLoop, catalog_refresh
-from atelier.server.app import create_app
+from atelier.server.app import create_app, settle_collector
 from atelier.server.modules import task_blueprints
 
 log = get_logger("atelier.runner")
@@ -115,6 +115,7 @@ async def run_processes(
             log.info("shutdown.requested")
             return
         app = create_app(settings, services=services, runtime=runtime)
+        settle_collector()
         # proxy_headers off: uvicorn would believe X-Forwarded-For from any local peer; the
         # client address is ours to resolve (ATELIER_TRUSTED_PROXIES, core.http).
         config = uvicorn.Config(
