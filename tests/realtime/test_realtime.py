@@ -248,3 +248,40 @@ async def test_socketio_clients_receive_their_events(
     refused = socketio.AsyncClient(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await refused.connect(url, auth={"token": "atl_forged"}, transports=["websocket"])
+
+
+async def test_a_jobs_status_stream_moves_with_its_events(
+    url: str, client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """The seed's status stream follows the bus: a `status` event as the job is queued, one
+    when its owner cancels it (its own event, no polling), then the stream ends; another
+    user's job meanwhile changes nothing in it."""
+    _, owner_key = await account_with_key(runtime)
+    _, other_key = await account_with_key(runtime)
+    job = await _submit(client, owner_key)
+    seen: list[dict[str, Any]] = []
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+        http.stream(
+            "GET", f"/api/v1/generate/status/{job}/events", headers=bearer(owner_key)
+        ) as stream,
+    ):
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.aiter_lines()
+        async for line in lines:
+            if line.startswith("data: "):
+                seen.append(json.loads(line.removeprefix("data: ")))
+                break
+        await _submit(client, other_key)
+        cancelled = await client.delete(f"/api/v1/generate/status/{job}", headers=bearer(owner_key))
+        assert cancelled.status_code == 200
+
+        async def rest() -> None:
+            async for line in lines:
+                if line.startswith("data: "):
+                    seen.append(json.loads(line.removeprefix("data: ")))
+
+        await asyncio.wait_for(rest(), 10)  # the stream ends with the job
+    assert [s["state"] for s in seen] == ["queued", "cancelled"]
+    elsewhere = await client.get(f"/api/v1/generate/status/{job}/events", headers=bearer(other_key))
+    assert elsewhere.status_code == 404

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -254,5 +254,41 @@ async def follow(
                 raise Overflow
             if item.id not in replayed:
                 yield item
+    finally:
+        hub.unsubscribe(subscriber)
+
+
+async def nudges(
+    runtime: Runtime,
+    scopes: frozenset[str],
+    topics: frozenset[str],
+    concerns: Callable[[dict[str, Any]], bool],
+    *,
+    every_s: float,
+) -> AsyncGenerator[bool, None]:
+    """For a stream that shows one thing (a job, a film): True once subscribed and each time
+    an event about it commits (`concerns` its payload), so the caller reads the thing again;
+    False every `every_s` regardless, for what no event announces (a queue position) and
+    for the stream's keep-alive. Nothing committed after the first True is missed; a
+    subscriber that lags is subscribed again, with a True (something may have been lost)."""
+    hub = await hub_of(runtime).started()
+    subscriber = hub.subscribe(scopes, topics)
+    clock = asyncio.get_running_loop().time
+    try:
+        yield True
+        due = clock() + every_s
+        while True:
+            try:
+                item = await asyncio.wait_for(subscriber.queue.get(), max(0.0, due - clock()))
+            except TimeoutError:
+                due = clock() + every_s
+                yield False
+                continue
+            if item is None:
+                lagged, subscriber = subscriber, hub.subscribe(scopes, topics)
+                hub.unsubscribe(lagged)
+                yield True
+            elif concerns(item.payload):
+                yield True
     finally:
         hub.unsubscribe(subscriber)

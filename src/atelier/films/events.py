@@ -15,3 +15,16 @@ class FilmViewed(Event):
     movie_id: uuid.UUID
     viewer_id: uuid.UUID
     at: datetime
+
+
+class FilmChanged(Event):
+    """A film being made moved on (its status, percent or stage), or its signed copy is
+    ready: its public viewer reads it again."""
+
+    movie_id: uuid.UUID
+    status: str
+    progress: float
+    stage: str | None = None
+
+    def audience(self) -> tuple[str, ...]:
+        return ("public",)

@@ -145,7 +145,9 @@ async def submit(ctx: Ctx) -> None:
             else:
                 await _queue(session, settings, principal, movie, job, submitted)
         stage = f"{len(planned) - reused} jobs on the grid"
-        movies.record_progress(movie, movies.rendered_share(jobs), stage + f", {reused} reused")
+        await movies.record_progress(
+            session, movie, movies.rendered_share(jobs), stage + f", {reused} reused"
+        )
 
 
 @MAKE_FILM.step("render")
@@ -177,7 +179,7 @@ async def render(ctx: Ctx) -> None:
         )
         async with ctx.fail(error) as session:
             movie, _ = await _locked(session, ctx.input.movie_id)
-            _failed(movie, error)
+            await movies.record_failure(session, movie, error)
         return
     done = sum(
         1
@@ -202,10 +204,10 @@ async def render(ctx: Ctx) -> None:
                 await _queue(session, settings, principal, movie, job, submitted)
         if waiting:
             stage = f"{done} of {len(jobs)} jobs done"
-            movies.record_progress(movie, movies.rendered_share(jobs), stage)
+            await movies.record_progress(session, movie, movies.rendered_share(jobs), stage)
         else:
             movie.status = MovieStatus.ASSEMBLING
-            movies.record_progress(movie, movies.RENDER_SHARE, "joining the shots")
+            await movies.record_progress(session, movie, movies.RENDER_SHARE, "joining the shots")
 
 
 def _seconds(path: Path) -> float:
@@ -264,7 +266,7 @@ async def assemble(ctx: Ctx) -> None:
     except assembly.AssemblyError as exc:
         async with ctx.fail(str(exc)) as session:
             locked, _ = await _locked(session, ctx.input.movie_id)
-            _failed(locked, str(exc))
+            await movies.record_failure(session, locked, str(exc))
         return
     store = store_for(settings.blobs_dir)
 
@@ -288,7 +290,7 @@ async def assemble(ctx: Ctx) -> None:
         locked, _ = await _locked(session, ctx.input.movie_id)
         locked.poster_key, locked.srt_key, locked.vtt_key = poster_key, srt_key, vtt_key
         locked.duration_s = assembled.duration_s
-        movies.record_progress(locked, 95.0, "validating the film")
+        await movies.record_progress(session, locked, 95.0, "validating the film")
 
 
 @MAKE_FILM.step("publish")
@@ -317,7 +319,9 @@ async def publish(ctx: Ctx) -> None:
     except MediaRefused as exc:
         async with ctx.fail(f"the film failed validation: {exc.reason}") as session:
             locked, _ = await _locked(session, ctx.input.movie_id)
-            _failed(locked, f"the film failed validation: {exc.reason}")
+            await movies.record_failure(
+                session, locked, f"the film failed validation: {exc.reason}"
+            )
         return
     async with ctx.finish() as session:
         locked, _ = await _locked(session, ctx.input.movie_id)
@@ -333,15 +337,10 @@ async def publish(ctx: Ctx) -> None:
         )
         locked.artifact_id, locked.video_key = artifact.id, assembled.video_key
         locked.status, locked.finished_at = MovieStatus.COMPLETED, now_utc()
-        movies.record_progress(locked, 100.0, "made")
-
-
-def _failed(movie: Movie, error: str) -> None:
-    movie.status, movie.error, movie.finished_at = MovieStatus.FAILED, error[:2000], now_utc()
-    movie.updated_at = now_utc()
+        await movies.record_progress(session, locked, 100.0, "made")
 
 
 @MAKE_FILM.give_up
 async def record_failure(session: AsyncSession, ctx: Ctx, error: str) -> None:
     movie, _ = await _locked(session, ctx.input.movie_id)
-    _failed(movie, f"{ctx.step}: {error}")
+    await movies.record_failure(session, movie, f"{ctx.step}: {error}")

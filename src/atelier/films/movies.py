@@ -18,12 +18,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.core import events
 from atelier.core.clock import now_utc
 from atelier.core.config import Settings
 from atelier.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from atelier.core.flows import run_of
 from atelier.films import planning, service
 from atelier.films import repository as repo
+from atelier.films.events import FilmChanged
 from atelier.films.models import JobState, Movie, MovieJob, MovieStatus, Script, ScriptStatus
 from atelier.films.schemas import MovieIn, MovieOptions, ProgressIn
 from atelier.films.screenplay import Screenplay
@@ -169,15 +171,35 @@ async def confirm(session: AsyncSession, principal: Principal, movie_id: uuid.UU
         return False
     movie.status = MovieStatus.GENERATING
     movie.started_at = now_utc()
-    record_progress(movie, 0.0, "queueing its jobs on the grid")
+    await record_progress(session, movie, 0.0, "queueing its jobs on the grid")
     return True
 
 
-def record_progress(movie: Movie, progress: float, stage: str) -> None:
-    """Where a film is, in percent (never backwards) and in words."""
+async def record_progress(session: AsyncSession, movie: Movie, progress: float, stage: str) -> None:
+    """Where a film is, in percent (never backwards) and in words; its viewers are told."""
     movie.progress = max(movie.progress, min(100.0, progress))
     movie.stage = stage[:200]
     movie.updated_at = now_utc()
+    await announce(session, movie)
+
+
+async def record_failure(session: AsyncSession, movie: Movie, error: str) -> None:
+    movie.status, movie.error, movie.finished_at = MovieStatus.FAILED, error[:2000], now_utc()
+    movie.updated_at = now_utc()
+    await announce(session, movie)
+
+
+async def announce_signed(session: AsyncSession, movie_id: uuid.UUID) -> None:
+    movie = await repo.movie(session, movie_id)
+    if movie is not None:
+        await announce(session, movie)
+
+
+async def announce(session: AsyncSession, movie: Movie) -> None:
+    changed = FilmChanged(
+        movie_id=movie.id, status=movie.status, progress=movie.progress, stage=movie.stage
+    )
+    await events.emit(session, changed)
 
 
 async def report_progress(
@@ -191,7 +213,7 @@ async def report_progress(
         raise NotFound("no such film", slug="movie-not-found")
     if movie.status not in RUNNING:
         raise Conflict(f"the film is {movie.status}, not being made", slug="movie-not-running")
-    record_progress(movie, body.progress, body.stage)
+    await record_progress(session, movie, body.progress, body.stage)
     return movie
 
 

@@ -1,13 +1,16 @@
 """Following a film while it is made: one loop for the API's event stream and the viewer
-page's, with one cap on how many are open (a film's page is public, so its followers are
-bounded: each polls the database)."""
+page's. The film's own events (`FilmChanged`, on the realtime bus) say when to read it
+again, so an idle follower costs a subscription, not queries; a film's page is public, so
+followers are still capped per process."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 
+from atelier.core import realtime
 from atelier.core.errors import ServiceUnavailable
 from atelier.core.runtime import Runtime
 from atelier.core.transactions import unit_of_work
@@ -15,10 +18,10 @@ from atelier.films import movies
 from atelier.films.schemas import MovieOut
 from atelier.identity.principal import Principal
 
-POLL_S = 1.0
 MAX_S = 1800.0  # a follower reconnects after this (EventSource does by itself)
-KEEP_ALIVE_S = 15.0
-MAX_FOLLOWERS = 200  # open streams per process; the next one gets a 503
+KEEP_ALIVE_S = 15.0  # also when the film is read again with no event (a flow's step names)
+MAX_FOLLOWERS = 1000  # open streams per process; the next one gets a 503
+TOPICS = frozenset({"films.film_changed"})
 ENDED = ("completed", "failed")
 _followers = 0
 
@@ -51,22 +54,30 @@ async def _changes(
 ) -> AsyncGenerator[MovieOut | None, None]:
     global _followers
     _followers += 1  # counted once the stream runs: a stream never started holds no place
+    about_this_film = str(current.id)
+    nudged = realtime.nudges(
+        runtime,
+        frozenset({realtime.PUBLIC}),
+        TOPICS,
+        lambda payload: payload.get("movie_id") == about_this_film,
+        every_s=KEEP_ALIVE_S,
+    )
+    clock = asyncio.get_running_loop().time
+    until = clock() + MAX_S
     try:
-        last, quiet = None, 0.0
-        for _ in range(int(MAX_S / POLL_S)):
-            if await disconnected():
-                return
-            marker = (current.status, current.progress, current.stage, current.steps)
-            if marker != last:
-                last, quiet = marker, 0.0
-                yield current
-                if current.status in ENDED:
+        last = None
+        async with aclosing(nudged):
+            async for changed in nudged:
+                if await disconnected() or clock() > until:
                     return
-            elif quiet >= KEEP_ALIVE_S:
-                quiet = 0.0
-                yield None
-            await asyncio.sleep(POLL_S)
-            quiet += POLL_S
-            current = await snapshot(runtime, current.id, viewer)
+                current = await snapshot(runtime, current.id, viewer)
+                marker = (current.status, current.progress, current.stage, current.steps)
+                if marker != last:
+                    last = marker
+                    yield current
+                    if current.status in ENDED:
+                        return
+                elif not changed:
+                    yield None
     finally:
         _followers -= 1

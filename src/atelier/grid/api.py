@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from atelier.core import idempotency
+from atelier.core import idempotency, realtime
 from atelier.core.clock import now_utc
 from atelier.core.http import runtime_of
 from atelier.core.runtime import Runtime
@@ -43,7 +43,9 @@ workers_router = APIRouter(prefix="/api/v1/workers", tags=["workers"])
 
 WriteLimited = [Depends(limit_writes)]
 WorkerLimited = [Depends(limit_worker)]
-SSE_POLL_S = 0.5
+QUEUE_REFRESH_S = 5.0  # a queued job's position, which no event of its own announces
+KEEP_ALIVE_S = 15.0
+JOB_TOPICS = frozenset({"grid.job_changed", "provenance.artifact_signed"})
 
 
 def blob_store(runtime: Runtime) -> BlobStore:
@@ -111,25 +113,40 @@ async def _result(
 def _events(
     request: Request, principal: Principal, request_id: uuid.UUID, base: str
 ) -> StreamingResponse:
-    """Server-sent events: a `status` event on every change, until the job ends."""
+    """Server-sent events: a `status` event on every change, until the job ends. The job's
+    own events (the realtime bus) say when to read it again; its queue position, which
+    moves with other people's jobs, is read again every `QUEUE_REFRESH_S`."""
+    runtime = runtime_of(request)
+    realtime.hub_of(runtime).admit()  # a 503 now, not once the stream has begun
+    scopes = realtime.scopes_of(principal.user_id, principal.roles)
+    about_this_job = str(request_id)
+    changes = realtime.nudges(
+        runtime,
+        scopes,
+        JOB_TOPICS,
+        lambda payload: payload.get("request_id") == about_this_job,
+        every_s=QUEUE_REFRESH_S,
+    )
 
     async def stream() -> AsyncIterator[bytes]:
-        last = None
-        idle = 0.0
-        while not await request.is_disconnected():
-            current = (await _status(request, principal, request_id, base)).model_dump(mode="json")
-            marker = (current["state"], current["progress"], current["queue_position"])
-            if marker != last:
-                last = marker
-                idle = 0.0
-                yield f"event: status\ndata: {json.dumps(current)}\n\n".encode()
-                if current["state"] in TERMINAL_STATES:
+        last, quiet = None, 0.0
+        async with aclosing(changes):
+            async for changed in changes:
+                if not changed:
+                    quiet += QUEUE_REFRESH_S
+                if await request.is_disconnected():
                     return
-            elif idle >= 15:
-                idle = 0.0
-                yield b": keep-alive\n\n"
-            await asyncio.sleep(SSE_POLL_S)
-            idle += SSE_POLL_S
+                current = await _status(request, principal, request_id, base)
+                shown = current.model_dump(mode="json")
+                marker = (shown["state"], shown["progress"], shown["queue_position"])
+                if marker != last:
+                    last, quiet = marker, 0.0
+                    yield f"event: status\ndata: {json.dumps(shown)}\n\n".encode()
+                    if shown["state"] in TERMINAL_STATES:
+                        return
+                elif quiet >= KEEP_ALIVE_S:
+                    quiet = 0.0
+                    yield b": keep-alive\n\n"
 
     # Fail fast (404/401) before the stream starts rather than inside it.
     return StreamingResponse(
