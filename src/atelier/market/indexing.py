@@ -224,6 +224,7 @@ async def follow_owners(session: AsyncSession, runtime: Runtime, limit: int = 50
             if await repo.pending_intents_for(session, listing.id):
                 continue  # a buy through an Action may have landed: its intent records it
             listing.status, listing.closed_at = ListingStatus.CANCELLED, now_utc()
+            await trading.listing_changed(session, listing)
         await repo.set_owner(session, nft.id, str(holder))
         log.info("market.nft_moved", nft=str(nft.id), to=str(holder))
         moved += 1

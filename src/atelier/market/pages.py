@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from solders.pubkey import Pubkey
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.chain.solana.client import cluster_id
+from atelier.core import realtime
 from atelier.core.clock import now_utc
 from atelier.core.errors import AppError, InvalidInput, ServiceUnavailable
 from atelier.core.http import runtime_of
@@ -51,7 +53,11 @@ router = APIRouter(include_in_schema=False)
 Csrf = Depends(check_csrf)
 # Auction pages following their bids at once, per process (each holds a loop that reads
 # the listing once a second).
-MAX_WATCHERS = 200
+MAX_WATCHERS = 1000
+# A listing's page follows its `market.listing_changed` events (bids, sale, end, a new
+# price); a Dutch auction's price falls with time, so the state is also read every REFRESH_S.
+LISTING_TOPICS = frozenset({"market.listing_changed"})
+REFRESH_S = 5.0
 _watchers = asyncio.Semaphore(MAX_WATCHERS)
 Page = Callable[[], Awaitable[Response]]
 
@@ -619,10 +625,22 @@ async def listing_events(request: Request, listing_id: uuid.UUID) -> Response:
         )
     runtime = runtime_of(request)
 
+    realtime.hub_of(runtime).admit()
+    about_this_listing = str(listing_id)
+    nudged = realtime.nudges(
+        runtime,
+        frozenset({realtime.PUBLIC}),
+        LISTING_TOPICS,
+        lambda payload: payload.get("listing_id") == about_this_listing,
+        every_s=REFRESH_S,
+    )
+
     async def stream() -> AsyncIterator[bytes]:
-        async with _watchers:
+        async with _watchers, aclosing(nudged):
             shown = None
-            while not await request.is_disconnected():
+            async for _ in nudged:
+                if await request.is_disconnected():
+                    return
                 async with unit_of_work(runtime) as session:
                     context = await _listing_context(session, listing_id)
                 if context is None:
@@ -631,10 +649,11 @@ async def listing_events(request: Request, listing_id: uuid.UUID) -> Response:
                 if html != shown:
                     shown = html
                     yield sse_event("auction", html)
+                else:
+                    yield b": keep-alive\n\n"
                 if context["listing"].status != "active":
                     yield sse_event("done", "")
                     return
-                await asyncio.sleep(1.0)
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}

@@ -37,6 +37,7 @@ from atelier.chain.solana.client import (
     solana_for,
 )
 from atelier.chain.solana.keys import platform_keypair
+from atelier.core import events
 from atelier.core import repository as rows
 from atelier.core.clock import now_utc
 from atelier.core.config import Settings
@@ -48,6 +49,7 @@ from atelier.identity.principal import Principal
 from atelier.identity.service import wallets
 from atelier.market import escrow, studios
 from atelier.market import repository as repo
+from atelier.market.events import ListingChanged
 from atelier.market.models import (
     Bid,
     BidStatus,
@@ -90,6 +92,11 @@ class Market:
     @property
     def address(self) -> Pubkey:
         return self.authority.pubkey()
+
+
+async def listing_changed(session: AsyncSession, listing: Listing) -> None:
+    """Its page's followers read it again (the realtime bus)."""
+    await events.emit(session, ListingChanged(listing_id=listing.id, status=listing.status))
 
 
 async def market_of(runtime: Runtime) -> Market:
@@ -455,6 +462,7 @@ async def reprice(
         Terms(ListingKind.FIXED, price=price), await market.client.rent_exempt(0), runtime.settings
     )
     listing.price = price
+    await listing_changed(session, listing)
     return listing
 
 
@@ -611,6 +619,8 @@ async def record_sale(
         refresh=True,
     )
     nft.owner_address, nft.primary_sale_happened = buyer, True
+    if listing is not None:
+        await listing_changed(session, listing)
     if split.fee > 0:
         await money.record(
             session,
@@ -725,6 +735,7 @@ async def _return(
         market.authority,
     )
     listing.status, listing.closed_at = status, now_utc()
+    await listing_changed(session, listing)
 
 
 # -- English auctions ---------------------------------------------------------------------
@@ -802,6 +813,7 @@ async def place_bid(session: AsyncSession, plan: BidPlan, placed: Bid, signature
         listing.ends_at = now + timedelta(seconds=listing.extension_s)
     listing.price = placed.amount
     placed.signature = signature
+    await listing_changed(session, listing)
     return await rows.add(session, placed, refresh=True)
 
 
