@@ -102,6 +102,36 @@ def test_submitted_protobuf_bytes_read_back_to_the_same_message() -> None:
     farcaster.verify(farcaster.decode_message(wire))
 
 
+def test_signed_bytes_a_hub_passes_on_are_what_is_checked() -> None:
+    """A message whose signed bytes carry a field we do not know (a newer protocol): the
+    hub sends them as `dataBytes`; re-encoding `data` would not give them back, so they
+    are hashed as they are and read for what is stored. Changed, they are refused."""
+    key = Ed25519PrivateKey.generate()
+    data = farcaster.cast_data(7, "from the future")
+    signed = farcaster.data_bytes(data) + bytes([0x78, 0x2A])  # field 15, varint 42
+    digest = farcaster.message_hash(signed)
+    message = {
+        "data": data,
+        "hash": "0x" + digest.hex(),
+        "signature": base64.b64encode(key.sign(digest)).decode(),
+        "signer": "0x" + key.public_key().public_bytes_raw().hex(),
+    }
+    with pytest.raises(MessageRefused, match="hash"):
+        farcaster.verify(message)  # without the bytes, `data` does not hash to it
+    verified = farcaster.verify({**message, "dataBytes": base64.b64encode(signed).decode()})
+    assert verified.body["text"] == "from the future" and verified.fid == 7
+    wire = b"\x12\x14" + digest + b"\x22\x40" + base64.b64decode(message["signature"])
+    wire += b"\x32\x20" + key.public_key().public_bytes_raw() + b"\x3a" + bytes([len(signed)])
+    wire += signed  # data_bytes only, as a hub may store it
+    assert farcaster.verify(farcaster.decode_message(wire)).hash == digest
+    lied = {**message, "data": farcaster.cast_data(7, "something else")}
+    kept = farcaster.verify({**lied, "dataBytes": base64.b64encode(signed).decode()})
+    assert kept.body["text"] == "from the future"  # the signed bytes, not the hub's word
+    tampered = signed[:-1] + b"\x2b"
+    with pytest.raises(MessageRefused, match="dataBytes"):
+        farcaster.verify({**message, "dataBytes": base64.b64encode(tampered).decode()})
+
+
 @pytest.mark.parametrize(
     "wire",
     [b"", b"\xff" * 20, b"\x0a\xff\xff\xff\xff\x0f", b"\x0b\x00", b"\x0a\x05abc", b"\x08" * 3],

@@ -251,9 +251,18 @@ def verify(message: object) -> Verified:
     signer = _hex(message.get("signer"), "signer", 32)
     signature = _signature(message.get("signature"))
     data = message.get("data")
-    candidates = [data_bytes(data), data_bytes(data, declared_order=False)]
-    if not any(message_hash(candidate) == claimed for candidate in candidates):
-        raise MessageRefused("the hash is not the BLAKE3 hash of the message's data")
+    if message.get("dataBytes") is not None:
+        # The signed bytes themselves (a hub sends them when re-encoding `data` would not
+        # give them back: unknown fields, another field order): they are hashed as they
+        # are, and what is stored is read from them, not from the hub's `data`.
+        signed = _base64(message["dataBytes"], "dataBytes")
+        if message_hash(signed) != claimed:
+            raise MessageRefused("the hash is not the BLAKE3 hash of the message's dataBytes")
+        data = _decoded_data(signed)
+    else:
+        candidates = [data_bytes(data), data_bytes(data, declared_order=False)]
+        if not any(message_hash(candidate) == claimed for candidate in candidates):
+            raise MessageRefused("the hash is not the BLAKE3 hash of the message's data")
     try:
         Ed25519PublicKey.from_public_bytes(signer).verify(signature, claimed)
     except InvalidSignature:
@@ -267,17 +276,21 @@ def verify(message: object) -> Verified:
         kind=kind,
         timestamp=_int(data.get("timestamp"), "timestamp", 32),
         body=dict(data[BODY_FIELDS[kind][0]]),
-        raw=message,
+        raw={**message, "data": data},  # as signed, whatever the hub's `data` said
     )
 
 
-def _signature(value: object) -> bytes:
+def _base64(value: object, what: str) -> bytes:
     if not isinstance(value, str):
-        raise MessageRefused("the signature must be base64")
+        raise MessageRefused(f"the {what} must be base64")
     try:
-        raw = base64.b64decode(value, validate=True)
+        return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise MessageRefused("the signature is not base64") from None
+        raise MessageRefused(f"the {what} is not base64") from None
+
+
+def _signature(value: object) -> bytes:
+    raw = _base64(value, "signature")
     if len(raw) != 64:
         raise MessageRefused("an ed25519 signature is 64 bytes")
     return raw
@@ -474,26 +487,37 @@ def _decoded_body(kind: str, raw: bytes) -> dict[str, Any]:
     }
 
 
-def decode_message(raw: bytes) -> dict[str, Any]:
-    """A protobuf `Message` as a hub's JSON (not yet verified: pass it to `verify`)."""
+def _decoded_data(raw: bytes) -> dict[str, Any]:
+    """A protobuf `MessageData` as a hub's JSON `data`."""
     try:
-        top = _fields(raw)
-        data = _fields(_as_bytes(top.get(7) or top.get(1)))
+        data = _fields(raw)
         kind = _name_of(MESSAGE_TYPES, _as_int(data.get(1)), "message type")
         body_name, body_field = BODY_FIELDS[kind]
         return {
-            "data": {
-                "type": kind,
-                "fid": _as_int(data.get(2)),
-                "timestamp": _as_int(data.get(3)),
-                "network": _name_of(NETWORKS, _as_int(data.get(4)), "network"),
-                body_name: _decoded_body(kind, _as_bytes(data.get(body_field))),
-            },
-            "hash": "0x" + _as_bytes(top.get(2)).hex(),
-            "hashScheme": "HASH_SCHEME_BLAKE3",
-            "signature": base64.b64encode(_as_bytes(top.get(4))).decode(),
-            "signatureScheme": "SIGNATURE_SCHEME_ED25519",
-            "signer": "0x" + _as_bytes(top.get(6)).hex(),
+            "type": kind,
+            "fid": _as_int(data.get(2)),
+            "timestamp": _as_int(data.get(3)),
+            "network": _name_of(NETWORKS, _as_int(data.get(4)), "network"),
+            body_name: _decoded_body(kind, _as_bytes(data.get(body_field))),
         }
     except UnicodeDecodeError:
         raise MessageRefused("a text field is not UTF-8") from None
+
+
+def decode_message(raw: bytes) -> dict[str, Any]:
+    """A protobuf `Message` as a hub's JSON (not yet verified: pass it to `verify`); its
+    `data_bytes`, when they are not its `data` field again, kept as `dataBytes` (they are
+    what was signed)."""
+    top = _fields(raw)
+    signed = top.get(7) if top.get(7) != top.get(1) else None
+    message = {
+        "data": _decoded_data(_as_bytes(signed or top.get(1))),
+        "hash": "0x" + _as_bytes(top.get(2)).hex(),
+        "hashScheme": "HASH_SCHEME_BLAKE3",
+        "signature": base64.b64encode(_as_bytes(top.get(4))).decode(),
+        "signatureScheme": "SIGNATURE_SCHEME_ED25519",
+        "signer": "0x" + _as_bytes(top.get(6)).hex(),
+    }
+    if signed:
+        message["dataBytes"] = base64.b64encode(_as_bytes(signed)).decode()
+    return message
