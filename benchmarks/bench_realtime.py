@@ -249,8 +249,14 @@ async def main(quick: bool) -> None:
     home = Path(tempfile.mkdtemp())
     port = free_port()
     fids = json.dumps([FID])
-    process = start_server(
-        "grid", url, home / "server", port, ATELIER_FARCASTER_FIDS=fids, ATELIER_PORT=str(port)
+    process = start_server(  # the clients share one address: the per-client cap set aside
+        "grid",
+        url,
+        home / "server",
+        port,
+        ATELIER_FARCASTER_FIDS=fids,
+        ATELIER_PORT=str(port),
+        ATELIER_REALTIME_MAX_PER_CLIENT=str(clients * 2),
     )
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, home=home / "bench", database_url=url, farcaster_fids=[FID], port=port

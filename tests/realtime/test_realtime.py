@@ -23,6 +23,7 @@ from atelier.core.runtime import Runtime
 from atelier.core.transactions import unit_of_work
 from atelier.grid.events import JobChanged
 from atelier.server.app import create_app
+from tests.conftest import make_settings
 from tests.grid.helpers import account_with_key, session_for
 from tests.helpers import bearer, serving
 from tests.servers import free_port
@@ -35,6 +36,14 @@ class BigNotice(Event, topic="tests.big_notice"):
 
     def audience(self) -> tuple[str, ...]:
         return ("public",)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Settings:
+    """A thousand clients come from this one address here (one test lowers the cap)."""
+    return make_settings(
+        tmp_path_factory.mktemp("home"), database_url, realtime_max_per_client=5000
+    )
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +294,38 @@ async def test_a_jobs_status_stream_moves_with_its_events(
     assert [s["state"] for s in seen] == ["queued", "cancelled"]
     elsewhere = await client.get(f"/api/v1/generate/status/{job}/events", headers=bearer(other_key))
     assert elsewhere.status_code == 404
+
+
+async def test_one_client_holds_only_so_many_streams(
+    url: str, client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One address (or one user) cannot take every place: past the cap its next stream is
+    refused 429, over SSE and WebSocket alike, while others still connect; a stream closed
+    gives its place back."""
+    monkeypatch.setitem(runtime.settings.__dict__, "realtime_max_per_client", 2)
+    _, key = await account_with_key(runtime)
+    async with (
+        websockets.connect(_ws(url)) as first,
+        websockets.connect(_ws(url)) as second,
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
+        refused = await http.get("/api/v1/events")
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["type"] == "/problems/too-many-streams"
+        with pytest.raises(websockets.exceptions.InvalidStatus):  # refused before the upgrade
+            async with websockets.connect(_ws(url)):
+                pass
+        async with websockets.connect(_ws(url), additional_headers=bearer(key)) as theirs:
+            await _submit(client, key)
+            assert (await _next(theirs))["data"]["state"] == "queued"
+        held = hub_of(runtime).subscribers
+        await second.close()
+        for _ in range(200):  # the server notices the close
+            if hub_of(runtime).subscribers < held:
+                break
+            await asyncio.sleep(0.02)
+        async with websockets.connect(_ws(url)) as again:
+            async with unit_of_work(runtime) as session:
+                await events.emit(session, BigNotice(text="welcome back"))
+            assert (await _next(again))["data"]["text"] == "welcome back"
+        assert first.state.name == "OPEN"

@@ -286,6 +286,13 @@ class Settings(BaseSettings):
     farcaster_network: Literal["mainnet", "testnet", "devnet"] = Field(
         default="mainnet", description="the network cross-posts are signed for"
     )
+    realtime_max_per_client: int = Field(
+        default=100,
+        ge=1,
+        description="event streams (WebSocket, SSE, Socket.IO, a job's or film's) one client "
+        "may hold open per process: a signed-in user, else an address (behind a proxy, set "
+        "trusted_proxies so addresses are the clients')",
+    )
     automation_private_targets: bool = Field(
         default=False,
         description="let automation webhooks call private and loopback addresses (tests, "

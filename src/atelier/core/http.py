@@ -232,20 +232,27 @@ class RequestContextMiddleware:
                 return upload.signed_in if "authorization" in headers else upload.anonymous
         return self.policy.max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        incoming = headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+    def _resolve_client(self, scope: Scope, headers: dict[str, str]) -> None:
+        """The client's own address in `scope["client"]` (a trusted proxy's forwarded one)."""
         if scope.get("client") and self.policy.trusted_proxies:
             peer, port = scope["client"]
             client = forwarded_client(
                 peer, headers.get("x-forwarded-for"), self.policy.trusted_proxies
             )
             scope["client"] = (client, port)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        self._resolve_client(scope, headers)  # WebSockets too: their streams are capped by it
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+        incoming = headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status_holder = {"status": 500}

@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 
 from atelier.core import events
-from atelier.core.errors import ServiceUnavailable
+from atelier.core.errors import ServiceUnavailable, TooManyRequests
 from atelier.core.logging import get_logger
 from atelier.core.runtime import Runtime
 from atelier.core.transactions import unit_of_work
@@ -65,6 +65,13 @@ class Overflow(Exception):
     """The subscriber fell `QUEUE_SIZE` events behind: it must reconnect from its last id."""
 
 
+def client_key(user_id: object | None, address: str | None) -> str | None:
+    """Who holds a stream, for the per-client cap: the user, else their address."""
+    if user_id is not None:
+        return f"user:{user_id}"
+    return f"ip:{address}" if address else None
+
+
 def scopes_of(user_id: object | None, roles: Iterable[str] = ()) -> frozenset[str]:
     """What a caller may see: public events, its own, and those of its roles."""
     scopes = {PUBLIC}
@@ -78,6 +85,8 @@ def scopes_of(user_id: object | None, roles: Iterable[str] = ()) -> frozenset[st
 class Subscriber:
     scopes: frozenset[str]
     topics: frozenset[str] | None  # None: every topic its scopes reach
+    client: str | None = None  # who holds it (`client_key`), for the per-client cap
+    active: bool = True  # until unsubscribed (once: a second call changes nothing)
     queue: asyncio.Queue[Delivered | None] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
     )
@@ -105,6 +114,7 @@ class Hub:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._by_scope: dict[str, set[Subscriber]] = {}
+        self._by_client: dict[str, int] = {}
         self._count = 0
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -129,23 +139,39 @@ class Hub:
                 await self._task
             self._task = None
 
-    def admit(self) -> None:
-        """Refuse a new subscriber now (503) when the process holds as many as it may."""
+    def admit(self, client: str | None = None) -> None:
+        """Refuse a new subscriber now: 503 when the process holds as many as it may, 429
+        when `client` holds as many streams as one client may (so one address cannot take
+        every place)."""
         if self._count >= MAX_SUBSCRIBERS:
             raise ServiceUnavailable(
                 "too many clients follow events on this server right now; try again shortly",
                 slug="too-many-subscribers",
             )
+        cap = self._runtime.settings.realtime_max_per_client
+        if client is not None and self._by_client.get(client, 0) >= cap:
+            raise TooManyRequests(
+                f"you hold {cap} event streams on this server already; close one first",
+                slug="too-many-streams",
+                retry_after_s=5,
+            )
 
-    def subscribe(self, scopes: frozenset[str], topics: frozenset[str] | None) -> Subscriber:
-        self.admit()
-        subscriber = Subscriber(scopes, topics)
+    def subscribe(
+        self, scopes: frozenset[str], topics: frozenset[str] | None, client: str | None = None
+    ) -> Subscriber:
+        self.admit(client)
+        subscriber = Subscriber(scopes, topics, client)
         for scope in scopes:
             self._by_scope.setdefault(scope, set()).add(subscriber)
         self._count += 1
+        if client is not None:
+            self._by_client[client] = self._by_client.get(client, 0) + 1
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
+        if not subscriber.active:
+            return
+        subscriber.active = False
         for scope in subscriber.scopes:
             members = self._by_scope.get(scope)
             if members is not None and subscriber in members:
@@ -153,6 +179,12 @@ class Hub:
                 if not members:
                     del self._by_scope[scope]
         self._count -= 1
+        if subscriber.client is not None:
+            left = self._by_client.get(subscriber.client, 1) - 1
+            if left > 0:
+                self._by_client[subscriber.client] = left
+            else:
+                self._by_client.pop(subscriber.client, None)
 
     def publish(self, event: Delivered) -> None:
         """Hand `event` to each subscriber whose scopes reach it (once, even when several
@@ -228,12 +260,13 @@ async def follow(
     topics: frozenset[str] | None = None,
     after_id: int | None = None,
     keep_alive_s: float = 15.0,
+    client: str | None = None,
 ) -> AsyncGenerator[Delivered | None, None]:
     """The events `scopes` may see, from after `after_id` (what the outbox still has) and
     then live; None every `keep_alive_s` of quiet. Raises `Overflow` when the client lags.
     The caller's loop ends it (closing the generator unsubscribes)."""
     hub = await hub_of(runtime).started()
-    subscriber = hub.subscribe(scopes, topics)  # before the replay: nothing falls between
+    subscriber = hub.subscribe(scopes, topics, client)  # before the replay: nothing is lost
     try:
         replayed: set[int] = set()
         if after_id is not None:
@@ -265,6 +298,7 @@ async def nudges(
     concerns: Callable[[dict[str, Any]], bool],
     *,
     every_s: float,
+    client: str | None = None,
 ) -> AsyncGenerator[bool, None]:
     """For a stream that shows one thing (a job, a film): True once subscribed and each time
     an event about it commits (`concerns` its payload), so the caller reads the thing again;
@@ -272,7 +306,7 @@ async def nudges(
     for the stream's keep-alive. Nothing committed after the first True is missed; a
     subscriber that lags is subscribed again, with a True (something may have been lost)."""
     hub = await hub_of(runtime).started()
-    subscriber = hub.subscribe(scopes, topics)
+    subscriber = hub.subscribe(scopes, topics, client)
     clock = asyncio.get_running_loop().time
     try:
         yield True
@@ -285,8 +319,8 @@ async def nudges(
                 yield False
                 continue
             if item is None:
-                lagged, subscriber = subscriber, hub.subscribe(scopes, topics)
-                hub.unsubscribe(lagged)
+                hub.unsubscribe(subscriber)  # its place first: the cap counts it
+                subscriber = hub.subscribe(scopes, topics, client)
                 yield True
             elif concerns(item.payload):
                 yield True

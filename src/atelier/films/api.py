@@ -286,7 +286,7 @@ async def movie_events(
     every change, until the film is made or failed (public; 503 when too many follow)."""
     runtime = runtime_of(request)
     first = await watching.snapshot(runtime, movie_id, viewer)  # 404 before the stream starts
-    changes = watching.follow(runtime, first, request.is_disconnected, viewer)
+    changes = watching.follow(runtime, first, request, viewer)
 
     async def stream() -> AsyncIterator[bytes]:
         async with aclosing(changes):  # its place is given back however the stream ends

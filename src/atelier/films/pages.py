@@ -297,7 +297,7 @@ async def movie_page_events(
     SSE swap); the page reloads itself then, with the player."""
     runtime = runtime_of(request)
     first = await watching.snapshot(runtime, movie_id, principal)
-    changes = watching.follow(runtime, first, request.is_disconnected, principal)
+    changes = watching.follow(runtime, first, request, principal)
 
     async def stream() -> AsyncIterator[bytes]:
         async with aclosing(changes):  # its place is given back however the stream ends

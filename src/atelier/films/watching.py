@@ -10,6 +10,8 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
+from starlette.requests import Request
+
 from atelier.core import realtime
 from atelier.core.errors import ServiceUnavailable
 from atelier.core.runtime import Runtime
@@ -32,18 +34,19 @@ async def snapshot(runtime: Runtime, movie_id: uuid.UUID, viewer: Principal | No
 
 
 def follow(
-    runtime: Runtime,
-    first: MovieOut,
-    disconnected: Callable[[], Awaitable[bool]],
-    viewer: Principal | None,
+    runtime: Runtime, first: MovieOut, request: Request, viewer: Principal | None
 ) -> AsyncGenerator[MovieOut | None, None]:
     """The film on every change (None: nothing changed for a while, say something to keep
-    the connection), until it ends or the follower leaves. 503 when too many follow."""
+    the connection), until it ends or the follower leaves. 503 when too many follow, 429
+    when this one follows too many streams already."""
     if _followers >= MAX_FOLLOWERS:
         raise ServiceUnavailable(
             "too many viewers follow films right now", slug="too-many-watchers"
         )
-    return _changes(runtime, first, disconnected, viewer)
+    address = request.client.host if request.client else None
+    client = realtime.client_key(viewer.user_id if viewer else None, address)
+    realtime.hub_of(runtime).admit(client)
+    return _changes(runtime, first, request.is_disconnected, viewer, client)
 
 
 async def _changes(
@@ -51,6 +54,7 @@ async def _changes(
     current: MovieOut,
     disconnected: Callable[[], Awaitable[bool]],
     viewer: Principal | None,
+    client: str | None,
 ) -> AsyncGenerator[MovieOut | None, None]:
     global _followers
     _followers += 1  # counted once the stream runs: a stream never started holds no place
@@ -61,6 +65,7 @@ async def _changes(
         TOPICS,
         lambda payload: payload.get("movie_id") == about_this_film,
         every_s=KEEP_ALIVE_S,
+        client=client,
     )
     clock = asyncio.get_running_loop().time
     until = clock() + MAX_S

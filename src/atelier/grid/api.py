@@ -117,7 +117,8 @@ def _events(
     own events (the realtime bus) say when to read it again; its queue position, which
     moves with other people's jobs, is read again every `QUEUE_REFRESH_S`."""
     runtime = runtime_of(request)
-    realtime.hub_of(runtime).admit()  # a 503 now, not once the stream has begun
+    client = realtime.client_key(principal.user_id, None)
+    realtime.hub_of(runtime).admit(client)  # a 429 or 503 now, not once the stream has begun
     scopes = realtime.scopes_of(principal.user_id, principal.roles)
     about_this_job = str(request_id)
     changes = realtime.nudges(
@@ -126,6 +127,7 @@ def _events(
         JOB_TOPICS,
         lambda payload: payload.get("request_id") == about_this_job,
         every_s=QUEUE_REFRESH_S,
+        client=client,
     )
 
     async def stream() -> AsyncIterator[bytes]:

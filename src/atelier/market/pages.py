@@ -625,7 +625,8 @@ async def listing_events(request: Request, listing_id: uuid.UUID) -> Response:
         )
     runtime = runtime_of(request)
 
-    realtime.hub_of(runtime).admit()
+    client = realtime.client_key(None, request.client.host if request.client else None)
+    realtime.hub_of(runtime).admit(client)
     about_this_listing = str(listing_id)
     nudged = realtime.nudges(
         runtime,
@@ -633,6 +634,7 @@ async def listing_events(request: Request, listing_id: uuid.UUID) -> Response:
         LISTING_TOPICS,
         lambda payload: payload.get("listing_id") == about_this_listing,
         every_s=REFRESH_S,
+        client=client,
     )
 
     async def stream() -> AsyncIterator[bytes]:

@@ -12,10 +12,9 @@ from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from atelier.core.errors import AppError
-from atelier.core.http import runtime_of
-from atelier.core.realtime import Delivered, Overflow, hub_of
+from atelier.core.realtime import Delivered, Overflow
 from atelier.core.schemas import Text
-from atelier.realtime.streams import follow, resume_point, scopes_for, sse_frame, topics_of
+from atelier.realtime.streams import follow, follower_of, resume_point, sse_frame, topics_of
 
 router = APIRouter(prefix="/api/v1/events", tags=["realtime"])
 
@@ -49,9 +48,8 @@ async def stream(
     EventSource sends `Last-Event-ID` and gets what it missed."""
     chosen = topics_of(topics)
     after_id = resume_point(after, last_event_id)
-    scopes = await scopes_for(request)
-    hub_of(runtime_of(request)).admit()  # a 503 now, not inside the stream
-    events = follow(request, scopes, chosen, after_id)
+    follower = await follower_of(request)  # a 429 or 503 now, not inside the stream
+    events = follow(request, follower, chosen, after_id)
 
     async def body() -> AsyncIterator[bytes]:
         yield f"retry: {RETRY_MS}\n\n".encode()
@@ -77,13 +75,12 @@ async def websocket(ws: WebSocket) -> None:
     try:
         chosen = topics_of(ws.query_params.get("topics"))
         after_id = resume_point(ws.query_params.get("after"))
-        scopes = await scopes_for(ws)
-        hub_of(runtime_of(ws)).admit()
+        follower = await follower_of(ws)
     except AppError as exc:
         await ws.close(code=POLICY_VIOLATION, reason=exc.detail[:120])
         return
     await ws.accept()
-    events = follow(ws, scopes, chosen, after_id)
+    events = follow(ws, follower, chosen, after_id)
     sender = asyncio.create_task(_send(ws, events))
     try:
         while True:  # the client's frames are ignored; its leaving ends the stream

@@ -16,10 +16,9 @@ import socketio
 from starlette.requests import HTTPConnection
 
 from atelier.core.errors import AppError
-from atelier.core.http import runtime_of
 from atelier.core.logging import get_logger
-from atelier.core.realtime import Overflow, hub_of
-from atelier.realtime.streams import follow, resume_point, scopes_for, topics_of
+from atelier.core.realtime import Overflow
+from atelier.realtime.streams import Follower, follow, follower_of, resume_point, topics_of
 
 log = get_logger("atelier.realtime.socketio")
 
@@ -47,21 +46,20 @@ async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     try:
         topics = topics_of(asked.get("topics"))
         after_id = resume_point(asked.get("after"))
-        scopes = await scopes_for(conn)
-        hub_of(runtime_of(conn)).admit()
+        follower = await follower_of(conn)
     except AppError as exc:
         raise socketio.exceptions.ConnectionRefusedError(exc.detail) from None
-    _pumps[sid] = asyncio.create_task(_pump(sid, conn, scopes, topics, after_id))
+    _pumps[sid] = asyncio.create_task(_pump(sid, conn, follower, topics, after_id))
 
 
 async def _pump(
     sid: str,
     conn: HTTPConnection,
-    scopes: frozenset[str],
+    follower: Follower,
     topics: frozenset[str] | None,
     after_id: int | None,
 ) -> None:
-    events = follow(conn, scopes, topics, after_id)
+    events = follow(conn, follower, topics, after_id)
     try:
         async for event in events:
             if event is not None:  # engine.io pings on its own

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncGenerator, Iterable
+from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
@@ -57,22 +58,41 @@ def resume_point(*candidates: str | int | None) -> int | None:
     return None
 
 
-async def scopes_for(conn: HTTPConnection) -> frozenset[str]:
+@dataclass(frozen=True)
+class Follower:
+    """Who opens a stream: what they may see, and whose place it takes (the per-client cap)."""
+
+    scopes: frozenset[str]
+    client: str | None
+
+
+async def follower_of(conn: HTTPConnection) -> Follower:
+    """The caller (checked against the per-client cap now: a 429 before the stream starts)."""
     principal = await connection_principal(conn)
+    address = conn.client.host if conn.client else None
     if principal is None:
-        return realtime.scopes_of(None)
-    return realtime.scopes_of(principal.user_id, principal.roles)
+        follower = Follower(realtime.scopes_of(None), realtime.client_key(None, address))
+    else:
+        scopes = realtime.scopes_of(principal.user_id, principal.roles)
+        follower = Follower(scopes, realtime.client_key(principal.user_id, address))
+    realtime.hub_of(runtime_of(conn)).admit(follower.client)
+    return follower
 
 
 def follow(
     conn: HTTPConnection,
-    scopes: frozenset[str],
+    follower: Follower,
     topics: frozenset[str] | None,
     after_id: int | None,
     keep_alive_s: float = 15.0,
 ) -> AsyncGenerator[Delivered | None, None]:
     return realtime.follow(
-        runtime_of(conn), scopes, topics=topics, after_id=after_id, keep_alive_s=keep_alive_s
+        runtime_of(conn),
+        follower.scopes,
+        topics=topics,
+        after_id=after_id,
+        keep_alive_s=keep_alive_s,
+        client=follower.client,
     )
 
 
