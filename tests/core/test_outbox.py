@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core import events
-from atelier.core.events import OutboxDelivery
+from atelier.core.events import OutboxDelivery, OutboxEvent
 from atelier.core.runtime import Runtime
+from atelier.core.tasks import prune_outbox
 from tests.helpers import drain_tasks
 
 SEEN: list[int] = []
@@ -71,3 +73,40 @@ async def test_failed_handler_rolls_back_and_is_retried(runtime: Runtime) -> Non
             break
     assert SEEN.count(2) == 1
     assert FAILURES["left"] == 0
+
+
+async def test_old_dispatched_events_are_pruned_and_nothing_else(runtime: Runtime) -> None:
+    """Past the keep window a dispatched event goes with its deliveries; one not dispatched
+    yet stays whatever its age, and so do recent ones."""
+    async with runtime.sessions() as session, session.begin():
+        old = await events.emit(session, Ping(n=1001))
+        stuck = await events.emit(session, Ping(n=1002))
+        recent = await events.emit(session, Ping(n=1003))
+    await drain_tasks(runtime)  # dispatched and delivered
+    async with runtime.sessions() as session, session.begin():
+        aged = func.now() - timedelta(days=30)
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id <= stuck.id)  # everything up to them: ids follow time
+            .values(created_at=aged)
+        )
+        await session.execute(
+            update(OutboxEvent).where(OutboxEvent.id == stuck.id).values(dispatched_at=None)
+        )
+    assert await prune_outbox() >= 1
+    async with runtime.sessions() as session:
+        left = set(
+            await session.scalars(
+                select(OutboxEvent.id).where(OutboxEvent.id.in_([old.id, stuck.id, recent.id]))
+            )
+        )
+        deliveries = await session.scalar(
+            select(func.count())
+            .select_from(OutboxDelivery)
+            .where(OutboxDelivery.event_id == old.id)
+        )
+    assert left == {stuck.id, recent.id} and deliveries == 0
+    async with runtime.sessions() as session, session.begin():  # not to be dispatched later
+        await session.execute(
+            update(OutboxEvent).where(OutboxEvent.id == stuck.id).values(dispatched_at=func.now())
+        )

@@ -286,6 +286,13 @@ class Settings(BaseSettings):
     farcaster_network: Literal["mainnet", "testnet", "devnet"] = Field(
         default="mainnet", description="the network cross-posts are signed for"
     )
+    outbox_keep_days: int = Field(
+        default=7,
+        ge=1,
+        le=3650,
+        description="days a dispatched outbox event is kept: how far back a reconnecting "
+        "event stream can resume",
+    )
     realtime_max_per_client: int = Field(
         default=100,
         ge=1,

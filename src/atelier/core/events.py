@@ -23,12 +23,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import BigInteger, ForeignKey, Index, String, func, select, text, update
+from sqlalchemy import BigInteger, ForeignKey, Index, String, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -263,6 +263,32 @@ NOTIFY_CHANNEL = "atelier_events"  # the trigger of migration 0021 notifies it a
 async def listen(conn: AsyncConnection[Any]) -> None:
     """Have `conn` (autocommit) receive a notification for each client-visible event."""
     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+
+async def prune(session: AsyncSession, keep: timedelta, batch: int = 10_000) -> int:
+    """Forget dispatched events older than `keep`, the oldest first, `batch` at a time (their
+    deliveries go with them). The outbox is the realtime bus's history: a reconnecting
+    client resumes at most `keep` back. The cut is found by id (the first event younger than
+    `keep`), so each run reads an index range, not the table."""
+    first_kept = await session.scalar(
+        select(OutboxEvent.id)
+        .where(OutboxEvent.created_at >= func.now() - keep)
+        .order_by(OutboxEvent.id)
+        .limit(1)
+    )
+    older = (
+        OutboxEvent.id < first_kept
+        if first_kept is not None
+        else OutboxEvent.created_at < func.now() - keep
+    )
+    doomed = (
+        select(OutboxEvent.id)
+        .where(older, OutboxEvent.dispatched_at.is_not(None))
+        .order_by(OutboxEvent.id)
+        .limit(batch)
+    )
+    result = await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(doomed)))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def backlog(session: AsyncSession) -> int:

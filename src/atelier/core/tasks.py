@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import procrastinate
@@ -136,3 +137,14 @@ async def prune_rate_limits(timestamp: int | None = None) -> None:
     async with unit_of_work(current_runtime()) as session:
         await ratelimit.prune(session)
         await idempotency.prune(session)  # keys past the 24 hours they are kept
+
+
+@blueprint.periodic(cron="*/10 * * * *")
+@blueprint.task(name="prune_outbox", queueing_lock="prune_outbox")
+async def prune_outbox(timestamp: int | None = None) -> int:
+    """Dispatched events past `outbox_keep_days` go, a batch per run (a backlog of them is
+    worked through over the following runs)."""
+    runtime = current_runtime()
+    keep = timedelta(days=runtime.settings.outbox_keep_days)
+    async with unit_of_work(runtime) as session:
+        return await events.prune(session, keep)
