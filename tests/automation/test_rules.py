@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI, Request
 from sqlalchemy import func, select
 
+from atelier.automation import actions as acts
 from atelier.automation import flows as automation_flows
 from atelier.automation import service as automation
 from atelier.core.clock import now_utc
@@ -420,3 +421,41 @@ async def test_a_scheduled_rule_fires_once_per_time_and_misses_are_not_made_up(
         f"/api/automation/rules/{rule_id}", headers=bearer(key), json={"schedule": "nonsense"}
     )
     assert renamed.status_code == 422
+
+
+def test_a_webhook_is_sent_to_the_address_that_was_checked() -> None:
+    """DNS rebinding: the URL's host is replaced by the address checked, the host name kept
+    for `Host` and (over TLS) for the certificate's check, so a second lookup cannot send
+    the request elsewhere."""
+    url, host, extensions = acts.pinned("https://hooks.example.org:8443/in?x=1", "93.184.216.34")
+    assert url == "https://93.184.216.34:8443/in?x=1"
+    assert host == {"Host": "hooks.example.org:8443"}
+    assert extensions == {"sni_hostname": "hooks.example.org"}
+    url, host, extensions = acts.pinned("http://hooks.example.org/in", "2606:2800:220:1::1")
+    assert url == "http://[2606:2800:220:1::1]/in" and host == {"Host": "hooks.example.org"}
+    assert extensions == {}
+    assert acts.pinned("http://localhost:9/x", None) == ("http://localhost:9/x", {}, {})
+
+
+async def test_a_host_answering_a_private_address_is_refused(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every address a host resolves to must be public; the first is the one called."""
+    answers: dict[str, list[str]] = {
+        "public.example": ["93.184.216.34", "93.184.216.35"],
+        "mixed.example": ["93.184.216.34", "10.0.0.7"],
+        "loopback.example": ["127.0.0.1"],
+    }
+
+    async def resolve(host: str, port: int, **_: Any) -> list[Any]:
+        if host not in answers:
+            raise OSError("no such host")
+        return [(2, 1, 6, "", (address, port)) for address in answers[host]]
+
+    monkeypatch.setattr(acts.anyio, "getaddrinfo", resolve)
+    closed = settings.model_copy(update={"automation_private_targets": False})
+    assert await acts.public_address(closed, "public.example", 443) == "93.184.216.34"
+    for host in ("mixed.example", "loopback.example", "nowhere.example"):
+        with pytest.raises(acts.TargetRefused):
+            await acts.public_address(closed, host, 443)
+    assert await acts.public_address(settings, "loopback.example", 443) is None  # allowed here

@@ -31,7 +31,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx
@@ -149,30 +149,53 @@ class TargetRefused(Exception):
     """A webhook target this server may not call (a private address)."""
 
 
-async def _public_only(settings: Settings, host: str, port: int) -> None:
-    """Refuse targets on this machine or a private network (server-side request forgery),
-    unless `ATELIER_AUTOMATION_PRIVATE_TARGETS` allows them."""
+async def public_address(settings: Settings, host: str, port: int) -> str | None:
+    """The address to call `host` at: every address it resolves to must be public (no
+    server-side request forgery into this machine or its network), and the one checked is
+    the one connected to, so a second lookup cannot answer a private one (DNS rebinding).
+    None when `ATELIER_AUTOMATION_PRIVATE_TARGETS` allows any target (resolved as usual)."""
     if settings.automation_private_targets:
-        return
-    found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    for *_, address in found:
-        ip = ipaddress.ip_address(address[0])
-        if not ip.is_global:
-            raise TargetRefused(f"{host} is a private address; webhooks go to public hosts")
+        return None
+    try:
+        found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise TargetRefused(f"{host} does not resolve") from None
+    addresses = [ipaddress.ip_address(address[0]) for *_, address in found]
+    if not addresses:
+        raise TargetRefused(f"{host} does not resolve")
+    if any(not ip.is_global for ip in addresses):
+        raise TargetRefused(f"{host} is a private address; webhooks go to public hosts")
+    return str(addresses[0])
+
+
+def pinned(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The request to `url` sent to `address` instead of a fresh lookup: the URL with the
+    address, the `Host` header and the TLS server name of the original host (so its
+    certificate is checked against its name)."""
+    parts = urlsplit(url)
+    if address is None or parts.hostname is None:
+        return url, {}, {}
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    named = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+    extensions: dict[str, Any] = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=netloc)), {"Host": named}, extensions
 
 
 async def post_webhook(settings: Settings, delivery: Delivery) -> dict[str, Any]:
     parts = urlsplit(delivery.url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    await _public_only(settings, parts.hostname or "", port)
+    address = await public_address(settings, parts.hostname or "", port)
+    url, host, extensions = pinned(delivery.url, address)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Atelier-Automation",
         "X-Atelier-Delivery": delivery.delivery_id,
         "X-Atelier-Signature": delivery.signature,
+        **host,
     }
     async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as http:
-        answer = await http.post(delivery.url, content=delivery.body, headers=headers)
+        answer = await http.post(url, content=delivery.body, headers=headers, extensions=extensions)
     if answer.status_code >= 400:
         raise RuntimeError(f"the webhook answered HTTP {answer.status_code}")
     return {"status": answer.status_code}
