@@ -64,6 +64,52 @@ async def test_prompts_keep_versions_and_fill_variables(
     ).status_code == 404
 
 
+async def test_a_studios_prompts_are_its_members(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """A prompt shared with a market studio: every member lists and uses it, its editors
+    revise it, a viewer may not, nobody outside sees it; a viewer cannot share into it."""
+    _, owner = await account_with_key(runtime)
+    editor_id, editor = await account_with_key(runtime)
+    viewer_id, viewer = await account_with_key(runtime)
+    _, outsider = await account_with_key(runtime)
+    studio = (
+        await client.post("/api/market/studios", headers=bearer(owner), json={"name": "Ink"})
+    ).json()
+    for user_id, role in ((editor_id, "editor"), (viewer_id, "viewer")):
+        added = await client.put(
+            f"/api/market/studios/{studio['id']}/members",
+            headers=bearer(owner),
+            json={"user_id": str(user_id), "role": role},
+        )
+        assert added.status_code == 204, added.text
+    body = {"name": "house style", "text": "{subject}, sumi ink", "studio_id": studio["id"]}
+    shared = await client.post("/api/studio/prompts", headers=bearer(owner), json=body)
+    assert shared.status_code == 201 and shared.json()["studio_id"] == studio["id"]
+    prompt = shared.json()["id"]
+    listed = (await client.get("/api/studio/prompts", headers=bearer(viewer))).json()
+    assert [p["id"] for p in listed] == [prompt]
+    used = await client.post(
+        f"/api/studio/prompts/{prompt}/render",
+        headers=bearer(viewer),
+        json={"values": {"subject": "a crane"}},
+    )
+    assert used.json() == {"text": "a crane, sumi ink"}
+    versions = f"/api/studio/prompts/{prompt}/versions"
+    refused = await client.post(versions, headers=bearer(viewer), json={"text": "{subject}"})
+    assert refused.status_code == 403
+    revised = await client.post(
+        versions, headers=bearer(editor), json={"text": "{subject}, sumi ink, wet paper"}
+    )
+    assert revised.status_code == 201 and revised.json()["version"] == 2
+    assert (
+        await client.get(f"/api/studio/prompts/{prompt}", headers=bearer(outsider))
+    ).status_code == 404
+    assert (await client.get("/api/studio/prompts", headers=bearer(outsider))).json() == []
+    sneaking = await client.post("/api/studio/prompts", headers=bearer(viewer), json=body)
+    assert sneaking.status_code == 403
+
+
 async def _jobs_of(runtime: Runtime, user_id: object) -> int:
     async with runtime.sessions() as session:
         found = await session.scalar(

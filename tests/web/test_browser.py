@@ -1069,3 +1069,25 @@ def test_a_member_writes_a_short_film_from_a_logline(site: tuple[str, Path], pag
     p.locator("#agent-script").click()  # type: ignore[attr-defined]
     expect(p.get_by_role("heading", name="A Lighthouse Keeper")).to_be_visible()  # type: ignore[attr-defined]
     expect(p.get_by_role("heading", name="EXT. SMALL HARBOUR TOWN - NIGHT")).to_be_visible()  # type: ignore[attr-defined]
+
+
+def test_a_prompt_shared_with_a_studio(site: tuple[str, Path], page: object) -> None:
+    """A member's studio gets a prompt from the studio page's library form; it is listed as
+    shared with the studio."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    _signed_in_member(p, url, home)
+    p.goto(f"{url}/market")  # type: ignore[attr-defined]
+    p.get_by_label("New studio's name").fill("Ink House")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Create the studio").click()  # type: ignore[attr-defined]
+    expect(p.get_by_role("heading", name="Ink House")).to_be_visible()  # type: ignore[attr-defined]
+    p.goto(f"{url}/studio")  # type: ignore[attr-defined]
+    p.get_by_label("Name", exact=True).fill("house style")  # type: ignore[attr-defined]
+    p.get_by_label("Text ({variables} in braces; a default can follow later)").fill(  # type: ignore[attr-defined]
+        "{subject}, sumi ink"
+    )
+    p.get_by_label("Shared with").select_option(label="Ink House (owner)")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Save the prompt").click()  # type: ignore[attr-defined]
+    expect(p.locator("[data-prompt='house style'] .shared")).to_have_text("shared with Ink House")  # type: ignore[attr-defined]
+    checked(p, "studio-shared-prompt")

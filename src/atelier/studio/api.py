@@ -46,6 +46,7 @@ async def save_prompt(body: PromptIn, principal: CurrentPrincipal, request: Requ
             text=body.text,
             tags=list(body.tags),
             defaults=dict(body.defaults),
+            studio_id=body.studio_id,
         )
         return PromptOut.of(found, [first])
 
@@ -63,7 +64,7 @@ async def prompts(
 @router.get("/prompts/{prompt_id}", response_model=PromptOut)
 async def prompt(prompt_id: uuid.UUID, principal: CurrentPrincipal, request: Request) -> PromptOut:
     async with unit_of_work(runtime_of(request)) as session:
-        found = await service.owned_prompt(session, principal, prompt_id)
+        found = await service.prompt_for(session, principal, prompt_id)
         return PromptOut.of(found, await service.versions(session, principal, prompt_id))
 
 

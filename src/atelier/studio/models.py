@@ -23,6 +23,10 @@ class Prompt(Base):
     owner_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
+    # shared with a market studio's members (its editors revise it), or the owner's alone
+    studio_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("market_studios.id", ondelete="CASCADE"), index=True, default=None
+    )
     name: Mapped[str] = mapped_column(String(100))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
     latest: Mapped[int] = mapped_column(Integer, default=1)

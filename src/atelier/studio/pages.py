@@ -62,6 +62,7 @@ async def _page(
         versions=versions,
         runs=runs,
         studios=studios,
+        studio_names={studio.id: studio.name for studio, _ in studios},
         templates=templates.TEMPLATES,
         is_admin=principal.has_role("admin"),
         errors=errors or {},
@@ -83,16 +84,28 @@ async def save_prompt(
     name: str = Form(""),
     text: str = Form(""),
     tags: str = Form(""),
+    shared_with: str = Form(""),
 ) -> Response:
     if principal is None:
         return redirect(request, "/sign-in")
+    values = {"name": name, "text": text, "tags": tags, "shared_with": shared_with}
+    try:
+        studio_id = uuid.UUID(shared_with) if shared_with else None
+    except ValueError:
+        errors = {"shared_with": "choose one of your studios"}
+        return await _page(request, principal, errors=errors, values=values, status_code=422)
     try:
         async with unit_of_work(runtime_of(request)) as session:
             await service.save_prompt(
-                session, principal, name=name[:100], text=text, tags=_tags(tags), defaults={}
+                session,
+                principal,
+                name=name[:100],
+                text=text,
+                tags=_tags(tags),
+                defaults={},
+                studio_id=studio_id,
             )
     except AppError as exc:
-        values = {"name": name, "text": text, "tags": tags}
         return await _page(
             request, principal, errors=field_errors(exc), values=values, status_code=exc.status
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.studio.models import AgentRun, Prompt, PromptVersion
@@ -16,14 +16,21 @@ async def add(session: AsyncSession, row: Prompt | PromptVersion | AgentRun) -> 
 
 
 async def prompt(
-    session: AsyncSession, prompt_id: uuid.UUID, owner_id: uuid.UUID, *, lock: bool = False
+    session: AsyncSession, prompt_id: uuid.UUID, *, lock: bool = False
 ) -> Prompt | None:
-    query = select(Prompt).where(Prompt.id == prompt_id, Prompt.owner_id == owner_id)
+    """A prompt by id, whoever's (the service decides who may use it)."""
+    query = select(Prompt).where(Prompt.id == prompt_id)
     return await session.scalar(query.with_for_update() if lock else query)
 
 
-async def prompts_of(session: AsyncSession, owner_id: uuid.UUID, tag: str | None) -> list[Prompt]:
-    query = select(Prompt).where(Prompt.owner_id == owner_id).order_by(Prompt.updated_at.desc())
+async def prompts_of(
+    session: AsyncSession, owner_id: uuid.UUID, studio_ids: list[uuid.UUID], tag: str | None
+) -> list[Prompt]:
+    """The user's own prompts and those shared with their studios, newest first."""
+    mine = Prompt.owner_id == owner_id
+    shared = Prompt.studio_id.in_(studio_ids) if studio_ids else None
+    query = select(Prompt).where(mine if shared is None else or_(mine, shared))
+    query = query.order_by(Prompt.updated_at.desc())
     if tag:
         query = query.where(Prompt.tags.contains([tag]))
     return list(await session.scalars(query))

@@ -19,6 +19,9 @@ class PromptIn(Body):
     defaults: dict[str, Text] = Field(
         default_factory=dict, max_length=20, description="variable → default value"
     )
+    studio_id: uuid.UUID | None = Field(
+        default=None, description="share it with a market studio you edit for (its members use it)"
+    )
 
 
 class VersionIn(Body):
@@ -44,6 +47,7 @@ class VersionOut(BaseModel):
 
 class PromptOut(BaseModel):
     id: uuid.UUID
+    studio_id: uuid.UUID | None
     name: str
     tags: list[str]
     latest: int
@@ -54,6 +58,7 @@ class PromptOut(BaseModel):
     def of(cls, found: Prompt, versions: list[PromptVersion] | None = None) -> PromptOut:
         return cls(
             id=found.id,
+            studio_id=found.studio_id,
             name=found.name,
             tags=list(found.tags),
             latest=found.latest,

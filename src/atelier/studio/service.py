@@ -20,6 +20,8 @@ from atelier.grid import service as grid
 from atelier.grid.specs import build_spec
 from atelier.identity.principal import Principal
 from atelier.identity.service import quota
+from atelier.market import studios as market
+from atelier.market.models import Role
 from atelier.studio import repository as repo
 from atelier.studio import templates
 from atelier.studio.models import AgentRun, AgentStatus, Prompt, PromptVersion
@@ -50,11 +52,16 @@ async def save_prompt(
     text: str,
     tags: list[str],
     defaults: dict[str, str],
+    studio_id: uuid.UUID | None = None,
 ) -> tuple[Prompt, PromptVersion]:
+    """A new prompt, the caller's own or shared with a market studio they edit for."""
     variables = _checked_text(text, defaults)
+    if studio_id is not None:
+        await market.studio_for(session, studio_id, principal, Role.EDITOR)
     found = Prompt(
         id=uuid.uuid4(),
         owner_id=principal.user_id,
+        studio_id=studio_id,
         name=name.strip() or "untitled",
         tags=sorted({t.strip().lower() for t in tags if t.strip()}),
         latest=1,
@@ -65,12 +72,24 @@ async def save_prompt(
     return found, first
 
 
-async def owned_prompt(
-    session: AsyncSession, principal: Principal, prompt_id: uuid.UUID, *, lock: bool = False
+async def prompt_for(
+    session: AsyncSession,
+    principal: Principal,
+    prompt_id: uuid.UUID,
+    *,
+    revising: bool = False,
+    lock: bool = False,
 ) -> Prompt:
-    found = await repo.prompt(session, prompt_id, principal.user_id, lock=lock)
-    if found is None:
-        raise NotFound("no such prompt of yours", slug="prompt-not-found")
+    """A prompt the caller may use: their own, or one shared with a studio they belong to
+    (revising one takes the studio's editor role: 403 otherwise). 404 for anyone else's."""
+    found = await repo.prompt(session, prompt_id, lock=lock)
+    if found is not None and found.owner_id == principal.user_id:
+        return found
+    studio = found.studio_id if found is not None else None
+    if found is None or studio is None or await market.role_in(session, studio, principal) is None:
+        raise NotFound("no such prompt of yours or your studios'", slug="prompt-not-found")
+    if revising:
+        await market.studio_for(session, studio, principal, Role.EDITOR)
     return found
 
 
@@ -82,7 +101,7 @@ async def revise(
     defaults: dict[str, str],
 ) -> PromptVersion:
     """A new version (the old ones stay, for agents that used them)."""
-    found = await owned_prompt(session, principal, prompt_id, lock=True)
+    found = await prompt_for(session, principal, prompt_id, revising=True, lock=True)
     variables = _checked_text(text, defaults)
     found.latest += 1
     found.updated_at = now_utc()
@@ -96,13 +115,14 @@ async def revise(
 async def prompts(
     session: AsyncSession, principal: Principal, tag: str | None = None
 ) -> list[Prompt]:
-    return await repo.prompts_of(session, principal.user_id, tag)
+    studios = [s.id for s, _ in await market.studios_of(session, principal)]
+    return await repo.prompts_of(session, principal.user_id, studios, tag)
 
 
 async def versions(
     session: AsyncSession, principal: Principal, prompt_id: uuid.UUID
 ) -> list[PromptVersion]:
-    await owned_prompt(session, principal, prompt_id)
+    await prompt_for(session, principal, prompt_id)
     return await repo.versions(session, prompt_id)
 
 
@@ -113,7 +133,7 @@ async def render(
     values: dict[str, str],
     version: int | None = None,
 ) -> str:
-    found = await owned_prompt(session, principal, prompt_id)
+    found = await prompt_for(session, principal, prompt_id)
     chosen = await repo.version(session, found.id, version or found.latest)
     if chosen is None:
         raise NotFound(f"the prompt has no version {version}", slug="version-not-found")
