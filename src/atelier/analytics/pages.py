@@ -59,8 +59,8 @@ async def analytics_page(request: Request, principal: PagePrincipal) -> Response
     async with unit_of_work(runtime_of(request)) as session:
         visitor = await visitor_for(session, principal)
         today = now_utc().date()
-        await service.roll_up(session, today)  # the page shows this minute's counts
-        found = await service.series(session, today)
+        live = await service.counted(session, today)  # this minute's, nothing written
+        found = await service.series(session, today, live=live)
     return render(
         request,
         "analytics/analytics.html",

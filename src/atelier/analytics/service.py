@@ -53,14 +53,22 @@ def _bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-async def roll_up(session: AsyncSession, day: date) -> dict[str, tuple[int, int]]:
-    """Recount one day (idempotent: today's count is rewritten until the day is over)."""
+async def counted(session: AsyncSession, day: date) -> dict[str, tuple[int, int]]:
+    """One day's (count, distinct people) per metric, counted now from the facts (nothing
+    is written: the admin page shows today live this way)."""
     found = {
         metric: (count, uniques) for metric, count, uniques in await repo.counts_on(session, day)
     }
     start, end = _bounds(day)
     found["votes"] = await governance.votes_between(session, start, end)
     found["sales"] = await market.sales_between(session, start, end)
+    return found
+
+
+async def roll_up(session: AsyncSession, day: date) -> dict[str, tuple[int, int]]:
+    """Recount one day and keep it (idempotent: today's count is rewritten until the day is
+    over)."""
+    found = await counted(session, day)
     for metric in METRICS:
         count, uniques = found.get(metric, (0, 0))
         await repo.keep_daily(session, day, metric, count, uniques)
@@ -83,16 +91,22 @@ class Series:
         return sum(self.counts)
 
 
-async def series(session: AsyncSession, today: date, days: int = WINDOW_DAYS) -> list[Series]:
-    """Each metric over the last `days` days (missing days are zeros), oldest first."""
+async def series(
+    session: AsyncSession,
+    today: date,
+    days: int = WINDOW_DAYS,
+    live: dict[str, tuple[int, int]] | None = None,
+) -> list[Series]:
+    """Each metric over the last `days` days (missing days are zeros), oldest first; today
+    as `live` counts it when given (the rollup may be minutes old)."""
     since = today - timedelta(days=days - 1)
-    rows = await repo.daily(session, since)
-    by = {(r.metric, r.day): r for r in rows}
+    by = {(r.metric, r.day): (r.count, r.uniques) for r in await repo.daily(session, since)}
+    by |= {(metric, today): pair for metric, pair in (live or {}).items()}
     span = [since + timedelta(days=n) for n in range(days)]
     out = []
     for metric in METRICS:
-        counts = [by[(metric, d)].count if (metric, d) in by else 0 for d in span]
-        uniques = [by[(metric, d)].uniques if (metric, d) in by else 0 for d in span]
+        counts = [by.get((metric, d), (0, 0))[0] for d in span]
+        uniques = [by.get((metric, d), (0, 0))[1] for d in span]
         out.append(Series(metric, span, counts, uniques))
     return out
 
