@@ -911,6 +911,46 @@ def test_a_member_automates_and_reads_the_log(site: tuple[str, Path], page: obje
         p.wait_for_timeout(1000)  # type: ignore[attr-defined]
     expect(rule.locator(".outcome").first).to_have_text("done")
     checked(p, "automation")
+    rule.get_by_role("button", name="Pause").click()
+    expect(p.get_by_role("heading", name="tell me (paused)")).to_be_visible()  # type: ignore[attr-defined]
+    rule.get_by_role("button", name="Resume").click()
+    expect(p.get_by_role("heading", name="tell me", exact=True)).to_be_visible()  # type: ignore[attr-defined]
+    rule.get_by_role("button", name="Delete").click()
+    expect(rule).to_have_count(0)
+
+
+def test_an_admin_changes_an_account(
+    site: tuple[str, Path], page: object, database_url: str
+) -> None:
+    """An admin finds a member, gives them a quota override (a word for a number is refused
+    beside the account), a role, and disables them."""
+    url, home = site
+    expect = playwright_sync.expect
+    p = page
+    member = _signed_in_member(p, url, home)
+    p.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
+    address = _signed_in_member(p, url, home)
+    _promote_and_sign_in_again(p, url, home, database_url, address, "admin")
+    p.goto(f"{url}/admin")  # type: ignore[attr-defined]
+    p.get_by_label("Find by email or name").fill(member)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Find").click()  # type: ignore[attr-defined]
+    row = p.locator(f"form.user-row[data-user='{member}']")  # type: ignore[attr-defined]
+    row.get_by_label("Daily quota override (empty: the roles')").fill("lots")
+    row.get_by_role("button", name="Save").click()
+    row = p.locator(f"form.user-row[data-user='{member}']")  # type: ignore[attr-defined]
+    expect(row.locator(".error")).to_contain_text("whole number")
+    checked(p, "admin-account-error")
+    row.get_by_label("Daily quota override (empty: the roles')").fill("3")
+    row.get_by_label("Roles (comma-separated)").fill("creator,validator")
+    row.get_by_label("may sign in").uncheck()
+    row.get_by_role("button", name="Save").click()
+    expect(p.locator("#notice")).to_have_text("Account saved.")  # type: ignore[attr-defined]
+    p.get_by_label("Find by email or name").fill(member)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Find").click()  # type: ignore[attr-defined]
+    row = p.locator(f"form.user-row[data-user='{member}']")  # type: ignore[attr-defined]
+    expect(row).to_contain_text("disabled")
+    expect(row.get_by_label("Daily quota override (empty: the roles')")).to_have_value("3")
+    expect(row.get_by_label("Roles (comma-separated)")).to_have_value("creator,validator")
 
 
 def test_an_admin_reads_the_days_activity(

@@ -5,11 +5,12 @@ settings in force with secrets masked. Each form answers beside itself."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.admin import service
 from atelier.core.errors import AppError
@@ -69,8 +70,11 @@ async def admin_page(request: Request, principal: PagePrincipal, q: str = "") ->
     return await _page(request, principal, q=q[:100])
 
 
+Work = Callable[[AsyncSession], Awaitable[None]]
+
+
 async def _acted(
-    request: Request, principal: Principal, where: str, work: Any, notice: str
+    request: Request, principal: Principal, where: str, work: Work, notice: str
 ) -> Response:
     try:
         async with unit_of_work(runtime_of(request)) as session:
@@ -97,7 +101,7 @@ async def change_user(
         errors = {f"user-{user_id}": "the quota is a whole number of generations a day"}
         return await _page(request, principal, errors=errors, status_code=422)
 
-    async def work(session: Any) -> None:
+    async def work(session: AsyncSession) -> None:
         await accounts.administer(
             session,
             principal,
@@ -126,7 +130,7 @@ async def hide(
         problem = "name what to hide (its kind and id) and why (a few words at least)"
         return await _page(request, principal, errors={"hide": problem}, status_code=422)
 
-    async def work(session: Any) -> None:
+    async def work(session: AsyncSession) -> None:
         await service.hide(session, principal, kind, target_id.strip()[:80], reason.strip()[:1000])
 
     return await _acted(request, principal, "hide", work, f"The {kind} is hidden.")
@@ -144,7 +148,7 @@ async def decide(
         return redirect(request, "/sign-in")
     assert principal is not None
 
-    async def work(session: Any) -> None:
+    async def work(session: AsyncSession) -> None:
         await moderation.decide(
             session, principal, case_id, restore=restore == "yes", note=note.strip()[:1000] or "-"
         )
