@@ -260,6 +260,15 @@ async def test_the_embedded_rpc_serves_this_machine_only(client: httpx.AsyncClie
         refused = await http.post("/solana/rpc", json={"id": 1, "method": "getSlot"})
     assert refused.status_code == 403
     assert refused.json()["type"] == "/problems/not-local"
+    # a proxy on this machine handing over someone else's request: loopback, yet not local
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+        proxied = await client.post(
+            "/solana/rpc", json={"id": 1, "method": "getSlot"}, headers={header: "203.0.113.9"}
+        )
+        assert proxied.status_code == 403, header
+    assert (
+        await client.post("/solana/rpc", json={"id": 1, "method": "getSlot"})
+    ).status_code == 200
 
 
 async def test_rpc_methods_over_loopback(client: httpx.AsyncClient) -> None:

@@ -48,8 +48,16 @@ def runtime_of(request: HTTPConnection) -> Runtime:
     return runtime
 
 
+_FORWARDED = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
 def on_this_machine(request: Request) -> bool:
-    """The request comes from a loopback address (what the embedded chains' RPC serve)."""
+    """The request comes from a loopback address (what the embedded chains' RPC serve) and
+    not through a proxy: a request naming a forwarded client is someone else's, even when a
+    proxy on this machine hands it over (without ATELIER_TRUSTED_PROXIES, every proxied
+    request would look local)."""
+    if any(name in request.headers for name in _FORWARDED):
+        return False
     host = request.client.host if request.client else None
     try:
         return host is not None and ip_address(host).is_loopback
