@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import av
@@ -21,15 +22,17 @@ from sqlalchemy import func, select, update
 from atelier.core import flows
 from atelier.core.clock import now_utc
 from atelier.core.config import Settings
+from atelier.core.events import OutboxEvent
 from atelier.core.flows import FlowRun, FlowStep
 from atelier.core.runtime import Runtime
 from atelier.core.transactions import unit_of_work
 from atelier.films import flows as film_flows
-from atelier.films import watching
+from atelier.films import movies, watching
 from atelier.films.flows import MAKE_FILM
-from atelier.films.models import MovieJob
+from atelier.films.models import FilmView, MovieJob
 from atelier.grid import service as grid_service
 from atelier.grid.models import Attempt, GenerationRequest
+from atelier.identity.service import accounts
 from tests.conftest import make_settings
 from tests.grid.helpers import account_with_key, asgi_client, caps, worker_loop
 from tests.helpers import bearer, drain_tasks
@@ -408,3 +411,36 @@ async def test_the_same_line_said_twice_is_made_once(
     assert made["status"] == "completed" and made["jobs"]["speech"] == {"done": 2}, made
     vtt = (await client.get(made["subtitles"]["vtt"])).text
     assert vtt.count("Hello?") == 2
+
+
+async def test_a_film_viewed_again_the_same_day_is_one_view(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Reloading the viewer adds no view (nor an outbox event); the next day is a view."""
+    admin_id, admin = await account_with_key(runtime, ["admin"])
+    script_id = await _script(client, admin, STORY.replace("tea", "soup"))
+    body = {"script_id": script_id, "options": SMALL}
+    movie = (await client.post("/api/movies/generate", headers=bearer(admin), json=body)).json()
+    movie_id = uuid.UUID(movie["id"])
+
+    async def views() -> int:
+        async with runtime.sessions() as session:
+            found = await session.scalars(
+                select(OutboxEvent.payload).where(OutboxEvent.topic == "films.film_viewed")
+            )
+            return sum(1 for p in found if p["movie_id"] == movie["id"])
+
+    for _ in range(3):
+        async with unit_of_work(runtime) as session:
+            viewer = await accounts.principal_for(session, admin_id, "test")
+            await movies.viewed(session, movie_id, viewer)
+    assert await views() == 1
+    async with unit_of_work(runtime) as session:  # it was yesterday
+        await session.execute(
+            update(FilmView)
+            .where(FilmView.movie_id == movie_id)
+            .values(day=now_utc().date() - timedelta(days=1))
+        )
+    async with unit_of_work(runtime) as session:
+        await movies.viewed(session, movie_id, viewer)
+    assert await views() == 2

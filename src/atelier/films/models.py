@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -169,3 +170,18 @@ class MovieJob(Base):
     storage_key: Mapped[str | None] = mapped_column(String(200))
     sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class FilmView(Base):
+    """A signed-in member watched a film on a day: the first time that day counts (reloads
+    do not add views, nor outbox events)."""
+
+    __tablename__ = "film_views"
+
+    movie_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("film_movies.id", ondelete="CASCADE"), primary_key=True
+    )
+    viewer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)

@@ -25,7 +25,7 @@ from atelier.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from atelier.core.flows import run_of
 from atelier.films import planning, service
 from atelier.films import repository as repo
-from atelier.films.events import FilmChanged
+from atelier.films.events import FilmChanged, FilmViewed
 from atelier.films.models import JobState, Movie, MovieJob, MovieStatus, Script, ScriptStatus
 from atelier.films.schemas import MovieIn, MovieOptions, ProgressIn
 from atelier.films.screenplay import Screenplay
@@ -187,6 +187,14 @@ async def record_failure(session: AsyncSession, movie: Movie, error: str) -> Non
     movie.status, movie.error, movie.finished_at = MovieStatus.FAILED, error[:2000], now_utc()
     movie.updated_at = now_utc()
     await announce(session, movie)
+
+
+async def viewed(session: AsyncSession, movie_id: uuid.UUID, viewer: Principal) -> None:
+    """A signed-in member opened the film's viewer: the first time today is a view
+    (`FilmViewed`); reloading adds nothing."""
+    at = now_utc()
+    if await repo.first_view_today(session, movie_id, viewer.user_id, at.date()):
+        await events.emit(session, FilmViewed(movie_id=movie_id, viewer_id=viewer.user_id, at=at))
 
 
 async def announce_signed(session: AsyncSession, movie_id: uuid.UUID) -> None:

@@ -18,15 +18,12 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from atelier.core import events
-from atelier.core.clock import now_utc
 from atelier.core.errors import AppError, Forbidden, NotFound
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Body
 from atelier.core.transactions import unit_of_work
 from atelier.films import flows as film_flows
 from atelier.films import movies, reading, scoring, scripts, service, watching
-from atelier.films.events import FilmViewed
 from atelier.films.models import ScriptStatus
 from atelier.films.schemas import MovieIn, MovieOptions, MovieOut, ScriptIn, ValidationIn
 from atelier.identity.cookies import PagePrincipal, visitor_for
@@ -254,8 +251,7 @@ async def _movie_page(
         script = await service.get(session, movie.script_id, principal)
         if viewing and principal is not None and movie.status == "completed":
             # signed-in viewers only: an anonymous GET must not write (nor inflate counts)
-            viewed = FilmViewed(movie_id=movie.id, viewer_id=principal.user_id, at=now_utc())
-            await events.emit(session, viewed)
+            await movies.viewed(session, movie.id, principal)
     return render(
         request,
         "films/movie.html",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.films.models import (
+    FilmView,
     JobState,
     Movie,
     MovieJob,
@@ -204,3 +205,16 @@ async def done_results(session: AsyncSession, cache_keys: set[str]) -> dict[str,
         .distinct(MovieJob.cache_key)
     )
     return {key: (blob, digest) for key, blob, digest in rows.tuples() if blob and digest}
+
+
+async def first_view_today(
+    session: AsyncSession, movie_id: uuid.UUID, viewer_id: uuid.UUID, day: date
+) -> bool:
+    """Record that `viewer_id` watched the film on `day`; True only the first time."""
+    recorded = await session.scalar(
+        insert(FilmView)
+        .values(movie_id=movie_id, viewer_id=viewer_id, day=day)
+        .on_conflict_do_nothing()
+        .returning(FilmView.movie_id)
+    )
+    return recorded is not None
