@@ -30,6 +30,7 @@ import json
 import socket
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,16 +42,19 @@ from atelier.core.config import Settings
 from atelier.grid.specs import KINDS as JOB_KINDS
 from atelier.studio.templates import TEMPLATES
 
-KINDS = (
-    "submit_job",
-    "post_cast",
-    "webhook",
-    "email",
-    "create_proposal",
-    "run_agent",
-    "list_nft",
-    "reprice_nft",
-)
+
+class ActionKind(StrEnum):
+    SUBMIT_JOB = "submit_job"
+    POST_CAST = "post_cast"
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+    CREATE_PROPOSAL = "create_proposal"
+    RUN_AGENT = "run_agent"
+    LIST_NFT = "list_nft"
+    REPRICE_NFT = "reprice_nft"
+
+
+KINDS = tuple(ActionKind)
 MAX_ACTIONS = 5
 FIELDS = {
     "submit_job": {"job": 20, "prompt": 500},

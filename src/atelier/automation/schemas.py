@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from atelier.automation.actions import ActionKind
 from atelier.automation.models import Rule, Run
 from atelier.core.schemas import Body, Text
 
@@ -19,16 +20,7 @@ class ConditionIn(Body):
 
 
 class ActionIn(Body):
-    kind: Literal[
-        "submit_job",
-        "post_cast",
-        "webhook",
-        "email",
-        "create_proposal",
-        "run_agent",
-        "list_nft",
-        "reprice_nft",
-    ]
+    kind: ActionKind
     job: Text | None = Field(default=None, max_length=20, description="submit_job: the job's kind")
     prompt: Text | None = Field(default=None, max_length=500)
     text: Text | None = Field(default=None, max_length=320)
@@ -49,7 +41,7 @@ class ActionIn(Body):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     def stored(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 class TriggerIn(Body):

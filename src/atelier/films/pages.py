@@ -18,7 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from atelier.core.errors import AppError, Forbidden, NotFound
+from atelier.core.errors import AppError, Forbidden
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Body
 from atelier.core.transactions import unit_of_work
@@ -166,10 +166,9 @@ async def appeal_hidden_script(
     try:
         async with unit_of_work(runtime_of(request)) as session:
             script = await service.get(session, script_id, principal)
-            case = await moderation.case_for(session, "script", str(script.id))
-            if case is None or not case.hidden:
-                raise NotFound("this script is not hidden", slug="not-hidden")
-            await moderation.appeal(session, principal, case.id, text.strip() or "-")
+            await moderation.appeal_about(
+                session, principal, "script", str(script.id), text.strip() or "-"
+            )
     except AppError as exc:
         return await _script_page(
             request, principal, script_id, errors=field_errors(exc), status_code=exc.status

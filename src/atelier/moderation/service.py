@@ -84,6 +84,16 @@ async def appeal(
     return found
 
 
+async def appeal_about(
+    session: AsyncSession, principal: Principal, kind: str, target_id: str, text: str
+) -> Case:
+    """The owner's appeal, named by the content it concerns (what a page knows)."""
+    found = await repo.case_for(session, kind, target_id, lock=True)
+    if found is None or not found.hidden:
+        raise NotFound(f"this {kind} is not hidden", slug="not-hidden")
+    return await appeal(session, principal, found.id, text)
+
+
 async def _announce(session: AsyncSession, found: Case) -> None:
     moderated = ContentModerated(
         case_id=found.id,
