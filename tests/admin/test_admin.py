@@ -12,6 +12,7 @@ from procrastinate import jobs
 
 from atelier.core.runtime import Runtime
 from atelier.core.transactions import unit_of_work
+from atelier.governance import scheduled as governance_scheduled
 from atelier.social import farcaster
 from atelier.social import service as social
 from tests.governance.helpers import signed_vote, verified_voter
@@ -200,3 +201,15 @@ async def test_a_dead_letter_is_shown_and_retried(
     assert await manager.get_job_status_async(job.id) == jobs.Status.TODO
     again = await client.post(f"/api/admin/dead-letters/{job.id}/retry", headers=bearer(admin))
     assert again.status_code == 404
+
+
+async def test_each_indexer_says_where_it_is(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """The EVM event indexer (per contract: its newest block and when it moved) and the
+    market's intents waiting for the Solana chain are in the status, and on the page."""
+    await governance_scheduled.chain_tick(runtime)  # the indexer reads the contracts' events
+    _, admin = await account_with_key(runtime, ["admin"])
+    status = (await client.get("/api/admin/status", headers=bearer(admin))).json()
+    by_name = {i["name"]: i for i in status["indexers"]}
+    evm = [i for name, i in by_name.items() if name.startswith("EVM chain")]
+    assert evm and all(i["position"].startswith("block ") and i["moved_at"] for i in evm)
+    assert by_name["Solana market intents"]["position"].endswith("waiting")

@@ -53,8 +53,17 @@ class DeadLetterOut(BaseModel):
     scheduled_at: datetime | None
 
 
+class IndexerOut(BaseModel):
+    name: str
+    position: str
+    moved_at: datetime | None = Field(description="when it last moved: a stalled one ages")
+    waiting: str | None
+    error: str | None
+
+
 class StatusOut(BaseModel):
     hubs: list[HubStatusOut]
+    indexers: list[IndexerOut]
     outbox_backlog: int
     tasks: list[dict[str, Any]]
     dead_letters: list[DeadLetterOut]
@@ -64,6 +73,7 @@ class StatusOut(BaseModel):
     def of(cls, found: SystemStatus) -> StatusOut:
         return cls(
             hubs=[HubStatusOut.of(h) for h in found.hubs],
+            indexers=[IndexerOut(**i.__dict__) for i in found.indexers],
             outbox_backlog=found.outbox_backlog,
             tasks=found.tasks,
             dead_letters=[DeadLetterOut(**d.__dict__) for d in found.dead_letters],

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.chain.evm import indexer as evm_indexer
 from atelier.core import events
 from atelier.core.clock import now_utc
 from atelier.core.config import Settings
@@ -19,6 +20,7 @@ from atelier.core.runtime import Runtime
 from atelier.films import service as films
 from atelier.grid import service as grid
 from atelier.identity.principal import Principal
+from atelier.market import indexing as market_indexing
 from atelier.market import studios as market
 from atelier.moderation import service as moderation
 from atelier.moderation.models import Case
@@ -80,8 +82,45 @@ class DeadLetter:
 
 
 @dataclass(frozen=True)
+class IndexerState:
+    """One indexer: where it is, when it last moved (its lag: a stalled one ages), what it
+    waits for, and its last error."""
+
+    name: str
+    position: str
+    moved_at: datetime | None
+    waiting: str | None = None
+    error: str | None = None
+
+
+async def indexers(session: AsyncSession) -> list[IndexerState]:
+    """The Farcaster hubs' cursors, the EVM event indexer per contract, the market's
+    intents waiting for the Solana chain."""
+    found = [
+        IndexerState(
+            f"Farcaster hub {hub.hub}",
+            f"event {hub.last_event_id} ({hub.indexed} kept, {hub.refused} refused)",
+            hub.updated_at,
+            error=hub.last_error,
+        )
+        for hub in await social.hub_status(session)
+    ]
+    found += [
+        IndexerState(f"EVM chain {p.chain_id}, {p.contract[:10]}…", f"block {p.block}", p.read_at)
+        for p in await evm_indexer.positions(session)
+    ]
+    count, oldest = await market_indexing.waiting(session)
+    since = f", the oldest since {oldest:%Y-%m-%d %H:%M:%S} UTC" if oldest else ""
+    found.append(
+        IndexerState("Solana market intents", f"{count} waiting", None, f"{count} waiting{since}")
+    )
+    return found
+
+
+@dataclass(frozen=True)
 class SystemStatus:
     hubs: list[Any]
+    indexers: list[IndexerState]
     outbox_backlog: int
     tasks: list[dict[str, Any]]
     dead_letters: list[DeadLetter]
@@ -99,6 +138,7 @@ async def system_status(session: AsyncSession, runtime: Runtime) -> SystemStatus
     ]
     return SystemStatus(
         hubs=await social.hub_status(session),
+        indexers=await indexers(session),
         outbox_backlog=await events.backlog(session),
         tasks=sorted(tasks, key=lambda t: str(t["name"])),
         dead_letters=letters,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from solders.pubkey import Pubkey
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -229,3 +230,8 @@ async def follow_owners(session: AsyncSession, runtime: Runtime, limit: int = 50
         log.info("market.nft_moved", nft=str(nft.id), to=str(holder))
         moved += 1
     return moved
+
+
+async def waiting(session: AsyncSession) -> tuple[int, datetime | None]:
+    """Intents waiting to be seen on chain: how many, and since when the oldest."""
+    return await repo.pending_intents_summary(session)

@@ -294,6 +294,18 @@ async def pending_intents(session: AsyncSession, limit: int = 200) -> list[uuid.
     )
 
 
+async def pending_intents_summary(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many intents wait for their transaction, and since when the oldest does."""
+    row = (
+        await session.execute(
+            select(func.count(), func.min(Intent.created_at)).where(
+                Intent.status == IntentStatus.PENDING
+            )
+        )
+    ).one()
+    return int(row[0]), row[1]
+
+
 async def pending_intents_for(session: AsyncSession, listing_id: uuid.UUID) -> bool:
     found = await session.scalar(
         select(Intent.id)

@@ -14,6 +14,7 @@ table and what was derived from it change together or not at all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -111,3 +112,16 @@ async def poll(
             batch.added.append(inserted)
     await repo.keep_blocks(session, chain_id, address, blocks, keep_from=end - KEPT_BLOCKS)
     return batch
+
+
+@dataclass(frozen=True)
+class Position:
+    chain_id: int
+    contract: str
+    block: int  # the newest block read
+    read_at: datetime
+
+
+async def positions(session: AsyncSession) -> list[Position]:
+    """How far the indexer has read each contract, and when it last moved."""
+    return [Position(*row) for row in await repo.positions(session)]

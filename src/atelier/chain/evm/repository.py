@@ -3,9 +3,10 @@ reorganisation) and the decoded logs, unique on (chain, tx hash, log index)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,3 +65,16 @@ async def keep_blocks(
     await session.execute(
         delete(IndexedBlock).where(_blocks_of(chain_id, contract), IndexedBlock.number < keep_from)
     )
+
+
+async def positions(session: AsyncSession) -> list[tuple[int, str, int, datetime]]:
+    """Per (chain, contract): the newest block read and when."""
+    rows = await session.execute(
+        select(
+            IndexedBlock.chain_id,
+            IndexedBlock.contract,
+            func.max(IndexedBlock.number),
+            func.max(IndexedBlock.read_at),
+        ).group_by(IndexedBlock.chain_id, IndexedBlock.contract)
+    )
+    return [(int(c), str(a), int(n), t) for c, a, n, t in rows.tuples().all()]
