@@ -288,3 +288,24 @@ async def test_a_waiting_step_stops_the_run_until_it_is_woken(runtime: Runtime) 
     async with unit_of_work(runtime) as session:  # an ended run is not woken
         assert not await flows.wake_run(session, DELIVERY, key)
     assert calls[key, "await"] == 3
+
+
+async def test_the_last_step_ends_the_run_in_its_own_transaction(runtime: Runtime) -> None:
+    """A runner killed just after the last step commits (here: it raises out of the runner
+    right after) leaves a finished run, not one shown running with every step done."""
+    killed = Flow("tests.killed_after_last", Order)
+
+    @killed.step("only")
+    async def only(ctx: StepContext[Order]) -> None:
+        async with ctx.finish() as session:
+            await _mark(session, ctx.key, "only")
+        raise SystemExit  # the process dies before the runner's own closing
+
+    key = uuid.uuid4().hex
+    async with unit_of_work(runtime) as session:
+        run_id = await flows.start(session, killed, key, Order(item="fan"))
+    with pytest.raises(SystemExit):
+        await flows.run(runtime, run_id)
+    async with runtime.sessions() as session:
+        assert (await session.get(FlowRun, run_id)).state == "succeeded"  # type: ignore[union-attr]
+    assert await _marks(runtime, key) == ["only"]

@@ -112,9 +112,17 @@ class StepContext(Generic[I]):
     ways to touch the database (`read` and, once, `finish` or `fail`)."""
 
     def __init__(
-        self, runtime: Runtime, run: FlowRun, step: str, flow_input: I, done: dict[str, FlowStep]
+        self,
+        runtime: Runtime,
+        run: FlowRun,
+        step: str,
+        flow_input: I,
+        done: dict[str, FlowStep],
+        *,
+        last: bool = False,
     ) -> None:
         self.runtime = runtime
+        self.last = last  # the flow's last step: finishing it finishes the run, together
         self.run_id = run.id
         self.key = run.key
         self.step = step
@@ -174,6 +182,10 @@ class StepContext(Generic[I]):
                     raise StepRaced(self.step)
                 if state == StepState.FAILED:
                     await _close_run(session, self.run_id, RunState.FAILED, error)
+                elif state == StepState.DONE and self.last:
+                    # in the step's own transaction: a runner killed after it commits
+                    # leaves no run that did everything shown as still running
+                    await _close_run(session, self.run_id, RunState.SUCCEEDED, None)
             self.closed = ended
             await wake(self.runtime.tasks, session)
 
@@ -270,7 +282,8 @@ async def run(runtime: Runtime, run_id: uuid.UUID) -> str:
     for name, function in flow.steps:
         if name in done and done[name].state == StepState.DONE:
             continue
-        ctx: StepContext[Any] = StepContext(runtime, flow_run, name, flow_input, done)
+        last = name == flow.steps[-1][0]
+        ctx: StepContext[Any] = StepContext(runtime, flow_run, name, flow_input, done, last=last)
         try:
             await function(ctx)
             if ctx.closed is None:  # a step with nothing to write
