@@ -823,6 +823,8 @@ async def test_what_the_moderators_hide_leaves_the_market(
     assert hidden[2:] == (404, 404)
     refused = await client.get(f"/api/market/nfts/{spare['id']}/media")
     assert refused.status_code == 404 and refused.json()["type"].endswith("nft-hidden")
+    stream = await client.get(f"/market/listings/{listing_id}/events")  # its live state too
+    assert stream.status_code == 404 and stream.json()["type"].endswith("nft-hidden")
     studio_view = await client.get(f"/api/market/nfts/{spare['id']}", headers=world.creator.auth)
     assert studio_view.status_code == 200
     mine = (await client.get("/api/moderation/mine", headers=world.creator.auth)).json()
@@ -915,10 +917,18 @@ async def test_a_rule_lists_and_reprices_an_nft(
         f"/api/market/listings/{listing_id}", headers=world.buyer.auth, json={"price": SOL}
     )
     assert auction.status_code == 403  # only the seller
+    too_low = await client.patch(
+        f"/api/market/listings/{listing_id}", headers=world.creator.auth, json={"price": 10}
+    )
+    assert too_low.status_code == 422 and too_low.json()["type"].endswith("invalid-price")
     cancelled = await client.post(
         f"/api/market/listings/{listing_id}/cancel", headers=world.creator.auth
     )
     assert cancelled.status_code == 200
+    closed = await client.patch(
+        f"/api/market/listings/{listing_id}", headers=world.creator.auth, json={"price": SOL}
+    )
+    assert closed.status_code == 409 and closed.json()["type"].endswith("listing-not-active")
 
     # a deposit that landed while its step's transaction did not commit: the retried step
     # finds the NFT in escrow and records the listing, depositing nothing more

@@ -26,6 +26,7 @@ from functools import cached_property
 from typing import Any
 
 import psycopg
+from starlette.requests import HTTPConnection
 
 from atelier.core import events
 from atelier.core.errors import ServiceUnavailable, TooManyRequests
@@ -65,11 +66,12 @@ class Overflow(Exception):
     """The subscriber fell `QUEUE_SIZE` events behind: it must reconnect from its last id."""
 
 
-def client_key(user_id: object | None, address: str | None) -> str | None:
-    """Who holds a stream, for the per-client cap: the user, else their address."""
+def client_of(conn: HTTPConnection, user_id: object | None) -> str | None:
+    """Who holds a stream, for the per-client cap: the user, else their address (a trusted
+    proxy's forwarded one: the HTTP policy has resolved it)."""
     if user_id is not None:
         return f"user:{user_id}"
-    return f"ip:{address}" if address else None
+    return f"ip:{conn.client.host}" if conn.client else None
 
 
 def scopes_of(user_id: object | None, roles: Iterable[str] = ()) -> frozenset[str]:
@@ -85,7 +87,7 @@ def scopes_of(user_id: object | None, roles: Iterable[str] = ()) -> frozenset[st
 class Subscriber:
     scopes: frozenset[str]
     topics: frozenset[str] | None  # None: every topic its scopes reach
-    client: str | None = None  # who holds it (`client_key`), for the per-client cap
+    client: str | None = None  # who holds it (`client_of`), for the per-client cap
     active: bool = True  # until unsubscribed (once: a second call changes nothing)
     queue: asyncio.Queue[Delivered | None] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_SIZE)

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from atelier.core import realtime
 from atelier.core.errors import InvalidInput
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Instant
@@ -286,7 +287,13 @@ async def movie_events(
     every change, until the film is made or failed (public; 503 when too many follow)."""
     runtime = runtime_of(request)
     first = await watching.snapshot(runtime, movie_id, viewer)  # 404 before the stream starts
-    changes = watching.follow(runtime, first, request, viewer)
+    changes = watching.follow(
+        runtime,
+        first,
+        request.is_disconnected,
+        viewer,
+        realtime.client_of(request, viewer.user_id if viewer else None),
+    )
 
     async def stream() -> AsyncIterator[bytes]:
         async with aclosing(changes):  # its place is given back however the stream ends

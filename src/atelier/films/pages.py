@@ -18,6 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from atelier.core import realtime
 from atelier.core.errors import AppError, Forbidden
 from atelier.core.http import runtime_of
 from atelier.core.schemas import Body
@@ -292,7 +293,13 @@ async def movie_page_events(
     SSE swap); the page reloads itself then, with the player."""
     runtime = runtime_of(request)
     first = await watching.snapshot(runtime, movie_id, principal)
-    changes = watching.follow(runtime, first, request, principal)
+    changes = watching.follow(
+        runtime,
+        first,
+        request.is_disconnected,
+        principal,
+        realtime.client_of(request, principal.user_id if principal else None),
+    )
 
     async def stream() -> AsyncIterator[bytes]:
         async with aclosing(changes):  # its place is given back however the stream ends

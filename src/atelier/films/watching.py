@@ -10,8 +10,6 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
-from starlette.requests import Request
-
 from atelier.core import realtime
 from atelier.core.errors import ServiceUnavailable
 from atelier.core.runtime import Runtime
@@ -34,7 +32,11 @@ async def snapshot(runtime: Runtime, movie_id: uuid.UUID, viewer: Principal | No
 
 
 def follow(
-    runtime: Runtime, first: MovieOut, request: Request, viewer: Principal | None
+    runtime: Runtime,
+    first: MovieOut,
+    disconnected: Callable[[], Awaitable[bool]],
+    viewer: Principal | None,
+    client: str | None,
 ) -> AsyncGenerator[MovieOut | None, None]:
     """The film on every change (None: nothing changed for a while, say something to keep
     the connection), until it ends or the follower leaves. 503 when too many follow, 429
@@ -43,10 +45,8 @@ def follow(
         raise ServiceUnavailable(
             "too many viewers follow films right now", slug="too-many-watchers"
         )
-    address = request.client.host if request.client else None
-    client = realtime.client_key(viewer.user_id if viewer else None, address)
     realtime.hub_of(runtime).admit(client)
-    return _changes(runtime, first, request.is_disconnected, viewer, client)
+    return _changes(runtime, first, disconnected, viewer, client)
 
 
 async def _changes(

@@ -117,7 +117,7 @@ def _events(
     own events (the realtime bus) say when to read it again; its queue position, which
     moves with other people's jobs, is read again every `QUEUE_REFRESH_S`."""
     runtime = runtime_of(request)
-    client = realtime.client_key(principal.user_id, None)
+    client = realtime.client_of(request, principal.user_id)
     realtime.hub_of(runtime).admit(client)  # a 429 or 503 now, not once the stream has begun
     scopes = realtime.scopes_of(principal.user_id, principal.roles)
     about_this_job = str(request_id)

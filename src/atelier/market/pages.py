@@ -616,16 +616,22 @@ async def cancel(request: Request, principal: PagePrincipal, listing_id: uuid.UU
 
 
 @router.get("/market/listings/{listing_id}/events")
-async def listing_events(request: Request, listing_id: uuid.UUID) -> Response:
+async def listing_events(
+    request: Request, principal: PagePrincipal, listing_id: uuid.UUID
+) -> Response:
     """The auction's state and bids as HTML, pushed when they change (htmx SSE), until the
-    listing closes. At most MAX_WATCHERS at once per process: more get 503."""
+    listing closes (404 when its NFT is hidden, as on its page). At most MAX_WATCHERS at
+    once per process: more get 503."""
     if _watchers.locked():
         raise ServiceUnavailable(
             "too many people are watching auctions; try again soon", slug="too-many-watchers"
         )
     runtime = runtime_of(request)
-
-    client = realtime.client_key(None, request.client.host if request.client else None)
+    async with unit_of_work(runtime) as session:
+        listing = await repo.listing(session, listing_id)
+        if listing is not None:
+            await studios.nft_for(session, listing.nft_id, principal)
+    client = realtime.client_of(request, principal.user_id if principal else None)
     realtime.hub_of(runtime).admit(client)
     about_this_listing = str(listing_id)
     nudged = realtime.nudges(

@@ -69,12 +69,11 @@ class Follower:
 async def follower_of(conn: HTTPConnection) -> Follower:
     """The caller (checked against the per-client cap now: a 429 before the stream starts)."""
     principal = await connection_principal(conn)
-    address = conn.client.host if conn.client else None
     if principal is None:
-        follower = Follower(realtime.scopes_of(None), realtime.client_key(None, address))
+        follower = Follower(realtime.scopes_of(None), realtime.client_of(conn, None))
     else:
         scopes = realtime.scopes_of(principal.user_id, principal.roles)
-        follower = Follower(scopes, realtime.client_key(principal.user_id, address))
+        follower = Follower(scopes, realtime.client_of(conn, principal.user_id))
     realtime.hub_of(runtime_of(conn)).admit(follower.client)
     return follower
 
