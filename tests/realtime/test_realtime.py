@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -126,6 +127,28 @@ async def test_a_cookie_from_another_site_is_not_the_visitor(
         await _submit(client, key)
         assert (await _next(ours))["data"]["state"] == "queued"
         await _nothing_for(hijacked, 0.5)
+
+
+async def test_a_live_page_gets_what_commits_before_its_socket_opens(
+    url: str, client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """A live page names the newest event it was read after; its socket resumes there, so a
+    job queued while the page was loading still reaches it."""
+    user_id, key = await account_with_key(runtime)
+    cookie = {"Cookie": f"atelier_session={await session_for(runtime, user_id)}"}
+    async with httpx.AsyncClient(base_url=url, headers=cookie) as http:
+        page = await http.get("/jobs")
+    assert page.status_code == 200, page.text
+    mark = re.search(r'<html lang="en" data-live-after="(\d+)">', page.text)
+    assert mark is not None, page.text[:200]
+    job = await _submit(client, key)  # commits after the page was read, before it connects
+    query = f"?topics=grid.job_changed&after={mark.group(1)}"
+    async with websockets.connect(
+        _ws(url, query), additional_headers={**cookie, "Origin": url}
+    ) as ws:
+        replayed = await _next(ws)
+    assert replayed["data"]["request_id"] == job and replayed["data"]["state"] == "queued"
+    assert replayed["id"] > int(mark.group(1))
 
 
 async def test_bad_credentials_and_topics_are_refused(url: str) -> None:

@@ -257,6 +257,14 @@ async def for_audience(
     return list(await session.scalars(query))
 
 
+async def newest_id(session: AsyncSession) -> int:
+    """The newest event's id, 0 when there is none. A live page reads it *before* its data
+    and its client resumes from it, so an event that commits between the page's read and its
+    socket's subscription is replayed rather than lost (read after the data, the mark could
+    pass an event the data did not include)."""
+    return int(await session.scalar(select(func.max(OutboxEvent.id))) or 0)
+
+
 NOTIFY_CHANNEL = "atelier_events"  # the trigger of migration 0021 notifies it at commit
 
 

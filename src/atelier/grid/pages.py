@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atelier.core import events
 from atelier.core.errors import AppError, NotFound
 from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
@@ -83,12 +84,14 @@ async def _jobs_page(
     status_code: int = 200,
 ) -> Response:
     async with unit_of_work(runtime_of(request)) as session:
+        live_after = await events.newest_id(session)
         jobs = await service.history(session, principal, PAGE_SIZE, before)
         visitor = await visitor_for(session, principal)
     return render(
         request,
         "grid/jobs.html",
         who=visitor,
+        live_after=live_after,
         jobs=jobs,
         kinds=KINDS,
         errors=errors or {},
@@ -148,16 +151,18 @@ async def _job_page(
     problem: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    async with unit_of_work(runtime_of(request)) as session:
+        live_after = await events.newest_id(session)
+        visitor = await visitor_for(session, principal)
     try:
         job = await _status(request, principal, job_id)
     except AppError as exc:
         return render(request, "missing.html", detail=exc.detail, status_code=exc.status)
-    async with unit_of_work(runtime_of(request)) as session:
-        visitor = await visitor_for(session, principal)
     return render(
         request,
         "grid/job.html",
         who=visitor,
+        live_after=live_after,
         job=job,
         errors={"_": problem} if problem else {},
         status_code=status_code,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from atelier.core import events
 from atelier.core.errors import AppError
 from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
@@ -58,6 +59,7 @@ async def _page(
         status_code = 422
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
+        live_after = await events.newest_id(session)
         visitor = await visitor_for(session, principal)
         try:
             page = await service.feed(session, fid=fid, cursor=cursor)
@@ -68,6 +70,7 @@ async def _page(
         request,
         "social/feed.html",
         who=visitor,
+        live_after=live_after,
         status_code=status_code,
         page=page,
         fid=fid_text or "",

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from atelier.core import events
 from atelier.core import flows as core_flows
 from atelier.core.errors import AppError
 from atelier.core.http import runtime_of
@@ -185,13 +186,16 @@ async def agent_page(
 ) -> Response:
     if principal is None:
         return redirect(request, "/sign-in")
+    async with unit_of_work(runtime_of(request)) as session:
+        live_after = await events.newest_id(session)
+        visitor = await visitor_for(session, principal)
     try:
         context = await _agent(request, principal, run_id)
     except AppError as exc:
         return render(request, "missing.html", detail=exc.detail, status_code=exc.status)
-    async with unit_of_work(runtime_of(request)) as session:
-        visitor = await visitor_for(session, principal)
-    return render(request, "studio/agent.html", who=visitor, errors={}, **context)
+    return render(
+        request, "studio/agent.html", who=visitor, errors={}, live_after=live_after, **context
+    )
 
 
 @router.get("/studio/agents/{run_id}/steps")
@@ -212,14 +216,16 @@ async def start_agent(run_id: uuid.UUID, request: Request, principal: PagePrinci
             run = await service.mark_started(session, principal, run_id)
             await flows.start(session, run)
     except AppError as exc:
-        context = await _agent(request, principal, run_id)
         async with unit_of_work(runtime_of(request)) as session:
+            live_after = await events.newest_id(session)
             visitor = await visitor_for(session, principal)
+        context = await _agent(request, principal, run_id)
         return render(
             request,
             "studio/agent.html",
             who=visitor,
             errors={"start": exc.detail},
+            live_after=live_after,
             status_code=exc.status,
             **context,
         )

@@ -2,14 +2,17 @@
 // following the topics its [data-live-topic] elements name. An event refreshes each element
 // it concerns (data-live-key names the event field that must equal data-live-id): from
 // data-live-src, a fragment URL, when the element has one, else the [data-live-field]
-// children take the event's fields. A dropped socket reconnects from the last event id seen.
+// children take the event's fields. The first socket resumes from the newest event the page
+// was rendered after (<html data-live-after>), so nothing that commits while the page loads
+// is lost; a dropped socket reconnects from the last event id seen.
 (function () {
   "use strict";
   const watched = () => document.querySelectorAll("[data-live-topic]");
   if (!watched().length || !("WebSocket" in window)) return;
   const topics = new Set();
   for (const node of watched()) node.dataset.liveTopic.split(/\s+/).forEach((t) => t && topics.add(t));
-  let last = null;
+  const mark = document.documentElement.dataset.liveAfter;
+  let last = mark && /^\d+$/.test(mark) ? mark : null;
   let delay = 1000;
 
   function show(field, value) {
