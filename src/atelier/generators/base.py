@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 Progress = Callable[[float], None]
 
 MIME_BY_FORMAT = {
@@ -53,3 +56,11 @@ def seed_for(params: dict[str, Any]) -> int:
         return int(params["seed"])
     text = f"{params.get('prompt', '')}|{params.get('scene', '')}|{params.get('camera', '')}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def fraction(values: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+    """The fractional part of each value, in [0, 1), as `values % 1.0` would be but without
+    glibc's fmod: on x86-64 that runs on the x87 unit, and a native library that leaves MMX
+    state behind (no EMMS) makes the next x87 result a NaN. One NaN sample turned a whole
+    track to noise after normalising by its peak."""
+    return np.asarray(values - np.floor(values), dtype=np.float64)

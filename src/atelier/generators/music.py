@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from atelier.generators.base import Output, Progress, seed_for
+from atelier.generators.base import Output, Progress, fraction, seed_for
 
 MODEL = "synth-v1"
 RATE = 44_100
@@ -95,7 +95,7 @@ def genre_for(params: dict[str, Any]) -> str:
 
 
 def _osc(kind: str, freq: float, t: Signal) -> Signal:
-    phase = (freq * t) % 1.0
+    phase = fraction(freq * t)
     if kind == "saw":
         return 2.0 * phase - 1.0
     if kind == "square":
@@ -179,6 +179,10 @@ def synthesize(params: dict[str, Any], progress: Progress) -> tuple[Signal, Sign
 
 
 def write_wav(path: Path, left: Signal, right: Signal) -> None:
+    """16-bit stereo; samples that are not numbers fail the job rather than becoming noise
+    (a cast to int16 would quietly make them -32768)."""
+    if not (np.isfinite(left).all() and np.isfinite(right).all()):
+        raise ValueError("the synthesised audio has samples that are not numbers")
     stereo = np.empty(left.size * 2, dtype=np.int16)
     stereo[0::2] = np.clip(left * 32767, -32768, 32767).astype(np.int16)
     stereo[1::2] = np.clip(right * 32767, -32768, 32767).astype(np.int16)

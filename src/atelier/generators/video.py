@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from atelier.generators.base import Output, Progress, seed_for
+from atelier.generators.base import Output, Progress, fraction, seed_for
 from atelier.generators.image import field, palette
 from atelier.generators.music import synthesize, write_wav
 from atelier.generators.speech import EspeakSpeechBackend
@@ -97,7 +97,7 @@ class FfmpegVideoBackend:
                 x = int((np.sin(2 * np.pi * t) * 0.5 + 0.5) * width)
                 y = int((np.cos(2 * np.pi * t) * 0.5 + 0.5) * height)
                 window = base[y : y + height, x : x + width]
-                shifted = (window + t) % 1.0
+                shifted = fraction(window + t)
                 encoder.stdin.write(colours[(shifted * 255).astype(np.uint8)].tobytes())
                 if i % max(1, frames // 20) == 0:
                     progress(10 + 85 * i / frames)
