@@ -38,6 +38,9 @@ def test_messages_made_by_the_reference_library_verify() -> None:
         farcaster.CAST_ADD,
         farcaster.CAST_REMOVE,
         farcaster.USER_DATA_ADD,
+        farcaster.REACTION_ADD,
+        farcaster.REACTION_REMOVE,
+        farcaster.REACTION_ADD,
     ]
 
 
@@ -100,6 +103,35 @@ def test_submitted_protobuf_bytes_read_back_to_the_same_message() -> None:
     message, wire = farcaster.signed_message(key, data)
     assert farcaster.decode_message(wire) == message
     farcaster.verify(farcaster.decode_message(wire))
+    target = (7, farcaster.verify(message).hash)
+    for kind, remove in (("REACTION_TYPE_LIKE", False), ("REACTION_TYPE_RECAST", True)):
+        reaction = farcaster.reaction_data(8, target, kind=kind, remove=remove)
+        message, wire = farcaster.signed_message(key, reaction)
+        assert farcaster.decode_message(wire) == message
+        assert farcaster.verify(farcaster.decode_message(wire)).body["type"] == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ({"type": "REACTION_TYPE_LIKE"}, "one cast"),
+        (
+            {
+                "type": "REACTION_TYPE_LIKE",
+                "targetCastId": {"fid": 1, "hash": "0x" + "ab" * 20},
+                "targetUrl": "https://a.example",
+            },
+            "one cast",
+        ),
+        ({"type": "REACTION_TYPE_WOW", "targetUrl": "https://a.example"}, "reaction type"),
+        ({"type": "REACTION_TYPE_LIKE", "targetCastId": {"fid": 1, "hash": "0xab"}}, "bytes"),
+    ],
+)
+def test_a_malformed_reaction_is_refused(body: dict[str, Any], why: str) -> None:
+    data = farcaster.reaction_data(8, (1, b"\xab" * 20))
+    data["reactionBody"] = body
+    with pytest.raises(MessageRefused, match=why):
+        farcaster.signed_message(Ed25519PrivateKey.generate(), data)
 
 
 def test_signed_bytes_a_hub_passes_on_are_what_is_checked() -> None:

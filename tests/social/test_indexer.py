@@ -14,8 +14,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
+from atelier.core import events
 from atelier.core.config import Settings
 from atelier.core.runtime import Runtime
+from atelier.core.transactions import unit_of_work
 from atelier.server.app import create_app
 from atelier.social import farcaster, scheduled
 from atelier.social.api import STANDIN, standin
@@ -284,3 +286,81 @@ async def test_the_client_reads_a_cast_by_id_and_the_hubs_info(
     assert farcaster.verify(found).hash == kept.hash
     assert await client_of_hub.cast_by_id(FOLLOWED, "0x" + "00" * 20) is None  # a 404
     assert (await client_of_hub.info())["version"] == "atelier-standin"
+
+
+def _reaction(key: Ed25519PrivateKey, fid: int, target: Any, **kwargs: Any) -> dict[str, Any]:
+    message, _ = farcaster.signed_message(
+        key, farcaster.reaction_data(fid, (target.fid, target.hash), **kwargs)
+    )
+    return message
+
+
+async def test_likes_and_recasts_follow_the_reaction_rules(
+    url: str, client: httpx.AsyncClient, runtime: Runtime, author: Ed25519PrivateKey
+) -> None:
+    """Anyone's likes and recasts of a kept cast are counted under the reaction CRDT: the
+    later message wins, at the same second a remove wins, in whatever order they come;
+    reactions to casts the feed does not keep, and forged ones, are not kept."""
+    hub = standin(runtime)
+    target = hub.submit(_cast(author, FOLLOWED, "react to me"))
+    elsewhere = hub.submit(_cast(author, STRANGER, "not followed"))
+    fan = Ed25519PrivateKey.generate()
+    now = farcaster.farcaster_time()
+    hub.submit(_reaction(fan, 9001, target, timestamp=now))
+    hub.submit(_reaction(fan, 9001, target, kind="REACTION_TYPE_RECAST", timestamp=now))
+    hub.submit(_reaction(fan, 9002, target, timestamp=now))
+    hub.submit(_reaction(fan, 9003, target, remove=True, timestamp=now))  # same second:
+    hub.submit(_reaction(fan, 9003, target, timestamp=now))  # the remove wins over the add
+    hub.submit(_reaction(fan, 9001, elsewhere, timestamp=now))
+    forged = _reaction(fan, 9004, target, timestamp=now)
+    forged["data"]["fid"] = 9005
+    hub._events.append(  # a lying hub: nothing checked it
+        type(hub._events[0])(hub._next_id, "HUB_EVENT_TYPE_MERGE_MESSAGE", forged)
+    )
+    hub._next_id += 1
+    client_of_hub = HubClient(f"{url}/farcaster/hub")
+    report = await scheduled.follow_hub(runtime, client_of_hub)
+    assert report.outcomes.get("reaction") == 4 and report.outcomes.get("duplicate") == 1
+    assert report.outcomes.get("refused") == 1
+    cast_url = f"/api/social/casts/0x{target.hash.hex()}"
+    shown = (await client.get(cast_url)).json()
+    assert (shown["likes"], shown["recasts"]) == (2, 1)
+    listed = next(c for c in await _feed(client, fid=FOLLOWED) if c["text"] == "react to me")
+    assert (listed["likes"], listed["recasts"]) == (2, 1)
+    hub.submit(_reaction(fan, 9002, target, remove=True, timestamp=now + 1))
+    hub.submit(_reaction(fan, 9001, target, timestamp=now - 5))  # older than its like: stale
+    report = await scheduled.follow_hub(runtime, client_of_hub)
+    assert report.outcomes == {"reaction": 1, "duplicate": 1}
+    shown = (await client.get(cast_url)).json()
+    assert (shown["likes"], shown["recasts"]) == (1, 1)
+    async with unit_of_work(runtime) as session:
+        told = await events.for_audience(
+            session, 0, frozenset({"public"}), 10_000, topics=frozenset({"social.cast_reacted"})
+        )
+    assert told[-1].payload == {"hash": "0x" + target.hash.hex(), "likes": 1, "recasts": 1}
+
+
+async def test_a_cast_cannot_smuggle_a_script_link_onto_the_feed(
+    url: str, client: httpx.AsyncClient, runtime: Runtime, author: Ed25519PrivateKey
+) -> None:
+    """A stranger's cast is kept when it links one of our collections; its other links are
+    its own. A javascript: one is shown as text, never as a link, and the feed's fragment
+    carries the pages' content policy."""
+    hub = standin(runtime)
+    collection = uuid.uuid4()
+    hub.submit(
+        _cast(
+            author,
+            STRANGER,
+            f"see https://a.example/market/collections/{collection}",
+            embeds=["javascript:alert(document.cookie)"],
+            parent_url="data:text/html,<script>alert(1)</script>",
+        )
+    )
+    await scheduled.follow_hub(runtime, HubClient(f"{url}/farcaster/hub"))
+    async with httpx.AsyncClient(base_url=url) as http:
+        fragment = await http.get("/feed/casts")
+    assert fragment.status_code == 200
+    assert "javascript:alert(document.cookie)" in fragment.text  # shown, as text
+    assert 'href="javascript:' not in fragment.text and 'href="data:' not in fragment.text
+    assert "default-src 'self'" in fragment.headers["content-security-policy"]

@@ -17,8 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from atelier.economy.signatures import stripe_signature
+from atelier.social import farcaster
 from tests.helpers import STRONG_PASSWORD, unique_email, verification_token_for
 from tests.servers import atelier_env, running_server, start_worker, stop
 
@@ -848,7 +850,8 @@ def test_an_admin_casts_and_the_feed_shows_it_live(
     site: tuple[str, Path], page: object, database_url: str
 ) -> None:
     """An admin casts as the platform from /feed (an empty cast is refused beside its
-    field); the task worker indexes it from the embedded hub and the open page shows it."""
+    field); the task worker indexes it from the embedded hub and the open page shows it,
+    then the like someone gives it."""
     url, home = site
     expect = playwright_sync.expect
     p = page
@@ -865,6 +868,13 @@ def test_an_admin_casts_and_the_feed_shows_it_live(
     expect(p.locator("html[data-live=connected]")).to_have_count(1)  # type: ignore[attr-defined]
     expect(p.locator("#casts")).to_contain_text("a fox made on Atelier", timeout=30_000)  # type: ignore[attr-defined]
     expect(p.locator("#casts")).to_contain_text("verified")  # type: ignore[attr-defined]
+    expect(p.locator("#casts")).to_contain_text("0 likes")  # type: ignore[attr-defined]
+    cast = httpx.get(f"{url}/api/social/feed", timeout=10).json()["casts"][0]
+    like = farcaster.reaction_data(9001, (cast["author"]["fid"], bytes.fromhex(cast["hash"][2:])))
+    _, wire = farcaster.signed_message(Ed25519PrivateKey.generate(), like)
+    liked = httpx.post(f"{url}/farcaster/hub/v1/submitMessage", content=wire, timeout=10)
+    assert liked.status_code == 200, liked.text
+    expect(p.locator("#casts")).to_contain_text("1 like ·", timeout=30_000)  # type: ignore[attr-defined]
     checked(p, "feed")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +34,7 @@ from atelier.web.frame import (
     check_csrf,
     csrf_token,
     field_errors,
-    fragment,
+    fragment_response,
     redirect,
     render,
 )
@@ -188,8 +188,8 @@ async def job_status(request: Request, principal: PagePrincipal, job_id: uuid.UU
     if principal is None:
         return redirect(request, "/sign-in")
     job = await _status(request, principal, job_id)
-    html = fragment("grid/job_status.html", job=job, csrf=csrf_token(request), **_job_context(job))
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    context = _job_context(job)
+    return fragment_response("grid/job_status.html", job=job, csrf=csrf_token(request), **context)
 
 
 @router.get("/jobs/{job_id}/file")

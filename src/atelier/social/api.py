@@ -42,7 +42,9 @@ async def feed(
         page = await service.feed(
             session, fid=fid, collection_id=collection_id, cursor=cursor, limit=limit
         )
-    casts = [CastOut.of(c, page.profiles.get(c.fid)) for c in page.casts]
+    casts = [
+        CastOut.of(c, page.profiles.get(c.fid), page.reactions.get(c.hash)) for c in page.casts
+    ]
     return FeedOut(casts=casts, next_cursor=page.next_cursor)
 
 
@@ -51,7 +53,8 @@ async def cast(request: Request, cast_hash: Annotated[Text, Path(max_length=42)]
     async with unit_of_work(runtime_of(request)) as session:
         found = await service.cast(session, cast_hash)
         profiles = await repo.names(session, [found.fid])
-    return CastOut.of(found, profiles.get(found.fid))
+        reactions = await repo.reaction_counts(session, [found.hash])
+    return CastOut.of(found, profiles.get(found.fid), reactions.get(found.hash))
 
 
 @router.post(

@@ -14,3 +14,14 @@ class CastIndexed(Event):
 
     def audience(self) -> tuple[str, ...]:
         return ("public",)
+
+
+class CastReacted(Event):
+    """A kept cast's likes or recasts changed (public: the feed shows the new counts)."""
+
+    hash: str
+    likes: int
+    recasts: int
+
+    def audience(self) -> tuple[str, ...]:
+        return ("public",)

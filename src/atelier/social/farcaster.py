@@ -9,7 +9,8 @@ fields; both are tried, and a hash that matches either proves the JSON's data is
 signed (tests/social/fixtures holds messages @farcaster/core made). A message whose hash
 or signature does not check is refused before anything stores it.
 
-Only the message types the platform reads are understood: casts (add, remove) and user data.
+Only the message types the platform reads are understood: casts (add, remove), reactions
+(likes and recasts, add and remove) and user data.
 Others are refused as unsupported, never stored unchecked. Pure: no I/O, no database.
 """
 
@@ -35,8 +36,16 @@ MAX_MENTIONS = 10
 
 CAST_ADD = "MESSAGE_TYPE_CAST_ADD"
 CAST_REMOVE = "MESSAGE_TYPE_CAST_REMOVE"
+REACTION_ADD = "MESSAGE_TYPE_REACTION_ADD"
+REACTION_REMOVE = "MESSAGE_TYPE_REACTION_REMOVE"
 USER_DATA_ADD = "MESSAGE_TYPE_USER_DATA_ADD"
-MESSAGE_TYPES = {CAST_ADD: 1, CAST_REMOVE: 2, USER_DATA_ADD: 11}
+MESSAGE_TYPES = {
+    CAST_ADD: 1,
+    CAST_REMOVE: 2,
+    REACTION_ADD: 3,
+    REACTION_REMOVE: 4,
+    USER_DATA_ADD: 11,
+}
 NETWORKS = {
     "FARCASTER_NETWORK_MAINNET": 1,
     "FARCASTER_NETWORK_TESTNET": 2,
@@ -51,7 +60,9 @@ USER_DATA_TYPES = {
     "USER_DATA_TYPE_USERNAME": 6,
 }
 BODY_FIELDS = {CAST_ADD: ("castAddBody", 5), CAST_REMOVE: ("castRemoveBody", 6)}
+BODY_FIELDS[REACTION_ADD] = BODY_FIELDS[REACTION_REMOVE] = ("reactionBody", 7)
 BODY_FIELDS[USER_DATA_ADD] = ("userDataBody", 12)
+REACTION_TYPES = {"REACTION_TYPE_LIKE": 1, "REACTION_TYPE_RECAST": 2}
 
 
 class MessageRefused(ValueError):
@@ -185,6 +196,17 @@ def _cast_add(body: dict[str, Any], *, declared_order: bool) -> bytes:
     return b"".join(encoded for _, encoded in parts)
 
 
+def _reaction(body: dict[str, Any]) -> bytes:
+    """A reaction's body: its type, then its one target (a cast's id, or a URL)."""
+    kind = _uint(1, _enum(REACTION_TYPES, body.get("type"), "reaction type"))
+    has_cast, has_url = body.get("targetCastId") is not None, body.get("targetUrl") is not None
+    if has_cast == has_url:
+        raise MessageRefused("a reaction targets one cast (targetCastId) or one URL (targetUrl)")
+    if has_cast:
+        return kind + _bytes(2, _cast_id(body["targetCastId"]), keep_empty=True)
+    return kind + _text(3, _str(body["targetUrl"], "targetUrl", 256))
+
+
 def _body(kind: str, body: object, *, declared_order: bool) -> bytes:
     if not isinstance(body, dict):
         raise MessageRefused("the message has no body for its type")
@@ -192,6 +214,8 @@ def _body(kind: str, body: object, *, declared_order: bool) -> bytes:
         return _cast_add(body, declared_order=declared_order)
     if kind == CAST_REMOVE:
         return _bytes(1, _hex(body.get("targetHash"), "targetHash", HASH_BYTES))
+    if kind in (REACTION_ADD, REACTION_REMOVE):
+        return _reaction(body)
     kind_number = _enum(USER_DATA_TYPES, body.get("type"), "user data type")
     return _uint(1, kind_number) + _text(2, _str(body.get("value", ""), "user data", 256))
 
@@ -328,6 +352,29 @@ def signed_message(key: Ed25519PrivateKey, data: dict[str, Any]) -> tuple[dict[s
         + _bytes(7, encoded)
     )
     return message, wire
+
+
+def reaction_data(
+    fid: int,
+    target: tuple[int, bytes],
+    *,
+    kind: str = "REACTION_TYPE_LIKE",
+    remove: bool = False,
+    network: str = "FARCASTER_NETWORK_MAINNET",
+    timestamp: int | None = None,
+) -> dict[str, Any]:
+    """A like or recast of the cast `target` (its author's fid, its hash), or its removal."""
+    target_fid, target_hash = target
+    return {
+        "type": REACTION_REMOVE if remove else REACTION_ADD,
+        "fid": fid,
+        "timestamp": farcaster_time() if timestamp is None else timestamp,
+        "network": network,
+        "reactionBody": {
+            "type": kind,
+            "targetCastId": {"fid": target_fid, "hash": "0x" + target_hash.hex()},
+        },
+    }
 
 
 def cast_data(
@@ -481,6 +528,15 @@ def _decoded_body(kind: str, raw: bytes) -> dict[str, Any]:
     fields = _fields(raw)
     if kind == CAST_REMOVE:
         return {"targetHash": "0x" + _as_bytes(fields.get(1)).hex()}
+    if kind in (REACTION_ADD, REACTION_REMOVE):
+        body: dict[str, Any] = {
+            "type": _name_of(REACTION_TYPES, _as_int(fields.get(1)), "reaction type")
+        }
+        if 2 in fields:
+            body["targetCastId"] = _decoded_cast_id(_as_bytes(fields[2]))
+        if 3 in fields:
+            body["targetUrl"] = _as_bytes(fields[3]).decode()
+        return body
     return {
         "type": _name_of(USER_DATA_TYPES, _as_int(fields.get(1)), "user data type"),
         "value": _as_bytes(fields.get(2)).decode(),

@@ -1,5 +1,6 @@
-"""Social tables: the casts the feed shows (each verified before it was stored), Farcaster
-user data, and where the indexer is in each hub's event stream."""
+"""Social tables: the casts the feed shows (each verified before it was stored), the likes
+and recasts they get, Farcaster user data, and where the indexer is in each hub's event
+stream."""
 
 from __future__ import annotations
 
@@ -53,6 +54,28 @@ class UserData(Base):
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
     set_at: Mapped[datetime]
+
+
+class Reaction(Base):
+    """Where one account's like or recast of a kept cast stands: the winner of its add and
+    remove messages under Farcaster's reaction CRDT (the later timestamp wins; at the same
+    second a remove beats an add, then the larger hash wins), so messages arriving in any
+    order leave the same state. `message` is the winning message as received."""
+
+    __tablename__ = "social_reactions"
+
+    fid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    target_hash: Mapped[bytes] = mapped_column(LargeBinary(20), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)  # like | recast
+    active: Mapped[bool]
+    reacted_at: Mapped[datetime]
+    hash: Mapped[bytes] = mapped_column(LargeBinary(20))
+    message: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+    __table_args__ = (
+        Index("ix_social_reactions_target", "target_hash", "kind"),
+        Index("ix_social_reactions_hash", "hash"),  # a revoked message finds its reaction
+    )
 
 
 class HubCursor(Base):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from atelier.core import events
@@ -23,7 +23,7 @@ from atelier.web.frame import (
     add_templates,
     check_csrf,
     field_errors,
-    fragment,
+    fragment_response,
     redirect,
     render,
 )
@@ -97,7 +97,7 @@ async def feed_casts(request: Request, fid: str | None = None) -> Response:
     number, _ = _fid(fid)
     async with unit_of_work(runtime_of(request)) as session:
         page = await service.feed(session, fid=number)
-    return HTMLResponse(fragment("social/casts.html", page=page))
+    return fragment_response("social/casts.html", page=page)
 
 
 @router.post("/feed/cast", dependencies=[Depends(check_csrf)])

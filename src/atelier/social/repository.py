@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atelier.social.models import Cast, HubCursor, UserData
+from atelier.social.models import Cast, HubCursor, Reaction, UserData
 
 
 async def add_cast(session: AsyncSession, cast: Cast) -> bool:
@@ -29,6 +29,58 @@ async def remove_cast(session: AsyncSession, target: bytes, fid: int, when: date
         .where(Cast.hash == target, Cast.fid == fid, Cast.removed_at.is_(None))
         .values(removed_at=when)
     )
+
+
+async def set_reaction(session: AsyncSession, reaction: Reaction) -> bool:
+    """Keep `reaction` if it wins against the one stored for the same account, cast and
+    kind (see `Reaction`); True if it did (the state may not have changed: a newer like
+    after a like)."""
+    values = {c.key: getattr(reaction, c.key) for c in Reaction.__table__.columns}
+    statement = insert(Reaction).values(**values)
+    new = statement.excluded
+    wins = or_(
+        Reaction.reacted_at < new.reacted_at,
+        and_(
+            Reaction.reacted_at == new.reacted_at,
+            or_(
+                and_(Reaction.active, ~new.active),
+                and_(Reaction.active == new.active, Reaction.hash < new.hash),
+            ),
+        ),
+    )
+    kept = await session.scalar(
+        statement.on_conflict_do_update(
+            index_elements=[Reaction.fid, Reaction.target_hash, Reaction.kind],
+            set_={k: new[k] for k in ("active", "reacted_at", "hash", "message")},
+            where=wins,
+        ).returning(Reaction.fid)
+    )
+    return kept is not None
+
+
+async def withdraw_reaction(session: AsyncSession, digest: bytes) -> bytes | None:
+    """A revoked message's reaction no longer counts; the cast it was on, if it counted."""
+    return await session.scalar(
+        update(Reaction)
+        .where(Reaction.hash == digest, Reaction.active)
+        .values(active=False)
+        .returning(Reaction.target_hash)
+    )
+
+
+async def reaction_counts(
+    session: AsyncSession, targets: list[bytes]
+) -> dict[bytes, dict[str, int]]:
+    """Each cast's standing likes and recasts."""
+    rows = await session.execute(
+        select(Reaction.target_hash, Reaction.kind, func.count())
+        .where(Reaction.target_hash.in_(targets), Reaction.active)
+        .group_by(Reaction.target_hash, Reaction.kind)
+    )
+    counts: dict[bytes, dict[str, int]] = {}
+    for target, kind, count in rows.tuples():
+        counts.setdefault(target, {})[kind] = count
+    return counts
 
 
 async def set_user_data(

@@ -29,6 +29,7 @@ PAGE_SIZE = 1000
 PAGES_PER_TICK = 10
 BACKFILL_PAGES = 20  # per followed account, 100 casts a page
 REVOKE = "HUB_EVENT_TYPE_REVOKE_MESSAGE"
+KEPT = (Indexed.STORED, Indexed.REMOVED, Indexed.PROFILE, Indexed.REACTION)
 MERGE = "HUB_EVENT_TYPE_MERGE_MESSAGE"
 
 
@@ -88,7 +89,7 @@ async def _apply(
                 session, runtime.settings, event.message, revoked=event.type == REVOKE
             )
             report.count(outcome)
-            cursor.indexed += outcome in (Indexed.STORED, Indexed.REMOVED, Indexed.PROFILE)
+            cursor.indexed += outcome in KEPT
             cursor.refused += outcome == Indexed.REFUSED
         report.events += len(events)
         if lost:

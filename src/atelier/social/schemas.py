@@ -32,11 +32,18 @@ class CastOut(BaseModel):
     embeds: list[Any]
     mentions: list[int]
     collection_ids: list[uuid.UUID]
+    likes: int
+    recasts: int
     message: dict[str, Any]
 
     @classmethod
-    def of(cls, cast: Cast, profile: dict[str, str] | None = None) -> CastOut:
-        profile = profile or {}
+    def of(
+        cls,
+        cast: Cast,
+        profile: dict[str, str] | None = None,
+        reactions: dict[str, int] | None = None,
+    ) -> CastOut:
+        profile, reactions = profile or {}, reactions or {}
         parent = None
         if cast.parent_hash is not None:
             parent = {"fid": cast.parent_fid, "hash": "0x" + cast.parent_hash.hex()}
@@ -55,6 +62,8 @@ class CastOut(BaseModel):
             embeds=cast.embeds,
             mentions=cast.mentions,
             collection_ids=cast.collection_ids,
+            likes=reactions.get("like", 0),
+            recasts=reactions.get("recast", 0),
             message=cast.message,
         )
 

@@ -3,7 +3,10 @@ through the platform's signer.
 
 The feed keeps the casts of the accounts it follows (`ATELIER_FARCASTER_FIDS` and the
 platform's own) and any cast that links one of our collections, each only after its hash
-and signature checked; profile data of followed accounts; removals by a cast's author.
+and signature checked; profile data of followed accounts; removals by a cast's author; the
+likes and recasts of the casts it keeps, from anyone (a reaction to a cast it does not keep,
+or to a URL, is not kept: a reaction that arrives before its cast is lost, as the stream
+carries a cast before the reactions to it).
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from atelier.core.secrets import seal, unseal, write_private_file
 from atelier.moderation import service as moderation
 from atelier.social import farcaster
 from atelier.social import repository as repo
-from atelier.social.events import CastIndexed
+from atelier.social.events import CastIndexed, CastReacted
 from atelier.social.farcaster import MessageRefused, Verified
 from atelier.social.hub import HubClient, HubError
-from atelier.social.models import Cast, HubCursor
+from atelier.social.models import Cast, HubCursor, Reaction
 
 EMBEDDED = "embedded"
 STANDIN_PATH = "/farcaster/hub"
@@ -49,6 +52,7 @@ class Indexed(StrEnum):
     DUPLICATE = "duplicate"
     REMOVED = "removed"
     PROFILE = "profile"
+    REACTION = "reaction"
     IGNORED = "ignored"  # valid, but not something the feed follows
     UNSUPPORTED = "unsupported"  # a message type the platform does not read
     REFUSED = "refused"  # its hash or signature did not check, or it is malformed
@@ -102,6 +106,8 @@ async def index(
         target = bytes.fromhex(str(verified.body["targetHash"])[2:])
         await repo.remove_cast(session, target, verified.fid, when)
         return Indexed.REMOVED
+    if verified.kind in (farcaster.REACTION_ADD, farcaster.REACTION_REMOVE):
+        return await _index_reaction(session, verified, when, revoked=revoked)
     if verified.kind == farcaster.USER_DATA_ADD:
         if verified.fid not in followed(settings):
             return Indexed.IGNORED
@@ -109,6 +115,49 @@ async def index(
         await repo.set_user_data(session, verified.fid, kind, str(verified.body["value"]), when)
         return Indexed.PROFILE
     return await _index_cast(session, settings, verified, when)
+
+
+REACTION_KINDS = {"REACTION_TYPE_LIKE": "like", "REACTION_TYPE_RECAST": "recast"}
+
+
+async def _index_reaction(
+    session: AsyncSession, verified: Verified, when: datetime, *, revoked: bool
+) -> Indexed:
+    if revoked:
+        target = await repo.withdraw_reaction(session, verified.hash)
+        if target is None:
+            return Indexed.IGNORED
+        await _announce_counts(session, target)
+        return Indexed.REMOVED
+    target_id = verified.body.get("targetCastId")
+    if not isinstance(target_id, dict):
+        return Indexed.IGNORED  # a URL's reactions: not a cast the feed keeps
+    target = bytes.fromhex(str(target_id["hash"])[2:])
+    if await repo.cast(session, target) is None:
+        return Indexed.IGNORED
+    reaction = Reaction(
+        fid=verified.fid,
+        target_hash=target,
+        kind=REACTION_KINDS[str(verified.body["type"])],
+        active=verified.kind == farcaster.REACTION_ADD,
+        reacted_at=when,
+        hash=verified.hash,
+        message=verified.raw,
+    )
+    if not await repo.set_reaction(session, reaction):
+        return Indexed.DUPLICATE  # an older or repeated message: the state stands
+    await _announce_counts(session, target)
+    return Indexed.REACTION
+
+
+async def _announce_counts(session: AsyncSession, target: bytes) -> None:
+    counts = (await repo.reaction_counts(session, [target])).get(target, {})
+    await events.emit(
+        session,
+        CastReacted(
+            hash="0x" + target.hex(), likes=counts.get("like", 0), recasts=counts.get("recast", 0)
+        ),
+    )
 
 
 async def _index_cast(
@@ -145,6 +194,7 @@ class FeedPage:
     casts: list[Cast]
     profiles: dict[int, dict[str, str]]
     next_cursor: str | None
+    reactions: dict[bytes, dict[str, int]]  # by cast hash: {"like": n, "recast": m}
 
 
 def _cursor_of(cast: Cast) -> str:
@@ -183,7 +233,8 @@ async def feed(
     following = _cursor_of(casts[limit - 1]) if len(casts) > limit else None
     casts = casts[:limit]
     profiles = await repo.names(session, sorted({c.fid for c in casts}))
-    return FeedPage(casts, profiles, following)
+    reactions = await repo.reaction_counts(session, [c.hash for c in casts])
+    return FeedPage(casts, profiles, following, reactions)
 
 
 async def cast(session: AsyncSession, hash_hex: str) -> Cast:

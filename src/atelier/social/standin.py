@@ -74,7 +74,7 @@ class StandinHub:
             self._casts[key] = verified.raw
         elif verified.kind == farcaster.CAST_REMOVE:
             self._casts.pop(str(verified.body.get("targetHash")), None)
-        else:
+        elif verified.kind == farcaster.USER_DATA_ADD:
             self._user_data[(verified.fid, str(verified.body["type"]))] = verified.raw
         merged = StoredEvent(self._next_id, "HUB_EVENT_TYPE_MERGE_MESSAGE", verified.raw)
         self._events.append(merged)

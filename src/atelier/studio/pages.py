@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from atelier.core import events
 from atelier.core import flows as core_flows
@@ -25,7 +25,7 @@ from atelier.web.frame import (
     add_templates,
     check_csrf,
     field_errors,
-    fragment,
+    fragment_response,
     redirect,
     render,
 )
@@ -204,7 +204,7 @@ async def agent_steps(run_id: uuid.UUID, request: Request, principal: PagePrinci
     if principal is None:
         return redirect(request, "/sign-in")
     context = await _agent(request, principal, run_id)
-    return HTMLResponse(fragment("studio/steps.html", **context))
+    return fragment_response("studio/steps.html", **context)
 
 
 @router.post("/studio/agents/{run_id}/start", dependencies=[Csrf])

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -94,7 +95,16 @@ def environment() -> Environment:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        _environment.filters["http_link"] = http_link
     return _environment
+
+
+def http_link(value: object) -> str:
+    """`value` if it is an http(s) URL with a host, else "": a URL from outside (a cast's
+    embed, its channel) must not become a javascript: or data: link on our pages."""
+    text = str(value)
+    parts = urlsplit(text)
+    return text if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
 def csrf_token(request: Request) -> str:
@@ -136,6 +146,12 @@ def render(
 def fragment(template: str, **context: Any) -> str:
     """A piece of a page (an htmx swap, a server-sent event's data), without the layout."""
     return environment().get_template(template).render(**context)
+
+
+def fragment_response(template: str, **context: Any) -> HTMLResponse:
+    """A fragment as its own response (what a live page fetches again), under the pages'
+    headers: opened directly, it is held to the same content policy as they are."""
+    return HTMLResponse(fragment(template, **context), headers=PAGE_HEADERS)
 
 
 def sse_event(name: str, html: str) -> bytes:

@@ -20,9 +20,24 @@
     return String(value);
   }
 
+  // One fetch at a time per element: events that arrive while it is under way (a burst of
+  // likes, a job's progress) make one more fetch when it is done, not one each.
+  const fetching = new Map();
+
   async function refresh(node) {
-    const answer = await fetch(node.dataset.liveSrc, { credentials: "same-origin" });
-    if (answer.ok) node.innerHTML = await answer.text();
+    if (fetching.has(node)) {
+      fetching.set(node, true);
+      return;
+    }
+    fetching.set(node, false);
+    try {
+      const answer = await fetch(node.dataset.liveSrc, { credentials: "same-origin" });
+      if (answer.ok) node.innerHTML = await answer.text();
+    } finally {
+      const again = fetching.get(node);
+      fetching.delete(node);
+      if (again) refresh(node);
+    }
   }
 
   function apply(event) {
