@@ -12,13 +12,11 @@ from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atelier.core.clock import now_utc
-from atelier.core.errors import NotFound
 from atelier.core.http import runtime_of
 from atelier.core.transactions import unit_of_work
 from atelier.grid import service as grid
 from atelier.identity.deps import CurrentPrincipal, OptionalPrincipal, limit_writes
-from atelier.market import repository as repo
-from atelier.market import studios, trading, treasury
+from atelier.market import studios, trading, treasury, views
 from atelier.market.models import Listing, ListingKind, Role, TreasuryAction
 from atelier.market.schemas import (
     BidIn,
@@ -72,9 +70,7 @@ async def create_studio(request: Request, principal: CurrentPrincipal, body: Stu
 @router.get("/studios", response_model=list[StudioOut])
 async def my_studios(request: Request, principal: CurrentPrincipal) -> list[StudioOut]:
     async with unit_of_work(runtime_of(request)) as session:
-        return [
-            StudioOut.of(s, role) for s, role in await repo.studios_of(session, principal.user_id)
-        ]
+        return [StudioOut.of(s, role) for s, role in await studios.studios_of(session, principal)]
 
 
 @router.get("/studios/{studio_id}")
@@ -83,13 +79,11 @@ async def studio_detail(
 ) -> dict[str, Any]:
     """The studio; its members and every collection for members, published ones for others."""
     async with unit_of_work(runtime_of(request)) as session:
-        studio, role = await studios.studio_for(session, studio_id, principal, None)
-        collections = await repo.collections_of(session, studio_id)
-        members = await repo.members(session, studio_id) if role else []
+        page = await views.studio_page(session, studio_id, principal)
     return {
-        "studio": StudioOut.of(studio, role),
-        "members": [{"user_id": m.user_id, "role": m.role} for m in members],
-        "collections": [CollectionOut.of(c) for c in collections if role or c.published],
+        "studio": StudioOut.of(page.studio, page.role),
+        "members": [{"user_id": m.user_id, "role": m.role} for m in page.members],
+        "collections": [CollectionOut.of(c) for c in page.collections],
     }
 
 
@@ -166,18 +160,13 @@ async def collection_detail(
     """The collection, its NFTs (drafts for the studio), stats (floor, volume) and its price
     history (every sale)."""
     async with unit_of_work(runtime_of(request)) as session:
-        view = await studios.collection_for(session, collection_id, principal)
-        outsider = view.role is None
-        hidden = await studios.hidden_nfts(session) if outsider else set()
-        nfts = await repo.nfts_of(session, collection_id, drafts=not outsider, hidden=hidden)
-        stats = await repo.collection_stats(session, collection_id)
-        sales = await repo.sales_of(session, collection_id=collection_id)
+        page = await views.collection_page(session, collection_id, principal)
     return {
-        "collection": CollectionOut.of(view.collection, stats),
-        "nfts": [NftOut.of(n) for n in nfts],
+        "collection": CollectionOut.of(page.view.collection, page.stats),
+        "nfts": [NftOut.of(n) for n in page.nfts],
         "price_history": [
             {"at": s.created_at, "price": int(s.price), "nft_id": s.nft_id, "kind": s.kind}
-            for s in reversed(sales)
+            for s in reversed(page.sales)
         ],
     }
 
@@ -199,18 +188,15 @@ async def nft_detail(
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        nft, view = await studios.nft_for(session, nft_id, principal)
-        listing = await repo.active_listing(session, nft_id)
-        offers = await repo.offers_of(session, nft_id)
-        sales = await repo.sales_of(session, nft_id=nft_id)
-        listed = await _listing_out(session, listing) if listing else None
+        page = await views.nft_page(session, nft_id, principal)
+        listed = await _listing_out(session, page.listing) if page.listing else None
     return {
-        "nft": NftOut.of(nft),
-        "collection": CollectionOut.of(view.collection),
+        "nft": NftOut.of(page.nft),
+        "collection": CollectionOut.of(page.view.collection),
         "listing": listed,
-        "offers": [OfferOut.of(o) for o in offers],
-        "sales": [SaleOut.of(s) for s in sales],
-        "metadata_uri": trading.metadata_uri(runtime.settings.origin, nft.id),
+        "offers": [OfferOut.of(o) for o in page.offers],
+        "sales": [SaleOut.of(s) for s in page.sales],
+        "metadata_uri": trading.metadata_uri(runtime.settings.origin, page.nft.id),
     }
 
 
@@ -281,9 +267,7 @@ async def open_drop(
 
 
 async def _listing_out(session: AsyncSession, listing: Listing) -> ListingOut:
-    least = None
-    if listing.kind == ListingKind.ENGLISH:
-        least = trading.least_next_bid(listing, await repo.leading_bid(session, listing.id))
+    least = await views.least_next_bid(session, listing)
     return ListingOut.of(listing, trading.current_price(listing, now_utc()), least)
 
 
@@ -322,7 +306,7 @@ async def search_listings(
 ) -> list[ListingOut]:
     """Active listings, cheapest first; page with the last one's `after_price` and `after_id`."""
     async with unit_of_work(runtime_of(request)) as session:
-        found = await repo.search_listings(
+        found = await views.search_listings(
             session,
             collection_id=collection_id,
             kind=kind,
@@ -331,7 +315,6 @@ async def search_listings(
             limit=limit,
             after_price=after_price,
             after_id=after_id,
-            hidden=await studios.hidden_nfts(session),
         )
         return [await _listing_out(session, listing) for listing, _ in found]
 
@@ -342,14 +325,10 @@ async def listing_detail(
 ) -> dict[str, Any]:
     """A listing and its bids (404 `nft-hidden` when the moderators hid its NFT)."""
     async with unit_of_work(runtime_of(request)) as session:
-        listing = await repo.listing(session, listing_id)
-        if listing is None:
-            raise NotFound("no such listing", slug="listing-not-found")
-        await studios.nft_for(session, listing.nft_id, principal)
-        bids = await repo.bids_of(session, listing_id)
+        state = (await views.listing_page(session, listing_id, principal)).state
         return {
-            "listing": await _listing_out(session, listing),
-            "bids": [BidOut.of(b) for b in bids],
+            "listing": ListingOut.of(state.listing, state.price, state.least),
+            "bids": [BidOut.of(b) for b in state.bids],
         }
 
 
@@ -499,7 +478,7 @@ async def treasury_info(request: Request) -> dict[str, Any]:
     market = await trading.market_of(runtime)
     async with unit_of_work(runtime) as session:
         fee = await trading.fee_bps(session, market)
-        actions = await repo.treasury_actions(session)
+        actions = await views.treasury_actions(session)
     return {
         "reserve": {
             "name": market.reserve_name,

@@ -32,8 +32,7 @@ from atelier.core.transactions import unit_of_work
 from atelier.identity.cookies import PagePrincipal, visitor_for
 from atelier.identity.principal import Principal
 from atelier.identity.service import wallets
-from atelier.market import repository as repo
-from atelier.market import studios, trading
+from atelier.market import studios, trading, views
 from atelier.market.models import ListingKind, NftStatus, Role
 from atelier.market.schemas import CollectionIn, NftIn, StudioIn, lamports_of_sol, sol
 from atelier.web.frame import (
@@ -120,18 +119,8 @@ async def _market(
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         visitor = await visitor_for(session, principal)
-        found = await repo.search_listings(
-            session,
-            collection_id=None,
-            kind=None,
-            min_price=None,
-            max_price=None,
-            limit=60,
-            after_price=None,
-            after_id=None,
-            hidden=await studios.hidden_nfts(session),
-        )
-        mine = await repo.studios_of(session, principal.user_id) if principal else []
+        found = await views.search_listings(session, limit=60)
+        mine = await studios.studios_of(session, principal) if principal else []
         wallet = await _wallet(session, runtime, principal)
     now = now_utc()
     listings = [
@@ -203,15 +192,12 @@ async def _studio(
     async with unit_of_work(runtime_of(request)) as session:
         visitor = await visitor_for(session, principal)
         try:
-            studio, role = await studios.studio_for(session, studio_id, principal, None)
+            page = await views.studio_page(session, studio_id, principal)
         except AppError as exc:
             return render(
                 request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
             )
-        collections = [
-            c for c in await repo.collections_of(session, studio_id) if role or c.published
-        ]
-        members = await repo.members(session, studio_id) if role else []
+        studio, role, collections, members = page.studio, page.role, page.collections, page.members
         assets = await studios.assets(session, principal, studio_id) if principal and role else []
     return render(
         request,
@@ -318,24 +304,19 @@ async def collection_page(
     async with unit_of_work(runtime_of(request)) as session:
         visitor = await visitor_for(session, principal)
         try:
-            view = await studios.collection_for(session, collection_id, principal)
+            page = await views.collection_page(session, collection_id, principal)
         except AppError as exc:
             return render(
                 request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
             )
-        outsider = view.role is None
-        hidden = await studios.hidden_nfts(session) if outsider else set()
-        nfts = await repo.nfts_of(session, collection_id, drafts=not outsider, hidden=hidden)
-        stats = await repo.collection_stats(session, collection_id)
-        sales = await repo.sales_of(session, collection_id=collection_id)
     return render(
         request,
         "market/collection.html",
         who=visitor,
-        view=view,
-        nfts=nfts,
-        stats=stats,
-        sales=sales,
+        view=page.view,
+        nfts=page.nfts,
+        stats=page.stats,
+        sales=page.sales,
         sol=sol,
     )
 
@@ -356,14 +337,13 @@ async def _nft(
     async with unit_of_work(runtime) as session:
         visitor = await visitor_for(session, principal)
         try:
-            nft, view = await studios.nft_for(session, nft_id, principal)
+            page = await views.nft_page(session, nft_id, principal)
         except AppError as exc:
             return render(
                 request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
             )
-        listing = await repo.active_listing(session, nft_id)
-        offers = await repo.offers_of(session, nft_id)
-        sales = await repo.sales_of(session, nft_id=nft_id)
+        nft, view, listing = page.nft, page.view, page.listing
+        offers, sales = page.offers, page.sales
         wallet = await _wallet(session, runtime, principal)
     facts = {a["trait_type"]: a["value"] for a in nft.attributes}
     mine = wallet is not None and nft.owner_address == wallet["address"]
@@ -497,22 +477,15 @@ async def accept_offer(
 # -- a listing ----------------------------------------------------------------------------
 
 
-async def _listing_context(session: AsyncSession, listing_id: uuid.UUID) -> dict[str, Any] | None:
-    listing = await repo.listing(session, listing_id)
-    if listing is None:
-        return None
-    bids = await repo.bids_of(session, listing_id)
-    leading = next((b for b in bids if b.status == "leading"), None)
-    least = (
-        trading.least_next_bid(listing, leading) if listing.kind == ListingKind.ENGLISH else None
-    )
+def _listing_context(state: views.ListingState) -> dict[str, Any]:
+    """What the listing page and its auction fragment show."""
     return {
-        "listing": listing,
-        "bids": bids,
-        "least": least,
+        "listing": state.listing,
+        "bids": state.bids,
+        "least": state.least,
         "sol": sol,
-        "price": trading.current_price(listing, now_utc()),
-        "ended": listing.ends_at is not None and now_utc() >= listing.ends_at,
+        "price": state.price,
+        "ended": state.ended,
     }
 
 
@@ -528,27 +501,27 @@ async def _listing(
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
         visitor = await visitor_for(session, principal)
-        context = await _listing_context(session, listing_id)
-        if context is None:
+        try:
+            page = await views.listing_page(session, listing_id, principal)
+        except AppError as exc:
             return render(
-                request, "missing.html", who=visitor, detail="no such listing", status_code=404
+                request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
             )
-        nft, view = await studios.nft_for(session, context["listing"].nft_id, principal)
         wallet = await _wallet(session, runtime, principal)
     return render(
         request,
         "market/listing.html",
         who=visitor,
         status_code=status_code,
-        nft=nft,
-        view=view,
+        nft=page.nft,
+        view=page.view,
         wallet=wallet,
         errors=errors or {},
         values=values or {},
         signed_in=principal is not None,
         embedded=runtime.settings.solana_rpc_url == "embedded",
         chain=cluster_id(runtime.settings),
-        **context,
+        **_listing_context(page.state),
     )
 
 
@@ -628,9 +601,7 @@ async def listing_events(
         )
     runtime = runtime_of(request)
     async with unit_of_work(runtime) as session:
-        listing = await repo.listing(session, listing_id)
-        if listing is not None:
-            await studios.nft_for(session, listing.nft_id, principal)
+        await views.listing_page(session, listing_id, principal)  # 404 if missing or hidden
     client = realtime.client_of(request, principal.user_id if principal else None)
     realtime.hub_of(runtime).admit(client)
     about_this_listing = str(listing_id)
@@ -650,9 +621,10 @@ async def listing_events(
                 if await request.is_disconnected():
                     return
                 async with unit_of_work(runtime) as session:
-                    context = await _listing_context(session, listing_id)
-                if context is None:
+                    state = await views.listing_state(session, listing_id)
+                if state is None:
                     return
+                context = _listing_context(state)
                 html = fragment("market/auction_state.html", **context)
                 if html != shown:
                     shown = html

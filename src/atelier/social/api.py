@@ -16,7 +16,6 @@ from atelier.core.schemas import Int64, Text
 from atelier.core.transactions import unit_of_work
 from atelier.identity.deps import limit_writes, require_role
 from atelier.identity.principal import Principal
-from atelier.social import repository as repo
 from atelier.social import service
 from atelier.social.farcaster import MessageRefused
 from atelier.social.schemas import CastIn, CastOut, FeedOut, HubStatusOut, PostedOut
@@ -51,10 +50,9 @@ async def feed(
 @router.get("/casts/{cast_hash}", response_model=CastOut)
 async def cast(request: Request, cast_hash: Annotated[Text, Path(max_length=42)]) -> CastOut:
     async with unit_of_work(runtime_of(request)) as session:
-        found = await service.cast(session, cast_hash)
-        profiles = await repo.names(session, [found.fid])
-        reactions = await repo.reaction_counts(session, [found.hash])
-    return CastOut.of(found, profiles.get(found.fid), reactions.get(found.hash))
+        page = await service.cast(session, cast_hash)
+    found = page.casts[0]
+    return CastOut.of(found, page.profiles.get(found.fid), page.reactions.get(found.hash))
 
 
 @router.post(
@@ -73,7 +71,7 @@ async def post_cast(body: CastIn, request: Request, admin: Admin) -> PostedOut:
 async def hubs(request: Request, admin: Admin) -> list[HubStatusOut]:
     """Where the indexer is in each hub's stream (admins)."""
     async with unit_of_work(runtime_of(request)) as session:
-        return [HubStatusOut.of(c) for c in await repo.cursors(session)]
+        return [HubStatusOut.of(c) for c in await service.hub_status(session)]
 
 
 # -- the development stand-in hub ---------------------------------------------------------------

@@ -237,7 +237,9 @@ async def feed(
     return FeedPage(casts, profiles, following, reactions)
 
 
-async def cast(session: AsyncSession, hash_hex: str) -> Cast:
+async def cast(session: AsyncSession, hash_hex: str) -> FeedPage:
+    """One cast the feed shows, as a page of one (with its author's profile and its
+    reactions); 404 when it was removed or hidden."""
     try:
         digest = bytes.fromhex(hash_hex.removeprefix("0x"))
     except ValueError:
@@ -246,7 +248,9 @@ async def cast(session: AsyncSession, hash_hex: str) -> Cast:
     hidden = found is not None and await moderation.hidden(session, "cast", [hash_hex.lower()])
     if found is None or found.removed_at is not None or hidden:
         raise NotFound("no such cast in the feed", slug="cast-not-found")
-    return found
+    profiles = await repo.names(session, [found.fid])
+    reactions = await repo.reaction_counts(session, [found.hash])
+    return FeedPage([found], profiles, None, reactions)
 
 
 # -- cross-posting -----------------------------------------------------------------------------
