@@ -20,9 +20,10 @@
     return String(value);
   }
 
-  // One fetch at a time per element: events that arrive while it is under way (a burst of
-  // likes, a job's progress) make one more fetch when it is done, not one each.
+  // One fetch at a time per element, at most one a second: events that arrive meanwhile (a
+  // burst of likes, a job's progress) make one more fetch after it, not one each.
   const fetching = new Map();
+  const GAP_MS = 1000;
 
   async function refresh(node) {
     if (fetching.has(node)) {
@@ -30,13 +31,19 @@
       return;
     }
     fetching.set(node, false);
+    const started = Date.now();
     try {
       const answer = await fetch(node.dataset.liveSrc, { credentials: "same-origin" });
       if (answer.ok) node.innerHTML = await answer.text();
     } finally {
-      const again = fetching.get(node);
-      fetching.delete(node);
-      if (again) refresh(node);
+      if (fetching.get(node)) {
+        setTimeout(() => {
+          fetching.delete(node);
+          refresh(node);
+        }, Math.max(0, GAP_MS - (Date.now() - started)));
+      } else {
+        fetching.delete(node);
+      }
     }
   }
 
