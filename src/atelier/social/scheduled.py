@@ -82,12 +82,12 @@ async def _apply(
         cursor = await repo.cursor(session, hub)
         if cursor.last_event_id != last:
             return False  # another indexer moved it meanwhile: its turn
-        for event in events:
-            if event.message is None or event.type not in (MERGE, REVOKE):
-                continue
-            outcome = await service.index(
-                session, runtime.settings, event.message, revoked=event.type == REVOKE
-            )
+        messages = [
+            (event.message, event.type == REVOKE)
+            for event in events
+            if event.message is not None and event.type in (MERGE, REVOKE)
+        ]
+        for outcome in await service.index(session, runtime.settings, messages):
             report.count(outcome)
             cursor.indexed += outcome in KEPT
             cursor.refused += outcome == Indexed.REFUSED
@@ -123,9 +123,6 @@ async def backfill(runtime: Runtime, client: HubClient) -> int:
 
 
 async def _index_all(runtime: Runtime, messages: list[object]) -> int:
-    kept = 0
     async with unit_of_work(runtime) as session:
-        for message in messages:
-            outcome = await service.index(session, runtime.settings, message)
-            kept += outcome in (Indexed.STORED, Indexed.PROFILE)
-    return kept
+        outcomes = await service.index(session, runtime.settings, [(m, False) for m in messages])
+    return sum(outcome in (Indexed.STORED, Indexed.PROFILE) for outcome in outcomes)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -87,10 +88,25 @@ def linked_collections(body: dict[str, Any]) -> list[uuid.UUID]:
 
 
 async def index(
-    session: AsyncSession, settings: Settings, message: Any, *, revoked: bool = False
+    session: AsyncSession, settings: Settings, messages: Iterable[tuple[Any, bool]]
+) -> list[Indexed]:
+    """Keep what the feed follows of hub messages, each checked first, with whether the hub
+    revoked it (its signer was revoked, or it was pruned: a stored cast leaves the feed). A
+    cast whose likes or recasts changed is announced once, with its counts after them all:
+    a page of a thousand likes is not a thousand events."""
+    reacted: set[bytes] = set()
+    outcomes = [
+        await _index(session, settings, message, revoked=revoked, reacted=reacted)
+        for message, revoked in messages
+    ]
+    if reacted:
+        await _announce_counts(session, sorted(reacted))
+    return outcomes
+
+
+async def _index(
+    session: AsyncSession, settings: Settings, message: Any, *, revoked: bool, reacted: set[bytes]
 ) -> Indexed:
-    """Keep what the feed follows of one hub message, after checking it. `revoked`: the hub
-    says its signer was revoked (or it was pruned): a stored cast leaves the feed."""
     data = message.get("data") if isinstance(message, dict) else None
     if isinstance(data, dict) and data.get("type") not in farcaster.MESSAGE_TYPES:
         return Indexed.UNSUPPORTED
@@ -107,7 +123,7 @@ async def index(
         await repo.remove_cast(session, target, verified.fid, when)
         return Indexed.REMOVED
     if verified.kind in (farcaster.REACTION_ADD, farcaster.REACTION_REMOVE):
-        return await _index_reaction(session, verified, when, revoked=revoked)
+        return await _index_reaction(session, verified, when, revoked=revoked, reacted=reacted)
     if verified.kind == farcaster.USER_DATA_ADD:
         if verified.fid not in followed(settings):
             return Indexed.IGNORED
@@ -121,13 +137,13 @@ REACTION_KINDS = {"REACTION_TYPE_LIKE": "like", "REACTION_TYPE_RECAST": "recast"
 
 
 async def _index_reaction(
-    session: AsyncSession, verified: Verified, when: datetime, *, revoked: bool
+    session: AsyncSession, verified: Verified, when: datetime, *, revoked: bool, reacted: set[bytes]
 ) -> Indexed:
     if revoked:
-        target = await repo.withdraw_reaction(session, verified.hash)
-        if target is None:
+        withdrawn = await repo.withdraw_reaction(session, verified.hash)
+        if withdrawn is None:
             return Indexed.IGNORED
-        await _announce_counts(session, target)
+        reacted.add(withdrawn)
         return Indexed.REMOVED
     target_id = verified.body.get("targetCastId")
     if not isinstance(target_id, dict):
@@ -146,18 +162,22 @@ async def _index_reaction(
     )
     if not await repo.set_reaction(session, reaction):
         return Indexed.DUPLICATE  # an older or repeated message: the state stands
-    await _announce_counts(session, target)
+    reacted.add(target)
     return Indexed.REACTION
 
 
-async def _announce_counts(session: AsyncSession, target: bytes) -> None:
-    counts = (await repo.reaction_counts(session, [target])).get(target, {})
-    await events.emit(
-        session,
-        CastReacted(
-            hash="0x" + target.hex(), likes=counts.get("like", 0), recasts=counts.get("recast", 0)
-        ),
-    )
+async def _announce_counts(session: AsyncSession, targets: list[bytes]) -> None:
+    counts = await repo.reaction_counts(session, targets)
+    for target in targets:
+        kinds = counts.get(target, {})
+        await events.emit(
+            session,
+            CastReacted(
+                hash="0x" + target.hex(),
+                likes=kinds.get("like", 0),
+                recasts=kinds.get("recast", 0),
+            ),
+        )
 
 
 async def _index_cast(
