@@ -96,7 +96,7 @@ async def test_hidden_content_leaves_public_view_and_its_owner_can_appeal(
         key, farcaster.cast_data(runtime.settings.farcaster_fid, "buy my pills")
     )
     async with unit_of_work(runtime) as session:
-        await social.index(session, runtime.settings, message)
+        await social.index(session, runtime.settings, [(message, False)])
     assert (await client.get(f"/api/social/casts/{message['hash']}")).status_code == 200
     hid = await client.post(
         "/api/admin/moderation",
