@@ -827,6 +827,8 @@ async def test_what_the_moderators_hide_leaves_the_market(
     assert stream.status_code == 404 and stream.json()["type"].endswith("nft-hidden")
     page = await client.get(f"/market/listings/{listing_id}")  # and its page says so
     assert page.status_code == 404 and "text/html" in page.headers["content-type"]
+    nowhere = await client.get(f"/market/listings/{uuid.uuid4()}/events")  # no such listing
+    assert nowhere.status_code == 404 and nowhere.json()["type"].endswith("listing-not-found")
     studio_view = await client.get(f"/api/market/nfts/{spare['id']}", headers=world.creator.auth)
     assert studio_view.status_code == 200
     mine = (await client.get("/api/moderation/mine", headers=world.creator.auth)).json()

@@ -157,7 +157,9 @@ async def _job_page(
     try:
         job = await _status(request, principal, job_id)
     except AppError as exc:
-        return render(request, "missing.html", detail=exc.detail, status_code=exc.status)
+        return render(
+            request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
+        )
     return render(
         request,
         "grid/job.html",

@@ -192,7 +192,9 @@ async def agent_page(
     try:
         context = await _agent(request, principal, run_id)
     except AppError as exc:
-        return render(request, "missing.html", detail=exc.detail, status_code=exc.status)
+        return render(
+            request, "missing.html", who=visitor, detail=exc.detail, status_code=exc.status
+        )
     return render(
         request, "studio/agent.html", who=visitor, errors={}, live_after=live_after, **context
     )
