@@ -368,3 +368,36 @@ async def test_a_cast_cannot_smuggle_a_script_link_onto_the_feed(
     assert "javascript:alert(document.cookie)" in fragment.text  # shown, as text
     assert 'href="javascript:' not in fragment.text and 'href="data:' not in fragment.text
     assert "default-src 'self'" in fragment.headers["content-security-policy"]
+
+
+async def test_a_revoked_signers_like_and_cast_stop_counting(
+    url: str, client: httpx.AsyncClient, runtime: Runtime, author: Ed25519PrivateKey
+) -> None:
+    """When a hub revokes messages (their signer was removed), the like stops counting and
+    the cast leaves the feed; revoking a like that never counted changes nothing."""
+    hub = standin(runtime)
+    target = hub.submit(_cast(author, FOLLOWED, "revoked soon"))
+    like = _reaction(Ed25519PrivateKey.generate(), 9101, target)
+    hub.submit(like)
+    client_of_hub = HubClient(f"{url}/farcaster/hub")
+    await scheduled.follow_hub(runtime, client_of_hub)
+    cast_url = f"/api/social/casts/0x{target.hash.hex()}"
+    assert (await client.get(cast_url)).json()["likes"] == 1
+    stranger_like = _reaction(Ed25519PrivateKey.generate(), 9102, target)
+    for message in (like, stranger_like):
+        hub._events.append(
+            type(hub._events[0])(hub._next_id, "HUB_EVENT_TYPE_REVOKE_MESSAGE", message)
+        )
+        hub._next_id += 1
+    report = await scheduled.follow_hub(runtime, client_of_hub)
+    assert report.outcomes == {"removed": 1, "ignored": 1}
+    assert (await client.get(cast_url)).json()["likes"] == 0
+    hub._events.append(
+        type(hub._events[0])(
+            hub._next_id, "HUB_EVENT_TYPE_REVOKE_MESSAGE", farcaster.verify(target.raw).raw
+        )
+    )
+    hub._next_id += 1
+    await scheduled.follow_hub(runtime, client_of_hub)
+    gone = await client.get(cast_url)
+    assert gone.status_code == 404 and gone.json()["type"].endswith("cast-not-found")

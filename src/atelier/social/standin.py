@@ -19,6 +19,7 @@ from typing import Any
 
 from atelier.social import farcaster
 from atelier.social.farcaster import MessageRefused, Verified
+from atelier.social.hub import BODY_OF
 
 MAX_PAGE = 1000
 
@@ -30,7 +31,7 @@ class StoredEvent:
     message: dict[str, Any]
 
     def as_json(self) -> dict[str, Any]:
-        body = "pruneMessageBody" if self.type.endswith("PRUNE_MESSAGE") else "mergeMessageBody"
+        body = BODY_OF[self.type]
         payload: dict[str, Any] = {"message": self.message}
         if body == "mergeMessageBody":
             payload["deletedMessages"] = []
